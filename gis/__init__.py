@@ -1,0 +1,1 @@
+"""GridMap's spatial domain: grids, facilities, issues and their geometry. No web, no HTML."""

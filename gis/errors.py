@@ -1,0 +1,58 @@
+"""Domain errors. The API maps each class to an HTTP status in one table (api/errors.py).
+
+Messages are written for the person who sent the data: they say what was expected and what came.
+"""
+
+
+class GridMapError(Exception):
+    """Base class of every error GridMap raises on purpose."""
+
+    code = "error"
+
+
+class NotFound(GridMapError):
+    code = "not_found"
+
+
+class InvalidCoordinates(GridMapError):
+    code = "invalid_coordinates"
+
+
+class UnknownCRS(GridMapError):
+    code = "unknown_crs"
+
+
+class InvalidGeometry(GridMapError):
+    code = "invalid_geometry"
+
+
+class UnknownCategory(GridMapError):
+    code = "unknown_category"
+
+
+class IllegalTransition(GridMapError):
+    code = "illegal_transition"
+
+
+class Conflict(GridMapError):
+    code = "conflict"
+
+
+class ImportFailed(GridMapError):
+    """A file could not be imported; ``rows`` lists (row number, reason) for each bad row."""
+
+    code = "import_failed"
+
+    def __init__(self, message: str, rows: list[tuple[int, str]] | None = None):
+        super().__init__(message)
+        self.rows = rows or []
+
+
+class DatabaseUnavailable(GridMapError):
+    code = "database_unavailable"
+
+
+class SetupError(GridMapError):
+    """The machine lacks something GridMap needs (binaries, permissions); the message says what."""
+
+    code = "setup_error"
