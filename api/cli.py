@@ -1,0 +1,160 @@
+"""The `gridmap` command: database lifecycle, demo data, import/export, checks and the server."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+
+from api.settings import Settings
+from gis.errors import GridMapError
+
+Handler = Callable[[argparse.Namespace, Settings], int]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "handler"):
+        parser.print_help()
+        return 2
+    try:
+        return args.handler(args, Settings())
+    except GridMapError as exc:
+        print(f"gridmap: {exc}", file=sys.stderr)
+        return 1
+
+
+# -- gridmap db ------------------------------------------------------------------------------
+def _cluster(settings: Settings):
+    from gis.pgcluster import LocalCluster
+
+    return LocalCluster(settings.pg_dir)
+
+
+def db_start(args: argparse.Namespace, settings: Settings) -> int:
+    if settings.database_url:
+        print("DATABASE_URL is set: using that server, no private cluster started.")
+    else:
+        info = _cluster(settings).start()
+        print(f"PostGIS running on 127.0.0.1:{info.port} (data in {info.directory})")
+    return db_upgrade(args, settings)
+
+
+def db_stop(args: argparse.Namespace, settings: Settings) -> int:
+    if settings.database_url:
+        print("DATABASE_URL is set: GridMap does not manage that server.")
+        return 0
+    stopped = _cluster(settings).stop()
+    print("PostGIS stopped." if stopped else "PostGIS was not running.")
+    return 0
+
+
+def db_status(args: argparse.Namespace, settings: Settings) -> int:
+    from gis.db import current_revision, make_engine
+
+    if not settings.database_url:
+        info = _cluster(settings).info()
+        if info is None:
+            print(f"No private cluster in {settings.pg_dir}; run `gridmap db start`.")
+            return 1
+        print(f"private cluster: {info.directory}, port {info.port}, "
+              f"{'running' if info.running else 'stopped'}")
+        if not info.running:
+            return 1
+    engine = make_engine(settings.resolved_database_url(), pool_size=1)
+    print(f"schema revision: {current_revision(engine) or 'none'}")
+    engine.dispose()
+    return 0
+
+
+def db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
+    from gis.db import make_engine, session_scope, upgrade
+    from gis.loading import seed_categories
+
+    url = settings.resolved_database_url()
+    upgrade(url)
+    engine = make_engine(url, pool_size=1)
+    with session_scope(engine) as session:
+        added = seed_categories(session)
+    engine.dispose()
+    print(f"schema up to date; {added} categories seeded")
+    return 0
+
+
+# -- gridmap demo ----------------------------------------------------------------------------
+def demo(args: argparse.Namespace, settings: Settings) -> int:
+    from sqlalchemy import text
+
+    from api.security import hash_password
+    from data.generator import generate_demo
+    from gis.db import make_engine, session_scope
+    from gis.loading import load_demo
+
+    engine = make_engine(settings.resolved_database_url(), pool_size=1)
+    if args.if_empty:
+        with engine.connect() as conn:
+            if conn.execute(text("SELECT count(*) FROM grids")).scalar_one():
+                print("demo: database already holds grids; nothing loaded (--if-empty)")
+                return 0
+    started = time.perf_counter()
+    data = generate_demo(seed=args.seed, grids=args.grids, issues=args.issues)
+    with session_scope(engine) as session:
+        counts = load_demo(session, data, hash_password(settings.demo_password))
+    _assign_all(engine, settings)
+    engine.dispose()
+    print(f"demo loaded in {time.perf_counter() - started:.1f} s: "
+          + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    if args.grids == 14:
+        print(f"demo accounts: worker01..worker14, leader, admin; password: {settings.demo_password!r}"
+              " (set GRIDMAP_DEMO_PASSWORD to change)")
+    return 0
+
+
+def _assign_all(engine, settings: Settings) -> None:
+    from gis.assign import assign_stored_rows
+
+    assign_stored_rows(engine, tolerance_m=settings.assign_tolerance_m, include_closed=True,
+                       record_events=False)
+
+
+# -- gridmap serve ---------------------------------------------------------------------------
+def serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    uvicorn.run("api.main:create_app", factory=True, host=args.host or settings.host,
+                port=args.port or settings.port, workers=args.workers, log_level="info")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gridmap", description=__doc__)
+    sub = parser.add_subparsers(title="commands")
+
+    db = sub.add_parser("db", help="the PostGIS database").add_subparsers(title="db commands")
+    for name, handler, text in [
+        ("start", db_start, "start the private PostGIS (unless DATABASE_URL) and upgrade the schema"),
+        ("stop", db_stop, "stop the private PostGIS"),
+        ("status", db_status, "say whether the database runs and its schema revision"),
+        ("upgrade", db_upgrade, "apply the Alembic migrations and seed categories"),
+    ]:
+        db.add_parser(name, help=text).set_defaults(handler=handler)
+
+    p = sub.add_parser("demo", help="(re)load the deterministic demo community")
+    p.add_argument("--grids", type=int, default=14, help="number of grids (14 = 太东社区)")
+    p.add_argument("--issues", type=int, default=None, help="number of issues (default: a year's)")
+    p.add_argument("--seed", type=int, default=20221)
+    p.add_argument("--if-empty", action="store_true", help="load only when no grids are stored")
+    p.set_defaults(handler=demo)
+
+    p = sub.add_parser("serve", help="run the HTTP API")
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.add_argument("--workers", type=int, default=1)
+    p.set_defaults(handler=serve)
+    return parser
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,38 @@
+"""The application factory. Nothing heavy happens at import time; the lifespan owns the engine."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api.errors import add_exception_handlers
+from api.routes import grids, health
+from api.settings import Settings
+from gis.db import make_engine, session_factory
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        engine = make_engine(settings.resolved_database_url())
+        app.state.engine = engine
+        app.state.sessions = session_factory(engine)
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="GridMap",
+        summary="Community grid governance (网格化管理): grids, facilities and geotagged issues",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    add_exception_handlers(app)
+    for module in (health, grids):
+        app.include_router(module.router)
+    logging.getLogger("gridmap").setLevel(logging.INFO)
+    return app

@@ -1,0 +1,176 @@
+"""Bulk loading: category seeds and a whole demo community into PostGIS.
+
+Rows go in with COPY (one round trip per table) so that the same code loads the 14-grid demo and
+the million-issue benchmark data. Geometries travel as EWKT, which PostGIS parses on input.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict
+
+import geopandas as gpd
+import pandas as pd
+import shapely
+from sqlalchemy import Connection, text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from gis import models
+from gis.categories import ALL_CATEGORIES
+
+# Tables a demo (re)load empties, children first.
+DEMO_TABLES = ("issue_events", "issues", "facilities", "buildings", "compounds", "streets",
+               "grid_workers", "grids", "regions", "users")
+
+
+def seed_categories(session: Session) -> int:
+    """Insert the seed categories that are missing; never overwrite a deployment's edits."""
+    rows = [asdict(c) | {"facility_categories": list(c.facility_categories)} for c in ALL_CATEGORIES]
+    stmt = insert(models.Category).values(rows).on_conflict_do_nothing(index_elements=["code"])
+    return session.execute(stmt).rowcount
+
+
+def clear_demo(session: Session) -> None:
+    session.execute(text(f"TRUNCATE {', '.join(DEMO_TABLES)} RESTART IDENTITY CASCADE"))
+
+
+def load_demo(session: Session, demo, password_hash: str) -> dict[str, int]:
+    """Replace the community data with ``demo`` (a ``data.generator.DemoData``).
+
+    Grid assignment of the loaded rows is left to the caller (``gis.assign``), which uses the same
+    grid index as live reports.
+    """
+    clear_demo(session)
+    seed_categories(session)
+    conn = session.connection()
+    region_ids = _load_regions(session, demo.regions)
+    grid_ids = _load_grids(conn, demo.grids, region_ids)
+    user_ids = _load_users(session, demo.users, password_hash)
+    _load_grid_workers(session, demo.users, user_ids)
+    _copy(conn, "streets", ["name", "kind", "geom"], _rows(demo.streets, ["name", "kind"]))
+    compound_ids = _load_compounds(conn, demo.compounds)
+    _load_buildings(conn, demo.buildings, compound_ids)
+    _load_facilities(conn, demo.facilities)
+    issue_ids = _load_issues(conn, demo.issues)
+    _load_events(conn, demo.issue_events, issue_ids, user_ids)
+    return {
+        "regions": len(region_ids), "grids": len(grid_ids), "users": len(user_ids),
+        "streets": len(demo.streets), "compounds": len(compound_ids),
+        "buildings": len(demo.buildings), "facilities": len(demo.facilities),
+        "issues": len(issue_ids), "issue_events": len(demo.issue_events),
+    }
+
+
+# -- helpers per table -----------------------------------------------------------------------
+def _load_regions(session: Session, regions: gpd.GeoDataFrame) -> dict[str, int]:
+    ids: dict[str, int] = {}
+    order = {"district": 0, "street": 1, "community": 2}
+    for row in regions.sort_values("level", key=lambda s: s.map(order)).itertuples():
+        region = models.Region(code=row.code, name=row.name, level=row.level,
+                               parent_id=ids.get(row.parent_code), geom=_ewkt(_multi(row.geometry)))
+        session.add(region)
+        session.flush()
+        ids[row.code] = region.id
+    return ids
+
+
+def _load_grids(conn: Connection, grids: gpd.GeoDataFrame, region_ids: dict[str, int]) -> dict[str, int]:
+    frame = grids.assign(community_id=grids["community_code"].map(region_ids))
+    cols = ["code", "name", "community_id", "households", "population"]
+    _copy(conn, "grids", [*cols, "geom"], _rows(frame, cols, multi=True))
+    found = conn.execute(text("SELECT code, id FROM grids WHERE valid_to IS NULL")).all()
+    return dict(found)
+
+
+def _load_users(session: Session, users: pd.DataFrame, password_hash: str) -> dict[str, int]:
+    ids = {}
+    for row in users.itertuples():
+        user = models.User(username=row.username, display_name=row.display_name, phone=row.phone,
+                           role=row.role, password_hash=password_hash)
+        session.add(user)
+        session.flush()
+        ids[row.username] = user.id
+    return ids
+
+
+def _load_grid_workers(session: Session, users: pd.DataFrame, user_ids: dict[str, int]) -> None:
+    workers = users[users["role"].eq("worker") & users["grid_code"].notna()]
+    for row in workers.itertuples():
+        session.add(models.GridWorker(grid_code=row.grid_code, user_id=user_ids[row.username]))
+    session.flush()
+
+
+def _load_compounds(conn: Connection, compounds: gpd.GeoDataFrame) -> dict[str, int]:
+    cols = ["name", "kind", "has_property_company", "built_year"]
+    _copy(conn, "compounds", [*cols, "geom"], _rows(compounds, cols))
+    return dict(conn.execute(text("SELECT name, id FROM compounds")).all())
+
+
+def _load_buildings(conn: Connection, buildings: gpd.GeoDataFrame, compound_ids: dict[str, int]) -> None:
+    frame = buildings.assign(compound_id=buildings["compound"].map(compound_ids).astype("Int64"))
+    cols = ["name", "compound_id", "floors", "households", "party_households"]
+    _copy(conn, "buildings", [*cols, "geom"], _rows(frame, cols))
+
+
+def _load_facilities(conn: Connection, facilities: gpd.GeoDataFrame) -> None:
+    cols = ["code", "category", "name", "status", "install_date", "owner", "maintainer"]
+    _copy(conn, "facilities", [*cols, "geom"], _rows(facilities, cols))
+
+
+def _load_issues(conn: Connection, issues: gpd.GeoDataFrame) -> dict[str, int]:
+    frame = issues.assign(client_uuid=issues["client_uuid"].astype(str),
+                          source_x=issues.geometry.x, source_y=issues.geometry.y)
+    cols = ["client_uuid", "category", "description", "channel", "reporter_contact", "status",
+            "reported_at", "due_at", "closed_at", "source_x", "source_y"]
+    _copy(conn, "issues", [*cols, "geom"], _rows(frame, cols))
+    found = conn.execute(text("SELECT client_uuid::text, id FROM issues")).all()
+    return dict(found)
+
+
+def _load_events(conn: Connection, events: pd.DataFrame, issue_ids: dict[str, int],
+                 user_ids: dict[str, int]) -> None:
+    if events.empty:
+        return
+    frame = events.assign(issue_id=events["issue_client_uuid"].astype(str).map(issue_ids),
+                          actor_id=events["actor_username"].map(user_ids).astype("Int64"))
+    cols = ["issue_id", "at", "actor_id", "from_status", "to_status", "note"]
+    _copy(conn, "issue_events", cols, _rows(frame, cols, geometry=False))
+
+
+# -- COPY plumbing ---------------------------------------------------------------------------
+def _rows(frame: pd.DataFrame, cols: Sequence[str], *, multi: bool = False,
+          geometry: bool = True) -> Iterable[tuple]:
+    values = [frame[c].astype(object).where(frame[c].notna(), None).tolist() for c in cols]
+    if geometry:
+        geoms = frame.geometry.values
+        if multi:
+            geoms = [_multi(g) for g in geoms]
+        values.append(["SRID=4326;" + w for w in shapely.to_wkt(geoms, rounding_precision=-1)])
+    return zip(*values, strict=True)
+
+
+def _copy(conn: Connection, table: str, cols: Sequence[str], rows: Iterable[tuple]) -> None:
+    raw = conn.connection.driver_connection  # psycopg 3 connection inside SQLAlchemy's transaction
+    with raw.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row([_plain(v) for v in row])
+
+
+def _plain(value):
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()
+    return value
+
+
+def _multi(geom):
+    return shapely.multipolygons([geom]) if geom.geom_type == "Polygon" else geom
+
+
+def _ewkt(geom) -> str:
+    return "SRID=4326;" + shapely.to_wkt(geom, rounding_precision=-1)
+
+

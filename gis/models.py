@@ -1,0 +1,254 @@
+"""The PostGIS schema (DESIGN §3) as SQLAlchemy 2 / GeoAlchemy2 tables.
+
+Geometries are stored in WGS84 (SRID 4326); CGCS2000 input is treated as identical at this scale.
+GeoAlchemy2 gives every geometry column a GiST index (``spatial_index=True`` is its default).
+Alembic migrations in ``gis/migrations`` create and upgrade this schema; keep them in step.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+
+from geoalchemy2 import Geometry
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+SRID = 4326
+REGION_LEVELS = ("district", "street", "community")
+ROLES = ("worker", "leader", "admin")
+FACILITY_STATUSES = ("ok", "damaged", "missing", "repairing")
+ISSUE_STATUSES = ("reported", "accepted", "dispatched", "in_progress", "resolved", "closed",
+                  "rejected", "reopened")
+ASSIGNMENTS = ("inside", "boundary", "nearest", "unassigned")
+
+
+def _one_of(column: str, values: tuple[str, ...]) -> CheckConstraint:
+    listed = ", ".join(f"'{v}'" for v in values)
+    return CheckConstraint(f"{column} IN ({listed})", name=f"{column}_valid")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Region(Base):
+    """District (区县), street (街道/镇) or community (社区): the hierarchy above grids."""
+
+    __tablename__ = "regions"
+    __table_args__ = (_one_of("level", REGION_LEVELS),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(12), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    level: Mapped[str] = mapped_column(String(16))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("regions.id"))
+    geom = mapped_column(Geometry("MULTIPOLYGON", srid=SRID), nullable=False)
+
+    parent: Mapped[Region | None] = relationship(remote_side="Region.id")
+
+
+class Grid(Base):
+    """One version of a grid (网格). A redraw closes the old row (valid_to) and adds a new version."""
+
+    __tablename__ = "grids"
+    __table_args__ = (
+        UniqueConstraint("code", "version", name="grids_code_version_key"),
+        Index("grids_current_code_key", "code", unique=True, postgresql_where="valid_to IS NULL"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(15))
+    name: Mapped[str] = mapped_column(String(100))
+    community_id: Mapped[int] = mapped_column(ForeignKey("regions.id"))
+    geom = mapped_column(Geometry("MULTIPOLYGON", srid=SRID), nullable=False)
+    households: Mapped[int] = mapped_column(Integer, default=0)
+    population: Mapped[int] = mapped_column(Integer, default=0)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    valid_from: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    valid_to: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    community: Mapped[Region] = relationship()
+
+
+class GridIndexState(Base):
+    """A single-row counter bumped by a trigger whenever grids change, so every process can tell
+    that its in-memory grid index is stale without rebuilding it per request."""
+
+    __tablename__ = "grid_index_state"
+    __table_args__ = (CheckConstraint("id = 1", name="grid_index_state_single_row"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, default=1)
+    version: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (_one_of("role", ROLES),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(100))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class GridWorker(Base):
+    """Who owns a grid. Keyed by grid code so ownership survives redraws (new versions)."""
+
+    __tablename__ = "grid_workers"
+
+    grid_code: Mapped[str] = mapped_column(String(15), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+
+
+class Category(Base):
+    """Facility (部件) and issue (事件) categories: data, seeded once, edited by admins."""
+
+    __tablename__ = "categories"
+    __table_args__ = (_one_of("kind", ("facility", "issue")),)
+
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    name_zh: Mapped[str] = mapped_column(String(64))
+    name_en: Mapped[str] = mapped_column(String(64))
+    std_code: Mapped[str] = mapped_column(String(16))
+    icon: Mapped[str] = mapped_column(String(32))
+    colour: Mapped[str] = mapped_column(String(16))
+    due_hours: Mapped[int | None] = mapped_column(Integer)
+    facility_categories: Mapped[list[str]] = mapped_column(ARRAY(String(32)), default=list)
+
+
+class Street(Base):
+    """Street centre lines: drawn on the offline base map and used to place facilities."""
+
+    __tablename__ = "streets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(16))
+    geom = mapped_column(Geometry("LINESTRING", srid=SRID), nullable=False)
+
+
+class Compound(Base):
+    """A housing compound (院落) or estate (小区)."""
+
+    __tablename__ = "compounds"
+    __table_args__ = (_one_of("kind", ("compound", "estate")),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    has_property_company: Mapped[bool] = mapped_column(Boolean, default=False)
+    built_year: Mapped[int | None] = mapped_column(Integer)
+    geom = mapped_column(Geometry("POLYGON", srid=SRID), nullable=False)
+
+
+class Building(Base):
+    __tablename__ = "buildings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    compound_id: Mapped[int | None] = mapped_column(ForeignKey("compounds.id"))
+    geom = mapped_column(Geometry("POLYGON", srid=SRID), nullable=False)
+    floors: Mapped[int | None] = mapped_column(Integer)
+    households: Mapped[int] = mapped_column(Integer, default=0)
+    party_households: Mapped[int] = mapped_column(Integer, default=0)
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grids.id"))
+
+    compound: Mapped[Compound | None] = relationship()
+
+
+class Facility(Base):
+    """A point asset (部件) with its 16-digit code, category, state and owning grid."""
+
+    __tablename__ = "facilities"
+    __table_args__ = (_one_of("status", FACILITY_STATUSES), _one_of("assignment", ASSIGNMENTS))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str | None] = mapped_column(String(16), unique=True)
+    category: Mapped[str] = mapped_column(ForeignKey("categories.code"))
+    name: Mapped[str | None] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(16), default="ok")
+    geom = mapped_column(Geometry("POINT", srid=SRID), nullable=False)
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grids.id"))
+    assignment: Mapped[str] = mapped_column(String(16), default="unassigned")
+    install_date: Mapped[date | None] = mapped_column(Date)
+    owner: Mapped[str | None] = mapped_column(String(100))
+    maintainer: Mapped[str | None] = mapped_column(String(100))
+    props: Mapped[dict] = mapped_column(JSONB, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    grid: Mapped[Grid | None] = relationship()
+
+
+class Issue(Base):
+    """A geotagged problem report (事件) and where it stands in the workflow."""
+
+    __tablename__ = "issues"
+    __table_args__ = (
+        _one_of("status", ISSUE_STATUSES),
+        _one_of("assignment", ASSIGNMENTS),
+        Index("issues_reported_at_idx", "reported_at"),
+        Index("issues_grid_status_idx", "grid_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_uuid: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), unique=True, default=uuid.uuid4)
+    category: Mapped[str] = mapped_column(ForeignKey("categories.code"))
+    description: Mapped[str] = mapped_column(Text, default="")
+    channel: Mapped[str] = mapped_column(String(32), default="app")
+    reporter_contact: Mapped[str | None] = mapped_column(String(200))
+    photo_urls: Mapped[list] = mapped_column(JSONB, default=list)
+    geom = mapped_column(Geometry("POINT", srid=SRID), nullable=False)
+    source_crs: Mapped[str] = mapped_column(String(32), default="wgs84")
+    source_x: Mapped[float | None] = mapped_column(Float)
+    source_y: Mapped[float | None] = mapped_column(Float)
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grids.id"))
+    grid_version: Mapped[int | None] = mapped_column(Integer)
+    assignment: Mapped[str] = mapped_column(String(16), default="unassigned")
+    assignment_distance_m: Mapped[float | None] = mapped_column(Float)
+    facility_id: Mapped[int | None] = mapped_column(ForeignKey("facilities.id"))
+    status: Mapped[str] = mapped_column(String(16), default="reported")
+    priority: Mapped[int] = mapped_column(Integer, default=3)
+    reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    grid: Mapped[Grid | None] = relationship()
+    events: Mapped[list[IssueEvent]] = relationship(back_populates="issue", order_by="IssueEvent.at")
+
+
+class IssueEvent(Base):
+    """One step of an issue's history: the audit trail of the closed loop."""
+
+    __tablename__ = "issue_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(Text)
+
+    issue: Mapped[Issue] = relationship(back_populates="events")

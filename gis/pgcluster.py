@@ -1,0 +1,285 @@
+"""A private PostgreSQL + PostGIS cluster that GridMap starts for a user who has no server.
+
+The cluster lives in one directory (by default the repository's ``data/pg/``), listens on a free
+loopback port only, and records its URL in ``gridmap.json`` there. PostgreSQL refuses to run as
+root, so when GridMap runs as root the server runs as an unprivileged system user; that user must
+be able to traverse to the data directory, which a checkout under ``/root`` does not allow, so the
+data then lives under ``/var/lib/gridmap`` and ``data/pg`` is a symlink to it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import hashlib
+import json
+import os
+import pwd
+import secrets
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from gis.errors import SetupError
+
+DEBIAN_PACKAGES = "postgresql postgresql-15-postgis-3 (or the postgis package of your PostgreSQL version)"
+RECORD = "gridmap.json"
+DB_NAME = "gridmap"
+DB_USER = "gridmap"
+SERVICE_USER = "postgres"  # Debian's postgresql package creates it
+SHARED_ROOT = Path("/var/lib/gridmap")
+
+
+@dataclass
+class ClusterInfo:
+    directory: Path
+    port: int
+    url: str
+    running: bool
+
+
+def find_pg_bin() -> Path:
+    """The directory holding initdb/pg_ctl/postgres, newest PostgreSQL version first."""
+    override = os.environ.get("GRIDMAP_PG_BIN")
+    candidates = [override] if override else []
+    candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=_version_key, reverse=True)
+    on_path = shutil.which("pg_ctl")
+    if on_path:
+        candidates.append(str(Path(on_path).resolve().parent))
+    for c in candidates:
+        if c and (Path(c) / "initdb").exists() and (Path(c) / "pg_ctl").exists():
+            return Path(c)
+    raise SetupError(
+        "PostgreSQL server binaries (initdb, pg_ctl) were not found. Install the Debian packages "
+        f"{DEBIAN_PACKAGES}, e.g. `sudo apt-get install postgresql postgresql-15-postgis-3`, "
+        "or set DATABASE_URL to a PostGIS server of your own."
+    )
+
+
+def _version_key(path: str) -> float:
+    with contextlib.suppress(ValueError):
+        return float(Path(path).parent.name)
+    return 0.0
+
+
+def check_postgis(pg_bin: Path) -> None:
+    """Fail early, naming the package, when the PostGIS extension is not installed for this server."""
+    version = pg_bin.parent.name
+    controls = glob.glob(f"/usr/share/postgresql/{version}/extension/postgis.control")
+    sharedir = _pg_config(pg_bin, "--sharedir")
+    if sharedir:
+        controls += glob.glob(f"{sharedir}/extension/postgis.control")
+    if not controls:
+        raise SetupError(
+            f"PostGIS is not installed for PostgreSQL {version}. Install the Debian package "
+            f"postgresql-{version}-postgis-3 (e.g. `sudo apt-get install postgresql-{version}-postgis-3`)."
+        )
+
+
+def _pg_config(pg_bin: Path, flag: str) -> str | None:
+    exe = pg_bin / "pg_config"
+    if not exe.exists():
+        return None
+    out = subprocess.run([str(exe), flag], capture_output=True, text=True)
+    return out.stdout.strip() or None
+
+
+class LocalCluster:
+    """Create, start, stop and describe the private cluster rooted at ``link`` (e.g. data/pg)."""
+
+    def __init__(self, link: Path):
+        self.link = Path(link).absolute()
+        self.as_root = os.geteuid() == 0
+
+    # -- where things are ---------------------------------------------------------------------
+    @property
+    def directory(self) -> Path:
+        return self.link.resolve() if self.link.exists() else self.link
+
+    @property
+    def pgdata(self) -> Path:
+        return self.directory / "data"
+
+    @property
+    def record_path(self) -> Path:
+        return self.directory / RECORD
+
+    def record(self) -> dict | None:
+        try:
+            return json.loads(self.record_path.read_text())
+        except FileNotFoundError:
+            return None
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def start(self) -> ClusterInfo:
+        pg_bin = find_pg_bin()
+        check_postgis(pg_bin)
+        if not (self.pgdata / "PG_VERSION").exists():
+            self._init(pg_bin)
+        rec = self.record()
+        if not self._is_running(pg_bin):
+            port = rec["port"] if rec and _port_free(rec["port"]) else _free_port()
+            rec = {**rec, "port": port}
+            self._write_record(rec)
+            self._pg_ctl(pg_bin, "start", "-w", "-t", "60", "-l", str(self.directory / "server.log"),
+                         "-o", f"-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=''")
+        self._ensure_database(rec)
+        return self.info()
+
+    def stop(self) -> bool:
+        """Stop the server if it runs; True when it was running."""
+        if not (self.pgdata / "PG_VERSION").exists():
+            return False
+        pg_bin = find_pg_bin()
+        if not self._is_running(pg_bin):
+            return False
+        self._pg_ctl(pg_bin, "stop", "-w", "-m", "fast")
+        return True
+
+    def info(self) -> ClusterInfo | None:
+        rec = self.record()
+        if rec is None:
+            return None
+        running = (self.pgdata / "postmaster.pid").exists() and self._is_running(find_pg_bin())
+        return ClusterInfo(self.directory, rec["port"], self.url(rec), running)
+
+    def destroy(self) -> None:
+        """Stop and delete the cluster (tests use throwaway clusters)."""
+        with contextlib.suppress(SetupError):
+            self.stop()
+        target = self.directory
+        shutil.rmtree(target, ignore_errors=True)
+        if self.link.is_symlink():
+            self.link.unlink()
+
+    @staticmethod
+    def url(rec: dict) -> str:
+        return (f"postgresql+psycopg://{DB_USER}:{rec['password']}@127.0.0.1:{rec['port']}/{DB_NAME}")
+
+    # -- internals ----------------------------------------------------------------------------
+    def _init(self, pg_bin: Path) -> None:
+        self._prepare_directory()
+        password = secrets.token_urlsafe(18)
+        pwfile = self.directory / "pwfile"
+        pwfile.write_text(password + "\n")
+        self._chown(pwfile)
+        self._run([str(pg_bin / "initdb"), "-D", str(self.pgdata), "-U", DB_USER, "-E", "UTF8",
+                   "--locale=C.UTF-8", "--auth=scram-sha-256", f"--pwfile={pwfile}"])
+        pwfile.unlink()
+        self._write_record({"port": _free_port(), "password": password})
+
+    def _prepare_directory(self) -> None:
+        if self.as_root and not _reachable_by(self.link.parent, SERVICE_USER):
+            # A checkout under /root: keep the data where the service user can reach it.
+            digest = hashlib.sha1(str(self.link).encode()).hexdigest()[:12]
+            target = SHARED_ROOT / digest
+            target.mkdir(parents=True, exist_ok=True)
+            os.chmod(SHARED_ROOT, 0o755)
+            self.link.parent.mkdir(parents=True, exist_ok=True)
+            if not self.link.exists():
+                self.link.symlink_to(target, target_is_directory=True)
+        else:
+            self.link.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.directory, 0o700)
+        self._chown(self.directory)
+
+    def _write_record(self, rec: dict) -> None:
+        self.record_path.write_text(json.dumps(rec))
+        os.chmod(self.record_path, 0o600)
+
+    def _ensure_database(self, rec: dict) -> None:
+        import psycopg  # imported late: only needed once the server runs
+
+        admin = f"host=127.0.0.1 port={rec['port']} user={DB_USER} password={rec['password']}"
+        with psycopg.connect(admin + " dbname=postgres", autocommit=True) as conn:
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DB_NAME,)).fetchone()
+            if not exists:
+                conn.execute(f'CREATE DATABASE "{DB_NAME}"')
+        with psycopg.connect(admin + f" dbname={DB_NAME}", autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+
+    def _is_running(self, pg_bin: Path) -> bool:
+        if not (self.pgdata / "PG_VERSION").exists():
+            return False
+        res = self._run([str(pg_bin / "pg_ctl"), "-D", str(self.pgdata), "status"], check=False)
+        return res.returncode == 0
+
+    def _pg_ctl(self, pg_bin: Path, *args: str) -> None:
+        self._run([str(pg_bin / "pg_ctl"), "-D", str(self.pgdata), *args])
+
+    def _run(self, cmd: list[str], check: bool = True) -> subprocess.CompletedProcess:
+        kwargs = {}
+        if self.as_root:
+            user = pwd.getpwnam(SERVICE_USER)
+            kwargs = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
+        res = subprocess.run(cmd, capture_output=True, text=True, cwd="/", **kwargs)
+        if check and res.returncode != 0:
+            log = self.directory / "server.log"
+            tail = log.read_text()[-2000:] if log.exists() else ""
+            raise SetupError(f"{Path(cmd[0]).name} failed ({res.returncode}): "
+                             f"{res.stderr.strip() or res.stdout.strip()}\n{tail}")
+        return res
+
+    def _chown(self, path: Path) -> None:
+        if self.as_root:
+            user = _service_user()
+            os.chown(path, user.pw_uid, user.pw_gid)
+
+
+def _service_user() -> pwd.struct_passwd:
+    try:
+        return pwd.getpwnam(SERVICE_USER)
+    except KeyError as exc:
+        raise SetupError(
+            f"Running as root needs the unprivileged system user '{SERVICE_USER}' for PostgreSQL; "
+            f"install the Debian package postgresql (it creates the user)."
+        ) from exc
+
+
+def _reachable_by(path: Path, username: str) -> bool:
+    """Whether ``username`` can traverse every directory down to ``path`` (execute permission)."""
+    user = _service_user() if username == SERVICE_USER else pwd.getpwnam(username)
+    groups = {g for g in os.getgrouplist(user.pw_name, user.pw_gid)}
+    p = Path(path).absolute()
+    for part in [p, *p.parents]:
+        if not part.exists():
+            continue
+        st = part.stat()
+        if st.st_uid == user.pw_uid:
+            ok = st.st_mode & 0o100
+        elif st.st_gid in groups:
+            ok = st.st_mode & 0o010
+        else:
+            ok = st.st_mode & 0o001
+        if not ok:
+            return False
+    return True
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def wait_until_ready(url_port: int, timeout: float = 30.0) -> None:
+    """Block until the server accepts TCP connections (used after a restart)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", url_port)) == 0:
+                return
+        time.sleep(0.1)
+    raise SetupError(f"PostgreSQL did not accept connections on port {url_port} in {timeout:.0f} s")

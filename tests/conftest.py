@@ -1,0 +1,80 @@
+"""Test fixtures: a real PostGIS that the test session starts (and removes) itself.
+
+Set GRIDMAP_TEST_DATABASE_URL to run against an existing PostGIS instead (its database is
+migrated and the demo loaded into it). Tests that need no database take none of these fixtures.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from gis.db import make_engine, upgrade
+from gis.pgcluster import LocalCluster
+
+DEMO_PASSWORD = "test-demo-password"
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    given = os.environ.get("GRIDMAP_TEST_DATABASE_URL")
+    if given:
+        yield given
+        return
+    root = Path(tempfile.mkdtemp(prefix="gridmap-test-"))
+    os.chmod(root, 0o755)  # the unprivileged server user must reach it when tests run as root
+    cluster = LocalCluster(root / "pg")
+    info = cluster.start()
+    try:
+        yield info.url
+    finally:
+        cluster.destroy()
+        root.rmdir()
+
+
+@pytest.fixture(scope="session")
+def engine(database_url: str) -> Iterator[Engine]:
+    upgrade(database_url)
+    eng = make_engine(database_url)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture(scope="session")
+def demo_data():
+    from data.generator import generate_demo
+
+    return generate_demo()
+
+
+@pytest.fixture(scope="session")
+def demo_engine(engine: Engine, demo_data) -> Engine:
+    """The engine, with the 14-grid demo community loaded and tagged once per test session."""
+    from api.security import hash_password
+    from gis.assign import assign_stored_rows
+    from gis.db import session_scope
+    from gis.loading import load_demo
+
+    with session_scope(engine) as session:
+        load_demo(session, demo_data, hash_password(DEMO_PASSWORD))
+    assign_stored_rows(engine, include_closed=True, record_events=False)
+    return engine
+
+
+@pytest.fixture
+def session(demo_engine: Engine) -> Iterator[Session]:
+    """A session inside a transaction that is rolled back after the test."""
+    with demo_engine.connect() as conn:
+        trans = conn.begin()
+        sess = Session(bind=conn, join_transaction_mode="create_savepoint")
+        try:
+            yield sess
+        finally:
+            sess.close()
+            trans.rollback()

@@ -1,0 +1,67 @@
+"""The private cluster: start/stop/status on a throwaway directory, and the missing-binaries message."""
+
+import os
+import tempfile
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from gis import pgcluster
+from gis.errors import SetupError
+
+
+def test_start_stop_start_keeps_data_and_reports_status():
+    root = Path(tempfile.mkdtemp(prefix="gridmap-cluster-"))
+    os.chmod(root, 0o755)
+    cluster = pgcluster.LocalCluster(root / "pg")
+    try:
+        info = cluster.start()
+        assert info.running
+        dsn = info.url.replace("postgresql+psycopg", "postgresql")
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute("CREATE TABLE kept (x int); INSERT INTO kept VALUES (42)")
+            assert conn.execute("SELECT postgis_lib_version()").fetchone()[0]
+        assert cluster.stop() is True
+        assert cluster.info().running is False
+        assert cluster.stop() is False
+        info = cluster.start()
+        with psycopg.connect(info.url.replace("postgresql+psycopg", "postgresql")) as conn:
+            assert conn.execute("SELECT x FROM kept").fetchone() == (42,)
+        # the server listens on loopback only, with a password
+        with pytest.raises(psycopg.OperationalError):
+            psycopg.connect(f"host=127.0.0.1 port={info.port} user=gridmap password=wrong dbname=gridmap")
+    finally:
+        cluster.destroy()
+        root.rmdir()
+
+
+def test_missing_binaries_name_the_debian_packages(monkeypatch):
+    monkeypatch.delenv("GRIDMAP_PG_BIN", raising=False)
+    monkeypatch.setattr(pgcluster.glob, "glob", lambda pattern: [])
+    monkeypatch.setattr(pgcluster.shutil, "which", lambda name: None)
+    with pytest.raises(SetupError, match="postgresql-15-postgis-3"):
+        pgcluster.find_pg_bin()
+
+
+def test_missing_postgis_names_the_package(monkeypatch, tmp_path):
+    monkeypatch.setattr(pgcluster.glob, "glob", lambda pattern: [])
+    fake_bin = tmp_path / "17" / "bin"
+    fake_bin.mkdir(parents=True)
+    with pytest.raises(SetupError, match="postgresql-17-postgis-3"):
+        pgcluster.check_postgis(fake_bin)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the root-only path: data kept outside /root")
+def test_root_checkout_unreachable_by_service_user_uses_a_symlink(tmp_path):
+    private = Path(tempfile.mkdtemp(prefix="gridmap-private-"))
+    os.chmod(private, 0o700)  # like /root: the service user cannot traverse it
+    cluster = pgcluster.LocalCluster(private / "data" / "pg")
+    try:
+        info = cluster.start()
+        assert (private / "data" / "pg").is_symlink()
+        assert str(info.directory).startswith(str(pgcluster.SHARED_ROOT))
+    finally:
+        cluster.destroy()
+        (private / "data").rmdir()
+        private.rmdir()
