@@ -119,6 +119,81 @@ def _assign_all(engine, settings: Settings) -> None:
                        record_events=False)
 
 
+# -- gridmap import / export / check-grids / assign --------------------------------------------
+def import_file(args: argparse.Namespace, settings: Settings) -> int:
+    from gis.db import make_engine, session_scope
+    from gis.errors import ImportFailed
+    from gis.exchange import import_features
+    from gis.io import read_layer
+
+    try:
+        gdf = read_layer(args.file, args.kind, fix=args.fix, crs=args.crs, layer=args.layer)
+        engine = make_engine(settings.resolved_database_url(), pool_size=1)
+        with session_scope(engine) as session:
+            count = import_features(session, args.kind, gdf)
+    except ImportFailed as exc:
+        print(f"gridmap import: {exc}; nothing was imported", file=sys.stderr)
+        for row, reason in exc.rows:
+            print(f"  row {row}: {reason}", file=sys.stderr)
+        return 1
+    print(f"imported {count} {args.kind} from {args.file}")
+    _assign_all(engine, settings)
+    return 0
+
+
+def export_file(args: argparse.Namespace, settings: Settings) -> int:
+    from gis.db import make_engine, session_scope
+    from gis.exchange import export_features
+    from gis.io import write_layer
+
+    engine = make_engine(settings.resolved_database_url(), pool_size=1)
+    with session_scope(engine) as session:
+        gdf = export_features(session, args.kind)
+    write_layer(gdf, args.file, layer=args.layer)
+    print(f"exported {len(gdf)} {args.kind} to {args.file}")
+    return 0
+
+
+def check_grids_cmd(args: argparse.Namespace, settings: Settings) -> int:
+    from gis.db import make_engine, session_scope
+    from gis.exchange import export_communities, export_features
+    from gis.topology import check_grids
+
+    engine = make_engine(settings.resolved_database_url(), pool_size=1)
+    with session_scope(engine) as session:
+        grids = export_features(session, "grids")
+        communities = export_communities(session)
+    if args.community:
+        grids = grids[grids["community"] == args.community]
+        communities = communities[communities["name"] == args.community]
+    report = check_grids(grids.rename(columns={"community": "community_code"}),
+                         communities.assign(code=communities["name"]))
+    print(report.to_table())
+    if args.geojson:
+        with open(args.geojson, "w", encoding="utf-8") as fh:
+            fh.write(report.to_geojson())
+        print(f"problem areas written to {args.geojson}")
+    return 0 if report.ok else 1
+
+
+def assign_cmd(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import datetime
+
+    from gis.assign import assign_stored_rows
+    from gis.db import make_engine
+
+    engine = make_engine(settings.resolved_database_url(), pool_size=1)
+    since = datetime.fromisoformat(args.since) if args.since else None
+    report = assign_stored_rows(engine, tolerance_m=settings.assign_tolerance_m,
+                                include_closed=args.all, community=args.community, since=since,
+                                progress=sys.stderr.isatty())
+    print(f"grid version {report.grid_version}")
+    for table, r in report.tables.items():
+        methods = ", ".join(f"{m} {n}" for m, n in sorted(r.methods.items()))
+        print(f"{table}: scanned {r.scanned}, changed grid {r.changed}" + (f" ({methods})" if methods else ""))
+    return 0
+
+
 # -- gridmap serve ---------------------------------------------------------------------------
 def serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
@@ -147,6 +222,32 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=20221)
     p.add_argument("--if-empty", action="store_true", help="load only when no grids are stored")
     p.set_defaults(handler=demo)
+
+    kinds = ["grids", "buildings", "facilities", "issues"]
+    p = sub.add_parser("import", help="import a GeoJSON, GeoPackage, Shapefile or CSV file")
+    p.add_argument("kind", choices=kinds)
+    p.add_argument("file")
+    p.add_argument("--fix", action="store_true", help="repair invalid polygons with make_valid")
+    p.add_argument("--crs", help="CRS of a file that does not say (a shapefile without .prj, CSV)")
+    p.add_argument("--layer", help="layer name in a GeoPackage")
+    p.set_defaults(handler=import_file)
+
+    p = sub.add_parser("export", help="export to GeoJSON, GeoPackage, Shapefile or CSV (by extension)")
+    p.add_argument("kind", choices=kinds)
+    p.add_argument("file")
+    p.add_argument("--layer", help="layer name in a GeoPackage")
+    p.set_defaults(handler=export_file)
+
+    p = sub.add_parser("check-grids", help="report invalid grids, overlaps, gaps, slivers")
+    p.add_argument("--community", help="community name")
+    p.add_argument("--geojson", help="write the problem areas to this GeoJSON file")
+    p.set_defaults(handler=check_grids_cmd)
+
+    p = sub.add_parser("assign", help="re-tag stored issues and facilities with the current grids")
+    p.add_argument("--community", help="only rows in this community (name or code)")
+    p.add_argument("--since", help="only issues reported since this ISO date")
+    p.add_argument("--all", action="store_true", help="also closed issues (default: keep their grid)")
+    p.set_defaults(handler=assign_cmd)
 
     p = sub.add_parser("serve", help="run the HTTP API")
     p.add_argument("--host")
