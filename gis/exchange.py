@@ -79,11 +79,12 @@ def _import_grids(session: Session, gdf: gpd.GeoDataFrame) -> int:
             "RETURNING version, households, population"), {"code": str(row.code)}).first()
         session.execute(text(
             "INSERT INTO grids (code, name, community_id, geom, households, population, version) "
-            "VALUES (:code, :name, :cid, ST_GeomFromEWKT(:geom), :hh, :pop, :version)"),
+            "VALUES (:code, :name, :cid, ST_Multi(ST_GeomFromEWKT(:geom)), :hh, :pop, :version)"),
             {"code": str(row.code), "name": str(row.name), "cid": community_id,
              "geom": _ewkt(row.geometry), "version": (old.version + 1) if old else 1,
              "hh": _int(getattr(row, "households", None), old.households if old else 0),
              "pop": _int(getattr(row, "population", None), old.population if old else 0)})
+    grow_communities(session)
     return len(gdf)
 
 
@@ -93,7 +94,7 @@ def _community_id(session: Session, name: str) -> int:
         {"n": name}).scalar()
     if found is not None:
         return found
-    # A new community: its outline starts empty and grows with its grids (see _grow_communities).
+    # A new community: its outline starts empty and grows with its grids (see grow_communities).
     code = "X" + uuid.uuid5(uuid.NAMESPACE_URL, name).hex[:11]
     return session.execute(text(
         "INSERT INTO regions (code, name, level, geom) "

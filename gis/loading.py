@@ -28,8 +28,9 @@ DEMO_TABLES = ("issue_events", "issues", "facilities", "buildings", "compounds",
 def seed_categories(session: Session) -> int:
     """Insert the seed categories that are missing; never overwrite a deployment's edits."""
     rows = [asdict(c) | {"facility_categories": list(c.facility_categories)} for c in ALL_CATEGORIES]
-    stmt = insert(models.Category).values(rows).on_conflict_do_nothing(index_elements=["code"])
-    return session.execute(stmt).rowcount
+    stmt = (insert(models.Category).values(rows)
+            .on_conflict_do_nothing(index_elements=["code"]).returning(models.Category.code))
+    return len(session.execute(stmt).all())
 
 
 def clear_demo(session: Session) -> None:

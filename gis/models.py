@@ -78,9 +78,9 @@ class Grid(Base):
     name: Mapped[str] = mapped_column(String(100))
     community_id: Mapped[int] = mapped_column(ForeignKey("regions.id"))
     geom = mapped_column(Geometry("MULTIPOLYGON", srid=SRID), nullable=False)
-    households: Mapped[int] = mapped_column(Integer, default=0)
-    population: Mapped[int] = mapped_column(Integer, default=0)
-    version: Mapped[int] = mapped_column(Integer, default=1)
+    households: Mapped[int] = mapped_column(Integer, server_default="0")
+    population: Mapped[int] = mapped_column(Integer, server_default="0")
+    version: Mapped[int] = mapped_column(Integer, server_default="1")
     valid_from: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     valid_to: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
@@ -94,8 +94,8 @@ class GridIndexState(Base):
     __tablename__ = "grid_index_state"
     __table_args__ = (CheckConstraint("id = 1", name="grid_index_state_single_row"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True, default=1)
-    version: Mapped[int] = mapped_column(BigInteger, default=0)
+    id: Mapped[int] = mapped_column(primary_key=True, server_default="1")
+    version: Mapped[int] = mapped_column(BigInteger, server_default="0")
 
 
 class User(Base):
@@ -108,7 +108,7 @@ class User(Base):
     phone: Mapped[str | None] = mapped_column(String(32))
     role: Mapped[str] = mapped_column(String(16))
     password_hash: Mapped[str] = mapped_column(String(255))
-    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    active: Mapped[bool] = mapped_column(Boolean, server_default="true")
 
 
 class GridWorker(Base):
@@ -134,7 +134,7 @@ class Category(Base):
     icon: Mapped[str] = mapped_column(String(32))
     colour: Mapped[str] = mapped_column(String(16))
     due_hours: Mapped[int | None] = mapped_column(Integer)
-    facility_categories: Mapped[list[str]] = mapped_column(ARRAY(String(32)), default=list)
+    facility_categories: Mapped[list[str]] = mapped_column(ARRAY(String(32)), server_default="{}")
 
 
 class Street(Base):
@@ -157,7 +157,7 @@ class Compound(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
     kind: Mapped[str] = mapped_column(String(16))
-    has_property_company: Mapped[bool] = mapped_column(Boolean, default=False)
+    has_property_company: Mapped[bool] = mapped_column(Boolean, server_default="false")
     built_year: Mapped[int | None] = mapped_column(Integer)
     geom = mapped_column(Geometry("POLYGON", srid=SRID), nullable=False)
 
@@ -170,8 +170,8 @@ class Building(Base):
     compound_id: Mapped[int | None] = mapped_column(ForeignKey("compounds.id"))
     geom = mapped_column(Geometry("POLYGON", srid=SRID), nullable=False)
     floors: Mapped[int | None] = mapped_column(Integer)
-    households: Mapped[int] = mapped_column(Integer, default=0)
-    party_households: Mapped[int] = mapped_column(Integer, default=0)
+    households: Mapped[int] = mapped_column(Integer, server_default="0")
+    party_households: Mapped[int] = mapped_column(Integer, server_default="0")
     grid_id: Mapped[int | None] = mapped_column(ForeignKey("grids.id"))
 
     compound: Mapped[Compound | None] = relationship()
@@ -187,14 +187,14 @@ class Facility(Base):
     code: Mapped[str | None] = mapped_column(String(16), unique=True)
     category: Mapped[str] = mapped_column(ForeignKey("categories.code"))
     name: Mapped[str | None] = mapped_column(String(100))
-    status: Mapped[str] = mapped_column(String(16), default="ok")
+    status: Mapped[str] = mapped_column(String(16), server_default="ok")
     geom = mapped_column(Geometry("POINT", srid=SRID), nullable=False)
     grid_id: Mapped[int | None] = mapped_column(ForeignKey("grids.id"))
-    assignment: Mapped[str] = mapped_column(String(16), default="unassigned")
+    assignment: Mapped[str] = mapped_column(String(16), server_default="unassigned")
     install_date: Mapped[date | None] = mapped_column(Date)
     owner: Mapped[str | None] = mapped_column(String(100))
     maintainer: Mapped[str | None] = mapped_column(String(100))
-    props: Mapped[dict] = mapped_column(JSONB, default=dict)
+    props: Mapped[dict] = mapped_column(JSONB, server_default="{}")
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
     grid: Mapped[Grid | None] = relationship()
@@ -212,23 +212,23 @@ class Issue(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    client_uuid: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), unique=True, default=uuid.uuid4)
+    client_uuid: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), unique=True, server_default=func.gen_random_uuid())
     category: Mapped[str] = mapped_column(ForeignKey("categories.code"))
-    description: Mapped[str] = mapped_column(Text, default="")
-    channel: Mapped[str] = mapped_column(String(32), default="app")
+    description: Mapped[str] = mapped_column(Text, server_default="")
+    channel: Mapped[str] = mapped_column(String(32), server_default="app")
     reporter_contact: Mapped[str | None] = mapped_column(String(200))
-    photo_urls: Mapped[list] = mapped_column(JSONB, default=list)
+    photo_urls: Mapped[list] = mapped_column(JSONB, server_default="[]")
     geom = mapped_column(Geometry("POINT", srid=SRID), nullable=False)
-    source_crs: Mapped[str] = mapped_column(String(32), default="wgs84")
+    source_crs: Mapped[str] = mapped_column(String(32), server_default="wgs84")
     source_x: Mapped[float | None] = mapped_column(Float)
     source_y: Mapped[float | None] = mapped_column(Float)
     grid_id: Mapped[int | None] = mapped_column(ForeignKey("grids.id"))
     grid_version: Mapped[int | None] = mapped_column(Integer)
-    assignment: Mapped[str] = mapped_column(String(16), default="unassigned")
+    assignment: Mapped[str] = mapped_column(String(16), server_default="unassigned")
     assignment_distance_m: Mapped[float | None] = mapped_column(Float)
     facility_id: Mapped[int | None] = mapped_column(ForeignKey("facilities.id"))
-    status: Mapped[str] = mapped_column(String(16), default="reported")
-    priority: Mapped[int] = mapped_column(Integer, default=3)
+    status: Mapped[str] = mapped_column(String(16), server_default="reported")
+    priority: Mapped[int] = mapped_column(Integer, server_default="3")
     reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-21 16:10:10.212151
+Create Date: 2026-11-21 16:24:23.157185
 """
 
 import geoalchemy2  # noqa: F401
@@ -28,7 +28,12 @@ def upgrade() -> None:
         sa.Column("icon", sa.String(length=32), nullable=False),
         sa.Column("colour", sa.String(length=16), nullable=False),
         sa.Column("due_hours", sa.Integer(), nullable=True),
-        sa.Column("facility_categories", sa.ARRAY(sa.String(length=32)), nullable=False),
+        sa.Column(
+            "facility_categories",
+            sa.ARRAY(sa.String(length=32)),
+            server_default="{}",
+            nullable=False,
+        ),
         sa.CheckConstraint("kind IN ('facility', 'issue')", name="kind_valid"),
         sa.PrimaryKeyConstraint("code"),
     )
@@ -37,7 +42,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("name", sa.String(length=100), nullable=False),
         sa.Column("kind", sa.String(length=16), nullable=False),
-        sa.Column("has_property_company", sa.Boolean(), nullable=False),
+        sa.Column("has_property_company", sa.Boolean(), server_default="false", nullable=False),
         sa.Column("built_year", sa.Integer(), nullable=True),
         sa.Column(
             "geom",
@@ -66,8 +71,8 @@ def upgrade() -> None:
     )
     op.create_table(
         "grid_index_state",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("version", sa.BigInteger(), nullable=False),
+        sa.Column("id", sa.Integer(), server_default="1", nullable=False),
+        sa.Column("version", sa.BigInteger(), server_default="0", nullable=False),
         sa.CheckConstraint("id = 1", name="grid_index_state_single_row"),
         sa.PrimaryKeyConstraint("id"),
     )
@@ -143,7 +148,7 @@ def upgrade() -> None:
         sa.Column("phone", sa.String(length=32), nullable=True),
         sa.Column("role", sa.String(length=16), nullable=False),
         sa.Column("password_hash", sa.String(length=255), nullable=False),
-        sa.Column("active", sa.Boolean(), nullable=False),
+        sa.Column("active", sa.Boolean(), server_default="true", nullable=False),
         sa.CheckConstraint("role IN ('worker', 'leader', 'admin')", name="role_valid"),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("username"),
@@ -174,9 +179,9 @@ def upgrade() -> None:
             ),
             nullable=False,
         ),
-        sa.Column("households", sa.Integer(), nullable=False),
-        sa.Column("population", sa.Integer(), nullable=False),
-        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("households", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("population", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("version", sa.Integer(), server_default="1", nullable=False),
         sa.Column(
             "valid_from",
             sa.DateTime(timezone=True),
@@ -225,8 +230,8 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("floors", sa.Integer(), nullable=True),
-        sa.Column("households", sa.Integer(), nullable=False),
-        sa.Column("party_households", sa.Integer(), nullable=False),
+        sa.Column("households", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("party_households", sa.Integer(), server_default="0", nullable=False),
         sa.Column("grid_id", sa.Integer(), nullable=True),
         sa.ForeignKeyConstraint(
             ["compound_id"],
@@ -252,7 +257,7 @@ def upgrade() -> None:
         sa.Column("code", sa.String(length=16), nullable=True),
         sa.Column("category", sa.String(length=32), nullable=False),
         sa.Column("name", sa.String(length=100), nullable=True),
-        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("status", sa.String(length=16), server_default="ok", nullable=False),
         sa.Column(
             "geom",
             Geometry(
@@ -267,11 +272,13 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("grid_id", sa.Integer(), nullable=True),
-        sa.Column("assignment", sa.String(length=16), nullable=False),
+        sa.Column("assignment", sa.String(length=16), server_default="unassigned", nullable=False),
         sa.Column("install_date", sa.Date(), nullable=True),
         sa.Column("owner", sa.String(length=100), nullable=True),
         sa.Column("maintainer", sa.String(length=100), nullable=True),
-        sa.Column("props", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+        sa.Column(
+            "props", postgresql.JSONB(astext_type=sa.Text()), server_default="{}", nullable=False
+        ),
         sa.Column(
             "updated_at",
             sa.DateTime(timezone=True),
@@ -306,12 +313,19 @@ def upgrade() -> None:
     op.create_geospatial_table(
         "issues",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("client_uuid", sa.UUID(), nullable=False),
+        sa.Column(
+            "client_uuid", sa.UUID(), server_default=sa.text("gen_random_uuid()"), nullable=False
+        ),
         sa.Column("category", sa.String(length=32), nullable=False),
-        sa.Column("description", sa.Text(), nullable=False),
-        sa.Column("channel", sa.String(length=32), nullable=False),
+        sa.Column("description", sa.Text(), server_default="", nullable=False),
+        sa.Column("channel", sa.String(length=32), server_default="app", nullable=False),
         sa.Column("reporter_contact", sa.String(length=200), nullable=True),
-        sa.Column("photo_urls", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+        sa.Column(
+            "photo_urls",
+            postgresql.JSONB(astext_type=sa.Text()),
+            server_default="[]",
+            nullable=False,
+        ),
         sa.Column(
             "geom",
             Geometry(
@@ -325,16 +339,16 @@ def upgrade() -> None:
             ),
             nullable=False,
         ),
-        sa.Column("source_crs", sa.String(length=32), nullable=False),
+        sa.Column("source_crs", sa.String(length=32), server_default="wgs84", nullable=False),
         sa.Column("source_x", sa.Float(), nullable=True),
         sa.Column("source_y", sa.Float(), nullable=True),
         sa.Column("grid_id", sa.Integer(), nullable=True),
         sa.Column("grid_version", sa.Integer(), nullable=True),
-        sa.Column("assignment", sa.String(length=16), nullable=False),
+        sa.Column("assignment", sa.String(length=16), server_default="unassigned", nullable=False),
         sa.Column("assignment_distance_m", sa.Float(), nullable=True),
         sa.Column("facility_id", sa.Integer(), nullable=True),
-        sa.Column("status", sa.String(length=16), nullable=False),
-        sa.Column("priority", sa.Integer(), nullable=False),
+        sa.Column("status", sa.String(length=16), server_default="reported", nullable=False),
+        sa.Column("priority", sa.Integer(), server_default="3", nullable=False),
         sa.Column(
             "reported_at",
             sa.DateTime(timezone=True),
