@@ -8,9 +8,10 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.errors import add_exception_handlers
-from api.routes import grids, health
+from api.routes import grids, health, locate
 from api.settings import Settings
 from gis.db import make_engine, session_factory
+from gis.grid_cache import GridIndexCache
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -21,6 +22,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = make_engine(settings.resolved_database_url())
         app.state.engine = engine
         app.state.sessions = session_factory(engine)
+        app.state.grid_cache = GridIndexCache(settings.assign_tolerance_m)
         yield
         engine.dispose()
 
@@ -32,7 +34,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     add_exception_handlers(app)
-    for module in (health, grids):
+    for module in (health, grids, locate):
         app.include_router(module.router)
     logging.getLogger("gridmap").setLevel(logging.INFO)
     return app

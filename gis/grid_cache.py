@@ -1,0 +1,36 @@
+"""One grid index per process, kept in step with the database by the grid version counter.
+
+Every write to ``grids`` bumps ``grid_index_state.version`` (a trigger), whichever process made
+it. Each lookup reads that one integer (a primary-key read) and rebuilds the index only when it
+moved, so no process answers from stale grids and none rebuilds per request.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from gis.assign import CurrentGrids, load_current_grids
+
+
+class GridIndexCache:
+    def __init__(self, tolerance_m: float = 50.0):
+        self.tolerance_m = tolerance_m
+        self._current: CurrentGrids | None = None
+        self._lock = threading.Lock()
+        self.builds = 0  # how often the index was (re)built: visible to tests and metrics
+
+    def get(self, session: Session) -> CurrentGrids:
+        version = session.execute(text("SELECT version FROM grid_index_state WHERE id = 1")).scalar_one()
+        current = self._current
+        if current is not None and current.index.version == version:
+            return current
+        with self._lock:
+            if self._current is None or self._current.index.version != version:
+                # load_current_grids stamps the version it read before the grids, so a concurrent
+                # edit can only make the stamp older than the data: the next call rebuilds again.
+                self._current = load_current_grids(session, self.tolerance_m)
+                self.builds += 1
+            return self._current
