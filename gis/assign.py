@@ -8,6 +8,8 @@ million issues cost a few round trips, not a million UPDATEs.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -17,8 +19,6 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.orm import Session
 
 from gis.index import METHODS, GridIndex
-
-CLOSED_STATUSES = ("closed", "rejected")
 
 
 @dataclass
@@ -55,7 +55,7 @@ def load_current_grids(conn: Connection | Session, tolerance_m: float = 50.0) ->
                         np.array([r[2] for r in rows], dtype=np.int64))
 
 
-def assign_stored_rows(engine: Engine, *, tolerance_m: float = 50.0, include_closed: bool = False,
+def assign_stored_rows(bind: Engine | Connection, *, tolerance_m: float = 50.0, include_closed: bool = False,
                        record_events: bool = True, community: str | None = None,
                        since: datetime | None = None, batch_size: int = 200_000,
                        progress: bool = False) -> AssignReport:
@@ -63,9 +63,11 @@ def assign_stored_rows(engine: Engine, *, tolerance_m: float = 50.0, include_clo
 
     Closed and rejected issues keep the grid version they were handled under unless
     ``include_closed``. Open issues whose grid changes get an ``issue_events`` row (when
-    ``record_events``) so the workers who lost or gained them can see why.
+    ``record_events``) so the workers who lost or gained them can see why. "Changed" counts rows
+    whose grid code changed; a row that merely moves to a new version of its grid is updated
+    silently. ``bind`` is an Engine (one transaction, committed) or a Connection (the caller's).
     """
-    with engine.begin() as conn:
+    with _transaction(bind) as conn:
         grids = load_current_grids(conn, tolerance_m)
         report = AssignReport(grid_version=grids.index.version)
         scope = _Scope(community, since, include_closed)
@@ -75,6 +77,15 @@ def assign_stored_rows(engine: Engine, *, tolerance_m: float = 50.0, include_clo
                                                      progress, False)
         report.tables["buildings"] = _assign_buildings(conn, community)
     return report
+
+
+@contextmanager
+def _transaction(bind: Engine | Connection) -> Iterator[Connection]:
+    if isinstance(bind, Connection):
+        yield bind
+    else:
+        with bind.begin() as conn:
+            yield conn
 
 
 @dataclass
@@ -104,6 +115,16 @@ def _assign_points(conn: Connection, table: str, grids: CurrentGrids, scope: _Sc
     total = conn.execute(text(f"SELECT count(*) FROM {table} t WHERE {where}"), params).scalar_one()
     report = TableReport()
     bar = _progress(total, table, progress)
+    for rows in _read_batches(conn, table, scope, batch_size):
+        _write_batch(conn, table, grids, rows, report, record_events)
+        bar.update(len(rows))
+    bar.close()
+    return report
+
+
+def _read_batches(conn: Connection, table: str, scope: _Scope, batch_size: int):
+    """The rows in scope as (id, lon, lat, grid_id) object arrays of ``batch_size``, by id."""
+    where, params = scope.where(table)
     last_id = 0
     while True:
         rows = conn.execute(text(
@@ -111,67 +132,79 @@ def _assign_points(conn: Connection, table: str, grids: CurrentGrids, scope: _Sc
             f"WHERE {where} AND t.id > :last ORDER BY t.id LIMIT :n"
         ), params | {"last": last_id, "n": batch_size}).all()
         if not rows:
-            break
+            return
         last_id = rows[-1][0]
-        _write_batch(conn, table, grids, np.array(rows, dtype=object), report, record_events)
-        bar.update(len(rows))
-    bar.close()
-    return report
+        yield np.array(rows, dtype=object)
+
+
+def _split_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A batch of _read_batches as arrays ids, lon, lat, old grid id (-1 for none)."""
+    ids = rows[:, 0].astype(np.int64)
+    lon, lat = rows[:, 1].astype(float), rows[:, 2].astype(float)
+    old = np.array([g if g is not None else -1 for g in rows[:, 3]], dtype=np.int64)
+    return ids, lon, lat, old
 
 
 def _write_batch(conn: Connection, table: str, grids: CurrentGrids, rows: np.ndarray,
                  report: TableReport, record_events: bool) -> None:
     ids = rows[:, 0].astype(np.int64)
     lon, lat = rows[:, 1].astype(float), rows[:, 2].astype(float)
-    old = np.array([g if g is not None else -1 for g in rows[:, 3]], dtype=np.int64)
     found = grids.index.locate_many(lon, lat)
     hit = found.position >= 0
     new = np.where(hit, grids.ids[np.maximum(found.position, 0)], -1)
     version = np.where(hit, grids.versions[np.maximum(found.position, 0)], -1)
     methods = np.asarray(METHODS, dtype=object)[found.method]
     report.scanned += len(ids)
-    report.changed += int((new != old).sum())
     report.methods.update(methods.tolist())
-    _update_table(conn, table, ids, new, version, methods, found.distance_m)
+    _stage(conn, ids, new, version, methods, found.distance_m)
+    report.changed += _count_moves(conn, table)
     if record_events and table == "issues":
-        moved = new != old
-        _record_moves(conn, ids[moved], old[moved], new[moved])
+        _record_moves(conn)
+    _apply(conn, table)
 
 
-def _update_table(conn: Connection, table: str, ids, grid_ids, versions, methods, distances) -> None:
+def _stage(conn: Connection, ids, grid_ids, versions, methods, distances) -> None:
+    """COPY one batch of results into a temporary table the UPDATE joins against."""
     conn.execute(text(
-        "CREATE TEMP TABLE IF NOT EXISTS _assign (id bigint, grid_id bigint, grid_version int, "
-        "assignment text, distance double precision) ON COMMIT DROP"))
+        "CREATE TEMP TABLE IF NOT EXISTS _assign (id bigint PRIMARY KEY, grid_id bigint, "
+        "grid_version int, assignment text, distance double precision) ON COMMIT DROP"))
     conn.execute(text("TRUNCATE _assign"))
     raw = conn.connection.driver_connection
     with raw.cursor() as cur, cur.copy("COPY _assign FROM STDIN") as copy:
-        for row in zip(ids.tolist(), grid_ids.tolist(), versions.tolist(), methods.tolist(),
-                       distances.tolist(), strict=True):
-            i, g, v, m, d = row
+        for i, g, v, m, d in zip(ids.tolist(), grid_ids.tolist(), versions.tolist(),
+                                 methods.tolist(), distances.tolist(), strict=True):
             copy.write_row((i, g if g >= 0 else None, v if v >= 0 else None, m,
                             None if d != d else d))
+
+
+_MOVES = """
+    FROM _assign a JOIN {table} t ON t.id = a.id
+    LEFT JOIN grids og ON og.id = t.grid_id
+    LEFT JOIN grids ng ON ng.id = a.grid_id
+   WHERE og.code IS DISTINCT FROM ng.code
+"""
+
+
+def _count_moves(conn: Connection, table: str) -> int:
+    return conn.execute(text("SELECT count(*) " + _MOVES.format(table=table))).scalar_one()
+
+
+def _record_moves(conn: Connection) -> None:
+    """An event on each open issue that changes grid code, naming both grids."""
+    conn.execute(text(
+        "INSERT INTO issue_events (issue_id, from_status, to_status, note) "
+        "SELECT t.id, t.status, t.status, '网格调整 / grid redrawn: ' || coalesce(og.code, '—') "
+        "|| ' → ' || coalesce(ng.code, '—') " + _MOVES.format(table="issues")
+        + " AND t.status NOT IN ('closed', 'rejected')"))
+
+
+def _apply(conn: Connection, table: str) -> None:
     extra = (", grid_version = a.grid_version, assignment_distance_m = a.distance"
              if table == "issues" else "")
     conn.execute(text(
         f"UPDATE {table} t SET grid_id = a.grid_id, assignment = a.assignment{extra} "
         f"FROM _assign a WHERE t.id = a.id AND (t.grid_id IS DISTINCT FROM a.grid_id "
         f"OR t.assignment IS DISTINCT FROM a.assignment)"))
-
-
-def _record_moves(conn: Connection, ids, old, new) -> None:
-    if len(ids) == 0:
-        return
-    conn.execute(text("""
-        INSERT INTO issue_events (issue_id, from_status, to_status, note)
-        SELECT i.id, i.status, i.status,
-               '网格调整 / grid redrawn: ' || coalesce(og.code, '—') || ' → ' || coalesce(ng.code, '—')
-          FROM unnest(CAST(:ids AS bigint[]), CAST(:old AS bigint[]), CAST(:new AS bigint[]))
-               AS m(id, old_grid, new_grid)
-          JOIN issues i ON i.id = m.id
-          LEFT JOIN grids og ON og.id = m.old_grid
-          LEFT JOIN grids ng ON ng.id = m.new_grid
-         WHERE i.status NOT IN ('closed', 'rejected') AND m.old_grid <> -1
-    """), {"ids": ids.tolist(), "old": old.tolist(), "new": new.tolist()})
 
 
 def _assign_buildings(conn: Connection, community: str | None) -> TableReport:
