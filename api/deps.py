@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, HTTPException, Query, Request
+from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.orm import Session
 
+from api.security import read_token
+from gis.actors import Actor, load_actor
 from gis.store import BBox
 
 
@@ -29,3 +32,30 @@ def parse_bbox(
 BBoxDep = Annotated[BBox | None, Depends(parse_bbox)]
 Limit = Annotated[int, Query(ge=1, le=10_000, description="Page size")]
 Offset = Annotated[int, Query(ge=0, description="Items to skip")]
+
+
+_bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+
+
+def optional_actor(request: Request, session: SessionDep,
+                   token: Annotated[str | None, Depends(_bearer)]) -> Actor | None:
+    """The caller when a token is sent; a bad or expired token is 401, not anonymous."""
+    if token is None:
+        return None
+    username = read_token(token, request.app.state.settings.signing_secret())
+    found = load_actor(session, username) if username else None
+    if found is None:
+        raise HTTPException(401, "The access token is invalid or expired; log in again.",
+                            headers={"WWW-Authenticate": "Bearer"})
+    return found[0]
+
+
+def current_actor(actor: Annotated[Actor | None, Depends(optional_actor)]) -> Actor:
+    if actor is None:
+        raise HTTPException(401, "Log in first: this needs a bearer token from /api/v1/auth/token.",
+                            headers={"WWW-Authenticate": "Bearer"})
+    return actor
+
+
+OptionalActor = Annotated[Actor | None, Depends(optional_actor)]
+CurrentActor = Annotated[Actor, Depends(current_actor)]

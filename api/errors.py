@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import InterfaceError, OperationalError
+from starlette.exceptions import HTTPException
 
 from gis import errors
 
@@ -14,6 +16,7 @@ log = logging.getLogger("gridmap.api")
 
 STATUS_CODES: dict[type[errors.GridMapError], int] = {
     errors.NotFound: 404,
+    errors.Forbidden: 403,
     errors.InvalidCoordinates: 422,
     errors.UnknownCRS: 422,
     errors.InvalidGeometry: 422,
@@ -46,7 +49,35 @@ async def _database_down(request: Request, exc: Exception) -> JSONResponse:
                          "code": "database_unavailable"}, status_code=503, headers={"Retry-After": "5"})
 
 
+HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+              405: "method_not_allowed", 409: "conflict", 413: "payload_too_large",
+              415: "unsupported_media_type", 429: "too_many_requests"}
+
+
+async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
+    code = HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
+    return JSONResponse({"detail": exc.detail, "code": code}, status_code=exc.status_code,
+                        headers=getattr(exc, "headers", None))
+
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """422 whose detail is one readable sentence per problem, naming where it is."""
+    problems = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "request"
+        problems.append(f"{where}: {err.get('msg', 'invalid')}")
+    return JSONResponse({"detail": "; ".join(problems), "code": "validation_error",
+                         "errors": jsonable(exc.errors())}, status_code=422)
+
+
+def jsonable(errors: list[dict]) -> list[dict]:
+    return [{k: (v if isinstance(v, str | int | float | list | tuple | None) else str(v))
+             for k, v in e.items() if k != "ctx" and k != "input"} for e in errors]
+
+
 def add_exception_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(errors.GridMapError, _domain_error)
     app.add_exception_handler(OperationalError, _database_down)
     app.add_exception_handler(InterfaceError, _database_down)

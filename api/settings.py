@@ -8,6 +8,7 @@ from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_DATA = Path(__file__).resolve().parent.parent / "data"
+DEVELOPMENT_SECRET = "gridmap-development-secret-not-for-production"
 
 
 class Settings(BaseSettings):
@@ -23,6 +24,24 @@ class Settings(BaseSettings):
     port: int = 8000
     demo_password: str = Field("gridmap-demo", description="Password of the demo accounts.")
     assign_tolerance_m: float = Field(50.0, ge=0, description="Nearest-grid tolerance in metres.")
+    secret_key: str | None = Field(None, description="Signs access tokens; required outside development.")
+    token_ttl_minutes: int = Field(600, ge=1, description="Access token lifetime (a working day).")
+
+    @property
+    def is_development(self) -> bool:
+        return self.env == "development"
+
+    def signing_secret(self) -> str:
+        """The token secret. Development falls back to a fixed, publicly known one (never in production)."""
+        if self.secret_key:
+            return self.secret_key
+        if self.is_development:
+            return DEVELOPMENT_SECRET
+        from gis.errors import SetupError
+
+        raise SetupError("GRIDMAP_SECRET_KEY must be set outside development (GRIDMAP_ENV="
+                         f"{self.env!r}); generate one with `python -c 'import secrets; "
+                         "print(secrets.token_urlsafe(32))'`")
 
     def resolved_database_url(self) -> str:
         """DATABASE_URL when given, else the URL recorded by the private cluster."""

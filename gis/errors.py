@@ -56,3 +56,9 @@ class SetupError(GridMapError):
     """The machine lacks something GridMap needs (binaries, permissions); the message says what."""
 
     code = "setup_error"
+
+
+class Forbidden(GridMapError):
+    """The actor is known but may not do this (a worker outside their grids, a non-admin...)."""
+
+    code = "forbidden"

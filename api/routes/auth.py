@@ -1,0 +1,44 @@
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.security import OAuth2PasswordRequestForm
+from pydantic import BaseModel
+
+from api.deps import CurrentActor, SessionDep
+from api.security import create_token, verify_password
+from gis.actors import load_actor
+
+router = APIRouter(prefix="/api/v1", tags=["auth"])
+
+
+class Token(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+    expires_in: int
+
+
+class MePublic(BaseModel):
+    id: int
+    username: str
+    display_name: str
+    role: str
+    grids: list[str]
+
+
+@router.post("/auth/token", summary="Log in (OAuth2 password flow) and get a bearer token")
+def login(request: Request, session: SessionDep,
+          form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> Token:
+    found = load_actor(session, form.username)
+    if not verify_password(form.password, found[1] if found else None):
+        raise HTTPException(401, "Wrong username or password.", headers={"WWW-Authenticate": "Bearer"})
+    settings = request.app.state.settings
+    ttl = timedelta(minutes=settings.token_ttl_minutes)
+    token = create_token(found[0].username, found[0].role, settings.signing_secret(), ttl)
+    return Token(access_token=token, expires_in=int(ttl.total_seconds()))
+
+
+@router.get("/me", summary="Who the token belongs to, with their role and grids")
+def me(actor: CurrentActor) -> MePublic:
+    return MePublic(id=actor.id, username=actor.username, display_name=actor.display_name,
+                    role=actor.role, grids=sorted(actor.grid_codes))

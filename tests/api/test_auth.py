@@ -1,0 +1,66 @@
+"""Log-in, tokens and the error shape, against the demo users in PostGIS."""
+
+from datetime import timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.main import create_app
+from api.security import create_token
+from api.settings import DEVELOPMENT_SECRET, Settings
+from gis.errors import SetupError
+from tests.conftest import DEMO_PASSWORD
+
+
+@pytest.fixture(scope="module")
+def client(demo_engine, database_url):
+    with TestClient(create_app(Settings(database_url=database_url))) as c:
+        yield c
+
+
+def login(client, username: str, password: str = DEMO_PASSWORD):
+    return client.post("/api/v1/auth/token", data={"username": username, "password": password})
+
+
+def test_login_gives_a_bearer_token_that_me_reads(client):
+    r = login(client, "worker03")
+    assert r.status_code == 200 and r.json()["token_type"] == "bearer"
+    me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {r.json()['access_token']}"})
+    assert me.status_code == 200
+    body = me.json()
+    assert body["username"] == "worker03" and body["role"] == "worker"
+    assert body["grids"] == ["140429100001003"]
+
+
+@pytest.mark.parametrize("username, password", [("worker03", "wrong"), ("nobody", DEMO_PASSWORD)])
+def test_bad_credentials_are_401_with_the_same_message(client, username, password):
+    r = login(client, username, password)
+    assert r.status_code == 401
+    assert r.json() == {"detail": "Wrong username or password.", "code": "unauthorized"}
+
+
+def test_me_without_token_is_401(client):
+    r = client.get("/api/v1/me")
+    assert r.status_code == 401 and r.json()["code"] == "unauthorized"
+    assert r.headers["www-authenticate"] == "Bearer"
+
+
+def test_expired_and_forged_tokens_are_rejected(client):
+    expired = create_token("leader", "leader", DEVELOPMENT_SECRET, timedelta(seconds=-1))
+    forged = create_token("admin", "admin", "someone-elses-secret", timedelta(hours=1))
+    for token in (expired, forged, "not-a-jwt"):
+        r = client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 401, token
+
+
+def test_production_refuses_to_start_without_a_secret():
+    with pytest.raises(SetupError, match="GRIDMAP_SECRET_KEY"):
+        create_app(Settings(env="production", database_url="postgresql://x@127.0.0.1/x"))
+    create_app(Settings(env="production", secret_key="s" * 32, database_url="postgresql://x@127.0.0.1/x"))
+
+
+def test_demo_passwords_are_stored_hashed(session):
+    from sqlalchemy import text
+
+    hashes = session.execute(text("SELECT password_hash FROM users")).scalars().all()
+    assert all(h.startswith("$argon2id$") and DEMO_PASSWORD not in h for h in hashes)
