@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.errors import add_exception_handlers
-from api.routes import auth, grids, health, locate
+from api.routes import auth, grids, health, issues, locate
 from api.settings import Settings
 from gis.db import make_engine, session_factory
 from gis.grid_cache import GridIndexCache
@@ -35,7 +35,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     add_exception_handlers(app)
-    for module in (health, auth, grids, locate):
+    for module in (health, auth, grids, locate, issues):
         app.include_router(module.router)
     logging.getLogger("gridmap").setLevel(logging.INFO)
     return app

@@ -1,0 +1,100 @@
+"""Request and response models of issue reporting and the workflow."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, HttpUrl, Tag, field_validator
+
+Text = Annotated[str, Field(max_length=2000)]
+
+
+class IssueCreate(BaseModel):
+    """A report as plain fields. ``lon``/``lat`` are in ``crs`` (easting/northing for projected EPSG)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    lon: float = Field(description="Longitude (or easting) in `crs`")
+    lat: float = Field(description="Latitude (or northing) in `crs`")
+    crs: str = Field("wgs84", max_length=32, description="wgs84 | cgcs2000 | gcj02 | bd09 | EPSG:nnnn")
+    category: str = Field(max_length=32, description="An issue category code, see /api/v1/categories")
+    description: Text = ""
+    reporter_contact: str | None = Field(None, max_length=200, description="Personal data: shown "
+                                         "only to the grid's worker, leaders and admins")
+    facility_id: int | None = Field(None, ge=1, description="The facility concerned, if known")
+    photo_urls: list[HttpUrl] = Field(default_factory=list, max_length=10)
+    channel: Literal["app", "worker", "hotline_12345", "wechat", "open311"] = "app"
+    client_uuid: uuid.UUID | None = Field(None, description="Idempotency key (or the header)")
+
+    @field_validator("lon", "lat")
+    @classmethod
+    def _finite(cls, v: float, info) -> float:
+        if not math.isfinite(v):
+            raise ValueError(f"{info.field_name} must be a finite number, got {v}")
+        return v
+
+
+class PointGeometry(BaseModel):
+    type: Literal["Point"]
+    coordinates: Annotated[list[float], Field(min_length=2, max_length=3)]
+
+
+class IssueFeatureCreate(BaseModel):
+    """A report as a GeoJSON Feature whose properties are the fields of IssueCreate."""
+
+    type: Literal["Feature"]
+    geometry: PointGeometry
+    properties: dict[str, Any] = Field(default_factory=dict)
+
+    def to_create(self) -> IssueCreate:
+        lon, lat = self.geometry.coordinates[:2]
+        return IssueCreate.model_validate({**self.properties, "lon": lon, "lat": lat})
+
+
+class Duplicate(BaseModel):
+    id: int
+    status: str
+    reported_at: datetime
+    distance_m: float
+
+
+class IssueCreated(BaseModel):
+    """The stored issue as a GeoJSON Feature, plus nearby open reports of the same category."""
+
+    type: Literal["Feature"] = "Feature"
+    id: int
+    geometry: dict
+    properties: dict
+    possible_duplicates: list[Duplicate]
+
+
+class TransitionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    to: Literal["accepted", "dispatched", "in_progress", "resolved", "closed", "rejected",
+                "reopened"] = Field(description="The status to move to")
+    note: Annotated[str, Field(max_length=2000)] | None = None
+
+
+class HistoryEvent(BaseModel):
+    id: int
+    at: datetime
+    actor: str | None
+    from_status: str | None
+    to_status: str
+    note: str | None
+
+
+def _shape(value) -> str:
+    kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+    return "feature" if kind == "Feature" else "plain"
+
+
+# One body, two shapes, told apart by "type": "Feature" (so errors speak of one shape only).
+IssueInput = Annotated[
+    Annotated[IssueCreate, Tag("plain")] | Annotated[IssueFeatureCreate, Tag("feature")],
+    Discriminator(_shape),
+]

@@ -1,0 +1,53 @@
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Header, Path, Request, Response
+
+from api.deps import CurrentActor, OptionalActor, SessionDep
+from api.issue_schemas import (
+    HistoryEvent,
+    IssueCreate,
+    IssueCreated,
+    IssueFeatureCreate,
+    IssueInput,
+    TransitionCreate,
+)
+from gis import issues
+
+router = APIRouter(prefix="/api/v1/issues", tags=["issues"])
+IssueId = Annotated[int, Path(ge=1, description="Issue id")]
+
+
+@router.post("", status_code=201, summary="Report an issue; retries with the same key are safe",
+             responses={200: {"description": "Replay: the issue stored earlier under this key"}})
+def report_issue(
+    request: Request, response: Response, session: SessionDep, actor: CurrentActor,
+    body: Annotated[IssueInput, Body(description="Plain fields or a GeoJSON Point Feature")],
+    idempotency_key: Annotated[str | None, Header(max_length=255, description=(
+        "Any unique string per report (a UUID is best); the same key returns the same issue"))] = None,
+) -> IssueCreated:
+    data: IssueCreate = body.to_create() if isinstance(body, IssueFeatureCreate) else body
+    report = issues.IssueReport(
+        x=data.lon, y=data.lat, crs=data.crs, category=data.category, description=data.description,
+        reporter_contact=data.reporter_contact, facility_id=data.facility_id,
+        photo_urls=[str(u) for u in data.photo_urls], channel=data.channel,
+        client_uuid=issues.key_to_uuid(idempotency_key) if idempotency_key else data.client_uuid)
+    stored = issues.report_issue(session, request.app.state.grid_cache, actor, report)
+    session.commit()
+    if not stored.created:
+        response.status_code = 200
+    feature = issues.issue_feature(session, stored.issue_id, actor)
+    return IssueCreated(**feature, possible_duplicates=issues.possible_duplicates(session, stored.issue_id))
+
+
+@router.post("/{issue_id}/transitions", summary="Move an issue through the workflow")
+def transition(issue_id: IssueId, body: TransitionCreate, session: SessionDep,
+               actor: CurrentActor) -> dict:
+    previous = issues.transition(session, actor, issue_id, body.to, body.note)
+    session.commit()
+    return {"id": issue_id, "from": previous, "to": body.to,
+            "allowed_next": list(issues.TRANSITIONS[body.to])}
+
+
+@router.get("/{issue_id}/history", summary="The audit trail of an issue")
+def history(issue_id: IssueId, session: SessionDep, actor: OptionalActor) -> list[HistoryEvent]:
+    return [HistoryEvent(**e) for e in issues.history(session, issue_id)]

@@ -1,0 +1,223 @@
+"""Reporting issues, idempotent retries, facility links, duplicates and the workflow."""
+
+import threading
+import uuid
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from api.main import create_app
+from api.settings import Settings
+from gis.crs import from_wgs84
+from tests.conftest import DEMO_PASSWORD
+
+
+@pytest.fixture(scope="module")
+def client(demo_engine, database_url):
+    with TestClient(create_app(Settings(database_url=database_url))) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def tokens(client):
+    out = {}
+    for user in ("worker01", "worker05", "leader", "admin"):
+        r = client.post("/api/v1/auth/token", data={"username": user, "password": DEMO_PASSWORD})
+        out[user] = {"Authorization": f"Bearer {r.json()['access_token']}"}
+    return out
+
+
+@pytest.fixture
+def cleanup(demo_engine):
+    """Issues the test creates through the API (which commits) are deleted afterwards."""
+    created: list[int] = []
+    yield created
+    with demo_engine.begin() as conn:
+        conn.execute(text("DELETE FROM issues WHERE id = ANY(:ids)"), {"ids": created})
+
+
+@pytest.fixture(scope="module")
+def cover(demo_engine):
+    """A rain-water drain cover in grid 005 and a point 5 m east of it."""
+    with demo_engine.connect() as conn:
+        return conn.execute(text("""
+            SELECT f.id, ST_X(f.geom) + 5 / (111320 * cos(radians(ST_Y(f.geom)))) AS lon,
+                   ST_Y(f.geom) AS lat, g.code
+              FROM facilities f JOIN grids g ON g.id = f.grid_id
+             WHERE f.category = 'rain_cover' AND g.code LIKE '%005'
+               AND NOT EXISTS (SELECT 1 FROM facilities o WHERE o.id <> f.id
+                   AND o.category IN ('rain_cover', 'sewage_cover', 'water_cover')
+                   AND ST_DWithin(o.geom::geography, f.geom::geography, 25))
+             ORDER BY f.id LIMIT 1""")).one()
+
+
+def report(client, headers, cleanup, key=None, **body):
+    h = dict(headers)
+    if key:
+        h["Idempotency-Key"] = key
+    r = client.post("/api/v1/issues", json=body, headers=h)
+    if r.status_code in (200, 201):
+        cleanup.append(r.json()["id"])
+    return r
+
+
+def test_a_report_is_tagged_linked_and_given_a_due_time(client, tokens, cleanup, cover):
+    fid, lon, lat, code = cover
+    r = report(client, tokens["worker01"], cleanup, category="cover_damaged", lon=lon, lat=lat,
+               description="雨水井盖破损", reporter_contact="13800000000")
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["type"] == "Feature" and body["geometry"]["type"] == "Point"
+    props = body["properties"]
+    assert props["grid_code"] == code and props["assignment"] == "inside"
+    assert props["status"] == "reported" and props["facility_id"] == fid
+    assert "reporter_contact" not in props  # worker01 does not own grid 005
+    hours = (__import__("datetime").datetime.fromisoformat(props["due_at"])
+             - __import__("datetime").datetime.fromisoformat(props["reported_at"])).total_seconds() / 3600
+    assert hours == pytest.approx(4, abs=0.01)  # cover_damaged: made safe within hours
+
+
+def test_the_grids_worker_sees_the_contact(client, tokens, cleanup, cover):
+    _, lon, lat, _ = cover
+    r = report(client, tokens["worker05"], cleanup, category="garbage", lon=lon, lat=lat,
+               reporter_contact="13800000001")
+    assert r.json()["properties"]["reporter_contact"] == "13800000001"
+
+
+def test_gcj02_report_lands_in_the_same_place(client, tokens, cleanup, cover):
+    _, lon, lat, code = cover
+    gx, gy = from_wgs84(lon, lat, "gcj02")
+    r = report(client, tokens["worker05"], cleanup, category="other", lon=gx, lat=gy, crs="gcj02")
+    coords = r.json()["geometry"]["coordinates"]
+    assert coords == pytest.approx([lon, lat], abs=1e-7)
+    assert r.json()["properties"]["grid_code"] == code
+
+
+def test_a_geojson_feature_is_accepted(client, tokens, cleanup, cover):
+    _, lon, lat, code = cover
+    feature = {"type": "Feature", "geometry": {"type": "Point", "coordinates": [lon, lat]},
+               "properties": {"category": "noise", "description": "夜间施工"}}
+    r = client.post("/api/v1/issues", json=feature, headers=tokens["worker05"])
+    cleanup.append(r.json()["id"])
+    assert r.status_code == 201 and r.json()["properties"]["grid_code"] == code
+
+
+def test_retries_with_the_same_key_return_the_same_issue(client, tokens, cleanup, cover):
+    _, lon, lat, _ = cover
+    key = str(uuid.uuid4())
+    first = report(client, tokens["worker05"], cleanup, key=key, category="garbage", lon=lon, lat=lat)
+    again = report(client, tokens["worker05"], cleanup, key=key, category="garbage", lon=lon, lat=lat)
+    assert first.status_code == 201 and again.status_code == 200
+    assert first.json()["id"] == again.json()["id"]
+    other = report(client, tokens["worker05"], cleanup, key=key, category="noise", lon=lon, lat=lat)
+    assert other.status_code == 409 and other.json()["code"] == "conflict"
+
+
+def test_concurrent_retries_make_exactly_one_issue(client, tokens, cleanup, cover, database_url, demo_engine):
+    """Eight clients send the same key at once to a real server: one row, the same id for all."""
+    import socket
+
+    import uvicorn
+
+    _, lon, lat, _ = cover
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(Settings(database_url=database_url)),
+                                           host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        threading.Event().wait(0.05)
+    key = f"tablet-7-report-{uuid.uuid4()}"
+    results: list[httpx.Response] = []
+    barrier = threading.Barrier(8)
+
+    def send():
+        barrier.wait()
+        results.append(httpx.post(f"http://127.0.0.1:{port}/api/v1/issues", timeout=30,
+                                  json={"category": "garbage", "lon": lon, "lat": lat},
+                                  headers={**tokens["worker05"], "Idempotency-Key": key}))
+
+    workers = [threading.Thread(target=send) for _ in range(8)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    server.should_exit = True
+    thread.join()
+    ids = {r.json()["id"] for r in results}
+    cleanup.extend(ids)
+    assert sorted(r.status_code for r in results) == [200] * 7 + [201]
+    assert len(ids) == 1
+    with demo_engine.connect() as conn:
+        n = conn.execute(text("SELECT count(*) FROM issues WHERE id = ANY(:ids)"), {"ids": list(ids)}).scalar()
+    assert n == 1
+
+
+def test_nearby_open_reports_are_possible_duplicates(client, tokens, cleanup, cover):
+    _, lon, lat, _ = cover
+    first = report(client, tokens["worker05"], cleanup, category="sewer_blocked", lon=lon, lat=lat)
+    near = report(client, tokens["worker05"], cleanup, category="sewer_blocked", lon=lon + 0.0001, lat=lat)
+    dups = near.json()["possible_duplicates"]
+    assert [d["id"] for d in dups] == [first.json()["id"]]
+    assert 5 < dups[0]["distance_m"] < 12
+    far = report(client, tokens["worker05"], cleanup, category="sewer_blocked", lon=lon + 0.001, lat=lat)
+    assert first.json()["id"] not in [d["id"] for d in far.json()["possible_duplicates"]]
+
+
+@pytest.mark.parametrize("body, status, words", [
+    ({"category": "ufo", "lon": 112.86, "lat": 36.84}, 422, "unknown issue category"),
+    ({"category": "garbage", "lon": 212.86, "lat": 36.84}, 422, "lon"),
+    ({"category": "garbage", "lon": 112.86, "lat": 36.84, "crs": "EPSG:0"}, 422, "EPSG:0"),
+    ({"category": "garbage", "lon": "east", "lat": 36.84}, 422, "lon"),
+    ({"category": "garbage", "lat": 36.84}, 422, "lon"),
+    ({"category": "garbage", "lon": 112.86, "lat": 36.84, "facility_id": 99999999}, 404, "facility"),
+    ({"type": "Feature", "geometry": {"type": "Polygon", "coordinates": []}, "properties": {}}, 422, "geometry"),
+])
+def test_bad_reports_get_a_4xx_that_says_what(client, tokens, cleanup, body, status, words):
+    r = report(client, tokens["worker05"], cleanup, **body)
+    assert r.status_code == status, r.text
+    assert words.lower() in r.json()["detail"].lower()
+
+
+def test_anonymous_reports_are_401(client):
+    r = client.post("/api/v1/issues", json={"category": "garbage", "lon": 112.86, "lat": 36.84})
+    assert r.status_code == 401
+
+
+def test_the_workflow_goes_round_the_loop_with_history(client, tokens, cleanup, cover):
+    _, lon, lat, _ = cover
+    issue_id = report(client, tokens["worker05"], cleanup, category="garbage", lon=lon, lat=lat).json()["id"]
+    path = f"/api/v1/issues/{issue_id}/transitions"
+    for to in ("accepted", "dispatched", "in_progress", "resolved", "reopened", "in_progress",
+               "resolved", "closed"):
+        r = client.post(path, json={"to": to, "note": f"→ {to}"}, headers=tokens["worker05"])
+        assert r.status_code == 200, (to, r.text)
+    r = client.post(path, json={"to": "accepted"}, headers=tokens["worker05"])
+    assert r.status_code == 409 and "final" in r.json()["detail"]
+    history = client.get(f"/api/v1/issues/{issue_id}/history").json()
+    assert [e["to_status"] for e in history] == ["reported", "accepted", "dispatched", "in_progress",
+                                                 "resolved", "reopened", "in_progress", "resolved", "closed"]
+    assert all(e["actor"] == "worker05" for e in history)
+
+
+def test_an_illegal_transition_names_the_allowed_ones(client, tokens, cleanup, cover):
+    _, lon, lat, _ = cover
+    issue_id = report(client, tokens["worker05"], cleanup, category="garbage", lon=lon, lat=lat).json()["id"]
+    r = client.post(f"/api/v1/issues/{issue_id}/transitions", json={"to": "closed"},
+                    headers=tokens["worker05"])
+    assert r.status_code == 409
+    assert "'accepted'" in r.json()["detail"] and "'rejected'" in r.json()["detail"]
+
+
+def test_only_the_grids_worker_leaders_and_admins_move_an_issue(client, tokens, cleanup, cover):
+    _, lon, lat, _ = cover
+    issue_id = report(client, tokens["worker05"], cleanup, category="garbage", lon=lon, lat=lat).json()["id"]
+    path = f"/api/v1/issues/{issue_id}/transitions"
+    assert client.post(path, json={"to": "accepted"}).status_code == 401
+    assert client.post(path, json={"to": "accepted"}, headers=tokens["worker01"]).status_code == 403
+    assert client.post(path, json={"to": "accepted"}, headers=tokens["leader"]).status_code == 200
+    assert client.post(path, json={"to": "dispatched"}, headers=tokens["admin"]).status_code == 200
