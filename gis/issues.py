@@ -8,6 +8,7 @@ tablet that retries the same report gets the same issue back, never a second row
 from __future__ import annotations
 
 import json
+import math
 import uuid
 from dataclasses import dataclass, field
 
@@ -131,9 +132,17 @@ def _nearest_facility(session: Session, lon: float, lat: float, categories: list
     return session.execute(text("""
         SELECT id FROM facilities
          WHERE category = ANY(:cats)
+           AND geom && ST_Expand(ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), :deg)
            AND ST_DWithin(geom::geography, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography, :r)
          ORDER BY geom::geography <-> ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography, id
-         LIMIT 1"""), {"cats": categories, "lon": lon, "lat": lat, "r": FACILITY_LINK_M}).scalar()
+         LIMIT 1"""), {"cats": categories, "lon": lon, "lat": lat, "r": FACILITY_LINK_M,
+                                 "deg": _degrees_covering(FACILITY_LINK_M, lat)}).scalar()
+
+
+def _degrees_covering(metres: float, lat: float) -> float:
+    """A box half-width in degrees that surely holds every point within ``metres`` (GiST prefilter
+    before the exact geography distance); longitude degrees shrink with cos(lat)."""
+    return 2 * metres / (111_320 * max(math.cos(math.radians(abs(lat))), 0.05))
 
 
 def _check_facility(session: Session, facility_id: int) -> None:
@@ -150,10 +159,11 @@ def possible_duplicates(session: Session, issue_id: int) -> list[dict]:
             ON o.category = i.category AND o.id <> i.id
            AND o.status NOT IN ('closed', 'rejected')
            AND o.reported_at BETWEEN i.reported_at - make_interval(hours => :h) AND i.reported_at
+           AND o.geom && ST_Expand(i.geom, :deg)
            AND ST_DWithin(o.geom::geography, i.geom::geography, :r)
          WHERE i.id = :id
          ORDER BY distance_m, o.id"""), {"id": issue_id, "h": DUPLICATE_WINDOW_H,
-                                         "r": DUPLICATE_RADIUS_M}).mappings()
+                                         "r": DUPLICATE_RADIUS_M, "deg": 0.01}).mappings()
     return [dict(r) for r in rows]
 
 

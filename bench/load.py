@@ -1,0 +1,177 @@
+"""Bounded load on POST /api/v1/issues: N simulated tablets reporting with idempotency keys.
+
+Starts `gridmap serve` (2 worker processes by default) on a free loopback port against the
+configured database (DATABASE_URL or the private cluster), sends a bounded number of reports
+from concurrent clients that retry on errors with the same key, then checks in the database that
+every acknowledged report is stored exactly once, and deletes what it created.
+
+    .venv/bin/python bench/load.py --clients 16 --reports 2000
+
+Loopback only; bounded in count (--reports) and time (--max-seconds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+
+import httpx
+from sqlalchemy import text
+
+from api.settings import Settings
+from gis.db import make_engine
+
+CATEGORIES = ["garbage", "parking_chaos", "streetlight_out", "sewer_blocked", "noise", "other"]
+
+
+@dataclass
+class Tally:
+    latencies: list[float] = field(default_factory=list)
+    acknowledged: dict[str, int] = field(default_factory=dict)  # key -> issue id
+    statuses: dict[int, int] = field(default_factory=dict)
+    retries: int = 0
+    failures: int = 0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start_server(port: int, workers: int) -> subprocess.Popen:
+    env = {**os.environ, "GRIDMAP_PORT": str(port), "GRIDMAP_HOST": "127.0.0.1"}
+    proc = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--workers", str(workers)],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.kill()
+    raise SystemExit("the server did not come up in 60 s")
+
+
+def _grid_points(engine, n: int) -> list[tuple[float, float]]:
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(text(
+            "SELECT ST_X(p.geom), ST_Y(p.geom) FROM grids g, "
+            "LATERAL ST_Dump(ST_GeneratePoints(g.geom, 20, 7)) p WHERE g.valid_to IS NULL"))][:n] or [
+            (112.86, 36.84)]
+
+
+async def _tablet(client: httpx.AsyncClient, token: str, points, jobs: asyncio.Queue, tally: Tally,
+                  deadline: float) -> None:
+    headers = {"Authorization": f"Bearer {token}"}
+    while not jobs.empty() and time.monotonic() < deadline:
+        key = await jobs.get()
+        lon, lat = random.choice(points)
+        body = {"category": random.choice(CATEGORIES), "lon": lon, "lat": lat,
+                "description": "压力测试 / load test", "channel": "app"}
+        for attempt in range(5):
+            started = time.perf_counter()
+            try:
+                r = await client.post("/api/v1/issues", json=body,
+                                      headers={**headers, "Idempotency-Key": key})
+            except httpx.HTTPError:
+                tally.retries += 1
+                await asyncio.sleep(0.1 * 2 ** attempt)
+                continue
+            tally.latencies.append(time.perf_counter() - started)
+            tally.statuses[r.status_code] = tally.statuses.get(r.status_code, 0) + 1
+            if r.status_code in (200, 201):
+                tally.acknowledged[key] = r.json()["id"]
+                break
+            tally.retries += 1
+            await asyncio.sleep(0.1 * 2 ** attempt)
+        else:
+            tally.failures += 1
+
+
+async def _run(port: int, tokens: list[str], points, reports: int, clients: int,
+               max_seconds: float) -> tuple[Tally, float]:
+    jobs: asyncio.Queue = asyncio.Queue()
+    for _ in range(reports):
+        jobs.put_nowait(f"load-{uuid.uuid4()}")
+    tally = Tally()
+    limits = httpx.Limits(max_connections=clients)
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30, limits=limits) as c:
+        started = time.perf_counter()
+        deadline = time.monotonic() + max_seconds
+        await asyncio.gather(*(_tablet(c, tokens[i % len(tokens)], points, jobs, tally, deadline)
+                               for i in range(clients)))
+        return tally, time.perf_counter() - started
+
+
+def _login(port: int, password: str) -> list[str]:
+    tokens = []
+    for i in range(1, 15):
+        r = httpx.post(f"http://127.0.0.1:{port}/api/v1/auth/token",
+                       data={"username": f"worker{i:02d}", "password": password}, timeout=30)
+        r.raise_for_status()
+        tokens.append(r.json()["access_token"])
+    return tokens
+
+
+def _verify_and_clean(engine, tally: Tally) -> dict[str, int]:
+    keys = list(tally.acknowledged.values())
+    with engine.begin() as conn:
+        stored = conn.execute(text("SELECT count(*), count(DISTINCT id) FROM issues WHERE id = ANY(:i)"),
+                              {"i": keys}).one()
+        made = conn.execute(text("SELECT count(*) FROM issues WHERE description = '压力测试 / load test'"))
+        total_made = made.scalar_one()
+        conn.execute(text("DELETE FROM issues WHERE description = '压力测试 / load test'"))
+    distinct_ack = len(set(keys))
+    return {"acknowledged": len(tally.acknowledged), "stored": stored[1],
+            "lost": distinct_ack - stored[1], "duplicated": total_made - stored[1]}
+
+
+def _pct(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100)[q - 1] * 1000 if len(values) > 1 else float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--reports", type=int, default=2000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--max-seconds", type=float, default=120)
+    args = parser.parse_args()
+    settings = Settings()
+    engine = make_engine(settings.resolved_database_url(), pool_size=2)
+    port = _free_port()
+    server = _start_server(port, args.workers)
+    try:
+        tokens = _login(port, settings.demo_password)
+        tally, elapsed = asyncio.run(_run(port, tokens, _grid_points(engine, 280), args.reports,
+                                          args.clients, args.max_seconds))
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    check = _verify_and_clean(engine, tally)
+    ok = len(tally.acknowledged)
+    print(f"POST /api/v1/issues: {args.clients} clients, {args.workers} server workers, "
+          f"{ok} acknowledged in {elapsed:.1f} s = {ok / elapsed:.0f} reports/s")
+    print(f"latency ms: p50 {_pct(tally.latencies, 50):.1f}, p95 {_pct(tally.latencies, 95):.1f}, "
+          f"p99 {_pct(tally.latencies, 99):.1f}; statuses {tally.statuses}; retries {tally.retries}; "
+          f"gave up {tally.failures}")
+    print(f"stored {check['stored']}, lost {check['lost']}, duplicated {check['duplicated']}")
+    print(f"load: reports_per_s={ok / elapsed:.0f} p50_ms={_pct(tally.latencies, 50):.1f} "
+          f"p99_ms={_pct(tally.latencies, 99):.1f} lost={check['lost']} duplicated={check['duplicated']}")
+    if check["lost"] or check["duplicated"]:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
