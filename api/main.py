@@ -8,7 +8,18 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.errors import add_exception_handlers
-from api.routes import auth, grids, health, issues, locate
+from api.routes import (
+    auth,
+    buildings,
+    categories,
+    facilities,
+    grids,
+    health,
+    issues,
+    issues_read,
+    locate,
+    stats,
+)
 from api.settings import Settings
 from gis.db import make_engine, session_factory
 from gis.grid_cache import GridIndexCache
@@ -35,7 +46,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     add_exception_handlers(app)
-    for module in (health, auth, grids, locate, issues):
+    for module in (health, auth, grids, locate, issues, issues_read, buildings, facilities,
+                   categories, stats):
         app.include_router(module.router)
     logging.getLogger("gridmap").setLevel(logging.INFO)
     return app
