@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.errors import add_exception_handlers
+from api.limits import BodySizeLimit, LoginThrottle
 from api.routes import (
     auth,
     buildings,
@@ -45,6 +46,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.login_throttle = LoginThrottle(settings.login_attempts_per_minute)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     add_exception_handlers(app)
     for module in (health, auth, grids, locate, issues, issues_read, buildings, facilities,
                    categories, stats):

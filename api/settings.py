@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     port: int = 8000
     demo_password: str = Field("gridmap-demo", description="Password of the demo accounts.")
     assign_tolerance_m: float = Field(50.0, ge=0, description="Nearest-grid tolerance in metres.")
+    max_body_bytes: int = Field(5_000_000, ge=1024, description="Largest request body accepted.")
+    login_attempts_per_minute: int = Field(10, ge=1, description="Per client address and username.")
     max_vertices: int = Field(10_000, ge=4, description="Most vertices accepted in one geometry.")
     secret_key: str | None = Field(None, description="Signs access tokens; required outside development.")
     token_ttl_minutes: int = Field(600, ge=1, description="Access token lifetime (a working day).")

@@ -29,6 +29,11 @@ class MePublic(BaseModel):
 @router.post("/auth/token", summary="Log in (OAuth2 password flow) and get a bearer token")
 def login(request: Request, session: SessionDep,
           form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> Token:
+    wait = request.app.state.login_throttle.retry_after(
+        request.client.host if request.client else "?", form.username)
+    if wait is not None:
+        raise HTTPException(429, f"Too many log-in attempts; try again in {wait} s.",
+                            headers={"Retry-After": str(wait)})
     found = load_actor(session, form.username)
     if not verify_password(form.password, found[1] if found else None):
         raise HTTPException(401, "Wrong username or password.", headers={"WWW-Authenticate": "Bearer"})

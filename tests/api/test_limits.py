@@ -1,0 +1,47 @@
+"""Request size limits and log-in throttling."""
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.main import create_app
+from api.settings import Settings
+
+
+@pytest.fixture
+def client(demo_engine, database_url):
+    with TestClient(create_app(Settings(database_url=database_url, max_body_bytes=1_000_000,
+                                        login_attempts_per_minute=5))) as c:
+        yield c
+
+
+def test_a_50_mb_body_is_refused_with_413(client):
+    r = client.post("/api/v1/issues", content=b"x" * 50_000_000,
+                    headers={"Content-Type": "application/json"})
+    assert r.status_code == 413
+    assert r.json()["code"] == "payload_too_large" and "1000000" in r.json()["detail"]
+
+
+def test_a_streamed_body_without_length_is_cut_off_too(client):
+    def chunks():
+        for _ in range(40):
+            yield b"y" * 100_000
+
+    r = client.post("/api/v1/issues", content=chunks(), headers={"Content-Type": "application/json"})
+    assert r.status_code == 413
+
+
+def test_bodies_under_the_limit_pass_through(client):
+    r = client.post("/api/v1/issues", json={"category": "garbage", "lon": 112.86, "lat": 36.84})
+    assert r.status_code == 401  # reached the endpoint, which wants a token
+
+
+def test_repeated_log_ins_are_throttled_per_user(client):
+    for _ in range(5):
+        assert client.post("/api/v1/auth/token",
+                           data={"username": "leader", "password": "guess"}).status_code == 401
+    r = client.post("/api/v1/auth/token", data={"username": "leader", "password": "guess"})
+    assert r.status_code == 429 and int(r.headers["retry-after"]) > 0
+    assert r.json()["code"] == "too_many_requests"
+    # another account from the same address is not locked out by the first one's attempts
+    assert client.post("/api/v1/auth/token",
+                       data={"username": "admin", "password": "guess"}).status_code == 401
