@@ -64,7 +64,9 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
     """422 whose detail is one readable sentence per problem, naming where it is."""
     problems = []
     for err in exc.errors():
-        where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "request"
+        # Drop "body" and the tags of a discriminated body ("plain"/"feature") from the path.
+        where = ".".join(str(p) for p in err.get("loc", ())
+                         if p not in ("body", "plain", "feature")) or "request"
         problems.append(f"{where}: {err.get('msg', 'invalid')}")
     return JSONResponse({"detail": "; ".join(problems), "code": "validation_error",
                          "errors": jsonable(exc.errors())}, status_code=422)

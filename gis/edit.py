@@ -52,6 +52,7 @@ def read_geometry(geometry, crs: str | None = "wgs84", allowed: tuple[str, ...] 
     kind = geometry["type"]
     if kind not in allowed:
         raise InvalidGeometry(f"expected a {' or '.join(allowed)} geometry, got {kind}")
+    _check_rings_closed(geometry, kind)
     geom = _shape(geometry, kind)
     count = shapely.get_num_coordinates(geom)
     if count > max_vertices:
@@ -60,6 +61,23 @@ def read_geometry(geometry, crs: str | None = "wgs84", allowed: tuple[str, ...] 
     source_crs = parse_crs(crs or "wgs84")
     _check_valid(geom, kind, source_crs)
     return _to_wgs84(geom, kind, source_crs)
+
+
+def _check_rings_closed(geometry: dict, kind: str) -> None:
+    """RFC 7946 rings end where they start; shapely would close them silently, hiding a cut-off
+    upload, so an open ring is an error that names the ring."""
+    if kind not in AREAL:
+        return
+    coords = geometry.get("coordinates")
+    polygons = [coords] if kind == "Polygon" else coords
+    if not isinstance(polygons, list):
+        return  # _shape reports unreadable coordinates
+    for p, rings in enumerate(polygons):
+        for r, ring in enumerate(rings if isinstance(rings, list) else []):
+            if isinstance(ring, list) and len(ring) >= 2 and list(ring[0]) != list(ring[-1]):
+                where = f"ring {r}" if kind == "Polygon" else f"polygon {p}, ring {r}"
+                raise InvalidGeometry(f"the {kind}'s {where} is not closed: it starts at "
+                                      f"{ring[0]} and ends at {ring[-1]}")
 
 
 def _short(value) -> str:
