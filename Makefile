@@ -5,24 +5,26 @@ PY    := $(VENV)/bin/python
 BIN   := $(VENV)/bin
 PYTHON ?= python3
 
-.PHONY: run test lint bench setup system-deps venv db-start db-stop clean
+.PHONY: run test lint bench setup system-deps venv assets db-start db-stop clean
 
-run: setup
+run: setup assets
 	$(BIN)/gridmap db start
 	$(BIN)/gridmap demo --if-empty
 	$(BIN)/gridmap serve
 
-test: setup
+test: setup assets
+	@GRIDMAP_WITH_BROWSER=1 ./scripts/system-deps.sh
 	$(BIN)/pytest
 
 lint: venv
 	$(BIN)/ruff check .
 
-bench: setup
+bench: setup assets
 	$(BIN)/gridmap db start
 	$(PY) bench/assign.py
+	$(PY) bench/heatmap.py
 
-setup: system-deps venv
+setup: system-deps venv assets
 
 system-deps:
 	@./scripts/system-deps.sh
@@ -33,6 +35,14 @@ $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test,bench,scale]'
+	@touch $@
+
+# The maps' JS/CSS from the npm registry (package-lock.json), served under /static/: reinstalled
+# when node_modules is missing or the lock file changed.
+assets: node_modules/.gridmap-installed
+
+node_modules/.gridmap-installed: package.json package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund
 	@touch $@
 
 db-start: setup

@@ -21,6 +21,7 @@ from api.routes import (
     locate,
     stats,
 )
+from api.routes import maps as map_pages
 from api.settings import Settings
 from gis.db import make_engine, session_factory
 from gis.grid_cache import GridIndexCache
@@ -52,5 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (health, auth, grids, locate, issues, issues_read, buildings, facilities,
                    categories, stats):
         app.include_router(module.router)
+    app.include_router(map_pages.router)  # HTML maps, and their JS/CSS under /static/
+    map_pages.mount_static(app)
     logging.getLogger("gridmap").setLevel(logging.INFO)
     return app

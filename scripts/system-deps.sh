@@ -18,7 +18,12 @@ if ! ls /usr/share/postgresql/"$pg_version"/extension/postgis.control >/dev/null
   need+=("postgresql-$pg_version-postgis-3")
 fi
 command -v ogrinfo >/dev/null 2>&1 || need+=(gdal-bin)
-[ "${GRIDMAP_WITH_BROWSER:-0}" = "1" ] && { command -v chromium >/dev/null 2>&1 || need+=(chromium); }
+command -v npm >/dev/null 2>&1 || need+=(npm)
+if [ "${GRIDMAP_WITH_BROWSER:-0}" = "1" ]; then
+  command -v chromium >/dev/null 2>&1 || need+=(chromium)
+  # CJK glyphs, so that the maps' Chinese labels render in headless screenshots
+  ls /usr/share/fonts/truetype/wqy/wqy-microhei.ttc >/dev/null 2>&1 || need+=(fonts-wqy-microhei)
+fi
 
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -eq 0 ]; then

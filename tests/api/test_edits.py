@@ -326,7 +326,10 @@ def _circle(lon: float, lat: float, n: int) -> dict:
     ("facilities", point(112.86, 95), ["lat", "95", "[-90, 90]"]),
     ("buildings", "circle", ["10002 vertices", "at most 10000"]),
     ("buildings", {"type": "Polygon", "coordinates": [[[112.85, 36.84], [112.86, 36.84]]]},
-     ["cannot be read"]),
+     ["ring 0 is not closed"]),
+    ("buildings", {"type": "Polygon", "coordinates": [[[112.85, 36.84], [112.86, 36.84],
+                                                       [112.85, 36.84]]]},
+     ["too few points"]),
     ("facilities", {"type": "Point", "coordinates": "112.85,36.84"}, ["cannot be read"]),
     ("buildings", {"coordinates": [1, 2]}, ["'type'"]),
 ])

@@ -1,0 +1,139 @@
+"""HTML map pages (DESIGN §7): parse the query, fetch with ``gis.analytics``, render with ``maps``.
+
+Pages are readable without a token for now (auth is coming); they carry no personal data, the
+popups being built from whitelisted columns. Rendered pages are cached per filter and data
+version. The JS/CSS they load is served from ``/static/`` (see :func:`mount_static`).
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import date
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from fastapi.staticfiles import StaticFiles
+from pydantic import BeforeValidator, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from api.deps import SessionDep
+from gis import analytics
+from gis.errors import SetupError
+from maps import assets
+from maps.base import BaseMapOptions, render
+from maps.cache import PageCache
+from maps.grid_map import build_grid_map
+from maps.heatmap import build_heatmap
+from maps.overview import build_overview
+
+
+class MapSettings(BaseSettings):
+    """Map page settings, prefix GRIDMAP_MAPS_ (e.g. GRIDMAP_MAPS_ONLINE=1)."""
+
+    model_config = SettingsConfigDict(env_prefix="GRIDMAP_MAPS_", env_file=".env", extra="ignore")
+
+    online: bool = Field(False, description="Tile servers are reachable; offer online base maps.")
+    basemap: Literal["none", "osm", "tianditu", "amap"] = Field(
+        "none", description="Base map when the URL names none (only with online).")
+    tianditu_key: str | None = Field(None, description="Tianditu (天地图) browser key (tk).")
+    cache_pages: int = Field(64, ge=0, description="Rendered pages kept in memory.")
+    cache_ttl_s: float = Field(300.0, ge=0, description="Longest a cached page is served.")
+    issue_link: str = Field("/api/v1/issues/{id}", description="Where an issue popup links.")
+
+
+router = APIRouter(prefix="/maps", tags=["maps"])
+Lang = Annotated[Literal["zh", "en"], Query(description="Label language")]
+Basemap = Annotated[Literal["none", "osm", "tianditu", "amap"] | None,
+                    Query(description="Base map; online ones need GRIDMAP_MAPS_ONLINE")]
+
+
+def mount_static(app: FastAPI) -> None:
+    """Serve the pinned npm packages and maps/static under /static/, and warm the hotspot
+    statistics import (PySAL takes seconds to import) off the request path."""
+    app.add_api_route(f"{assets.PATCHED_URL}/{{path:path}}", patched_asset, methods=["GET"],
+                      include_in_schema=False)
+    for prefix, directory in assets.static_mounts():
+        app.mount(prefix, StaticFiles(directory=directory, check_dir=False), name=prefix)
+    threading.Thread(target=analytics.warm_up, name="gridmap-warm-up", daemon=True).start()
+
+
+def patched_asset(path: str) -> Response:
+    """An npm file that itself links to a CDN, served with the link pointed here instead."""
+    if path not in assets.PATCHES:
+        return Response(status_code=404)
+    media = "text/css" if path.endswith(".css") else "application/javascript"
+    return Response(assets.patched_file(path), media_type=f"{media}; charset=utf-8",
+                    headers={"Cache-Control": "public, max-age=3600"})
+
+
+def _context(request: Request, basemap: str | None) -> tuple[MapSettings, PageCache, BaseMapOptions]:
+    state = request.app.state
+    if getattr(state, "map_settings", None) is None:
+        state.map_settings = MapSettings()
+    cfg: MapSettings = state.map_settings
+    if getattr(state, "map_cache", None) is None:
+        state.map_cache = PageCache(cfg.cache_pages, cfg.cache_ttl_s)
+    missing = assets.missing_assets()
+    if missing:
+        raise SetupError(f"map assets are not installed ({missing[0]}, ...): run `make assets`")
+    options = BaseMapOptions(basemap or cfg.basemap, online=cfg.online,
+                             tianditu_key=cfg.tianditu_key)
+    return cfg, state.map_cache, options
+
+
+def _page(cache: PageCache, key: tuple, build) -> HTMLResponse:
+    page, hit = cache.get_or_build(key, lambda: render(build()))
+    return HTMLResponse(page, headers={"X-Page-Cache": "hit" if hit else "miss",
+                                       "Cache-Control": "no-cache"})
+
+
+@router.get("/grid/{code}", response_class=HTMLResponse, summary="A grid worker's tablet map")
+def grid_map(code: str, request: Request, session: SessionDep, lang: Lang = "zh",
+             basemap: Basemap = None) -> HTMLResponse:
+    cfg, cache, options = _context(request, basemap)
+    key = ("grid", code, lang, options, analytics.data_version(session))
+    return _page(cache, key, lambda: build_grid_map(
+        analytics.grid_map_data(session, code), lang=lang, options=options,
+        issue_link=cfg.issue_link))
+
+
+def _blank_to_none(value):
+    return value or None  # an empty form field means "no filter"
+
+
+Day = Annotated[date | None, BeforeValidator(_blank_to_none)]
+
+
+def issue_filter(
+    category: Annotated[list[str], Query(description="Issue category code(s)")] = (),
+    status: Annotated[list[str], Query(description="Status(es), or 'open' / 'closed'")] = (),
+    since: Annotated[Day, Query(description="First day (Asia/Shanghai)")] = None,
+    until: Annotated[Day, Query(description="Last day, inclusive")] = None,
+    community: Annotated[str | None, Query(description="Community name or code")] = None,
+    grid: Annotated[str | None, Query(description="Grid code")] = None,
+) -> analytics.IssueFilter:
+    return analytics.IssueFilter(tuple(c for c in category if c), tuple(s for s in status if s),
+                                 since, until, community or None, grid or None)
+
+
+@router.get("/heatmap", response_class=HTMLResponse, summary="The leaders' issue heatmap")
+def heatmap(
+    request: Request, session: SessionDep,
+    flt: Annotated[analytics.IssueFilter, Depends(issue_filter)],
+    mode: Annotated[Literal["raw", "rate"], Query(description="Choropleth colour")] = "raw",
+    lang: Lang = "zh", basemap: Basemap = None,
+) -> HTMLResponse:
+    _, cache, options = _context(request, basemap)
+    key = ("heatmap", flt.key(), mode, lang, options, analytics.data_version(session))
+    return _page(cache, key, lambda: build_heatmap(
+        analytics.heatmap_data(session, flt), lang=lang, options=options, mode=mode))
+
+
+@router.get("/overview", response_class=HTMLResponse, summary="All communities and grids")
+def overview(request: Request, session: SessionDep, lang: Lang = "zh",
+             basemap: Basemap = None) -> HTMLResponse:
+    _, cache, options = _context(request, basemap)
+    key = ("overview", lang, options, analytics.data_version(session))
+    return _page(cache, key, lambda: build_overview(
+        analytics.overview_data(session), lang=lang, options=options))

@@ -1,0 +1,563 @@
+"""What the maps show, computed where the data is: issue aggregates, hotspots and map layers.
+
+The leader heatmap must stay small and fast at a million issues, so nothing here returns one row
+per issue. PostgreSQL aggregates the filtered issues into
+
+* **cells** of a metric grid (a local equirectangular grid of ``cell_m`` metres, anchored at
+  lon/lat 0 so a cell is the same cell under every filter), each with its issue count and the
+  mean position of its issues (so a heat layer drawn from cells looks like one drawn from the
+  points at any scale where a heat kernel is wider than a cell);
+* **grids**: counts per current grid code (issues tagged to an older version of a grid count for
+  the grid of that code), open, overdue and closed, and the rate per 1,000 households;
+* **weeks x coarser cells** for the time animation.
+
+Cell sizes are picked from the area in view against a budget of rows, and cells are merged 2x2
+in numpy when a budget is still exceeded, so weights always add up to the issue count.
+Hotspots are Getis-Ord Gi* (PySAL esda) over the grids' Queen contiguity, with a permutation
+p-value.
+
+Rows for the worker's tablet map are whitelisted columns: no reporter contact (personal data) is
+ever selected here.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from gis.errors import NotFound, UnknownCategory
+from gis.models import ISSUE_STATUSES
+
+WGS84 = "EPSG:4326"
+TIMEZONE = "Asia/Shanghai"
+OPEN_STATUSES = ("reported", "accepted", "dispatched", "in_progress", "resolved", "reopened")
+CLOSED_STATUSES = ("closed", "rejected")
+STATUS_GROUPS = {"open": OPEN_STATUSES, "closed": CLOSED_STATUSES}
+# Cell sizes the heat layer may use, in metres: "nice" sizes, each a power-of-two multiple of
+# the smallest so that 2x2 merging in numpy lands on another row's size exactly.
+MIN_CELL_M = 10.0
+HEAT_CELL_BUDGET = 25_000  # cells shipped to the page (~25 bytes each)
+WEEK_CELL_BUDGET = 12_000  # (week, cell) triplets for the animation
+HOTSPOT_ALPHA = 0.05
+HOTSPOT_PERMUTATIONS = 999
+HOTSPOT_SEED = 20221
+
+
+# -- filters ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class IssueFilter:
+    """The leader's filters. ``statuses`` may use the groups "open" and "closed"; dates are days
+    in Asia/Shanghai, ``until`` inclusive; ``community`` is a name or code, ``grid`` a code."""
+
+    categories: tuple[str, ...] = ()
+    statuses: tuple[str, ...] = ()
+    since: date | None = None
+    until: date | None = None
+    community: str | None = None
+    grid: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "categories", tuple(sorted(set(self.categories))))
+        expanded: set[str] = set()
+        for s in self.statuses:
+            expanded.update(STATUS_GROUPS.get(s, (s,)))
+        unknown = expanded - set(ISSUE_STATUSES)
+        if unknown:
+            raise UnknownCategory(f"unknown status {sorted(unknown)}; expected one of "
+                                  f"{list(ISSUE_STATUSES)} or the groups 'open', 'closed'")
+        object.__setattr__(self, "statuses", tuple(sorted(expanded)))
+        if self.since and self.until and self.since > self.until:
+            raise UnknownCategory(f"since ({self.since}) is after until ({self.until})")
+
+    def key(self) -> tuple:
+        """A hashable key for caches: equal filters give equal keys."""
+        return (self.categories, self.statuses, self.since, self.until, self.community, self.grid)
+
+    def where(self) -> tuple[str, dict]:
+        """SQL conditions on ``issues i`` (and ``grids g`` joined on ``i.grid_id``)."""
+        conds, params = ["TRUE"], {"tz": TIMEZONE}
+        if self.categories:
+            conds.append("i.category = ANY(:categories)")
+            params["categories"] = list(self.categories)
+        if self.statuses:
+            conds.append("i.status = ANY(:statuses)")
+            params["statuses"] = list(self.statuses)
+        if self.since:
+            conds.append("i.reported_at >= (CAST(:since AS timestamp) AT TIME ZONE :tz)")
+            params["since"] = self.since
+        if self.until:
+            conds.append("i.reported_at < (CAST(:until_next AS timestamp) AT TIME ZONE :tz)")
+            params["until_next"] = self.until + timedelta(days=1)
+        if self.community:
+            conds.append("g.community_id IN (SELECT id FROM regions WHERE level = 'community' "
+                         "AND (name = :community OR code = :community))")
+            params["community"] = self.community
+        if self.grid:
+            conds.append("g.code = :grid")
+            params["grid"] = self.grid
+        return " AND ".join(conds), params
+
+
+def check_categories(session: Session, codes: tuple[str, ...], kind: str = "issue") -> None:
+    """Raise UnknownCategory naming the codes that are not ``kind`` categories."""
+    if not codes:
+        return
+    known = set(session.execute(text("SELECT code FROM categories WHERE kind = :k"),
+                                {"k": kind}).scalars())
+    unknown = sorted(set(codes) - known)
+    if unknown:
+        raise UnknownCategory(f"unknown {kind} category {unknown}; expected one of {sorted(known)}")
+
+
+# -- what a page cache keys on ------------------------------------------------------------------
+def data_version(session: Session) -> tuple:
+    """A value that changes whenever what the maps show may have changed.
+
+    Cheap lookups (~0.1 s at a million issues, the count being the dearest): the newest issue,
+    the number of issues, the newest workflow event (every status change is an
+    ``issue_events`` row), the grid version counter, the newest facility, building and street,
+    and the number of grid-worker assignments. An edit that touches none of these (a description corrected
+    in place) is caught by the page cache's time-to-live instead.
+    """
+    row = session.execute(text("""
+        SELECT (SELECT max(id) FROM issues), (SELECT count(*) FROM issues),
+               (SELECT max(id) FROM issue_events),
+               (SELECT version FROM grid_index_state WHERE id = 1),
+               (SELECT max(updated_at) FROM facilities), (SELECT max(id) FROM buildings),
+               (SELECT max(id) FROM streets), (SELECT count(*) FROM grid_workers)
+    """)).one()
+    return tuple(str(v) for v in row)
+
+
+# -- categories ---------------------------------------------------------------------------------
+def categories(session: Session, kind: str) -> pd.DataFrame:
+    """Category rows (code, name_zh, name_en, icon, colour, due_hours) of ``kind``."""
+    rows = session.execute(text(
+        "SELECT code, name_zh, name_en, icon, colour, due_hours FROM categories "
+        "WHERE kind = :kind ORDER BY std_code, code"), {"kind": kind}).mappings().all()
+    return pd.DataFrame(rows, columns=["code", "name_zh", "name_en", "icon", "colour", "due_hours"])
+
+
+# -- heatmap aggregates -------------------------------------------------------------------------
+@dataclass
+class HeatmapData:
+    """Everything the leader heatmap draws, already aggregated.
+
+    ``grids``: current grids in scope (code, name, community, households, worker, issues, open,
+    overdue, closed, per_1000, gi_z, gi_p, hotspot), EPSG:4326. ``cells``: lat, lon, weight.
+    ``weeks``: week (Monday, ISO date), lat, lon, weight. ``total``: issues matching the filter;
+    ``unassigned``: those of them in no grid.
+    """
+
+    filter: IssueFilter
+    grids: gpd.GeoDataFrame
+    cells: pd.DataFrame
+    weeks: pd.DataFrame
+    total: int
+    unassigned: int
+    cell_m: float
+    week_cell_m: float
+    communities: list[dict] = field(default_factory=list)
+    categories: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+
+def heatmap_data(session: Session, flt: IssueFilter, *, cell_budget: int = HEAT_CELL_BUDGET,
+                 week_budget: int = WEEK_CELL_BUDGET, hotspots: bool = True) -> HeatmapData:
+    """Aggregate the filtered issues for the leader heatmap (see the module text)."""
+    check_categories(session, flt.categories)
+    grids = grids_in_scope(session, flt)
+    if flt.grid and grids.empty:
+        raise NotFound(f"no current grid with code {flt.grid!r}")
+    lat0 = _mid_lat(grids)
+    area = _area_m2(grids)
+    where, params = flt.where()
+    join = _needs_grids(flt)
+    _tune(session)
+    stats = _grid_stats(session, where, params, join)  # per grid, unassigned, time range
+    total = int(stats["issues"].sum())
+    unassigned = int(stats.loc[stats["code"].isna(), "issues"].sum())
+    cell_m = pick_cell_size(area, min(total, cell_budget * 4) or 1, cell_budget)
+    cells = coarsen_to_budget(_cells(session, where, params, cell_m, lat0, join), cell_m, lat0,
+                              cell_budget)
+    cell_m = cells.attrs["cell_m"]
+    n_weeks = _n_weeks(stats)
+    week_cell_m = pick_cell_size(area, min(total, week_budget * 4) or 1, week_budget / n_weeks,
+                                 start=cell_m)
+    weeks = _week_cells(session, where, params, week_cell_m, lat0, join)
+    weeks, week_cell_m = _coarsen_weeks(weeks, week_cell_m, lat0, week_budget)
+    grids = _join_stats(grids, stats[stats["code"].notna()])
+    if hotspots:
+        grids = add_hotspots(grids)
+    return HeatmapData(flt, grids, cells, weeks, total, unassigned, cell_m, week_cell_m,
+                       communities=communities(session), categories=categories(session, "issue"))
+
+
+def grids_in_scope(session: Session, flt: IssueFilter) -> gpd.GeoDataFrame:
+    """Current grids of the filter's community (the grid's community when a grid is given; all
+    grids otherwise), with households, community and the first worker's display name."""
+    conds, params = ["g.valid_to IS NULL"], {}
+    if flt.community:
+        conds.append("(c.name = :community OR c.code = :community)")
+        params["community"] = flt.community
+    if flt.grid:
+        conds.append("g.community_id = (SELECT community_id FROM grids WHERE code = :grid "
+                     "AND valid_to IS NULL)")
+        params["grid"] = flt.grid
+    sql = f"""
+        SELECT g.id, g.code, g.name, c.name AS community, c.code AS community_code,
+               g.households, g.population,
+               (SELECT u.display_name FROM grid_workers gw JOIN users u ON u.id = gw.user_id
+                 WHERE gw.grid_code = g.code ORDER BY u.username LIMIT 1) AS worker,
+               ST_AsBinary(g.geom) AS wkb
+          FROM grids g JOIN regions c ON c.id = g.community_id
+         WHERE {' AND '.join(conds)} ORDER BY g.code"""
+    return _frame(session.execute(text(sql), params).mappings().all(),
+                  ["id", "code", "name", "community", "community_code", "households", "population",
+                   "worker"])
+
+
+def _frame(rows, columns: list[str], wkb: str = "wkb") -> gpd.GeoDataFrame:
+    frame = pd.DataFrame([{c: r[c] for c in columns} for r in rows], columns=columns)
+    geoms = shapely.from_wkb([bytes(r[wkb]) for r in rows]) if rows else []
+    return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms, crs=WGS84), crs=WGS84)
+
+
+def _mid_lat(grids: gpd.GeoDataFrame) -> float:
+    if grids.empty:
+        return 36.84
+    minx, miny, maxx, maxy = grids.total_bounds
+    return float((miny + maxy) / 2)
+
+
+def _area_m2(grids: gpd.GeoDataFrame) -> float:
+    """Area of the grids' bounding box in m², the upper bound on cells a filter can fill."""
+    if grids.empty:
+        return 1e6
+    minx, miny, maxx, maxy = grids.total_bounds
+    m_lon, m_lat = metres_per_degree((miny + maxy) / 2)
+    return max((maxx - minx) * m_lon * (maxy - miny) * m_lat, 1.0)
+
+
+def metres_per_degree(lat: float) -> tuple[float, float]:
+    """(metres per degree of longitude, of latitude) at ``lat`` on the WGS84 ellipsoid."""
+    phi = math.radians(lat)
+    m_lat = 111132.954 - 559.822 * math.cos(2 * phi) + 1.175 * math.cos(4 * phi)
+    m_lon = 111412.84 * math.cos(phi) - 93.5 * math.cos(3 * phi)
+    return m_lon, m_lat
+
+
+def pick_cell_size(area_m2: float, max_points: int, budget: float, start: float = MIN_CELL_M) -> float:
+    """The smallest ``start * 2**k`` metres whose cells over ``area_m2`` (at most one per point)
+    fit ``budget``."""
+    size = start
+    while min(area_m2 / (size * size), max_points) > max(budget, 1) and size < 1e6:
+        size *= 2
+    return size
+
+
+def _cell_steps(cell_m: float, lat0: float) -> tuple[float, float]:
+    m_lon, m_lat = metres_per_degree(lat0)
+    return cell_m / m_lon, cell_m / m_lat
+
+
+_FROM = "FROM issues i LEFT JOIN grids g ON g.id = i.grid_id"
+
+
+def _needs_grids(flt: IssueFilter) -> bool:
+    return bool(flt.community or flt.grid)
+
+
+def _from(join: bool) -> str:
+    # Without a community or grid filter the cell scans need no join: a plain scan of issues.
+    return _FROM if join else "FROM issues i"
+
+
+def _cells(session: Session, where: str, params: dict, cell_m: float, lat0: float,
+           join: bool = True) -> pd.DataFrame:
+    dx, dy = _cell_steps(cell_m, lat0)
+    sql = f"""
+        SELECT floor(ST_X(i.geom) / :dx)::bigint AS cx, floor(ST_Y(i.geom) / :dy)::bigint AS cy,
+               count(*) AS weight, sum(ST_X(i.geom)) AS sx, sum(ST_Y(i.geom)) AS sy
+          {_from(join)} WHERE {where} GROUP BY 1, 2"""
+    rows = session.execute(text(sql), params | {"dx": dx, "dy": dy}).all()
+    frame = pd.DataFrame(rows, columns=["cx", "cy", "weight", "sx", "sy"])
+    frame = frame.astype({"cx": "int64", "cy": "int64", "weight": "int64", "sx": "float64",
+                          "sy": "float64"})
+    frame.attrs["cell_m"] = cell_m
+    return frame
+
+
+def coarsen_to_budget(cells: pd.DataFrame, cell_m: float, lat0: float, budget: int) -> pd.DataFrame:
+    """Merge cells 2x2 until at most ``budget`` remain; return lat, lon (weighted mean position),
+    weight, with ``attrs['cell_m']`` the final size. Weights are summed, never dropped."""
+    while len(cells) > budget:
+        cells = (cells.assign(cx=cells["cx"] // 2, cy=cells["cy"] // 2)
+                 .groupby(["cx", "cy"], as_index=False)[["weight", "sx", "sy"]].sum())
+        cell_m *= 2
+    out = pd.DataFrame({"lat": cells["sy"] / cells["weight"], "lon": cells["sx"] / cells["weight"],
+                        "weight": cells["weight"].astype("int64")})
+    out = out.sort_values("weight", ascending=False, ignore_index=True)
+    out.attrs["cell_m"] = cell_m
+    return out
+
+
+def _n_weeks(stats: pd.DataFrame) -> int:
+    """Calendar weeks the filtered issues span (at most one more than whole weeks)."""
+    if stats.empty or stats["first"].isna().all():
+        return 1
+    return int((stats["last"].max() - stats["first"].min()).days // 7 + 2)
+
+
+def _week_cells(session: Session, where: str, params: dict, cell_m: float, lat0: float,
+                join: bool = True):
+    dx, dy = _cell_steps(cell_m, lat0)
+    sql = f"""
+        SELECT (date_trunc('week', i.reported_at AT TIME ZONE :tz))::date AS week,
+               floor(ST_X(i.geom) / :dx)::bigint AS cx, floor(ST_Y(i.geom) / :dy)::bigint AS cy,
+               count(*) AS weight, sum(ST_X(i.geom)) AS sx, sum(ST_Y(i.geom)) AS sy
+          {_from(join)} WHERE {where} GROUP BY 1, 2, 3"""
+    rows = session.execute(text(sql), params | {"dx": dx, "dy": dy}).all()
+    frame = pd.DataFrame(rows, columns=["week", "cx", "cy", "weight", "sx", "sy"])
+    return frame.astype({"cx": "int64", "cy": "int64", "weight": "int64", "sx": "float64",
+                         "sy": "float64"})
+
+
+def _coarsen_weeks(weeks: pd.DataFrame, cell_m: float, lat0: float,
+                   budget: int) -> tuple[pd.DataFrame, float]:
+    while len(weeks) > budget:
+        weeks = (weeks.assign(cx=weeks["cx"] // 2, cy=weeks["cy"] // 2)
+                 .groupby(["week", "cx", "cy"], as_index=False)[["weight", "sx", "sy"]].sum())
+        cell_m *= 2
+    out = pd.DataFrame({"week": weeks["week"].astype(str), "lat": weeks["sy"] / weeks["weight"],
+                        "lon": weeks["sx"] / weeks["weight"],
+                        "weight": weeks["weight"].astype("int64")})
+    return out.sort_values(["week", "weight"], ascending=[True, False], ignore_index=True), cell_m
+
+
+def _tune(session: Session) -> None:
+    """Settings for the aggregate scans, for this transaction only: JIT compilation costs more
+    than it saves on them, and hash aggregates of ~10^5 groups should not spill to disk."""
+    session.execute(text("SET LOCAL jit = off"))
+    session.execute(text("SET LOCAL work_mem = '64MB'"))
+
+
+def _grid_stats(session: Session, where: str, params: dict, join: bool = True) -> pd.DataFrame:
+    """Per grid code (None: issues in no grid): counts, and the first and last report.
+
+    Grouped by grid row id (no join when no filter needs one), then mapped to codes, so that
+    issues tagged to older versions of a grid count for its current code."""
+    sql = f"""
+        SELECT i.grid_id, count(*) AS issues,
+               count(*) FILTER (WHERE i.status <> ALL(:closed)) AS open,
+               count(*) FILTER (WHERE i.status <> ALL(:closed) AND i.due_at < now()) AS overdue,
+               count(*) FILTER (WHERE i.status = 'closed') AS closed,
+               count(*) FILTER (WHERE i.status = 'closed' AND i.closed_at <= i.due_at) AS on_time,
+               min(i.reported_at) AS first, max(i.reported_at) AS last
+          {_from(join)} WHERE {where} GROUP BY i.grid_id"""
+    rows = session.execute(text(sql), params | {"closed": list(CLOSED_STATUSES)}).all()
+    frame = pd.DataFrame(rows, columns=["grid_id", "issues", "open", "overdue", "closed",
+                                        "on_time", "first", "last"])
+    codes = dict(session.execute(text("SELECT id, code FROM grids")).all())
+    frame["code"] = frame["grid_id"].map(codes)
+    counts = ["issues", "open", "overdue", "closed", "on_time"]
+    out = frame.groupby("code", dropna=False, as_index=False).agg(
+        {**dict.fromkeys(counts, "sum"), "first": "min", "last": "max"})
+    return out[["code", *counts, "first", "last"]]
+
+
+def _join_stats(grids: gpd.GeoDataFrame, stats: pd.DataFrame) -> gpd.GeoDataFrame:
+    out = grids.merge(stats.drop(columns=["first", "last"]), on="code", how="left")
+    for col in ("issues", "open", "overdue", "closed", "on_time"):
+        out[col] = out[col].fillna(0).astype("int64")
+    households = out["households"].where(out["households"] > 0)
+    out["per_1000"] = (out["issues"] * 1000.0 / households).round(1)
+    closed = out["closed"].where(out["closed"] > 0)
+    out["on_time_rate"] = (out["on_time"] / closed).round(3)
+    return out
+
+
+# -- hotspots -----------------------------------------------------------------------------------
+def add_hotspots(grids: gpd.GeoDataFrame, value: str = "issues", *, alpha: float = HOTSPOT_ALPHA,
+                 permutations: int = HOTSPOT_PERMUTATIONS, seed: int = HOTSPOT_SEED) -> gpd.GeoDataFrame:
+    """Add Getis-Ord Gi* columns: ``gi_z`` (z-score), ``gi_p`` (pseudo p-value from conditional
+    permutations, one-sided in the direction of z) and ``hotspot`` (z > 0 and p <= alpha).
+
+    Neighbours are Queen contiguity (grids sharing an edge or a corner), binary weights, the grid
+    itself included (the "star"): a hotspot is a grid whose neighbourhood has significantly more
+    issues than the grids overall. Fewer than 3 grids, or grids with no neighbour, get no
+    verdict (NaN, not a hotspot).
+    """
+    if not isinstance(grids, gpd.GeoDataFrame):
+        raise TypeError(f"'grids' should be a GeoDataFrame, got {type(grids)}")
+    out = grids.copy()
+    out["gi_z"], out["gi_p"], out["hotspot"] = np.nan, np.nan, False
+    values = out[value].to_numpy(dtype=float)
+    if len(out) < 3 or np.allclose(values, values[0]):
+        return out
+    z, p = _gi_star(out, values, permutations, seed)
+    out["gi_z"], out["gi_p"] = np.round(z, 3), np.round(p, 4)
+    out["hotspot"] = (z > 0) & (p <= alpha)
+    return out
+
+
+def _gi_star(grids: gpd.GeoDataFrame, values: np.ndarray, permutations: int,
+             seed: int) -> tuple[np.ndarray, np.ndarray]:
+    import warnings
+
+    from esda.getisord import G_Local
+    from libpysal.weights import Queen
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # islands and float warnings: handled below
+        w = Queen.from_dataframe(grids.reset_index(drop=True), use_index=False)
+        w.transform = "B"
+        g = G_Local(values, w, star=True, permutations=permutations, seed=seed,
+                    keep_simulations=False, transform="B", n_jobs=1)
+    z = np.asarray(g.Zs, dtype=float)
+    p = np.asarray(g.p_sim if permutations else g.p_norm, dtype=float)
+    islands = np.array([w.cardinalities[i] == 0 for i in w.id_order])
+    z[islands], p[islands] = np.nan, np.nan
+    return z, p
+
+
+# -- the overview ----------------------------------------------------------------------------------
+def communities(session: Session) -> list[dict]:
+    """Communities (code, name) with current grids, for filter forms."""
+    rows = session.execute(text("""
+        SELECT DISTINCT c.code, c.name FROM regions c JOIN grids g ON g.community_id = c.id
+         WHERE g.valid_to IS NULL ORDER BY c.code""")).mappings().all()
+    return [dict(r) for r in rows]
+
+
+@dataclass
+class OverviewData:
+    """``communities``: code, name, outline; ``grids``: code, name, community, worker,
+    households, open issues, overdue."""
+
+    communities: gpd.GeoDataFrame
+    grids: gpd.GeoDataFrame
+
+
+def overview_data(session: Session) -> OverviewData:
+    comm = session.execute(text("""
+        SELECT c.code, c.name, p.name AS street, ST_AsBinary(c.geom) AS wkb
+          FROM regions c LEFT JOIN regions p ON p.id = c.parent_id
+         WHERE c.level = 'community' ORDER BY c.code""")).mappings().all()
+    grids = grids_in_scope(session, IssueFilter())
+    stats = session.execute(text("""
+        SELECT g.code, count(*) AS open, count(*) FILTER (WHERE i.due_at < now()) AS overdue
+          FROM issues i JOIN grids g ON g.id = i.grid_id
+         WHERE i.status <> ALL(:closed) GROUP BY g.code"""),
+        {"closed": list(CLOSED_STATUSES)}).all()
+    stats = pd.DataFrame(stats, columns=["code", "open", "overdue"])
+    grids = grids.merge(stats, on="code", how="left")
+    grids[["open", "overdue"]] = grids[["open", "overdue"]].fillna(0).astype("int64")
+    return OverviewData(_frame(comm, ["code", "name", "street"]), grids)
+
+
+# -- the worker's grid map --------------------------------------------------------------------------
+# The columns of an open issue that the tablet map may show. reporter_contact is personal data
+# and is deliberately not here; the map never sees it.
+ISSUE_MAP_COLUMNS = ("id", "category", "description", "status", "priority", "reported_at",
+                     "due_at", "assignment")
+
+
+@dataclass
+class GridMapData:
+    """One grid and what a worker needs around it, all EPSG:4326.
+
+    ``grid``: one row (code, name, community, households, population, worker);
+    ``neighbours``: the grids touching it; ``buildings``: name, compound, floors, households;
+    ``facilities``: code, category, name, status; ``issues``: the open issues of the grid
+    (:data:`ISSUE_MAP_COLUMNS` only); ``streets`` and ``community`` outline for context.
+    """
+
+    grid: gpd.GeoDataFrame
+    neighbours: gpd.GeoDataFrame
+    buildings: gpd.GeoDataFrame
+    facilities: gpd.GeoDataFrame
+    issues: gpd.GeoDataFrame
+    streets: gpd.GeoDataFrame
+    community: gpd.GeoDataFrame
+    facility_categories: pd.DataFrame
+    issue_categories: pd.DataFrame
+
+
+def grid_map_data(session: Session, code: str) -> GridMapData:
+    grid = _grid_rows(session, "g.code = :code", {"code": code})
+    if grid.empty:
+        raise NotFound(f"no current grid with code {code!r}")
+    gid = int(grid["id"].iloc[0])
+    neighbours = _grid_rows(session, """g.code <> :code AND ST_Intersects(g.geom,
+        (SELECT geom FROM grids WHERE id = :gid))""", {"code": code, "gid": gid})
+    near = "ST_DWithin(x.geom, (SELECT geom FROM grids WHERE id = :gid), 0.0005)"
+    buildings = _rows(session, f"""
+        SELECT x.id, x.name, c.name AS compound, x.floors, x.households, x.party_households,
+               ST_AsBinary(x.geom) AS wkb
+          FROM buildings x LEFT JOIN compounds c ON c.id = x.compound_id
+         WHERE x.grid_id = :gid OR (x.grid_id IS NULL AND {near}) ORDER BY x.name""",
+                      {"gid": gid}, ["id", "name", "compound", "floors", "households",
+                                     "party_households"])
+    facilities = _rows(session, f"""
+        SELECT x.id, x.code, x.category, x.name, x.status, ST_AsBinary(x.geom) AS wkb
+          FROM facilities x WHERE x.grid_id = :gid OR (x.grid_id IS NULL AND {near})
+         ORDER BY x.code""", {"gid": gid}, ["id", "code", "category", "name", "status"])
+    cols = ", ".join(f"x.{c}" for c in ISSUE_MAP_COLUMNS)
+    issues = _rows(session, f"""
+        SELECT {cols}, ST_AsBinary(x.geom) AS wkb FROM issues x
+          JOIN grids g ON g.id = x.grid_id
+         WHERE g.code = :code AND x.status <> ALL(:closed) ORDER BY x.reported_at DESC""",
+                   {"code": code, "closed": list(CLOSED_STATUSES)}, list(ISSUE_MAP_COLUMNS))
+    streets = _rows(session, """
+        SELECT x.name, x.kind, ST_AsBinary(x.geom) AS wkb FROM streets x
+         WHERE ST_DWithin(x.geom, (SELECT geom FROM grids WHERE id = :gid), 0.003)""",
+                    {"gid": gid}, ["name", "kind"])
+    community = _rows(session, """
+        SELECT c.code, c.name, ST_AsBinary(c.geom) AS wkb FROM regions c
+         WHERE c.id = (SELECT community_id FROM grids WHERE id = :gid)""", {"gid": gid},
+                      ["code", "name"])
+    return GridMapData(grid, neighbours, buildings, facilities, issues, streets, community,
+                       categories(session, "facility"), categories(session, "issue"))
+
+
+def _grid_rows(session: Session, cond: str, params: dict) -> gpd.GeoDataFrame:
+    return _rows(session, f"""
+        SELECT g.id, g.code, g.name, c.name AS community, g.households, g.population,
+               (SELECT u.display_name FROM grid_workers gw JOIN users u ON u.id = gw.user_id
+                 WHERE gw.grid_code = g.code ORDER BY u.username LIMIT 1) AS worker,
+               ST_AsBinary(g.geom) AS wkb
+          FROM grids g JOIN regions c ON c.id = g.community_id
+         WHERE g.valid_to IS NULL AND {cond} ORDER BY g.code""", params,
+                 ["id", "code", "name", "community", "households", "population", "worker"])
+
+
+def _rows(session: Session, sql: str, params: dict, columns: list[str]) -> gpd.GeoDataFrame:
+    return _frame(session.execute(text(sql), params).mappings().all(), columns)
+
+
+# -- context layers for the offline base map ----------------------------------------------------------
+def context_layers(session: Session, bounds: tuple[float, float, float, float]) -> dict:
+    """Community outlines and streets within ``bounds`` (minx, miny, maxx, maxy), so a map with
+    no tiles is still readable: {"communities": GeoDataFrame, "streets": GeoDataFrame}."""
+    env = "ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, 4326)"
+    params = dict(zip(("minx", "miny", "maxx", "maxy"), bounds, strict=True))
+    comm = _rows(session, f"""SELECT code, name, ST_AsBinary(geom) AS wkb FROM regions
+        WHERE level = 'community' AND geom && {env}""", params, ["code", "name"])
+    streets = _rows(session, f"""SELECT name, kind, ST_AsBinary(geom) AS wkb FROM streets
+        WHERE geom && {env}""", params, ["name", "kind"])
+    return {"communities": comm, "streets": streets}
+
+
+def warm_up() -> None:
+    """Import the hotspot statistics now: PySAL takes seconds to import, which the first
+    heatmap request should not pay. Safe to call from a background thread."""
+    import esda.getisord  # noqa: F401
+    import libpysal.weights  # noqa: F401

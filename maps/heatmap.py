@@ -1,0 +1,272 @@
+"""The leaders' issue heatmap (``/maps/heatmap``), drawn from server-side aggregates.
+
+Layers: a density heatmap of weighted cells (Leaflet.heat), a per-grid choropleth whose colour
+switches between raw counts and counts per 1,000 households (one GeoJSON layer restyled in the
+browser, so the grid outlines ship once), Getis-Ord Gi* hotspot outlines, and a weekly animation
+(HeatMapWithTime). A side panel holds the filter form, the colour switch with its legend, the
+significant hotspots and the busiest grids. Nothing here ships one point per issue: the page's
+size depends on the cell budget and the number of grids, not on the number of issues.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+import folium
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from branca.element import Element
+from folium import plugins
+
+from gis.analytics import CLOSED_STATUSES, OPEN_STATUSES, HeatmapData
+from gis.models import ISSUE_STATUSES
+from maps.base import (
+    BaseMapOptions,
+    PageInit,
+    esc,
+    fit,
+    geojson,
+    latlon_to_datum,
+    new_map,
+    swatch,
+    to_datum,
+)
+from maps.colours import quantile_classes
+from maps.i18n import status_label, t
+
+HOTSPOT_COLOUR = "#7a0177"
+MODES = ("raw", "rate")
+HEAT_RADIUS = 18
+HEAT_BLUR = 14
+SIMPLIFY_DEG = 2e-6  # ~0.2 m: drops only collinear and near-duplicate vertices
+TOP_N = 10
+TOOLTIP_FIELDS = ("name", "code", "community", "worker", "issues", "per_1000", "open", "overdue",
+                  "on_time_rate", "gi_z", "gi_p")
+
+
+def build_heatmap(data: HeatmapData, *, lang: str = "zh", options: BaseMapOptions | None = None,
+                  mode: str = "raw") -> folium.Map:
+    """The leader heatmap page for ``data`` (:func:`gis.analytics.heatmap_data`)."""
+    if mode not in MODES:
+        raise ValueError(f"mode should be one of {MODES}, got {mode!r}")
+    options = options or BaseMapOptions()
+    datum = options.datum
+    m = new_map(options, lang, title=t("heatmap_title", lang), zoom=14)
+    grids = to_datum(_simplified(data.grids), datum)
+    fit(m, grids)
+    _context(m, grids, lang)
+    classes = {"raw": quantile_classes(grids["issues"]),
+               "rate": quantile_classes(grids["per_1000"])}
+    choropleth = _choropleth(m, grids, classes, lang)
+    heat = _heat(m, data, datum, lang)
+    animation, animation_max = _animation(m, data, datum, lang)
+    _hotspots(m, grids, lang)
+    folium.LayerControl(position="topright", collapsed=True).add_to(m)
+    plugins.Fullscreen(position="topleft", title=t("fullscreen", lang),
+                       title_cancel=t("exit_fullscreen", lang)).add_to(m)
+    m.get_root().html.add_child(Element(panel_html(data, classes, lang, options, mode)),
+                                name="gm-panel")
+    layers = {"choropleth": choropleth, "heat": heat}
+    if animation is not None:
+        layers["animation"] = animation
+    m.add_child(PageInit({"lang": lang, "page": "heatmap", "modes": list(MODES), "mode": mode,
+                          "animationMax": animation_max, "total": data.total,
+                          "cellM": data.cell_m}, layers))
+    return m
+
+
+def _simplified(grids: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Grid outlines with shared edges simplified together (no slivers or gaps appear)."""
+    if grids.empty:
+        return grids
+    out = grids.copy()
+    out.geometry.values[:] = shapely.coverage_simplify(grids.geometry.values, SIMPLIFY_DEG)
+    return out
+
+
+def _context(m: folium.Map, grids: gpd.GeoDataFrame, lang: str) -> None:
+    """Community outlines dissolved from the grids: readable with no base map."""
+    if grids.empty:
+        return
+    comm = grids.dissolve(by="community", as_index=False)[["community", "geometry"]]
+    folium.GeoJson(
+        geojson(comm, ["community"]), name=t("communities", lang),
+        style_function=lambda f: {"color": "#333", "weight": 2.5, "fill": False},
+        tooltip=folium.GeoJsonTooltip(fields=["community"], labels=False),
+    ).add_to(m)
+
+
+def _choropleth(m: folium.Map, grids: gpd.GeoDataFrame, classes: dict, lang: str):
+    frame = grids.assign(colour_raw=[classes["raw"].colour(v) for v in grids["issues"]],
+                         colour_rate=[classes["rate"].colour(v) for v in grids["per_1000"]])
+    layer = folium.GeoJson(
+        geojson(frame, [*TOOLTIP_FIELDS, "hotspot", "colour_raw", "colour_rate"]),
+        name=t("choropleth", lang),
+        style_function=lambda f: {"fillColor": f["properties"]["colour_raw"], "color": "#555",
+                                  "weight": 1, "fillOpacity": 0.45},
+        highlight_function=lambda f: {"weight": 3, "color": "#000"},
+        tooltip=folium.GeoJsonTooltip(fields=list(TOOLTIP_FIELDS),
+                                      aliases=[t(f if f != "code" else "grid_code", lang)
+                                               for f in TOOLTIP_FIELDS],
+                                      localize=True, sticky=True),
+    )
+    layer.add_to(m)
+    return layer
+
+
+def _heat(m: folium.Map, data: HeatmapData, datum: str, lang: str):
+    lat, lon = latlon_to_datum(data.cells["lat"], data.cells["lon"], datum)
+    points = np.column_stack([lat, lon, data.cells["weight"].to_numpy(dtype=float)])
+    layer = plugins.HeatMap(points.tolist(), name=t("heat", lang), radius=HEAT_RADIUS,
+                            blur=HEAT_BLUR, min_opacity=0.35, max_zoom=18)
+    layer.add_to(m)
+    return layer
+
+
+def _animation(m: folium.Map, data: HeatmapData, datum: str, lang: str):
+    weeks = data.weeks
+    if weeks.empty:
+        return None, None
+    lat, lon = latlon_to_datum(weeks["lat"], weeks["lon"], datum)
+    frame = pd.DataFrame({"week": weeks["week"], "lat": lat, "lon": lon,
+                          "w": weeks["weight"].astype(int)})
+    index = sorted(frame["week"].unique())
+    by_week = {w: g[["lat", "lon", "w"]].values.tolist() for w, g in frame.groupby("week")}
+    series = [[[float(a), float(b), int(c)] for a, b, c in by_week[w]] for w in index]
+    layer = plugins.HeatMapWithTime(series, index=index, name=t("animation", lang),
+                                    radius=HEAT_RADIUS, min_opacity=0.1, max_opacity=0.8,
+                                    auto_play=False, show=False, position="bottomleft")
+    layer.add_to(m)
+    return layer, int(weeks["weight"].max())
+
+
+def _hotspots(m: folium.Map, grids: gpd.GeoDataFrame, lang: str) -> None:
+    hot = grids[grids["hotspot"].astype(bool)] if "hotspot" in grids else grids.iloc[0:0]
+    group = folium.FeatureGroup(name=f"{t('hotspots', lang)} ({len(hot)})", show=True)
+    if not hot.empty:
+        folium.GeoJson(
+            geojson(hot, ["name", "code", "issues", "gi_z", "gi_p"]),
+            style_function=lambda f: {"color": HOTSPOT_COLOUR, "weight": 4, "fill": False},
+            tooltip=folium.GeoJsonTooltip(
+                fields=["name", "issues", "gi_z", "gi_p"],
+                aliases=[t("name", lang), t("issues", lang), t("gi_z", lang), t("gi_p", lang)]),
+        ).add_to(group)
+    group.add_to(m)
+
+
+# -- the side panel ---------------------------------------------------------------------------------
+def panel_html(data: HeatmapData, classes: dict, lang: str, options: BaseMapOptions,
+               mode: str) -> str:
+    other = "zh" if lang == "en" else "en"
+    query = _query(data, lang=other, basemap=options.basemap)
+    parts = [
+        '<div id="gm-panel">',
+        f'<h1>{esc(t("heatmap_title", lang))}</h1>',
+        f'<p class="gm-stat" id="gm-total">{esc(t("total", lang))}: <b>{data.total:,}</b>'
+        f' ({esc(t("unassigned", lang))}: {data.unassigned:,})</p>',
+        f'<p class="gm-stat">{esc(t("cell_size", lang))}: {data.cell_m:,.0f} m</p>',
+        f'<p><a href="?{esc(query)}">{esc(t("language", lang))}</a></p>',
+        _form(data, lang, options),
+        f'<h2>{esc(t("colour_by", lang))}</h2><div class="gm-modes">',
+    ]
+    for m in MODES:
+        checked = " checked" if m == mode else ""
+        parts.append(f'<label><input type="radio" name="gm-colour-by" value="{m}"{checked}>'
+                     f'{esc(t(m, lang))}</label>')
+    parts.append("</div>")
+    for m in MODES:
+        rows = "".join(f'<div class="gm-legend-row">{swatch(c, label)}</div>'
+                       for c, label in classes[m].labels(0 if m == "raw" else 1))
+        hidden = "" if m == mode else " hidden"
+        parts.append(f'<div class="gm-legend-choropleth" data-gm-mode="{m}"{hidden}>{rows}</div>')
+    parts.append(f'<div class="gm-legend-row">{swatch(HOTSPOT_COLOUR, t("hotspot", lang), shape="line")}</div>')
+    parts += [_hotspot_table(data.grids, lang), _top_table(data.grids, lang), "</div>"]
+    return "".join(parts)
+
+
+def _form(data: HeatmapData, lang: str, options: BaseMapOptions) -> str:
+    f = data.filter
+    cats = [("", t("all", lang))] + [
+        (c.code, c.name_en if lang == "en" else c.name_zh) for c in data.categories.itertuples()]
+    statuses = [("", t("all", lang)), ("open", t("open_statuses", lang)),
+                ("closed", t("closed_statuses", lang))]
+    statuses += [(s, status_label(s, lang)) for s in ISSUE_STATUSES]
+    chosen_status = _status_choice(f.statuses)
+    comms = [("", t("all", lang))] + [(c["code"], c["name"]) for c in data.communities]
+    community = f.community or ""
+    code_of = {c["name"]: c["code"] for c in data.communities}
+    community = code_of.get(community, community)
+    return "".join([
+        f'<h2>{esc(t("filters", lang))}</h2>',
+        '<form id="gm-filter" method="get" action="/maps/heatmap">',
+        _select("category", t("category", lang), cats, f.categories[0] if f.categories else ""),
+        _select("status", t("status", lang), statuses, chosen_status),
+        f'<label>{esc(t("since", lang))}<input type="date" name="since" '
+        f'value="{esc(f.since or "")}"></label>',
+        f'<label>{esc(t("until", lang))}<input type="date" name="until" '
+        f'value="{esc(f.until or "")}"></label>',
+        _select("community", t("community", lang), comms, community),
+        f'<label>{esc(t("grid_code", lang))}<input type="text" name="grid" inputmode="numeric" '
+        f'pattern="[0-9]{{15}}" value="{esc(f.grid or "")}"></label>',
+        f'<input type="hidden" name="lang" value="{esc(lang)}">',
+        f'<input type="hidden" name="basemap" value="{esc(options.basemap)}">',
+        f'<button type="submit" class="gm-wide">{esc(t("apply", lang))}</button>',
+        f'<a class="gm-wide" href="/maps/heatmap?lang={esc(lang)}">{esc(t("reset", lang))}</a>',
+        "</form>",
+    ])
+
+
+def _status_choice(statuses: tuple[str, ...]) -> str:
+    if not statuses:
+        return ""
+    if set(statuses) == set(OPEN_STATUSES):
+        return "open"
+    if set(statuses) == set(CLOSED_STATUSES):
+        return "closed"
+    return statuses[0] if len(statuses) == 1 else ""
+
+
+def _select(name: str, label: str, choices: list[tuple[str, str]], chosen: str) -> str:
+    opts = "".join(f'<option value="{esc(v)}"{" selected" if v == chosen else ""}>{esc(text)}</option>'
+                   for v, text in choices)
+    return f'<label>{esc(label)}<select name="{name}">{opts}</select></label>'
+
+
+def _hotspot_table(grids: gpd.GeoDataFrame, lang: str) -> str:
+    head = f'<h2>{esc(t("hotspot_list", lang))}</h2>'
+    hot = grids[grids["hotspot"].astype(bool)].sort_values("gi_z", ascending=False).head(TOP_N)
+    if hot.empty:
+        return head + f'<p id="gm-hotspots">{esc(t("no_hotspots", lang))}</p>'
+    rows = "".join(
+        f'<tr><td><a href="/maps/grid/{esc(r.code)}?lang={lang}">{esc(r.name)}</a></td>'
+        f'<td class="gm-num">{r.issues:,}</td><td class="gm-num">{r.gi_z:.2f}</td>'
+        f'<td class="gm-num">{r.gi_p:.3f}</td></tr>' for r in hot.itertuples())
+    return (head + f'<table id="gm-hotspots"><tr><th>{esc(t("name", lang))}</th>'
+            f'<th class="gm-num">{esc(t("issues", lang))}</th><th class="gm-num">z</th>'
+            f'<th class="gm-num">p</th></tr>{rows}</table>')
+
+
+def _top_table(grids: gpd.GeoDataFrame, lang: str) -> str:
+    top = grids.sort_values("issues", ascending=False).head(TOP_N)
+    rows = "".join(
+        f'<tr><td><a href="/maps/grid/{esc(r.code)}?lang={lang}">{esc(r.name)}</a></td>'
+        f'<td>{esc(r.community)}</td><td class="gm-num">{r.issues:,}</td>'
+        f'<td class="gm-num">{"—" if pd.isna(r.per_1000) else f"{r.per_1000:,.1f}"}</td></tr>'
+        for r in top.itertuples())
+    return (f'<h2>{esc(t("top_grids", lang))}</h2><table id="gm-top"><tr>'
+            f'<th>{esc(t("name", lang))}</th><th>{esc(t("community", lang))}</th>'
+            f'<th class="gm-num">{esc(t("issues", lang))}</th>'
+            f'<th class="gm-num">{esc(t("per_1000", lang))}</th></tr>{rows}</table>')
+
+
+def _query(data: HeatmapData, **extra) -> str:
+    f = data.filter
+    pairs = [("category", c) for c in f.categories] + [("status", s) for s in f.statuses]
+    for key in ("since", "until", "community", "grid"):
+        value = getattr(f, key)
+        if value:
+            pairs.append((key, str(value)))
+    pairs += [(k, v) for k, v in extra.items() if v]
+    return urlencode(pairs)

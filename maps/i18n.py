@@ -1,0 +1,131 @@
+"""Map labels in Chinese (the default) and English (``?lang=en``).
+
+Category and status names come from data (the categories table) or from here; one table so a
+label is translated once.
+"""
+
+from __future__ import annotations
+
+LANGS = ("zh", "en")
+
+_TEXT: dict[str, tuple[str, str]] = {
+    # layers
+    "grid": ("本网格", "This grid"),
+    "neighbours": ("相邻网格", "Neighbouring grids"),
+    "buildings": ("楼栋", "Buildings"),
+    "facilities": ("部件", "Facilities"),
+    "open_issues": ("待办事件", "Open issues"),
+    "streets": ("街巷", "Streets"),
+    "communities": ("社区边界", "Communities"),
+    "grids": ("网格", "Grids"),
+    "heat": ("事件热力", "Issue density"),
+    "choropleth": ("网格事件数", "Issues per grid"),
+    "animation": ("按周动画", "Weekly animation"),
+    "hotspots": ("热点网格 (Gi*)", "Hotspot grids (Gi*)"),
+    "basemap_none": ("无底图 (离线)", "No base map (offline)"),
+    "basemap_osm": ("OpenStreetMap", "OpenStreetMap"),
+    "basemap_tianditu": ("天地图", "Tianditu"),
+    "basemap_amap": ("高德地图", "AMap"),
+    # popups and tooltips
+    "category": ("类别", "Category"),
+    "description": ("描述", "Description"),
+    "reported": ("上报", "Reported"),
+    "age": ("已过", "Age"),
+    "due": ("时限", "Due"),
+    "overdue": ("已超期", "overdue"),
+    "status": ("状态", "Status"),
+    "priority": ("优先级", "Priority"),
+    "act": ("处理此事件", "Act on this issue"),
+    "households": ("户数", "Households"),
+    "party_households": ("党员户", "Party-member households"),
+    "floors": ("层数", "Floors"),
+    "compound": ("院落/小区", "Compound"),
+    "worker": ("网格员", "Grid worker"),
+    "population": ("人口", "Population"),
+    "issues": ("事件数", "Issues"),
+    "open": ("未结", "Open"),
+    "closed": ("已结案", "Closed"),
+    "overdue_n": ("超期", "Overdue"),
+    "per_1000": ("每千户事件", "Per 1,000 households"),
+    "on_time_rate": ("按期结案率", "On-time closure rate"),
+    "gi_z": ("Gi* z 值", "Gi* z-score"),
+    "gi_p": ("p 值", "p-value"),
+    "hotspot": ("热点", "Hotspot"),
+    "open_grid_map": ("打开网格地图", "Open the grid map"),
+    "code": ("编码", "Code"),
+    "name": ("名称", "Name"),
+    "facility_code": ("部件编码", "Facility code"),
+    "days": ("天", "days"),
+    "hours": ("小时", "hours"),
+    "unassigned": ("未落入网格", "in no grid"),
+    # legend and panel
+    "legend": ("图例", "Legend"),
+    "facility_state_bad": ("破损/缺失 (红框)", "Damaged / missing (red ring)"),
+    "issue_marker": ("待办事件", "Open issue"),
+    "filters": ("筛选", "Filters"),
+    "all": ("全部", "All"),
+    "since": ("起始日期", "From"),
+    "until": ("截止日期", "To"),
+    "community": ("社区", "Community"),
+    "apply": ("应用", "Apply"),
+    "reset": ("重置", "Reset"),
+    "raw": ("事件数", "Count"),
+    "rate": ("每千户", "Per 1,000 households"),
+    "colour_by": ("着色依据", "Colour by"),
+    "top_grids": ("事件最多的网格", "Grids with most issues"),
+    "hotspot_list": ("显著热点网格 (Gi*, p ≤ 0.05)", "Significant hotspots (Gi*, p ≤ 0.05)"),
+    "no_hotspots": ("无显著热点", "No significant hotspot"),
+    "total": ("事件总数", "Issues"),
+    "cell_size": ("热力聚合格网", "Heat aggregation cell"),
+    "heatmap_title": ("事件热力图", "Issue heatmap"),
+    "overview_title": ("社区网格总览", "Communities and grids"),
+    "grid_title": ("网格工作图", "Grid map"),
+    "locate_title": ("我的位置", "Show my location"),
+    "locate_insecure": ("定位需要 HTTPS 连接", "Location needs an HTTPS connection"),
+    "fullscreen": ("全屏", "Full screen"),
+    "exit_fullscreen": ("退出全屏", "Exit full screen"),
+    "language": ("English", "中文"),
+    "open_statuses": ("未结 (全部)", "Open (all)"),
+    "closed_statuses": ("已结 (全部)", "Closed (all)"),
+    "grid_code": ("网格编码", "Grid code"),
+}
+
+STATUS: dict[str, tuple[str, str]] = {
+    "reported": ("信息收集", "Reported"),
+    "accepted": ("案卷建立", "Accepted"),
+    "dispatched": ("任务派遣", "Dispatched"),
+    "in_progress": ("任务处理", "In progress"),
+    "resolved": ("处理反馈", "Resolved"),
+    "closed": ("核查结案", "Closed"),
+    "rejected": ("不予受理", "Rejected"),
+    "reopened": ("返工", "Reopened"),
+}
+
+FACILITY_STATUS: dict[str, tuple[str, str]] = {
+    "ok": ("完好", "OK"),
+    "damaged": ("破损", "Damaged"),
+    "missing": ("缺失", "Missing"),
+    "repairing": ("维修中", "Repairing"),
+}
+
+
+def check_lang(lang: str) -> str:
+    if lang not in LANGS:
+        raise ValueError(f"lang should be one of {LANGS}, got {lang!r}")
+    return lang
+
+
+def t(key: str, lang: str) -> str:
+    """The label ``key`` in ``lang``."""
+    zh, en = _TEXT[key]
+    return en if lang == "en" else zh
+
+
+def status_label(status: str, lang: str) -> str:
+    zh, en = STATUS.get(status, (status, status))
+    return en if lang == "en" else zh
+
+
+def facility_status_label(status: str, lang: str) -> str:
+    zh, en = FACILITY_STATUS.get(status, (status, status))
+    return en if lang == "en" else zh

@@ -1,0 +1,168 @@
+"""Aggregation for the maps: filters, cells whose weights add up, Gi* hotspots, map rows
+without personal data, and the data version that keys the page cache."""
+
+from datetime import date
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+from shapely.geometry import box
+from sqlalchemy import text
+
+from gis import analytics
+from gis.analytics import IssueFilter, add_hotspots, coarsen_to_budget, pick_cell_size
+from gis.errors import NotFound, UnknownCategory
+
+
+# -- no database --------------------------------------------------------------------------------
+def test_filter_expands_status_groups_and_checks_values():
+    f = IssueFilter(statuses=("open",))
+    assert set(f.statuses) == set(analytics.OPEN_STATUSES)
+    assert IssueFilter(categories=("b", "a")).key() == IssueFilter(categories=("a", "b")).key()
+    with pytest.raises(UnknownCategory, match="unknown status"):
+        IssueFilter(statuses=("lost",))
+    with pytest.raises(UnknownCategory, match="after"):
+        IssueFilter(since=date(2025, 5, 1), until=date(2025, 4, 1))
+
+
+def test_pick_cell_size_fits_the_budget():
+    assert pick_cell_size(1e6, 100, 1000) == 10  # few points: the finest cells
+    size = pick_cell_size(1e8, 10**6, 25_000)
+    assert 1e8 / size**2 <= 25_000 < 1e8 / (size / 2) ** 2
+
+
+def test_coarsening_keeps_every_weight_and_the_weighted_centre():
+    rng = np.random.default_rng(1)
+    n = 5000
+    cells = pd.DataFrame({"cx": rng.integers(0, 200, n), "cy": rng.integers(0, 200, n),
+                          "weight": rng.integers(1, 9, n)})
+    cells = cells.groupby(["cx", "cy"], as_index=False)["weight"].sum()
+    cells["sx"] = (cells["cx"] + 0.5) * cells["weight"]
+    cells["sy"] = (cells["cy"] + 0.5) * cells["weight"]
+    out = coarsen_to_budget(cells, 10.0, 36.84, budget=500)
+    assert len(out) <= 500 and out.attrs["cell_m"] >= 80
+    assert out["weight"].sum() == cells["weight"].sum()
+    centre = (out["lon"] * out["weight"]).sum() / out["weight"].sum()
+    assert centre == pytest.approx(cells["sx"].sum() / cells["weight"].sum())
+
+
+def _lattice(n=7, hot=((2, 2), (2, 3), (3, 2), (3, 3))) -> gpd.GeoDataFrame:
+    geoms, counts = [], []
+    for r in range(n):
+        for c in range(n):
+            geoms.append(box(c * 0.001, r * 0.001, (c + 1) * 0.001, (r + 1) * 0.001))
+            counts.append(60 if (r, c) in hot else 10 + (r * 7 + c) % 5)
+    return gpd.GeoDataFrame({"issues": counts}, geometry=geoms, crs="EPSG:4326")
+
+
+def test_gi_star_flags_the_hot_block_and_matches_esda():
+    from esda.getisord import G_Local
+    from libpysal.weights import Queen
+
+    grids = _lattice()
+    out = add_hotspots(grids, permutations=999)
+    hot = set(np.flatnonzero(out["hotspot"].to_numpy()))
+    block = {2 * 7 + 2, 2 * 7 + 3, 3 * 7 + 2, 3 * 7 + 3}
+    assert block <= hot
+    assert out.loc[list(block), "gi_p"].max() <= 0.05
+    assert (out.loc[list(block), "gi_z"] > 2).all()
+    far = out.loc[[0, 6, 42, 48]]
+    assert not far["hotspot"].any()
+    w = Queen.from_dataframe(grids, use_index=False)
+    w.transform = "B"
+    ref = G_Local(grids["issues"].to_numpy(float), w, star=True, permutations=0, transform="B")
+    np.testing.assert_allclose(out["gi_z"], np.round(ref.Zs, 3), atol=1e-3)
+
+
+def test_gi_star_gives_no_verdict_on_too_few_or_flat_grids():
+    two = _lattice(n=1).iloc[:1]
+    assert not add_hotspots(two)["hotspot"].any()
+    flat = _lattice(hot=()).assign(issues=5)
+    out = add_hotspots(flat)
+    assert not out["hotspot"].any() and out["gi_z"].isna().all()
+    with pytest.raises(TypeError, match="GeoDataFrame"):
+        add_hotspots(pd.DataFrame({"issues": [1, 2, 3]}))
+
+
+# -- with the demo database ---------------------------------------------------------------------
+def _count(session, where="TRUE", **params) -> int:
+    return session.execute(text(
+        f"SELECT count(*) FROM issues i LEFT JOIN grids g ON g.id = i.grid_id WHERE {where}"),
+        params).scalar_one()
+
+
+@pytest.mark.parametrize("flt, where, params", [
+    (IssueFilter(), "TRUE", {}),
+    (IssueFilter(categories=("garbage",)), "i.category = 'garbage'", {}),
+    (IssueFilter(statuses=("open",)), "i.status NOT IN ('closed', 'rejected')", {}),
+    (IssueFilter(since=date(2025, 3, 1), until=date(2025, 3, 31)),
+     "i.reported_at >= '2025-03-01 00:00+08' AND i.reported_at < '2025-04-01 00:00+08'", {}),
+    (IssueFilter(community="太东社区", categories=("noise", "garbage")),
+     "i.category IN ('noise', 'garbage') AND g.id IS NOT NULL", {}),
+    (IssueFilter(grid="140429100001005"), "g.code = '140429100001005'", {}),
+])
+def test_every_aggregate_adds_up_to_the_filtered_issue_count(session, flt, where, params):
+    expected = _count(session, where, **params)
+    data = analytics.heatmap_data(session, flt, hotspots=False)
+    assert data.total == expected > 0
+    assert data.cells["weight"].sum() == expected
+    assert data.weeks["weight"].sum() == expected
+    assert data.grids["issues"].sum() + data.unassigned == expected
+    assert len(data.cells) <= analytics.HEAT_CELL_BUDGET
+    assert data.cells["lat"].between(36.8, 36.9).all()
+    assert data.cells["lon"].between(112.8, 112.95).all()
+
+
+def test_small_budgets_coarsen_without_losing_issues(session):
+    data = analytics.heatmap_data(session, IssueFilter(), cell_budget=50, week_budget=200,
+                                  hotspots=False)
+    assert len(data.cells) <= 50 and len(data.weeks) <= 200
+    assert data.cells["weight"].sum() == data.total == data.weeks["weight"].sum()
+    assert data.cell_m > analytics.MIN_CELL_M
+
+
+def test_per_grid_statistics_and_hotspot_columns(session):
+    data = analytics.heatmap_data(session, IssueFilter())
+    g = data.grids
+    assert len(g) == 14 and {"gi_z", "gi_p", "hotspot", "per_1000"} <= set(g.columns)
+    row = g.iloc[0]
+    assert row["per_1000"] == pytest.approx(row["issues"] * 1000 / row["households"], abs=0.05)
+    assert g["gi_p"].between(0, 1).all()
+
+
+def test_unknown_category_and_grid(session):
+    with pytest.raises(UnknownCategory, match="nonsense"):
+        analytics.heatmap_data(session, IssueFilter(categories=("nonsense",)))
+    with pytest.raises(NotFound):
+        analytics.heatmap_data(session, IssueFilter(grid="999999999999999"))
+    with pytest.raises(NotFound):
+        analytics.grid_map_data(session, "999999999999999")
+
+
+def test_grid_map_rows_carry_no_personal_data(session):
+    code = "140429100001005"
+    data = analytics.grid_map_data(session, code)
+    assert len(data.grid) == 1 and data.grid["code"].iloc[0] == code
+    assert 2 <= len(data.neighbours) <= 8 and code not in set(data.neighbours["code"])
+    assert len(data.buildings) > 0 and len(data.facilities) > 0
+    assert set(data.issues.columns) == {*analytics.ISSUE_MAP_COLUMNS, "geometry"}
+    assert "reporter_contact" not in data.issues.columns
+    expected = _count(session, "g.code = :c AND i.status NOT IN ('closed', 'rejected')", c=code)
+    assert len(data.issues) == expected
+
+
+def test_overview_counts_open_issues_per_grid(session):
+    data = analytics.overview_data(session)
+    assert len(data.grids) == 14 and len(data.communities) == 1
+    assert data.grids["open"].sum() == _count(
+        session, "g.id IS NOT NULL AND i.status NOT IN ('closed', 'rejected')")
+    assert data.grids["worker"].notna().all()
+
+
+def test_data_version_changes_when_an_issue_is_added(session):
+    before = analytics.data_version(session)
+    assert analytics.data_version(session) == before
+    session.execute(text("""INSERT INTO issues (category, geom, status)
+        VALUES ('garbage', ST_SetSRID(ST_MakePoint(112.86, 36.84), 4326), 'reported')"""))
+    assert analytics.data_version(session) != before

@@ -1,0 +1,112 @@
+"""Small synthetic inputs for the map builders (no database): a 3x3 block of square grids
+around the demo community's centre, with buildings, facilities and issues in the middle one."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from shapely.geometry import Point, box
+
+from gis.analytics import GridMapData, HeatmapData, IssueFilter, add_hotspots
+from gis.categories import FACILITY_CATEGORIES, ISSUE_CATEGORIES
+
+WGS84 = "EPSG:4326"
+LON0, LAT0 = 112.86, 36.84
+STEP = 0.003  # ~270 m x 330 m grids
+NOW = datetime(2025, 12, 31, 12, tzinfo=UTC)
+
+
+def categories(kind: str) -> pd.DataFrame:
+    rows = FACILITY_CATEGORIES if kind == "facility" else ISSUE_CATEGORIES
+    return pd.DataFrame([{"code": c.code, "name_zh": c.name_zh, "name_en": c.name_en,
+                          "icon": c.icon, "colour": c.colour, "due_hours": c.due_hours}
+                         for c in rows])
+
+
+def grids(counts: list[int] | None = None) -> gpd.GeoDataFrame:
+    """3x3 grids (codes ...001-...009, west to east, north to south)."""
+    geoms, rows = [], []
+    for k in range(9):
+        r, c = divmod(k, 3)
+        x0, y0 = LON0 + (c - 1.5) * STEP, LAT0 + (0.5 - r) * STEP
+        geoms.append(box(x0, y0, x0 + STEP, y0 + STEP))
+        rows.append({"id": k + 1, "code": f"140429100001{k + 1:03d}", "name": f"第{k + 1:02d}网格",
+                     "community": "太东社区", "community_code": "140429100001",
+                     "households": 500 + 10 * k, "population": 1300 + 26 * k,
+                     "worker": f"网格员{k + 1}"})
+    frame = gpd.GeoDataFrame(rows, geometry=geoms, crs=WGS84)
+    if counts is not None:
+        frame["issues"] = counts
+    return frame
+
+
+def grid_map_data(n_issues: int = 3, *, bad_facility: str = "damaged") -> GridMapData:
+    all_grids = grids()
+    centre = all_grids.iloc[[4]].reset_index(drop=True)
+    cx, cy = centre.geometry.iloc[0].centroid.coords[0]
+    buildings = gpd.GeoDataFrame(
+        [{"id": 1, "name": "1号楼", "compound": "东院", "floors": 6, "households": 48,
+          "party_households": 5},
+         {"id": 2, "name": "2号楼", "compound": "东院", "floors": 6, "households": 36,
+          "party_households": 2}],
+        geometry=[box(cx - 4e-4, cy, cx - 2e-4, cy + 1e-4), box(cx + 2e-4, cy, cx + 4e-4, cy + 1e-4)],
+        crs=WGS84)
+    facilities = gpd.GeoDataFrame(
+        [{"id": 1, "code": "1404290101000001", "category": "water_cover", "name": "上水井盖1",
+          "status": "ok"},
+         {"id": 2, "code": "1404290102000002", "category": "sewage_cover", "name": "污水井盖2",
+          "status": bad_facility},
+         {"id": 3, "code": "1404299901000003", "category": "streetlight", "name": "路灯3",
+          "status": "repairing"}],
+        geometry=[Point(cx - 5e-4, cy - 5e-4), Point(cx, cy - 5e-4), Point(cx + 5e-4, cy - 5e-4)],
+        crs=WGS84)
+    return GridMapData(
+        grid=centre, neighbours=all_grids.drop(index=4).reset_index(drop=True),
+        buildings=buildings, facilities=facilities, issues=issues(n_issues, cx, cy),
+        streets=gpd.GeoDataFrame({"name": ["太行街"], "kind": ["main"]},
+                                 geometry=[box(cx - 2e-3, cy - 1e-4, cx + 2e-3, cy).exterior],
+                                 crs=WGS84),
+        community=gpd.GeoDataFrame({"code": ["140429100001"], "name": ["太东社区"]},
+                                   geometry=[all_grids.union_all()], crs=WGS84),
+        facility_categories=categories("facility"), issue_categories=categories("issue"))
+
+
+def issues(n: int, cx: float = LON0, cy: float = LAT0) -> gpd.GeoDataFrame:
+    """Open issues; the first is overdue, the rest are due in the future."""
+    rng = np.random.default_rng(7)
+    rows = []
+    for k in range(n):
+        reported = NOW - timedelta(days=3 + k)
+        due = NOW - timedelta(hours=5) if k == 0 else NOW + timedelta(days=2)
+        rows.append({"id": 100 + k, "category": "garbage" if k % 2 else "cover_damaged",
+                     "description": f"<b>问题{k}</b> & 描述", "status": "dispatched",
+                     "priority": 3, "reported_at": pd.Timestamp(reported),
+                     "due_at": pd.Timestamp(due), "assignment": "inside"})
+    pts = [Point(cx + rng.uniform(-1e-3, 1e-3), cy + rng.uniform(-1e-3, 1e-3)) for _ in range(n)]
+    return gpd.GeoDataFrame(rows, geometry=pts, crs=WGS84) if rows else gpd.GeoDataFrame(
+        columns=["id", "category", "description", "status", "priority", "reported_at", "due_at",
+                 "assignment", "geometry"], geometry="geometry", crs=WGS84)
+
+
+def heatmap_data(counts: list[int] | None = None) -> HeatmapData:
+    """Aggregates as gis.analytics would return them: grid counts, cells and weeks."""
+    counts = counts or [5, 8, 2, 9, 40, 30, 1, 25, 35]
+    g = grids(counts)
+    g["open"], g["overdue"], g["closed"], g["on_time"] = 1, 0, 1, 1
+    g["per_1000"] = (g["issues"] * 1000 / g["households"]).round(1)
+    g["on_time_rate"] = 1.0
+    g = add_hotspots(g, permutations=99)
+    centres = shapely.centroid(g.geometry.values)
+    cells = pd.DataFrame({"lat": shapely.get_y(centres), "lon": shapely.get_x(centres),
+                          "weight": g["issues"]})
+    weeks = pd.DataFrame({"week": ["2025-01-06"] * 9 + ["2025-01-13"] * 9,
+                          "lat": list(cells["lat"]) * 2, "lon": list(cells["lon"]) * 2,
+                          "weight": list((g["issues"] // 2).clip(lower=1)) * 2})
+    return HeatmapData(IssueFilter(), g, cells, weeks, total=int(g["issues"].sum()) + 3,
+                       unassigned=3, cell_m=20.0, week_cell_m=160.0,
+                       communities=[{"code": "140429100001", "name": "太东社区"}],
+                       categories=categories("issue"))

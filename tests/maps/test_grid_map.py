@@ -1,0 +1,87 @@
+"""The worker's tablet map, from synthetic frames: layers, markers, popups, no personal data."""
+
+import re
+
+import folium
+import pytest
+from folium import plugins
+
+from gis.crs import from_wgs84
+from maps.base import BaseMapOptions, HtmlControl, render
+from maps.grid_map import CLUSTER_ABOVE, build_grid_map
+from tests.maps import builders
+
+
+def _children(m, cls):
+    out = []
+
+    def walk(el):
+        for child in el._children.values():
+            if isinstance(child, cls):
+                out.append(child)
+            walk(child)
+    walk(m)
+    return out
+
+
+def test_layers_controls_and_legend_are_there():
+    m = build_grid_map(builders.grid_map_data(), now=builders.NOW)
+    html = render(m)
+    names = {layer.layer_name for layer in _children(m, folium.map.Layer)}
+    assert {"本网格", "相邻网格", "楼栋", "部件", "待办事件 (3)", "街巷"} <= names
+    assert _children(m, plugins.LocateControl) and _children(m, plugins.Fullscreen)
+    assert _children(m, folium.LayerControl)
+    legend = [c for c in _children(m, HtmlControl) if "gm-legend" in c.css_class][0]
+    assert "gm-legend-toggle" in legend.html and "图例" in legend.html and "gm-legend" in html
+    labels = [f["properties"].get("label") for g in _children(m, folium.GeoJson)
+              for f in g.data["features"]]
+    assert "1号楼 · 48户" in labels and "2号楼 · 36户" in labels
+
+
+def test_facilities_have_category_look_and_damaged_ones_stand_out():
+    html = render(build_grid_map(builders.grid_map_data(bad_facility="missing"), now=builders.NOW))
+    assert html.count("gm-fac gm-fac-") == 3
+    assert "gm-fac-bad gm-fac-sewage_cover" in html
+    assert "gm-fac-repairing gm-fac-streetlight" in html
+    assert "#1f78b4" in html and "fa-lightbulb-o" in html  # category colour and icon from data
+
+
+def test_issue_popup_has_what_a_worker_needs_escaped():
+    html = render(build_grid_map(builders.grid_map_data(2), now=builders.NOW,
+                                 issue_link="/issues/{id}/act"))
+    for label in ("类别", "描述", "已过", "时限", "状态", "处理此事件", "任务派遣", "已超期"):
+        assert label in html
+    assert "/issues/100/act" in html and "/issues/101/act" in html
+    assert "<b>问题0</b>" not in html and "&lt;b&gt;问题0&lt;/b&gt;" in html  # user text escaped
+    assert "gm-issue gm-issue-overdue" in html
+
+
+def test_no_reporter_contact_reaches_the_map():
+    data = builders.grid_map_data(2)
+    data.issues["reporter_contact"] = "13800138000"
+    with pytest.raises(ValueError, match="personal data"):
+        build_grid_map(data)
+    clean = render(build_grid_map(builders.grid_map_data(2), now=builders.NOW))
+    assert not re.search(r"(?<!\d)1[3-9]\d{9}(?!\d)", clean)
+
+
+def test_many_issues_are_clustered_few_are_not():
+    few = build_grid_map(builders.grid_map_data(3), now=builders.NOW)
+    many = build_grid_map(builders.grid_map_data(CLUSTER_ABOVE + 5), now=builders.NOW)
+    assert not _children(few, plugins.MarkerCluster)
+    assert len(_children(many, plugins.MarkerCluster)) == 1
+
+
+def test_english_labels():
+    html = render(build_grid_map(builders.grid_map_data(), lang="en", now=builders.NOW))
+    assert "Open issues" in html and "Act on this issue" in html and "Legend" in html
+
+
+def test_on_amap_markers_and_outlines_are_shifted_to_gcj02():
+    data = builders.grid_map_data(1)
+    m = build_grid_map(data, options=BaseMapOptions("amap", online=True), now=builders.NOW)
+    issue = data.issues.geometry.iloc[0]
+    g_lon, g_lat = from_wgs84(issue.x, issue.y, "gcj02")
+    locations = [tuple(mk.location) for mk in _children(m, folium.Marker)]
+    assert any(abs(lat - g_lat) < 1e-6 and abs(lon - g_lon) < 1e-6 for lat, lon in locations)
+    assert not any(abs(lat - issue.y) < 1e-6 and abs(lon - issue.x) < 1e-6 for lat, lon in locations)

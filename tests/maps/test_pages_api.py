@@ -1,0 +1,105 @@
+"""The map pages over HTTP (in-process): status codes, filters, the page cache, static files."""
+
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from api.main import create_app
+from api.routes.maps import MapSettings
+from api.settings import Settings
+from maps.assets import external_links
+
+GRID = "140429100001005"
+
+
+@pytest.fixture(scope="module")
+def client(demo_engine, database_url):
+    app = create_app(Settings(database_url=database_url))
+    app.state.map_settings = MapSettings()
+    with TestClient(app) as c:
+        yield c
+
+
+def test_the_three_pages_are_html_with_local_assets_only(client):
+    for path in (f"/maps/grid/{GRID}", "/maps/heatmap", "/maps/overview"):
+        r = client.get(path)
+        assert r.status_code == 200, path
+        assert r.headers["content-type"].startswith("text/html")
+        assert external_links(r.text) == [], path
+        assert "/static/npm/leaflet/dist/leaflet.js" in r.text
+
+
+def test_pages_are_cached_by_filter_and_data_version(client, demo_engine):
+    params = {"category": "garbage", "status": "open"}
+    first = client.get("/maps/heatmap", params=params)
+    again = client.get("/maps/heatmap", params=params)
+    assert again.headers["x-page-cache"] == "hit" and again.text == first.text
+    other = client.get("/maps/heatmap", params={"category": "noise"})
+    assert other.headers["x-page-cache"] == "miss"
+    with demo_engine.begin() as conn:  # new data: a new version, so a fresh page
+        conn.execute(text("""INSERT INTO issues (category, geom, status, description)
+            VALUES ('garbage', ST_SetSRID(ST_MakePoint(112.861, 36.841), 4326), 'reported',
+                    'cache test')"""))
+    try:
+        after = client.get("/maps/heatmap", params=params)
+        assert after.headers["x-page-cache"] == "miss"
+    finally:
+        with demo_engine.begin() as conn:
+            conn.execute(text("DELETE FROM issues WHERE description = 'cache test'"))
+
+
+def test_filters_change_the_page(client):
+    everything = client.get("/maps/heatmap").text
+    garbage = client.get("/maps/heatmap", params={"category": "garbage"}).text
+
+    def total(html):
+        return int(re.search(r'id="gm-total">[^<]*<b>([\d,]+)</b>', html).group(1).replace(",", ""))
+
+    assert 0 < total(garbage) < total(everything)
+    assert '<option value="garbage" selected>' in garbage
+
+
+@pytest.mark.parametrize("params", [{"status": "lost"}, {"category": "nonsense"},
+                                    {"since": "not-a-date"}, {"mode": "log"}, {"lang": "fr"}])
+def test_bad_filters_are_422(client, params):
+    assert client.get("/maps/heatmap", params=params).status_code == 422
+
+
+def test_unknown_grid_is_404(client):
+    assert client.get("/maps/grid/999999999999999").status_code == 404
+
+
+def test_grid_page_in_english_and_on_amap_when_online(client):
+    client.app.state.map_settings = MapSettings(online=True)
+    client.app.state.map_cache = None
+    try:
+        r = client.get(f"/maps/grid/{GRID}", params={"lang": "en", "basemap": "amap"})
+        assert r.status_code == 200 and "autonavi.com" in r.text and "Open issues" in r.text
+    finally:
+        client.app.state.map_settings = MapSettings()
+        client.app.state.map_cache = None
+    offline = client.get(f"/maps/grid/{GRID}", params={"basemap": "amap"})
+    assert "autonavi" not in offline.text  # offline deployments never reach for tiles
+
+
+def test_no_reporter_contact_on_any_page(client, demo_engine):
+    with demo_engine.connect() as conn:
+        contacts = {c for (c,) in conn.execute(text(
+            "SELECT DISTINCT reporter_contact FROM issues WHERE reporter_contact IS NOT NULL "
+            "AND status NOT IN ('closed', 'rejected')")) if len(c) >= 6}
+    assert contacts  # the demo has reporters' contacts: the test would be empty without them
+    for path in [f"/maps/grid/140429100001{k:03d}" for k in range(1, 15)] + ["/maps/overview"]:
+        page = client.get(path).text
+        assert not [c for c in contacts if c in page], path
+
+
+def test_static_files_are_served(client):
+    r = client.get("/static/npm/leaflet/dist/leaflet.js")
+    assert r.status_code == 200 and "Leaflet" in r.text[:500]
+    css = client.get("/static/patched/leaflet-timedimension/dist/leaflet.timedimension.control.css")
+    assert css.status_code == 200 and "netdna" not in css.text
+    assert client.get("/static/patched/leaflet/dist/leaflet.js").status_code == 404
+    assert client.get("/static/gridmap/gridmap.js").status_code == 200
+    assert client.get("/static/npm/../package.json").status_code == 404
