@@ -6,8 +6,12 @@ from concurrent clients that retry on errors with the same key, then checks in t
 every acknowledged report is stored exactly once, and deletes what it created.
 
     .venv/bin/python bench/load.py --clients 16 --reports 2000
+    .venv/bin/python bench/load.py --faults     # also restart PostgreSQL and kill a server worker
 
-Loopback only; bounded in count (--reports) and time (--max-seconds).
+With --faults, a third of the way in the private PostgreSQL is stopped for a few seconds and
+started again (`gridmap db stop` / `start`), and two thirds in one server worker process is
+killed. 5xx answers inside the planned outage (plus a short grace period) are expected; any other
+5xx is counted as a failure. Loopback only; bounded in count (--reports) and time (--max-seconds).
 """
 
 from __future__ import annotations
@@ -30,12 +34,14 @@ from sqlalchemy import text
 from api.settings import Settings
 from gis.db import make_engine
 
+RUN_TAG = f"压力测试 / load test {uuid.uuid4().hex[:8]}"  # marks this run's rows
 CATEGORIES = ["garbage", "parking_chaos", "streetlight_out", "sewer_blocked", "noise", "other"]
 
 
 @dataclass
 class Tally:
     latencies: list[float] = field(default_factory=list)
+    server_errors: list[float] = field(default_factory=list)  # monotonic times of 5xx answers
     acknowledged: dict[str, int] = field(default_factory=dict)  # key -> issue id
     statuses: dict[int, int] = field(default_factory=dict)
     retries: int = 0
@@ -78,29 +84,69 @@ async def _tablet(client: httpx.AsyncClient, token: str, points, jobs: asyncio.Q
         key = await jobs.get()
         lon, lat = random.choice(points)
         body = {"category": random.choice(CATEGORIES), "lon": lon, "lat": lat,
-                "description": "压力测试 / load test", "channel": "app"}
-        for attempt in range(5):
+                "description": RUN_TAG, "channel": "app"}
+        for attempt in range(8):
             started = time.perf_counter()
             try:
                 r = await client.post("/api/v1/issues", json=body,
                                       headers={**headers, "Idempotency-Key": key})
             except httpx.HTTPError:
                 tally.retries += 1
-                await asyncio.sleep(0.1 * 2 ** attempt)
+                await asyncio.sleep(min(0.1 * 2 ** attempt, 3))
                 continue
             tally.latencies.append(time.perf_counter() - started)
             tally.statuses[r.status_code] = tally.statuses.get(r.status_code, 0) + 1
+            if r.status_code >= 500:
+                tally.server_errors.append(time.monotonic())
             if r.status_code in (200, 201):
                 tally.acknowledged[key] = r.json()["id"]
                 break
             tally.retries += 1
-            await asyncio.sleep(0.1 * 2 ** attempt)
+            await asyncio.sleep(min(0.1 * 2 ** attempt, 3))
         else:
             tally.failures += 1
 
 
+@dataclass
+class Outages:
+    windows: list[tuple[float, float]] = field(default_factory=list)  # monotonic start, end
+    log: list[str] = field(default_factory=list)
+
+    def planned(self, at: float, grace: float = 2.0) -> bool:
+        return any(start <= at <= end + grace for start, end in self.windows)
+
+
+async def _faults(server: subprocess.Popen, expected_s: float, outages: Outages) -> None:
+    """Restart PostgreSQL a third of the way in; kill one server worker two thirds in."""
+    await asyncio.sleep(expected_s / 3)
+    start = time.monotonic()
+    await asyncio.to_thread(_gridmap, "db", "stop")
+    outages.log.append("PostgreSQL stopped")
+    await asyncio.sleep(3)
+    await asyncio.to_thread(_gridmap, "db", "start")
+    outages.windows.append((start, time.monotonic()))
+    outages.log.append(f"PostgreSQL started again after {time.monotonic() - start:.1f} s")
+    await asyncio.sleep(expected_s / 3)
+    victim = _worker_pids(server.pid)[:1]
+    start = time.monotonic()
+    for pid in victim:
+        os.kill(pid, 9)
+        outages.log.append(f"killed server worker {pid}")
+    outages.windows.append((start, start + 5))
+
+
+def _gridmap(*args: str) -> None:
+    subprocess.run([sys.executable, "-m", "api.cli", *args], check=True, stdout=subprocess.DEVNULL)
+
+
+def _worker_pids(parent: int) -> list[int]:
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(parent)], capture_output=True, text=True)
+    return [int(p) for p in out.stdout.split()]
+
+
 async def _run(port: int, tokens: list[str], points, reports: int, clients: int,
-               max_seconds: float) -> tuple[Tally, float]:
+               max_seconds: float, server: subprocess.Popen | None = None,
+               outages: Outages | None = None) -> tuple[Tally, float]:
     jobs: asyncio.Queue = asyncio.Queue()
     for _ in range(reports):
         jobs.put_nowait(f"load-{uuid.uuid4()}")
@@ -109,8 +155,11 @@ async def _run(port: int, tokens: list[str], points, reports: int, clients: int,
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30, limits=limits) as c:
         started = time.perf_counter()
         deadline = time.monotonic() + max_seconds
-        await asyncio.gather(*(_tablet(c, tokens[i % len(tokens)], points, jobs, tally, deadline)
-                               for i in range(clients)))
+        tasks = [_tablet(c, tokens[i % len(tokens)], points, jobs, tally, deadline)
+                 for i in range(clients)]
+        if server is not None and outages is not None:
+            tasks.append(_faults(server, min(max_seconds, reports / 60), outages))
+        await asyncio.gather(*tasks)
         return tally, time.perf_counter() - started
 
 
@@ -129,9 +178,9 @@ def _verify_and_clean(engine, tally: Tally) -> dict[str, int]:
     with engine.begin() as conn:
         stored = conn.execute(text("SELECT count(*), count(DISTINCT id) FROM issues WHERE id = ANY(:i)"),
                               {"i": keys}).one()
-        made = conn.execute(text("SELECT count(*) FROM issues WHERE description = '压力测试 / load test'"))
-        total_made = made.scalar_one()
-        conn.execute(text("DELETE FROM issues WHERE description = '压力测试 / load test'"))
+        total_made = conn.execute(text("SELECT count(*) FROM issues WHERE description = :tag"),
+                                  {"tag": RUN_TAG}).scalar_one()
+        conn.execute(text("DELETE FROM issues WHERE description = :tag"), {"tag": RUN_TAG})
     distinct_ack = len(set(keys))
     return {"acknowledged": len(tally.acknowledged), "stored": stored[1],
             "lost": distinct_ack - stored[1], "duplicated": total_made - stored[1]}
@@ -147,6 +196,8 @@ def main() -> None:
     parser.add_argument("--reports", type=int, default=2000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--max-seconds", type=float, default=120)
+    parser.add_argument("--faults", action="store_true",
+                        help="restart PostgreSQL and kill a server worker during the run")
     args = parser.parse_args()
     settings = Settings()
     engine = make_engine(settings.resolved_database_url(), pool_size=2)
@@ -154,8 +205,9 @@ def main() -> None:
     server = _start_server(port, args.workers)
     try:
         tokens = _login(port, settings.demo_password)
+        outages = Outages() if args.faults else None
         tally, elapsed = asyncio.run(_run(port, tokens, _grid_points(engine, 280), args.reports,
-                                          args.clients, args.max_seconds))
+                                          args.clients, args.max_seconds, server, outages))
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -166,10 +218,16 @@ def main() -> None:
     print(f"latency ms: p50 {_pct(tally.latencies, 50):.1f}, p95 {_pct(tally.latencies, 95):.1f}, "
           f"p99 {_pct(tally.latencies, 99):.1f}; statuses {tally.statuses}; retries {tally.retries}; "
           f"gave up {tally.failures}")
-    print(f"stored {check['stored']}, lost {check['lost']}, duplicated {check['duplicated']}")
+    unplanned = [t for t in tally.server_errors if not (outages and outages.planned(t))]
+    if outages:
+        print("faults: " + "; ".join(outages.log))
+    print(f"reports sent {args.reports}, acknowledged {ok}, stored {check['stored']}, "
+          f"lost {check['lost']}, duplicated {check['duplicated']}; 5xx {len(tally.server_errors)} "
+          f"of which outside the planned outages {len(unplanned)}")
     print(f"load: reports_per_s={ok / elapsed:.0f} p50_ms={_pct(tally.latencies, 50):.1f} "
-          f"p99_ms={_pct(tally.latencies, 99):.1f} lost={check['lost']} duplicated={check['duplicated']}")
-    if check["lost"] or check["duplicated"]:
+          f"p99_ms={_pct(tally.latencies, 99):.1f} lost={check['lost']} duplicated={check['duplicated']} "
+          f"unplanned_5xx={len(unplanned)}")
+    if check["lost"] or check["duplicated"] or unplanned:
         sys.exit(1)
 
 

@@ -19,7 +19,6 @@ import secrets
 import shutil
 import socket
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -266,20 +265,12 @@ def _free_port() -> int:
 
 
 def _port_free(port: int) -> bool:
+    """Whether nothing listens on ``port``. SO_REUSEADDR as PostgreSQL sets it, so a port our own
+    server just left (in TIME_WAIT) counts as free: a restart keeps its port and its URL."""
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
             return False
         return True
-
-
-def wait_until_ready(url_port: int, timeout: float = 30.0) -> None:
-    """Block until the server accepts TCP connections (used after a restart)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", url_port)) == 0:
-                return
-        time.sleep(0.1)
-    raise SetupError(f"PostgreSQL did not accept connections on port {url_port} in {timeout:.0f} s")
