@@ -75,10 +75,10 @@ CDN_TO_LOCAL: dict[str, tuple[str, ...]] = {
     # folium's own stylesheet (the icon rotation classes) is on no registry: maps/static has it.
     "https://cdn.jsdelivr.net/gh/python-visualization/folium/folium/templates/leaflet.awesome.rotate.min.css":
         (_own("leaflet.awesome.rotate.css"),),
-    # plugins.HeatMap: folium links its copy of Leaflet.heat patched for weights (Leaflet.heat
-    # PR 78); npm has Leaflet.heat 0.2.0, and maps/static adds the same weight handling.
+    # plugins.HeatMap: folium links its own build of Leaflet.heat; npm's 0.2.0 release sums
+    # weights per screen cell up to the layer's `max` option, which maps/heatmap.py sets.
     "https://cdn.jsdelivr.net/gh/python-visualization/folium@main/folium/templates/leaflet_heat.min.js":
-        (_npm("leaflet.heat", "dist/leaflet-heat.js"), _own("leaflet-heat-weights.js")),
+        (_npm("leaflet.heat", "dist/leaflet-heat.js"),),
     # plugins.HeatMapWithTime: heatmap.js 2.0.5 and its Leaflet overlay (folium's pa7_* copies
     # are these files minified), leaflet-timedimension and the ISO 8601 period parser.
     "https://cdn.jsdelivr.net/npm/iso8601-js-period@0.2.1/iso8601.min.js":

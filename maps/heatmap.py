@@ -38,6 +38,7 @@ from maps.i18n import status_label, t
 
 HOTSPOT_COLOUR = "#7a0177"
 MODES = ("raw", "rate")
+HEAT_ANCHOR_ZOOM = 16  # weights count in full from this zoom on
 HEAT_RADIUS = 18
 HEAT_BLUR = 14
 SIMPLIFY_DEG = 2e-6  # ~0.2 m: drops only collinear and near-duplicate vertices
@@ -118,9 +119,15 @@ def _choropleth(m: folium.Map, grids: gpd.GeoDataFrame, classes: dict, lang: str
 
 def _heat(m: folium.Map, data: HeatmapData, datum: str, lang: str):
     lat, lon = latlon_to_datum(data.cells["lat"], data.cells["lon"], datum)
-    points = np.column_stack([lat, lon, data.cells["weight"].to_numpy(dtype=float)])
+    weights = data.cells["weight"].to_numpy(dtype=float)
+    points = np.column_stack([lat, lon, weights])
+    # Leaflet.heat sums the weights falling in one screen cell and saturates at `max` (default
+    # 1, which would make a cell of 40 issues look like a cell of 1). Anchoring `max` at the 99th
+    # percentile of our cell weights, at the zoom of a community view, keeps the scale readable.
+    top = float(np.quantile(weights, 0.99)) if len(weights) else 1.0
     layer = plugins.HeatMap(points.tolist(), name=t("heat", lang), radius=HEAT_RADIUS,
-                            blur=HEAT_BLUR, min_opacity=0.35, max_zoom=18)
+                            blur=HEAT_BLUR, min_opacity=0.35, max_zoom=HEAT_ANCHOR_ZOOM,
+                            max=max(top, 1.0))
     layer.add_to(m)
     return layer
 

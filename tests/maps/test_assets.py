@@ -25,14 +25,11 @@ def test_a_page_with_every_plugin_we_use_links_nothing_outside_the_server():
     html = render(_all_plugins_map())
     assert assets.external_links(html) == []
     for local in ("/static/npm/leaflet/dist/leaflet.js", "/static/npm/leaflet.heat/dist/leaflet-heat.js",
-                  "/static/gridmap/leaflet-heat-weights.js",
                   "/static/npm/leaflet.markercluster/dist/leaflet.markercluster.js",
                   "/static/npm/heatmap.js/build/heatmap.min.js",
                   "/static/npm/leaflet.locatecontrol/dist/L.Control.Locate.min.js",
                   "/static/patched/leaflet-timedimension/dist/leaflet.timedimension.control.css"):
         assert local in html
-    # the weight fix must load after Leaflet.heat itself
-    assert html.index("leaflet-heat.js") < html.index("leaflet-heat-weights.js")
 
 
 def test_localizing_one_map_leaves_folium_classes_and_other_maps_alone():
