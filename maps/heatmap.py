@@ -121,15 +121,29 @@ def _heat(m: folium.Map, data: HeatmapData, datum: str, lang: str):
     lat, lon = latlon_to_datum(data.cells["lat"], data.cells["lon"], datum)
     weights = data.cells["weight"].to_numpy(dtype=float)
     points = np.column_stack([lat, lon, weights])
-    # Leaflet.heat sums the weights falling in one screen cell and saturates at `max` (default
-    # 1, which would make a cell of 40 issues look like a cell of 1). Anchoring `max` at the 99th
-    # percentile of our cell weights, at the zoom of a community view, keeps the scale readable.
-    top = float(np.quantile(weights, 0.99)) if len(weights) else 1.0
     layer = plugins.HeatMap(points.tolist(), name=t("heat", lang), radius=HEAT_RADIUS,
                             blur=HEAT_BLUR, min_opacity=0.35, max_zoom=HEAT_ANCHOR_ZOOM,
-                            max=max(top, 1.0))
+                            max=_heat_max(lat, lon, weights))
     layer.add_to(m)
     return layer
+
+
+def _heat_max(lat: np.ndarray, lon: np.ndarray, weights: np.ndarray) -> float:
+    """The largest weight Leaflet.heat will find in one of its screen cells at the anchor zoom.
+
+    Leaflet.heat sums the weights falling in a screen cell (radius/2 pixels square) and
+    saturates at its `max` option (default 1, which would draw a cell of 40 issues like a cell
+    of 1). Binning our cells the same way at the anchor zoom gives the sum it will see there.
+    """
+    if len(weights) == 0:
+        return 1.0
+    side_px = HEAT_RADIUS / 2
+    deg_per_px = 360.0 / (256 * 2 ** HEAT_ANCHOR_ZOOM)
+    mean_lat = float(np.mean(lat))
+    col = np.floor(np.asarray(lon) / (side_px * deg_per_px)).astype(np.int64)
+    row = np.floor(np.asarray(lat) / (side_px * deg_per_px * np.cos(np.radians(mean_lat))))
+    _, bins = np.unique(np.column_stack([col, row.astype(np.int64)]), axis=0, return_inverse=True)
+    return max(float(np.bincount(bins.ravel(), weights=weights).max()), 1.0)
 
 
 def _animation(m: folium.Map, data: HeatmapData, datum: str, lang: str):
