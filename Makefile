@@ -5,7 +5,7 @@ PY    := $(VENV)/bin/python
 BIN   := $(VENV)/bin
 PYTHON ?= python3
 
-.PHONY: run test lint bench setup system-deps venv assets db-start db-stop clean
+.PHONY: run test lint bench reliability setup system-deps venv assets db-start db-stop clean
 
 run: setup assets
 	$(BIN)/gridmap db start
@@ -54,3 +54,10 @@ db-stop:
 clean:
 	-$(BIN)/gridmap db stop
 	rm -rf $(VENV) data/pg
+
+# Load with faults (PostgreSQL restart, a killed server worker): prints sent, acknowledged,
+# stored, lost, duplicated, throughput, latencies and 5xx outside the planned outages.
+reliability: setup
+	$(BIN)/gridmap db start
+	$(BIN)/gridmap demo --if-empty
+	$(PY) bench/load.py --clients 32 --reports 5000 --faults --max-seconds 300

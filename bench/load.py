@@ -116,9 +116,14 @@ class Outages:
         return any(start <= at <= end + grace for start, end in self.windows)
 
 
-async def _faults(server: subprocess.Popen, expected_s: float, outages: Outages) -> None:
+async def _progress(tally: Tally, count: int) -> None:
+    while len(tally.acknowledged) < count:
+        await asyncio.sleep(0.05)
+
+
+async def _faults(server: subprocess.Popen, reports: int, tally: Tally, outages: Outages) -> None:
     """Restart PostgreSQL a third of the way in; kill one server worker two thirds in."""
-    await asyncio.sleep(expected_s / 3)
+    await _progress(tally, reports // 3)
     start = time.monotonic()
     await asyncio.to_thread(_gridmap, "db", "stop")
     outages.log.append("PostgreSQL stopped")
@@ -126,7 +131,7 @@ async def _faults(server: subprocess.Popen, expected_s: float, outages: Outages)
     await asyncio.to_thread(_gridmap, "db", "start")
     outages.windows.append((start, time.monotonic()))
     outages.log.append(f"PostgreSQL started again after {time.monotonic() - start:.1f} s")
-    await asyncio.sleep(expected_s / 3)
+    await _progress(tally, 2 * reports // 3)
     victim = _worker_pids(server.pid)[:1]
     start = time.monotonic()
     for pid in victim:
@@ -158,7 +163,7 @@ async def _run(port: int, tokens: list[str], points, reports: int, clients: int,
         tasks = [_tablet(c, tokens[i % len(tokens)], points, jobs, tally, deadline)
                  for i in range(clients)]
         if server is not None and outages is not None:
-            tasks.append(_faults(server, min(max_seconds, reports / 60), outages))
+            tasks.append(_faults(server, reports, tally, outages))
         await asyncio.gather(*tasks)
         return tally, time.perf_counter() - started
 

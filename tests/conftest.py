@@ -22,20 +22,27 @@ DEMO_PASSWORD = "test-demo-password"
 
 
 @pytest.fixture(scope="session")
-def database_url() -> Iterator[str]:
-    given = os.environ.get("GRIDMAP_TEST_DATABASE_URL")
-    if given:
-        yield given
+def local_cluster() -> Iterator[LocalCluster | None]:
+    """The throwaway cluster the tests run on; None when GRIDMAP_TEST_DATABASE_URL is given."""
+    if os.environ.get("GRIDMAP_TEST_DATABASE_URL"):
+        yield None
         return
     root = Path(tempfile.mkdtemp(prefix="gridmap-test-"))
     os.chmod(root, 0o755)  # the unprivileged server user must reach it when tests run as root
     cluster = LocalCluster(root / "pg")
-    info = cluster.start()
+    cluster.start()
     try:
-        yield info.url
+        yield cluster
     finally:
         cluster.destroy()
         root.rmdir()
+
+
+@pytest.fixture(scope="session")
+def database_url(local_cluster: LocalCluster | None) -> str:
+    if local_cluster is None:
+        return os.environ["GRIDMAP_TEST_DATABASE_URL"]
+    return local_cluster.info().url
 
 
 @pytest.fixture(scope="session")
