@@ -184,13 +184,58 @@ def assign_cmd(args: argparse.Namespace, settings: Settings) -> int:
 
     engine = make_engine(settings.resolved_database_url(), pool_size=1)
     since = datetime.fromisoformat(args.since) if args.since else None
-    report = assign_stored_rows(engine, tolerance_m=settings.assign_tolerance_m,
-                                include_closed=args.all, community=args.community, since=since,
-                                progress=sys.stderr.isatty())
+    options = dict(tolerance_m=settings.assign_tolerance_m, include_closed=args.all,
+                   community=args.community, since=since, progress=sys.stderr.isatty())
+    if args.dask or args.scheduler:
+        from gis.bulk import assign_stored_rows_dask
+
+        report = assign_stored_rows_dask(engine, scheduler=args.scheduler, **options)
+    else:
+        report = assign_stored_rows(engine, **options)
     print(f"grid version {report.grid_version}")
     for table, r in report.tables.items():
         methods = ", ".join(f"{m} {n}" for m, n in sorted(r.methods.items()))
         print(f"{table}: scanned {r.scanned}, changed grid {r.changed}" + (f" ({methods})" if methods else ""))
+    return 0
+
+
+# -- gridmap export-grid / api-key (Open311 keys) -------------------------------------------
+def export_grid_cmd(args: argparse.Namespace, settings: Settings) -> int:
+    from gis.db import make_engine, session_scope
+    from gis.package import export_grid_package
+
+    if not args.file.lower().endswith(".gpkg"):
+        print(f"gridmap export-grid: the package is a GeoPackage; name a .gpkg file, not {args.file}",
+              file=sys.stderr)
+        return 2
+    engine = make_engine(settings.resolved_database_url(), pool_size=1)
+    with session_scope(engine) as session:
+        counts = export_grid_package(session, args.code, args.file)
+    print(f"grid {args.code} packaged to {args.file}: "
+          + ", ".join(f"{layer} {n}" for layer, n in counts.items()))
+    return 0
+
+
+def api_key_cmd(args: argparse.Namespace, settings: Settings) -> int:
+    import getpass
+
+    from gis import open311
+    from gis.db import make_engine, session_scope
+
+    engine = make_engine(settings.resolved_database_url(), pool_size=1)
+    with session_scope(engine) as session:
+        if args.action == "create":
+            key_id, key = open311.create_api_key(session, args.label,
+                                                 args.by or f"cli:{getpass.getuser()}")
+            print(f"api key {key_id} for {args.label!r} (shown once, store it now):\n{key}")
+        elif args.action == "revoke":
+            open311.revoke_api_key(session, args.id)
+            print(f"api key {args.id} revoked")
+        else:
+            for k in open311.list_api_keys(session):
+                state = f"revoked {k['revoked_at']:%Y-%m-%d}" if k["revoked_at"] else "active"
+                print(f"{k['id']:>4}  {state:<18} {k['created_at']:%Y-%m-%d}  {k['created_by'] or '-':<16} "
+                      f"{k['label']}")
     return 0
 
 
@@ -247,7 +292,28 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--community", help="only rows in this community (name or code)")
     p.add_argument("--since", help="only issues reported since this ISO date")
     p.add_argument("--all", action="store_true", help="also closed issues (default: keep their grid)")
+    p.add_argument("--dask", action="store_true",
+                   help="tag on a dask cluster (a local one of 2 worker processes unless --scheduler)")
+    p.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                   help="dask scheduler to use (implies --dask); workers need gridmap installed")
     p.set_defaults(handler=assign_cmd)
+
+    p = sub.add_parser("export-grid", help="write a grid's offline package (GeoPackage) for a tablet")
+    p.add_argument("code", help="15-digit grid code")
+    p.add_argument("file", help="the .gpkg file to write (replaced if it exists)")
+    p.set_defaults(handler=export_grid_cmd)
+
+    keys = sub.add_parser("api-key", help="API keys of systems that post Open311 requests")
+    key_sub = keys.add_subparsers(title="api-key commands")
+    p = key_sub.add_parser("create", help="create a key; it is printed once")
+    p.add_argument("--label", required=True, help="who uses it, e.g. '12345 hotline'")
+    p.add_argument("--by", help="who creates it (default: cli:<login>)")
+    p.set_defaults(handler=api_key_cmd, action="create")
+    key_sub.add_parser("list", help="list keys (never the keys themselves)").set_defaults(
+        handler=api_key_cmd, action="list")
+    p = key_sub.add_parser("revoke", help="revoke a key by id")
+    p.add_argument("id", type=int)
+    p.set_defaults(handler=api_key_cmd, action="revoke")
 
     p = sub.add_parser("serve", help="run the HTTP API")
     p.add_argument("--host")

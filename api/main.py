@@ -19,7 +19,11 @@ from api.routes import (
     issues,
     issues_read,
     locate,
+    ogc,
+    open311,
+    package,
     stats,
+    tiles,
 )
 from api.routes import maps as map_pages
 from api.settings import Settings
@@ -51,7 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     add_exception_handlers(app)
     for module in (health, auth, grids, locate, issues, issues_read, buildings, facilities,
-                   categories, stats):
+                   categories, stats, package, open311, ogc, tiles):
         app.include_router(module.router)
     app.include_router(map_pages.router)  # HTML maps, and their JS/CSS under /static/
     map_pages.mount_static(app)

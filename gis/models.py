@@ -252,3 +252,17 @@ class IssueEvent(Base):
     note: Mapped[str | None] = mapped_column(Text)
 
     issue: Mapped[Issue] = relationship(back_populates="events")
+
+
+class ApiKey(Base):
+    """A key that lets another system post Open311 service requests. Only its SHA-256 is stored:
+    the key itself is shown once, when an admin creates it."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str] = mapped_column(String(100))
+    created_by: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

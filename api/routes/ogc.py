@@ -1,0 +1,169 @@
+"""OGC API - Features under /ogc/: what QGIS, GDAL (OAPIF) and ArcGIS read without custom code.
+
+JSON (GeoJSON for features) by default, HTML with ``f=html`` or a browser's Accept header. The
+documents are built in ``gis.ogc``; invalid parameters are 400 here, as the standard asks.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.routing import APIRoute
+
+from api.deps import SessionDep
+from api.errors import STATUS_CODES
+from gis import ogc
+from gis.errors import GridMapError
+
+MEDIA_TYPES = {"json": "application/json", "geojson": ogc.GEOJSON, "html": "text/html"}
+
+
+class OgcRoute(APIRoute):
+    """Invalid parameters are 400 in OGC API (GridMap's own API says 422)."""
+
+    def get_route_handler(self) -> Callable:
+        handler = super().get_route_handler()
+
+        async def guarded(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except RequestValidationError as exc:
+                return _bad_request("; ".join(str(e.get("msg")) for e in exc.errors()))
+            except GridMapError as exc:
+                status = next((STATUS_CODES[c] for c in type(exc).__mro__ if c in STATUS_CODES), 400)
+                if status in (400, 422):
+                    return _bad_request(str(exc))
+                raise
+
+        return guarded
+
+
+router = APIRouter(prefix="/ogc", tags=["ogc"], route_class=OgcRoute)
+
+
+def _bad_request(message: str) -> JSONResponse:
+    return JSONResponse({"code": "InvalidParameterValue", "description": message,
+                         "detail": message}, status_code=400)
+
+
+def _base(request: Request) -> str:
+    return f"{request.base_url}ogc"
+
+
+def _wants_html(request: Request) -> bool:
+    f = request.query_params.get("f")
+    if f is not None:
+        if f not in MEDIA_TYPES:
+            raise ogc.InvalidParameter(f"f must be one of {', '.join(MEDIA_TYPES)}; got {f!r}")
+        return f == "html"
+    accept = request.headers.get("accept", "")
+    return accept.startswith("text/html") or ("text/html" in accept and "json" not in accept)
+
+
+def _respond(request: Request, doc: dict, title: str, media_type: str = "application/json",
+             headers: dict | None = None) -> Response:
+    if _wants_html(request):
+        return HTMLResponse(render_html(title, doc))
+    return JSONResponse(jsonable_encoder(doc), media_type=media_type, headers=headers)
+
+
+@router.get("", include_in_schema=False)
+@router.get("/", summary="Landing page")
+def landing_page(request: Request) -> Response:
+    return _respond(request, ogc.landing_page(_base(request)), "GridMap OGC API - Features")
+
+
+@router.get("/conformance", summary="Conformance classes")
+def conformance(request: Request) -> Response:
+    return _respond(request, ogc.conformance(), "Conformance")
+
+
+@router.get("/api", summary="OpenAPI 3.0 definition of the OGC endpoints")
+def api_definition(request: Request) -> Response:
+    return _respond(request, ogc.openapi(_base(request)), "API definition", ogc.OPENAPI_JSON)
+
+
+@router.get("/collections", summary="The collections")
+def collections(request: Request, session: SessionDep) -> Response:
+    return _respond(request, ogc.collections(session, _base(request)), "Collections")
+
+
+@router.get("/collections/{collection_id}", summary="One collection, its extent and links")
+def collection(request: Request, session: SessionDep, collection_id: str) -> Response:
+    doc = ogc.collection(session, _base(request), collection_id)
+    return _respond(request, doc, doc["title"])
+
+
+@router.get("/collections/{collection_id}/items",
+            summary="Features: bbox, limit, offset, datetime (issues) and property filters")
+def items(request: Request, session: SessionDep, collection_id: str) -> Response:
+    doc = ogc.items(session, _base(request), collection_id, dict(request.query_params))
+    return _respond(request, doc, f"{collection_id}: items", ogc.GEOJSON,
+                    {"Content-Crs": f"<{ogc.CRS84}>"})
+
+
+@router.get("/collections/{collection_id}/items/{feature_id}", summary="One feature")
+def item(request: Request, session: SessionDep, collection_id: str, feature_id: str) -> Response:
+    doc = ogc.item(session, _base(request), collection_id, feature_id)
+    return _respond(request, doc, f"{collection_id} {feature_id}", ogc.GEOJSON,
+                    {"Content-Crs": f"<{ogc.CRS84}>"})
+
+
+# -- HTML ---------------------------------------------------------------------------------------
+def render_html(title: str, doc: dict) -> str:
+    """A plain page: the links, then collections, features or properties as tables."""
+    parts = [f"<h1>{_e(title)}</h1>"]
+    if doc.get("description"):
+        parts.append(f"<p>{_e(doc['description'])}</p>")
+    if "conformsTo" in doc:
+        parts.append(_list(f'<a href="{_e(c)}">{_e(c)}</a>' for c in doc["conformsTo"]))
+    if "collections" in doc:
+        parts.append(_table(["collection", "description"], (
+            [_a(_html_link(c, "alternate") or "", c["title"]), _e(c["description"])]
+            for c in doc["collections"])))
+    if doc.get("type") == "FeatureCollection":
+        parts.append(f"<p>{doc['numberReturned']} of {doc['numberMatched']} features</p>")
+        keys = sorted({k for f in doc["features"] for k in f["properties"]})
+        items_url = f"{_html_link(doc, 'collection')}/items"
+        parts.append(_table(["id", *keys], (
+            [_a(f"{items_url}/{f['id']}?f=html", str(f["id"])),
+             *(_e(f["properties"].get(k)) for k in keys)] for f in doc["features"])))
+    if doc.get("type") == "Feature":
+        parts.append(_table(["property", "value"], (
+            [_e(k), _e(v)] for k, v in doc["properties"].items())))
+    if "paths" in doc:
+        parts.append(_list(_e(p) for p in doc["paths"]))
+    links = doc.get("links", [])
+    parts.append("<h2>Links</h2>" + _list(
+        f'{_a(link["href"], link.get("title") or link["href"])} ({_e(link["rel"])}, {_e(link["type"])})'
+        for link in links))
+    return ('<!doctype html><html lang="zh"><head><meta charset="utf-8">'
+            f"<title>{_e(title)}</title></head><body>{''.join(parts)}</body></html>")
+
+
+def _html_link(doc: dict, rel: str) -> str | None:
+    return next((link["href"] for link in doc.get("links", []) if link["rel"] == rel), None)
+
+
+def _e(value: Any) -> str:
+    return "" if value is None else html.escape(str(value))
+
+
+def _a(href: str, text: str) -> str:
+    return f'<a href="{_e(href)}">{_e(text)}</a>'
+
+
+def _list(items) -> str:
+    return "<ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>"
+
+
+def _table(header: list[str], rows) -> str:
+    head = "".join(f"<th>{_e(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"

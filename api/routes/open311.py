@@ -1,0 +1,186 @@
+"""Open311 GeoReport v2 under /open311/v2/: services, service definitions, service requests.
+
+Every path ends in ``.json`` or ``.xml`` and answers in that format, errors included: the spec's
+``[{"code": 400, "description": ...}]`` (or ``<errors><error>``), never GridMap's own error JSON.
+The logic is in ``gis.open311``; this module parses, calls it and writes JSON or XML.
+"""
+
+from __future__ import annotations
+
+import logging
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Form, Header, Path, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from sqlalchemy.exc import InterfaceError, OperationalError
+from starlette.exceptions import HTTPException
+
+from api.deps import SessionDep
+from api.errors import STATUS_CODES
+from gis import open311
+from gis.errors import GridMapError
+
+log = logging.getLogger("gridmap.api")
+Format = Annotated[Literal["json", "xml"], Path(description="json or xml")]
+XML_TYPE = "text/xml; charset=utf-8"
+# The element that holds each item of a list, per the spec's XML examples.
+ITEM_TAGS = {"services": "service", "service_requests": "request", "attributes": "attribute",
+             "values": "value", "errors": "error", "endpoints": "endpoint", "formats": "format"}
+
+
+class Open311Route(APIRoute):
+    """Turns every error under /open311/v2 into the spec's error list, in the path's format."""
+
+    def get_route_handler(self) -> Callable:
+        handler = super().get_route_handler()
+
+        async def guarded(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except Exception as exc:  # noqa: BLE001 - each kind is mapped or re-raised below
+                status, message = _error_status(request, exc)
+                return errors_response(request, status, message)
+
+        return guarded
+
+
+router = APIRouter(prefix="/open311/v2", tags=["open311"], route_class=Open311Route)
+
+
+def _error_status(request: Request, exc: Exception) -> tuple[int, str]:
+    if isinstance(exc, GridMapError):
+        status = next((STATUS_CODES[c] for c in type(exc).__mro__ if c in STATUS_CODES), 400)
+        if status >= 500:
+            log.error("%s %s failed: %s", request.method, request.url.path, exc)
+        return (status if status in (403, 404, 409) or status >= 500 else 400), str(exc)
+    if isinstance(exc, RequestValidationError):
+        return 400, "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:]) or 'request'}: {e['msg']}"
+                              for e in exc.errors())
+    if isinstance(exc, HTTPException):
+        return exc.status_code, str(exc.detail)
+    if isinstance(exc, OperationalError | InterfaceError):
+        log.error("%s %s: database unavailable: %s", request.method, request.url.path, exc)
+        return 503, "The database is unavailable; try again shortly."
+    raise exc
+
+
+def errors_response(request: Request, status: int, message: str) -> Response:
+    errors = [{"code": status, "description": message}]
+    return render(request, "errors", errors, status_code=status)
+
+
+def render(request: Request, root: str, data: Any, status_code: int = 200) -> Response:
+    """``data`` as JSON, or as XML under ``root`` when the path ends in .xml."""
+    if request.url.path.endswith(".xml"):
+        return Response(to_xml(root, data), status_code=status_code, media_type=XML_TYPE)
+    return JSONResponse(data, status_code=status_code)
+
+
+def to_xml(root: str, data: Any) -> bytes:
+    body = ET.tostring(_element(root, data), encoding="unicode")
+    return ('<?xml version="1.0" encoding="utf-8"?>\n' + body).encode()
+
+
+def _element(tag: str, value: Any) -> ET.Element:
+    element = ET.Element(tag)
+    if isinstance(value, dict):
+        element.extend(_element(k, v) for k, v in value.items())
+    elif isinstance(value, list):
+        element.extend(_element(ITEM_TAGS.get(tag, "item"), v) for v in value)
+    elif isinstance(value, bool):
+        element.text = "true" if value else "false"
+    elif value is not None:
+        element.text = str(value)
+    return element
+
+
+@router.get("/discovery.{fmt}", summary="Where this endpoint is and which formats it speaks")
+def discovery(request: Request, fmt: Format) -> Response:
+    return render(request, "discovery", open311.discovery(f"{request.base_url}open311/v2"))
+
+
+@router.get("/services.{fmt}", name="services", summary="Issue categories as GeoReport services")
+def services(request: Request, session: SessionDep, fmt: Format) -> Response:
+    return render(request, "services", open311.list_services(session))
+
+
+@router.get("/services/{service_code}.{fmt}", summary="The attributes a service asks for")
+def service_definition(request: Request, session: SessionDep, service_code: str,
+                       fmt: Format) -> Response:
+    return render(request, "service_definition", open311.service_definition(session, service_code))
+
+
+def request_query(
+    service_request_id: Annotated[str | None, Query(description="Ids, comma separated; overrides the rest")] = None,
+    service_code: Annotated[str | None, Query(description="Service codes, comma separated")] = None,
+    start_date: Annotated[str | None, Query(description="W3C date-time, e.g. 2025-03-01T00:00:00Z")] = None,
+    end_date: Annotated[str | None, Query(description="W3C date-time; at most 90 days after start_date")] = None,
+    status: Annotated[str | None, Query(description="open, closed or open,closed")] = None,
+    jurisdiction_id: Annotated[str | None, Query(description="Accepted and ignored: one jurisdiction")] = None,
+) -> open311.RequestQuery:
+    return open311.RequestQuery.parse(service_request_id, service_code, start_date, end_date, status)
+
+
+@router.get("/requests.{fmt}", summary="Service requests, newest first (no personal data)")
+def list_requests(request: Request, session: SessionDep, fmt: Format,
+                  query: Annotated[open311.RequestQuery, Depends(request_query)]) -> Response:
+    return render(request, "service_requests", open311.list_requests(session, query))
+
+
+@router.get("/requests/{service_request_id}.{fmt}", summary="One service request")
+def get_request(request: Request, session: SessionDep, service_request_id: int,
+                fmt: Format) -> Response:
+    return render(request, "service_requests", [open311.get_request(session, service_request_id)])
+
+
+async def request_post(
+    request: Request,
+    service_code: Annotated[str | None, Form()] = None,
+    lat: Annotated[str | None, Form(description="WGS84 latitude")] = None,
+    long: Annotated[str | None, Form(description="WGS84 longitude")] = None,
+    address_string: Annotated[str | None, Form(description="A compound or building name")] = None,
+    description: Annotated[str, Form()] = "",
+    email: Annotated[str | None, Form()] = None,
+    phone: Annotated[str | None, Form()] = None,
+    first_name: Annotated[str | None, Form()] = None,
+    last_name: Annotated[str | None, Form()] = None,
+    media_url: Annotated[str | None, Form()] = None,
+    crs: Annotated[str, Form(description="Extension: wgs84 (default), gcj02, bd09, EPSG:n")] = "wgs84",
+) -> open311.RequestPost:
+    """The spec's form fields; ``attribute[CODE]`` (or ``attribute[CODE][]``) fields become attributes."""
+    attributes: dict[str, list[str]] = {}
+    for key, value in (await request.form()).multi_items():
+        if key.startswith("attribute[") and isinstance(value, str):
+            code = key[len("attribute["):].removesuffix("[]").removesuffix("]")
+            attributes.setdefault(code, []).append(value)
+    return open311.RequestPost(service_code, lat, long, address_string, description, email, phone,
+                               first_name, last_name, media_url, crs, attributes)
+
+
+async def posted_api_key(request: Request, api_key: Annotated[str | None, Form()] = None) -> str | None:
+    return api_key or request.query_params.get("api_key")
+
+
+@router.post("/requests.{fmt}", status_code=201, summary="Post a service request (needs api_key)",
+             responses={200: {"description": "Replay of an earlier post with the same Idempotency-Key"}})
+def post_request(
+    request: Request, session: SessionDep, fmt: Format,
+    post: Annotated[open311.RequestPost, Depends(request_post)],
+    api_key: Annotated[str | None, Depends(posted_api_key)],
+    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+) -> Response:
+    key_id = open311.authenticate_api_key(session, api_key)
+    posted = open311.post_request(session, request.app.state.grid_cache, key_id, post, idempotency_key)
+    session.commit()
+    body = [{"service_request_id": str(posted.service_request_id),
+             "service_notice": posted.service_notice, "account_id": None}]
+    return render(request, "service_requests", body, status_code=201 if posted.created else 200)
+
+
+@router.api_route("/{anything:path}", methods=["GET", "POST"], include_in_schema=False)
+def unknown(request: Request, anything: str) -> Response:
+    return errors_response(request, 404, f"no such GeoReport resource: /open311/v2/{anything}")

@@ -1,0 +1,41 @@
+"""The offline package of a grid for a worker's tablet: GET /api/v1/grids/{code}/package."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+from fastapi.responses import FileResponse
+from starlette.background import BackgroundTask
+
+from api.deps import SessionDep
+from gis.package import export_grid_package
+
+router = APIRouter(prefix="/api/v1/grids", tags=["grids"])
+GridCode = Annotated[str, Path(description="15-digit grid code", pattern=r"^\d{15}$",
+                               examples=["140429100001003"])]
+GEOPACKAGE = "application/geopackage+sqlite3"
+
+
+@router.get("/{code}/package", summary="One GeoPackage to work offline in this grid",
+            response_class=FileResponse, responses={200: {"content": {GEOPACKAGE: {}}}})
+def grid_package(session: SessionDep, code: GridCode) -> FileResponse:
+    """The grid, its neighbours, buildings, facilities, open issues (no personal data) and the
+    categories; offline reports go back through POST /api/v1/issues with an Idempotency-Key."""
+    folder = tempfile.mkdtemp(prefix="gridmap-package-")
+    path = os.path.join(folder, f"grid-{code}.gpkg")
+    try:
+        export_grid_package(session, code, path)
+    except BaseException:
+        _remove(folder)
+        raise
+    return FileResponse(path, media_type=GEOPACKAGE, filename=f"grid-{code}.gpkg",
+                        background=BackgroundTask(_remove, folder))
+
+
+def _remove(folder: str) -> None:
+    for name in os.listdir(folder):
+        os.unlink(os.path.join(folder, name))
+    os.rmdir(folder)

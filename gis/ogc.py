@@ -1,0 +1,383 @@
+"""OGC API - Features (Part 1: Core, GeoJSON, OpenAPI 3.0) documents over the stored layers.
+
+Plain dicts for the landing page, conformance, collections and items; ``api/routes/ogc.py`` sends
+them as JSON or HTML. Features come from ``gis.store`` so they read as they do in /api/v1, with one
+difference: issues carry no reporter contact and no client UUID, whoever asks.
+
+Coordinates are CRS84 (lon, lat), the only CRS offered. Items are paged by ``limit`` (default 10,
+at most 10,000: a larger limit is cut to that, as the standard asks) and ``offset``, which the
+``next``/``prev`` links carry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from urllib.parse import urlencode
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from gis import store
+from gis.errors import GridMapError, NotFound
+
+CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+GREGORIAN = "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"
+CONFORMANCE = [
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/html",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+]
+DEFAULT_LIMIT = 10
+MAX_LIMIT = 10_000
+COMMON_PARAMETERS = ("bbox", "limit", "offset", "datetime", "f")
+PRIVATE_ISSUE_PROPERTIES = ("reporter_contact", "client_uuid")
+GEOJSON = "application/geo+json"
+OPENAPI_JSON = "application/vnd.oai.openapi+json;version=3.0"
+
+
+class InvalidParameter(GridMapError):
+    """A query parameter the standard says is answered with 400."""
+
+    code = "invalid_parameter"
+
+
+@dataclass(frozen=True)
+class Collection:
+    id: str
+    title: str
+    description: str
+    extent_sql: str  # FROM ... WHERE ... of the rows whose extent is declared
+    filters: tuple[str, ...]  # properties accepted as query parameters (equality)
+    temporal: bool = False  # datetime filters reported_at
+    id_property: str = "id"
+
+
+COLLECTIONS = {c.id: c for c in (
+    Collection("grids", "网格 Grids", "Current grid boundaries (the newest version of each).",
+               "grids WHERE valid_to IS NULL", ("community",), id_property="code"),
+    Collection("buildings", "楼栋 Buildings", "Building footprints with floors and households.",
+               "buildings", ("grid_code", "community")),
+    Collection("facilities", "部件 Facilities", "Point assets with category and state.",
+               "facilities", ("grid_code", "community", "category", "status")),
+    Collection("issues", "事件 Issues",
+               "Geotagged problem reports and their workflow status; no personal data. "
+               "datetime filters the time reported.",
+               "issues", ("grid_code", "community", "category", "status"), temporal=True),
+)}
+
+
+def collection_spec(collection_id: str) -> Collection:
+    try:
+        return COLLECTIONS[collection_id]
+    except KeyError:
+        raise NotFound(f"no collection {collection_id!r}; collections: "
+                       f"{', '.join(COLLECTIONS)}") from None
+
+
+# -- documents --------------------------------------------------------------------------------
+def landing_page(base: str) -> dict:
+    return {
+        "title": "GridMap OGC API - Features",
+        "description": "Grids, buildings, facilities and issues of community grid governance "
+                       "(网格化管理), in WGS84 (CRS84).",
+        "links": [
+            _link(base, "self", "application/json", "This document"),
+            _link(f"{base}?f=html", "alternate", "text/html", "This document as HTML"),
+            _link(f"{base}/api", "service-desc", OPENAPI_JSON, "The API definition (OpenAPI 3.0)"),
+            _link(f"{base}/api?f=html", "service-doc", "text/html", "The API documentation"),
+            _link(f"{base}/conformance", "conformance", "application/json", "Conformance classes"),
+            _link(f"{base}/collections", "data", "application/json", "The collections"),
+        ],
+    }
+
+
+def conformance() -> dict:
+    return {"conformsTo": CONFORMANCE}
+
+
+def collections(session: Session, base: str) -> dict:
+    return {
+        "links": [_link(f"{base}/collections", "self", "application/json", "The collections"),
+                  _link(f"{base}/collections?f=html", "alternate", "text/html", "As HTML")],
+        "collections": [_collection(session, base, c) for c in COLLECTIONS.values()],
+    }
+
+
+def collection(session: Session, base: str, collection_id: str) -> dict:
+    return _collection(session, base, collection_spec(collection_id))
+
+
+def _collection(session: Session, base: str, spec: Collection) -> dict:
+    url = f"{base}/collections/{spec.id}"
+    return {
+        "id": spec.id, "title": spec.title, "description": spec.description, "itemType": "feature",
+        "crs": [CRS84], "storageCrs": CRS84, "extent": _extent(session, spec),
+        "links": [
+            _link(url, "self", "application/json", spec.title),
+            _link(f"{url}?f=html", "alternate", "text/html", "As HTML"),
+            _link(f"{url}/items", "items", GEOJSON, f"{spec.title} as GeoJSON"),
+            _link(f"{url}/items?f=html", "items", "text/html", f"{spec.title} as HTML"),
+        ],
+    }
+
+
+def _extent(session: Session, spec: Collection) -> dict:
+    box = session.execute(text(
+        "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
+        f"(SELECT ST_Extent(geom) AS e FROM {spec.extent_sql}) s")).one()
+    extent: dict = {"spatial": {"bbox": [[round(v, 7) for v in box]] if box[0] is not None
+                                else [[-180, -90, 180, 90]], "crs": CRS84}}
+    if spec.temporal:
+        first, last = session.execute(text(
+            f"SELECT min(reported_at), max(reported_at) FROM {spec.extent_sql}")).one()
+        extent["temporal"] = {"interval": [[_iso(first), _iso(last)]], "trs": GREGORIAN}
+    return extent
+
+
+# -- items ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ItemsQuery:
+    bbox: store.BBox | None = None
+    limit: int = DEFAULT_LIMIT
+    offset: int = 0
+    since: datetime | None = None  # inclusive
+    until: datetime | None = None  # exclusive
+    filters: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def parse(cls, spec: Collection, params: dict[str, str]) -> ItemsQuery:
+        """Query parameters of /items; an unknown parameter is a 400, as the standard asks."""
+        allowed = set(COMMON_PARAMETERS) | set(spec.filters)
+        unknown = sorted(set(params) - allowed)
+        if unknown:
+            raise InvalidParameter(f"unknown query parameter {', '.join(unknown)} for {spec.id}; "
+                                   f"known: {', '.join(sorted(allowed))}")
+        since, until = parse_datetime(params.get("datetime"), spec)
+        return cls(bbox=parse_bbox(params.get("bbox")), limit=_limit(params.get("limit")),
+                   offset=_whole(params.get("offset"), "offset", 0), since=since, until=until,
+                   filters=tuple((k, params[k]) for k in spec.filters if params.get(k)))
+
+
+def parse_bbox(raw: str | None) -> store.BBox | None:
+    """``minx,miny,maxx,maxy`` or the 3D ``minx,miny,minz,maxx,maxy,maxz`` (heights ignored)."""
+    if not raw:
+        return None
+    parts = raw.split(",")
+    if len(parts) == 6:
+        parts = parts[0:2] + parts[3:5]
+    try:
+        return store.BBox.parse(",".join(parts))
+    except GridMapError as exc:
+        raise InvalidParameter(str(exc)) from exc
+
+
+def _limit(raw: str | None) -> int:
+    return min(_whole(raw, "limit", DEFAULT_LIMIT, minimum=1), MAX_LIMIT)
+
+
+def _whole(raw: str | None, name: str, default: int, minimum: int = 0) -> int:
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit() or int(raw) < minimum:
+        raise InvalidParameter(f"{name} must be a whole number >= {minimum}; got {raw!r}")
+    return int(raw)
+
+
+def parse_datetime(raw: str | None, spec: Collection) -> tuple[datetime | None, datetime | None]:
+    """An instant or a closed interval (``a/b``, ``../b``, ``a/..``) as [since, until)."""
+    if not raw:
+        return None, None
+    if not spec.temporal:
+        raise InvalidParameter(f"collection {spec.id} has no time; datetime applies to issues")
+    if "/" not in raw:
+        start, end = _instant(raw)
+        return start, end
+    first, _, last = raw.partition("/")
+    since = None if first in ("", "..") else _instant(first)[0]
+    until = None if last in ("", "..") else _instant(last)[1]
+    if since is not None and until is not None and until <= since:
+        raise InvalidParameter(f"datetime interval ends before it starts: {raw!r}")
+    return since, until
+
+
+def _instant(raw: str) -> tuple[datetime, datetime]:
+    """A date stands for that whole day (Beijing time); a date-time for that instant."""
+    try:
+        if len(raw) == 10:
+            day = store.local_time(datetime.combine(date.fromisoformat(raw), datetime.min.time()))
+            return day, day + timedelta(days=1)
+        moment = store.local_time(datetime.fromisoformat(raw))
+    except ValueError as exc:
+        raise InvalidParameter(f"datetime must be RFC 3339 (2025-03-01T08:00:00Z), a date, or an "
+                               f"interval of them; got {raw!r}") from exc
+    return moment, moment + timedelta(microseconds=1)
+
+
+def _values(query: ItemsQuery, name: str) -> list[str]:
+    """A filter's values: one, or several separated by commas."""
+    raw = dict(query.filters).get(name)
+    return [v.strip() for v in raw.split(",") if v.strip()] if raw else []
+
+
+def _single(query: ItemsQuery, name: str) -> str | None:
+    return dict(query.filters).get(name)
+
+
+def _fetch_grids(session: Session, q: ItemsQuery) -> store.Page:
+    return store.list_grids(session, bbox=q.bbox, community=_single(q, "community"), limit=q.limit,
+                            offset=q.offset)
+
+
+def _fetch_buildings(session: Session, q: ItemsQuery) -> store.Page:
+    return store.list_buildings(session, bbox=q.bbox, grid=_single(q, "grid_code"),
+                                community=_single(q, "community"), limit=q.limit, offset=q.offset)
+
+
+def _fetch_facilities(session: Session, q: ItemsQuery) -> store.Page:
+    return store.list_facilities(session, bbox=q.bbox, grid=_single(q, "grid_code"),
+                                 community=_single(q, "community"), category=_values(q, "category"),
+                                 status=_values(q, "status"), limit=q.limit, offset=q.offset)
+
+
+def _fetch_issues(session: Session, q: ItemsQuery) -> store.Page:
+    filters = store.IssueFilter(bbox=q.bbox, grid=_single(q, "grid_code"),
+                                community=_single(q, "community"),
+                                category=tuple(_values(q, "category")),
+                                status=tuple(_values(q, "status")), since=q.since, until=q.until)
+    return store.list_issues(session, None, filters, limit=q.limit, offset=q.offset)
+
+
+_FETCH: dict[str, Callable[[Session, ItemsQuery], store.Page]] = {
+    "grids": _fetch_grids, "buildings": _fetch_buildings, "facilities": _fetch_facilities,
+    "issues": _fetch_issues,
+}
+
+
+def items(session: Session, base: str, collection_id: str, params: dict[str, str]) -> dict:
+    """One page of a collection as a GeoJSON FeatureCollection with paging links."""
+    spec = collection_spec(collection_id)
+    query = ItemsQuery.parse(spec, params)
+    page = _FETCH[spec.id](session, query)
+    features = [_feature(spec, row) for row in page.items]
+    return {
+        "type": "FeatureCollection", "features": features,
+        "numberMatched": page.total, "numberReturned": len(features),
+        "timeStamp": datetime.now(UTC).isoformat(timespec="seconds"),
+        "links": _items_links(f"{base}/collections/{spec.id}", params, query, page.total),
+    }
+
+
+def _items_links(url: str, params: dict[str, str], query: ItemsQuery, total: int) -> list[dict]:
+    keep = {k: v for k, v in params.items() if k not in ("f", "offset", "limit")}
+
+    def at(offset: int, fmt: str | None = None) -> str:
+        extra = {"f": fmt} if fmt else {}
+        return f"{url}/items?" + urlencode(keep | {"limit": query.limit, "offset": offset} | extra)
+
+    links = [_link(at(query.offset), "self", GEOJSON, "This page"),
+             _link(at(query.offset, "html"), "alternate", "text/html", "This page as HTML"),
+             _link(url, "collection", "application/json", "The collection")]
+    if query.offset + query.limit < total:
+        links.append(_link(at(query.offset + query.limit), "next", GEOJSON, "Next page"))
+    if query.offset > 0:
+        links.append(_link(at(max(query.offset - query.limit, 0)), "prev", GEOJSON, "Previous page"))
+    return links
+
+
+def item(session: Session, base: str, collection_id: str, feature_id: str) -> dict:
+    spec = collection_spec(collection_id)
+    row = _get(session, spec, feature_id)
+    feature = _feature(spec, row)
+    url = f"{base}/collections/{spec.id}"
+    feature["links"] = [_link(f"{url}/items/{feature_id}", "self", GEOJSON, "This feature"),
+                        _link(f"{url}/items/{feature_id}?f=html", "alternate", "text/html", "As HTML"),
+                        _link(url, "collection", "application/json", "The collection")]
+    return feature
+
+
+def _get(session: Session, spec: Collection, feature_id: str) -> dict:
+    if spec.id == "grids":
+        return store.get_grid(session, feature_id)
+    if not feature_id.isdigit():
+        raise NotFound(f"no {spec.id} feature with id {feature_id!r}")
+    getter = {"buildings": store.get_building, "facilities": store.get_facility}.get(spec.id)
+    if getter is not None:
+        return getter(session, int(feature_id))
+    return store.get_issue(session, None, int(feature_id))
+
+
+def _feature(spec: Collection, row: dict) -> dict:
+    props = {k: v for k, v in row.items() if k != "geometry"}
+    if spec.id == "issues":
+        for key in PRIVATE_ISSUE_PROPERTIES:
+            props.pop(key, None)
+    return {"type": "Feature", "id": row[spec.id_property], "geometry": row["geometry"],
+            "properties": props}
+
+
+def _link(href: str, rel: str, media_type: str, title: str) -> dict:
+    return {"href": href, "rel": rel, "type": media_type, "title": title}
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
+
+
+# -- the OpenAPI 3.0 definition ---------------------------------------------------------------
+def openapi(base: str) -> dict:
+    """An OpenAPI 3.0 document of the OGC endpoints only (GDAL reads the filters it declares)."""
+    paths: dict = {
+        "/": _get_op("landingPage", "Landing page", "application/json"),
+        "/conformance": _get_op("getConformance", "Conformance classes", "application/json"),
+        "/collections": _get_op("getCollections", "The collections", "application/json"),
+    }
+    for spec in COLLECTIONS.values():
+        url = f"/collections/{spec.id}"
+        paths[url] = _get_op(f"describe_{spec.id}", spec.title, "application/json")
+        filters = [{"name": p, "in": "query", "required": False, "schema": {"type": "string"},
+                    "style": "form", "explode": False,
+                    "description": f"Features whose {p} equals this (commas: any of several)"}
+                   for p in spec.filters]
+        common = [{"$ref": f"#/components/parameters/{p}"}
+                  for p in ("bbox", "limit", "offset", "f") + (("datetime",) if spec.temporal else ())]
+        paths[f"{url}/items"] = _get_op(f"get_{spec.id}_items", f"{spec.title}: features", GEOJSON,
+                                        common + filters)
+        paths[f"{url}/items/{{featureId}}"] = _get_op(
+            f"get_{spec.id}_item", f"{spec.title}: one feature", GEOJSON,
+            [{"$ref": "#/components/parameters/featureId"}, {"$ref": "#/components/parameters/f"}])
+    return {"openapi": "3.0.3",
+            "info": {"title": "GridMap OGC API - Features", "version": "1.0.0",
+                     "description": "Grids, buildings, facilities and issues (no personal data)."},
+            "servers": [{"url": base}], "paths": paths,
+            "components": {"parameters": _PARAMETERS}}
+
+
+def _get_op(operation_id: str, summary: str, media_type: str, parameters: list | None = None) -> dict:
+    return {"get": {"operationId": operation_id, "summary": summary, "parameters": parameters or [],
+                    "responses": {"200": {"description": summary,
+                                          "content": {media_type: {"schema": {"type": "object"}},
+                                                      "text/html": {"schema": {"type": "string"}}}},
+                                  "400": {"description": "A query parameter is invalid"},
+                                  "404": {"description": "No such collection or feature"}}}}
+
+
+_PARAMETERS = {
+    "bbox": {"name": "bbox", "in": "query", "required": False, "style": "form", "explode": False,
+             "description": "minx,miny,maxx,maxy in CRS84",
+             "schema": {"type": "array", "minItems": 4, "maxItems": 6, "items": {"type": "number"}}},
+    "limit": {"name": "limit", "in": "query", "required": False, "style": "form", "explode": False,
+              "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT,
+                         "default": DEFAULT_LIMIT}},
+    "offset": {"name": "offset", "in": "query", "required": False, "style": "form",
+               "explode": False, "schema": {"type": "integer", "minimum": 0, "default": 0}},
+    "datetime": {"name": "datetime", "in": "query", "required": False, "style": "form",
+                 "explode": False, "schema": {"type": "string"},
+                 "description": "An RFC 3339 instant, a date, or an interval a/b with .. for open"},
+    "f": {"name": "f", "in": "query", "required": False, "style": "form", "explode": False,
+          "schema": {"type": "string", "enum": ["json", "html"]}},
+    "featureId": {"name": "featureId", "in": "path", "required": True,
+                  "schema": {"type": "string"}},
+}

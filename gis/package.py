@@ -1,0 +1,129 @@
+"""An offline package for a grid worker's tablet: one GeoPackage to work from in a dead zone.
+
+Layers: ``grid`` (the current version), ``neighbours`` (current grids within 5 m of it),
+``buildings``, ``facilities`` and ``issues`` (open ones, without reporter contact or client UUID)
+of the grid, plus two tables without geometry: ``categories`` (to file reports offline) and
+``package_info`` (what was exported, when, and where reports go back). Reports made offline are
+sent later to ``POST /api/v1/issues`` with an Idempotency-Key, so a retried sync never
+duplicates one. Coordinates are WGS84 (EPSG:4326).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import pyogrio
+import shapely
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from gis.errors import NotFound
+from gis.store import ENDED_SQL
+
+NEIGHBOUR_M = 5.0  # shared boundaries drawn with small gaps still make neighbours
+SYNC_ENDPOINT = "/api/v1/issues"
+GRID_COLUMNS = """g.code, g.name, c.name AS community, g.households, g.population, g.version,
+                  g.valid_from, ST_AsBinary(g.geom) AS wkb"""
+
+# (layer, geometry type, SQL with :grid_id and :code)
+_LAYERS = (
+    ("grid", "MultiPolygon", f"""
+        SELECT {GRID_COLUMNS} FROM grids g JOIN regions c ON c.id = g.community_id
+         WHERE g.id = :grid_id"""),
+    ("neighbours", "MultiPolygon", f"""
+        SELECT {GRID_COLUMNS} FROM grids g JOIN regions c ON c.id = g.community_id,
+               grids t
+         WHERE t.id = :grid_id AND g.valid_to IS NULL AND g.id <> t.id
+           AND g.geom && ST_Expand(t.geom, 0.001)
+           AND ST_DWithin(g.geom::geography, t.geom::geography, {NEIGHBOUR_M})
+         ORDER BY g.code"""),
+    ("buildings", "Polygon", """
+        SELECT b.id, b.name, cp.name AS compound, b.floors, b.households, b.party_households,
+               ST_AsBinary(b.geom) AS wkb
+          FROM buildings b JOIN grids g ON g.id = b.grid_id
+          LEFT JOIN compounds cp ON cp.id = b.compound_id
+         WHERE g.code = :code ORDER BY b.id"""),
+    ("facilities", "Point", """
+        SELECT f.id, f.code, f.category, k.name_zh AS category_zh, f.name, f.status,
+               f.install_date, f.owner, f.maintainer, ST_AsBinary(f.geom) AS wkb
+          FROM facilities f JOIN grids g ON g.id = f.grid_id JOIN categories k ON k.code = f.category
+         WHERE g.code = :code ORDER BY f.id"""),
+    # Personal data (reporter_contact) and the reporting device's key (client_uuid) stay home.
+    ("issues", "Point", f"""
+        SELECT i.id, i.category, k.name_zh AS category_zh, i.description, i.status, i.priority,
+               i.facility_id, i.reported_at, i.due_at,
+               coalesce(i.due_at < now(), false) AS overdue, ST_AsBinary(i.geom) AS wkb
+          FROM issues i JOIN grids g ON g.id = i.grid_id JOIN categories k ON k.code = i.category
+         WHERE g.code = :code AND i.status NOT IN {ENDED_SQL}
+         ORDER BY i.reported_at, i.id"""),
+)
+_CATEGORIES_SQL = """SELECT code, kind, name_zh, name_en, icon, colour, due_hours
+                       FROM categories ORDER BY kind, std_code, code"""
+
+
+def export_grid_package(session: Session, code: str, path: str | Path) -> dict[str, int]:
+    """Write the package of grid ``code`` to ``path`` (replacing it) and return rows per layer.
+
+    The file is written next to ``path`` and moved into place at the end, so a failed export
+    never leaves half a package where the tablet expects one.
+    """
+    path = Path(path)
+    if path.suffix.lower() != ".gpkg":
+        raise ValueError(f"the package is a GeoPackage: expected a path ending in .gpkg, got {path.name}")
+    grid_id = _current_grid_id(session, code)
+    fd, scratch = tempfile.mkstemp(suffix=".gpkg", dir=path.parent or None)
+    os.close(fd)
+    os.unlink(scratch)  # GDAL creates the file itself
+    try:
+        counts = _write_layers(session, grid_id, code, Path(scratch))
+        os.replace(scratch, path)
+    finally:
+        if os.path.exists(scratch):
+            os.unlink(scratch)
+    return counts
+
+
+def _current_grid_id(session: Session, code: str) -> int:
+    grid_id = session.execute(text(
+        "SELECT id FROM grids WHERE code = :c AND valid_to IS NULL"), {"c": code}).scalar()
+    if grid_id is None:
+        raise NotFound(f"no current grid with code {code!r}")
+    return grid_id
+
+
+def _write_layers(session: Session, grid_id: int, code: str, path: Path) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    params = {"grid_id": grid_id, "code": code}
+    for layer, geometry_type, sql in _LAYERS:
+        frame = _geo_frame(session.execute(text(sql), params))
+        pyogrio.write_dataframe(frame, path, layer=layer, driver="GPKG", geometry_type=geometry_type,
+                                promote_to_multi=geometry_type.startswith("Multi"))
+        counts[layer] = len(frame)
+    categories = pd.DataFrame(session.execute(text(_CATEGORIES_SQL)).mappings().all())
+    pyogrio.write_dataframe(categories, path, layer="categories", driver="GPKG")
+    counts["categories"] = len(categories)
+    version = session.execute(text("SELECT version FROM grids WHERE id = :i"), {"i": grid_id}).scalar()
+    info = pd.DataFrame([{"grid_code": code, "grid_version": version,
+                          "exported_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                          "sync_endpoint": SYNC_ENDPOINT,
+                          "sync_note": "POST each offline report with an Idempotency-Key header"}])
+    pyogrio.write_dataframe(info, path, layer="package_info", driver="GPKG")
+    return counts
+
+
+def _geo_frame(result) -> gpd.GeoDataFrame:
+    """Rows with a ``wkb`` column as a GeoDataFrame; an empty result keeps its columns."""
+    frame = pd.DataFrame(result.all(), columns=list(result.keys()))
+    geometry = shapely.from_wkb([bytes(b) for b in frame.pop("wkb")])
+    for column in frame.columns:
+        values = frame[column].dropna()
+        if isinstance(frame[column].dtype, pd.DatetimeTZDtype):
+            frame[column] = frame[column].dt.tz_convert("UTC")  # GeoPackage stores UTC
+        elif frame[column].dtype == object and len(values) and all(isinstance(v, int) for v in values):
+            frame[column] = frame[column].astype("Int64")  # ids that may be missing
+    return gpd.GeoDataFrame(frame, geometry=geometry, crs=4326)

@@ -1,0 +1,39 @@
+"""A real HTTP server (uvicorn in a thread, on a free loopback port) for third-party clients.
+
+GDAL, OWSLib and the Open311 client speak HTTP to a URL, so an in-process TestClient will not do.
+One server per test module: ``with live_server(database_url) as base: ...``.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import uvicorn
+
+from api.main import create_app
+from api.settings import Settings
+
+
+@contextmanager
+def live_server(database_url: str) -> Iterator[str]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(Settings(database_url=database_url)),
+                                           host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

@@ -1,0 +1,171 @@
+"""Vector tiles from a real server, decoded with mapbox-vector-tile, checked against the stored
+features: each tile holds exactly the features that belong in it, where they are.
+
+Tile bounds are computed here with pyproj from the Web Mercator definition, not with gis.tiles.
+"""
+
+from __future__ import annotations
+
+import math
+
+import httpx
+import mapbox_vector_tile
+import pytest
+import shapely
+from pyproj import Transformer
+from sqlalchemy import text
+
+from tests.api.live import live_server
+
+HALF = 20037508.342789244  # half the Web Mercator world width in metres
+TO_LONLAT = Transformer.from_crs(3857, 4326, always_xy=True)
+TO_MERCATOR = Transformer.from_crs(4326, 3857, always_xy=True)
+
+
+@pytest.fixture(scope="module")
+def base(demo_engine, database_url):
+    with live_server(database_url) as url, httpx.Client(base_url=url, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def stored(demo_engine):
+    """Stored features as shapely geometries: {layer: {key: geometry}}."""
+    queries = {
+        "grids": "SELECT code, ST_AsBinary(geom) FROM grids WHERE valid_to IS NULL",
+        "buildings": "SELECT id, ST_AsBinary(geom) FROM buildings",
+        "facilities": "SELECT id, ST_AsBinary(geom) FROM facilities",
+        "open_issues": "SELECT id, ST_AsBinary(geom) FROM issues WHERE status NOT IN ('closed', 'rejected')",
+    }
+    with demo_engine.connect() as conn:
+        return {layer: {k: shapely.from_wkb(bytes(w)) for k, w in conn.execute(text(q))}
+                for layer, q in queries.items()}
+
+
+def mercator_box(z: int, x: int, y: int, margin: float = 0.0) -> tuple[float, float, float, float]:
+    size = 2 * HALF / 2 ** z
+    minx, maxy = -HALF + x * size, HALF - y * size
+    pad = margin * size
+    return minx - pad, maxy - size - pad, minx + size + pad, maxy + pad
+
+
+def tile_polygon(z, x, y, margin=0.0):
+    minx, miny, maxx, maxy = mercator_box(z, x, y, margin)
+    (w, e), (s, n) = TO_LONLAT.transform([minx, maxx], [miny, maxy])
+    return shapely.box(w, s, e, n)
+
+
+def tiles_over(geoms, z):
+    minx, miny, maxx, maxy = shapely.total_bounds(list(geoms))
+    (x0, x1), (y0, y1) = TO_MERCATOR.transform([minx, maxx], [miny, maxy])
+    size = 2 * HALF / 2 ** z
+    cols = range(int((x0 + HALF) // size), int((x1 + HALF) // size) + 1)
+    rows = range(int((HALF - y1) // size), int((HALF - y0) // size) + 1)
+    return [(z, x, y) for x in cols for y in rows]
+
+
+def fetch(client, layer, z, x, y):
+    r = client.get(f"/tiles/{layer}/{z}/{x}/{y}.mvt")
+    assert r.status_code in (200, 204), r.text
+    return mapbox_vector_tile.decode(r.content).get(layer, {"features": []}) if r.status_code == 200 else None
+
+
+def test_grid_tiles_hold_the_grids_that_touch_them(base, stored):
+    for z, x, y in tiles_over(stored["grids"].values(), 16):
+        inside = {c for c, g in stored["grids"].items() if g.intersects(tile_polygon(z, x, y))}
+        near = {c for c, g in stored["grids"].items()
+                if g.intersects(tile_polygon(z, x, y, margin=64 / 4096))}
+        layer = fetch(base, "grids", z, x, y)
+        codes = {f["properties"]["code"] for f in layer["features"]} if layer else set()
+        assert inside <= codes <= near, (z, x, y)
+
+
+@pytest.mark.parametrize("z", [14, 16, 17, 18])
+def test_facility_tiles_hold_exactly_their_points_in_place(base, stored, z):
+    facilities = stored["facilities"]
+    seen: dict[int, int] = {}
+    tiles = tiles_over(facilities.values(), z)
+    if z == 18:
+        tiles = tiles[::7]  # a bounded sample at the deepest zoom
+    for z_, x, y in tiles:
+        box = tile_polygon(z_, x, y)
+        expected = {i for i, p in facilities.items() if box.contains(p)}
+        layer = fetch(base, "facilities", z_, x, y)
+        got = {f["id"]: f for f in layer["features"]} if layer else {}
+        assert set(got) == expected, (z_, x, y)
+        minx, miny, maxx, maxy = mercator_box(z_, x, y)
+        for fid, feature in got.items():
+            seen[fid] = seen.get(fid, 0) + 1
+            px, py = feature["geometry"]["coordinates"]  # tile units, y up (decoder default)
+            lon, lat = TO_LONLAT.transform(minx + px / 4096 * (maxx - minx),
+                                           miny + py / 4096 * (maxy - miny))
+            want = facilities[fid]
+            metres = math.hypot((lon - want.x) * 111_320 * math.cos(math.radians(lat)),
+                                (lat - want.y) * 110_574)
+            assert metres < (maxx - minx) / 4096 * 1.5, (fid, metres)
+            assert set(feature["properties"]) <= {"code", "category", "status", "name"}
+    if z != 18:
+        assert set(seen) == set(facilities) and set(seen.values()) == {1}
+
+
+def test_building_tiles_hold_the_buildings_that_touch_them(base, stored):
+    buildings = stored["buildings"]
+    for z, x, y in tiles_over(buildings.values(), 17):
+        inside = {i for i, g in buildings.items() if g.intersects(tile_polygon(z, x, y))}
+        near = {i for i, g in buildings.items() if g.intersects(tile_polygon(z, x, y, 64 / 4096))}
+        layer = fetch(base, "buildings", z, x, y)
+        ids = {f["id"] for f in layer["features"]} if layer else set()
+        assert inside <= ids <= near, (z, x, y)
+
+
+@pytest.mark.parametrize("z", [14, 15, 16])
+def test_issue_tiles_count_the_open_issues_and_nothing_personal(base, stored, z):
+    issues = stored["open_issues"]
+    total = 0
+    for z_, x, y in tiles_over(issues.values(), z):
+        box = tile_polygon(z_, x, y)
+        expected = sum(1 for p in issues.values() if box.contains(p))
+        layer = fetch(base, "issues", z_, x, y)
+        cells = layer["features"] if layer else []
+        assert sum(c["properties"]["count"] for c in cells) == expected, (z_, x, y)
+        for cell in cells:
+            assert set(cell["properties"]) <= {"count", "overdue", "category", "issue_id"}
+            if cell["properties"]["count"] == 1:
+                assert cell["properties"]["issue_id"] in issues
+        total += expected
+    assert total == len(issues)
+
+
+def test_empty_tiles_are_204_and_tiles_carry_cache_headers(base, stored):
+    empty = base.get("/tiles/grids/16/0/0.mvt")
+    assert empty.status_code == 204 and not empty.content
+    assert base.get("/tiles/buildings/10/830/388.mvt").status_code == 204  # below its minzoom
+    z, x, y = tiles_over(stored["grids"].values(), 15)[0]
+    first = base.get(f"/tiles/grids/{z}/{x}/{y}.mvt")
+    assert first.status_code == 200
+    assert first.headers["content-type"] == "application/vnd.mapbox-vector-tile"
+    assert first.headers["cache-control"] == "public, max-age=300"
+    etag = first.headers["etag"]
+    again = base.get(f"/tiles/grids/{z}/{x}/{y}.mvt", headers={"If-None-Match": etag})
+    assert again.status_code == 304 and not again.content and again.headers["etag"] == etag
+    assert base.get(f"/tiles/grids/{z}/{x}/{y}.mvt",
+                    headers={"If-None-Match": '"other"'}).status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/tiles/roads/16/0/0.mvt", "/tiles/grids/16/70000/0.mvt",
+                                  "/tiles/grids/30/0/0.mvt", "/tiles/roads.json"])
+def test_unknown_layers_and_tiles_are_404(base, path):
+    assert base.get(path).status_code == 404
+
+
+@pytest.mark.parametrize("layer", ["grids", "buildings", "facilities", "issues"])
+def test_tilejson(base, stored, layer):
+    doc = base.get(f"/tiles/{layer}.json").json()
+    assert doc["tilejson"] == "3.0.0" and doc["scheme"] == "xyz"
+    assert doc["tiles"] == [f"{str(base.base_url).rstrip('/')}/tiles/{layer}/{{z}}/{{x}}/{{y}}.mvt"]
+    assert [v["id"] for v in doc["vector_layers"]] == [layer]
+    geoms = stored["open_issues" if layer == "issues" else layer].values()
+    w, s, e, n = shapely.total_bounds(list(geoms))
+    assert doc["bounds"] == pytest.approx([w, s, e, n], abs=1e-6)
+    assert w <= doc["center"][0] <= e and s <= doc["center"][1] <= n
+    assert "reporter_contact" not in str(doc)
