@@ -243,8 +243,11 @@ def api_key_cmd(args: argparse.Namespace, settings: Settings) -> int:
 def serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
+    tls = {}
+    if settings.ssl_certfile and settings.ssl_keyfile:
+        tls = {"ssl_certfile": str(settings.ssl_certfile), "ssl_keyfile": str(settings.ssl_keyfile)}
     uvicorn.run("api.main:create_app", factory=True, host=args.host or settings.host,
-                port=args.port or settings.port, workers=args.workers, log_level="info")
+                port=args.port or settings.port, workers=args.workers, log_level="info", **tls)
     return 0
 
 

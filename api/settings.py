@@ -22,6 +22,9 @@ class Settings(BaseSettings):
     pg_dir: Path = Field(REPO_DATA / "pg", description="Where the private cluster lives.")
     host: str = "127.0.0.1"
     port: int = 8000
+    ssl_certfile: Path | None = Field(None, description="Serve HTTPS with this certificate (PEM); "
+                                      "tablets allow locate-me only on HTTPS")
+    ssl_keyfile: Path | None = Field(None, description="The certificate's private key (PEM)")
     demo_password: str = Field("gridmap-demo", description="Password of the demo accounts.")
     assign_tolerance_m: float = Field(50.0, ge=0, description="Nearest-grid tolerance in metres.")
     max_body_bytes: int = Field(5_000_000, ge=1024, description="Largest request body accepted.")
