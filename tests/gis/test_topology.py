@@ -289,7 +289,10 @@ def test_inputs_are_checked():
 
 # --- properties ----------------------------------------------------------------------------
 
-cuts = st.lists(st.floats(0.02, 0.98), min_size=0, max_size=4, unique=True).map(sorted)
+# Cuts at least 1% apart: nearer ones make cells that collapse in floating point, which the
+# checker rightly reports as invalid grids.
+cuts = st.lists(st.integers(2, 98), min_size=0, max_size=4, unique=True).map(
+    lambda c: [v / 100 for v in sorted(c)])
 
 
 @settings(max_examples=30, deadline=None)
