@@ -31,7 +31,7 @@ def parse_bbox(
 
 BBoxDep = Annotated[BBox | None, Depends(parse_bbox)]
 Limit = Annotated[int, Query(ge=1, le=10_000, description="Page size")]
-Offset = Annotated[int, Query(ge=0, description="Items to skip")]
+Offset = Annotated[int, Query(ge=0, le=2_000_000_000, description="Items to skip")]
 
 
 _bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)

@@ -69,9 +69,8 @@ def build_heatmap(data: HeatmapData, *, lang: str = "zh", options: BaseMapOption
                        title_cancel=t("exit_fullscreen", lang)).add_to(m)
     m.get_root().html.add_child(Element(panel_html(data, classes, lang, options, mode)),
                                 name="gm-panel")
-    layers = {"choropleth": choropleth, "heat": heat}
-    if animation is not None:
-        layers["animation"] = animation
+    layers = {"choropleth": choropleth, "heat": heat, "animation": animation}
+    layers = {name: layer for name, layer in layers.items() if layer is not None}
     m.add_child(PageInit({"lang": lang, "page": "heatmap", "modes": list(MODES), "mode": mode,
                           "animationMax": animation_max, "total": data.total,
                           "cellM": data.cell_m}, layers))
@@ -100,6 +99,8 @@ def _context(m: folium.Map, grids: gpd.GeoDataFrame, lang: str) -> None:
 
 
 def _choropleth(m: folium.Map, grids: gpd.GeoDataFrame, classes: dict, lang: str):
+    if grids.empty:  # filters that match no grid: nothing to colour (and no tooltip fields)
+        return None
     frame = grids.assign(colour_raw=[classes["raw"].colour(v) for v in grids["issues"]],
                          colour_rate=[classes["rate"].colour(v) for v in grids["per_1000"]])
     layer = folium.GeoJson(

@@ -70,3 +70,4 @@ def test_heat_points_shift_on_amap():
 def test_unknown_mode_is_refused():
     with pytest.raises(ValueError, match="mode"):
         build_heatmap(builders.heatmap_data(), mode="log")
+

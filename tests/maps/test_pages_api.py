@@ -103,3 +103,11 @@ def test_static_files_are_served(client):
     assert client.get("/static/patched/leaflet/dist/leaflet.js").status_code == 404
     assert client.get("/static/gridmap/gridmap.js").status_code == 200
     assert client.get("/static/npm/../package.json").status_code == 404
+
+
+@pytest.mark.parametrize("params", [{"community": "无此社区"}, {"since": "2030-01-01"},
+                                    {"category": "noise", "status": "reopened"}])
+def test_filters_matching_nothing_give_an_empty_heatmap_not_an_error(client, params):
+    """Found by schemathesis: a filter that matched no grid made the choropleth fail with 500."""
+    r = client.get("/maps/heatmap", params=params)
+    assert r.status_code == 200, r.text[:300]
