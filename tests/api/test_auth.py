@@ -64,3 +64,15 @@ def test_demo_passwords_are_stored_hashed(session):
 
     hashes = session.execute(text("SELECT password_hash FROM users")).scalars().all()
     assert all(h.startswith("$argon2id$") and DEMO_PASSWORD not in h for h in hashes)
+
+
+def test_passwords_never_reach_the_logs(client, caplog):
+    import logging
+
+    secret = "a-Very-Distinctive-Password-9817"
+    with caplog.at_level(logging.DEBUG):
+        client.post("/api/v1/auth/token", data={"username": "leader", "password": secret})
+        client.post("/api/v1/auth/token", data={"username": secret, "password": secret})
+        client.get("/api/v1/me", headers={"Authorization": f"Bearer {secret}"})
+    assert caplog.records  # the app and its libraries did log at this level
+    assert secret not in caplog.text
