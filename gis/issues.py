@@ -73,7 +73,7 @@ def report_issue(session: Session, cache: GridIndexCache, actor: Actor, report: 
     existing = _by_client_uuid(session, client_uuid)
     if existing is not None:
         return _replay(session, existing, report)
-    place = locate_point(session, cache, report.x, report.y, report.crs)
+    place = locate_point(session, cache, report.x, report.y, report.crs, with_grid=False)
     facility_id = report.facility_id or _nearest_facility(session, place.lon, place.lat,
                                                           facility_categories)
     if report.facility_id is not None:

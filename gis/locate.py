@@ -25,8 +25,11 @@ class Located:
 
 
 def locate_point(session: Session, cache: GridIndexCache, x: float, y: float,
-                 crs: str = "wgs84") -> Located:
-    """Convert ``(x, y)`` from ``crs`` to WGS84 and apply the assignment rules of DESIGN §4."""
+                 crs: str = "wgs84", *, with_grid: bool = True) -> Located:
+    """Convert ``(x, y)`` from ``crs`` to WGS84 and apply the assignment rules of DESIGN §4.
+
+    ``with_grid=False`` skips reading the grid's name and worker (writes need only its id).
+    """
     source_crs = parse_crs(crs)
     lon, lat = to_wgs84(x, y, source_crs)
     grids = cache.get(session)
@@ -36,7 +39,8 @@ def locate_point(session: Session, cache: GridIndexCache, x: float, y: float,
     distance = None if found.distance_m is None or math.isnan(found.distance_m) else found.distance_m
     grid_id = int(grids.ids[found.position])
     return Located(lon, lat, source_crs, found.method, distance, grid_id,
-                   int(grids.versions[found.position]), grid_summary(session, grid_id))
+                   int(grids.versions[found.position]),
+                   grid_summary(session, grid_id) if with_grid else None)
 
 
 def grid_summary(session: Session, grid_id: int) -> dict:
