@@ -137,14 +137,6 @@ def _read_batches(conn: Connection, table: str, scope: _Scope, batch_size: int):
         yield np.array(rows, dtype=object)
 
 
-def _split_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """A batch of _read_batches as arrays ids, lon, lat, old grid id (-1 for none)."""
-    ids = rows[:, 0].astype(np.int64)
-    lon, lat = rows[:, 1].astype(float), rows[:, 2].astype(float)
-    old = np.array([g if g is not None else -1 for g in rows[:, 3]], dtype=np.int64)
-    return ids, lon, lat, old
-
-
 def _write_batch(conn: Connection, table: str, grids: CurrentGrids, rows: np.ndarray,
                  report: TableReport, record_events: bool) -> None:
     ids = rows[:, 0].astype(np.int64)
