@@ -48,6 +48,8 @@ from shapely.ops import nearest_points, polygonize, unary_union
 
 from gis.categories import FACILITY_CATEGORIES, ISSUE_CATEGORIES
 from gis.crs import metric_crs_for
+from gis.issues import TRANSITIONS  # noqa: F401  (re-exported for tests)
+from gis.models import FACILITY_STATUSES, ISSUE_STATUSES
 
 WGS84 = "EPSG:4326"
 TIMEZONE = "Asia/Shanghai"
@@ -66,20 +68,10 @@ MAX_GRIDS = 250_000  # street codes run 100-999: at most 900 streets of 25 commu
 EVENTS_MAX_ISSUES = 200_000  # above this the per-step audit trail is left out (memory)
 PEOPLE_PER_HOUSEHOLD = 2.6
 
-STATUSES = ("reported", "accepted", "dispatched", "in_progress", "resolved", "closed",
-            "rejected", "reopened")
-# The closed loop of DESIGN §5: the transitions the generated histories use.
-TRANSITIONS: dict[str, tuple[str, ...]] = {
-    "reported": ("accepted", "rejected"),
-    "accepted": ("dispatched", "rejected"),
-    "dispatched": ("in_progress",),
-    "in_progress": ("resolved",),
-    "resolved": ("closed", "reopened"),
-    "reopened": ("in_progress",),
-    "closed": (),
-    "rejected": (),
-}
-FACILITY_STATUSES = ("ok", "damaged", "missing", "repairing")
+# The closed loop of DESIGN §5, from the domain: generated histories must follow the same rules
+# as the live workflow (tests check every generated step against TRANSITIONS).
+STATUSES = ISSUE_STATUSES
+
 CHANNELS = ("worker", "hotline_12345", "wechat", "app")
 
 REGION_COLUMNS = ["code", "name", "level", "parent_code"]

@@ -12,14 +12,10 @@ import math
 from dataclasses import dataclass, field
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from api.main import create_app
 from api.schemas import BuildingPublic, FacilityPublic, GridDetailPublic, _max_vertices
-from api.settings import Settings
 from gis.crs import from_wgs84
-from tests.conftest import DEMO_PASSWORD
 
 GRID_03, GRID_05 = "140429100001003", "140429100001005"
 ROLES = ("anonymous", "owner", "other_worker", "leader", "admin")
@@ -28,30 +24,6 @@ ROLES = ("anonymous", "owner", "other_worker", "leader", "admin")
 EAST_A = (112.880, 36.836)
 EAST_B = (112.892, 36.836)
 TEST_CODE_PREFIX = "1404291000019"
-
-
-@pytest.fixture(scope="module")
-def client(demo_engine, database_url):
-    with TestClient(create_app(Settings(database_url=database_url))) as c:
-        yield c
-
-
-@pytest.fixture(scope="module")
-def sql(demo_engine):
-    def run(query: str, **params):
-        with demo_engine.begin() as conn:
-            return conn.execute(text(query), params).all()
-    return run
-
-
-@pytest.fixture(scope="module")
-def headers(client):
-    def login(username: str) -> dict:
-        r = client.post("/api/v1/auth/token", data={"username": username, "password": DEMO_PASSWORD})
-        assert r.status_code == 200, r.text
-        return {"Authorization": f"Bearer {r.json()['access_token']}"}
-    return {"anonymous": {}, "owner": login("worker03"), "other_worker": login("worker05"),
-            "leader": login("leader"), "admin": login("admin")}
 
 
 _SNAPSHOT = """

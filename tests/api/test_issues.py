@@ -11,6 +11,7 @@ from sqlalchemy import text
 from api.main import create_app
 from api.settings import Settings
 from gis.crs import from_wgs84
+from tests.api.live import live_server
 from tests.conftest import DEMO_PASSWORD
 
 
@@ -117,37 +118,23 @@ def test_retries_with_the_same_key_return_the_same_issue(client, tokens, cleanup
 
 def test_concurrent_retries_make_exactly_one_issue(client, tokens, cleanup, cover, database_url, demo_engine):
     """Eight clients send the same key at once to a real server: one row, the same id for all."""
-    import socket
-
-    import uvicorn
-
     _, lon, lat, _ = cover
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(Settings(database_url=database_url)),
-                                           host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        threading.Event().wait(0.05)
     key = f"tablet-7-report-{uuid.uuid4()}"
     results: list[httpx.Response] = []
     barrier = threading.Barrier(8)
 
-    def send():
+    def send(base: str):
         barrier.wait()
-        results.append(httpx.post(f"http://127.0.0.1:{port}/api/v1/issues", timeout=30,
+        results.append(httpx.post(f"{base}/api/v1/issues", timeout=30,
                                   json={"category": "garbage", "lon": lon, "lat": lat},
                                   headers={**tokens["worker05"], "Idempotency-Key": key}))
 
-    workers = [threading.Thread(target=send) for _ in range(8)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
-    server.should_exit = True
-    thread.join()
+    with live_server(database_url) as base:
+        workers = [threading.Thread(target=send, args=(base,)) for _ in range(8)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
     ids = {r.json()["id"] for r in results}
     cleanup.extend(ids)
     assert sorted(r.status_code for r in results) == [200] * 7 + [201]

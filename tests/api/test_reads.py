@@ -8,10 +8,7 @@ is checked per role.
 from __future__ import annotations
 
 import pytest
-from fastapi.testclient import TestClient
-from sqlalchemy import text
 
-from api.main import create_app
 from api.schemas import (
     BuildingPublic,
     BuildingsPublic,
@@ -23,36 +20,8 @@ from api.schemas import (
     IssuePublic,
     IssuesPublic,
 )
-from api.settings import Settings
-from tests.conftest import DEMO_PASSWORD
 
 GRID_03 = "140429100001003"
-
-
-@pytest.fixture(scope="module")
-def client(demo_engine, database_url):
-    with TestClient(create_app(Settings(database_url=database_url))) as c:
-        yield c
-
-
-@pytest.fixture(scope="module")
-def sql(demo_engine):
-    """Run SQL against the demo database: ``sql(query, **params)`` -> list of rows."""
-    def run(query: str, **params):
-        with demo_engine.connect() as conn:
-            return conn.execute(text(query), params).all()
-    return run
-
-
-@pytest.fixture(scope="module")
-def headers(client):
-    """Bearer headers per role; None is anonymous."""
-    def login(username: str) -> dict:
-        r = client.post("/api/v1/auth/token", data={"username": username, "password": DEMO_PASSWORD})
-        assert r.status_code == 200, r.text
-        return {"Authorization": f"Bearer {r.json()['access_token']}"}
-    return {"anonymous": {}, "owner": login("worker03"), "other_worker": login("worker05"),
-            "leader": login("leader"), "admin": login("admin")}
 
 
 @pytest.fixture(scope="module")

@@ -8,38 +8,10 @@ import statistics
 from datetime import date, timedelta
 
 import pytest
-from fastapi.testclient import TestClient
-from sqlalchemy import text
 
-from api.main import create_app
 from api.schemas import GridStatsPublic, GridStatsRow, TimelinePublic, TimelineRow
-from api.settings import Settings
-from tests.conftest import DEMO_PASSWORD
 
 GRID_03 = "140429100001003"
-
-
-@pytest.fixture(scope="module")
-def client(demo_engine, database_url):
-    with TestClient(create_app(Settings(database_url=database_url))) as c:
-        yield c
-
-
-@pytest.fixture(scope="module")
-def sql(demo_engine):
-    def run(query: str, **params):
-        with demo_engine.connect() as conn:
-            return conn.execute(text(query), params).all()
-    return run
-
-
-@pytest.fixture(scope="module")
-def headers(client):
-    def login(username: str) -> dict:
-        r = client.post("/api/v1/auth/token", data={"username": username, "password": DEMO_PASSWORD})
-        return {"Authorization": f"Bearer {r.json()['access_token']}"}
-    return {"anonymous": {}, "worker": login("worker03"), "leader": login("leader"),
-            "admin": login("admin")}
 
 
 @pytest.fixture(scope="module")
@@ -48,14 +20,14 @@ def leader(headers):
 
 
 @pytest.mark.parametrize("path", ["/api/v1/stats/grids", "/api/v1/stats/timeline"])
-@pytest.mark.parametrize("role, status", [("anonymous", 401), ("worker", 403), ("leader", 200),
+@pytest.mark.parametrize("role, status", [("anonymous", 401), ("owner", 403), ("leader", 200),
                                           ("admin", 200)])
 def test_statistics_are_for_leaders_and_admins(client, headers, path, role, status):
     r = client.get(path, headers=headers[role])
     assert r.status_code == status
     if status != 200:
         assert r.json()["code"] == {401: "unauthorized", 403: "forbidden"}[status]
-    if role == "worker":
+    if role == "owner":
         assert "leader or admin" in r.json()["detail"]
 
 
@@ -172,5 +144,5 @@ def test_timeline_as_csv(client, leader):
 
 
 def test_csv_needs_a_leader_too(client, headers):
-    r = client.get("/api/v1/stats/grids", params={"format": "csv"}, headers=headers["worker"])
+    r = client.get("/api/v1/stats/grids", params={"format": "csv"}, headers=headers["owner"])
     assert r.status_code == 403
