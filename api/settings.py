@@ -7,6 +7,8 @@ from pathlib import Path
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from gis.edit import MAX_VERTICES
+
 REPO_DATA = Path(__file__).resolve().parent.parent / "data"
 DEVELOPMENT_SECRET = "gridmap-development-secret-not-for-production"
 
@@ -29,7 +31,7 @@ class Settings(BaseSettings):
     assign_tolerance_m: float = Field(50.0, ge=0, description="Nearest-grid tolerance in metres.")
     max_body_bytes: int = Field(5_000_000, ge=1024, description="Largest request body accepted.")
     login_attempts_per_minute: int = Field(10, ge=1, description="Per client address and username.")
-    max_vertices: int = Field(10_000, ge=4, description="Most vertices accepted in one geometry.")
+    max_vertices: int = Field(MAX_VERTICES, ge=4, description="Most vertices accepted in one geometry.")
     secret_key: str | None = Field(None, description="Signs access tokens; required outside development.")
     token_ttl_minutes: int = Field(600, ge=1, description="Access token lifetime (a working day).")
 

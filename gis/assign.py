@@ -111,9 +111,12 @@ class _Scope:
 
 def _assign_points(conn: Connection, table: str, grids: CurrentGrids, scope: _Scope,
                    batch_size: int, progress: bool, record_events: bool) -> TableReport:
-    where, params = scope.where(table)
-    total = conn.execute(text(f"SELECT count(*) FROM {table} t WHERE {where}"), params).scalar_one()
     report = TableReport()
+    total = None
+    if progress:  # a full count only when someone watches the bar
+        where, params = scope.where(table)
+        total = conn.execute(text(f"SELECT count(*) FROM {table} t WHERE {where}"),
+                             params).scalar_one()
     bar = _progress(total, table, progress)
     for rows in _read_batches(conn, table, scope, batch_size):
         _write_batch(conn, table, grids, rows, report, record_events)
@@ -219,7 +222,7 @@ def _assign_buildings(conn: Connection, community: str | None) -> TableReport:
     return TableReport(scanned=scanned, changed=changed)
 
 
-def _progress(total: int, label: str, enabled: bool):
+def _progress(total: int | None, label: str, enabled: bool):
     from tqdm import tqdm
 
     return tqdm(total=total, desc=label, unit="rows", disable=not enabled)

@@ -110,3 +110,16 @@ def heatmap_data(counts: list[int] | None = None) -> HeatmapData:
                        unassigned=3, cell_m=20.0, week_cell_m=160.0,
                        communities=[{"code": "140429100001", "name": "太东社区"}],
                        categories=categories("issue"))
+
+
+def children(m, cls) -> list:
+    """Every element of type ``cls`` below the Folium element ``m``, depth first."""
+    out = []
+
+    def walk(el):
+        for child in el._children.values():
+            if isinstance(child, cls):
+                out.append(child)
+            walk(child)
+    walk(m)
+    return out

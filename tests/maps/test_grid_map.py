@@ -12,28 +12,16 @@ from maps.grid_map import CLUSTER_ABOVE, build_grid_map
 from tests.maps import builders
 
 
-def _children(m, cls):
-    out = []
-
-    def walk(el):
-        for child in el._children.values():
-            if isinstance(child, cls):
-                out.append(child)
-            walk(child)
-    walk(m)
-    return out
-
-
 def test_layers_controls_and_legend_are_there():
     m = build_grid_map(builders.grid_map_data(), now=builders.NOW)
     html = render(m)
-    names = {layer.layer_name for layer in _children(m, folium.map.Layer)}
+    names = {layer.layer_name for layer in builders.children(m, folium.map.Layer)}
     assert {"本网格", "相邻网格", "楼栋", "部件", "待办事件 (3)", "街巷"} <= names
-    assert _children(m, plugins.LocateControl) and _children(m, plugins.Fullscreen)
-    assert _children(m, folium.LayerControl)
-    legend = [c for c in _children(m, HtmlControl) if "gm-legend" in c.css_class][0]
+    assert builders.children(m, plugins.LocateControl) and builders.children(m, plugins.Fullscreen)
+    assert builders.children(m, folium.LayerControl)
+    legend = [c for c in builders.children(m, HtmlControl) if "gm-legend" in c.css_class][0]
     assert "gm-legend-toggle" in legend.html and "图例" in legend.html and "gm-legend" in html
-    labels = [f["properties"].get("label") for g in _children(m, folium.GeoJson)
+    labels = [f["properties"].get("label") for g in builders.children(m, folium.GeoJson)
               for f in g.data["features"]]
     assert "1号楼 · 48户" in labels and "2号楼 · 36户" in labels
 
@@ -68,8 +56,8 @@ def test_no_reporter_contact_reaches_the_map():
 def test_many_issues_are_clustered_few_are_not():
     few = build_grid_map(builders.grid_map_data(3), now=builders.NOW)
     many = build_grid_map(builders.grid_map_data(CLUSTER_ABOVE + 5), now=builders.NOW)
-    assert not _children(few, plugins.MarkerCluster)
-    assert len(_children(many, plugins.MarkerCluster)) == 1
+    assert not builders.children(few, plugins.MarkerCluster)
+    assert len(builders.children(many, plugins.MarkerCluster)) == 1
 
 
 def test_english_labels():
@@ -82,6 +70,6 @@ def test_on_amap_markers_and_outlines_are_shifted_to_gcj02():
     m = build_grid_map(data, options=BaseMapOptions("amap", online=True), now=builders.NOW)
     issue = data.issues.geometry.iloc[0]
     g_lon, g_lat = from_wgs84(issue.x, issue.y, "gcj02")
-    locations = [tuple(mk.location) for mk in _children(m, folium.Marker)]
+    locations = [tuple(mk.location) for mk in builders.children(m, folium.Marker)]
     assert any(abs(lat - g_lat) < 1e-6 and abs(lon - g_lon) < 1e-6 for lat, lon in locations)
     assert not any(abs(lat - issue.y) < 1e-6 and abs(lon - issue.x) < 1e-6 for lat, lon in locations)
