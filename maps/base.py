@@ -110,7 +110,7 @@ def new_map(options: BaseMapOptions, lang: str, *, location=(36.84, 112.86), zoo
     """A Folium map in its own Figure, with the base layers of ``options`` and our page assets."""
     check_lang(lang)
     figure = Figure(title=title)
-    figure.header.add_child(Element(
+    figure.header.add_child(RawHtml(
         '<meta name="viewport" content="width=device-width, initial-scale=1.0, '
         'maximum-scale=1.0, user-scalable=no">'), name="viewport")
     m = folium.Map(location=list(location), zoom_start=zoom, tiles=None, max_zoom=max_zoom,
@@ -178,6 +178,19 @@ class PageAssets(JSCSSMixin):
     _template = Template("")
     default_js = [(f"gridmap-js-{i}", url) for i, url in enumerate(PAGE_JS)]
     default_css = [(f"gridmap-css-{i}", url) for i, url in enumerate(PAGE_CSS)]
+
+
+class RawHtml(Element):
+    """HTML put into the page as it is. branca's ``Element(text)`` compiles its text as a Jinja
+    template, so a name from data such as "{{ 7*7 }}" would be evaluated on the server; here the
+    text is only ever a value. The HTML must already be escaped."""
+
+    _template = Template("{{ this.html }}")
+
+    def __init__(self, html_text: str):
+        super().__init__()
+        self._name = "RawHtml"
+        self.html = html_text
 
 
 class HtmlControl(MacroElement):

@@ -17,7 +17,6 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from branca.element import Element
 from folium import plugins
 
 from gis.analytics import CLOSED_STATUSES, OPEN_STATUSES, HeatmapData
@@ -25,6 +24,7 @@ from gis.models import ISSUE_STATUSES
 from maps.base import (
     BaseMapOptions,
     PageInit,
+    RawHtml,
     esc,
     fit,
     geojson,
@@ -67,7 +67,7 @@ def build_heatmap(data: HeatmapData, *, lang: str = "zh", options: BaseMapOption
     folium.LayerControl(position="topright", collapsed=True).add_to(m)
     plugins.Fullscreen(position="topleft", title=t("fullscreen", lang),
                        title_cancel=t("exit_fullscreen", lang)).add_to(m)
-    m.get_root().html.add_child(Element(panel_html(data, classes, lang, options, mode)),
+    m.get_root().html.add_child(RawHtml(panel_html(data, classes, lang, options, mode)),
                                 name="gm-panel")
     layers = {"choropleth": choropleth, "heat": heat, "animation": animation}
     layers = {name: layer for name, layer in layers.items() if layer is not None}

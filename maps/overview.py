@@ -5,12 +5,21 @@ lists them by community."""
 from __future__ import annotations
 
 import folium
-from branca.element import Element
 from folium import plugins
 from folium.utilities import JsCode
 
 from gis.analytics import OverviewData
-from maps.base import BaseMapOptions, PageInit, esc, fit, geojson, new_map, swatch, to_datum
+from maps.base import (
+    BaseMapOptions,
+    PageInit,
+    RawHtml,
+    esc,
+    fit,
+    geojson,
+    new_map,
+    swatch,
+    to_datum,
+)
 from maps.colours import quantile_classes
 from maps.i18n import t
 
@@ -62,7 +71,7 @@ def build_overview(data: OverviewData, *, lang: str = "zh",
     folium.LayerControl(position="topright", collapsed=True).add_to(m)
     plugins.Fullscreen(position="topleft", title=t("fullscreen", lang),
                        title_cancel=t("exit_fullscreen", lang)).add_to(m)
-    m.get_root().html.add_child(Element(_panel(data, classes, lang)), name="gm-panel")
+    m.get_root().html.add_child(RawHtml(_panel(data, classes, lang)), name="gm-panel")
     m.add_child(PageInit({"lang": lang, "page": "overview", "labelMinZoom": LABEL_MIN_ZOOM},
                          {"grids": layer}))
     return m

@@ -59,3 +59,13 @@ def test_unknown_mode_is_refused():
     with pytest.raises(ValueError, match="mode"):
         build_heatmap(builders.heatmap_data(), mode="log")
 
+
+
+def test_names_from_data_are_text_not_templates():
+    # The side panel is static HTML: a grid named like a Jinja expression must be shown as
+    # written, never evaluated on the server.
+    data = builders.heatmap_data()
+    data.grids.loc[4, "name"] = "{{ 7*7 }}<b>"
+    html = render(build_heatmap(data))
+    assert "{{ 7*7 }}&lt;b&gt;" in html
+    assert ">49<" not in html
