@@ -23,6 +23,8 @@ from pathlib import Path
 
 from branca.element import Element, Figure
 
+from maps.literal import literal_elements
+
 STATIC_URL = "/static"
 NPM_URL = f"{STATIC_URL}/npm"
 OWN_URL = f"{STATIC_URL}/gridmap"
@@ -176,7 +178,8 @@ def render_page(root: Element) -> str:
     if not isinstance(figure, Figure):
         raise TypeError(f"'root' should be inside a branca Figure, got {type(figure)}")
     localize(figure)
-    html = figure.render()
+    with literal_elements():
+        html = figure.render()
     leaks = external_links(html)
     if leaks:
         raise UnmappedAsset(f"the page still links outside the server: {leaks}")
