@@ -413,19 +413,34 @@ def _gi_star(grids: gpd.GeoDataFrame, values: np.ndarray, permutations: int,
     import warnings
 
     from esda.getisord import G_Local
-    from libpysal.weights import Queen
+    from libpysal.weights import W
 
+    neighbours = queen_neighbours(grids.geometry.values)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # islands and float warnings: handled below
-        w = Queen.from_dataframe(grids.reset_index(drop=True), use_index=False)
+        w = W(neighbours, id_order=list(range(len(grids))), silence_warnings=True)
         w.transform = "B"
         g = G_Local(values, w, star=True, permutations=permutations, seed=seed,
                     keep_simulations=False, transform="B", n_jobs=1)
     z = np.asarray(g.Zs, dtype=float)
     p = np.asarray(g.p_sim if permutations else g.p_norm, dtype=float)
-    islands = np.array([w.cardinalities[i] == 0 for i in w.id_order])
+    islands = np.array([not neighbours[i] for i in range(len(grids))])
     z[islands], p[islands] = np.nan, np.nan
     return z, p
+
+
+def queen_neighbours(geoms: np.ndarray) -> dict[int, list[int]]:
+    """Queen contiguity of polygons: position -> positions of the polygons it shares a boundary
+    point with (an edge or only a corner). Grids form a coverage (no overlaps), so "intersects"
+    is exactly that; an STRtree query does it for 1,000 grids in milliseconds, where PySAL's
+    ``Queen.from_dataframe`` walks every vertex in Python (a fifth of a second)."""
+    tree = shapely.STRtree(geoms)
+    left, right = tree.query(geoms, predicate="intersects")
+    neighbours: dict[int, list[int]] = {i: [] for i in range(len(geoms))}
+    for a, b in zip(left.tolist(), right.tolist(), strict=True):
+        if a != b:
+            neighbours[a].append(b)
+    return neighbours
 
 
 # -- the overview ----------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+import shapely
 from shapely.geometry import box
 from sqlalchemy import text
 
@@ -73,6 +74,35 @@ def test_gi_star_flags_the_hot_block_and_matches_esda():
     w.transform = "B"
     ref = G_Local(grids["issues"].to_numpy(float), w, star=True, permutations=0, transform="B")
     np.testing.assert_allclose(out["gi_z"], np.round(ref.Zs, 3), atol=1e-3)
+
+
+def _pysal_queen(frame: gpd.GeoDataFrame) -> dict[int, set[int]]:
+    from libpysal.weights import Queen
+
+    w = Queen.from_dataframe(frame.reset_index(drop=True), use_index=False, silence_warnings=True)
+    return {i: set(w.neighbors[i]) for i in range(len(frame))}
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_queen_neighbours_match_pysal_on_a_voronoi_coverage(seed):
+    rng = np.random.default_rng(seed)
+    points = shapely.multipoints(rng.uniform(0, 0.01, (200, 2)))
+    cells = shapely.get_parts(shapely.voronoi_polygons(points, extend_to=box(0, 0, 0.01, 0.01)))
+    cells = shapely.intersection(cells, box(0, 0, 0.01, 0.01))
+    ours = analytics.queen_neighbours(cells)
+    assert {i: set(n) for i, n in ours.items()} == _pysal_queen(
+        gpd.GeoDataFrame(geometry=cells, crs="EPSG:4326"))
+
+
+def test_queen_neighbours_include_corners_and_leave_islands_alone():
+    lattice = _lattice(n=3)
+    island = gpd.GeoDataFrame({"issues": [1]}, geometry=[box(1, 1, 1.001, 1.001)], crs="EPSG:4326")
+    frame = pd.concat([lattice, island], ignore_index=True)
+    ours = analytics.queen_neighbours(frame.geometry.values)
+    assert set(ours[4]) == {0, 1, 2, 3, 5, 6, 7, 8}  # the centre touches all eight
+    assert set(ours[0]) == {1, 3, 4}  # a corner cell: two edges and one corner
+    assert ours[9] == []
+    assert {i: set(n) for i, n in ours.items()} == _pysal_queen(frame)
 
 
 def test_gi_star_gives_no_verdict_on_too_few_or_flat_grids():
