@@ -12,6 +12,7 @@ link that rebuilds the page.
 from __future__ import annotations
 
 import html
+import json
 from dataclasses import dataclass
 
 import folium
@@ -271,12 +272,17 @@ def fit(m: folium.Map, frame: gpd.GeoDataFrame) -> None:
 
 def geojson(frame: gpd.GeoDataFrame, columns: list[str]) -> dict:
     """GeoJSON of ``columns`` only (a page ships what it shows, nothing more), NaN and NaT as
-    null, numpy scalars and timestamps as plain JSON values."""
-    keep = frame[[*columns, "geometry"]].copy()
-    for col in columns:
-        values = keep[col].astype(object).where(keep[col].notna(), None)
-        keep[col] = [_plain(v) for v in values]
-    return keep.__geo_interface__
+    null, numpy scalars and timestamps as plain JSON values. Geometries go through GEOS's own
+    writer (``shapely.to_geojson``): a few times faster than ``__geo_interface__`` per feature."""
+    values = frame[columns].astype(object)
+    values = values.where(frame[columns].notna(), None)
+    records = [{c: _plain(v) for c, v in zip(columns, row, strict=True)}
+               for row in values.itertuples(index=False, name=None)]
+    shapes = shapely.to_geojson(frame.geometry.values)
+    features = [{"id": str(i), "type": "Feature", "properties": props,
+                 "geometry": None if shape is None else json.loads(shape)}
+                for i, (props, shape) in enumerate(zip(records, shapes, strict=True))]
+    return {"type": "FeatureCollection", "features": features}
 
 
 def _plain(value):

@@ -152,11 +152,13 @@ def _animation(m: folium.Map, data: HeatmapData, datum: str, lang: str):
     if weeks.empty:
         return None, None
     lat, lon = latlon_to_datum(weeks["lat"], weeks["lon"], datum)
-    frame = pd.DataFrame({"week": weeks["week"], "lat": lat, "lon": lon,
-                          "w": weeks["weight"].astype(int)})
-    index = sorted(frame["week"].unique())
-    by_week = {w: g[["lat", "lon", "w"]].values.tolist() for w, g in frame.groupby("week")}
-    series = [[[float(a), float(b), int(c)] for a, b, c in by_week[w]] for w in index]
+    order = np.argsort(weeks["week"].to_numpy(), kind="stable")
+    week = weeks["week"].to_numpy()[order]
+    rows = np.column_stack([lat[order], lon[order], weeks["weight"].to_numpy()[order]]).tolist()
+    index, starts = np.unique(week, return_index=True)
+    ends = [*starts[1:].tolist(), len(rows)]
+    series = [rows[a:b] for a, b in zip(starts.tolist(), ends, strict=True)]
+    index = index.tolist()
     layer = plugins.HeatMapWithTime(series, index=index, name=t("animation", lang),
                                     radius=HEAT_RADIUS, min_opacity=0.1, max_opacity=0.8,
                                     auto_play=False, show=False, position="bottomleft")

@@ -1,13 +1,16 @@
 """Base maps and the GCJ-02 shift for AMap tiles."""
 
+import json
+
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 import shapely
-from shapely.geometry import Point
+from shapely.geometry import Point, box
 
 from gis.crs import from_wgs84
-from maps.base import BaseMapOptions, latlon_to_datum, new_map, render, to_datum
+from maps.base import BaseMapOptions, geojson, latlon_to_datum, new_map, render, to_datum
 from tests.maps import builders
 
 
@@ -75,3 +78,21 @@ def test_tianditu_without_a_key_falls_back_to_no_base_map():
     assert BaseMapOptions("tianditu", online=True).effective == "none"
     with pytest.raises(ValueError, match="basemap"):
         BaseMapOptions("google")
+
+
+def test_geojson_ships_only_the_named_columns_as_plain_json():
+    frame = gpd.GeoDataFrame(
+        {"name": ["东院", None], "n": np.array([3, 4], dtype=np.int64), "x": [1.5, np.nan],
+         "at": pd.to_datetime(["2025-03-01T08:00:00+08:00", None]), "secret": ["a", "b"]},
+        geometry=[box(112.86, 36.84, 112.861, 36.841), Point(112.87, 36.85)], crs="EPSG:4326")
+    out = geojson(frame, ["name", "n", "x", "at"])
+    json.dumps(out)  # plain JSON all the way down
+    first, second = out["features"]
+    assert first["properties"] == {"name": "东院", "n": 3, "x": 1.5,
+                                   "at": "2025-03-01T08:00:00+08:00"}
+    assert type(first["properties"]["n"]) is int
+    assert second["properties"] == {"name": None, "n": 4, "x": None, "at": None}
+    assert first["geometry"]["type"] == "Polygon"
+    assert second["geometry"] == {"type": "Point", "coordinates": [112.87, 36.85]}
+    assert [f["id"] for f in out["features"]] == ["0", "1"]
+    assert shapely.geometry.shape(first["geometry"]).equals(frame.geometry.iloc[0])

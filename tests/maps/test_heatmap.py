@@ -17,6 +17,9 @@ def test_layers_heat_choropleth_animation_hotspots():
     assert sum(p[2] for p in heat[0].data) == data.cells["weight"].sum()
     anim = builders.children(m, plugins.HeatMapWithTime)
     assert len(anim) == 1 and anim[0].index == ["2025-01-06", "2025-01-13"]
+    for week, frame in zip(anim[0].index, anim[0].data, strict=True):
+        expected = data.weeks.loc[data.weeks["week"] == week, "weight"]
+        assert sorted(p[2] for p in frame) == sorted(expected)
     choropleth = [g for g in builders.children(m, folium.GeoJson) if g.layer_name == "网格事件数"][0]
     features = choropleth.data["features"]
     assert len(features) == 9
