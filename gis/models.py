@@ -16,6 +16,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Computed,
     Date,
     DateTime,
     Float,
@@ -219,6 +220,9 @@ class Issue(Base):
     reporter_contact: Mapped[str | None] = mapped_column(String(200))
     photo_urls: Mapped[list] = mapped_column(JSONB, server_default="[]")
     geom = mapped_column(Geometry("POINT", srid=SRID), nullable=False)
+    # Generated from geom (migration 0003): the heatmap's scans read plain floats.
+    lon: Mapped[float] = mapped_column(Float, Computed("ST_X(geom)", persisted=True))
+    lat: Mapped[float] = mapped_column(Float, Computed("ST_Y(geom)", persisted=True))
     source_crs: Mapped[str] = mapped_column(String(32), server_default="wgs84")
     source_x: Mapped[float | None] = mapped_column(Float)
     source_y: Mapped[float | None] = mapped_column(Float)

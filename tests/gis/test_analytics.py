@@ -152,6 +152,39 @@ def test_small_budgets_coarsen_without_losing_issues(session):
     assert data.cell_m > analytics.MIN_CELL_M
 
 
+def test_weeks_are_beijing_calendar_weeks(session):
+    # Issues just either side of Monday 00:00 Beijing time (Sunday 16:00 UTC) land in
+    # different weeks; the totals per week agree with PostgreSQL's own date_trunc.
+    session.execute(text("""
+        INSERT INTO issues (category, geom, reported_at) VALUES
+          ('noise', ST_SetSRID(ST_MakePoint(112.861, 36.841), 4326), '2025-03-09 15:59:59+00'),
+          ('noise', ST_SetSRID(ST_MakePoint(112.861, 36.841), 4326), '2025-03-09 16:00:00+00')"""))
+    flt = IssueFilter(categories=("noise",))
+    data = analytics.heatmap_data(session, flt, hotspots=False)
+    ours = data.weeks.groupby("week")["weight"].sum().to_dict()
+    expected = dict(session.execute(text("""
+        SELECT to_char(date_trunc('week', reported_at AT TIME ZONE 'Asia/Shanghai'), 'YYYY-MM-DD'),
+               count(*) FROM issues WHERE category = 'noise' GROUP BY 1""")).all())
+    assert ours == expected
+    assert ours["2025-03-03"] >= 1 and ours["2025-03-10"] >= 1
+    assert all(date.fromisoformat(w).weekday() == 0 for w in ours)
+
+
+def test_per_grid_counts_match_sql(session):
+    data = analytics.heatmap_data(session, IssueFilter(), hotspots=False)
+    rows = session.execute(text("""
+        SELECT g.code, count(*),
+               count(*) FILTER (WHERE i.status NOT IN ('closed', 'rejected')),
+               count(*) FILTER (WHERE i.status NOT IN ('closed', 'rejected') AND i.due_at < now()),
+               count(*) FILTER (WHERE i.status = 'closed'),
+               count(*) FILTER (WHERE i.status = 'closed' AND i.closed_at <= i.due_at)
+          FROM issues i JOIN grids g ON g.id = i.grid_id GROUP BY g.code""")).all()
+    expected = {r[0]: tuple(r[1:]) for r in rows}
+    ours = {r.code: (r.issues, r.open, r.overdue, r.closed, r.on_time)
+            for r in data.grids.itertuples() if r.issues}
+    assert ours == expected
+
+
 def test_per_grid_statistics_and_hotspot_columns(session):
     data = analytics.heatmap_data(session, IssueFilter())
     g = data.grids

@@ -11,7 +11,23 @@ GEOMETRY_TABLES = {"regions", "grids", "streets", "compounds", "buildings", "fac
 def test_migrations_create_every_table_of_the_models(engine):
     tables = set(inspect(engine).get_table_names())
     assert set(Base.metadata.tables) <= tables
-    assert current_revision(engine) == "0002"  # the head: 0002 adds api_keys
+    assert current_revision(engine) == "0003"  # the head: 0003 adds issues.lon/lat
+
+
+def test_issue_lon_lat_follow_the_geometry(session):
+    row = session.execute(text("""
+        INSERT INTO issues (category, geom) VALUES
+            ('garbage', ST_SetSRID(ST_MakePoint(112.861234567, 36.841234567), 4326))
+        RETURNING id, lon, lat""")).one()
+    assert (row.lon, row.lat) == (112.861234567, 36.841234567)
+    session.execute(text("UPDATE issues SET geom = ST_SetSRID(ST_MakePoint(112.87, 36.85), 4326) "
+                         "WHERE id = :i"), {"i": row.id})
+    moved = session.execute(text("SELECT lon, lat FROM issues WHERE id = :i"), {"i": row.id}).one()
+    assert tuple(moved) == (112.87, 36.85)
+    mismatched = session.execute(text(
+        "SELECT count(*) FROM issues WHERE lon IS DISTINCT FROM ST_X(geom) "
+        "OR lat IS DISTINCT FROM ST_Y(geom)")).scalar_one()
+    assert mismatched == 0
 
 
 def test_every_geometry_column_has_a_gist_index_and_srid_4326(engine):
