@@ -23,8 +23,12 @@ ever selected here.
 from __future__ import annotations
 
 import math
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
+from typing import TypeVar
 
 import geopandas as gpd
 import numpy as np
@@ -53,6 +57,8 @@ WEEK_CELL_BUDGET = 12_000  # (week, cell) triplets for the animation
 HOTSPOT_ALPHA = 0.05
 HOTSPOT_PERMUTATIONS = 999
 HOTSPOT_SEED = 20221
+T = TypeVar("T")
+U = TypeVar("U")
 
 
 # -- filters ------------------------------------------------------------------------------------
@@ -189,12 +195,13 @@ def heatmap_data(session: Session, flt: IssueFilter, *, cell_budget: int = HEAT_
     total = int(stats["issues"].sum())
     unassigned = int(stats.loc[stats["code"].isna(), "issues"].sum())
     cell_m = pick_cell_size(area, min(total, cell_budget * 4) or 1, cell_budget)
-    cells = coarsen_to_budget(_cells(session, where, params, cell_m, lat0, join), cell_m, lat0,
-                              cell_budget)
-    cell_m = cells.attrs["cell_m"]
     week_cell_m = pick_cell_size(area, min(total, week_budget * 4) or 1,
                                  week_budget / _n_weeks(stats), start=cell_m)
-    weeks = _week_cells(session, where, params, week_cell_m, lat0, join)
+    cells, weeks = side_by_side(
+        session, lambda s: _cells(s, where, params, cell_m, lat0, join),
+        lambda s: _week_cells(s, where, params, week_cell_m, lat0, join))
+    cells = coarsen_to_budget(cells, cell_m, lat0, cell_budget)
+    cell_m = cells.attrs["cell_m"]
     weeks, week_cell_m = _coarsen_weeks(weeks, week_cell_m, lat0, week_budget)
     grids = _join_stats(grids, stats[stats["code"].notna()])
     if hotspots:
@@ -292,10 +299,8 @@ def _cells(session: Session, where: str, params: dict, cell_m: float, lat0: floa
           {_from(join)} WHERE {where} GROUP BY 1, 2"""
     rows = session.execute(text(sql), params | {"dx": dx, "dy": dy}).all()
     frame = pd.DataFrame(rows, columns=["cx", "cy", "weight", "sx", "sy"])
-    frame = frame.astype({"cx": "int64", "cy": "int64", "weight": "int64", "sx": "float64",
-                          "sy": "float64"})
-    frame.attrs["cell_m"] = cell_m
-    return frame
+    return frame.astype({"cx": "int64", "cy": "int64", "weight": "int64", "sx": "float64",
+                         "sy": "float64"})
 
 
 def coarsen_to_budget(cells: pd.DataFrame, cell_m: float, lat0: float, budget: int) -> pd.DataFrame:
@@ -358,6 +363,45 @@ def _tune(session: Session) -> None:
     than it saves on them, and hash aggregates of ~10^5 groups should not spill to disk."""
     session.execute(text("SET LOCAL jit = off"))
     session.execute(text("SET LOCAL work_mem = '64MB'"))
+
+
+# At most this many heatmap builds at a time run their second scan on a second connection; the
+# others run both scans in turn (two cores gain nothing from more, and the pool stays free).
+SIDE_SCANS = 2
+_side_slots = threading.BoundedSemaphore(SIDE_SCANS)
+_side_pool = ThreadPoolExecutor(max_workers=SIDE_SCANS, thread_name_prefix="gridmap-scan")
+
+
+def side_by_side(session: Session, here: Callable[[Session], T],
+                 there: Callable[[Session], U]) -> tuple[T, U]:
+    """``(here(session), there(other))``, the two running at the same time, ``there`` on a
+    second connection of the same engine.
+
+    The cell and week scans each keep one core busy for most of a second at a million issues,
+    and PostgreSQL does not split them across its parallel workers (it cannot know how few
+    cells the issues fill, so it plans as if each were alone in its cell). Each statement sees
+    the data committed when it starts, as every statement of a READ COMMITTED session does.
+    A session that has written in its transaction runs both itself, since another connection
+    could not see those writes, and so does a build that finds both slots taken.
+    """
+    if _has_written(session) or not _side_slots.acquire(blocking=False):
+        return here(session), there(session)
+    try:
+        future = _side_pool.submit(_on_own_connection, session.get_bind().engine, there)
+        first = here(session)
+        return first, future.result()
+    finally:
+        _side_slots.release()
+
+
+def _on_own_connection(engine, fn: Callable[[Session], U]) -> U:
+    with Session(engine) as other:
+        _tune(other)
+        return fn(other)
+
+
+def _has_written(session: Session) -> bool:
+    return session.execute(text("SELECT txid_current_if_assigned() IS NOT NULL")).scalar_one()
 
 
 def _grid_stats(session: Session, where: str, params: dict, join: bool = True) -> pd.DataFrame:

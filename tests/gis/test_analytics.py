@@ -185,6 +185,43 @@ def test_per_grid_counts_match_sql(session):
     assert ours == expected
 
 
+def _pid(s):
+    return s.execute(text("SELECT pg_backend_pid()")).scalar_one()
+
+
+def test_side_by_side_runs_the_second_scan_on_another_connection(session):
+    here, there = analytics.side_by_side(session, _pid, _pid)
+    assert here == _pid(session) and there != here
+
+
+def test_side_by_side_stays_on_a_session_that_has_written(session):
+    # Another connection could not see this uncommitted row, so both scans stay here.
+    session.execute(text("INSERT INTO issues (category, geom) VALUES "
+                         "('noise', ST_SetSRID(ST_MakePoint(112.861, 36.841), 4326))"))
+    here, there = analytics.side_by_side(session, _pid, _pid)
+    assert here == there == _pid(session)
+
+
+def test_side_by_side_runs_in_turn_when_every_slot_is_taken(session):
+    taken = [analytics._side_slots.acquire(blocking=False) for _ in range(analytics.SIDE_SCANS)]
+    try:
+        assert all(taken)
+        here, there = analytics.side_by_side(session, _pid, _pid)
+        assert here == there
+    finally:
+        for _ in taken:
+            analytics._side_slots.release()
+
+
+def test_both_ways_of_scanning_give_the_same_aggregates(session, monkeypatch):
+    flt = IssueFilter(statuses=("closed",))
+    apart = analytics.heatmap_data(session, flt, hotspots=False)
+    monkeypatch.setattr(analytics, "_has_written", lambda s: True)  # force one connection
+    together = analytics.heatmap_data(session, flt, hotspots=False)
+    pd.testing.assert_frame_equal(apart.cells, together.cells)
+    pd.testing.assert_frame_equal(apart.weeks, together.weeks)
+
+
 def test_per_grid_statistics_and_hotspot_columns(session):
     data = analytics.heatmap_data(session, IssueFilter())
     g = data.grids
