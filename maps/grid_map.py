@@ -25,9 +25,11 @@ from maps.base import (
     BaseMapOptions,
     HtmlControl,
     PageInit,
+    age_text,
     esc,
     geojson,
     legend_html,
+    local_time,
     new_map,
     swatch,
     to_datum,
@@ -205,12 +207,12 @@ def issue_popup_html(issue, cat: dict, lang: str, issue_link: str, now: datetime
     name = cat["name_en"] if lang == "en" else cat["name_zh"]
     due = "—"
     if issue.due_at is not None and not pd.isna(issue.due_at):
-        due = _local(issue.due_at)
+        due = local_time(issue.due_at)
         if issue.due_at < now:
             due += f' <span class="gm-overdue">({esc(t("overdue", lang))})</span>'
     rows = [(t("category", lang), name), (t("description", lang), issue.description),
-            (t("reported", lang), _local(issue.reported_at)),
-            (t("age", lang), _age(issue.reported_at, now, lang)),
+            (t("reported", lang), local_time(issue.reported_at)),
+            (t("age", lang), age_text(issue.reported_at, now, lang)),
             (t("status", lang), status_label(issue.status, lang))]
     link = esc(issue_link.format(id=int(issue.id)))
     return (_table(rows) + _table([(t("due", lang), due)], raw=True)
@@ -220,17 +222,6 @@ def issue_popup_html(issue, cat: dict, lang: str, issue_link: str, now: datetime
 def _table(rows: list[tuple[str, object]], raw: bool = False) -> str:
     cells = "".join(f"<tr><td>{esc(k)}</td><td>{v if raw else esc(v)}</td></tr>" for k, v in rows)
     return f'<table class="gm-popup-table">{cells}</table>'
-
-
-def _local(ts) -> str:
-    return pd.Timestamp(ts).tz_convert("Asia/Shanghai").strftime("%Y-%m-%d %H:%M")
-
-
-def _age(ts, now: datetime, lang: str) -> str:
-    hours = max((now - pd.Timestamp(ts)).total_seconds() / 3600.0, 0.0)
-    if hours < 48:
-        return f"{hours:.0f} {t('hours', lang)}"
-    return f"{hours / 24:.0f} {t('days', lang)}"
 
 
 def _info_html(row, n_open: int, lang: str) -> str:
