@@ -91,6 +91,7 @@ _TEXT: dict[str, tuple[str, str]] = {
     # the issue action page
     "issue_title": ("事件", "Issue"),
     "issue_location": ("事件位置", "Issue location"),
+    "issue_grid": ("所属网格", "Grid"),
     "linked_facility": ("关联部件", "Linked facility"),
     "issue_id": ("编号", "ID"),
     "closed_at": ("结案时间", "Closed"),

@@ -85,7 +85,9 @@ def _fit(m: folium.Map, grid, point) -> None:
     minx, miny, maxx, maxy = grid.total_bounds
     minx, maxx = min(minx, point.x), max(maxx, point.x)
     miny, maxy = min(miny, point.y), max(maxy, point.y)
-    m.fit_bounds([[miny, minx], [maxy, maxx]], padding=(24, 24))
+    fit = folium.FitBounds([[miny, minx], [maxy, maxx]], padding=(24, 24))
+    fit.options["animate"] = False  # open at the final view, not zooming out from the pin
+    m.add_child(fit)
 
 
 def _streets(m: folium.Map, streets, lang: str) -> None:
@@ -174,7 +176,7 @@ def _details(data: IssueDetail, lang: str, now: datetime) -> str:
             (t("priority", lang), esc(i["priority"]))]
     if _given(i["closed_at"]):
         rows.append((t("closed_at", lang), esc(local_time(i["closed_at"]))))
-    rows += [(t("grid", lang), grid), (t("worker", lang), esc(_text(i["worker"])))]
+    rows += [(t("issue_grid", lang), grid), (t("worker", lang), esc(_text(i["worker"])))]
     if _given(i["facility_code"]) or _given(i["facility_name"]):
         rows.append((t("linked_facility", lang),
                      f'{esc(_text(i["facility_name"]))} ({esc(_text(i["facility_code"]))})'))

@@ -31,7 +31,8 @@ def _buttons(html: str) -> list[str]:
 
 def test_details_history_and_form_are_there():
     html = _page()
-    for text in ("事件 #4242", "井盖破损/缺失", "任务派遣", "第05网格 (140429100001005)", "网格员5",
+    for text in ("事件 #4242", "井盖破损/缺失", "任务派遣", "所属网格", "第05网格 (140429100001005)",
+                 "网格员5",
                  "污水井盖2 (1404290102000002)", "2025-12-28 20:00", "2025-12-31 15:00",
                  "已超期", "3 天", "处理记录 (2)", "12345热线转办", "leader", "信息收集 → 案卷建立",
                  "用户名", "密码", "登录", "退出登录", 'id="gm-error"'):
@@ -91,11 +92,21 @@ def test_english_labels():
     assert 'href="/maps/grid/140429100001005?lang=en"' in html and 'href="?lang=zh"' in html
 
 
+def test_map_opens_on_the_grid_and_the_pin_without_zooming():
+    m = build_issue_page(builders.issue_detail(), now=builders.NOW)
+    [fit] = builders.children(m, folium.FitBounds)
+    (south, west), (north, east) = fit.bounds
+    grid = builders.issue_detail().grid.total_bounds
+    assert (west, south, east, north) == pytest.approx(tuple(grid))
+    assert fit.options["animate"] is False
+
+
 def test_issue_in_no_grid_is_centred_on_its_pin():
     data = builders.issue_detail(grid=False)
     m = build_issue_page(data, now=builders.NOW)
     html = render(m)
     assert "未落入网格" in html and "/maps/grid/" not in html
+    assert not builders.children(m, folium.FitBounds)
     pin = data.issue.geometry.iloc[0]
     assert m.location == pytest.approx([pin.y, pin.x])
 
