@@ -383,6 +383,10 @@ def test_worker_logs_in_and_moves_an_issue_on(visit, demo_engine):
         events.last.scroll_into_view_if_needed()  # the panel scrolls: show the new row
         v.shot("issue-page-after-transition-1024x768")
         v.check_clean(refused=[(401, "/api/v1/auth/token")])
+    with demo_engine.connect() as conn:  # put back for the other tests
+        assert conn.execute(text("""SELECT i.status, count(e.id) FROM issues i
+            JOIN issue_events e ON e.issue_id = i.id WHERE i.id = :i GROUP BY i.status"""),
+            {"i": issue_id}).one() == (status, n_events)
 
 
 def test_another_grids_worker_is_refused_in_english_portrait(visit, demo_engine):
