@@ -18,7 +18,6 @@ from datetime import UTC, datetime
 
 import folium
 import pandas as pd
-from branca.element import Element
 
 from gis.issue_detail import IssueDetail
 from gis.issues import FINAL_STATUSES
@@ -27,6 +26,7 @@ from maps.base import (
     BaseMapOptions,
     JSCSSMixin,
     PageInit,
+    RawHtml,
     Template,
     age_text,
     esc,
@@ -69,7 +69,7 @@ def build_issue_page(data: IssueDetail, *, lang: str = "zh", options: BaseMapOpt
     _facility(m, to_datum(data.facility, datum), lang)
     _issue_marker(m, row, data.category, lang)
     m.add_child(IssuePageAssets())
-    m.get_root().html.add_child(Element(panel_html(data, lang, now)), name="gm-panel")
+    m.get_root().html.add_child(RawHtml(panel_html(data, lang, now)), name="gm-panel")
     m.add_child(PageInit({"lang": lang, "page": "issue", "issueId": int(row["id"])}))
     return m
 

@@ -50,6 +50,15 @@ def test_user_text_is_shown_as_text():
     assert "<i>立案</i>" not in html and "&lt;i&gt;立案&lt;/i&gt;" in html  # history notes too
 
 
+def test_user_text_is_never_read_as_a_template():
+    # The panel is static HTML: a description like a Jinja expression is shown as written.
+    data = builders.issue_detail(description="{{ 7*7 }} {% if true %}x{% endif %} {{")
+    data.history[-1]["note"] = "{{ 6*7 }}"
+    html = _page(data)
+    assert '<span class="gm-description">{{ 7*7 }} {% if true %}x{% endif %} {{</span>' in html
+    assert "<td>{{ 6*7 }}</td></tr></table>" in html
+
+
 def test_only_http_photo_links_become_links():
     data = builders.issue_detail(photo_urls=["https://photos.example/1.jpg", "javascript:alert(1)"])
     html = _page(data)
