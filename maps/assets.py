@@ -124,6 +124,8 @@ PATCHES: dict[str, tuple[tuple[str, str], ...]] = {
 # Our own assets every GridMap page loads after folium's (touch sizes, legend, side panel).
 PAGE_CSS = (_own("gridmap.css"),)
 PAGE_JS = (_own("gridmap.js"),)
+# Loaded by the issue action page only (log-in and the workflow buttons).
+ISSUE_PAGE_JS = (_own("issue.js"),)
 
 
 class UnmappedAsset(RuntimeError):
@@ -214,7 +216,8 @@ def missing_assets() -> list[str]:
         found = json.loads(manifest.read_text(encoding="utf-8")).get("version")
         if found != version:
             problems.append(f"{name} is {found}, package.json pins {version}")
-    for url in {u for urls in CDN_TO_LOCAL.values() for u in urls} | set(PAGE_CSS + PAGE_JS):
+    own = set(PAGE_CSS + PAGE_JS + ISSUE_PAGE_JS)
+    for url in {u for urls in CDN_TO_LOCAL.values() for u in urls} | own:
         path = local_path(url)
         if path is None or not path.is_file():
             problems.append(f"{url} has no file")

@@ -14,10 +14,12 @@ from __future__ import annotations
 import html
 import json
 from dataclasses import dataclass
+from datetime import datetime
 
 import folium
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 from branca.element import Element, Figure, MacroElement
 
@@ -257,6 +259,19 @@ def swatch(colour: str, label: str, *, shape: str = "box", icon: str | None = No
 def esc(value) -> str:
     """HTML-escape anything shown from data: descriptions and names are user input."""
     return html.escape("" if value is None else str(value), quote=True)
+
+
+def local_time(ts) -> str:
+    """A timestamp as Beijing time to the minute, as the community reads it."""
+    return pd.Timestamp(ts).tz_convert("Asia/Shanghai").strftime("%Y-%m-%d %H:%M")
+
+
+def age_text(ts, now: datetime, lang: str) -> str:
+    """How long ago ``ts`` was: hours up to two days, days after."""
+    hours = max((now - pd.Timestamp(ts)).total_seconds() / 3600.0, 0.0)
+    if hours < 48:
+        return f"{hours:.0f} {t('hours', lang)}"
+    return f"{hours / 24:.0f} {t('days', lang)}"
 
 
 def render(m: folium.Map) -> str:

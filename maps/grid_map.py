@@ -3,8 +3,9 @@
 The grid outline is drawn strongly and its neighbours dimmed; buildings carry a label (name and
 households); facilities a disc in their category's colour and icon, ringed in red when damaged or
 missing; open issues a pin with a popup (category, description, age, due time, status and a link
-to act on it), clustered when there are many. Controls: locate-me, fullscreen, a layer switcher
-and a collapsible legend, all at least 44 px for fingers. Laid out for 1024x768 either way up.
+to act on it, the issue page ``/maps/issue/{id}`` by default), clustered when there are many.
+Controls: locate-me, fullscreen, a layer switcher and a collapsible legend, all at least 44 px
+for fingers. Laid out for 1024x768 either way up.
 
 Popups are built from :data:`gis.analytics.ISSUE_MAP_COLUMNS` only: reporter contact (personal
 data) never reaches this module, and :func:`build_grid_map` refuses a frame that carries it.
@@ -25,9 +26,11 @@ from maps.base import (
     BaseMapOptions,
     HtmlControl,
     PageInit,
+    age_text,
     esc,
     geojson,
     legend_html,
+    local_time,
     new_map,
     swatch,
     to_datum,
@@ -45,8 +48,10 @@ PII_COLUMNS = frozenset({"reporter_contact", "phone", "reporter", "contact"})
 
 
 def build_grid_map(data: GridMapData, *, lang: str = "zh", options: BaseMapOptions | None = None,
-                   issue_link: str = "/api/v1/issues/{id}", now: datetime | None = None) -> folium.Map:
-    """The worker's map of one grid, from :func:`gis.analytics.grid_map_data`'s frames."""
+                   issue_link: str = "/maps/issue/{id}", now: datetime | None = None) -> folium.Map:
+    """The worker's map of one grid, from :func:`gis.analytics.grid_map_data`'s frames.
+    ``issue_link`` is where a popup's action link goes ({id}: the issue id); the page's
+    language is passed on as ``?lang=``."""
     _refuse_pii(data.issues)
     options = options or BaseMapOptions()
     datum = options.datum
@@ -205,32 +210,25 @@ def issue_popup_html(issue, cat: dict, lang: str, issue_link: str, now: datetime
     name = cat["name_en"] if lang == "en" else cat["name_zh"]
     due = "—"
     if issue.due_at is not None and not pd.isna(issue.due_at):
-        due = _local(issue.due_at)
+        due = local_time(issue.due_at)
         if issue.due_at < now:
             due += f' <span class="gm-overdue">({esc(t("overdue", lang))})</span>'
     rows = [(t("category", lang), name), (t("description", lang), issue.description),
-            (t("reported", lang), _local(issue.reported_at)),
-            (t("age", lang), _age(issue.reported_at, now, lang)),
+            (t("reported", lang), local_time(issue.reported_at)),
+            (t("age", lang), age_text(issue.reported_at, now, lang)),
             (t("status", lang), status_label(issue.status, lang))]
-    link = esc(issue_link.format(id=int(issue.id)))
+    link = esc(_with_lang(issue_link.format(id=int(issue.id)), lang))
     return (_table(rows) + _table([(t("due", lang), due)], raw=True)
             + f'<a class="gm-act" href="{link}">{esc(t("act", lang))}</a>')
+
+
+def _with_lang(url: str, lang: str) -> str:
+    return f"{url}{'&' if '?' in url else '?'}lang={lang}"
 
 
 def _table(rows: list[tuple[str, object]], raw: bool = False) -> str:
     cells = "".join(f"<tr><td>{esc(k)}</td><td>{v if raw else esc(v)}</td></tr>" for k, v in rows)
     return f'<table class="gm-popup-table">{cells}</table>'
-
-
-def _local(ts) -> str:
-    return pd.Timestamp(ts).tz_convert("Asia/Shanghai").strftime("%Y-%m-%d %H:%M")
-
-
-def _age(ts, now: datetime, lang: str) -> str:
-    hours = max((now - pd.Timestamp(ts)).total_seconds() / 3600.0, 0.0)
-    if hours < 48:
-        return f"{hours:.0f} {t('hours', lang)}"
-    return f"{hours / 24:.0f} {t('days', lang)}"
 
 
 def _info_html(row, n_open: int, lang: str) -> str:

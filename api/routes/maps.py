@@ -1,7 +1,8 @@
 """HTML map pages (DESIGN §7): parse the query, fetch with ``gis.analytics``, render with ``maps``.
 
-Pages are readable without a token for now (auth is coming); they carry no personal data, the
-popups being built from whitelisted columns. Rendered pages are cached per filter and data
+Pages are readable without a token; they carry no personal data, the popups and the issue page
+being built from whitelisted columns (the issue page's own script asks the API, with the user's
+token, for what only some roles may see). Rendered pages are cached per filter and data
 version. The JS/CSS they load is served from ``/static/`` (see :func:`mount_static`).
 """
 
@@ -11,7 +12,7 @@ import threading
 from datetime import date
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BeforeValidator, Field
@@ -20,11 +21,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from api.deps import SessionDep
 from gis import analytics
 from gis.errors import SetupError
+from gis.issue_detail import issue_detail
 from maps import assets
 from maps.base import BaseMapOptions, render
 from maps.cache import PageCache
 from maps.grid_map import build_grid_map
 from maps.heatmap import build_heatmap
+from maps.issue_page import build_issue_page
 from maps.overview import build_overview
 
 
@@ -39,7 +42,8 @@ class MapSettings(BaseSettings):
     tianditu_key: str | None = Field(None, description="Tianditu (天地图) browser key (tk).")
     cache_pages: int = Field(64, ge=0, description="Rendered pages kept in memory.")
     cache_ttl_s: float = Field(300.0, ge=0, description="Longest a cached page is served.")
-    issue_link: str = Field("/api/v1/issues/{id}", description="Where an issue popup links.")
+    issue_link: str = Field("/maps/issue/{id}", description=(
+        "Where an issue popup links; {id} is the issue id, and ?lang= is added."))
 
 
 router = APIRouter(prefix="/maps", tags=["maps"])
@@ -96,6 +100,18 @@ def grid_map(code: str, request: Request, session: SessionDep, lang: Lang = "zh"
     return _page(cache, key, lambda: build_grid_map(
         analytics.grid_map_data(session, code), lang=lang, options=options,
         issue_link=cfg.issue_link))
+
+
+@router.get("/issue/{issue_id}", response_class=HTMLResponse,
+            summary="The page to act on one issue (details, history, log-in and workflow)")
+def issue_page(issue_id: Annotated[int, Path(ge=1, le=2_147_483_647, description="Issue id")],
+               request: Request, session: SessionDep, lang: Lang = "zh",
+               basemap: Basemap = None) -> HTMLResponse:
+    _, cache, options = _context(request, basemap)
+    # Every status change adds an issue_events row, which changes the data version.
+    key = ("issue", issue_id, lang, options, analytics.data_version(session))
+    return _page(cache, key, lambda: build_issue_page(
+        issue_detail(session, issue_id), lang=lang, options=options))
 
 
 def _blank_to_none(value):

@@ -13,6 +13,8 @@ from shapely.geometry import Point, box
 
 from gis.analytics import GridMapData, HeatmapData, IssueFilter, add_hotspots
 from gis.categories import FACILITY_CATEGORIES, ISSUE_CATEGORIES
+from gis.issue_detail import IssueDetail
+from gis.issues import FINAL_STATUSES, TRANSITIONS
 
 WGS84 = "EPSG:4326"
 LON0, LAT0 = 112.86, 36.84
@@ -123,3 +125,39 @@ def children(m, cls) -> list:
             walk(child)
     walk(m)
     return out
+
+
+def issue_detail(status: str = "dispatched", *, description: str = "<b>井盖</b> & 破损",
+                 photo_urls: list | None = None, grid: bool = True) -> IssueDetail:
+    """One issue in the centre grid as :func:`gis.issue_detail.issue_detail` returns it: due
+    five hours before NOW, linked to a facility, with a two-step history."""
+    centre = grids().iloc[[4]].reset_index(drop=True)
+    cx, cy = centre.geometry.iloc[0].centroid.coords[0]
+    row = {"id": 4242, "category": "cover_damaged", "description": description,
+           "status": status, "priority": 2,
+           "reported_at": pd.Timestamp(NOW - timedelta(days=3)),
+           "due_at": pd.Timestamp(NOW - timedelta(hours=5)),
+           "closed_at": pd.Timestamp(NOW - timedelta(hours=1)) if status in FINAL_STATUSES else None,
+           "assignment": "inside", "photo_urls": photo_urls or [],
+           "grid_code": centre["code"].iloc[0] if grid else None,
+           "grid_name": centre["name"].iloc[0] if grid else None,
+           "worker": "网格员5" if grid else None,
+           "facility_code": "1404290102000002", "facility_name": "污水井盖2"}
+    issue = gpd.GeoDataFrame([row], geometry=[Point(cx + 2e-4, cy - 1e-4)], crs=WGS84)
+    facility = gpd.GeoDataFrame(
+        [{"code": "1404290102000002", "name": "污水井盖2", "category": "sewage_cover",
+          "status": "damaged"}], geometry=[Point(cx + 2.5e-4, cy - 1e-4)], crs=WGS84)
+    cat = categories("issue").set_index("code").loc["cover_damaged"]
+    events = [{"id": 1, "at": pd.Timestamp(NOW - timedelta(days=3)), "actor": None,
+               "from_status": None, "to_status": "reported", "note": "12345热线转办"},
+              {"id": 2, "at": pd.Timestamp(NOW - timedelta(days=2)), "actor": "leader",
+               "from_status": "reported", "to_status": "accepted", "note": "<i>立案</i>"}]
+    return IssueDetail(
+        issue=issue, grid=centre[["code", "name", "geometry"]] if grid else centre.iloc[0:0],
+        facility=facility,
+        streets=gpd.GeoDataFrame({"name": ["太行街"], "kind": ["main"]},
+                                 geometry=[box(cx - 2e-3, cy - 1e-4, cx + 2e-3, cy).exterior],
+                                 crs=WGS84),
+        category={"code": "cover_damaged", "name_zh": cat["name_zh"], "name_en": cat["name_en"],
+                  "icon": cat["icon"], "colour": cat["colour"]},
+        history=events, allowed_next=TRANSITIONS[status])

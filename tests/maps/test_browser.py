@@ -10,15 +10,22 @@ Needs Debian's chromium (``GRIDMAP_WITH_BROWSER=1 scripts/system-deps.sh``) and 
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import text
+
+from gis.issues import TRANSITIONS
+from maps.i18n import status_label
+from tests.conftest import DEMO_PASSWORD
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -27,6 +34,7 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 GRID = "140429100001008"
 TABLET = {"width": 1024, "height": 768}
 TABLET_PORTRAIT = {"width": 768, "height": 1024}
+REFUSED = re.compile(r"Failed to load resource: the server responded with a status of (\d+)")
 
 
 def _free_port() -> int:
@@ -79,11 +87,23 @@ class Visit:
         self.context = browser.new_context(viewport=viewport, has_touch=True)
         self.page = self.context.new_page()
         self.errors: list[str] = []
+        self.refused: list[tuple[int, str]] = []
         self.external: list[str] = []
-        self.page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
+        self.page.on("console", self._console)
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
         self.page.route("**/*", self._route)
         self.server = server
+
+    def _console(self, message):
+        if message.type != "error":
+            return
+        # Chromium logs every 4xx/5xx answer to a fetch as a console error; kept apart so a
+        # test can say which refusals it provoked on purpose.
+        refused = REFUSED.match(message.text)
+        if refused:
+            self.refused.append((int(refused.group(1)), urlsplit(message.location["url"]).path))
+        else:
+            self.errors.append(message.text)
 
     def _route(self, route):
         if route.request.url.startswith(self.server + "/"):
@@ -94,12 +114,19 @@ class Visit:
 
     def open(self, path: str):
         self.page.goto(self.server + path, wait_until="load", timeout=120_000)
+        return self.settle()
+
+    def settle(self):
+        """Wait for a page (opened or reloaded) to have its map set up."""
         self.page.wait_for_function("window.GridMap && window.GridMap.pages.length > 0")
         self.page.wait_for_timeout(300)
         return self.page
 
-    def check_clean(self):
+    def check_clean(self, refused=()):
+        """No console error, no request off the machine, and no failed request other than the
+        ``refused`` (status, path) pairs the test provoked."""
         assert self.errors == [], self.errors
+        assert sorted(self.refused) == sorted(refused), self.refused
         assert self.external == [], self.external
 
     def shot(self, name: str):
@@ -149,7 +176,7 @@ def test_grid_map_on_a_tablet(visit, demo_engine):
     popup = page.locator(".leaflet-popup-content")
     popup.wait_for()
     assert "处理此事件" in popup.inner_text() and "时限" in popup.inner_text()
-    assert popup.locator("a.gm-act").get_attribute("href").startswith("/api/v1/issues/")
+    assert popup.locator("a.gm-act").get_attribute("href").startswith("/maps/issue/")
     v.shot("grid-map-popup-1024x768")
     page.locator(".gm-legend-toggle").click()
     assert page.locator(".gm-legend.gm-collapsed").count() == 1
@@ -233,3 +260,155 @@ def test_overview_links_to_grid_maps(visit):
     page.wait_for_function("window.GridMap && window.GridMap.pages.length > 0")
     assert "/maps/grid/140429100001001" in page.url
     v.check_clean()
+
+
+# -- the issue page: log in and act -------------------------------------------------------------
+def _issue_to_act_on(engine) -> tuple[int, str]:
+    """An open issue of GRID whose first next status keeps it open (so the grid map's count of
+    open issues is the same before and after), with its status."""
+    with engine.connect() as conn:
+        return tuple(conn.execute(text("""SELECT i.id, i.status FROM issues i
+            JOIN grids g ON g.id = i.grid_id WHERE g.code = :c
+             AND i.status IN ('reported', 'accepted', 'dispatched', 'in_progress', 'reopened')
+             AND i.reporter_contact IS NOT NULL ORDER BY i.id LIMIT 1"""), {"c": GRID}).one())
+
+
+@contextmanager
+def _restored(engine, issue_id: int):
+    """Put the issue's row and history back as they were: other tests read the demo data."""
+    with engine.connect() as conn:
+        row = conn.execute(text("SELECT status, updated_at, closed_at FROM issues WHERE id = :i"),
+                           {"i": issue_id}).one()
+        last_event = conn.execute(text("SELECT max(id) FROM issue_events")).scalar()
+    try:
+        yield
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM issue_events WHERE issue_id = :i AND id > :e"),
+                         {"i": issue_id, "e": last_event})
+            conn.execute(text("""UPDATE issues SET status = :s, updated_at = :u, closed_at = :c
+                WHERE id = :i"""), {"s": row.status, "u": row.updated_at, "c": row.closed_at,
+                                    "i": issue_id})
+
+
+def _open_popup_of(page, issue_id: int) -> None:
+    """Tap the pin whose popup links to ``issue_id`` on the grid map."""
+    icon = page.evaluate_handle("""(id) => {
+        let found = null;
+        GridMap.pages[0].options.issues.eachLayer((layer) => {
+            const content = layer.getPopup() && layer.getPopup().getContent();
+            const html = typeof content === "string" ? content : content.outerHTML;
+            if (html.includes('href="/maps/issue/' + id + '?')) { found = layer; }
+        });
+        return found && found._icon;
+    }""", issue_id)
+    icon.as_element().click()
+    page.locator(".leaflet-popup-content a.gm-act").wait_for()
+
+
+def _log_in(page, username: str, password: str) -> None:
+    page.locator("#gm-login input[name=username]").fill(username)
+    page.locator("#gm-login input[name=password]").fill(password)
+    page.locator("#gm-login button[type=submit]").click()
+
+
+def _touch_sized(locator) -> None:
+    for k in range(locator.count()):
+        box = locator.nth(k).bounding_box()
+        assert box["width"] >= 44 and box["height"] >= 44, box
+
+
+def test_worker_logs_in_and_moves_an_issue_on(visit, demo_engine):
+    issue_id, status = _issue_to_act_on(demo_engine)
+    to = TRANSITIONS[status][0]
+    with demo_engine.connect() as conn:
+        contact = conn.execute(text("SELECT reporter_contact FROM issues WHERE id = :i"),
+                               {"i": issue_id}).scalar()
+        n_events = conn.execute(text("SELECT count(*) FROM issue_events WHERE issue_id = :i"),
+                                {"i": issue_id}).scalar()
+    v = visit()
+    page = v.open(f"/maps/grid/{GRID}")
+    _open_popup_of(page, issue_id)
+    with page.expect_navigation():
+        page.locator(".leaflet-popup-content a.gm-act").click()
+    v.settle()
+    assert page.url.endswith(f"/maps/issue/{issue_id}?lang=zh")
+    assert page.locator(".gm-issue-here").count() == 1
+    assert page.locator(".gm-status").inner_text() == status_label(status, "zh")
+    assert page.locator("tr.gm-event").count() == n_events
+    assert page.locator("#gm-actions").is_hidden() and page.locator("#gm-contact-row").is_hidden()
+    assert contact not in page.content()  # only for those allowed, and only through the API
+
+    _log_in(page, "worker08", "not-the-password")
+    page.locator("#gm-error").wait_for()
+    assert "Wrong username or password." in page.locator("#gm-error").inner_text()
+    assert "401" in page.locator("#gm-error").inner_text()
+
+    with demo_engine.connect() as conn:
+        assert conn.execute(text("""SELECT u.username FROM grid_workers gw JOIN users u
+            ON u.id = gw.user_id WHERE gw.grid_code = :c"""), {"c": GRID}).scalar() == "worker08"
+    _log_in(page, "worker08", DEMO_PASSWORD)
+    page.locator("#gm-actions").wait_for()
+    assert page.locator("#gm-error").is_hidden() and page.locator("#gm-login").is_hidden()
+    assert page.locator("#gm-user").inner_text() == "worker08"
+    page.locator("#gm-contact-row").wait_for()
+    assert page.locator("#gm-contact").inner_text() == contact
+    buttons = page.locator(".gm-transition")
+    assert buttons.all_inner_texts() == [status_label(s, "zh") for s in TRANSITIONS[status]]
+    _touch_sized(buttons)
+    _touch_sized(page.locator("#gm-logout"))
+    v.shot("issue-page-1024x768")
+
+    with _restored(demo_engine, issue_id):
+        page.locator("#gm-note").fill("已到现场 <b>处理</b>")
+        with page.expect_navigation():
+            buttons.first.click()
+        v.settle()
+        assert page.locator(".gm-status").inner_text() == status_label(to, "zh")
+        events = page.locator("tr.gm-event")
+        assert events.count() == n_events + 1
+        last = events.last.inner_text()
+        assert "worker08" in last and "已到现场 <b>处理</b>" in last
+        assert f"{status_label(status, 'zh')} → {status_label(to, 'zh')}" in last
+        page.locator("#gm-actions").wait_for()  # still logged in after the reload
+        assert page.locator(".gm-transition").all_inner_texts() == [
+            status_label(s, "zh") for s in TRANSITIONS[to]]
+        with demo_engine.connect() as conn:
+            assert conn.execute(text("SELECT status FROM issues WHERE id = :i"),
+                                {"i": issue_id}).scalar() == to
+            event = conn.execute(text("""SELECT e.from_status, e.to_status, e.note, u.username
+                FROM issue_events e JOIN users u ON u.id = e.actor_id WHERE e.issue_id = :i
+                ORDER BY e.id DESC LIMIT 1"""), {"i": issue_id}).one()
+        assert tuple(event) == (status, to, "已到现场 <b>处理</b>", "worker08")
+        events.last.scroll_into_view_if_needed()  # the panel scrolls: show the new row
+        v.shot("issue-page-after-transition-1024x768")
+        v.check_clean(refused=[(401, "/api/v1/auth/token")])
+    with demo_engine.connect() as conn:  # put back for the other tests
+        assert conn.execute(text("""SELECT i.status, count(e.id) FROM issues i
+            JOIN issue_events e ON e.issue_id = i.id WHERE i.id = :i GROUP BY i.status"""),
+            {"i": issue_id}).one() == (status, n_events)
+
+
+def test_another_grids_worker_is_refused_in_english_portrait(visit, demo_engine):
+    issue_id, status = _issue_to_act_on(demo_engine)
+    v = visit(TABLET_PORTRAIT)
+    page = v.open(f"/maps/issue/{issue_id}?lang=en")
+    assert page.locator(".gm-status").inner_text() == status_label(status, "en")
+    _log_in(page, "worker01", DEMO_PASSWORD)
+    page.locator("#gm-actions").wait_for()
+    assert page.locator("#gm-contact-row").is_hidden()  # not their grid: no contact from the API
+    page.locator(".gm-transition").first.click()
+    page.locator("#gm-error").wait_for()
+    error = page.locator("#gm-error").inner_text()
+    assert "403" in error and f"worker01 may not change issues in grid {GRID}" in error
+    assert page.locator(".gm-transition").first.is_enabled()  # free to try again
+    _touch_sized(page.locator(".gm-transition"))
+    _touch_sized(page.locator(".leaflet-control-zoom-in"))
+    v.shot("issue-page-768x1024-en-refused")
+    with demo_engine.connect() as conn:
+        assert conn.execute(text("SELECT status FROM issues WHERE id = :i"),
+                            {"i": issue_id}).scalar() == status
+    page.locator("#gm-logout").click()
+    assert page.locator("#gm-login").is_visible() and page.locator("#gm-actions").is_hidden()
+    assert page.evaluate("sessionStorage.getItem('gridmap.token')") is None
+    v.check_clean(refused=[(403, f"/api/v1/issues/{issue_id}/transitions")])

@@ -39,9 +39,18 @@ def test_issue_popup_has_what_a_worker_needs_escaped():
                                  issue_link="/issues/{id}/act"))
     for label in ("类别", "描述", "已过", "时限", "状态", "处理此事件", "任务派遣", "已超期"):
         assert label in html
-    assert "/issues/100/act" in html and "/issues/101/act" in html
+    assert "/issues/100/act?lang=zh" in html and "/issues/101/act?lang=zh" in html
     assert "<b>问题0</b>" not in html and "&lt;b&gt;问题0&lt;/b&gt;" in html  # user text escaped
     assert "gm-issue gm-issue-overdue" in html
+
+
+def test_issue_links_go_to_the_issue_page_in_the_page_language():
+    zh = render(build_grid_map(builders.grid_map_data(1), now=builders.NOW))
+    en = render(build_grid_map(builders.grid_map_data(1), lang="en", now=builders.NOW))
+    assert 'href="/maps/issue/100?lang=zh"' in zh and 'href="/maps/issue/100?lang=en"' in en
+    other = render(build_grid_map(builders.grid_map_data(1), lang="en", now=builders.NOW,
+                                  issue_link="/act?issue={id}"))
+    assert 'href="/act?issue=100&amp;lang=en"' in other
 
 
 def test_no_reporter_contact_reaches_the_map():

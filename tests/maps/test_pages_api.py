@@ -9,6 +9,7 @@ from sqlalchemy import text
 from api.main import create_app
 from api.routes.maps import MapSettings
 from api.settings import Settings
+from gis.issues import TRANSITIONS
 from maps.assets import external_links
 
 GRID = "140429100001005"
@@ -71,6 +72,51 @@ def test_unknown_grid_is_404(client):
     assert client.get("/maps/grid/999999999999999").status_code == 404
 
 
+def _open_issue(demo_engine, grid: str = GRID) -> tuple[int, str]:
+    with demo_engine.connect() as conn:
+        return tuple(conn.execute(text("""SELECT i.id, i.status FROM issues i
+            JOIN grids g ON g.id = i.grid_id WHERE g.code = :c
+             AND i.status NOT IN ('closed', 'rejected') ORDER BY i.id LIMIT 1"""), {"c": grid}).one())
+
+
+def test_issue_page_shows_the_issue_and_its_history(client, demo_engine):
+    issue_id, status = _open_issue(demo_engine)
+    r = client.get(f"/maps/issue/{issue_id}")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    assert external_links(r.text) == []
+    assert f"事件 #{issue_id}" in r.text and GRID in r.text
+    with demo_engine.connect() as conn:
+        events = conn.execute(text("SELECT count(*) FROM issue_events WHERE issue_id = :i"),
+                              {"i": issue_id}).scalar()
+    assert r.text.count('<tr class="gm-event">') == events > 0
+    assert re.findall(r'class="gm-transition" data-to="([a-z_]+)"', r.text) == \
+        list(TRANSITIONS[status])
+    again = client.get(f"/maps/issue/{issue_id}")
+    assert again.headers["x-page-cache"] == "hit"
+    english = client.get(f"/maps/issue/{issue_id}", params={"lang": "en"})
+    assert english.headers["x-page-cache"] == "miss" and f"Issue #{issue_id}" in english.text
+
+
+def test_issue_page_is_404_for_a_missing_issue_and_422_for_a_bad_id(client, demo_engine):
+    with demo_engine.connect() as conn:
+        missing = conn.execute(text("SELECT max(id) + 1000 FROM issues")).scalar()
+    r = client.get(f"/maps/issue/{missing}")
+    assert r.status_code == 404 and r.json()["code"] == "not_found"
+    assert str(missing) in r.json()["detail"]
+    for bad in ("abc", "0", "-3", "99999999999"):
+        assert client.get(f"/maps/issue/{bad}").status_code == 422, bad
+    assert client.get("/maps/issue/1", params={"lang": "fr"}).status_code == 422
+
+
+def test_grid_map_popups_link_to_the_issue_page_in_the_same_language(client, demo_engine):
+    issue_id, _ = _open_issue(demo_engine)
+    zh = client.get(f"/maps/grid/{GRID}").text
+    en = client.get(f"/maps/grid/{GRID}", params={"lang": "en"}).text
+    assert f'href="/maps/issue/{issue_id}?lang=zh"' in zh
+    assert f'href="/maps/issue/{issue_id}?lang=en"' in en
+    assert "/api/v1/issues/" not in zh
+
+
 def test_grid_page_in_english_and_on_amap_when_online(client):
     client.app.state.map_settings = MapSettings(online=True)
     client.app.state.map_cache = None
@@ -90,7 +136,12 @@ def test_no_reporter_contact_on_any_page(client, demo_engine):
             "SELECT DISTINCT reporter_contact FROM issues WHERE reporter_contact IS NOT NULL "
             "AND status NOT IN ('closed', 'rejected')")) if len(c) >= 6}
     assert contacts  # the demo has reporters' contacts: the test would be empty without them
-    for path in [f"/maps/grid/140429100001{k:03d}" for k in range(1, 15)] + ["/maps/overview"]:
+    with demo_engine.connect() as conn:
+        with_contact = [i for (i,) in conn.execute(text(
+            "SELECT id FROM issues WHERE reporter_contact IS NOT NULL ORDER BY id LIMIT 5"))]
+    issue_pages = [f"/maps/issue/{i}" for i in with_contact]
+    for path in [f"/maps/grid/140429100001{k:03d}" for k in range(1, 15)] + ["/maps/overview",
+                                                                           *issue_pages]:
         page = client.get(path).text
         assert not [c for c in contacts if c in page], path
 

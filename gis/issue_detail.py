@@ -1,0 +1,97 @@
+"""One issue as its action page shows it (``/maps/issue/{id}``): whitelisted columns, the grid it
+is tagged to, the linked facility, nearby streets for the offline base map, its history and the
+statuses it may move to next.
+
+The page is readable without a token, so reporter contact (personal data) is never selected
+here; a logged-in client asks the API for it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import geopandas as gpd
+import pandas as pd
+import shapely
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from gis.errors import NotFound
+from gis.issues import TRANSITIONS, history
+
+WGS84 = "EPSG:4326"
+# The columns of an issue the page may show. reporter_contact is deliberately not here.
+ISSUE_DETAIL_COLUMNS = ("id", "category", "description", "status", "priority", "reported_at",
+                        "due_at", "closed_at", "assignment", "photo_urls", "grid_code",
+                        "grid_name", "worker", "facility_code", "facility_name")
+STREETS_WITHIN_DEG = 0.003  # ~300 m around the grid, as on the grid map
+
+
+@dataclass
+class IssueDetail:
+    """``issue``: one row of :data:`ISSUE_DETAIL_COLUMNS`, its location as the geometry;
+    ``grid``: the outline of the grid version it is tagged to (code, name; empty when in no
+    grid); ``facility``: the linked facility (code, name, category, status; empty when none);
+    ``streets``: streets near the grid (or the issue); ``category``: the issue category's row
+    (code, name_zh, name_en, icon, colour); ``history``: the audit trail
+    (:func:`gis.issues.history`); ``allowed_next``: the statuses the workflow allows next."""
+
+    issue: gpd.GeoDataFrame
+    grid: gpd.GeoDataFrame
+    facility: gpd.GeoDataFrame
+    streets: gpd.GeoDataFrame
+    category: dict
+    history: list[dict]
+    allowed_next: tuple[str, ...]
+
+
+def issue_detail(session: Session, issue_id: int) -> IssueDetail:
+    """What the action page of ``issue_id`` shows; NotFound when there is no such issue."""
+    issue = _query(session, """
+        SELECT i.id, i.category, i.description, i.status, i.priority, i.reported_at, i.due_at,
+               i.closed_at, i.assignment, i.photo_urls, g.code AS grid_code, g.name AS grid_name,
+               (SELECT u.display_name FROM grid_workers gw JOIN users u ON u.id = gw.user_id
+                 WHERE gw.grid_code = g.code ORDER BY u.username LIMIT 1) AS worker,
+               f.code AS facility_code, f.name AS facility_name, ST_AsBinary(i.geom) AS wkb
+          FROM issues i LEFT JOIN grids g ON g.id = i.grid_id
+          LEFT JOIN facilities f ON f.id = i.facility_id
+         WHERE i.id = :id""", {"id": issue_id}, list(ISSUE_DETAIL_COLUMNS))
+    if issue.empty:
+        raise NotFound(f"issue {issue_id} does not exist")
+    grid = _query(session, """
+        SELECT g.code, g.name, ST_AsBinary(g.geom) AS wkb FROM grids g
+         WHERE g.id = (SELECT grid_id FROM issues WHERE id = :id)""", {"id": issue_id},
+                  ["code", "name"])
+    facility = _query(session, """
+        SELECT f.code, f.name, f.category, f.status, ST_AsBinary(f.geom) AS wkb FROM facilities f
+         WHERE f.id = (SELECT facility_id FROM issues WHERE id = :id)""", {"id": issue_id},
+                      ["code", "name", "category", "status"])
+    status = str(issue["status"].iloc[0])
+    return IssueDetail(issue, grid, facility, _streets(session, issue_id),
+                       _category(session, str(issue["category"].iloc[0])),
+                       history(session, issue_id), TRANSITIONS.get(status, ()))
+
+
+def _streets(session: Session, issue_id: int) -> gpd.GeoDataFrame:
+    return _query(session, """
+        SELECT s.name, s.kind, ST_AsBinary(s.geom) AS wkb FROM streets s, issues i
+          LEFT JOIN grids g ON g.id = i.grid_id
+         WHERE i.id = :id AND ST_DWithin(s.geom, coalesce(g.geom, i.geom), :deg)
+         ORDER BY s.id""", {"id": issue_id, "deg": STREETS_WITHIN_DEG}, ["name", "kind"])
+
+
+def _category(session: Session, code: str) -> dict:
+    row = session.execute(text(
+        "SELECT code, name_zh, name_en, icon, colour FROM categories "
+        "WHERE code = :c AND kind = 'issue'"), {"c": code}).mappings().first()
+    if row is None:  # a category removed since: show its code rather than fail
+        return {"code": code, "name_zh": code, "name_en": code, "icon": "question",
+                "colour": "#999999"}
+    return dict(row)
+
+
+def _query(session: Session, sql: str, params: dict, columns: list[str]) -> gpd.GeoDataFrame:
+    rows = session.execute(text(sql), params).mappings().all()
+    frame = pd.DataFrame([{c: r[c] for c in columns} for r in rows], columns=columns)
+    geoms = shapely.from_wkb([bytes(r["wkb"]) for r in rows]) if rows else []
+    return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms, crs=WGS84), crs=WGS84)

@@ -1,0 +1,253 @@
+"""The page to act on one issue (``/maps/issue/{id}``), where the grid map's popup link leads.
+
+A small map (the issue's pin over its grid outline, the linked facility, nearby streets as the
+offline base map) beside a panel with the issue's details and history, and a form: log in, then
+one button per status the workflow allows next, with an optional note. The form is driven by
+maps/static/issue.js against the JSON API (token, transitions, the reporter's contact for those
+allowed to see it); after a change the page reloads and shows the new status and history.
+
+The server-rendered page is readable without a token, so it is built from
+:data:`gis.issue_detail.ISSUE_DETAIL_COLUMNS` only: :func:`build_issue_page` refuses a frame
+that carries reporter contact. Laid out for 1024x768 either way up, controls of 44 px or more.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import folium
+import pandas as pd
+
+from gis.issue_detail import IssueDetail
+from gis.issues import FINAL_STATUSES
+from maps.assets import ISSUE_PAGE_JS
+from maps.base import (
+    BaseMapOptions,
+    JSCSSMixin,
+    PageInit,
+    RawHtml,
+    Template,
+    age_text,
+    esc,
+    geojson,
+    local_time,
+    new_map,
+    to_datum,
+)
+from maps.grid_map import GRID_COLOUR, PII_COLUMNS, STREET_COLOUR
+from maps.i18n import facility_status_label, status_label, t
+
+ISSUE_ZOOM = 18  # the zoom around an issue in no grid (otherwise the grid is fitted)
+
+
+class IssuePageAssets(JSCSSMixin):
+    """Links maps/static/issue.js (the log-in and workflow form) into this page only."""
+
+    _template = Template("")
+    default_js = [(f"gridmap-issue-js-{i}", url) for i, url in enumerate(ISSUE_PAGE_JS)]
+
+
+def build_issue_page(data: IssueDetail, *, lang: str = "zh", options: BaseMapOptions | None = None,
+                     now: datetime | None = None) -> folium.Map:
+    """The action page of one issue, from :func:`gis.issue_detail.issue_detail`'s data."""
+    leaked = PII_COLUMNS & set(data.issue.columns)
+    if leaked:
+        raise ValueError(f"the issue row for a page must not carry personal data; drop {sorted(leaked)}")
+    options = options or BaseMapOptions()
+    now = now or datetime.now(UTC)
+    datum = options.datum
+    issue = to_datum(data.issue, datum)
+    row = issue.iloc[0]
+    title = f"{t('issue_title', lang)} #{int(row['id'])} · {_category_name(data.category, lang)}"
+    m = new_map(options, lang, title=title, zoom=ISSUE_ZOOM,
+                location=(row.geometry.y, row.geometry.x))
+    grid = to_datum(data.grid, datum)
+    _fit(m, grid, row.geometry)
+    _streets(m, to_datum(data.streets, datum), lang)
+    _grid_outline(m, grid, lang)
+    _facility(m, to_datum(data.facility, datum), lang)
+    _issue_marker(m, row, data.category, lang)
+    m.add_child(IssuePageAssets())
+    m.get_root().html.add_child(RawHtml(panel_html(data, lang, now)), name="gm-panel")
+    m.add_child(PageInit({"lang": lang, "page": "issue", "issueId": int(row["id"])}))
+    return m
+
+
+def _category_name(category: dict, lang: str) -> str:
+    return category["name_en"] if lang == "en" else category["name_zh"]
+
+
+def _fit(m: folium.Map, grid, point) -> None:
+    """The grid and the pin in view; a pin in no grid stays centred at ISSUE_ZOOM."""
+    if grid.empty:
+        return
+    minx, miny, maxx, maxy = grid.total_bounds
+    minx, maxx = min(minx, point.x), max(maxx, point.x)
+    miny, maxy = min(miny, point.y), max(maxy, point.y)
+    fit = folium.FitBounds([[miny, minx], [maxy, maxx]], padding=(24, 24))
+    fit.options["animate"] = False  # open at the final view, not zooming out from the pin
+    m.add_child(fit)
+
+
+def _streets(m: folium.Map, streets, lang: str) -> None:
+    if streets.empty:
+        return
+    folium.GeoJson(
+        geojson(streets, ["name"]), name=t("streets", lang),
+        style_function=lambda f: {"color": STREET_COLOUR, "weight": 6, "opacity": 0.9},
+        tooltip=folium.GeoJsonTooltip(fields=["name"], labels=False),
+    ).add_to(m)
+
+
+def _grid_outline(m: folium.Map, grid, lang: str) -> None:
+    if grid.empty:
+        return
+    folium.GeoJson(
+        geojson(grid, ["code", "name"]), name=t("grid", lang),
+        style_function=lambda f: {"color": GRID_COLOUR, "weight": 5, "fillColor": GRID_COLOUR,
+                                  "fillOpacity": 0.06},
+        interactive=False,
+    ).add_to(m)
+
+
+def _facility(m: folium.Map, facility, lang: str) -> None:
+    if facility.empty:
+        return
+    f = facility.iloc[0]
+    folium.CircleMarker(
+        [f.geometry.y, f.geometry.x], radius=9, color="#ffffff", weight=3, fill=True,
+        fill_color="#455a64", fill_opacity=0.95,
+        tooltip=f"{t('linked_facility', lang)}: {esc(f['name'] or f['code'])} · "
+                f"{esc(facility_status_label(f['status'], lang))}",
+    ).add_to(m)
+
+
+def _issue_marker(m: folium.Map, row, category: dict, lang: str) -> None:
+    icon = folium.DivIcon(
+        html=f'<div style="background:{esc(category["colour"])}">'
+             f'<i class="fa fa-{esc(category["icon"])}"></i></div>',
+        icon_size=(34, 34), icon_anchor=(17, 34), class_name="gm-issue gm-issue-here")
+    folium.Marker([row.geometry.y, row.geometry.x], icon=icon,
+                  tooltip=esc(f"{t('issue_location', lang)} · {_category_name(category, lang)}"),
+                  ).add_to(m)
+
+
+# -- the panel ----------------------------------------------------------------------------------
+def panel_html(data: IssueDetail, lang: str, now: datetime) -> str:
+    """Details, the action form and the history, as escaped HTML."""
+    issue = data.issue.iloc[0]
+    issue_id = int(issue["id"])
+    other = "zh" if lang == "en" else "en"
+    links = [f'<a href="?lang={other}">{esc(t("language", lang))}</a>']
+    if _given(issue["grid_code"]):
+        links.append(f'<a href="/maps/grid/{esc(issue["grid_code"])}?lang={lang}">'
+                     f'{esc(t("back_to_grid", lang))}</a>')
+    status = str(issue["status"])
+    badge = f'<span class="gm-status gm-status-{esc(status)}">{esc(status_label(status, lang))}</span>'
+    if _overdue(issue, now):
+        badge += f' <span class="gm-overdue">{esc(t("overdue", lang))}</span>'
+    config = {"id": issue_id, "lang": lang,
+              "text": {k: t(k, lang) for k in ("request_failed", "network_error", "sending")}}
+    return (f'<div id="gm-panel" class="gm-issue-panel" '
+            f'data-gm-issue="{esc(json.dumps(config, ensure_ascii=False))}">'
+            f'<h1>{esc(t("issue_title", lang))} #{issue_id} · '
+            f'{esc(_category_name(data.category, lang))}</h1>'
+            f'<p class="gm-links">{" · ".join(links)}</p><p>{badge}</p>'
+            f'{_details(data, lang, now)}{_action_form(data, lang)}{_history(data, lang)}</div>')
+
+
+def _details(data: IssueDetail, lang: str, now: datetime) -> str:
+    i = data.issue.iloc[0]
+    due = "—"
+    if _given(i["due_at"]):
+        due = esc(local_time(i["due_at"]))
+        if _overdue(i, now):
+            due += f' <span class="gm-overdue">({esc(t("overdue", lang))})</span>'
+    grid = (f'{esc(i["grid_name"])} ({esc(i["grid_code"])})' if _given(i["grid_code"])
+            else esc(t("unassigned", lang)))
+    rows = [(t("issue_id", lang), f"#{int(i['id'])}"),
+            (t("category", lang), esc(_category_name(data.category, lang))),
+            (t("status", lang), esc(status_label(str(i["status"]), lang))),
+            (t("description", lang), f'<span class="gm-description">{esc(i["description"])}</span>'),
+            (t("reported", lang), esc(local_time(i["reported_at"]))),
+            (t("due", lang), due),
+            (t("age", lang), esc(age_text(i["reported_at"], now, lang))),
+            (t("priority", lang), esc(i["priority"]))]
+    if _given(i["closed_at"]):
+        rows.append((t("closed_at", lang), esc(local_time(i["closed_at"]))))
+    rows += [(t("issue_grid", lang), grid), (t("worker", lang), esc(_text(i["worker"])))]
+    if _given(i["facility_code"]) or _given(i["facility_name"]):
+        rows.append((t("linked_facility", lang),
+                     f'{esc(_text(i["facility_name"]))} ({esc(_text(i["facility_code"]))})'))
+    photos = _photo_links(i["photo_urls"], lang)
+    if photos:
+        rows.append((t("photos", lang), photos))
+    cells = "".join(f"<tr><td>{esc(k)}</td><td>{v}</td></tr>" for k, v in rows)
+    # Filled in by issue.js when the API shows the logged-in user the reporter's contact.
+    contact = (f'<tr id="gm-contact-row" hidden><td>{esc(t("reporter_contact", lang))}</td>'
+               f'<td id="gm-contact"></td></tr>')
+    return f'<table class="gm-details">{cells}{contact}</table>'
+
+
+def _action_form(data: IssueDetail, lang: str) -> str:
+    if data.allowed_next:
+        buttons = "".join(
+            f'<button type="button" class="gm-transition" data-to="{esc(s)}">'
+            f'{esc(status_label(s, lang))}</button>' for s in data.allowed_next)
+        actions = (f'<label class="gm-note">{esc(t("note_optional", lang))}'
+                   f'<textarea id="gm-note" maxlength="2000" rows="2"></textarea></label>'
+                   f'<p class="gm-move-to">{esc(t("move_to", lang))}:</p>'
+                   f'<div class="gm-transitions">{buttons}</div>')
+    else:
+        actions = f'<p class="gm-final">{esc(t("no_next_status", lang))}</p>'
+    return (f'<h2>{esc(t("act_heading", lang))}</h2>'
+            '<div id="gm-error" class="gm-error" role="alert" hidden></div>'
+            f'<form id="gm-login" class="gm-login"><p class="gm-wide">{esc(t("login_hint", lang))}</p>'
+            f'<label>{esc(t("username", lang))}<input type="text" name="username" '
+            'autocomplete="username" autocapitalize="none" required></label>'
+            f'<label>{esc(t("password", lang))}<input type="password" name="password" '
+            'autocomplete="current-password" required></label>'
+            f'<button type="submit" class="gm-wide">{esc(t("login", lang))}</button></form>'
+            f'<div id="gm-actions" hidden><p class="gm-user">{esc(t("logged_in_as", lang))}: '
+            f'<b id="gm-user"></b> <button type="button" id="gm-logout">'
+            f'{esc(t("logout", lang))}</button></p>{actions}</div>')
+
+
+def _history(data: IssueDetail, lang: str) -> str:
+    head = "".join(f"<th>{esc(t(k, lang))}</th>" for k in ("time", "actor", "change", "note"))
+    rows = []
+    for e in data.history:
+        change = (f'{esc(status_label(e["from_status"], lang)) if e["from_status"] else "—"}'
+                  f' → {esc(status_label(e["to_status"], lang))}')
+        rows.append(f'<tr class="gm-event"><td>{esc(local_time(e["at"]))}</td>'
+                    f'<td>{esc(e["actor"] or t("system", lang))}</td><td>{change}</td>'
+                    f'<td>{esc(e["note"] or "")}</td></tr>')
+    return (f'<h2>{esc(t("history", lang))} ({len(data.history)})</h2>'
+            f'<table class="gm-history"><tr>{head}</tr>{"".join(rows)}</table>')
+
+
+def _photo_links(urls, lang: str) -> str:
+    """Links to the photos; only http(s) URLs become links (no javascript: from stored data)."""
+    links = []
+    for k, url in enumerate(urls if isinstance(urls, list) else [], start=1):
+        label = esc(f"{t('photo', lang)} {k}")
+        if str(url).lower().startswith(("http://", "https://")):
+            links.append(f'<a href="{esc(url)}" target="_blank" rel="noopener noreferrer">{label}</a>')
+        else:
+            links.append(f"{label}: {esc(url)}")
+    return " · ".join(links)
+
+
+def _overdue(issue, now: datetime) -> bool:
+    return (str(issue["status"]) not in FINAL_STATUSES and _given(issue["due_at"])
+            and pd.Timestamp(issue["due_at"]) < now)
+
+
+def _given(value) -> bool:
+    """False for a missing scalar (None, NaN, NaT) as it comes out of a frame."""
+    return value is not None and not pd.isna(value)
+
+
+def _text(value) -> str:
+    return str(value) if _given(value) else "—"

@@ -1,0 +1,137 @@
+"""The page to act on one issue, from synthetic data: details, escaping, no personal data, the
+workflow buttons, English labels and the GCJ-02 shift."""
+
+import re
+
+import folium
+import pytest
+
+from gis.crs import from_wgs84
+from gis.issues import TRANSITIONS
+from maps.assets import external_links
+from maps.base import BaseMapOptions, render
+from maps.issue_page import build_issue_page
+from maps.issue_page import panel_html as issue_panel_html
+from tests.maps import builders
+
+
+def _page(data=None, **kwargs) -> str:
+    return render(build_issue_page(data or builders.issue_detail(), now=builders.NOW, **kwargs))
+
+
+def _pins(m) -> list:
+    """The issue's pin (the facility is a CircleMarker, itself a Marker)."""
+    return [mk for mk in builders.children(m, folium.Marker)
+            if not isinstance(mk, folium.CircleMarker)]
+
+
+def _buttons(html: str) -> list[str]:
+    return re.findall(r'<button type="button" class="gm-transition" data-to="([a-z_]+)">', html)
+
+
+def test_details_history_and_form_are_there():
+    html = _page()
+    for text in ("事件 #4242", "井盖破损/缺失", "任务派遣", "所属网格", "第05网格 (140429100001005)",
+                 "网格员5",
+                 "污水井盖2 (1404290102000002)", "2025-12-28 20:00", "2025-12-31 15:00",
+                 "已超期", "3 天", "处理记录 (2)", "12345热线转办", "leader", "信息收集 → 案卷建立",
+                 "用户名", "密码", "登录", "退出登录", 'id="gm-error"'):
+        assert text in html, text
+    assert 'href="/maps/grid/140429100001005?lang=zh"' in html
+    assert external_links(html) == []
+    assert "/static/gridmap/issue.js" in html and "/static/gridmap/gridmap.js" in html
+
+
+def test_user_text_is_shown_as_text():
+    data = builders.issue_detail(description='<script>alert("x")</script> & 井盖')
+    html = _page(data)
+    assert '<script>alert("x")</script>' not in html
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; 井盖" in html
+    assert "<i>立案</i>" not in html and "&lt;i&gt;立案&lt;/i&gt;" in html  # history notes too
+
+
+def test_user_text_is_never_read_as_a_template():
+    # The panel is static HTML: a description like a Jinja expression is shown as written.
+    data = builders.issue_detail(description="{{ 7*7 }} {% if true %}x{% endif %} {{")
+    data.history[-1]["note"] = "{{ 6*7 }}"
+    html = _page(data)
+    assert '<span class="gm-description">{{ 7*7 }} {% if true %}x{% endif %} {{</span>' in html
+    assert "<td>{{ 6*7 }}</td></tr></table>" in html
+
+
+def test_only_http_photo_links_become_links():
+    data = builders.issue_detail(photo_urls=["https://photos.example/1.jpg", "javascript:alert(1)"])
+    html = _page(data)
+    assert 'href="https://photos.example/1.jpg"' in html
+    assert 'href="javascript' not in html and "照片 2: javascript:alert(1)" in html
+
+
+def test_reporter_contact_never_reaches_the_page():
+    data = builders.issue_detail()
+    data.issue["reporter_contact"] = "13800138000"
+    with pytest.raises(ValueError, match="personal data"):
+        build_issue_page(data)
+    html = _page()
+    assert not re.search(r"(?<!\d)1[3-9]\d{9}(?!\d)", html)
+    assert '<td id="gm-contact"></td>' in html  # the slot issue.js fills for those allowed
+
+
+@pytest.mark.parametrize("status", ["reported", "accepted", "dispatched", "in_progress",
+                                    "resolved", "reopened", "closed", "rejected"])
+def test_buttons_are_the_transitions_the_workflow_allows(status):
+    html = _page(builders.issue_detail(status))
+    assert _buttons(html) == list(TRANSITIONS[status])
+    final = "此事件已办结" in html
+    assert final == (TRANSITIONS[status] == ())
+
+
+def test_closed_issue_has_no_buttons_and_is_not_overdue():
+    html = _page(builders.issue_detail("closed"))
+    assert _buttons(html) == [] and "gm-transition" not in html
+    assert "已超期" not in html and "结案时间" in html
+
+
+def test_english_labels():
+    html = _page(builders.issue_detail("resolved"), lang="en")
+    for text in ("Issue #4242", "Damaged or missing drain cover", "History (2)", "Log in",
+                 "Username", "Password", "Reporter contact", "overdue", "Back to the grid map",
+                 "Reported → Accepted", ">Closed</button>", ">Reopened</button>"):
+        assert text in html, text
+    assert "处理记录" not in issue_panel_html(builders.issue_detail(), "en", builders.NOW)
+    assert 'href="/maps/grid/140429100001005?lang=en"' in html and 'href="?lang=zh"' in html
+
+
+def test_map_opens_on_the_grid_and_the_pin_without_zooming():
+    m = build_issue_page(builders.issue_detail(), now=builders.NOW)
+    [fit] = builders.children(m, folium.FitBounds)
+    (south, west), (north, east) = fit.bounds
+    grid = builders.issue_detail().grid.total_bounds
+    assert (west, south, east, north) == pytest.approx(tuple(grid))
+    assert fit.options["animate"] is False
+
+
+def test_issue_in_no_grid_is_centred_on_its_pin():
+    data = builders.issue_detail(grid=False)
+    m = build_issue_page(data, now=builders.NOW)
+    html = render(m)
+    assert "未落入网格" in html and "/maps/grid/" not in html
+    assert not builders.children(m, folium.FitBounds)
+    pin = data.issue.geometry.iloc[0]
+    assert m.location == pytest.approx([pin.y, pin.x])
+
+
+def test_on_amap_the_pin_and_the_grid_are_shifted_to_gcj02():
+    data = builders.issue_detail()
+    pin = data.issue.geometry.iloc[0]
+    g_lon, g_lat = from_wgs84(pin.x, pin.y, "gcj02")
+    amap = build_issue_page(data, options=BaseMapOptions("amap", online=True), now=builders.NOW)
+    [marker] = _pins(amap)
+    assert marker.location == pytest.approx([g_lat, g_lon], abs=1e-6)
+    assert abs(marker.location[1] - pin.x) > 1e-3  # hundreds of metres: visible if forgotten
+    outline = [g for g in builders.children(amap, folium.GeoJson)
+               if g.data["features"][0]["properties"].get("code") == "140429100001005"][0]
+    x0, y0 = outline.data["features"][0]["geometry"]["coordinates"][0][0]
+    wgs = data.grid.geometry.iloc[0].exterior.coords[0]
+    assert (x0, y0) == pytest.approx(from_wgs84(wgs[0], wgs[1], "gcj02"), abs=1e-6)
+    [offline] = _pins(build_issue_page(data, now=builders.NOW))
+    assert offline.location == pytest.approx([pin.y, pin.x], abs=1e-6)
