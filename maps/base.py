@@ -256,6 +256,16 @@ def swatch(colour: str, label: str, *, shape: str = "box", icon: str | None = No
             f'</span><span>{esc(label)}</span>')
 
 
+def page_query(lang: str, options: BaseMapOptions) -> str:
+    """The query that carries a page's language and base map on to the pages it links to."""
+    query = f"lang={lang}"
+    return query + (f"&basemap={options.basemap}" if options.basemap != "none" else "")
+
+
+def with_query(url: str, query: str) -> str:
+    return f"{url}{'&' if '?' in url else '?'}{query}"
+
+
 def esc(value) -> str:
     """HTML-escape anything shown from data: descriptions and names are user input."""
     return html.escape("" if value is None else str(value), quote=True)

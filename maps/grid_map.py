@@ -32,8 +32,10 @@ from maps.base import (
     legend_html,
     local_time,
     new_map,
+    page_query,
     swatch,
     to_datum,
+    with_query,
 )
 from maps.i18n import facility_status_label, status_label, t
 
@@ -51,7 +53,7 @@ def build_grid_map(data: GridMapData, *, lang: str = "zh", options: BaseMapOptio
                    issue_link: str = "/maps/issue/{id}", now: datetime | None = None) -> folium.Map:
     """The worker's map of one grid, from :func:`gis.analytics.grid_map_data`'s frames.
     ``issue_link`` is where a popup's action link goes ({id}: the issue id); the page's
-    language is passed on as ``?lang=``."""
+    language and base map are passed on in its query (:func:`maps.base.page_query`)."""
     _refuse_pii(data.issues)
     options = options or BaseMapOptions()
     datum = options.datum
@@ -63,19 +65,19 @@ def build_grid_map(data: GridMapData, *, lang: str = "zh", options: BaseMapOptio
     minx, miny, maxx, maxy = grid.total_bounds
     m.fit_bounds([[miny, minx], [maxy, maxx]], padding=(20, 20))
     _context(m, data, datum, lang)
-    _neighbours(m, to_datum(data.neighbours, datum), lang)
+    _neighbours(m, to_datum(data.neighbours, datum), lang, options)
     _grid_outline(m, grid, lang)
     _buildings(m, to_datum(data.buildings, datum), lang)
     _facilities(m, to_datum(data.facilities, datum), data.facility_categories, lang)
     issue_layer = _issues(m, to_datum(data.issues, datum), data.issue_categories, lang,
-                          issue_link, now)
+                          with_query(issue_link, page_query(lang, options)), now)
     plugins.LocateControl(position="topleft", keepCurrentZoomLevel=False, flyTo=True,
                           strings={"title": t("locate_title", lang)},
                           locateOptions={"enableHighAccuracy": True, "maxZoom": 19}).add_to(m)
     plugins.Fullscreen(position="topleft", title=t("fullscreen", lang),
                        title_cancel=t("exit_fullscreen", lang)).add_to(m)
     folium.LayerControl(position="topright", collapsed=True).add_to(m)
-    m.add_child(HtmlControl(_info_html(row, len(data.issues), lang), position="bottomleft",
+    m.add_child(HtmlControl(_info_html(row, len(data.issues), lang, options), position="bottomleft",
                             css_class="gm-info"))
     m.add_child(HtmlControl(_legend(data, lang), position="bottomright", css_class="gm-legend"))
     m.add_child(PageInit({"lang": lang, "labelMinZoom": LABEL_MIN_ZOOM, "page": "grid",
@@ -120,11 +122,13 @@ def _grid_outline(m: folium.Map, grid: gpd.GeoDataFrame, lang: str) -> None:
     ).add_to(m)
 
 
-def _neighbours(m: folium.Map, neighbours: gpd.GeoDataFrame, lang: str) -> None:
+def _neighbours(m: folium.Map, neighbours: gpd.GeoDataFrame, lang: str,
+                options: BaseMapOptions) -> None:
     if neighbours.empty:
         return
+    query = esc(page_query(lang, options))
     frame = neighbours.assign(link=[
-        f'<b>{esc(n)}</b><br><a href="/maps/grid/{esc(c)}?lang={lang}">{esc(t("open_grid_map", lang))}</a>'
+        f'<b>{esc(n)}</b><br><a href="/maps/grid/{esc(c)}?{query}">{esc(t("open_grid_map", lang))}</a>'
         for n, c in zip(neighbours["name"], neighbours["code"], strict=True)])
     folium.GeoJson(
         geojson(frame, ["code", "name", "worker", "link"]), name=t("neighbours", lang),
@@ -217,13 +221,9 @@ def issue_popup_html(issue, cat: dict, lang: str, issue_link: str, now: datetime
             (t("reported", lang), local_time(issue.reported_at)),
             (t("age", lang), age_text(issue.reported_at, now, lang)),
             (t("status", lang), status_label(issue.status, lang))]
-    link = esc(_with_lang(issue_link.format(id=int(issue.id)), lang))
+    link = esc(issue_link.format(id=int(issue.id)))
     return (_table(rows) + _table([(t("due", lang), due)], raw=True)
             + f'<a class="gm-act" href="{link}">{esc(t("act", lang))}</a>')
-
-
-def _with_lang(url: str, lang: str) -> str:
-    return f"{url}{'&' if '?' in url else '?'}lang={lang}"
 
 
 def _table(rows: list[tuple[str, object]], raw: bool = False) -> str:
@@ -231,13 +231,14 @@ def _table(rows: list[tuple[str, object]], raw: bool = False) -> str:
     return f'<table class="gm-popup-table">{cells}</table>'
 
 
-def _info_html(row, n_open: int, lang: str) -> str:
+def _info_html(row, n_open: int, lang: str, options: BaseMapOptions) -> str:
+    other = page_query("zh" if lang == "en" else "en", options)
     return (f"<h1>{esc(row['name'])}</h1><p>{esc(t('code', lang))}: {esc(row['code'])}</p>"
             f"<p>{esc(t('community', lang))}: {esc(row['community'])}</p>"
             f"<p>{esc(t('worker', lang))}: {esc(row['worker'] or '—')}</p>"
             f"<p>{esc(t('households', lang))}: {esc(row['households'])} · "
             f"{esc(t('open_issues', lang))}: <b>{n_open}</b></p>"
-            f'<p><a href="?lang={"zh" if lang == "en" else "en"}">{esc(t("language", lang))}</a></p>')
+            f'<p><a href="?{esc(other)}">{esc(t("language", lang))}</a></p>')
 
 
 def _legend(data: GridMapData, lang: str) -> str:

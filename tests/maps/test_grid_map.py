@@ -53,6 +53,17 @@ def test_issue_links_go_to_the_issue_page_in_the_page_language():
     assert 'href="/act?issue=100&amp;lang=en"' in other
 
 
+def test_links_keep_the_base_map():
+    amap = BaseMapOptions("amap", online=True)
+    m = build_grid_map(builders.grid_map_data(1), options=amap, now=builders.NOW)
+    assert 'href="/maps/issue/100?lang=zh&amp;basemap=amap"' in render(m)  # the action link
+    neighbours = [g for g in builders.children(m, folium.GeoJson) if g.layer_name == "相邻网格"][0]
+    links = [f["properties"]["link"] for f in neighbours.data["features"]]
+    assert all("?lang=zh&amp;basemap=amap" in link for link in links) and len(links) == 8
+    info = [c for c in builders.children(m, HtmlControl) if "gm-info" in c.css_class][0]
+    assert 'href="?lang=en&amp;basemap=amap"' in info.html  # the language switch
+
+
 def test_no_reporter_contact_reaches_the_map():
     data = builders.grid_map_data(2)
     data.issues["reporter_contact"] = "13800138000"
