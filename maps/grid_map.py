@@ -66,7 +66,7 @@ def build_grid_map(data: GridMapData, *, lang: str = "zh", options: BaseMapOptio
     m.fit_bounds([[miny, minx], [maxy, maxx]], padding=(20, 20))
     _context(m, data, datum, lang)
     _neighbours(m, to_datum(data.neighbours, datum), lang, options)
-    _grid_outline(m, grid, lang)
+    grid_outline(m, grid, lang)
     _buildings(m, to_datum(data.buildings, datum), lang)
     _facilities(m, to_datum(data.facilities, datum), data.facility_categories, lang)
     issue_layer = _issues(m, to_datum(data.issues, datum), data.issue_categories, lang,
@@ -113,7 +113,10 @@ def _context(m: folium.Map, data: GridMapData, datum: str, lang: str) -> None:
     group.add_to(m)
 
 
-def _grid_outline(m: folium.Map, grid: gpd.GeoDataFrame, lang: str) -> None:
+def grid_outline(m: folium.Map, grid: gpd.GeoDataFrame, lang: str) -> None:
+    """The worker's own grid, drawn strongly (also on the issue page)."""
+    if grid.empty:
+        return
     folium.GeoJson(
         geojson(grid, ["code", "name"]), name=t("grid", lang),
         style_function=lambda f: {"color": GRID_COLOUR, "weight": 5, "fillColor": GRID_COLOUR,

@@ -35,7 +35,7 @@ from maps.base import (
     new_map,
     to_datum,
 )
-from maps.grid_map import GRID_COLOUR, PII_COLUMNS, STREET_COLOUR
+from maps.grid_map import PII_COLUMNS, STREET_COLOUR, grid_outline
 from maps.i18n import facility_status_label, status_label, t
 
 ISSUE_ZOOM = 18  # the zoom around an issue in no grid (otherwise the grid is fitted)
@@ -65,7 +65,7 @@ def build_issue_page(data: IssueDetail, *, lang: str = "zh", options: BaseMapOpt
     grid = to_datum(data.grid, datum)
     _fit(m, grid, row.geometry)
     _streets(m, to_datum(data.streets, datum), lang)
-    _grid_outline(m, grid, lang)
+    grid_outline(m, grid, lang)
     _facility(m, to_datum(data.facility, datum), lang)
     _issue_marker(m, row, data.category, lang)
     m.add_child(IssuePageAssets())
@@ -97,17 +97,6 @@ def _streets(m: folium.Map, streets, lang: str) -> None:
         geojson(streets, ["name"]), name=t("streets", lang),
         style_function=lambda f: {"color": STREET_COLOUR, "weight": 6, "opacity": 0.9},
         tooltip=folium.GeoJsonTooltip(fields=["name"], labels=False),
-    ).add_to(m)
-
-
-def _grid_outline(m: folium.Map, grid, lang: str) -> None:
-    if grid.empty:
-        return
-    folium.GeoJson(
-        geojson(grid, ["code", "name"]), name=t("grid", lang),
-        style_function=lambda f: {"color": GRID_COLOUR, "weight": 5, "fillColor": GRID_COLOUR,
-                                  "fillOpacity": 0.06},
-        interactive=False,
     ).add_to(m)
 
 
