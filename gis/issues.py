@@ -35,6 +35,7 @@ FINAL_STATUSES = ("closed", "rejected")
 FACILITY_LINK_M = 20.0
 DUPLICATE_RADIUS_M = 30.0
 DUPLICATE_WINDOW_H = 48
+DUPLICATES_LISTED = 20  # the nearest ones; a flooded street can bring a hundred reports
 KEY_NAMESPACE = uuid.UUID("6f1d6a52-3c47-4b8e-9a53-5d0c1f2e7a10")
 
 
@@ -151,7 +152,8 @@ def _check_facility(session: Session, facility_id: int) -> None:
 
 
 def possible_duplicates(session: Session, issue_id: int) -> list[dict]:
-    """Open issues of the same category within 30 m reported in the 48 h before this one."""
+    """Open issues of the same category within 30 m reported in the 48 h before this one, the
+    nearest :data:`DUPLICATES_LISTED` of them."""
     rows = session.execute(text("""
         SELECT o.id, o.status, o.reported_at,
                round(ST_Distance(o.geom::geography, i.geom::geography)::numeric, 1)::float AS distance_m
@@ -159,11 +161,12 @@ def possible_duplicates(session: Session, issue_id: int) -> list[dict]:
             ON o.category = i.category AND o.id <> i.id
            AND o.status NOT IN ('closed', 'rejected')
            AND o.reported_at BETWEEN i.reported_at - make_interval(hours => :h) AND i.reported_at
-           AND o.geom && ST_Expand(i.geom, :deg)
+           AND o.geom && ST_Expand(i.geom, 2 * :r / (111320 * greatest(cos(radians(i.lat)), 0.05)))
            AND ST_DWithin(o.geom::geography, i.geom::geography, :r)
          WHERE i.id = :id
-         ORDER BY distance_m, o.id"""), {"id": issue_id, "h": DUPLICATE_WINDOW_H,
-                                         "r": DUPLICATE_RADIUS_M, "deg": 0.01}).mappings()
+         ORDER BY distance_m, o.id
+         LIMIT :n"""), {"id": issue_id, "h": DUPLICATE_WINDOW_H, "r": DUPLICATE_RADIUS_M,
+                        "n": DUPLICATES_LISTED}).mappings()
     return [dict(r) for r in rows]
 
 

@@ -1,0 +1,48 @@
+"""Possible duplicates: same category, open, within 30 m (geodesic) and 48 h before."""
+
+import pytest
+from pyproj import Geod
+from sqlalchemy import text
+
+from gis.issues import DUPLICATE_RADIUS_M, DUPLICATES_LISTED, possible_duplicates
+
+GEOD = Geod(ellps="WGS84")
+
+
+def _issue(session, lon, lat, *, hours_ago=1.0, category="sewer_blocked", status="reported"):
+    return session.execute(text("""
+        INSERT INTO issues (category, geom, status, reported_at)
+        VALUES (:c, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), :s,
+                now() - make_interval(secs => :h * 3600)) RETURNING id"""),
+        {"c": category, "lon": lon, "lat": lat, "s": status, "h": hours_ago}).scalar_one()
+
+
+# Bearings matter at high latitude: a degree of longitude is shortest there, so the box that
+# prefilters candidates must widen east-west (Mohe, 52.97° N; Sanya, 18.25° N; the demo).
+@pytest.mark.parametrize("lon, lat", [(112.8615, 36.8415), (122.536, 52.972), (109.512, 18.252)])
+@pytest.mark.parametrize("azimuth", [0, 90, 225])
+def test_the_radius_is_metres_in_every_direction_and_latitude(session, lon, lat, azimuth):
+    new = _issue(session, lon, lat, hours_ago=0)
+    inside = _issue(session, *GEOD.fwd(lon, lat, azimuth, DUPLICATE_RADIUS_M - 1)[:2])
+    outside = _issue(session, *GEOD.fwd(lon, lat, azimuth, DUPLICATE_RADIUS_M + 1)[:2])
+    found = {d["id"]: d["distance_m"] for d in possible_duplicates(session, new)}
+    assert inside in found and outside not in found
+    assert found[inside] == pytest.approx(DUPLICATE_RADIUS_M - 1, abs=0.1)
+
+
+def test_only_open_earlier_reports_of_the_same_category(session):
+    lon, lat = 112.8615, 36.8415
+    new = _issue(session, lon, lat, hours_ago=0)
+    kept = _issue(session, lon, lat, hours_ago=47)
+    left_out = [_issue(session, lon, lat, hours_ago=49), _issue(session, lon, lat, category="noise"),
+                _issue(session, lon, lat, status="closed")]
+    ids = [d["id"] for d in possible_duplicates(session, new)]
+    assert kept in ids and not set(left_out) & set(ids)
+
+
+def test_a_crowd_of_reports_lists_the_nearest_few(session):
+    lon, lat = 112.8615, 36.8415
+    new = _issue(session, lon, lat, hours_ago=0)
+    crowd = [_issue(session, *GEOD.fwd(lon, lat, 90, 0.5 * k)[:2]) for k in range(1, 40)]
+    found = possible_duplicates(session, new)
+    assert [d["id"] for d in found] == crowd[:DUPLICATES_LISTED]
