@@ -30,6 +30,7 @@ from gis.locate import locate_point
 from gis.store import check_categories
 
 MAX_VERTICES = 10_000
+MAX_GRID_OVERLAP_M2 = 1.0
 POINT = ("Point",)
 POLYGON = ("Polygon",)
 AREAL = ("Polygon", "MultiPolygon")
@@ -298,6 +299,7 @@ def create_grid(session: Session, actor: Actor, *, code: str, name: str, communi
     if current is not None:
         raise Conflict(f"grid {code} exists; redraw it with PUT /api/v1/grids/{code}")
     community_id = _community_id(session, community)
+    _check_no_overlap(session, geom, code)
     last = session.execute(text("SELECT max(version) FROM grids WHERE code = :c"), {"c": code}).scalar()
     grid_id = _insert_grid(session, code=code, name=name, cid=community_id, geom=_ewkt(geom),
                            hh=households, pop=population, version=(last or 0) + 1)
@@ -315,6 +317,7 @@ def redraw_grid(session: Session, actor: Actor, code: str, *, geometry: dict,
     and buildings are re-tagged on the same connection, so it all commits or fails together."""
     require_role(actor, "admin")
     geom = read_geometry(geometry, crs, AREAL, max_vertices)
+    _check_no_overlap(session, geom, code)
     old = session.execute(text(
         "UPDATE grids SET valid_to = now() WHERE code = :c AND valid_to IS NULL "
         "RETURNING name, community_id, households, population, version"), {"c": code}).first()
@@ -338,6 +341,23 @@ def retire_grid(session: Session, actor: Actor, code: str, *, tolerance_m: float
     if closed is None:
         raise NotFound(f"no current grid with code {code!r}")
     assign_stored_rows(session.connection(), tolerance_m=tolerance_m)
+
+
+def _check_no_overlap(session: Session, geom: shapely.Geometry, code: str) -> None:
+    """Grids must tile their community: refuse a polygon that overlaps another current grid by
+    more than :data:`MAX_GRID_OVERLAP_M2` (a shared edge or vertex is no overlap), naming each
+    grid and the area. The tolerance absorbs the snapping slips of hand-drawn shared edges."""
+    rows = session.execute(text("""
+        SELECT g.code, ST_Area(ST_Intersection(g.geom, n.geom)::geography) AS m2
+          FROM grids g, (SELECT ST_GeomFromEWKT(:geom) AS geom) n
+         WHERE g.valid_to IS NULL AND g.code <> :code AND ST_Intersects(g.geom, n.geom)
+         ORDER BY g.code"""), {"geom": _ewkt(geom), "code": code}).all()
+    overlaps = [(c, m2) for c, m2 in rows if m2 > MAX_GRID_OVERLAP_M2]
+    if overlaps:
+        listed = ", ".join(f"{c} by {m2:,.1f} m²" for c, m2 in overlaps)
+        raise InvalidGeometry(
+            f"grid {code} would overlap {listed}; grids may share edges but not area. To move a "
+            "shared boundary, first redraw the grid that gives up the area, then the other")
 
 
 def _insert_grid(session: Session, **values) -> int:

@@ -461,6 +461,39 @@ def _issue_tag(sql, issue_id: int) -> tuple[str | None, str]:
                "WHERE i.id = :i", i=issue_id)[0]
 
 
+def test_a_grid_may_share_an_edge_but_not_area(client, headers, created):
+    admin = headers["admin"]
+    first = TEST_CODE_PREFIX + "30"
+    make_grid(client, headers, created, first)  # 300 m square around EAST_A
+    a = square(*EAST_A, metres=300)["coordinates"][0]
+    (west, south), (east, north) = a[0], a[2]
+    width = east - west
+
+    def box(x0, x1):
+        return {"type": "Polygon", "coordinates": [[[x0, south], [x1, south], [x1, north],
+                                                    [x0, north], [x0, south]]]}
+
+    second = TEST_CODE_PREFIX + "31"
+    created.grids.append(second)
+    overlapping = {**grid_body(second), "geometry": box(east - width / 3, east + width)}
+    r = client.post("/api/v1/grids", json=overlapping, headers=admin)
+    assert r.status_code == 422 and r.json()["code"] == "invalid_geometry"
+    assert f"overlap {first} by" in r.json()["detail"] and "m²" in r.json()["detail"]
+    assert client.get(f"/api/v1/grids/{second}").status_code == 404  # nothing stored
+    beside = {**grid_body(second), "geometry": box(east, east + width)}  # the shared edge
+    assert client.post("/api/v1/grids", json=beside, headers=admin).status_code == 201
+    # Moving the shared edge: growing the first over the second is refused, shrinking is not.
+    grow = client.put(f"/api/v1/grids/{first}", json={"geometry": box(west, east + width / 3)},
+                      headers=admin)
+    assert grow.status_code == 422 and second in grow.json()["detail"]
+    shrink = client.put(f"/api/v1/grids/{first}", json={"geometry": box(west, east - width / 3)},
+                        headers=admin)
+    assert shrink.status_code == 200
+    took = client.put(f"/api/v1/grids/{second}", json={"geometry": box(east - width / 3, east + width)},
+                      headers=admin)
+    assert took.status_code == 200
+
+
 def test_grid_errors(client, headers, created):
     admin = headers["admin"]
     r = client.post("/api/v1/grids", json=grid_body(GRID_03), headers=admin)
