@@ -7,7 +7,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException
 
 from gis import errors
@@ -49,6 +49,18 @@ async def _database_down(request: Request, exc: Exception) -> JSONResponse:
                          "code": "database_unavailable"}, status_code=503, headers={"Retry-After": "5"})
 
 
+async def _data_error(request: Request, exc: DataError) -> JSONResponse:
+    """A value PostgreSQL cannot store. The one a client can send on purpose is text with a NUL
+    character (U+0000), which PostgreSQL text never holds: that is the client's 422. Anything
+    else here is our bug: logged, and a plain 500."""
+    if "NUL" in str(exc.orig):
+        return JSONResponse({"detail": "text may not contain the NUL character (U+0000, %00)",
+                             "code": "validation_error"}, status_code=422)
+    log.error("%s %s failed: %s", request.method, request.url.path, exc)
+    return JSONResponse({"detail": "Internal server error", "code": "internal_error"},
+                        status_code=500)
+
+
 HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
               405: "method_not_allowed", 409: "conflict", 413: "payload_too_large",
               415: "unsupported_media_type", 429: "too_many_requests"}
@@ -83,3 +95,4 @@ def add_exception_handlers(app: FastAPI) -> None:
     app.add_exception_handler(errors.GridMapError, _domain_error)
     app.add_exception_handler(OperationalError, _database_down)
     app.add_exception_handler(InterfaceError, _database_down)
+    app.add_exception_handler(DataError, _data_error)

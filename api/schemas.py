@@ -314,9 +314,15 @@ class GridStatsRow(_Counts, _GridKey):  # fields in the order of the CSV columns
     per_1000_households: float | None = Field(description="Reported issues per 1,000 households")
 
 
+class UnassignedStats(_Counts):
+    """The filtered issues that lie in no grid."""
+
+
 class GridStatsPublic(BaseModel):
     data: list[GridStatsRow]
     count: int
+    unassigned: UnassignedStats = Field(description=(
+        "Issues matching the filters that lie in no grid (not in the CSV, whose rows are grids)"))
 
 
 class _BucketKey(BaseModel):

@@ -66,6 +66,16 @@ def grid_stats(session: Session, actor: Actor, filters: IssueFilter | None = Non
     return [dict(r) for r in rows]
 
 
+def unassigned_stats(session: Session, actor: Actor, filters: IssueFilter | None = None) -> dict:
+    """The same counts over the filtered issues that lie in no grid (reported outside every grid
+    and beyond the assignment tolerance): work no grid worker sees, which a leader should."""
+    require_role(actor, "leader", "admin")
+    cte, params = _filtered(session, filters or IssueFilter())
+    row = session.execute(text(f"""{cte}
+        SELECT {_aggregates('f')} FROM f WHERE f.grid_code IS NULL"""), params).mappings().one()
+    return dict(row)
+
+
 def timeline(session: Session, actor: Actor, filters: IssueFilter | None = None,
              bucket: str = "week") -> list[dict]:
     """One row per bucket of report time from the first to the last report (empty ones too)."""

@@ -28,7 +28,8 @@ def grid_stats(session: SessionDep, actor: CurrentActor, filters: IssueFilters,
     rows = stats.grid_stats(session, actor, filters)
     if format == "csv":
         return _csv(rows, GridStatsRow, "grid-stats.csv")
-    return GridStatsPublic(data=rows, count=len(rows))
+    return GridStatsPublic(data=rows, count=len(rows),
+                           unassigned=stats.unassigned_stats(session, actor, filters))
 
 
 @router.get("/timeline", summary="Issue counts and rates per day, week or month of report",

@@ -60,6 +60,9 @@ CASES = [
      {"code": "140429100001901", "name": "坏网格", "community": "太东社区",
       "geometry": {"type": "Polygon", "coordinates": BOW_TIE}}, 422, "self-intersection"),
     ("bad bbox", "get", "/api/v1/issues?bbox=1,2,3", None, 422, "bbox"),
+    ("NUL in a query", "get", "/api/v1/issues?community=%00", None, 422, "NUL"),
+    ("NUL in a description", "post", "/api/v1/issues", issue(description="井盖\u0000坏了"), 422,
+     "NUL"),
     ("broken JSON", "post", "/api/v1/issues", '{"category": "garbage", "lon": 1', 422, "json"),
     ("deeply nested JSON", "post", "/api/v1/issues",
      '{"category": "garbage", "lon": 112.86, "lat": 36.84, "description": '
