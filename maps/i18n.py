@@ -119,7 +119,22 @@ _TEXT: dict[str, tuple[str, str]] = {
     "network_error": ("网络连接失败，请检查网络后重试。",
                       "The server could not be reached; check the connection and try again."),
     "sending": ("提交中…", "Sending…"),
+    "details": ("详情", "Details"),
+    # why a request failed, by HTTP status ("login_401": the log-in itself)
+    "why_login_401": ("用户名或密码不正确。", "Wrong username or password."),
+    "why_401": ("登录已过期，请重新登录。", "The log-in has expired; log in again."),
+    "why_403": ("您无权处理此事件：网格员只能处理本网格的事件。",
+                "You may not change this issue: grid workers change only their own grid's issues."),
+    "why_409": ("此事件的状态已被他人更改，请刷新页面后再操作。",
+                "Someone has moved this issue on already; reload the page and try again."),
+    "why_422": ("提交的内容不符合要求。", "The request was not accepted as sent."),
+    "why_429": ("尝试次数过多，请稍候再试。", "Too many attempts; wait a moment and try again."),
+    "why_503": ("服务器暂时无法访问数据库，请稍后重试。",
+                "The server cannot reach its database just now; try again shortly."),
 }
+
+# The failures the issue page explains in the page's language (maps/static/issue.js).
+WHY_KEYS = ("login_401", "401", "403", "409", "422", "429", "503")
 
 STATUS: dict[str, tuple[str, str]] = {
     "reported": ("信息收集", "Reported"),

@@ -36,7 +36,7 @@ from maps.base import (
     to_datum,
 )
 from maps.grid_map import PII_COLUMNS, STREET_COLOUR, grid_outline
-from maps.i18n import facility_status_label, status_label, t
+from maps.i18n import WHY_KEYS, facility_status_label, status_label, t
 
 ISSUE_ZOOM = 18  # the zoom around an issue in no grid (otherwise the grid is fitted)
 
@@ -136,8 +136,9 @@ def panel_html(data: IssueDetail, lang: str, now: datetime) -> str:
     badge = f'<span class="gm-status gm-status-{esc(status)}">{esc(status_label(status, lang))}</span>'
     if _overdue(issue, now):
         badge += f' <span class="gm-overdue">{esc(t("overdue", lang))}</span>'
-    config = {"id": issue_id, "lang": lang,
-              "text": {k: t(k, lang) for k in ("request_failed", "network_error", "sending")}}
+    text = {k: t(k, lang) for k in ("request_failed", "network_error", "sending", "details")}
+    config = {"id": issue_id, "lang": lang, "text": text,
+              "why": {k: t(f"why_{k}", lang) for k in WHY_KEYS}}
     return (f'<div id="gm-panel" class="gm-issue-panel" '
             f'data-gm-issue="{esc(json.dumps(config, ensure_ascii=False))}">'
             f'<h1>{esc(t("issue_title", lang))} #{issue_id} · '

@@ -5,7 +5,10 @@
  * (POST /api/v1/issues/{id}/transitions, JSON {to, note}); on success the page reloads so its
  * status and history are the server's. API errors ({"detail": "...", "code": "..."}) are shown
  * in the #gm-error box. Settings come from #gm-panel's data-gm-issue attribute:
- *   {id, lang, text: {request_failed, network_error, sending}}
+ *   {id, lang, text: {request_failed, network_error, sending, details},
+ *    why: {login_401, 401, 403, 409, 422, 429, 503}}
+ * Failures are explained in the page's language (settings "why", by HTTP status), with the
+ * API's own message as the detail.
  * Everything from the server is written with textContent, never as HTML.
  */
 (function () {
@@ -78,7 +81,7 @@
     this.actions = byId("gm-actions");
   }
 
-  IssuePage.prototype.showError = function (title, message) {
+  IssuePage.prototype.showError = function (title, message, details) {
     var box = this.errorBox;
     box.textContent = "";
     var strong = document.createElement("strong");
@@ -88,6 +91,12 @@
     text.textContent = message;
     box.appendChild(strong);
     box.appendChild(text);
+    if (details) {
+      var more = document.createElement("div");
+      more.className = "gm-error-details";
+      more.textContent = this.cfg.text.details + ": " + details;
+      box.appendChild(more);
+    }
     box.hidden = false;
   };
 
@@ -96,9 +105,17 @@
     this.errorBox.textContent = "";
   };
 
-  IssuePage.prototype.failed = function (result) {
-    this.showError(this.cfg.text.request_failed + " (HTTP " + result.status + ")",
-                   apiMessage(result));
+  // The page's own explanation of the failure (its language), with the API's message as the
+  // detail; statuses the page does not explain show the API's message alone.
+  IssuePage.prototype.failed = function (result, during) {
+    var why = this.cfg.why || {};
+    var own = (during === "login" && why["login_" + result.status]) || why[String(result.status)];
+    var title = this.cfg.text.request_failed + " (HTTP " + result.status + ")";
+    if (own) {
+      this.showError(title, own, apiMessage(result));
+    } else {
+      this.showError(title, apiMessage(result));
+    }
     if (result.status === 401 && load(TOKEN_KEY)) {
       this.loggedOut(); // the token expired or was revoked: log in again
     }
@@ -140,7 +157,7 @@
     call("/api/v1/auth/token", { method: "POST", body: body, headers: { Accept: "application/json" } })
       .then(function (result) {
         if (!result.ok || !result.body || !result.body.access_token) {
-          self.failed(result);
+          self.failed(result, "login");
           return;
         }
         form.elements.password.value = "";

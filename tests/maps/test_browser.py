@@ -341,8 +341,10 @@ def test_worker_logs_in_and_moves_an_issue_on(visit, demo_engine):
 
     _log_in(page, "worker08", "not-the-password")
     page.locator("#gm-error").wait_for()
-    assert "Wrong username or password." in page.locator("#gm-error").inner_text()
-    assert "401" in page.locator("#gm-error").inner_text()
+    error = page.locator("#gm-error")
+    assert error.locator(".gm-error-message").inner_text() == "用户名或密码不正确。"  # the page's words
+    assert "Wrong username or password." in error.locator(".gm-error-details").inner_text()
+    assert "401" in error.inner_text()
 
     with demo_engine.connect() as conn:
         assert conn.execute(text("""SELECT u.username FROM grid_workers gw JOIN users u
@@ -401,6 +403,8 @@ def test_another_grids_worker_is_refused_in_english_portrait(visit, demo_engine)
     page.locator("#gm-error").wait_for()
     error = page.locator("#gm-error").inner_text()
     assert "403" in error and f"worker01 may not change issues in grid {GRID}" in error
+    assert "grid workers change only their own grid's issues" in page.locator(
+        "#gm-error .gm-error-message").inner_text()
     assert page.locator(".gm-transition").first.is_enabled()  # free to try again
     _touch_sized(page.locator(".gm-transition"))
     _touch_sized(page.locator(".leaflet-control-zoom-in"))

@@ -1,6 +1,8 @@
 """The page to act on one issue, from synthetic data: details, escaping, no personal data, the
 workflow buttons, English labels and the GCJ-02 shift."""
 
+import html as html_lib
+import json
 import re
 
 import folium
@@ -135,3 +137,12 @@ def test_on_amap_the_pin_and_the_grid_are_shifted_to_gcj02():
     assert (x0, y0) == pytest.approx(from_wgs84(wgs[0], wgs[1], "gcj02"), abs=1e-6)
     [offline] = _pins(build_issue_page(data, now=builders.NOW))
     assert offline.location == pytest.approx([pin.y, pin.x], abs=1e-6)
+
+
+@pytest.mark.parametrize("lang, forbidden", [("zh", "您无权处理此事件"), ("en", "You may not change")])
+def test_failures_are_explained_in_the_page_language(lang, forbidden):
+    panel = issue_panel_html(builders.issue_detail(), lang, builders.NOW)
+    config = json.loads(html_lib.unescape(re.search(r'data-gm-issue="([^"]*)"', panel).group(1)))
+    assert set(config["why"]) == {"login_401", "401", "403", "409", "422", "429", "503"}
+    assert config["why"]["403"].startswith(forbidden)
+    assert config["text"]["details"] == ("详情" if lang == "zh" else "Details")
