@@ -50,7 +50,8 @@ def optional_actor(request: Request, session: SessionDep,
     return found[0]
 
 
-def current_actor(actor: Annotated[Actor | None, Depends(optional_actor)]) -> Actor:
+async def current_actor(actor: Annotated[Actor | None, Depends(optional_actor)]) -> Actor:
+    # async: no I/O here, so FastAPI need not hand it to a worker thread
     if actor is None:
         raise HTTPException(401, "Log in first: this needs a bearer token from /api/v1/auth/token.",
                             headers={"WWW-Authenticate": "Bearer"})
