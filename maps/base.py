@@ -295,13 +295,18 @@ def fit(m: folium.Map, frame: gpd.GeoDataFrame) -> None:
         m.fit_bounds([[miny, minx], [maxy, maxx]])
 
 
-def geojson(frame: gpd.GeoDataFrame, columns: list[str]) -> dict:
+def geojson(frame: gpd.GeoDataFrame, columns: list[str], *, html: tuple[str, ...] = ()) -> dict:
     """GeoJSON of ``columns`` only (a page ships what it shows, nothing more), NaN and NaT as
     null, numpy scalars and timestamps as plain JSON values. Geometries go through GEOS's own
-    writer (``shapely.to_geojson``): a few times faster than ``__geo_interface__`` per feature."""
+    writer (``shapely.to_geojson``): a few times faster than ``__geo_interface__`` per feature.
+
+    Text is HTML-escaped, except in the ``html`` columns (HTML we built and escaped ourselves):
+    folium's GeoJSON tooltips and popups and Leaflet's bound tooltips put property values into
+    the page as HTML, so a name from data must arrive as text."""
     values = frame[columns].astype(object)
     values = values.where(frame[columns].notna(), None)
-    records = [{c: _plain(v) for c, v in zip(columns, row, strict=True)}
+    raw = [c in html for c in columns]
+    records = [{c: _plain(v, keep) for c, v, keep in zip(columns, row, raw, strict=True)}
                for row in values.itertuples(index=False, name=None)]
     shapes = shapely.to_geojson(frame.geometry.values)
     features = [{"id": str(i), "type": "Feature", "properties": props,
@@ -310,9 +315,11 @@ def geojson(frame: gpd.GeoDataFrame, columns: list[str]) -> dict:
     return {"type": "FeatureCollection", "features": features}
 
 
-def _plain(value):
+def _plain(value, html: bool = False):
     if isinstance(value, np.generic):
         return value.item()
+    if isinstance(value, str):
+        return value if html else esc(value)
     if hasattr(value, "isoformat"):
         return value.isoformat()
     return value

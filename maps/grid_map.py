@@ -134,7 +134,8 @@ def _neighbours(m: folium.Map, neighbours: gpd.GeoDataFrame, lang: str,
         f'<b>{esc(n)}</b><br><a href="/maps/grid/{esc(c)}?{query}">{esc(t("open_grid_map", lang))}</a>'
         for n, c in zip(neighbours["name"], neighbours["code"], strict=True)])
     folium.GeoJson(
-        geojson(frame, ["code", "name", "worker", "link"]), name=t("neighbours", lang),
+        geojson(frame, ["code", "name", "worker", "link"], html=("link",)),
+        name=t("neighbours", lang),
         style_function=lambda f: {"color": NEIGHBOUR_COLOUR, "weight": 2, "dashArray": "4 4",
                                   "fillColor": "#9e9e9e", "fillOpacity": 0.18},
         tooltip=folium.GeoJsonTooltip(fields=["name", "worker"],

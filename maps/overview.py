@@ -42,10 +42,13 @@ def build_overview(data: OverviewData, *, lang: str = "zh",
               f'<a class="gm-act" href="/maps/grid/{esc(c)}?lang={lang}">'
               f'{esc(t("open_grid_map", lang))}</a>'
               for n, w, o, c in zip(grids["name"], grids["worker"], grids["open"], grids["code"],
-                                    strict=True)])
+                                    strict=True)],
+        label=[f"{esc(_short(n, c))}<br>{esc(w or '—')} · {o}"
+               for n, c, w, o in zip(grids["name"], grids["community"], grids["worker"],
+                                     grids["open"], strict=True)])
     layer = folium.GeoJson(
         geojson(frame, ["code", "name", "community", "worker", "households", "open", "overdue",
-                        "colour", "link"]),
+                        "colour", "link", "label"], html=("link", "label")),
         name=t("grids", lang),
         style_function=lambda f: {"fillColor": f["properties"]["colour"], "color": "#555",
                                   "weight": 1, "fillOpacity": 0.6},
@@ -56,8 +59,8 @@ def build_overview(data: OverviewData, *, lang: str = "zh",
                      t("worker", lang), t("open", lang), t("overdue_n", lang)]),
         popup=folium.GeoJsonPopup(fields=["link"], labels=False),
         on_each_feature=JsCode(
-            "function (feature, layer) { var p = feature.properties; layer.bindTooltip("
-            "p.name + '<br>' + p.worker + ' · ' + p.open, {permanent: true, "
+            "function (feature, layer) { layer.bindTooltip(feature.properties.label, "
+            "{permanent: true, "
             "direction: 'center', className: 'gm-grid-label', interactive: false}); }"),
     )
     layer.add_to(m)
@@ -95,3 +98,10 @@ def _panel(data: OverviewData, classes, lang: str) -> str:
                      f'<th class="gm-num">{esc(t("open", lang))}</th></tr>{rows}</table>')
     parts.append("</div>")
     return "".join(parts)
+
+
+def _short(name: str, community: str | None) -> str:
+    """A grid's name without its community's (labels sit side by side on the overview)."""
+    if community and name.startswith(community) and len(name) > len(community):
+        return name[len(community):].lstrip(" ·-")
+    return name

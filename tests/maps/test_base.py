@@ -96,3 +96,11 @@ def test_geojson_ships_only_the_named_columns_as_plain_json():
     assert second["geometry"] == {"type": "Point", "coordinates": [112.87, 36.85]}
     assert [f["id"] for f in out["features"]] == ["0", "1"]
     assert shapely.geometry.shape(first["geometry"]).equals(frame.geometry.iloc[0])
+
+
+def test_geojson_text_is_escaped_except_our_own_html():
+    frame = gpd.GeoDataFrame({"name": ['<img src=x onerror="alert(1)">'], "link": ["<b>ok</b>"]},
+                             geometry=[Point(112.87, 36.85)], crs="EPSG:4326")
+    props = geojson(frame, ["name", "link"], html=("link",))["features"][0]["properties"]
+    assert props["name"] == "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;"
+    assert props["link"] == "<b>ok</b>"

@@ -254,6 +254,8 @@ def test_overview_links_to_grid_maps(visit):
     links = page.locator("#gm-panel a[href^='/maps/grid/']")
     assert links.count() == 14
     assert page.locator("#gm-panel").inner_text().count("网格") >= 14
+    labels = page.locator(".gm-grid-label")
+    assert labels.count() == 14 and labels.first.inner_text().startswith("第")  # short names
     v.shot("overview-1024x768")
     with page.expect_navigation():
         links.first.click()

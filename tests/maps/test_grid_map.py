@@ -93,3 +93,13 @@ def test_on_amap_markers_and_outlines_are_shifted_to_gcj02():
     locations = [tuple(mk.location) for mk in builders.children(m, folium.Marker)]
     assert any(abs(lat - g_lat) < 1e-6 and abs(lon - g_lon) < 1e-6 for lat, lon in locations)
     assert not any(abs(lat - issue.y) < 1e-6 and abs(lon - issue.x) < 1e-6 for lat, lon in locations)
+
+
+def test_building_labels_are_text():
+    # Leaflet puts a bound tooltip's string into the page as HTML.
+    data = builders.grid_map_data(1)
+    data.buildings.loc[0, "name"] = '<img src=x onerror="alert(1)">'
+    m = build_grid_map(data, now=builders.NOW)
+    layer = [g for g in builders.children(m, folium.GeoJson) if g.layer_name == "楼栋"][0]
+    label = layer.data["features"][0]["properties"]["label"]
+    assert label.startswith("&lt;img src=x onerror=&quot;alert(1)&quot;&gt; · 48")
