@@ -26,13 +26,13 @@ _LITERAL = Template("{{ this._template_str }}")
 _branca_init = Element.__init__
 
 
-def _element_init(self, template: str | None = None, template_name: str | None = None) -> None:
+def _element_init(self, template: str | None = None, *args, **kwargs) -> None:
     if template is not None and getattr(_state, "depth", 0):
-        _branca_init(self)
+        _branca_init(self, None, *args, **kwargs)
         self._template_str = template  # shown as it is: see the module text
         self._template = _LITERAL
     else:
-        _branca_init(self, template, template_name)
+        _branca_init(self, template, *args, **kwargs)
 
 
 Element.__init__ = _element_init  # type: ignore[method-assign]
