@@ -88,6 +88,17 @@ class Grid(Base):
     community: Mapped[Region] = relationship()
 
 
+class IssueEditState(Base):
+    """A single-row counter bumped by a trigger when issues are deleted or edited in place
+    (migration 0004), part of the maps' data version."""
+
+    __tablename__ = "issue_edit_state"
+    __table_args__ = (CheckConstraint("id = 1", name="issue_edit_state_single_row"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, server_default="1")
+    version: Mapped[int] = mapped_column(BigInteger, server_default="0")
+
+
 class GridIndexState(Base):
     """A single-row counter bumped by a trigger whenever grids change, so every process can tell
     that its in-memory grid index is stale without rebuilding it per request."""

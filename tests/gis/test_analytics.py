@@ -266,3 +266,30 @@ def test_data_version_changes_when_an_issue_is_added(session):
     session.execute(text("""INSERT INTO issues (category, geom, status)
         VALUES ('garbage', ST_SetSRID(ST_MakePoint(112.86, 36.84), 4326), 'reported')"""))
     assert analytics.data_version(session) != before
+
+
+def _edits(session) -> int:
+    return session.execute(text("SELECT version FROM issue_edit_state")).scalar_one()
+
+
+@pytest.mark.parametrize("change", [
+    "DELETE FROM issues WHERE id = (SELECT min(id) FROM issues)",
+    "UPDATE issues SET description = description || '（更正）' WHERE id = (SELECT min(id) FROM issues)",
+    "UPDATE issues SET grid_id = NULL WHERE id = (SELECT min(id) FROM issues)",
+])
+def test_data_version_changes_when_issues_are_deleted_or_edited(session, change):
+    before, edits = analytics.data_version(session), _edits(session)
+    session.execute(text(change))
+    assert _edits(session) == edits + 1
+    assert analytics.data_version(session) != before
+
+
+def test_workflow_updates_leave_the_edit_counter_alone(session):
+    # Status changes are seen through their issue_events rows; the counter's single row is
+    # never locked by reporting or by the workflow.
+    edits = _edits(session)
+    session.execute(text("UPDATE issues SET status = 'accepted', updated_at = now() "
+                         "WHERE id = (SELECT min(id) FROM issues WHERE status = 'reported')"))
+    session.execute(text("INSERT INTO issues (category, geom) VALUES "
+                         "('noise', ST_SetSRID(ST_MakePoint(112.861, 36.841), 4326))"))
+    assert _edits(session) == edits
