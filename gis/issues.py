@@ -35,6 +35,7 @@ FINAL_STATUSES = ("closed", "rejected")
 FACILITY_LINK_M = 20.0
 DUPLICATE_RADIUS_M = 30.0
 DUPLICATE_WINDOW_H = 48
+REPORTED_NOTE = "上报 / reported"
 DUPLICATES_LISTED = 20  # the nearest ones; a flooded street can bring a hundred reports
 KEY_NAMESPACE = uuid.UUID("6f1d6a52-3c47-4b8e-9a53-5d0c1f2e7a10")
 
@@ -69,46 +70,56 @@ def key_to_uuid(key: str) -> uuid.UUID:
 
 def report_issue(session: Session, cache: GridIndexCache, actor: Actor, report: IssueReport) -> Reported:
     """Store a report, or return the one already stored under the same client UUID."""
-    due_hours, facility_categories = _issue_category(session, report.category)
     client_uuid = report.client_uuid or uuid.uuid4()
-    existing = _by_client_uuid(session, client_uuid)
-    if existing is not None:
-        return _replay(session, existing, report)
+    category = _category_and_earlier(session, report.category, client_uuid)
+    if category.id is not None:  # this key was stored before: a retry
+        return _replay(session, category, report)
+    due_hours, facility_categories = category.due_hours, list(category.facility_categories or [])
     place = locate_point(session, cache, report.x, report.y, report.crs, with_grid=False)
     facility_id = report.facility_id or _nearest_facility(session, place.lon, place.lat,
                                                           facility_categories)
     if report.facility_id is not None:
         _check_facility(session, report.facility_id)
+    # The issue and the first step of its history in one statement (one round trip).
     issue_id = session.execute(text("""
-        INSERT INTO issues (client_uuid, category, description, channel, reporter_contact,
-                            photo_urls, geom, source_crs, source_x, source_y, grid_id, grid_version,
-                            assignment, assignment_distance_m, facility_id, due_at)
-        VALUES (:uuid, :category, :description, :channel, :contact, CAST(:photos AS jsonb),
-                ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), :crs, :x, :y, :grid_id, :grid_version,
-                :method, :distance, :facility_id, now() + make_interval(hours => :due_hours))
-        ON CONFLICT (client_uuid) DO NOTHING
-        RETURNING id"""), {
+        WITH new AS (
+            INSERT INTO issues (client_uuid, category, description, channel, reporter_contact,
+                                photo_urls, geom, source_crs, source_x, source_y, grid_id,
+                                grid_version, assignment, assignment_distance_m, facility_id, due_at)
+            VALUES (:uuid, :category, :description, :channel, :contact, CAST(:photos AS jsonb),
+                    ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), :crs, :x, :y, :grid_id,
+                    :grid_version, :method, :distance, :facility_id,
+                    now() + make_interval(hours => :due_hours))
+            ON CONFLICT (client_uuid) DO NOTHING
+            RETURNING id),
+        event AS (
+            INSERT INTO issue_events (issue_id, actor_id, from_status, to_status, note)
+            SELECT id, :actor, NULL, 'reported', :note FROM new)
+        SELECT id FROM new"""), {
         "uuid": client_uuid, "category": report.category, "description": report.description,
         "channel": report.channel, "contact": report.reporter_contact,
         "photos": _json(report.photo_urls), "lon": place.lon, "lat": place.lat,
         "crs": place.source_crs, "x": report.x, "y": report.y, "grid_id": place.grid_id,
         "grid_version": place.grid_version, "method": place.method, "distance": place.distance_m,
-        "facility_id": facility_id, "due_hours": due_hours or 0}).scalar()
+        "facility_id": facility_id, "due_hours": due_hours or 0,
+        "actor": actor.id if actor else None, "note": REPORTED_NOTE}).scalar()
     if issue_id is None:  # a concurrent retry with the same key won the race
         return _replay(session, _by_client_uuid(session, client_uuid), report)
-    _add_event(session, issue_id, actor, None, "reported", "上报 / reported")
     return Reported(issue_id, created=True)
 
 
-def _issue_category(session: Session, code: str) -> tuple[int | None, list[str]]:
-    row = session.execute(text(
-        "SELECT due_hours, facility_categories FROM categories WHERE code = :c AND kind = 'issue'"),
-        {"c": code}).first()
+def _category_and_earlier(session: Session, code: str, client_uuid: uuid.UUID):
+    """The issue category's due time and related facility categories, with the issue stored
+    earlier under ``client_uuid`` if any (id, category, source_x, source_y; None when new)."""
+    row = session.execute(text("""
+        SELECT c.due_hours, c.facility_categories, e.id, e.category, e.source_x, e.source_y
+          FROM categories c LEFT JOIN issues e ON e.client_uuid = :u
+         WHERE c.code = :c AND c.kind = 'issue'"""), {"c": code, "u": client_uuid}).first()
     if row is None:
         known = session.execute(text(
             "SELECT string_agg(code, ', ' ORDER BY code) FROM categories WHERE kind = 'issue'")).scalar()
         raise UnknownCategory(f"unknown issue category {code!r}; known: {known}")
-    return row[0], list(row[1] or [])
+    return row
 
 
 def _by_client_uuid(session: Session, client_uuid: uuid.UUID):
