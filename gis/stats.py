@@ -46,6 +46,14 @@ def _filtered(session: Session, filters: IssueFilter) -> tuple[str, dict]:
 
 def grid_stats(session: Session, actor: Actor, filters: IssueFilter | None = None) -> list[dict]:
     """One row per current grid (all versions' issues count for the code), ordered by code."""
+    return grid_stats_with_unassigned(session, actor, filters)[0]
+
+
+def grid_stats_with_unassigned(session: Session, actor: Actor,
+                               filters: IssueFilter | None = None) -> tuple[list[dict], dict]:
+    """:func:`grid_stats`, and the same counts over the filtered issues that lie in no grid
+    (reported outside every grid and beyond the assignment tolerance): work no grid worker
+    sees, which a leader should. One statement: the filtered issues are read once."""
     require_role(actor, "leader", "admin")
     filters = filters or IssueFilter()
     cte, params = _filtered(session, filters)
@@ -55,25 +63,22 @@ def grid_stats(session: Session, actor: Actor, filters: IssueFilter | None = Non
     if filters.community:
         grids.append("(rc.name = :community OR rc.code = :community)")
     rows = session.execute(text(f"""{cte}
-        SELECT cg.code AS grid_code, cg.name AS grid_name, rc.name AS community, cg.households,
-               {_aggregates('f')},
+        SELECT false AS in_no_grid, cg.code AS grid_code, cg.name AS grid_name,
+               rc.name AS community, cg.households, {_aggregates('f')},
                round(count(f.id) * 1000.0 / nullif(cg.households, 0), 2)::float AS per_1000_households
           FROM grids cg JOIN regions rc ON rc.id = cg.community_id
           LEFT JOIN f ON f.grid_code = cg.code
          WHERE {' AND '.join(grids)}
          GROUP BY cg.code, cg.name, rc.name, cg.households
-         ORDER BY cg.code"""), params).mappings()
-    return [dict(r) for r in rows]
-
-
-def unassigned_stats(session: Session, actor: Actor, filters: IssueFilter | None = None) -> dict:
-    """The same counts over the filtered issues that lie in no grid (reported outside every grid
-    and beyond the assignment tolerance): work no grid worker sees, which a leader should."""
-    require_role(actor, "leader", "admin")
-    cte, params = _filtered(session, filters or IssueFilter())
-    row = session.execute(text(f"""{cte}
-        SELECT {_aggregates('f')} FROM f WHERE f.grid_code IS NULL"""), params).mappings().one()
-    return dict(row)
+        UNION ALL
+        SELECT true, NULL, NULL, NULL, NULL, {_aggregates('f')}, NULL
+          FROM f WHERE f.grid_code IS NULL
+         ORDER BY in_no_grid, grid_code"""), params).mappings().all()
+    per_grid = [{k: v for k, v in r.items() if k != "in_no_grid"} for r in rows[:-1]]
+    counts = {k: v for k, v in rows[-1].items()
+              if k not in ("in_no_grid", "grid_code", "grid_name", "community", "households",
+                           "per_1000_households")}
+    return per_grid, counts
 
 
 def timeline(session: Session, actor: Actor, filters: IssueFilter | None = None,

@@ -25,11 +25,10 @@ _CSV = {200: {"content": {"text/csv": {}}, "description": "JSON, or CSV with `fo
 def grid_stats(session: SessionDep, actor: CurrentActor, filters: IssueFilters,
                format: Format = "json"):
     """Leaders and admins. Issues are selected by the same filters as `GET /api/v1/issues`."""
-    rows = stats.grid_stats(session, actor, filters)
+    rows, unassigned = stats.grid_stats_with_unassigned(session, actor, filters)
     if format == "csv":
         return _csv(rows, GridStatsRow, "grid-stats.csv")
-    return GridStatsPublic(data=rows, count=len(rows),
-                           unassigned=stats.unassigned_stats(session, actor, filters))
+    return GridStatsPublic(data=rows, count=len(rows), unassigned=unassigned)
 
 
 @router.get("/timeline", summary="Issue counts and rates per day, week or month of report",
