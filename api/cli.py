@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
 
 # -- gridmap db ------------------------------------------------------------------------------
 def _cluster(settings: Settings):
-    from gis.pgcluster import LocalCluster
+    from gis.db.cluster import LocalCluster
 
     return LocalCluster(settings.pg_dir)
 
@@ -52,7 +52,7 @@ def db_stop(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def db_status(args: argparse.Namespace, settings: Settings) -> int:
-    from gis.db import current_revision, make_engine
+    from gis.db.engine import current_revision, make_engine
 
     if not settings.database_url:
         info = _cluster(settings).info()
@@ -70,8 +70,8 @@ def db_status(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
-    from gis.db import make_engine, session_scope, upgrade
-    from gis.loading import seed_categories
+    from gis.db.engine import make_engine, session_scope, upgrade
+    from gis.exchange.demo_loading import seed_categories
 
     url = settings.resolved_database_url()
     upgrade(url)
@@ -89,8 +89,8 @@ def demo(args: argparse.Namespace, settings: Settings) -> int:
 
     from api.security import hash_password
     from data.generator import generate_demo
-    from gis.db import make_engine, session_scope
-    from gis.loading import load_demo
+    from gis.db.engine import make_engine, session_scope
+    from gis.exchange.demo_loading import load_demo
 
     engine = make_engine(settings.resolved_database_url(), pool_size=1)
     if args.if_empty:
@@ -113,7 +113,7 @@ def demo(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _assign_all(engine, settings: Settings) -> None:
-    from gis.assign import assign_stored_rows
+    from gis.geotag.assign import assign_stored_rows
 
     assign_stored_rows(engine, tolerance_m=settings.assign_tolerance_m, include_closed=True,
                        record_events=False)
@@ -121,10 +121,10 @@ def _assign_all(engine, settings: Settings) -> None:
 
 # -- gridmap import / export / check-grids / assign --------------------------------------------
 def import_file(args: argparse.Namespace, settings: Settings) -> int:
-    from gis.db import make_engine, session_scope
+    from gis.db.engine import make_engine, session_scope
     from gis.errors import ImportFailed
-    from gis.exchange import import_features
-    from gis.io import read_layer
+    from gis.exchange.files import read_layer
+    from gis.exchange.transfer import import_features
 
     try:
         gdf = read_layer(args.file, args.kind, fix=args.fix, crs=args.crs, layer=args.layer)
@@ -142,9 +142,9 @@ def import_file(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def export_file(args: argparse.Namespace, settings: Settings) -> int:
-    from gis.db import make_engine, session_scope
-    from gis.exchange import export_features
-    from gis.io import write_layer
+    from gis.db.engine import make_engine, session_scope
+    from gis.exchange.files import write_layer
+    from gis.exchange.transfer import export_features
 
     engine = make_engine(settings.resolved_database_url(), pool_size=1)
     with session_scope(engine) as session:
@@ -155,9 +155,9 @@ def export_file(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def check_grids_cmd(args: argparse.Namespace, settings: Settings) -> int:
-    from gis.db import make_engine, session_scope
-    from gis.exchange import export_communities, export_features
-    from gis.topology import check_grids
+    from gis.db.engine import make_engine, session_scope
+    from gis.exchange.transfer import export_communities, export_features
+    from gis.geo.topology import check_grids
 
     engine = make_engine(settings.resolved_database_url(), pool_size=1)
     with session_scope(engine) as session:
@@ -179,15 +179,15 @@ def check_grids_cmd(args: argparse.Namespace, settings: Settings) -> int:
 def assign_cmd(args: argparse.Namespace, settings: Settings) -> int:
     from datetime import datetime
 
-    from gis.assign import assign_stored_rows
-    from gis.db import make_engine
+    from gis.db.engine import make_engine
+    from gis.geotag.assign import assign_stored_rows
 
     engine = make_engine(settings.resolved_database_url(), pool_size=1)
     since = datetime.fromisoformat(args.since) if args.since else None
     options = dict(tolerance_m=settings.assign_tolerance_m, include_closed=args.all,
                    community=args.community, since=since, progress=sys.stderr.isatty())
     if args.dask or args.scheduler:
-        from gis.bulk import assign_stored_rows_dask
+        from gis.geotag.bulk import assign_stored_rows_dask
 
         report = assign_stored_rows_dask(engine, scheduler=args.scheduler, **options)
     else:
@@ -201,8 +201,8 @@ def assign_cmd(args: argparse.Namespace, settings: Settings) -> int:
 
 # -- gridmap export-grid / api-key (Open311 keys) -------------------------------------------
 def export_grid_cmd(args: argparse.Namespace, settings: Settings) -> int:
-    from gis.db import make_engine, session_scope
-    from gis.package import export_grid_package
+    from gis.db.engine import make_engine, session_scope
+    from gis.exchange.grid_package import export_grid_package
 
     if not args.file.lower().endswith(".gpkg"):
         print(f"gridmap export-grid: the package is a GeoPackage; name a .gpkg file, not {args.file}",
@@ -219,8 +219,8 @@ def export_grid_cmd(args: argparse.Namespace, settings: Settings) -> int:
 def api_key_cmd(args: argparse.Namespace, settings: Settings) -> int:
     import getpass
 
-    from gis import open311
-    from gis.db import make_engine, session_scope
+    from api.protocols import open311
+    from gis.db.engine import make_engine, session_scope
 
     engine = make_engine(settings.resolved_database_url(), pool_size=1)
     with session_scope(engine) as session:

@@ -10,8 +10,8 @@ from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.orm import Session
 
 from api.security import read_token
-from gis.actors import Actor, load_actor
-from gis.store import BBox
+from gis.people.actors import Actor, load_actor
+from gis.queries.reads import BBox
 
 
 def get_session(request: Request) -> Iterator[Session]:

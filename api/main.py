@@ -27,8 +27,8 @@ from api.routes import (
 )
 from api.routes import maps as map_pages
 from api.settings import Settings
-from gis.db import make_engine, session_factory
-from gis.grid_cache import GridIndexCache
+from gis.db.engine import make_engine, session_factory
+from gis.geotag.index_cache import GridIndexCache
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

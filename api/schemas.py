@@ -2,7 +2,7 @@
 
 Bodies that carry a geometry accept either a GeoJSON Feature (attributes in ``properties``) or the
 geometry beside the attributes; ``crs`` names the coordinate system of the geometry (WGS84 when
-absent). The geometry itself is checked in ``gis.edit`` so every caller gets the same messages.
+absent). The geometry itself is checked in ``gis.edit.writes`` so every caller gets the same messages.
 
 The GeoJSON response models (``XPublic``/``XsPublic``) document what ``api.geojson`` writes; the
 tests validate real responses against them so the documentation cannot drift.

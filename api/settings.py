@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from gis.edit import MAX_VERTICES
+from gis.edit.writes import MAX_VERTICES
 
 REPO_DATA = Path(__file__).resolve().parent.parent / "data"
 DEVELOPMENT_SECRET = "gridmap-development-secret-not-for-production"
@@ -55,7 +55,7 @@ class Settings(BaseSettings):
         """DATABASE_URL when given, else the URL recorded by the private cluster."""
         if self.database_url:
             return self.database_url
-        from gis.pgcluster import LocalCluster
+        from gis.db.cluster import LocalCluster
 
         rec = LocalCluster(self.pg_dir).record()
         if rec is None:

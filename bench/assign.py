@@ -58,8 +58,8 @@ import psycopg
 import shapely
 
 from data.generator import DEMO_GRIDS, DEMO_ISSUES, generate_demo
-from gis.crs import from_wgs84, to_wgs84
-from gis.index import BOUNDARY, INSIDE, METHODS, GridIndex
+from gis.geo.crs import from_wgs84, to_wgs84
+from gis.geo.grid_index import BOUNDARY, INSIDE, METHODS, GridIndex
 
 SEED = 20221
 GRID_COUNTS = (14, 1_000, 10_000)

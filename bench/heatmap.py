@@ -10,7 +10,7 @@ For each issue count, ``data.generator.generate_demo(grids=G, issues=N, detail=F
 private cluster of ``gridmap db start``), tagged to grids and VACUUM ANALYZEd. Then, with warm
 imports and a warm database:
 
-* **ours**: ``gis.analytics.heatmap_data`` (every query: counts, cells, weekly cells, per-grid
+* **ours**: ``gis.queries.map_data.heatmap_data`` (every query: counts, cells, weekly cells, per-grid
   statistics and Gi* hotspots) + ``maps.heatmap.build_heatmap`` + render: the work of a
   ``/maps/heatmap`` request that misses the page cache;
 * **naive**: ``SELECT ST_Y(geom), ST_X(geom) FROM issues`` + ``folium.plugins.HeatMap`` of every
@@ -44,10 +44,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from data.generator import generate_demo
-from gis import analytics
-from gis.assign import assign_stored_rows
-from gis.db import make_engine, session_scope, upgrade
-from gis.loading import load_demo
+from gis.db.engine import make_engine, session_scope, upgrade
+from gis.exchange.demo_loading import load_demo
+from gis.geotag.assign import assign_stored_rows
+from gis.queries import map_data
 from maps import assets
 from maps.base import BaseMapOptions, new_map, render
 from maps.heatmap import build_heatmap
@@ -109,9 +109,9 @@ def load_case(engine, n_grids: int, n_issues: int) -> float:
     return time.perf_counter() - started
 
 
-def ours(engine) -> tuple[str, analytics.HeatmapData]:
+def ours(engine) -> tuple[str, map_data.HeatmapData]:
     with Session(engine) as session:
-        data = analytics.heatmap_data(session, analytics.IssueFilter())
+        data = map_data.heatmap_data(session, map_data.IssueFilter())
     return render(build_heatmap(data, lang="zh")), data
 
 
@@ -246,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         raise SystemExit(f"map assets missing ({missing[0]}): run `make assets` first")
     engine = make_engine(bench_database(url), pool_size=2)
-    analytics.warm_up()
+    map_data.warm_up()
     use_browser = not args.no_browser and Path(CHROMIUM).exists()
     browser = Browser() if use_browser else None
     started = time.perf_counter()

@@ -32,7 +32,7 @@ import httpx
 from sqlalchemy import text
 
 from api.settings import Settings
-from gis.db import make_engine
+from gis.db.engine import make_engine
 
 RUN_TAG = f"压力测试 / load test {uuid.uuid4().hex[:8]}"  # marks this run's rows
 CATEGORIES = ["garbage", "parking_chaos", "streetlight_out", "sewer_blocked", "noise", "other"]

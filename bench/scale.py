@@ -42,8 +42,8 @@ import numpy as np
 import shapely
 
 from data.generator import generate_demo
-from gis.bulk import GridSpec, assign_points_dask, dask_client
-from gis.index import METHODS, GridIndex
+from gis.geo.grid_index import METHODS, GridIndex
+from gis.geotag.bulk import GridSpec, assign_points_dask, dask_client
 
 CHUNK = 1_000_000
 SEED = 20221
@@ -210,11 +210,11 @@ def postgis(town, rows: int, workers: int) -> dict:
     from sqlalchemy import text
 
     from api.security import hash_password
-    from gis.assign import _read_batches, _Scope, assign_stored_rows
-    from gis.bulk import assign_stored_rows_dask
-    from gis.db import make_engine, session_scope, upgrade
-    from gis.loading import load_demo
-    from gis.pgcluster import LocalCluster
+    from gis.db.cluster import LocalCluster
+    from gis.db.engine import make_engine, session_scope, upgrade
+    from gis.exchange.demo_loading import load_demo
+    from gis.geotag.assign import _read_batches, _Scope, assign_stored_rows
+    from gis.geotag.bulk import assign_stored_rows_dask
 
     out: dict = {}
     root = Path(tempfile.mkdtemp(prefix="gridmap-scale-"))

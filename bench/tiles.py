@@ -4,7 +4,7 @@ A bounded set of tiles over the stored grids (zoom 14 to 18, at most --per-zoom 
 spread evenly over the extent) is fetched for each layer, --repeats times, one request at a time:
 
 - http: `gridmap serve` (one worker) on a free loopback port, one keep-alive httpx client;
-- direct: the tile query of gis.tiles (the SQL the endpoint runs, JIT off as there) on one open
+- direct: the tile query of gis.queries.tiles (the SQL the endpoint runs, JIT off as there) on one open
   psycopg connection;
 - defaults: the same query on a connection with the server's defaults (JIT on), to show why the
   endpoint turns JIT off.
@@ -32,8 +32,8 @@ import httpx
 from sqlalchemy import text
 
 from api.settings import Settings
-from gis.db import make_engine
-from gis.tiles import LAYERS, tile_sql, tiles_covering
+from gis.db.engine import make_engine
+from gis.queries.tiles import LAYERS, tile_sql, tiles_covering
 
 ZOOMS = range(14, 19)
 
@@ -88,7 +88,7 @@ def measure(engine, port: int, tiles, repeats: int, max_seconds: float) -> dict:
     deadline = time.monotonic() + max_seconds
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client, \
             engine.connect() as direct, engine.connect() as defaults:
-        direct.execute(text("SET jit = off"))  # as gis.tiles.render_tile does for each tile
+        direct.execute(text("SET jit = off"))  # as gis.queries.tiles.render_tile does for each tile
         queries = {layer: text(tile_sql(layer)) for layer in LAYERS}
         for rep in range(repeats + 1):  # the first pass warms every path and is not counted
             for layer in LAYERS:

@@ -23,7 +23,7 @@ the step-by-step history (``issue_events``) is left out above ``EVENTS_MAX_ISSUE
 keep benchmark data small, while status and closing time are still set.
 
 Geometry is drawn in metres in a local frame (the CGCS2000 Gauss-Kruger zone of the place, see
-:func:`gis.crs.metric_crs_for`, shifted so the demo community's centre is the origin) and
+:func:`gis.geo.crs.metric_crs_for`, shifted so the demo community's centre is the origin) and
 projected to WGS84 lon/lat vertex by vertex at the end, so vertices shared by two grids stay
 identical. Points that must lie strictly inside a grid are kept at least half a metre from every
 grid edge, far more than the projection could move them.
@@ -46,10 +46,10 @@ from shapely import affinity
 from shapely.geometry import LineString, Point, Polygon, box
 from shapely.ops import nearest_points, polygonize, unary_union
 
-from gis.categories import FACILITY_CATEGORIES, ISSUE_CATEGORIES
-from gis.crs import metric_crs_for
-from gis.issues import TRANSITIONS  # noqa: F401  (re-exported for tests)
-from gis.models import FACILITY_STATUSES, ISSUE_STATUSES
+from gis.db.category_seeds import FACILITY_CATEGORIES, ISSUE_CATEGORIES
+from gis.db.models import FACILITY_STATUSES, ISSUE_STATUSES
+from gis.geo.crs import metric_crs_for
+from gis.issues.reporting import TRANSITIONS  # noqa: F401  (re-exported for tests)
 
 WGS84 = "EPSG:4326"
 TIMEZONE = "Asia/Shanghai"

@@ -23,7 +23,7 @@ import pandas as pd
 import shapely
 from branca.element import Element, Figure, MacroElement
 
-from gis.crs import from_wgs84
+from gis.geo.crs import from_wgs84
 from maps.assets import PAGE_CSS, PAGE_JS, render_page
 from maps.i18n import check_lang, t
 

@@ -1,5 +1,5 @@
 """Rendered pages kept in memory, keyed by what they show: the page, its filters and the data
-version (:func:`gis.analytics.data_version`). A changed version misses the cache, so an edit is
+version (:func:`gis.queries.map_data.data_version`). A changed version misses the cache, so an edit is
 seen on the next request; the time-to-live bounds what the version cannot see."""
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ to act on it, the issue page ``/maps/issue/{id}`` by default), clustered when th
 Controls: locate-me, fullscreen, a layer switcher and a collapsible legend, all at least 44 px
 for fingers. Laid out for 1024x768 either way up.
 
-Popups are built from :data:`gis.analytics.ISSUE_MAP_COLUMNS` only: reporter contact (personal
+Popups are built from :data:`gis.queries.map_data.ISSUE_MAP_COLUMNS` only: reporter contact (personal
 data) never reaches this module, and :func:`build_grid_map` refuses a frame that carries it.
 """
 
@@ -21,7 +21,7 @@ import pandas as pd
 from folium import plugins
 from folium.utilities import JsCode
 
-from gis.analytics import GridMapData
+from gis.queries.map_data import GridMapData
 from maps.base import (
     BaseMapOptions,
     HtmlControl,
@@ -51,7 +51,7 @@ PII_COLUMNS = frozenset({"reporter_contact", "phone", "reporter", "contact"})
 
 def build_grid_map(data: GridMapData, *, lang: str = "zh", options: BaseMapOptions | None = None,
                    issue_link: str = "/maps/issue/{id}", now: datetime | None = None) -> folium.Map:
-    """The worker's map of one grid, from :func:`gis.analytics.grid_map_data`'s frames.
+    """The worker's map of one grid, from :func:`gis.queries.map_data.grid_map_data`'s frames.
     ``issue_link`` is where a popup's action link goes ({id}: the issue id); the page's
     language and base map are passed on in its query (:func:`maps.base.page_query`)."""
     _refuse_pii(data.issues)

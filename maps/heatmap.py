@@ -19,8 +19,8 @@ import pandas as pd
 import shapely
 from folium import plugins
 
-from gis.analytics import CLOSED_STATUSES, OPEN_STATUSES, HeatmapData
-from gis.models import ISSUE_STATUSES
+from gis.db.models import ISSUE_STATUSES
+from gis.queries.map_data import CLOSED_STATUSES, OPEN_STATUSES, HeatmapData
 from maps.base import (
     BaseMapOptions,
     PageInit,
@@ -49,7 +49,7 @@ TOOLTIP_FIELDS = ("name", "code", "community", "worker", "issues", "per_1000", "
 
 def build_heatmap(data: HeatmapData, *, lang: str = "zh", options: BaseMapOptions | None = None,
                   mode: str = "raw") -> folium.Map:
-    """The leader heatmap page for ``data`` (:func:`gis.analytics.heatmap_data`)."""
+    """The leader heatmap page for ``data`` (:func:`gis.queries.map_data.heatmap_data`)."""
     if mode not in MODES:
         raise ValueError(f"mode should be one of {MODES}, got {mode!r}")
     options = options or BaseMapOptions()

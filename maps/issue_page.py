@@ -7,7 +7,7 @@ maps/static/issue.js against the JSON API (token, transitions, the reporter's co
 allowed to see it); after a change the page reloads and shows the new status and history.
 
 The server-rendered page is readable without a token, so it is built from
-:data:`gis.issue_detail.ISSUE_DETAIL_COLUMNS` only: :func:`build_issue_page` refuses a frame
+:data:`gis.issues.detail.ISSUE_DETAIL_COLUMNS` only: :func:`build_issue_page` refuses a frame
 that carries reporter contact. Laid out for 1024x768 either way up, controls of 44 px or more.
 """
 
@@ -19,8 +19,8 @@ from datetime import UTC, datetime
 import folium
 import pandas as pd
 
-from gis.issue_detail import IssueDetail
-from gis.issues import FINAL_STATUSES
+from gis.issues.detail import IssueDetail
+from gis.issues.reporting import FINAL_STATUSES
 from maps.assets import ISSUE_PAGE_JS
 from maps.base import (
     BaseMapOptions,
@@ -50,7 +50,7 @@ class IssuePageAssets(JSCSSMixin):
 
 def build_issue_page(data: IssueDetail, *, lang: str = "zh", options: BaseMapOptions | None = None,
                      now: datetime | None = None) -> folium.Map:
-    """The action page of one issue, from :func:`gis.issue_detail.issue_detail`'s data."""
+    """The action page of one issue, from :func:`gis.issues.detail.issue_detail`'s data."""
     leaked = PII_COLUMNS & set(data.issue.columns)
     if leaked:
         raise ValueError(f"the issue row for a page must not carry personal data; drop {sorted(leaked)}")

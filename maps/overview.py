@@ -8,7 +8,7 @@ import folium
 from folium import plugins
 from folium.utilities import JsCode
 
-from gis.analytics import OverviewData
+from gis.queries.map_data import OverviewData
 from maps.base import (
     BaseMapOptions,
     PageInit,

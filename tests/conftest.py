@@ -15,8 +15,8 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from gis.db import make_engine, upgrade
-from gis.pgcluster import LocalCluster
+from gis.db.cluster import LocalCluster
+from gis.db.engine import make_engine, upgrade
 
 DEMO_PASSWORD = "test-demo-password"
 
@@ -64,9 +64,9 @@ def demo_data():
 def demo_engine(engine: Engine, demo_data) -> Engine:
     """The engine, with the 14-grid demo community loaded and tagged once per test session."""
     from api.security import hash_password
-    from gis.assign import assign_stored_rows
-    from gis.db import session_scope
-    from gis.loading import load_demo
+    from gis.db.engine import session_scope
+    from gis.exchange.demo_loading import load_demo
+    from gis.geotag.assign import assign_stored_rows
 
     with session_scope(engine) as session:
         load_demo(session, demo_data, hash_password(DEMO_PASSWORD))

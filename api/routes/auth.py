@@ -7,7 +7,7 @@ from pydantic import BaseModel
 
 from api.deps import CurrentActor, SessionDep
 from api.security import create_token, verify_password
-from gis.actors import load_actor
+from gis.people.actors import load_actor
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
 

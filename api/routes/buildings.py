@@ -7,7 +7,8 @@ from fastapi import APIRouter, Path, Query, Request
 from api.deps import BBoxDep, CurrentActor, Limit, Offset, SessionDep
 from api.geojson import feature, feature_collection
 from api.schemas import BuildingCreate, BuildingPublic, BuildingsPublic, BuildingUpdate, MaxVertices
-from gis import edit, store
+from gis.edit import writes
+from gis.queries import reads
 
 router = APIRouter(prefix="/api/v1/buildings", tags=["buildings"])
 BuildingId = Annotated[int, Path(description="Building id")]
@@ -26,7 +27,7 @@ def list_buildings(
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> dict:
-    page = store.list_buildings(session, bbox=bbox, grid=grid, community=community, q=q,
+    page = reads.list_buildings(session, bbox=bbox, grid=grid, community=community, q=q,
                                 limit=limit, offset=offset)
     return feature_collection(page.items, page.total, request, limit, offset)
 
@@ -34,7 +35,7 @@ def list_buildings(
 @router.get("/{building_id}", summary="One building as a GeoJSON Feature",
             responses={200: {"model": BuildingPublic}}, response_model=None)
 def get_building(session: SessionDep, building_id: BuildingId) -> dict:
-    return feature(store.get_building(session, building_id))
+    return feature(reads.get_building(session, building_id))
 
 
 @router.post("", status_code=201, summary="Add a building (GeoJSON Feature or geometry + fields)",
@@ -42,16 +43,16 @@ def get_building(session: SessionDep, building_id: BuildingId) -> dict:
 def create_building(session: SessionDep, actor: CurrentActor, body: BuildingCreate,
                     max_vertices: MaxVertices) -> dict:
     """Tagged with the grid holding most of its area; workers add buildings in their own grids."""
-    building_id = edit.create_building(session, actor, max_vertices=max_vertices, **body.model_dump())
+    building_id = writes.create_building(session, actor, max_vertices=max_vertices, **body.model_dump())
     session.commit()
-    return feature(store.get_building(session, building_id))
+    return feature(reads.get_building(session, building_id))
 
 
 @router.patch("/{building_id}", summary="Change a building's fields or outline",
               responses={200: {"model": BuildingPublic}}, response_model=None)
 def update_building(session: SessionDep, actor: CurrentActor, building_id: BuildingId,
                     body: BuildingUpdate, max_vertices: MaxVertices) -> dict:
-    edit.update_building(session, actor, building_id, max_vertices=max_vertices,
+    writes.update_building(session, actor, building_id, max_vertices=max_vertices,
                          **body.model_dump(exclude_unset=True))
     session.commit()
-    return feature(store.get_building(session, building_id))
+    return feature(reads.get_building(session, building_id))

@@ -4,7 +4,7 @@ from fastapi import APIRouter, Query
 
 from api.deps import SessionDep
 from api.schemas import CategoriesPublic
-from gis import store
+from gis.queries import reads
 
 router = APIRouter(prefix="/api/v1/categories", tags=["categories"])
 
@@ -15,5 +15,5 @@ def list_categories(
     kind: Annotated[Literal["facility", "issue"] | None,
                     Query(description="Only facility or only issue categories")] = None,
 ) -> CategoriesPublic:
-    rows = store.list_categories(session, kind)
+    rows = reads.list_categories(session, kind)
     return CategoriesPublic(data=rows, count=len(rows))

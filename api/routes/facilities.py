@@ -15,7 +15,8 @@ from api.schemas import (
     FacilityUpdate,
     MaxVertices,
 )
-from gis import edit, store
+from gis.edit import writes
+from gis.queries import reads
 
 router = APIRouter(prefix="/api/v1/facilities", tags=["facilities"])
 FacilityId = Annotated[int, Path(description="Facility id")]
@@ -37,7 +38,7 @@ def list_facilities(
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> dict:
-    page = store.list_facilities(session, bbox=bbox, grid=grid, community=community,
+    page = reads.list_facilities(session, bbox=bbox, grid=grid, community=community,
                                  category=category, status=status, q=q, limit=limit, offset=offset)
     return feature_collection(page.items, page.total, request, limit, offset)
 
@@ -45,7 +46,7 @@ def list_facilities(
 @router.get("/{facility_id}", summary="One facility as a GeoJSON Feature",
             responses={200: {"model": FacilityPublic}}, response_model=None)
 def get_facility(session: SessionDep, facility_id: FacilityId) -> dict:
-    return feature(store.get_facility(session, facility_id))
+    return feature(reads.get_facility(session, facility_id))
 
 
 @router.post("", status_code=201, summary="Add a facility (GeoJSON Feature or geometry + fields)",
@@ -53,10 +54,10 @@ def get_facility(session: SessionDep, facility_id: FacilityId) -> dict:
 def create_facility(request: Request, session: SessionDep, actor: CurrentActor,
                     body: FacilityCreate, max_vertices: MaxVertices) -> dict:
     """Tagged with the grid its point falls in. Workers may add facilities in their own grids only."""
-    facility_id = edit.create_facility(session, request.app.state.grid_cache, actor,
+    facility_id = writes.create_facility(session, request.app.state.grid_cache, actor,
                                        max_vertices=max_vertices, **body.model_dump())
     session.commit()
-    return feature(store.get_facility(session, facility_id))
+    return feature(reads.get_facility(session, facility_id))
 
 
 @router.patch("/{facility_id}", summary="Change a facility's status or fields, or move it",
@@ -64,7 +65,7 @@ def create_facility(request: Request, session: SessionDep, actor: CurrentActor,
 def update_facility(request: Request, session: SessionDep, actor: CurrentActor,
                     facility_id: FacilityId, body: FacilityUpdate, max_vertices: MaxVertices) -> dict:
     """A worker must own the facility's grid, and for a move the grid it moves into as well."""
-    edit.update_facility(session, request.app.state.grid_cache, actor, facility_id,
+    writes.update_facility(session, request.app.state.grid_cache, actor, facility_id,
                          max_vertices=max_vertices, **body.model_dump(exclude_unset=True))
     session.commit()
-    return feature(store.get_facility(session, facility_id))
+    return feature(reads.get_facility(session, facility_id))

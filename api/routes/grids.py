@@ -7,7 +7,8 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from api.deps import BBoxDep, CurrentActor, Limit, Offset, SessionDep
 from api.geojson import feature, feature_collection
 from api.schemas import GridCreate, GridDetailPublic, GridsPublic, GridUpdate, MaxVertices
-from gis import edit, store
+from gis.edit import writes
+from gis.queries import reads
 
 router = APIRouter(prefix="/api/v1/grids", tags=["grids"])
 GridCode = Annotated[str, Path(description="15-digit grid code", pattern=r"^\d{15}$",
@@ -25,14 +26,14 @@ def list_grids(
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> dict:
-    page = store.list_grids(session, bbox=bbox, community=community, q=q, limit=limit, offset=offset)
+    page = reads.list_grids(session, bbox=bbox, community=community, q=q, limit=limit, offset=offset)
     return feature_collection(page.items, page.total, request, limit, offset)
 
 
 @router.get("/{code}", summary="A current grid with its worker, open issues and facilities",
             responses={200: {"model": GridDetailPublic}}, response_model=None)
 def get_grid(session: SessionDep, code: GridCode) -> dict:
-    return feature(store.get_grid(session, code))
+    return feature(reads.get_grid(session, code))
 
 
 @router.post("", status_code=201, summary="Create a grid (admins)",
@@ -40,10 +41,10 @@ def get_grid(session: SessionDep, code: GridCode) -> dict:
 def create_grid(request: Request, session: SessionDep, actor: CurrentActor, body: GridCreate,
                 max_vertices: MaxVertices) -> dict:
     """Stored issues, facilities and buildings are re-tagged against the new set of grids."""
-    edit.create_grid(session, actor, tolerance_m=request.app.state.grid_cache.tolerance_m,
+    writes.create_grid(session, actor, tolerance_m=request.app.state.grid_cache.tolerance_m,
                      max_vertices=max_vertices, **body.model_dump())
     session.commit()
-    return feature(store.get_grid(session, body.code))
+    return feature(reads.get_grid(session, body.code))
 
 
 @router.put("/{code}", summary="Redraw a grid (admins): a new version, the old one kept",
@@ -51,15 +52,15 @@ def create_grid(request: Request, session: SessionDep, actor: CurrentActor, body
 def redraw_grid(request: Request, session: SessionDep, actor: CurrentActor, code: GridCode,
                 body: GridUpdate, max_vertices: MaxVertices) -> dict:
     """The current version gets `valid_to`; open issues, facilities and buildings are re-tagged."""
-    edit.redraw_grid(session, actor, code, tolerance_m=request.app.state.grid_cache.tolerance_m,
+    writes.redraw_grid(session, actor, code, tolerance_m=request.app.state.grid_cache.tolerance_m,
                      max_vertices=max_vertices, **body.model_dump(exclude_unset=True))
     session.commit()
-    return feature(store.get_grid(session, code))
+    return feature(reads.get_grid(session, code))
 
 
 @router.delete("/{code}", status_code=204, summary="Retire a grid (admins); nothing is deleted")
 def retire_grid(request: Request, session: SessionDep, actor: CurrentActor,
                 code: GridCode) -> Response:
-    edit.retire_grid(session, actor, code, tolerance_m=request.app.state.grid_cache.tolerance_m)
+    writes.retire_grid(session, actor, code, tolerance_m=request.app.state.grid_cache.tolerance_m)
     session.commit()
     return Response(status_code=204)

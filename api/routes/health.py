@@ -2,7 +2,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 
-from gis.store import database_ok
+from gis.queries.reads import database_ok
 
 router = APIRouter(tags=["health"])
 

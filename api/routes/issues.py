@@ -11,7 +11,7 @@ from api.issue_schemas import (
     IssueInput,
     TransitionCreate,
 )
-from gis import issues
+from gis.issues import reporting
 
 router = APIRouter(prefix="/api/v1/issues", tags=["issues"])
 IssueId = Annotated[int, Path(ge=1, description="Issue id")]
@@ -26,28 +26,28 @@ def report_issue(
         "Any unique string per report (a UUID is best); the same key returns the same issue"))] = None,
 ) -> IssueCreated:
     data: IssueCreate = body.to_create() if isinstance(body, IssueFeatureCreate) else body
-    report = issues.IssueReport(
+    report = reporting.IssueReport(
         x=data.lon, y=data.lat, crs=data.crs, category=data.category, description=data.description,
         reporter_contact=data.reporter_contact, facility_id=data.facility_id,
         photo_urls=[str(u) for u in data.photo_urls], channel=data.channel,
-        client_uuid=issues.key_to_uuid(idempotency_key) if idempotency_key else data.client_uuid)
-    stored = issues.report_issue(session, request.app.state.grid_cache, actor, report)
+        client_uuid=reporting.key_to_uuid(idempotency_key) if idempotency_key else data.client_uuid)
+    stored = reporting.report_issue(session, request.app.state.grid_cache, actor, report)
     session.commit()
     if not stored.created:
         response.status_code = 200
-    feature = issues.issue_feature(session, stored.issue_id, actor)
-    return IssueCreated(**feature, possible_duplicates=issues.possible_duplicates(session, stored.issue_id))
+    feature = reporting.issue_feature(session, stored.issue_id, actor)
+    return IssueCreated(**feature, possible_duplicates=reporting.possible_duplicates(session, stored.issue_id))
 
 
 @router.post("/{issue_id}/transitions", summary="Move an issue through the workflow")
 def transition(issue_id: IssueId, body: TransitionCreate, session: SessionDep,
                actor: CurrentActor) -> dict:
-    previous = issues.transition(session, actor, issue_id, body.to, body.note)
+    previous = reporting.transition(session, actor, issue_id, body.to, body.note)
     session.commit()
     return {"id": issue_id, "from": previous, "to": body.to,
-            "allowed_next": list(issues.TRANSITIONS[body.to])}
+            "allowed_next": list(reporting.TRANSITIONS[body.to])}
 
 
 @router.get("/{issue_id}/history", summary="The audit trail of an issue")
 def history(issue_id: IssueId, session: SessionDep, actor: OptionalActor) -> list[HistoryEvent]:
-    return [HistoryEvent(**e) for e in issues.history(session, issue_id)]
+    return [HistoryEvent(**e) for e in reporting.history(session, issue_id)]

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from api.deps import BBoxDep, Limit, Offset, OptionalActor, SessionDep
 from api.geojson import feature, feature_collection
 from api.schemas import IssuePublic, IssuesPublic, IssueStatusFilter
-from gis import store
+from gis.queries import reads
 
 router = APIRouter(prefix="/api/v1/issues", tags=["issues"])
 
@@ -28,12 +28,12 @@ def issue_filters(
     until: Annotated[datetime | None, Query(
         description="Reported before (ISO 8601; without an offset: Beijing time)")] = None,
     q: Annotated[str | None, Query(max_length=200, description="Text the description contains")] = None,
-) -> store.IssueFilter:
-    return store.IssueFilter(bbox=bbox, grid=grid, community=community, category=tuple(category or ()),
+) -> reads.IssueFilter:
+    return reads.IssueFilter(bbox=bbox, grid=grid, community=community, category=tuple(category or ()),
                              status=tuple(status or ()), since=since, until=until, q=q)
 
 
-IssueFilters = Annotated[store.IssueFilter, Depends(issue_filters)]
+IssueFilters = Annotated[reads.IssueFilter, Depends(issue_filters)]
 
 
 @router.get("", summary="Issues as a GeoJSON FeatureCollection, newest first",
@@ -41,7 +41,7 @@ IssueFilters = Annotated[store.IssueFilter, Depends(issue_filters)]
 def list_issues(request: Request, session: SessionDep, actor: OptionalActor, filters: IssueFilters,
                 limit: Limit = 100, offset: Offset = 0) -> dict:
     """Everyone may read issues; `reporter_contact` only the grid's worker, leaders and admins."""
-    page = store.list_issues(session, actor, filters, limit=limit, offset=offset)
+    page = reads.list_issues(session, actor, filters, limit=limit, offset=offset)
     return feature_collection(page.items, page.total, request, limit, offset)
 
 
@@ -49,4 +49,4 @@ def list_issues(request: Request, session: SessionDep, actor: OptionalActor, fil
             responses={200: {"model": IssuePublic}}, response_model=None)
 def get_issue(session: SessionDep, actor: OptionalActor,
               issue_id: Annotated[int, Path(description="Issue id")]) -> dict:
-    return feature(store.get_issue(session, actor, issue_id))
+    return feature(reads.get_issue(session, actor, issue_id))

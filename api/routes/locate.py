@@ -4,7 +4,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 
 from api.deps import SessionDep
-from gis.locate import locate_point
+from gis.geotag.locate import locate_point
 
 router = APIRouter(prefix="/api/v1", tags=["geotagging"])
 

@@ -1,4 +1,4 @@
-"""HTML map pages (DESIGN §7): parse the query, fetch with ``gis.analytics``, render with ``maps``.
+"""HTML map pages (DESIGN §7): parse the query, fetch with ``gis.queries.map_data``, render with ``maps``.
 
 Pages are readable without a token; they carry no personal data, the popups and the issue page
 being built from whitelisted columns (the issue page's own script asks the API, with the user's
@@ -19,9 +19,9 @@ from pydantic import BeforeValidator, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from api.deps import SessionDep
-from gis import analytics
 from gis.errors import SetupError
-from gis.issue_detail import issue_detail
+from gis.issues.detail import issue_detail
+from gis.queries import map_data
 from maps import assets
 from maps.base import BaseMapOptions, render
 from maps.cache import PageCache
@@ -59,7 +59,7 @@ def mount_static(app: FastAPI) -> None:
                       include_in_schema=False)
     for prefix, directory in assets.static_mounts():
         app.mount(prefix, StaticFiles(directory=directory, check_dir=False), name=prefix)
-    threading.Thread(target=analytics.warm_up, name="gridmap-warm-up", daemon=True).start()
+    threading.Thread(target=map_data.warm_up, name="gridmap-warm-up", daemon=True).start()
 
 
 def patched_asset(path: str) -> Response:
@@ -96,9 +96,9 @@ def _page(cache: PageCache, key: tuple, build) -> HTMLResponse:
 def grid_map(code: str, request: Request, session: SessionDep, lang: Lang = "zh",
              basemap: Basemap = None) -> HTMLResponse:
     cfg, cache, options = _context(request, basemap)
-    key = ("grid", code, lang, options, analytics.data_version(session))
+    key = ("grid", code, lang, options, map_data.data_version(session))
     return _page(cache, key, lambda: build_grid_map(
-        analytics.grid_map_data(session, code), lang=lang, options=options,
+        map_data.grid_map_data(session, code), lang=lang, options=options,
         issue_link=cfg.issue_link))
 
 
@@ -109,7 +109,7 @@ def issue_page(issue_id: Annotated[int, Path(ge=1, le=2_147_483_647, description
                basemap: Basemap = None) -> HTMLResponse:
     _, cache, options = _context(request, basemap)
     # Every status change adds an issue_events row, which changes the data version.
-    key = ("issue", issue_id, lang, options, analytics.data_version(session))
+    key = ("issue", issue_id, lang, options, map_data.data_version(session))
     return _page(cache, key, lambda: build_issue_page(
         issue_detail(session, issue_id), lang=lang, options=options))
 
@@ -128,28 +128,28 @@ def issue_filter(
     until: Annotated[Day, Query(description="Last day, inclusive")] = None,
     community: Annotated[str | None, Query(description="Community name or code")] = None,
     grid: Annotated[str | None, Query(description="Grid code")] = None,
-) -> analytics.IssueFilter:
-    return analytics.IssueFilter(tuple(c for c in category if c), tuple(s for s in status if s),
+) -> map_data.IssueFilter:
+    return map_data.IssueFilter(tuple(c for c in category if c), tuple(s for s in status if s),
                                  since, until, community or None, grid or None)
 
 
 @router.get("/heatmap", response_class=HTMLResponse, summary="The leaders' issue heatmap")
 def heatmap(
     request: Request, session: SessionDep,
-    flt: Annotated[analytics.IssueFilter, Depends(issue_filter)],
+    flt: Annotated[map_data.IssueFilter, Depends(issue_filter)],
     mode: Annotated[Literal["raw", "rate"], Query(description="Choropleth colour")] = "raw",
     lang: Lang = "zh", basemap: Basemap = None,
 ) -> HTMLResponse:
     _, cache, options = _context(request, basemap)
-    key = ("heatmap", flt.key(), mode, lang, options, analytics.data_version(session))
+    key = ("heatmap", flt.key(), mode, lang, options, map_data.data_version(session))
     return _page(cache, key, lambda: build_heatmap(
-        analytics.heatmap_data(session, flt), lang=lang, options=options, mode=mode))
+        map_data.heatmap_data(session, flt), lang=lang, options=options, mode=mode))
 
 
 @router.get("/overview", response_class=HTMLResponse, summary="All communities and grids")
 def overview(request: Request, session: SessionDep, lang: Lang = "zh",
              basemap: Basemap = None) -> HTMLResponse:
     _, cache, options = _context(request, basemap)
-    key = ("overview", lang, options, analytics.data_version(session))
+    key = ("overview", lang, options, map_data.data_version(session))
     return _page(cache, key, lambda: build_overview(
-        analytics.overview_data(session), lang=lang, options=options))
+        map_data.overview_data(session), lang=lang, options=options))

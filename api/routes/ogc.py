@@ -1,7 +1,7 @@
 """OGC API - Features under /ogc/: what QGIS, GDAL (OAPIF) and ArcGIS read without custom code.
 
 JSON (GeoJSON for features) by default, HTML with ``f=html`` or a browser's Accept header. The
-documents are built in ``gis.ogc``; invalid parameters are 400 here, as the standard asks.
+documents are built in ``api.protocols.ogc``; invalid parameters are 400 here, as the standard asks.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from fastapi.routing import APIRoute
 
 from api.deps import SessionDep
 from api.errors import STATUS_CODES
-from gis import ogc
+from api.protocols import ogc
 from gis.errors import GridMapError
 
 MEDIA_TYPES = {"json": "application/json", "geojson": ogc.GEOJSON, "html": "text/html"}

@@ -2,7 +2,7 @@
 
 Every path ends in ``.json`` or ``.xml`` and answers in that format, errors included: the spec's
 ``[{"code": 400, "description": ...}]`` (or ``<errors><error>``), never GridMap's own error JSON.
-The logic is in ``gis.open311``; this module parses, calls it and writes JSON or XML.
+The logic is in ``api.protocols.open311``; this module parses, calls it and writes JSON or XML.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException
 
 from api.deps import SessionDep
 from api.errors import STATUS_CODES
-from gis import open311
+from api.protocols import open311
 from gis.errors import GridMapError
 
 log = logging.getLogger("gridmap.api")

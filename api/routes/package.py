@@ -11,7 +11,7 @@ from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
 from api.deps import SessionDep
-from gis.package import export_grid_package
+from gis.exchange.grid_package import export_grid_package
 
 router = APIRouter(prefix="/api/v1/grids", tags=["grids"])
 GridCode = Annotated[str, Path(description="15-digit grid code", pattern=r"^\d{15}$",

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from api.deps import CurrentActor, SessionDep
 from api.routes.issues_read import IssueFilters
 from api.schemas import GridStatsPublic, GridStatsRow, TimelinePublic, TimelineRow
-from gis import stats
+from gis.queries import statistics
 
 router = APIRouter(prefix="/api/v1/stats", tags=["statistics"])
 
@@ -25,7 +25,7 @@ _CSV = {200: {"content": {"text/csv": {}}, "description": "JSON, or CSV with `fo
 def grid_stats(session: SessionDep, actor: CurrentActor, filters: IssueFilters,
                format: Format = "json"):
     """Leaders and admins. Issues are selected by the same filters as `GET /api/v1/issues`."""
-    rows, unassigned = stats.grid_stats_with_unassigned(session, actor, filters)
+    rows, unassigned = statistics.grid_stats_with_unassigned(session, actor, filters)
     if format == "csv":
         return _csv(rows, GridStatsRow, "grid-stats.csv")
     return GridStatsPublic(data=rows, count=len(rows), unassigned=unassigned)
@@ -37,7 +37,7 @@ def timeline(session: SessionDep, actor: CurrentActor, filters: IssueFilters,
              bucket: Annotated[Literal["day", "week", "month"], Query(
                  description="Bucket of report time (Beijing time; weeks start on Monday)")] = "week",
              format: Format = "json"):
-    rows = stats.timeline(session, actor, filters, bucket)
+    rows = statistics.timeline(session, actor, filters, bucket)
     if format == "csv":
         return _csv(rows, TimelineRow, f"timeline-{bucket}.csv")
     return TimelinePublic(bucket=bucket, data=rows, count=len(rows))

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import text
 
 from api.schemas import BuildingPublic, FacilityPublic, GridDetailPublic, _max_vertices
-from gis.crs import from_wgs84
+from gis.geo.crs import from_wgs84
 
 GRID_03, GRID_05 = "140429100001003", "140429100001005"
 ROLES = ("anonymous", "owner", "other_worker", "leader", "admin")

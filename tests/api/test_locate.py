@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from api.main import create_app
 from api.settings import Settings
-from gis.crs import from_wgs84
+from gis.geo.crs import from_wgs84
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import shapely
 from owslib.ogcapi.features import Features
 from sqlalchemy import text
 
-from gis import ogc
+from api.protocols import ogc
 from tests.api.live import live_server
 
 

@@ -15,8 +15,8 @@ from georeport import GeoReport
 from sqlalchemy import text
 
 from api.cli import main as gridmap
-from gis import open311
-from gis.db import session_scope
+from api.protocols import open311
+from gis.db.engine import session_scope
 from tests.api.live import live_server
 from tests.conftest import DEMO_PASSWORD
 

@@ -1,7 +1,7 @@
 """Vector tiles from a real server, decoded with mapbox-vector-tile, checked against the stored
 features: each tile holds exactly the features that belong in it, where they are.
 
-Tile bounds are computed here with pyproj from the Web Mercator definition, not with gis.tiles.
+Tile bounds are computed here with pyproj from the Web Mercator definition, not with gis.queries.tiles.
 """
 
 from __future__ import annotations

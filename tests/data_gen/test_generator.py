@@ -25,9 +25,9 @@ from data.generator import (
     generate_demo,
     grid_reading_order,
 )
-from gis.categories import FACILITY_CATEGORIES, ISSUE_CATEGORIES
-from gis.crs import metric_crs_for
-from gis.topology import check_grids
+from gis.db.category_seeds import FACILITY_CATEGORIES, ISSUE_CATEGORIES
+from gis.geo.crs import metric_crs_for
+from gis.geo.topology import check_grids
 
 METRIC = metric_crs_for(112.86)
 FRAMES = ("regions", "grids", "streets", "compounds", "buildings", "facilities", "users", "issues",

@@ -26,7 +26,7 @@ import pytest
 import shapely
 
 from data.generator import generate_demo
-from gis.index import BOUNDARY, INSIDE, METHODS, GridIndex
+from gis.geo.grid_index import BOUNDARY, INSIDE, METHODS, GridIndex
 
 SEED = 20221
 LAYOUTS = {"city": (300, 1_000_000), "demo": (14, 250_000)}  # grids, points

@@ -11,15 +11,15 @@ import shapely
 from shapely.geometry import box
 from sqlalchemy import text
 
-from gis import analytics
-from gis.analytics import IssueFilter, add_hotspots, coarsen_to_budget, pick_cell_size
 from gis.errors import NotFound, UnknownCategory
+from gis.queries import map_data
+from gis.queries.map_data import IssueFilter, add_hotspots, coarsen_to_budget, pick_cell_size
 
 
 # -- no database --------------------------------------------------------------------------------
 def test_filter_expands_status_groups_and_checks_values():
     f = IssueFilter(statuses=("open",))
-    assert set(f.statuses) == set(analytics.OPEN_STATUSES)
+    assert set(f.statuses) == set(map_data.OPEN_STATUSES)
     assert IssueFilter(categories=("b", "a")).key() == IssueFilter(categories=("a", "b")).key()
     with pytest.raises(UnknownCategory, match="unknown status"):
         IssueFilter(statuses=("lost",))
@@ -89,7 +89,7 @@ def test_queen_neighbours_match_pysal_on_a_voronoi_coverage(seed):
     points = shapely.multipoints(rng.uniform(0, 0.01, (200, 2)))
     cells = shapely.get_parts(shapely.voronoi_polygons(points, extend_to=box(0, 0, 0.01, 0.01)))
     cells = shapely.intersection(cells, box(0, 0, 0.01, 0.01))
-    ours = analytics.queen_neighbours(cells)
+    ours = map_data.queen_neighbours(cells)
     assert {i: set(n) for i, n in ours.items()} == _pysal_queen(
         gpd.GeoDataFrame(geometry=cells, crs="EPSG:4326"))
 
@@ -98,7 +98,7 @@ def test_queen_neighbours_include_corners_and_leave_islands_alone():
     lattice = _lattice(n=3)
     island = gpd.GeoDataFrame({"issues": [1]}, geometry=[box(1, 1, 1.001, 1.001)], crs="EPSG:4326")
     frame = pd.concat([lattice, island], ignore_index=True)
-    ours = analytics.queen_neighbours(frame.geometry.values)
+    ours = map_data.queen_neighbours(frame.geometry.values)
     assert set(ours[4]) == {0, 1, 2, 3, 5, 6, 7, 8}  # the centre touches all eight
     assert set(ours[0]) == {1, 3, 4}  # a corner cell: two edges and one corner
     assert ours[9] == []
@@ -134,22 +134,22 @@ def _count(session, where="TRUE", **params) -> int:
 ])
 def test_every_aggregate_adds_up_to_the_filtered_issue_count(session, flt, where, params):
     expected = _count(session, where, **params)
-    data = analytics.heatmap_data(session, flt, hotspots=False)
+    data = map_data.heatmap_data(session, flt, hotspots=False)
     assert data.total == expected > 0
     assert data.cells["weight"].sum() == expected
     assert data.weeks["weight"].sum() == expected
     assert data.grids["issues"].sum() + data.unassigned == expected
-    assert len(data.cells) <= analytics.HEAT_CELL_BUDGET
+    assert len(data.cells) <= map_data.HEAT_CELL_BUDGET
     assert data.cells["lat"].between(36.8, 36.9).all()
     assert data.cells["lon"].between(112.8, 112.95).all()
 
 
 def test_small_budgets_coarsen_without_losing_issues(session):
-    data = analytics.heatmap_data(session, IssueFilter(), cell_budget=50, week_budget=200,
+    data = map_data.heatmap_data(session, IssueFilter(), cell_budget=50, week_budget=200,
                                   hotspots=False)
     assert len(data.cells) <= 50 and len(data.weeks) <= 200
     assert data.cells["weight"].sum() == data.total == data.weeks["weight"].sum()
-    assert data.cell_m > analytics.MIN_CELL_M
+    assert data.cell_m > map_data.MIN_CELL_M
 
 
 def test_weeks_are_beijing_calendar_weeks(session):
@@ -160,7 +160,7 @@ def test_weeks_are_beijing_calendar_weeks(session):
           ('noise', ST_SetSRID(ST_MakePoint(112.861, 36.841), 4326), '2025-03-09 15:59:59+00'),
           ('noise', ST_SetSRID(ST_MakePoint(112.861, 36.841), 4326), '2025-03-09 16:00:00+00')"""))
     flt = IssueFilter(categories=("noise",))
-    data = analytics.heatmap_data(session, flt, hotspots=False)
+    data = map_data.heatmap_data(session, flt, hotspots=False)
     ours = data.weeks.groupby("week")["weight"].sum().to_dict()
     expected = dict(session.execute(text("""
         SELECT to_char(date_trunc('week', reported_at AT TIME ZONE 'Asia/Shanghai'), 'YYYY-MM-DD'),
@@ -171,7 +171,7 @@ def test_weeks_are_beijing_calendar_weeks(session):
 
 
 def test_per_grid_counts_match_sql(session):
-    data = analytics.heatmap_data(session, IssueFilter(), hotspots=False)
+    data = map_data.heatmap_data(session, IssueFilter(), hotspots=False)
     rows = session.execute(text("""
         SELECT g.code, count(*),
                count(*) FILTER (WHERE i.status NOT IN ('closed', 'rejected')),
@@ -190,7 +190,7 @@ def _pid(s):
 
 
 def test_side_by_side_runs_the_second_scan_on_another_connection(session):
-    here, there = analytics.side_by_side(session, _pid, _pid)
+    here, there = map_data.side_by_side(session, _pid, _pid)
     assert here == _pid(session) and there != here
 
 
@@ -198,32 +198,32 @@ def test_side_by_side_stays_on_a_session_that_has_written(session):
     # Another connection could not see this uncommitted row, so both scans stay here.
     session.execute(text("INSERT INTO issues (category, geom) VALUES "
                          "('noise', ST_SetSRID(ST_MakePoint(112.861, 36.841), 4326))"))
-    here, there = analytics.side_by_side(session, _pid, _pid)
+    here, there = map_data.side_by_side(session, _pid, _pid)
     assert here == there == _pid(session)
 
 
 def test_side_by_side_runs_in_turn_when_every_slot_is_taken(session):
-    taken = [analytics._side_slots.acquire(blocking=False) for _ in range(analytics.SIDE_SCANS)]
+    taken = [map_data._side_slots.acquire(blocking=False) for _ in range(map_data.SIDE_SCANS)]
     try:
         assert all(taken)
-        here, there = analytics.side_by_side(session, _pid, _pid)
+        here, there = map_data.side_by_side(session, _pid, _pid)
         assert here == there
     finally:
         for _ in taken:
-            analytics._side_slots.release()
+            map_data._side_slots.release()
 
 
 def test_both_ways_of_scanning_give_the_same_aggregates(session, monkeypatch):
     flt = IssueFilter(statuses=("closed",))
-    apart = analytics.heatmap_data(session, flt, hotspots=False)
-    monkeypatch.setattr(analytics, "_has_written", lambda s: True)  # force one connection
-    together = analytics.heatmap_data(session, flt, hotspots=False)
+    apart = map_data.heatmap_data(session, flt, hotspots=False)
+    monkeypatch.setattr(map_data, "_has_written", lambda s: True)  # force one connection
+    together = map_data.heatmap_data(session, flt, hotspots=False)
     pd.testing.assert_frame_equal(apart.cells, together.cells)
     pd.testing.assert_frame_equal(apart.weeks, together.weeks)
 
 
 def test_per_grid_statistics_and_hotspot_columns(session):
-    data = analytics.heatmap_data(session, IssueFilter())
+    data = map_data.heatmap_data(session, IssueFilter())
     g = data.grids
     assert len(g) == 14 and {"gi_z", "gi_p", "hotspot", "per_1000"} <= set(g.columns)
     row = g.iloc[0]
@@ -233,27 +233,27 @@ def test_per_grid_statistics_and_hotspot_columns(session):
 
 def test_unknown_category_and_grid(session):
     with pytest.raises(UnknownCategory, match="nonsense"):
-        analytics.heatmap_data(session, IssueFilter(categories=("nonsense",)))
+        map_data.heatmap_data(session, IssueFilter(categories=("nonsense",)))
     with pytest.raises(NotFound):
-        analytics.heatmap_data(session, IssueFilter(grid="999999999999999"))
+        map_data.heatmap_data(session, IssueFilter(grid="999999999999999"))
     with pytest.raises(NotFound):
-        analytics.grid_map_data(session, "999999999999999")
+        map_data.grid_map_data(session, "999999999999999")
 
 
 def test_grid_map_rows_carry_no_personal_data(session):
     code = "140429100001005"
-    data = analytics.grid_map_data(session, code)
+    data = map_data.grid_map_data(session, code)
     assert len(data.grid) == 1 and data.grid["code"].iloc[0] == code
     assert 2 <= len(data.neighbours) <= 8 and code not in set(data.neighbours["code"])
     assert len(data.buildings) > 0 and len(data.facilities) > 0
-    assert set(data.issues.columns) == {*analytics.ISSUE_MAP_COLUMNS, "geometry"}
+    assert set(data.issues.columns) == {*map_data.ISSUE_MAP_COLUMNS, "geometry"}
     assert "reporter_contact" not in data.issues.columns
     expected = _count(session, "g.code = :c AND i.status NOT IN ('closed', 'rejected')", c=code)
     assert len(data.issues) == expected
 
 
 def test_overview_counts_open_issues_per_grid(session):
-    data = analytics.overview_data(session)
+    data = map_data.overview_data(session)
     assert len(data.grids) == 14 and len(data.communities) == 1
     assert data.grids["open"].sum() == _count(
         session, "g.id IS NOT NULL AND i.status NOT IN ('closed', 'rejected')")
@@ -261,11 +261,11 @@ def test_overview_counts_open_issues_per_grid(session):
 
 
 def test_data_version_changes_when_an_issue_is_added(session):
-    before = analytics.data_version(session)
-    assert analytics.data_version(session) == before
+    before = map_data.data_version(session)
+    assert map_data.data_version(session) == before
     session.execute(text("""INSERT INTO issues (category, geom, status)
         VALUES ('garbage', ST_SetSRID(ST_MakePoint(112.86, 36.84), 4326), 'reported')"""))
-    assert analytics.data_version(session) != before
+    assert map_data.data_version(session) != before
 
 
 def _edits(session) -> int:
@@ -278,10 +278,10 @@ def _edits(session) -> int:
     "UPDATE issues SET grid_id = NULL WHERE id = (SELECT min(id) FROM issues)",
 ])
 def test_data_version_changes_when_issues_are_deleted_or_edited(session, change):
-    before, edits = analytics.data_version(session), _edits(session)
+    before, edits = map_data.data_version(session), _edits(session)
     session.execute(text(change))
     assert _edits(session) == edits + 1
-    assert analytics.data_version(session) != before
+    assert map_data.data_version(session) != before
 
 
 def test_workflow_updates_leave_the_edit_counter_alone(session):

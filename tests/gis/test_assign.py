@@ -3,8 +3,8 @@
 import pytest
 from sqlalchemy import text
 
-from gis.assign import assign_stored_rows
-from gis.exchange import export_features, import_features
+from gis.exchange.transfer import export_features, import_features
+from gis.geotag.assign import assign_stored_rows
 
 STRIP_DEG = 0.0004  # about 35-45 m
 

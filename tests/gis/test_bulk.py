@@ -1,4 +1,4 @@
-"""gis/bulk.py: grid tagging on a dask LocalCluster agrees row for row with the in-process path."""
+"""gis/geotag/bulk.py: grid tagging on a dask LocalCluster agrees row for row with the in-process path."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pytest
 import shapely
 from sqlalchemy import text
 
-from gis.assign import assign_stored_rows
-from gis.bulk import GridSpec, assign_points_dask, assign_stored_rows_dask, dask_client
-from gis.index import METHODS, GridIndex
+from gis.geo.grid_index import METHODS, GridIndex
+from gis.geotag.assign import assign_stored_rows
+from gis.geotag.bulk import GridSpec, assign_points_dask, assign_stored_rows_dask, dask_client
 from tests.gis.test_index import awkward_points
 
 
@@ -92,8 +92,8 @@ BULK_DB = "gridmap_test_bulk"
 def bulk_db(engine, database_url, demo_data):
     from sqlalchemy.engine import make_url
 
-    from gis.db import make_engine, session_scope, upgrade
-    from gis.loading import load_demo
+    from gis.db.engine import make_engine, session_scope, upgrade
+    from gis.exchange.demo_loading import load_demo
 
     admin = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
     try:
@@ -180,7 +180,7 @@ def test_hilbert_keys_are_those_of_dask_geopandas(city):
     import dask_geopandas
     import geopandas
 
-    from gis.bulk import hilbert_distance
+    from gis.geotag.bulk import hilbert_distance
 
     _, lon, lat = city
     lon, lat = lon[:20_000], lat[:20_000]

@@ -1,4 +1,4 @@
-"""gis.crs: GCJ-02/BD-09 against published vectors, exact inverses, validation, pyproj routes."""
+"""gis.geo.crs: GCJ-02/BD-09 against published vectors, exact inverses, validation, pyproj routes."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from pyproj import CRS
 
-from gis import crs
 from gis.errors import InvalidCoordinates, UnknownCRS
+from gis.geo import crs
 
 # Degrees are compared to 1e-9 (0.1 mm); round trips are measured in metres.
 DEG_TOL = 1e-9

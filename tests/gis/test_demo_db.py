@@ -2,8 +2,8 @@
 
 from sqlalchemy import text
 
-from gis.exchange import export_communities, export_features
-from gis.topology import check_grids
+from gis.exchange.transfer import export_communities, export_features
+from gis.geo.topology import check_grids
 
 
 def test_demo_loads_fourteen_grids_with_workers(session):

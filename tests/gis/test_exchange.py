@@ -7,8 +7,8 @@ from shapely.geometry import Polygon
 from sqlalchemy import text
 
 from gis.errors import ImportFailed
-from gis.exchange import export_features, import_features
-from gis.io import read_layer, write_layer
+from gis.exchange.files import read_layer, write_layer
+from gis.exchange.transfer import export_features, import_features
 
 FORMATS = ["geojson", "gpkg", "shp", "csv"]
 

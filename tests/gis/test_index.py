@@ -1,4 +1,4 @@
-"""The in-memory grid index (gis/index.py): every rule, the cell fast path, and their agreement."""
+"""The in-memory grid index (gis/geo/grid_index.py): every rule, the cell fast path, and their agreement."""
 
 from __future__ import annotations
 
@@ -19,9 +19,9 @@ from hypothesis import strategies as st
 from pyproj import Transformer
 from shapely.geometry import MultiPolygon, Point, Polygon
 
-from gis.crs import metric_crs_for
 from gis.errors import InvalidCoordinates, InvalidGeometry
-from gis.index import (
+from gis.geo.crs import metric_crs_for
+from gis.geo.grid_index import (
     _FAR,
     _MIXED,
     _NEAR,

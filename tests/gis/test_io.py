@@ -1,4 +1,4 @@
-"""gis.io: reading and writing layer files, and refusing bad ones row by row (no database)."""
+"""gis.exchange.files: reading and writing layer files, and refusing bad ones row by row (no database)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from shapely.geometry import MultiPolygon, Point, Polygon, box
 
 from gis.errors import ImportFailed, UnknownCRS
-from gis.io import KINDS, read_layer, write_layer
+from gis.exchange.files import KINDS, read_layer, write_layer
 
 # 武乡县 (Wuxiang county, Shanxi), in the CGCS2000 Gauss-Kruger zone CM 114E (EPSG:4547).
 LON, LAT = 112.86, 36.84

@@ -3,11 +3,11 @@
 import pytest
 from sqlalchemy import text
 
-from gis import analytics
-from gis.actors import Actor
 from gis.errors import NotFound
-from gis.issue_detail import ISSUE_DETAIL_COLUMNS, issue_detail
-from gis.issues import TRANSITIONS, transition
+from gis.issues.detail import ISSUE_DETAIL_COLUMNS, issue_detail
+from gis.issues.reporting import TRANSITIONS, transition
+from gis.people.actors import Actor
+from gis.queries import map_data
 
 GRID = "140429100001008"
 
@@ -38,7 +38,7 @@ def test_whitelisted_columns_grid_worker_and_history(session):
 def test_a_transition_shows_in_history_and_next_statuses(session):
     issue_id = _issue(session, "i.status = 'dispatched'")
     leader_id = session.execute(text("SELECT id FROM users WHERE username = 'leader'")).scalar()
-    before = analytics.data_version(session)
+    before = map_data.data_version(session)
     transition(session, Actor(leader_id, "leader", "领导", "leader"), issue_id, "in_progress", "到场")
     data = issue_detail(session, issue_id)
     assert data.issue["status"].iloc[0] == "in_progress"
@@ -46,7 +46,7 @@ def test_a_transition_shows_in_history_and_next_statuses(session):
         "id": None, "at": None, "actor": "leader", "from_status": "dispatched",
         "to_status": "in_progress", "note": "到场"}
     assert data.allowed_next == ("resolved",)
-    assert analytics.data_version(session) != before  # the page cache sees the change
+    assert map_data.data_version(session) != before  # the page cache sees the change
 
 
 def test_linked_facility_is_given(session):

@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from api.cli import main as gridmap
 from gis.errors import NotFound
-from gis.package import export_grid_package
+from gis.exchange.grid_package import export_grid_package
 
 GRID = "140429100001005"
 LAYERS = {"grid": "MultiPolygon", "neighbours": "MultiPolygon", "buildings": "Polygon",

@@ -7,14 +7,14 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from gis import pgcluster
+from gis.db import cluster as pg_cluster
 from gis.errors import SetupError
 
 
 def test_start_stop_start_keeps_data_and_reports_status():
     root = Path(tempfile.mkdtemp(prefix="gridmap-cluster-"))
     os.chmod(root, 0o755)
-    cluster = pgcluster.LocalCluster(root / "pg")
+    cluster = pg_cluster.LocalCluster(root / "pg")
     try:
         info = cluster.start()
         assert info.running
@@ -38,29 +38,29 @@ def test_start_stop_start_keeps_data_and_reports_status():
 
 def test_missing_binaries_name_the_debian_packages(monkeypatch):
     monkeypatch.delenv("GRIDMAP_PG_BIN", raising=False)
-    monkeypatch.setattr(pgcluster.glob, "glob", lambda pattern: [])
-    monkeypatch.setattr(pgcluster.shutil, "which", lambda name: None)
+    monkeypatch.setattr(pg_cluster.glob, "glob", lambda pattern: [])
+    monkeypatch.setattr(pg_cluster.shutil, "which", lambda name: None)
     with pytest.raises(SetupError, match="postgresql-15-postgis-3"):
-        pgcluster.find_pg_bin()
+        pg_cluster.find_pg_bin()
 
 
 def test_missing_postgis_names_the_package(monkeypatch, tmp_path):
-    monkeypatch.setattr(pgcluster.glob, "glob", lambda pattern: [])
+    monkeypatch.setattr(pg_cluster.glob, "glob", lambda pattern: [])
     fake_bin = tmp_path / "17" / "bin"
     fake_bin.mkdir(parents=True)
     with pytest.raises(SetupError, match="postgresql-17-postgis-3"):
-        pgcluster.check_postgis(fake_bin)
+        pg_cluster.check_postgis(fake_bin)
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="the root-only path: data kept outside /root")
 def test_root_checkout_unreachable_by_service_user_uses_a_symlink(tmp_path):
     private = Path(tempfile.mkdtemp(prefix="gridmap-private-"))
     os.chmod(private, 0o700)  # like /root: the service user cannot traverse it
-    cluster = pgcluster.LocalCluster(private / "data" / "pg")
+    cluster = pg_cluster.LocalCluster(private / "data" / "pg")
     try:
         info = cluster.start()
         assert (private / "data" / "pg").is_symlink()
-        assert str(info.directory).startswith(str(pgcluster.SHARED_ROOT))
+        assert str(info.directory).startswith(str(pg_cluster.SHARED_ROOT))
     finally:
         cluster.destroy()
         (private / "data").rmdir()

@@ -2,8 +2,8 @@
 
 from sqlalchemy import inspect, text
 
-from gis.db import current_revision, upgrade
-from gis.models import Base
+from gis.db.engine import current_revision, upgrade
+from gis.db.models import Base
 
 GEOMETRY_TABLES = {"regions", "grids", "streets", "compounds", "buildings", "facilities", "issues"}
 
@@ -54,7 +54,7 @@ def test_downgrade_then_upgrade_round_trips(database_url, engine):
     from alembic import command
     from sqlalchemy.engine import make_url
 
-    from gis.db import alembic_config, make_engine
+    from gis.db.engine import alembic_config, make_engine
 
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("DROP DATABASE IF EXISTS gridmap_scratch"))
@@ -76,8 +76,8 @@ def test_downgrade_then_upgrade_round_trips(database_url, engine):
 
 
 def test_categories_are_seeded_once_with_both_languages(session):
-    from gis.categories import ALL_CATEGORIES
-    from gis.loading import seed_categories
+    from gis.db.category_seeds import ALL_CATEGORIES
+    from gis.exchange.demo_loading import seed_categories
 
     assert seed_categories(session) == 0  # already there: a second seed adds nothing
     rows = session.execute(text("SELECT code, kind, name_zh, name_en FROM categories")).all()

@@ -1,4 +1,4 @@
-"""gis.store queries, gis.edit geometry checks and edits, gis.stats rules, below the HTTP layer.
+"""gis.queries.reads queries, gis.edit.writes geometry checks and edits, gis.queries.statistics rules, below the HTTP layer.
 
 Database tests use the rolled-back ``session``, so edits here (even of demo grids) never persist.
 """
@@ -11,11 +11,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import text
 
-from gis import edit, stats, store
-from gis.actors import Actor
-from gis.crs import from_wgs84
+from gis.edit import writes
 from gis.errors import Forbidden, InvalidGeometry, NotFound, UnknownCategory, UnknownCRS
-from gis.grid_cache import GridIndexCache
+from gis.geo.crs import from_wgs84
+from gis.geotag.index_cache import GridIndexCache
+from gis.people.actors import Actor
+from gis.queries import reads, statistics
 
 GRID_03 = "140429100001003"
 LEADER = Actor(0, "leader", "领导", "leader")
@@ -34,7 +35,7 @@ def _square(lon: float, lat: float, d: float = 0.0001) -> dict:
 def test_a_valid_polygon_comes_back_in_wgs84_without_z():
     geom = {"type": "Polygon", "coordinates": [[[112.85, 36.84, 900], [112.851, 36.84, 900],
                                                 [112.851, 36.841, 900], [112.85, 36.84, 900]]]}
-    out = edit.read_geometry(geom, "wgs84", edit.POLYGON)
+    out = writes.read_geometry(geom, "wgs84", writes.POLYGON)
     assert out.geom_type == "Polygon" and not out.has_z
     assert out.exterior.coords[0] == (112.85, 36.84)
 
@@ -42,27 +43,27 @@ def test_a_valid_polygon_comes_back_in_wgs84_without_z():
 @pytest.mark.parametrize("crs", ["gcj02", "bd09", "EPSG:4547", "cgcs2000"])
 def test_points_from_other_crs_are_converted(crs):
     x, y = from_wgs84(112.86, 36.84, crs)
-    out = edit.read_geometry({"type": "Point", "coordinates": [float(x), float(y)]}, crs, edit.POINT)
+    out = writes.read_geometry({"type": "Point", "coordinates": [float(x), float(y)]}, crs, writes.POINT)
     assert out.x == pytest.approx(112.86, abs=1e-7) and out.y == pytest.approx(36.84, abs=1e-7)
 
 
 @pytest.mark.parametrize("geometry, allowed, message", [
-    (_square(112.85, 36.84), edit.POINT, "expected a Point geometry, got Polygon"),
-    ({"type": "Polygon", "coordinates": [[[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]]}, edit.AREAL,
+    (_square(112.85, 36.84), writes.POINT, "expected a Point geometry, got Polygon"),
+    ({"type": "Polygon", "coordinates": [[[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]]}, writes.AREAL,
      "the Polygon is not valid: self-intersection at (0.5, 0.5)"),
     ({"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 0]],
-                                         [[5, 5], [6, 5], [6, 6], [5, 5]]]}, edit.AREAL,
+                                         [[5, 5], [6, 5], [6, 6], [5, 5]]]}, writes.AREAL,
      "hole lies outside shell"),
     ({"type": "Polygon", "coordinates": [[[112.85, 36.84], [112.86, 36.84], [112.86, 95.5],
-                                          [112.85, 36.84]]]}, edit.POLYGON,
+                                          [112.85, 36.84]]]}, writes.POLYGON,
      "lat[2] = 95.5 is outside [-90, 90]"),
-    ({"type": "Polygon", "coordinates": []}, edit.POLYGON, "the Polygon is empty"),
-    ({"type": "Point", "coordinates": [1]}, edit.POINT, "cannot be read"),
-    ("POINT (1 2)", edit.POINT, "must be a GeoJSON object"),
+    ({"type": "Polygon", "coordinates": []}, writes.POLYGON, "the Polygon is empty"),
+    ({"type": "Point", "coordinates": [1]}, writes.POINT, "cannot be read"),
+    ("POINT (1 2)", writes.POINT, "must be a GeoJSON object"),
 ])
 def test_bad_geometries_are_refused_saying_why(geometry, allowed, message):
     with pytest.raises(InvalidGeometry) as caught:
-        edit.read_geometry(geometry, "wgs84", allowed)
+        writes.read_geometry(geometry, "wgs84", allowed)
     assert message.lower() in str(caught.value).lower()
 
 
@@ -70,22 +71,22 @@ def test_vertex_limit_and_crs_errors():
     ring = [[112.85 + 0.001 * math.cos(a / 50), 36.84 + 0.001 * math.sin(a / 50)] for a in range(300)]
     circle = {"type": "Polygon", "coordinates": [ring + [ring[0]]]}
     with pytest.raises(InvalidGeometry, match="301 vertices; at most 300"):
-        edit.read_geometry(circle, "wgs84", edit.POLYGON, max_vertices=300)
-    assert edit.read_geometry(circle, "wgs84", edit.POLYGON, max_vertices=301).is_valid
+        writes.read_geometry(circle, "wgs84", writes.POLYGON, max_vertices=300)
+    assert writes.read_geometry(circle, "wgs84", writes.POLYGON, max_vertices=301).is_valid
     with pytest.raises(UnknownCRS):
-        edit.read_geometry(_square(112.85, 36.84), "mars", edit.POLYGON)
+        writes.read_geometry(_square(112.85, 36.84), "mars", writes.POLYGON)
 
 
 def test_times_without_an_offset_are_beijing_time():
-    assert store.local_time(datetime(2025, 3, 1)).utcoffset() == timedelta(hours=8)
+    assert reads.local_time(datetime(2025, 3, 1)).utcoffset() == timedelta(hours=8)
     aware = datetime(2025, 3, 1, tzinfo=UTC)
-    assert store.local_time(aware) is aware
+    assert reads.local_time(aware) is aware
 
 
 # --- reads ------------------------------------------------------------------------------------
 
 def test_issue_filter_open_and_named_statuses_combine_with_or(session):
-    open_or_rejected = store.list_issues(session, None, store.IssueFilter(status=("open", "rejected")),
+    open_or_rejected = reads.list_issues(session, None, reads.IssueFilter(status=("open", "rejected")),
                                          limit=1).total
     expected = session.execute(text("SELECT count(*) FROM issues WHERE status <> 'closed'")).scalar()
     assert open_or_rejected == expected
@@ -93,51 +94,51 @@ def test_issue_filter_open_and_named_statuses_combine_with_or(session):
 
 def test_free_text_escapes_like_wildcards(session):
     session.execute(text("UPDATE issues SET description = '100%_完成' WHERE id = 1"))
-    found = store.list_issues(session, None, store.IssueFilter(q="100%_"), limit=10)
+    found = reads.list_issues(session, None, reads.IssueFilter(q="100%_"), limit=10)
     assert [r["id"] for r in found.items] == [1]
-    assert store.list_issues(session, None, store.IssueFilter(q="1%0"), limit=1).total == 0
+    assert reads.list_issues(session, None, reads.IssueFilter(q="1%0"), limit=1).total == 0
 
 
 @pytest.mark.parametrize("actor, sees", [(None, False), (OWNER, True), (OTHER, False),
                                          (LEADER, True), (ADMIN, True)])
 def test_reporter_contact_follows_the_actor(session, actor, sees):
-    page = store.list_issues(session, actor, store.IssueFilter(grid=GRID_03), limit=20)
+    page = reads.list_issues(session, actor, reads.IssueFilter(grid=GRID_03), limit=20)
     assert page.items and all(("reporter_contact" in r) is sees for r in page.items)
-    assert ("reporter_contact" in store.get_issue(session, actor, page.items[0]["id"])) is sees
+    assert ("reporter_contact" in reads.get_issue(session, actor, page.items[0]["id"])) is sees
 
 
 def test_unknown_category_lists_the_known_ones(session):
     with pytest.raises(UnknownCategory, match="unknown issue categories 'a', 'b'; known: cover_damaged"):
-        store.list_issues(session, None, store.IssueFilter(category=("a", "b")))
+        reads.list_issues(session, None, reads.IssueFilter(category=("a", "b")))
 
 
 def test_grid_detail_and_missing_items(session):
-    grid = store.get_grid(session, GRID_03)
+    grid = reads.get_grid(session, GRID_03)
     assert grid["worker"] == "worker03" and sum(grid["facilities_by_status"].values()) > 0
     with pytest.raises(NotFound, match="no current grid with code '999'"):
-        store.get_grid(session, "999")
+        reads.get_grid(session, "999")
     with pytest.raises(NotFound):
-        store.get_facility(session, -1)
+        reads.get_facility(session, -1)
 
 
 def test_paging_past_the_end_still_counts(session):
-    page = store.list_buildings(session, offset=10_000)
+    page = reads.list_buildings(session, offset=10_000)
     assert page.items == [] and page.total == 254
 
 
 def test_categories_by_kind(session):
-    kinds = {c["kind"] for c in store.list_categories(session, "issue")}
+    kinds = {c["kind"] for c in reads.list_categories(session, "issue")}
     assert kinds == {"issue"}
-    assert len(store.list_categories(session)) == 23
+    assert len(reads.list_categories(session)) == 23
 
 
 # --- statistics -------------------------------------------------------------------------------
 
 def test_statistics_refuse_workers_and_unknown_buckets(session):
     with pytest.raises(Forbidden):
-        stats.grid_stats(session, OWNER)
+        statistics.grid_stats(session, OWNER)
     with pytest.raises(ValueError, match="bucket"):
-        stats.timeline(session, LEADER, bucket="year")
+        statistics.timeline(session, LEADER, bucket="year")
 
 
 def test_overdue_counts_follow_the_clock(session):
@@ -145,12 +146,12 @@ def test_overdue_counts_follow_the_clock(session):
     issue_id = session.execute(text(
         "SELECT i.id FROM issues i JOIN grids g ON g.id = i.grid_id WHERE g.code = :c "
         "AND i.status NOT IN ('closed', 'rejected') LIMIT 1"), {"c": GRID_03}).scalar()
-    row = next(r for r in stats.grid_stats(session, LEADER) if r["grid_code"] == GRID_03)
+    row = next(r for r in statistics.grid_stats(session, LEADER) if r["grid_code"] == GRID_03)
     session.execute(text("UPDATE issues SET due_at = now() + interval '1 day' WHERE id = :i"),
                     {"i": issue_id})
-    later = next(r for r in stats.grid_stats(session, LEADER) if r["grid_code"] == GRID_03)
+    later = next(r for r in statistics.grid_stats(session, LEADER) if r["grid_code"] == GRID_03)
     assert later["overdue"] == row["overdue"] - 1 and later["open"] == row["open"]
-    assert store.get_issue(session, None, issue_id)["overdue"] is False
+    assert reads.get_issue(session, None, issue_id)["overdue"] is False
 
 
 # --- edits (rolled back) ----------------------------------------------------------------------
@@ -166,16 +167,16 @@ def test_create_facility_tags_it_and_checks_the_worker(session):
     lon, lat = _point_in(session, GRID_03)
     geometry = {"type": "Point", "coordinates": [lon, lat]}
     with pytest.raises(Forbidden, match="worker05 may not change facilities in grid " + GRID_03):
-        edit.create_facility(session, cache, OTHER, geometry=geometry, category="bench")
-    fid = edit.create_facility(session, cache, OWNER, geometry=geometry, category="bench",
+        writes.create_facility(session, cache, OTHER, geometry=geometry, category="bench")
+    fid = writes.create_facility(session, cache, OWNER, geometry=geometry, category="bench",
                                name="座椅", props={"colour": "绿"})
-    row = store.get_facility(session, fid)
+    row = reads.get_facility(session, fid)
     assert (row["grid_code"], row["assignment"], row["props"]) == (GRID_03, "inside", {"colour": "绿"})
-    edit.update_facility(session, cache, OWNER, fid, status="missing", name=None)
-    row = store.get_facility(session, fid)
+    writes.update_facility(session, cache, OWNER, fid, status="missing", name=None)
+    row = reads.get_facility(session, fid)
     assert row["status"] == "missing" and row["name"] is None
-    edit.update_facility(session, cache, OWNER, fid, status=None)  # null = leave the status as is
-    assert store.get_facility(session, fid)["status"] == "missing"
+    writes.update_facility(session, cache, OWNER, fid, status=None)  # null = leave the status as is
+    assert reads.get_facility(session, fid)["status"] == "missing"
 
 
 def test_redraw_of_a_demo_grid_versions_it_and_re_tags_open_issues(session):
@@ -188,7 +189,7 @@ def test_redraw_of_a_demo_grid_versions_it_and_re_tags_open_issues(session):
         "AND i.status = 'closed' LIMIT 1"), {"c": GRID_03}).scalar()
     assert open_before
     lon, lat = _point_in(session, GRID_03)
-    new_id = edit.redraw_grid(session, ADMIN, GRID_03, geometry=_square(lon, lat, 0.00005))
+    new_id = writes.redraw_grid(session, ADMIN, GRID_03, geometry=_square(lon, lat, 0.00005))
     versions = session.execute(text("SELECT id, version, valid_to IS NULL FROM grids WHERE code = :c "
                                     "ORDER BY version"), {"c": GRID_03}).all()
     assert [(v, cur) for _, v, cur in versions] == [(1, False), (2, True)] and versions[1][0] == new_id
@@ -204,6 +205,6 @@ def test_redraw_of_a_demo_grid_versions_it_and_re_tags_open_issues(session):
 def test_grid_edits_need_an_admin(session):
     for actor in (LEADER, OWNER):
         with pytest.raises(Forbidden, match="admin"):
-            edit.retire_grid(session, actor, GRID_03)
+            writes.retire_grid(session, actor, GRID_03)
     with pytest.raises(NotFound):
-        edit.retire_grid(session, ADMIN, "140429100001999")
+        writes.retire_grid(session, ADMIN, "140429100001999")

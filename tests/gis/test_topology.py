@@ -1,4 +1,4 @@
-"""gis.topology: grid quality checks on constructed tilings (no database).
+"""gis.geo.topology: grid quality checks on constructed tilings (no database).
 
 Expected areas are computed independently of the code under test: geodesic areas on the GRS80
 ellipsoid (pyproj.Geod), not areas in the Gauss-Kruger projection the checks use.
@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from pyproj import Geod
 from shapely.geometry import MultiPoint, MultiPolygon, Polygon, box
 
-from gis.topology import PROBLEM_COLUMNS, PROBLEM_KINDS, TopologyReport, check_grids
+from gis.geo.topology import PROBLEM_COLUMNS, PROBLEM_KINDS, TopologyReport, check_grids
 
 LON, LAT = 112.86, 36.84  # 武乡县
 STEP = 0.002  # grid size in degrees, about 180 m x 220 m

@@ -11,10 +11,10 @@ import pandas as pd
 import shapely
 from shapely.geometry import Point, box
 
-from gis.analytics import GridMapData, HeatmapData, IssueFilter, add_hotspots
-from gis.categories import FACILITY_CATEGORIES, ISSUE_CATEGORIES
-from gis.issue_detail import IssueDetail
-from gis.issues import FINAL_STATUSES, TRANSITIONS
+from gis.db.category_seeds import FACILITY_CATEGORIES, ISSUE_CATEGORIES
+from gis.issues.detail import IssueDetail
+from gis.issues.reporting import FINAL_STATUSES, TRANSITIONS
+from gis.queries.map_data import GridMapData, HeatmapData, IssueFilter, add_hotspots
 
 WGS84 = "EPSG:4326"
 LON0, LAT0 = 112.86, 36.84
@@ -95,7 +95,7 @@ def issues(n: int, cx: float = LON0, cy: float = LAT0) -> gpd.GeoDataFrame:
 
 
 def heatmap_data(counts: list[int] | None = None) -> HeatmapData:
-    """Aggregates as gis.analytics would return them: grid counts, cells and weeks."""
+    """Aggregates as gis.queries.map_data would return them: grid counts, cells and weeks."""
     counts = counts or [5, 8, 2, 9, 40, 30, 1, 25, 35]
     g = grids(counts)
     g["open"], g["overdue"], g["closed"], g["on_time"] = 1, 0, 1, 1
@@ -129,7 +129,7 @@ def children(m, cls) -> list:
 
 def issue_detail(status: str = "dispatched", *, description: str = "<b>井盖</b> & 破损",
                  photo_urls: list | None = None, grid: bool = True) -> IssueDetail:
-    """One issue in the centre grid as :func:`gis.issue_detail.issue_detail` returns it: due
+    """One issue in the centre grid as :func:`gis.issues.detail.issue_detail` returns it: due
     five hours before NOW, linked to a facility, with a two-step history."""
     centre = grids().iloc[[4]].reset_index(drop=True)
     cx, cy = centre.geometry.iloc[0].centroid.coords[0]

@@ -9,7 +9,7 @@ import pytest
 import shapely
 from shapely.geometry import Point, box
 
-from gis.crs import from_wgs84
+from gis.geo.crs import from_wgs84
 from maps.base import BaseMapOptions, geojson, latlon_to_datum, new_map, render, to_datum
 from tests.maps import builders
 

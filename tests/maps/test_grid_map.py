@@ -6,7 +6,7 @@ import folium
 import pytest
 from folium import plugins
 
-from gis.crs import from_wgs84
+from gis.geo.crs import from_wgs84
 from maps.base import BaseMapOptions, HtmlControl, render
 from maps.grid_map import CLUSTER_ABOVE, build_grid_map
 from tests.maps import builders

@@ -8,8 +8,8 @@ import re
 import folium
 import pytest
 
-from gis.crs import from_wgs84
-from gis.issues import TRANSITIONS
+from gis.geo.crs import from_wgs84
+from gis.issues.reporting import TRANSITIONS
 from maps.assets import external_links
 from maps.base import BaseMapOptions, render
 from maps.issue_page import build_issue_page

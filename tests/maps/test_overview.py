@@ -3,7 +3,7 @@
 import folium
 import geopandas as gpd
 
-from gis.analytics import OverviewData
+from gis.queries.map_data import OverviewData
 from maps.base import render
 from maps.overview import build_overview
 from tests.maps import builders

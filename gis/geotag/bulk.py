@@ -1,7 +1,7 @@
 """Bulk grid tagging past one machine: GridIndex on a dask.distributed cluster.
 
 DESIGN.md §4: millions of historical issues are re-tagged vectorised in-process
-(:mod:`gis.assign`); past one machine the same work runs on a dask.distributed cluster, a
+(:mod:`gis.geotag.assign`); past one machine the same work runs on a dask.distributed cluster, a
 ``LocalCluster`` by default or any scheduler by address. The answers are those of
 :meth:`GridIndex.locate_many`, row for row, because every worker runs exactly that code on an
 index built from exactly the same grids.
@@ -22,7 +22,7 @@ How the work is cut:
   their row again.
 * **Results** are gathered partition by partition as they finish, so the client holds one
   partition at a time; :func:`assign_stored_rows_dask` writes each back through the batch
-  writer of the in-process path (``gis.assign._write_batch``: COPY, UPDATE, issue events).
+  writer of the in-process path (``gis.geotag.assign._write_batch``: COPY, UPDATE, issue events).
 
 Workers need GridMap installed (they import this module); nothing else: they read no database.
 """
@@ -44,7 +44,8 @@ import pandas as pd
 import shapely
 from sqlalchemy import Connection, Engine, text
 
-from gis.assign import (
+from gis.geo.grid_index import METHODS, UNASSIGNED, BulkAssignment, GridIndex, _as_coordinate_arrays
+from gis.geotag.assign import (
     AssignReport,
     CurrentGrids,
     TableReport,
@@ -56,7 +57,6 @@ from gis.assign import (
     _write_batch,
     load_current_grids,
 )
-from gis.index import METHODS, UNASSIGNED, BulkAssignment, GridIndex, _as_coordinate_arrays
 
 DEFAULT_WORKERS = 2  # LocalCluster processes when no scheduler is given (one per core here)
 ROWS_PER_PARTITION = 500_000  # target partition size: ~16 MB of input, ~0.2 s of locate_many
@@ -306,7 +306,7 @@ def assign_stored_rows_dask(bind: Engine | Connection, *, tolerance_m: float = 5
                             batch_size: int = 200_000, progress: bool = False, client=None,
                             scheduler: str | None = None, npartitions: int | None = None,
                             spatial: bool = False) -> AssignReport:
-    """``gis.assign.assign_stored_rows`` with the tagging on a dask cluster; the same report.
+    """``gis.geotag.assign.assign_stored_rows`` with the tagging on a dask cluster; the same report.
 
     Rows are read by the same keyset batches, sent to the cluster batch by batch, tagged there,
     and written back through the same batch writer (COPY + UPDATE, ``issue_events``) as the
@@ -367,7 +367,7 @@ def _assign_table(conn: Connection, table: str, grids: CurrentGrids, spec: GridS
 def _replaying(grids: CurrentGrids, tagged: pd.DataFrame) -> CurrentGrids:
     """``grids`` whose index answers ``locate_many`` with the cluster's tags of ``tagged``.
 
-    The in-process batch writer (``gis.assign._write_batch``) locates and then writes; handing it
+    The in-process batch writer (``gis.geotag.assign._write_batch``) locates and then writes; handing it
     this stand-in makes it write what the cluster found, through exactly its own code.
     """
     return CurrentGrids(_Replay(tagged), grids.ids, grids.versions)

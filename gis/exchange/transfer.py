@@ -1,7 +1,7 @@
-"""Moving validated GeoDataFrames (from ``gis.io``) into and out of PostGIS.
+"""Moving validated GeoDataFrames (from ``gis.exchange.files``) into and out of PostGIS.
 
 An import is one transaction: either every row lands or none does. Rows that name an unknown
-category are reported row by row, like the geometry problems ``gis.io`` finds.
+category are reported row by row, like the geometry problems ``gis.exchange.files`` finds.
 """
 
 from __future__ import annotations

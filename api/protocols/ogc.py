@@ -1,7 +1,7 @@
 """OGC API - Features (Part 1: Core, GeoJSON, OpenAPI 3.0) documents over the stored layers.
 
 Plain dicts for the landing page, conformance, collections and items; ``api/routes/ogc.py`` sends
-them as JSON or HTML. Features come from ``gis.store`` so they read as they do in /api/v1, with one
+them as JSON or HTML. Features come from ``gis.queries.reads`` so they read as they do in /api/v1, with one
 difference: issues carry no reporter contact and no client UUID, whoever asks.
 
 Coordinates are CRS84 (lon, lat), the only CRS offered. Items are paged by ``limit`` (default 10,
@@ -19,8 +19,8 @@ from urllib.parse import urlencode
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from gis import store
 from gis.errors import GridMapError, NotFound
+from gis.queries import reads
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 GREGORIAN = "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"
@@ -140,7 +140,7 @@ def _extent(session: Session, spec: Collection) -> dict:
 # -- items ------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ItemsQuery:
-    bbox: store.BBox | None = None
+    bbox: reads.BBox | None = None
     limit: int = DEFAULT_LIMIT
     offset: int = 0
     since: datetime | None = None  # inclusive
@@ -161,7 +161,7 @@ class ItemsQuery:
                    filters=tuple((k, params[k]) for k in spec.filters if params.get(k)))
 
 
-def parse_bbox(raw: str | None) -> store.BBox | None:
+def parse_bbox(raw: str | None) -> reads.BBox | None:
     """``minx,miny,maxx,maxy`` or the 3D ``minx,miny,minz,maxx,maxy,maxz`` (heights ignored)."""
     if not raw:
         return None
@@ -169,7 +169,7 @@ def parse_bbox(raw: str | None) -> store.BBox | None:
     if len(parts) == 6:
         parts = parts[0:2] + parts[3:5]
     try:
-        return store.BBox.parse(",".join(parts))
+        return reads.BBox.parse(",".join(parts))
     except GridMapError as exc:
         raise InvalidParameter(str(exc)) from exc
 
@@ -207,9 +207,9 @@ def _instant(raw: str) -> tuple[datetime, datetime]:
     """A date stands for that whole day (Beijing time); a date-time for that instant."""
     try:
         if len(raw) == 10:
-            day = store.local_time(datetime.combine(date.fromisoformat(raw), datetime.min.time()))
+            day = reads.local_time(datetime.combine(date.fromisoformat(raw), datetime.min.time()))
             return day, day + timedelta(days=1)
-        moment = store.local_time(datetime.fromisoformat(raw))
+        moment = reads.local_time(datetime.fromisoformat(raw))
     except ValueError as exc:
         raise InvalidParameter(f"datetime must be RFC 3339 (2025-03-01T08:00:00Z), a date, or an "
                                f"interval of them; got {raw!r}") from exc
@@ -226,31 +226,31 @@ def _single(query: ItemsQuery, name: str) -> str | None:
     return dict(query.filters).get(name)
 
 
-def _fetch_grids(session: Session, q: ItemsQuery) -> store.Page:
-    return store.list_grids(session, bbox=q.bbox, community=_single(q, "community"), limit=q.limit,
+def _fetch_grids(session: Session, q: ItemsQuery) -> reads.Page:
+    return reads.list_grids(session, bbox=q.bbox, community=_single(q, "community"), limit=q.limit,
                             offset=q.offset)
 
 
-def _fetch_buildings(session: Session, q: ItemsQuery) -> store.Page:
-    return store.list_buildings(session, bbox=q.bbox, grid=_single(q, "grid_code"),
+def _fetch_buildings(session: Session, q: ItemsQuery) -> reads.Page:
+    return reads.list_buildings(session, bbox=q.bbox, grid=_single(q, "grid_code"),
                                 community=_single(q, "community"), limit=q.limit, offset=q.offset)
 
 
-def _fetch_facilities(session: Session, q: ItemsQuery) -> store.Page:
-    return store.list_facilities(session, bbox=q.bbox, grid=_single(q, "grid_code"),
+def _fetch_facilities(session: Session, q: ItemsQuery) -> reads.Page:
+    return reads.list_facilities(session, bbox=q.bbox, grid=_single(q, "grid_code"),
                                  community=_single(q, "community"), category=_values(q, "category"),
                                  status=_values(q, "status"), limit=q.limit, offset=q.offset)
 
 
-def _fetch_issues(session: Session, q: ItemsQuery) -> store.Page:
-    filters = store.IssueFilter(bbox=q.bbox, grid=_single(q, "grid_code"),
+def _fetch_issues(session: Session, q: ItemsQuery) -> reads.Page:
+    filters = reads.IssueFilter(bbox=q.bbox, grid=_single(q, "grid_code"),
                                 community=_single(q, "community"),
                                 category=tuple(_values(q, "category")),
                                 status=tuple(_values(q, "status")), since=q.since, until=q.until)
-    return store.list_issues(session, None, filters, limit=q.limit, offset=q.offset)
+    return reads.list_issues(session, None, filters, limit=q.limit, offset=q.offset)
 
 
-_FETCH: dict[str, Callable[[Session, ItemsQuery], store.Page]] = {
+_FETCH: dict[str, Callable[[Session, ItemsQuery], reads.Page]] = {
     "grids": _fetch_grids, "buildings": _fetch_buildings, "facilities": _fetch_facilities,
     "issues": _fetch_issues,
 }
@@ -300,13 +300,13 @@ def item(session: Session, base: str, collection_id: str, feature_id: str) -> di
 
 def _get(session: Session, spec: Collection, feature_id: str) -> dict:
     if spec.id == "grids":
-        return store.get_grid(session, feature_id)
+        return reads.get_grid(session, feature_id)
     if not feature_id.isdigit():
         raise NotFound(f"no {spec.id} feature with id {feature_id!r}")
-    getter = {"buildings": store.get_building, "facilities": store.get_facility}.get(spec.id)
+    getter = {"buildings": reads.get_building, "facilities": reads.get_facility}.get(spec.id)
     if getter is not None:
         return getter(session, int(feature_id))
-    return store.get_issue(session, None, int(feature_id))
+    return reads.get_issue(session, None, int(feature_id))
 
 
 def _feature(spec: Collection, row: dict) -> dict:

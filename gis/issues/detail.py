@@ -17,7 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gis.errors import NotFound
-from gis.issues import TRANSITIONS, history
+from gis.issues.reporting import TRANSITIONS, history
 
 WGS84 = "EPSG:4326"
 # The columns of an issue the page may show. reporter_contact is deliberately not here.
@@ -34,7 +34,7 @@ class IssueDetail:
     grid); ``facility``: the linked facility (code, name, category, status; empty when none);
     ``streets``: streets near the grid (or the issue); ``category``: the issue category's row
     (code, name_zh, name_en, icon, colour); ``history``: the audit trail
-    (:func:`gis.issues.history`); ``allowed_next``: the statuses the workflow allows next."""
+    (:func:`gis.issues.reporting.history`); ``allowed_next``: the statuses the workflow allows next."""
 
     issue: gpd.GeoDataFrame
     grid: gpd.GeoDataFrame

@@ -17,8 +17,8 @@ from sqlalchemy import Connection, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from gis import models
-from gis.categories import ALL_CATEGORIES
+from gis.db import models
+from gis.db.category_seeds import ALL_CATEGORIES
 
 # Tables a demo (re)load empties, children first.
 DEMO_TABLES = ("issue_events", "issues", "facilities", "buildings", "compounds", "streets",
@@ -40,7 +40,7 @@ def clear_demo(session: Session) -> None:
 def load_demo(session: Session, demo, password_hash: str) -> dict[str, int]:
     """Replace the community data with ``demo`` (a ``data.generator.DemoData``).
 
-    Grid assignment of the loaded rows is left to the caller (``gis.assign``), which uses the same
+    Grid assignment of the loaded rows is left to the caller (``gis.geotag.assign``), which uses the same
     grid index as live reports.
     """
     clear_demo(session)

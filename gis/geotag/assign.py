@@ -18,7 +18,7 @@ import shapely
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.orm import Session
 
-from gis.index import METHODS, GridIndex
+from gis.geo.grid_index import METHODS, GridIndex
 
 
 @dataclass

@@ -12,7 +12,7 @@ import threading
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from gis.assign import CurrentGrids, load_current_grids
+from gis.geotag.assign import CurrentGrids, load_current_grids
 
 
 class GridIndexCache:

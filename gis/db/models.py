@@ -2,7 +2,7 @@
 
 Geometries are stored in WGS84 (SRID 4326); CGCS2000 input is treated as identical at this scale.
 GeoAlchemy2 gives every geometry column a GiST index (``spatial_index=True`` is its default).
-Alembic migrations in ``gis/migrations`` create and upgrade this schema; keep them in step.
+Alembic migrations in ``gis/db/migrations`` create and upgrade this schema; keep them in step.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@
 layer or raises :class:`gis.errors.ImportFailed` listing every bad row: nothing is half-returned.
 ``write_layer`` writes a GeoDataFrame in the format its file extension names.
 
-No database here: the CLI and the API hand the result to ``gis.store``.
+No database here: the CLI and the API hand the result to ``gis.queries.reads``.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gis.errors import NotFound
-from gis.store import ENDED_SQL
+from gis.queries.reads import ENDED_SQL
 
 NEIGHBOUR_M = 5.0  # shared boundaries drawn with small gaps still make neighbours
 SYNC_ENDPOINT = "/api/v1/issues"

@@ -4,7 +4,7 @@ from alembic import context
 from geoalchemy2 import alembic_helpers
 from sqlalchemy import engine_from_config, pool
 
-from gis.models import Base
+from gis.db.models import Base
 
 config = context.config
 target_metadata = Base.metadata

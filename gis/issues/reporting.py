@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from gis.actors import Actor, require_change
 from gis.errors import Conflict, IllegalTransition, NotFound, UnknownCategory
-from gis.grid_cache import GridIndexCache
-from gis.locate import locate_point
+from gis.geotag.index_cache import GridIndexCache
+from gis.geotag.locate import locate_point
+from gis.people.actors import Actor, require_change
 
 # DESIGN §5. 'reopened' is rework after a failed verification.
 TRANSITIONS: dict[str, tuple[str, ...]] = {

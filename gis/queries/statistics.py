@@ -1,6 +1,6 @@
 """Evaluation statistics (综合评价) for leaders, computed in SQL over the filtered issues.
 
-The same :class:`~gis.store.IssueFilter` as the issue list decides which issues count, so a
+The same :class:`~gis.queries.reads.IssueFilter` as the issue list decides which issues count, so a
 leader can open the list behind any number. Definitions:
 
 * ``open``: not closed or rejected; ``overdue``: open and past ``due_at``.
@@ -16,8 +16,8 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from gis.actors import Actor, require_role
-from gis.store import ENDED_SQL, ISSUE_SOURCE, LOCAL_TZ, IssueFilter
+from gis.people.actors import Actor, require_role
+from gis.queries.reads import ENDED_SQL, ISSUE_SOURCE, LOCAL_TZ, IssueFilter
 
 BUCKETS = ("day", "week", "month")
 

@@ -1,7 +1,7 @@
 """Edits of grids, facilities and buildings: who may, what geometry is accepted, how rows are tagged.
 
 Functions take the caller's session and never commit: the API commits once the whole edit worked.
-Geometries arrive as GeoJSON dicts in any CRS ``gis.crs`` accepts; they are checked (type, vertex
+Geometries arrive as GeoJSON dicts in any CRS ``gis.geo.crs`` accepts; they are checked (type, vertex
 count, coordinate ranges, OGC validity) and stored in WGS84. A facility is tagged with the grid
 its point falls in (the rules of DESIGN §4, the method kept in ``assignment``); a building with the
 current grid holding most of its area. A grid edit keeps history: a redraw closes the old version
@@ -21,13 +21,13 @@ from shapely.geometry import shape
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from gis.actors import Actor, require_change, require_role
-from gis.assign import assign_stored_rows
-from gis.crs import parse_crs, to_wgs84
 from gis.errors import Conflict, InvalidCoordinates, InvalidGeometry, NotFound
-from gis.grid_cache import GridIndexCache
-from gis.locate import locate_point
-from gis.store import check_categories
+from gis.geo.crs import parse_crs, to_wgs84
+from gis.geotag.assign import assign_stored_rows
+from gis.geotag.index_cache import GridIndexCache
+from gis.geotag.locate import locate_point
+from gis.people.actors import Actor, require_change, require_role
+from gis.queries.reads import check_categories
 
 MAX_VERTICES = 10_000
 MAX_GRID_OVERLAP_M2 = 1.0

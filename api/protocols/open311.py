@@ -27,11 +27,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from gis import issues
-from gis.crs import parse_crs, to_wgs84
 from gis.errors import Forbidden, GridMapError, NotFound
-from gis.grid_cache import GridIndexCache
-from gis.store import ENDED_SQL, LOCAL_TZ, local_time
+from gis.geo.crs import parse_crs, to_wgs84
+from gis.geotag.index_cache import GridIndexCache
+from gis.issues import reporting
+from gis.queries.reads import ENDED_SQL, LOCAL_TZ, local_time
 
 SPEC_URL = "http://wiki.open311.org/GeoReport_v2"
 CHANGESET = "2026-11-28T00:00:00+08:00"  # when this endpoint's behaviour last changed
@@ -288,12 +288,12 @@ def post_request(session: Session, cache: GridIndexCache, api_key_id: int, post:
     if post.media_url and not re.match(r"https?://\S+$", post.media_url.strip()):
         raise BadRequest(f"media_url must be an http(s) URL; got {post.media_url[:100]!r}")
     x, y, crs = _place(session, post)
-    report = issues.IssueReport(
+    report = reporting.IssueReport(
         x=x, y=y, crs=crs, category=post.service_code, description=_description(post),
         reporter_contact=_contact(post), photo_urls=[post.media_url.strip()] if post.media_url else [],
         channel=CHANNEL, facility_id=_facility(session, category, post, x, y, crs),
         client_uuid=_client_uuid(api_key_id, idempotency_key))
-    stored = issues.report_issue(session, cache, None, report)
+    stored = reporting.report_issue(session, cache, None, report)
     return Posted(stored.issue_id, stored.created, _due_notice(category["due_hours"]))
 
 
@@ -360,7 +360,7 @@ def _facility(session: Session, category: dict, post: RequestPost, x: float, y: 
     if kind not in kinds:
         raise BadRequest(f"attribute[facility_kind] must be one of {', '.join(kinds)}; got {kind!r}")
     lon, lat = to_wgs84(x, y, parse_crs(crs))
-    return issues._nearest_facility(session, lon, lat, [kind])
+    return reporting._nearest_facility(session, lon, lat, [kind])
 
 
 def _one_attribute(post: RequestPost, code: str) -> str | None:

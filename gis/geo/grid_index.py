@@ -31,8 +31,8 @@ import numpy as np
 import shapely
 from pyproj import Transformer
 
-from gis.crs import metric_crs_for
 from gis.errors import InvalidCoordinates, InvalidGeometry
+from gis.geo.crs import metric_crs_for
 
 INSIDE, BOUNDARY, NEAREST, UNASSIGNED = "inside", "boundary", "nearest", "unassigned"
 METHODS = (INSIDE, BOUNDARY, NEAREST, UNASSIGNED)

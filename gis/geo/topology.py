@@ -14,7 +14,7 @@
 The overlay runs in the data's own lon/lat coordinates, where the boundaries were drawn (and where
 PostGIS compares them), so vertices shared by neighbouring grids stay shared; each resulting piece
 is then measured in metres in the CGCS2000 Gauss-Kruger zone of the place
-(:func:`gis.crs.metric_crs_for`). Pieces smaller than the minimum areas are floating-point dust and
+(:func:`gis.geo.crs.metric_crs_for`). Pieces smaller than the minimum areas are floating-point dust and
 ignored, so a correct tiling reports nothing.
 """
 
@@ -30,7 +30,7 @@ import numpy as np
 import shapely
 from pyproj import Transformer
 
-from gis.crs import metric_crs_for
+from gis.geo.crs import metric_crs_for
 
 PROBLEM_KINDS = ("invalid", "overlap", "gap", "outside", "sliver", "no_community")
 PROBLEM_COLUMNS = ("kind", "grid_codes", "community", "area_m2", "detail")

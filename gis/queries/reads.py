@@ -15,9 +15,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from gis.actors import Actor
+from gis.db.models import FACILITY_STATUSES
 from gis.errors import InvalidCoordinates, NotFound, UnknownCategory
-from gis.models import FACILITY_STATUSES
+from gis.people.actors import Actor
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 # The loop has ended for these: they are neither open nor ever overdue.
@@ -305,7 +305,7 @@ class IssueFilter:
 
 ISSUE_SOURCE = """issues i JOIN categories k ON k.code = i.category
     LEFT JOIN grids g ON g.id = i.grid_id LEFT JOIN regions c ON c.id = g.community_id"""
-# The same properties as gis.issues.issue_feature (the answer to a report), so a client reads
+# The same properties as gis.issues.reporting.issue_feature (the answer to a report), so a client reads
 # an issue the same way whichever endpoint it came from.
 _ISSUE_COLUMNS = f"""
     i.id, i.client_uuid::text AS client_uuid, i.category, k.name_zh AS category_zh,

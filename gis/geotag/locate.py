@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from gis.crs import parse_crs, to_wgs84
-from gis.grid_cache import GridIndexCache
+from gis.geo.crs import parse_crs, to_wgs84
+from gis.geotag.index_cache import GridIndexCache
 
 
 @dataclass(frozen=True)

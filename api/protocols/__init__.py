@@ -1,0 +1,1 @@
+"""Wire formats of the standard interfaces: OGC API - Features, Open311 GeoReport v2, TileJSON."""

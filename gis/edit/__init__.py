@@ -1,0 +1,1 @@
+"""Writes of grids, buildings and facilities, each checked and re-tagged."""

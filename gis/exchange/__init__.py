@@ -1,0 +1,1 @@
+"""Files in and out: layer files, import/export of tables, GeoPackages, demo loading."""

@@ -1,0 +1,1 @@
+"""Issues: reporting, the workflow, duplicates, and the detail behind the issue page."""

@@ -1,0 +1,1 @@
+"""People who act: actors, their roles and the grids they hold."""
