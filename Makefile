@@ -18,6 +18,7 @@ test: setup assets
 
 lint: venv
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 bench: setup assets
 	$(BIN)/gridmap db start
