@@ -20,7 +20,6 @@ import numpy as np
 from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError
 
-from gis.db.engine import make_engine  # noqa: F401  (contract check, reverted)
 from gis.errors import InvalidCoordinates, UnknownCRS
 
 # CGCS2000 / 3-degree Gauss-Kruger CM 75E .. CM 135E are EPSG:4534 .. EPSG:4554 (no zone prefix
