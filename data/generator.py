@@ -47,9 +47,9 @@ from shapely.geometry import LineString, Point, Polygon, box
 from shapely.ops import nearest_points, polygonize, unary_union
 
 from gis.db.category_seeds import FACILITY_CATEGORIES, ISSUE_CATEGORIES
-from gis.db.models import FACILITY_STATUSES, ISSUE_STATUSES
+from gis.db.models import FACILITY_STATUSES
 from gis.geo.crs import metric_crs_for
-from gis.issues.reporting import TRANSITIONS  # noqa: F401  (re-exported for tests)
+from gis.rules import ISSUE_STATUSES
 
 WGS84 = "EPSG:4326"
 TIMEZONE = "Asia/Shanghai"

@@ -19,8 +19,8 @@ import pandas as pd
 import shapely
 from folium import plugins
 
-from gis.db.models import ISSUE_STATUSES
 from gis.queries.map_data import CLOSED_STATUSES, OPEN_STATUSES, HeatmapData
+from gis.rules import ISSUE_STATUSES
 from maps.base import (
     BaseMapOptions,
     PageInit,

@@ -20,7 +20,7 @@ import folium
 import pandas as pd
 
 from gis.issues.detail import IssueDetail
-from gis.issues.reporting import FINAL_STATUSES
+from gis.rules import FINAL_STATUSES
 from maps.assets import ISSUE_PAGE_JS
 from maps.base import (
     BaseMapOptions,

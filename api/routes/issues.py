@@ -12,6 +12,7 @@ from api.issue_schemas import (
     TransitionCreate,
 )
 from gis.issues import reporting
+from gis.rules import TRANSITIONS
 
 router = APIRouter(prefix="/api/v1/issues", tags=["issues"])
 IssueId = Annotated[int, Path(ge=1, description="Issue id")]
@@ -45,7 +46,7 @@ def transition(issue_id: IssueId, body: TransitionCreate, session: SessionDep,
     previous = reporting.transition(session, actor, issue_id, body.to, body.note)
     session.commit()
     return {"id": issue_id, "from": previous, "to": body.to,
-            "allowed_next": list(reporting.TRANSITIONS[body.to])}
+            "allowed_next": list(TRANSITIONS[body.to])}
 
 
 @router.get("/{issue_id}/history", summary="The audit trail of an issue")

@@ -31,12 +31,12 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from gis.rules import ISSUE_STATUSES
+
 SRID = 4326
 REGION_LEVELS = ("district", "street", "community")
 ROLES = ("worker", "leader", "admin")
 FACILITY_STATUSES = ("ok", "damaged", "missing", "repairing")
-ISSUE_STATUSES = ("reported", "accepted", "dispatched", "in_progress", "resolved", "closed",
-                  "rejected", "reopened")
 ASSIGNMENTS = ("inside", "boundary", "nearest", "unassigned")
 
 

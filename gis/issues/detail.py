@@ -17,7 +17,8 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gis.errors import NotFound
-from gis.issues.reporting import TRANSITIONS, history
+from gis.issues.reporting import history
+from gis.rules import TRANSITIONS
 
 WGS84 = "EPSG:4326"
 # The columns of an issue the page may show. reporter_contact is deliberately not here.

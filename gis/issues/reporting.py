@@ -19,19 +19,8 @@ from gis.errors import Conflict, IllegalTransition, NotFound, UnknownCategory
 from gis.geotag.index_cache import GridIndexCache
 from gis.geotag.locate import locate_point
 from gis.people.actors import Actor, require_change
+from gis.rules import FINAL_SQL, TRANSITIONS
 
-# DESIGN §5. 'reopened' is rework after a failed verification.
-TRANSITIONS: dict[str, tuple[str, ...]] = {
-    "reported": ("accepted", "rejected"),
-    "accepted": ("dispatched", "rejected"),
-    "dispatched": ("in_progress",),
-    "in_progress": ("resolved",),
-    "resolved": ("closed", "reopened"),
-    "reopened": ("dispatched", "in_progress"),
-    "closed": (),
-    "rejected": (),
-}
-FINAL_STATUSES = ("closed", "rejected")
 FACILITY_LINK_M = 20.0
 DUPLICATE_RADIUS_M = 30.0
 DUPLICATE_WINDOW_H = 48
@@ -165,12 +154,12 @@ def _check_facility(session: Session, facility_id: int) -> None:
 def possible_duplicates(session: Session, issue_id: int) -> list[dict]:
     """Open issues of the same category within 30 m reported in the 48 h before this one, the
     nearest :data:`DUPLICATES_LISTED` of them."""
-    rows = session.execute(text("""
+    rows = session.execute(text(f"""
         SELECT o.id, o.status, o.reported_at,
                round(ST_Distance(o.geom::geography, i.geom::geography)::numeric, 1)::float AS distance_m
           FROM issues i JOIN issues o
             ON o.category = i.category AND o.id <> i.id
-           AND o.status NOT IN ('closed', 'rejected')
+           AND o.status NOT IN {FINAL_SQL}
            AND o.reported_at BETWEEN i.reported_at - make_interval(hours => :h) AND i.reported_at
            AND o.geom && ST_Expand(i.geom, 2 * :r / (111320 * greatest(cos(radians(i.lat)), 0.05)))
            AND ST_DWithin(o.geom::geography, i.geom::geography, :r)
@@ -197,9 +186,9 @@ def transition(session: Session, actor: Actor, issue_id: int, to_status: str,
         raise IllegalTransition(
             f"issue {issue_id} is {current!r}; it can go to "
             f"{', '.join(repr(s) for s in allowed) if allowed else 'nothing (final)'}, not {to_status!r}")
-    session.execute(text("""
+    session.execute(text(f"""
         UPDATE issues SET status = CAST(:to AS varchar), updated_at = now(),
-               closed_at = CASE WHEN CAST(:to AS varchar) IN ('closed', 'rejected') THEN now() END
+               closed_at = CASE WHEN CAST(:to AS varchar) IN {FINAL_SQL} THEN now() END
          WHERE id = :id"""), {"to": to_status, "id": issue_id})
     _add_event(session, issue_id, actor, current, to_status, note)
     return current

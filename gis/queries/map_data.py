@@ -37,8 +37,8 @@ import shapely
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from gis.db.models import ISSUE_STATUSES
 from gis.errors import NotFound, UnknownCategory
+from gis.rules import ISSUE_STATUSES
 
 WGS84 = "EPSG:4326"
 TIMEZONE = "Asia/Shanghai"

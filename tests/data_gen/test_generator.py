@@ -20,7 +20,6 @@ from hypothesis import strategies as st
 
 from data.generator import (
     COMMUNITY_CODE,
-    TRANSITIONS,
     DemoData,
     generate_demo,
     grid_reading_order,
@@ -28,6 +27,7 @@ from data.generator import (
 from gis.db.category_seeds import FACILITY_CATEGORIES, ISSUE_CATEGORIES
 from gis.geo.crs import metric_crs_for
 from gis.geo.topology import check_grids
+from gis.rules import TRANSITIONS
 
 METRIC = metric_crs_for(112.86)
 FRAMES = ("regions", "grids", "streets", "compounds", "buildings", "facilities", "users", "issues",

@@ -13,8 +13,8 @@ from shapely.geometry import Point, box
 
 from gis.db.category_seeds import FACILITY_CATEGORIES, ISSUE_CATEGORIES
 from gis.issues.detail import IssueDetail
-from gis.issues.reporting import FINAL_STATUSES, TRANSITIONS
 from gis.queries.map_data import GridMapData, HeatmapData, IssueFilter, add_hotspots
+from gis.rules import FINAL_STATUSES, TRANSITIONS
 
 WGS84 = "EPSG:4326"
 LON0, LAT0 = 112.86, 36.84

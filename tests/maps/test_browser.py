@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 import pytest
 from sqlalchemy import text
 
-from gis.issues.reporting import TRANSITIONS
+from gis.rules import TRANSITIONS
 from maps.i18n import status_label
 from tests.conftest import DEMO_PASSWORD
 

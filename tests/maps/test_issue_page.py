@@ -9,7 +9,7 @@ import folium
 import pytest
 
 from gis.geo.crs import from_wgs84
-from gis.issues.reporting import TRANSITIONS
+from gis.rules import TRANSITIONS
 from maps.assets import external_links
 from maps.base import BaseMapOptions, render
 from maps.issue_page import build_issue_page

@@ -9,7 +9,7 @@ from sqlalchemy import text
 from api.main import create_app
 from api.routes.maps import MapSettings
 from api.settings import Settings
-from gis.issues.reporting import TRANSITIONS
+from gis.rules import TRANSITIONS
 from maps.assets import external_links
 
 GRID = "140429100001005"
