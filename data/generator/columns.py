@@ -1,0 +1,13 @@
+"""The columns of each frame a dataset holds, in order (what the loader and exporters read)."""
+
+REGION_COLUMNS = ["code", "name", "level", "parent_code"]
+GRID_COLUMNS = ["code", "name", "community_code", "households", "population", "worker_username"]
+STREET_COLUMNS = ["name", "kind"]
+COMPOUND_COLUMNS = ["name", "kind", "has_property_company", "built_year", "grid_code"]
+BUILDING_COLUMNS = ["name", "compound", "floors", "households", "party_households", "grid_code"]
+FACILITY_COLUMNS = ["code", "category", "name", "status", "install_date", "owner", "maintainer",
+                    "grid_code"]
+USER_COLUMNS = ["username", "display_name", "phone", "role", "grid_code"]
+ISSUE_COLUMNS = ["client_uuid", "category", "description", "channel", "reporter_contact",
+                 "reported_at", "status", "due_at", "closed_at", "grid_code", "facility_code"]
+EVENT_COLUMNS = ["issue_client_uuid", "at", "actor_username", "from_status", "to_status", "note"]

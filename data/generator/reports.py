@@ -1,0 +1,42 @@
+"""A report before its workflow: the year's category mix, each category's time limit, and the
+record that both ways of placing reports fill in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from data.generator.drawing import quota
+from gis.db.category_seeds import ISSUE_CATEGORIES
+
+# A year's reports of the demo community by category; other totals keep these proportions.
+ISSUE_MIX = {
+    "garbage": 880, "parking_chaos": 800, "heating_failure": 520, "sewer_blocked": 420,
+    "noise": 440, "other": 430, "streetlight_out": 360, "neighbour_dispute": 340,
+    "cover_damaged": 210, "road_damaged": 200, "illegal_construction": 230,
+    "elevator_failure": 170,
+}
+
+
+_ISSUE_BY_CODE = {c.code: c for c in ISSUE_CATEGORIES}
+
+ISSUE_CODES = np.array(list(ISSUE_MIX), dtype=object)
+DUE_HOURS = np.array([_ISSUE_BY_CODE[c].due_hours for c in ISSUE_MIX], dtype=float)
+
+
+def issue_kinds(n: int) -> np.ndarray:
+    """Category of each of ``n`` reports as a position in ``ISSUE_MIX``, in the mix's shares."""
+    return np.repeat(np.arange(len(ISSUE_MIX)), quota(list(ISSUE_MIX.values()), n))
+
+
+@dataclass
+class Reports:
+    """Issues before the workflow: what, where (lon/lat points), which grid, when."""
+
+    kind: np.ndarray  # category as a position in ISSUE_MIX
+    points: np.ndarray
+    grid: np.ndarray
+    description: np.ndarray
+    facility_code: np.ndarray
+    reported: np.ndarray
