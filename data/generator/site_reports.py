@@ -75,6 +75,10 @@ class _Placer:
         self.crossings = _crossings(site.streets)
         self.grid_union = shapely.union_all(site.grids.geoms)
         self.segments = [line.intersection(self.grid_union) for line in site.streets.lines]
+        # The kinds of place of _WHERE, each with the method that finds one spot of it.
+        self.spot_of_kind = {"facility": self._facility, "street": self._street,
+                             "yard": self._yard, "room": self._room, "unit": self._unit,
+                             "side": self._side, "square": self._square}
 
     @staticmethod
     def _facility_weights(site: Site) -> np.ndarray:
@@ -89,7 +93,8 @@ class _Placer:
         shares = [w[0] for w in _WHERE[category]]
         out: list[_Spot] = []
         for (_, kind, arg), k in zip(_WHERE[category], quota(shares, n), strict=True):
-            out += [getattr(self, "_" + kind)(arg) for _ in range(k)]
+            spot_of = self.spot_of_kind[kind]
+            out += [spot_of(arg) for _ in range(k)]
         return [out[i] for i in self.rng.permutation(len(out))]
 
     # -- one spot of each kind --------------------------------------------------------------
