@@ -10,8 +10,9 @@ import pandas as pd
 
 from data.generator.drawing import choose
 from data.generator.reports import ISSUE_MIX
-from gis.rules import BEIJING_TZ_NAME
+from gis.rules import BEIJING_OFFSET, BEIJING_TZ_NAME
 
+_BEIJING_SECONDS = int(BEIJING_OFFSET.utcoffset(None).total_seconds())
 CHANNELS = ("worker", "hotline_12345", "wechat", "app")
 
 _WEEKEND_FACTOR = 0.55  # grid workers mostly patrol on weekdays; offices answer less too
@@ -99,7 +100,7 @@ def report_times(kinds: np.ndarray, cal: Calendar, rng) -> np.ndarray:
 
 def channels(reported: np.ndarray, rng) -> np.ndarray:
     """Grid workers report on weekday working hours; residents call 12345 or write any time."""
-    local = reported + 8 * 3_600
+    local = reported + _BEIJING_SECONDS
     hour = (local % 86_400) // 3_600
     weekday = ((local // 86_400) + 3) % 7 < 5  # 1970-01-01 was a Thursday
     p_worker = np.where(weekday & (hour >= 8) & (hour < 18), 0.55, 0.08)

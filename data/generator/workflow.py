@@ -13,19 +13,35 @@ import pandas as pd
 
 from data.generator.columns import EVENT_COLUMNS
 from data.generator.drawing import choose
-from gis.rules import BEIJING_TZ_NAME, ISSUE_STATUSES
+from gis.rules import BEIJING_TZ_NAME, FINAL_STATUSES, ISSUE_STATUSES, TRANSITIONS
 
 _S = {s: i for i, s in enumerate(ISSUE_STATUSES)}
-# The paths a case can take (status indices, -1 padded): done, rejected on intake, rejected
-# after acceptance, and reworked once after failed verification.
-_PATHS = np.array([
-    [_S[s] for s in ("reported", "accepted", "dispatched", "in_progress", "resolved",
-                     "closed")] + [-1] * 3,
-    [_S["reported"], _S["rejected"]] + [-1] * 7,
-    [_S["reported"], _S["accepted"], _S["rejected"]] + [-1] * 6,
-    [_S[s] for s in ("reported", "accepted", "dispatched", "in_progress", "resolved",
-                     "reopened", "in_progress", "resolved", "closed")],
-])
+_FINAL = [_S[s] for s in FINAL_STATUSES]
+# The paths a case can take: done, rejected on intake, rejected after acceptance, and reworked
+# once after failed verification (返工).
+_PATH_STATUSES = (
+    ("reported", "accepted", "dispatched", "in_progress", "resolved", "closed"),
+    ("reported", "rejected"),
+    ("reported", "accepted", "rejected"),
+    ("reported", "accepted", "dispatched", "in_progress", "resolved", "reopened", "in_progress",
+     "resolved", "closed"),
+)
+_DONE, _REJECTED_ON_INTAKE, _REJECTED_AFTER_ACCEPTANCE, _REWORKED = range(len(_PATH_STATUSES))
+
+
+def _path_table(paths: tuple[tuple[str, ...], ...]) -> np.ndarray:
+    """Paths as rows of status indices, -1 padded; every step must be a transition of the live
+    workflow (gis.rules.TRANSITIONS), or the generator would write histories the API refuses."""
+    for path in paths:
+        for before, after in zip(path[:-1], path[1:], strict=True):
+            if after not in TRANSITIONS[before]:
+                raise ValueError(f"generated path steps from {before!r} to {after!r}, which "
+                                 f"gis.rules.TRANSITIONS does not allow")
+    width = max(len(p) for p in paths)
+    return np.array([[_S[s] for s in p] + [-1] * (width - len(p)) for p in paths])
+
+
+_PATHS = _path_table(_PATH_STATUSES)
 _PATH_SHARES = (0.885, 0.025, 0.02, 0.07)
 _STEP_SHARES = (1.0, 0.6, 2.0, 5.0, 2.0)  # Dirichlet weights: accept, dispatch, start, fix, verify
 
@@ -43,7 +59,7 @@ class Workflow:
     def closed_at(self) -> np.ndarray:
         """Epoch seconds the case left the loop (closed or rejected), -1 while open."""
         last = _PATHS[self.path, self.done - 1]
-        ended = (last == _S["closed"]) | (last == _S["rejected"])
+        ended = np.isin(last, _FINAL)
         return np.where(ended, self.times[np.arange(len(last)), self.done - 1], -1)
 
 
@@ -66,15 +82,16 @@ def simulate_workflow(reported: np.ndarray, due_hours: np.ndarray, as_of: int,
     reject = due_hours * 0.1 * rng.lognormal(0, 0.7, n)
     dur = np.zeros((n, 8))
     dur[:, :5] = steps  # for reworked cases the fifth step is the failed verification
-    dur[path == 3, 5:8] = rework[path == 3]
-    dur[path == 1, 0] = reject[path == 1]
-    dur[path == 2, 1] = reject[path == 2]
+    dur[path == _REWORKED, 5:8] = rework[path == _REWORKED]
+    dur[path == _REJECTED_ON_INTAKE, 0] = reject[path == _REJECTED_ON_INTAKE]
+    dur[path == _REJECTED_AFTER_ACCEPTANCE, 1] = reject[path == _REJECTED_AFTER_ACCEPTANCE]
     seconds = np.maximum(np.round(dur * 3_600), 60).astype(np.int64)
     times = reported[:, None] + np.concatenate([np.zeros((n, 1), np.int64),
                                                 np.cumsum(seconds, axis=1)], axis=1)
     valid = _PATHS[path] >= 0
     done = (valid & (times <= as_of)).sum(axis=1)
     return Workflow(path, times, np.maximum(done, 1))
+
 
 _NOTES = {
     "accepted": "核实属实，立案", "dispatched": "派遣至责任网格处置",
