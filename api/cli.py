@@ -6,6 +6,7 @@ import argparse
 import sys
 import time
 from collections.abc import Callable
+from datetime import date
 
 from api.settings import Settings
 from gis.errors import GridMapError
@@ -99,17 +100,30 @@ def demo(args: argparse.Namespace, settings: Settings) -> int:
                 print("demo: database already holds grids; nothing loaded (--if-empty)")
                 return 0
     started = time.perf_counter()
-    data = generate_demo(seed=args.seed, grids=args.grids, issues=args.issues)
+    try:
+        data = generate_demo(seed=args.seed, grids=args.grids, issues=args.issues,
+                             today=args.today)
+    except ValueError as exc:
+        print(f"gridmap demo: {exc}; nothing loaded", file=sys.stderr)
+        return 2
     with session_scope(engine) as session:
         counts = load_demo(session, data, hash_password(settings.demo_password))
     _assign_all(engine, settings)
     engine.dispose()
     print(f"demo loaded in {time.perf_counter() - started:.1f} s: "
           + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    print(f"demo issues: the year up to {data.seen_at:%Y-%m-%d %H:%M} (Beijing time)")
     if args.grids == 14:
         print(f"demo accounts: worker01..worker14, leader, admin; password: {settings.demo_password!r}"
               " (set GRIDMAP_DEMO_PASSWORD to change)")
     return 0
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a day as YYYY-MM-DD, got {text!r}") from None
 
 
 def _assign_all(engine, settings: Settings) -> None:
@@ -268,6 +282,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--grids", type=int, default=14, help="number of grids (14 = 太东社区)")
     p.add_argument("--issues", type=int, default=None, help="number of issues (default: a year's)")
     p.add_argument("--seed", type=int, default=20221)
+    p.add_argument("--today", type=_day, default=None, metavar="YYYY-MM-DD",
+                   help="the last day of the demo's year of issues, for repeatable data "
+                        "(default: now, Beijing time)")
     p.add_argument("--if-empty", action="store_true", help="load only when no grids are stored")
     p.set_defaults(handler=demo)
 

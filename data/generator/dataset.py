@@ -18,9 +18,13 @@ Two layouts:
   buildings and facilities only with ``detail=True`` (then issues are placed as in the demo);
   otherwise issues are drawn with numpy, a million in a few seconds.
 
-Every issue carries a workflow (DESIGN §5) simulated from its report to the end of ``year``;
-the step-by-step history (``issue_events``) is left out above ``EVENTS_MAX_ISSUES`` issues to
-keep benchmark data small, while status and closing time are still set.
+The demo lives in the present: its year of issues ends on ``today`` (by default the current
+date in Beijing), and the data is *seen* at the end of that day, or now when no day is pinned.
+Every issue carries a workflow (DESIGN §5) simulated from its report to that moment, so recent
+cases are still open and their due times lie in the near future or the recent past; nothing is
+reported, moved or closed after it. The step-by-step history (``issue_events``) is left out above
+``EVENTS_MAX_ISSUES`` issues to keep benchmark data small, while status and closing time are
+still set.
 
 Each part of the data is drawn in its own module, from its own random stream (so that how one
 part draws never shifts another): the place and its local metric frame (``place``), the two
@@ -34,6 +38,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
 
 import geopandas as gpd
 import numpy as np
@@ -62,9 +67,11 @@ from data.generator.site import Site, build_site
 from data.generator.site_reports import site_reports
 from data.generator.town import Town
 from data.generator.workflow import history_events, random_uuids, simulate_workflow, timestamps
-from gis.rules import BEIJING_TZ_NAME
+from gis.rules import BEIJING, BEIJING_TZ_NAME
 
 EVENTS_MAX_ISSUES = 200_000  # above this the per-step audit trail is left out (memory)
+# Days ``today`` may be: the compounds' and facilities' histories run from the 1980s to 2022.
+_FIRST_DAY, _LAST_DAY = date(2000, 1, 1), date(2099, 12, 31)
 
 
 @dataclass
@@ -85,18 +92,22 @@ class DemoData:
     users: pd.DataFrame
     issues: gpd.GeoDataFrame
     issue_events: pd.DataFrame
+    seen_at: datetime  # the moment the data is seen (Beijing time): nothing in it happens later
 
 
-def generate_demo(seed: int = 20221, grids: int = DEMO_GRIDS, issues: int | None = None,
-                  year: int = 2025, detail: bool | None = None) -> DemoData:
+def generate_demo(seed: int = 20221, grids: int = DEMO_GRIDS, issues: int | None = None, *,
+                  today: date | datetime | None = None, detail: bool | None = None) -> DemoData:
     """Generate a dataset; the same arguments always give the same data.
 
     ``grids=14`` (the default) is the 太东社区 demo; any other count, or ``detail=False``, the city
     layout with that many grids. ``issues`` defaults to the demo's density (about 357 a grid a
-    year). Issues are reported during ``year`` (Asia/Shanghai) and their workflow is seen as of
-    the end of that year, so the last weeks' reports are still open.
+    year). Issues are reported during the year that ends on ``today`` (Beijing time) and their
+    workflow is seen as of the end of that day, so the last weeks' reports are still open.
+    ``today`` may also be an aware datetime, the very moment the data is seen; by default it is
+    now, which makes the data depend on the clock: pin ``today`` for repeatable data.
     """
-    _check_args(seed, grids, issues, year)
+    _check_args(seed, grids, issues)
+    day, seen_at = _seen(today)
     n_issues = round(ISSUES_PER_GRID * grids) if issues is None else int(issues)
     if grids == DEMO_GRIDS and detail is not False:
         town = taidong_town(seed)
@@ -104,28 +115,46 @@ def generate_demo(seed: int = 20221, grids: int = DEMO_GRIDS, issues: int | None
     else:
         town = city_town(seed, grids)
         with_detail = bool(detail)
-    site = build_site(town, seed, year) if with_detail else None
-    return _assemble(town, site, seed, n_issues, year)
+    site = build_site(town, seed, day.year) if with_detail else None
+    return _assemble(town, site, seed, n_issues, Calendar.ending(day, seen_at,
+                                                                 rng_stream(seed, "weather")))
 
 
-def _check_args(seed, grids, issues, year) -> None:
+def _seen(today: date | datetime | None) -> tuple[date, int]:
+    """(the last day of the data, the epoch second it is seen at) for ``generate_demo``'s
+    ``today``: a date is seen at its last second in Beijing, a datetime at that moment."""
+    if today is None:
+        today = datetime.now(BEIJING)
+    if isinstance(today, datetime):
+        if today.tzinfo is None or today.utcoffset() is None:
+            raise ValueError(f"today should be a date or an aware datetime, got the naive {today!r}")
+        day = today.astimezone(BEIJING).date()
+        seen_at = int(today.timestamp())
+    elif isinstance(today, date):
+        day = today
+        seen_at = int(datetime.combine(day + timedelta(days=1), time(), BEIJING).timestamp()) - 1
+    else:
+        raise ValueError(f"today should be a date, an aware datetime or None, got {today!r}")
+    if not _FIRST_DAY <= day <= _LAST_DAY:
+        raise ValueError(f"today should be between {_FIRST_DAY} and {_LAST_DAY}, got {day}")
+    return day, seen_at
+
+
+def _check_args(seed, grids, issues) -> None:
     if not isinstance(seed, int | np.integer) or seed < 0:
         raise ValueError(f"seed should be a non-negative int, got {seed!r}")
     if not isinstance(grids, int | np.integer) or not 1 <= grids <= MAX_GRIDS:
         raise ValueError(f"grids should be an int from 1 to {MAX_GRIDS}, got {grids!r}")
     if issues is not None and (not isinstance(issues, int | np.integer) or issues < 0):
         raise ValueError(f"issues should be None or a non-negative int, got {issues!r}")
-    if not isinstance(year, int | np.integer) or not 1971 <= year <= 2100:
-        raise ValueError(f"year should be an int from 1971 to 2100, got {year!r}")
 
 
-def _assemble(town: Town, site: Site | None, seed: int, n_issues: int, year: int) -> DemoData:
+def _assemble(town: Town, site: Site | None, seed: int, n_issues: int, cal: Calendar) -> DemoData:
     grids_lonlat = to_lonlat(town.grid_geoms)
     if town.households is None:
         rng = rng_stream(seed, "households")
         town.households = np.round(rng.lognormal(math.log(550), 0.45, len(grids_lonlat))).astype(int)
     users = draw_users(town.grid_codes, rng_stream(seed, "users"))
-    cal = Calendar.of(year, rng_stream(seed, "weather"))
     if site is not None and n_issues <= EVENTS_MAX_ISSUES:
         reports = site_reports(site, n_issues, cal, seed)
     else:
@@ -140,6 +169,7 @@ def _assemble(town: Town, site: Site | None, seed: int, n_issues: int, year: int
         buildings=_building_frame(site, town),
         facilities=_facility_frame(site, town),
         users=users, issues=issues, issue_events=events,
+        seen_at=datetime.fromtimestamp(cal.seen_at, BEIJING),
     )
 
 
@@ -220,8 +250,7 @@ def _issue_frames(reports: Reports, town: Town, users: pd.DataFrame, cal: Calend
     workers = users[users["role"].eq("worker")]
     worker, phone = workers["username"].to_numpy(object), workers["phone"].to_numpy(object)
     contact = np.where(channel == "worker", phone[grid], masked_phones(rng, n))
-    as_of = cal.start + len(cal.month) * 86_400 - 1
-    flow = simulate_workflow(reported, due_hours, as_of, rng)
+    flow = simulate_workflow(reported, due_hours, cal.seen_at, rng)
     uuids = random_uuids(rng, n)
     due = reported + np.round(due_hours * 3_600).astype(np.int64)
     issues = _gdf({

@@ -4,6 +4,7 @@ daily rhythm, and the channel a report comes through at that time."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 import numpy as np
 import pandas as pd
@@ -20,9 +21,11 @@ _WEEKEND_FACTOR = 0.55  # grid workers mostly patrol on weekdays; offices answer
 
 @dataclass
 class Calendar:
-    """The days of ``year`` and the weather and seasons that drive reports."""
+    """The year of days that ends on the day the data is seen, and the weather and seasons that
+    drive reports. Seasons go by month and day, so they hold wherever the year starts."""
 
-    start: int  # epoch seconds of 1 January 00:00 Asia/Shanghai
+    start: int  # epoch seconds of the first day's 00:00, Beijing time
+    seen_at: int  # epoch seconds of the moment the data is seen: nothing happens after it
     month: np.ndarray
     day: np.ndarray
     weekend: np.ndarray
@@ -30,13 +33,15 @@ class Calendar:
     rain: np.ndarray  # how wet the last days were: 0 dry, ~1 after rain, ~2 after a storm
 
     @classmethod
-    def of(cls, year: int, rng) -> Calendar:
-        days = pd.date_range(f"{year}-01-01", f"{year}-12-31", freq="D")
+    def ending(cls, today: date, seen_at: int, rng) -> Calendar:
+        """The 365 days (366 across a 29 February) up to and including ``today``."""
+        last = pd.Timestamp(today)
+        days = pd.date_range(last - pd.DateOffset(years=1) + pd.Timedelta(days=1), last, freq="D")
         month, day = days.month.to_numpy(), days.day.to_numpy()
         heating = (month <= 2) | ((month == 3) & (day <= 15)) | ((month == 11) & (day >= 15)) | \
             (month == 12)
-        start = int(pd.Timestamp(f"{year}-01-01", tz=BEIJING_TZ_NAME).timestamp())
-        return cls(start, month, day, days.day_of_week.to_numpy() >= 5, heating,
+        start = int(days[0].tz_localize(BEIJING_TZ_NAME).timestamp())
+        return cls(start, seen_at, month, day, days.day_of_week.to_numpy() >= 5, heating,
                    _rain_effect(month, rng))
 
 
@@ -48,7 +53,8 @@ def _rain_effect(month: np.ndarray, rng) -> np.ndarray:
     amount = np.where(rng.random(len(wet)) < 0.25, 2.0, 1.0)
     effect = np.zeros(len(month))
     for lag, share in ((0, 1.0), (1, 0.6), (2, 0.3)):
-        np.add.at(effect, np.minimum(wet + lag, len(month) - 1), share * amount)
+        later = wet + lag < len(month)  # the days after the last day of the data are not in it
+        np.add.at(effect, wet[later] + lag, share * amount[later])
     return effect
 
 
@@ -95,6 +101,10 @@ def report_times(kinds: np.ndarray, cal: Calendar, rng) -> np.ndarray:
         days = choose(_day_weights(code, cal), len(rows), rng)
         hours = choose(np.asarray(_HOURS.get(code, _DAYTIME)), len(rows), rng)
         out[rows] = cal.start + days * 86_400 + hours * 3_600 + rng.integers(0, 3_600, len(rows))
+    # Seen during its last day, the data cannot hold that day's later hours: such reports move
+    # a week back, to the same weekday and hour, keeping the weekly and daily rhythms.
+    late = out > cal.seen_at
+    out[late] -= 7 * 86_400
     return out
 
 

@@ -50,7 +50,7 @@ _STEP_SHARES = (1.0, 0.6, 2.0, 5.0, 2.0)  # Dirichlet weights: accept, dispatch,
 class Workflow:
     path: np.ndarray  # row of _PATHS
     times: np.ndarray  # (n, 9) epoch seconds of each step; valid where the path has a status
-    done: np.ndarray  # steps that happened by the end of the year
+    done: np.ndarray  # steps that happened by the time the data is seen
 
     @property
     def status(self) -> np.ndarray:
