@@ -66,7 +66,13 @@ from data.generator.reports import DUE_HOURS, ISSUE_CODES, Reports
 from data.generator.site import Site, build_site
 from data.generator.site_reports import site_reports
 from data.generator.town import Town
-from data.generator.workflow import history_events, random_uuids, simulate_workflow, timestamps
+from data.generator.workflow import (
+    history_events,
+    hold_a_case_in_every_grid,
+    random_uuids,
+    simulate_workflow,
+    timestamps,
+)
 from gis.rules import BEIJING, BEIJING_TZ_NAME
 
 EVENTS_MAX_ISSUES = 200_000  # above this the per-step audit trail is left out (memory)
@@ -251,6 +257,7 @@ def _issue_frames(reports: Reports, town: Town, users: pd.DataFrame, cal: Calend
     worker, phone = workers["username"].to_numpy(object), workers["phone"].to_numpy(object)
     contact = np.where(channel == "worker", phone[grid], masked_phones(rng, n))
     flow = simulate_workflow(reported, due_hours, cal.seen_at, rng)
+    hold_a_case_in_every_grid(flow, grid)
     uuids = random_uuids(rng, n)
     due = reported + np.round(due_hours * 3_600).astype(np.int64)
     issues = _gdf({

@@ -13,7 +13,13 @@ import pandas as pd
 
 from data.generator.columns import EVENT_COLUMNS
 from data.generator.drawing import choose
-from gis.rules import BEIJING_TZ_NAME, FINAL_STATUSES, ISSUE_STATUSES, TRANSITIONS
+from gis.rules import (
+    BEIJING_TZ_NAME,
+    FINAL_STATUSES,
+    ISSUE_STATUSES,
+    OPEN_STATUSES,
+    TRANSITIONS,
+)
 
 _S = {s: i for i, s in enumerate(ISSUE_STATUSES)}
 _FINAL = [_S[s] for s in FINAL_STATUSES]
@@ -91,6 +97,28 @@ def simulate_workflow(reported: np.ndarray, due_hours: np.ndarray, as_of: int,
     valid = _PATHS[path] >= 0
     done = (valid & (times <= as_of)).sum(axis=1)
     return Workflow(path, times, np.maximum(done, 1))
+
+
+# Open cases a grid worker can move on: 'resolved' waits for the secretary's verification.
+_ACTIONABLE = [_S[s] for s in OPEN_STATUSES if s != "resolved"]
+_IN_PROGRESS_STEPS = 4  # reported, accepted, dispatched, in_progress: the same on both paths
+
+
+def hold_a_case_in_every_grid(flow: Workflow, grid: np.ndarray) -> None:
+    """Leave every grid with a case its worker can act on when the data is seen.
+
+    A grid whose cases have all ended (or wait only for verification) keeps its newest case in
+    progress, stalled as one case in 25 is anyway: the demo's tablet maps never open empty, and
+    which grid has work to show does not depend on the day the demo is for. ``flow`` must be in
+    order of reporting; rejected cases are left as they are.
+    """
+    last = _PATHS[flow.path, flow.done - 1]
+    served = np.zeros(int(grid.max(initial=-1)) + 1, bool)
+    served[grid[np.isin(last, _ACTIONABLE)]] = True
+    candidates = np.flatnonzero(np.isin(flow.path, (_DONE, _REWORKED)) & ~served[grid])[::-1]
+    _, first = np.unique(grid[candidates], return_index=True)  # the newest of each grid
+    newest = candidates[first]
+    flow.done[newest] = np.minimum(flow.done[newest], _IN_PROGRESS_STEPS)
 
 
 _NOTES = {

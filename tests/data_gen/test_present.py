@@ -106,6 +106,13 @@ def test_overdue_flags_are_real_some_but_not_all(pinned):
     assert (due_in.abs() < pd.Timedelta(days=16)).mean() > 0.8  # near future or recent past
 
 
+def test_every_grid_worker_has_a_case_to_act_on(pinned):
+    _, data = pinned
+    cases = open_cases(data)
+    actionable = cases[cases["status"].ne("resolved")]  # resolved waits for verification
+    assert set(actionable["grid_code"]) == set(data.grids["code"])
+
+
 def test_open311_default_window_has_requests(pinned):
     _, data = pinned
     seen = pd.Timestamp(data.seen_at)
