@@ -2,6 +2,13 @@
 
 Set GRIDMAP_TEST_DATABASE_URL to run against an existing PostGIS instead (its database is
 migrated and the demo loaded into it). Tests that need no database take none of these fixtures.
+
+The demo lives in the present: by default the session's demo is seen at the moment the session
+starts (its year of issues ends today, Beijing time), so that overdue flags and Open311's default
+window are real against PostgreSQL's now(). Set GRIDMAP_TEST_TODAY=YYYY-MM-DD to pin the demo's
+last day instead (it is then seen at the end of that day: pin a past day, or the data runs ahead
+of now()). Tests take their dates from ``demo_data`` (``seen_at``, the rows), never from a
+calendar year, so the suite passes on any day and with any pinned day.
 """
 
 from __future__ import annotations
@@ -9,15 +16,18 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import NamedTuple
 
+import pandas as pd
 import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from gis.db.cluster import LocalCluster
 from gis.db.engine import make_engine, upgrade
+from gis.rules import BEIJING
 
 DEMO_PASSWORD = "test-demo-password"
 
@@ -54,11 +64,35 @@ def engine(database_url: str) -> Iterator[Engine]:
     eng.dispose()
 
 
+def demo_today() -> date | datetime:
+    """The ``today`` the session's demo is generated with: GRIDMAP_TEST_TODAY, or now."""
+    pinned = os.environ.get("GRIDMAP_TEST_TODAY")
+    return date.fromisoformat(pinned) if pinned else datetime.now(BEIJING)
+
+
 @pytest.fixture(scope="session")
 def demo_data():
     from data.generator import generate_demo
 
-    return generate_demo(today=date(2025, 12, 31))  # the year the tests were written for
+    return generate_demo(today=demo_today())
+
+
+class Month(NamedTuple):
+    """A calendar month: its first day, its last day and the first day of the next month."""
+
+    first: date
+    last: date
+    following: date
+
+
+@pytest.fixture(scope="session")
+def demo_month(demo_data) -> Month:
+    """A calendar month wholly inside the demo's year of issues, whatever day it is seen on: the
+    third month before the one it is seen in. Its cases are all old enough to be settled."""
+    seen = demo_data.seen_at.date()
+    following = (pd.Timestamp(seen.replace(day=1)) - pd.DateOffset(months=2)).date()
+    first = (pd.Timestamp(following) - pd.DateOffset(months=1)).date()
+    return Month(first, following - timedelta(days=1), following)
 
 
 @pytest.fixture(scope="session")

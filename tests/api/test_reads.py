@@ -7,6 +7,8 @@ is checked per role.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from api.schemas import (
@@ -205,15 +207,22 @@ def _issue_ids(sql, where: str, **params) -> set[int]:
     ({"grid": GRID_03}, f"g.code = '{GRID_03}'"),
     ({"grid": GRID_03, "status": "closed", "category": "noise"},
      f"g.code = '{GRID_03}' AND i.status = 'closed' AND i.category = 'noise'"),
-    ({"since": "2025-03-01T00:00:00+08:00", "until": "2025-04-01T00:00:00+08:00"},
-     "i.reported_at >= '2025-02-28 16:00Z' AND i.reported_at < '2025-03-31 16:00Z'"),
-    ({"since": "2025-03-01", "until": "2025-04-01"},  # no offset: Beijing time
-     "i.reported_at >= '2025-02-28 16:00Z' AND i.reported_at < '2025-03-31 16:00Z'"),
-    ({"since": "2025-12-01T00:00:00Z"}, "i.reported_at >= '2025-12-01 00:00Z'"),
-    ({"until": "2025-01-15T12:00:00Z", "category": "garbage"},
-     "i.reported_at < '2025-01-15 12:00Z' AND i.category = 'garbage'"),
+    # Dates inside the demo's year of issues: {first} is the first day of ``demo_month``, {eve}
+    # the day before it, {last} its last day, {following} the first day of the next month.
+    ({"since": "{first}T00:00:00+08:00", "until": "{following}T00:00:00+08:00"},
+     "i.reported_at >= '{eve} 16:00Z' AND i.reported_at < '{last} 16:00Z'"),
+    ({"since": "{first}", "until": "{following}"},  # no offset: Beijing time
+     "i.reported_at >= '{eve} 16:00Z' AND i.reported_at < '{last} 16:00Z'"),
+    ({"since": "{first}T00:00:00Z"}, "i.reported_at >= '{first} 00:00Z'"),
+    ({"until": "{mid}T12:00:00Z", "category": "garbage"},
+     "i.reported_at < '{mid} 12:00Z' AND i.category = 'garbage'"),
 ])
-def test_issue_filters_match_sql(client, sql, params, where):
+def test_issue_filters_match_sql(client, sql, demo_month, params, where):
+    days = {"first": demo_month.first, "last": demo_month.last, "following": demo_month.following,
+            "eve": demo_month.first - timedelta(days=1),
+            "mid": demo_month.first + timedelta(days=14)}
+    params = {k: v.format(**days) if isinstance(v, str) else v for k, v in params.items()}
+    where = where.format(**days)
     expected = _issue_ids(sql, where)
     assert expected
     features = get_all(client, "/api/v1/issues", params, limit=2000)
@@ -342,11 +351,15 @@ def test_openapi_describes_every_parameter(client):
     assert client.get("/docs").status_code == 200
 
 
-def test_times_without_offset_are_beijing_time(client, sql):
-    """since=2025-03-01 means midnight in Beijing: 8 hours earlier than midnight UTC."""
-    window = sql("SELECT count(*) FROM issues WHERE reported_at >= '2025-02-28 16:00Z' "
-                 "AND reported_at < '2025-03-01 00:00Z'")[0][0]
+def test_times_without_offset_are_beijing_time(client, sql, demo_month):
+    """since=<day> means midnight in Beijing: 8 hours earlier than midnight UTC."""
+    day = sql("""SELECT min((reported_at AT TIME ZONE 'Asia/Shanghai')::date) FROM issues
+                  WHERE reported_at >= :a AND reported_at < :b
+                    AND extract(hour FROM reported_at AT TIME ZONE 'Asia/Shanghai') < 8""",
+              a=f"{demo_month.first}T00:00+08", b=f"{demo_month.following}T00:00+08")[0][0]
+    window = sql("SELECT count(*) FROM issues WHERE reported_at >= :a AND reported_at < :b",
+                 a=f"{day - timedelta(days=1)} 16:00Z", b=f"{day} 00:00Z")[0][0]
     assert window > 0
-    naive = count(client, "/api/v1/issues", since="2025-03-01")
-    utc = count(client, "/api/v1/issues", since="2025-03-01T00:00:00Z")
+    naive = count(client, "/api/v1/issues", since=f"{day}")
+    utc = count(client, "/api/v1/issues", since=f"{day}T00:00:00Z")
     assert naive - utc == window

@@ -19,6 +19,23 @@ def leader(headers):
     return headers["leader"]
 
 
+def months_of_the_issues(sql) -> list[date]:
+    """The first days of the calendar months (Beijing time) from the oldest issue to the newest."""
+    oldest, newest = sql("""SELECT min(reported_at AT TIME ZONE 'Asia/Shanghai')::date,
+                                   max(reported_at AT TIME ZONE 'Asia/Shanghai')::date
+                              FROM issues""")[0]
+    months, month = [], oldest.replace(day=1)
+    while month <= newest:
+        months.append(month)
+        month = (month + timedelta(days=31)).replace(day=1)
+    return months
+
+
+def after_everything(demo_data) -> str:
+    """A day after the demo's issues and after any a test reports now."""
+    return f"{max(demo_data.seen_at.date(), date.today()) + timedelta(days=2)}"
+
+
 @pytest.mark.parametrize("path", ["/api/v1/stats/grids", "/api/v1/stats/timeline"])
 @pytest.mark.parametrize("role, status", [("anonymous", 401), ("owner", 403), ("leader", 200),
                                           ("admin", 200)])
@@ -65,8 +82,9 @@ def test_rates_medians_and_households_match_python(client, leader, sql):
     assert row["per_1000_households"] == pytest.approx(row["reported"] * 1000 / households, abs=0.01)
 
 
-def test_grid_stats_take_the_issue_list_filters(client, leader):
-    params = {"category": "garbage", "since": "2025-06-01", "until": "2025-09-01"}
+def test_grid_stats_take_the_issue_list_filters(client, leader, demo_month):
+    params = {"category": "garbage", "since": f"{demo_month.first}",
+              "until": f"{demo_month.following}"}
     rows = client.get("/api/v1/stats/grids", params=params, headers=leader).json()["data"]
     listed = client.get("/api/v1/issues", params={**params, "limit": 1}).json()["numberMatched"]
     assert sum(r["reported"] for r in rows) == listed > 0
@@ -95,7 +113,7 @@ def test_timeline_buckets_are_contiguous_and_sum_to_the_total(client, leader, sq
         assert all(b - a == timedelta(days=step_days) for a, b in zip(starts, starts[1:],
                                                                        strict=False))
     else:
-        assert starts == [date(2025, m, 1) for m in range(1, 13)]
+        assert starts == months_of_the_issues(sql)
     if bucket == "week":
         assert all(s.weekday() == 0 for s in starts)  # ISO weeks start on Monday
 
@@ -108,8 +126,9 @@ def test_timeline_months_match_sql_in_beijing_time(client, leader, sql):
     assert {date.fromisoformat(r["bucket_start"]): r["reported"] for r in rows} == expected
 
 
-def test_timeline_with_nothing_matching_is_empty(client, leader):
-    body = client.get("/api/v1/stats/timeline", params={"since": "2030-01-01"}, headers=leader).json()
+def test_timeline_with_nothing_matching_is_empty(client, leader, demo_data):
+    body = client.get("/api/v1/stats/timeline", params={"since": after_everything(demo_data)},
+                      headers=leader).json()
     assert body["data"] == [] and body["count"] == 0
 
 
@@ -132,13 +151,15 @@ def test_grid_stats_as_csv_open_in_excel(client, leader):
     assert [int(r["reported"]) for r in rows] == [r["reported"] for r in as_json]
 
 
-def test_timeline_as_csv(client, leader):
+def test_timeline_as_csv(client, leader, sql, demo_data):
     r = client.get("/api/v1/stats/timeline", params={"format": "csv", "bucket": "month"},
                    headers=leader)
     assert r.content.startswith(b"\xef\xbb\xbf")
     rows = list(csv.DictReader(io.StringIO(r.content.decode("utf-8-sig"))))
-    assert len(rows) == 12 and rows[0]["bucket_start"] == "2025-01-01"
-    empty = client.get("/api/v1/stats/timeline", params={"format": "csv", "since": "2030-01-01"},
+    months = months_of_the_issues(sql)
+    assert [r["bucket_start"] for r in rows] == [m.isoformat() for m in months]
+    empty = client.get("/api/v1/stats/timeline",
+                       params={"format": "csv", "since": after_everything(demo_data)},
                        headers=leader)
     assert empty.content.decode("utf-8-sig").splitlines() == [",".join(TimelineRow.model_fields)]
 

@@ -37,7 +37,9 @@ def test_whitelisted_columns_grid_worker_and_history(session):
 
 
 def test_a_transition_shows_in_history_and_next_statuses(session):
-    issue_id = _issue(session, "i.status = 'dispatched'")
+    # Any grid's: which grid has a dispatched case depends on the day the demo is seen.
+    issue_id = session.execute(text(
+        "SELECT id FROM issues WHERE status = 'dispatched' ORDER BY id LIMIT 1")).scalar_one()
     leader_id = session.execute(text("SELECT id FROM users WHERE username = 'leader'")).scalar()
     before = map_data.data_version(session)
     transition(session, Actor(leader_id, "leader", "领导", "leader"), issue_id, "in_progress", "到场")

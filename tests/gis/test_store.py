@@ -142,14 +142,17 @@ def test_statistics_refuse_workers_and_unknown_buckets(session):
 
 
 def test_overdue_counts_follow_the_clock(session):
-    """An open issue due in the future is not overdue; moved into the past, it is."""
-    issue_id = session.execute(text(
-        "SELECT i.id FROM issues i JOIN grids g ON g.id = i.grid_id WHERE g.code = :c "
-        "AND i.status NOT IN ('closed', 'rejected') LIMIT 1"), {"c": GRID_03}).scalar()
-    row = next(r for r in statistics.grid_stats(session, LEADER) if r["grid_code"] == GRID_03)
+    """An open issue due in the past is overdue; moved into the future, it is not."""
+    issue_id, grid = session.execute(text(
+        "SELECT i.id, g.code FROM issues i JOIN grids g ON g.id = i.grid_id "
+        "WHERE i.status NOT IN ('closed', 'rejected') ORDER BY i.id LIMIT 1")).one()
+    session.execute(text("UPDATE issues SET due_at = now() - interval '1 hour' WHERE id = :i"),
+                    {"i": issue_id})
+    row = next(r for r in statistics.grid_stats(session, LEADER) if r["grid_code"] == grid)
+    assert reads.get_issue(session, None, issue_id)["overdue"] is True
     session.execute(text("UPDATE issues SET due_at = now() + interval '1 day' WHERE id = :i"),
                     {"i": issue_id})
-    later = next(r for r in statistics.grid_stats(session, LEADER) if r["grid_code"] == GRID_03)
+    later = next(r for r in statistics.grid_stats(session, LEADER) if r["grid_code"] == grid)
     assert later["overdue"] == row["overdue"] - 1 and later["open"] == row["open"]
     assert reads.get_issue(session, None, issue_id)["overdue"] is False
 
