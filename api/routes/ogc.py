@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.routing import APIRoute
 
 from api.deps import SessionDep
-from api.errors import STATUS_CODES
+from api.errors import language_headers, message_for, request_language, status_for
 from api.protocols import ogc
 from gis.errors import GridMapError
 
@@ -33,12 +33,9 @@ class OgcRoute(APIRoute):
         async def guarded(request: Request) -> Response:
             try:
                 return await handler(request)
-            except RequestValidationError as exc:
-                return _bad_request("; ".join(str(e.get("msg")) for e in exc.errors()))
-            except GridMapError as exc:
-                status = next((STATUS_CODES[c] for c in type(exc).__mro__ if c in STATUS_CODES), 400)
-                if status in (400, 422):
-                    return _bad_request(str(exc))
+            except (RequestValidationError, GridMapError) as exc:
+                if status_for(exc) in (400, 422):
+                    return _bad_request(request, exc)
                 raise
 
         return guarded
@@ -47,9 +44,11 @@ class OgcRoute(APIRoute):
 router = APIRouter(prefix="/ogc", tags=["ogc"], route_class=OgcRoute)
 
 
-def _bad_request(message: str) -> JSONResponse:
+def _bad_request(request: Request, exc: Exception) -> JSONResponse:
+    lang = request_language(request)
+    message = message_for(exc, lang)
     return JSONResponse({"code": "InvalidParameterValue", "description": message,
-                         "detail": message}, status_code=400)
+                         "detail": message}, status_code=400, headers=language_headers(lang))
 
 
 def _base(request: Request) -> str:

@@ -7,24 +7,26 @@ The logic is in ``api.protocols.open311``; this module parses, calls it and writ
 
 from __future__ import annotations
 
-import logging
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Form, Header, Path, Query, Request, Response
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
-from sqlalchemy.exc import InterfaceError, OperationalError
-from starlette.exceptions import HTTPException
 
 from api.deps import SessionDep
-from api.errors import STATUS_CODES
+from api.errors import (
+    language_headers,
+    log_failure,
+    message_for,
+    request_language,
+    status_for,
+)
+from api.i18n import Language
 from api.protocols import open311
-from gis.errors import GridMapError
+from gis.errors import NotFound
 
-log = logging.getLogger("gridmap.api")
 Format = Annotated[Literal["json", "xml"], Path(description="json or xml")]
 XML_TYPE = "text/xml; charset=utf-8"
 # The element that holds each item of a list, per the spec's XML examples.
@@ -41,9 +43,8 @@ class Open311Route(APIRoute):
         async def guarded(request: Request) -> Response:
             try:
                 return await handler(request)
-            except Exception as exc:  # noqa: BLE001 - each kind is mapped or re-raised below
-                status, message = _error_status(request, exc)
-                return errors_response(request, status, message)
+            except Exception as exc:  # noqa: BLE001 - every error in the spec's format
+                return error_response(request, exc)
 
         return guarded
 
@@ -51,26 +52,24 @@ class Open311Route(APIRoute):
 router = APIRouter(prefix="/open311/v2", tags=["open311"], route_class=Open311Route)
 
 
-def _error_status(request: Request, exc: Exception) -> tuple[int, str]:
-    if isinstance(exc, GridMapError):
-        status = next((STATUS_CODES[c] for c in type(exc).__mro__ if c in STATUS_CODES), 400)
-        if status >= 500:
-            log.error("%s %s failed: %s", request.method, request.url.path, exc)
-        return (status if status in (403, 404, 409) or status >= 500 else 400), str(exc)
-    if isinstance(exc, RequestValidationError):
-        return 400, "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:]) or 'request'}: {e['msg']}"
-                              for e in exc.errors())
-    if isinstance(exc, HTTPException):
-        return exc.status_code, str(exc.detail)
-    if isinstance(exc, OperationalError | InterfaceError):
-        log.error("%s %s: database unavailable: %s", request.method, request.url.path, exc)
-        return 503, "The database is unavailable; try again shortly."
-    raise exc
+def spec_status(exc: Exception) -> int:
+    """GridMap's status for ``exc``, except that the spec answers invalid input with 400."""
+    status = status_for(exc)
+    return 400 if status == 422 else status
 
 
-def errors_response(request: Request, status: int, message: str) -> Response:
+def error_response(request: Request, exc: Exception) -> Response:
+    status, lang = spec_status(exc), request_language(request)
+    if status >= 500:
+        log_failure(request, exc)
+    return errors_response(request, status, message_for(exc, lang), lang)
+
+
+def errors_response(request: Request, status: int, message: str, lang: Language = "en") -> Response:
     errors = [{"code": status, "description": message}]
-    return render(request, "errors", errors, status_code=status)
+    response = render(request, "errors", errors, status_code=status)
+    response.headers.update(language_headers(lang))
+    return response
 
 
 def render(request: Request, root: str, data: Any, status_code: int = 200) -> Response:
@@ -183,4 +182,5 @@ def post_request(
 
 @router.api_route("/{anything:path}", methods=["GET", "POST"], include_in_schema=False)
 def unknown(request: Request, anything: str) -> Response:
-    return errors_response(request, 404, f"no such GeoReport resource: /open311/v2/{anything}")
+    raise NotFound(f"no such GeoReport resource: /open311/v2/{anything}",
+                   zh=f"没有此 GeoReport 资源：/open311/v2/{anything}")
