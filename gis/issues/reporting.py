@@ -19,7 +19,7 @@ from gis.errors import Conflict, IllegalTransition, NotFound, UnknownCategory
 from gis.geotag.index_cache import GridIndexCache
 from gis.geotag.locate import locate_point
 from gis.people.actors import Actor, require_change
-from gis.rules import FINAL_SQL, TRANSITIONS
+from gis.rules import FINAL_SQL, STATUS_NAMES_ZH, TRANSITIONS
 
 FACILITY_LINK_M = 20.0
 DUPLICATE_RADIUS_M = 30.0
@@ -107,7 +107,8 @@ def _category_and_earlier(session: Session, code: str, client_uuid: uuid.UUID):
     if row is None:
         known = session.execute(text(
             "SELECT string_agg(code, ', ' ORDER BY code) FROM categories WHERE kind = 'issue'")).scalar()
-        raise UnknownCategory(f"unknown issue category {code!r}; known: {known}")
+        raise UnknownCategory(f"unknown issue category {code!r}; known: {known}",
+                              zh=f"未知的事件类别 {code!r}；可用的类别：{known}")
     return row
 
 
@@ -122,7 +123,9 @@ def _replay(session: Session, existing, report: IssueReport) -> Reported:
     same_place = (abs(existing.source_x - report.x) < 1e-9 and abs(existing.source_y - report.y) < 1e-9)
     if existing.category != report.category or not same_place:
         raise Conflict(f"idempotency key already used for issue {existing.id} with a different "
-                       "category or location; use a new key for a new report")
+                       "category or location; use a new key for a new report",
+                       zh=f"该幂等键（Idempotency-Key）已用于事件 {existing.id}，但类别或位置不同；"
+                          "新的上报请使用新的键")
     return Reported(existing.id, created=False)
 
 
@@ -148,7 +151,7 @@ def _degrees_covering(metres: float, lat: float) -> float:
 
 def _check_facility(session: Session, facility_id: int) -> None:
     if session.execute(text("SELECT 1 FROM facilities WHERE id = :i"), {"i": facility_id}).first() is None:
-        raise NotFound(f"facility {facility_id} does not exist")
+        raise NotFound(f"facility {facility_id} does not exist", zh=f"部件 {facility_id} 不存在")
 
 
 def possible_duplicates(session: Session, issue_id: int) -> list[dict]:
@@ -178,14 +181,17 @@ def transition(session: Session, actor: Actor, issue_id: int, to_status: str,
         SELECT i.status, g.code FROM issues i LEFT JOIN grids g ON g.id = i.grid_id
          WHERE i.id = :id FOR UPDATE OF i"""), {"id": issue_id}).first()
     if row is None:
-        raise NotFound(f"issue {issue_id} does not exist")
+        raise NotFound(f"issue {issue_id} does not exist", zh=f"事件 {issue_id} 不存在")
     current, grid_code = row
     require_change(actor, grid_code, "issues")
     allowed = TRANSITIONS.get(current, ())
     if to_status not in allowed:
         raise IllegalTransition(
             f"issue {issue_id} is {current!r}; it can go to "
-            f"{', '.join(repr(s) for s in allowed) if allowed else 'nothing (final)'}, not {to_status!r}")
+            f"{', '.join(repr(s) for s in allowed) if allowed else 'nothing (final)'}, not {to_status!r}",
+            zh=f"事件 {issue_id} 当前为「{STATUS_NAMES_ZH.get(current, current)}」，只能转为"
+               f"{'、'.join(f'「{STATUS_NAMES_ZH[s]}」' for s in allowed) if allowed else '（无：已是最终状态）'}，"
+               f"不能转为「{STATUS_NAMES_ZH.get(to_status, to_status)}」")
     session.execute(text(f"""
         UPDATE issues SET status = CAST(:to AS varchar), updated_at = now(),
                closed_at = CASE WHEN CAST(:to AS varchar) IN {FINAL_SQL} THEN now() END
@@ -196,7 +202,7 @@ def transition(session: Session, actor: Actor, issue_id: int, to_status: str,
 
 def history(session: Session, issue_id: int) -> list[dict]:
     if session.execute(text("SELECT 1 FROM issues WHERE id = :i"), {"i": issue_id}).first() is None:
-        raise NotFound(f"issue {issue_id} does not exist")
+        raise NotFound(f"issue {issue_id} does not exist", zh=f"事件 {issue_id} 不存在")
     rows = session.execute(text("""
         SELECT e.id, e.at, u.username AS actor, e.from_status, e.to_status, e.note
           FROM issue_events e LEFT JOIN users u ON u.id = e.actor_id
@@ -226,7 +232,7 @@ def issue_feature(session: Session, issue_id: int, actor: Actor | None) -> dict:
           LEFT JOIN grids g ON g.id = i.grid_id LEFT JOIN facilities f ON f.id = i.facility_id
          WHERE i.id = :id"""), {"id": issue_id}).mappings().first()
     if row is None:
-        raise NotFound(f"issue {issue_id} does not exist")
+        raise NotFound(f"issue {issue_id} does not exist", zh=f"事件 {issue_id} 不存在")
     props = dict(row)
     geometry = props.pop("geometry")
     if actor is None or not actor.may_see_contact(props["grid_code"]):

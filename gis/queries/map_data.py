@@ -82,10 +82,13 @@ class IssueFilter:
         unknown = expanded - set(ISSUE_STATUSES)
         if unknown:
             raise UnknownCategory(f"unknown status {sorted(unknown)}; expected one of "
-                                  f"{list(ISSUE_STATUSES)} or the groups 'open', 'closed'")
+                                  f"{list(ISSUE_STATUSES)} or the groups 'open', 'closed'",
+                                  zh=f"未知的状态 {sorted(unknown)}；应为 {list(ISSUE_STATUSES)} "
+                                     "之一，或分组 'open'（未结）、'closed'（已结）")
         object.__setattr__(self, "statuses", tuple(sorted(expanded)))
         if self.since and self.until and self.since > self.until:
-            raise UnknownCategory(f"since ({self.since}) is after until ({self.until})")
+            raise UnknownCategory(f"since ({self.since}) is after until ({self.until})",
+                                  zh=f"起始日期 since（{self.since}）晚于截止日期 until（{self.until}）")
 
     def key(self) -> tuple:
         """A hashable key for caches: equal filters give equal keys."""
@@ -124,7 +127,9 @@ def check_categories(session: Session, codes: tuple[str, ...], kind: str = "issu
                                 {"k": kind}).scalars())
     unknown = sorted(set(codes) - known)
     if unknown:
-        raise UnknownCategory(f"unknown {kind} category {unknown}; expected one of {sorted(known)}")
+        raise UnknownCategory(f"unknown {kind} category {unknown}; expected one of {sorted(known)}",
+                              zh=f"未知的{'事件' if kind == 'issue' else '部件'}类别 {unknown}；"
+                                 f"可用的类别：{sorted(known)}")
 
 
 # -- what a page cache keys on ------------------------------------------------------------------
@@ -184,7 +189,8 @@ def heatmap_data(session: Session, flt: IssueFilter, *, cell_budget: int = HEAT_
     check_categories(session, flt.categories)
     grids = grids_in_scope(session, flt)
     if flt.grid and grids.empty:
-        raise NotFound(f"no current grid with code {flt.grid!r}")
+        raise NotFound(f"no current grid with code {flt.grid!r}",
+                       zh=f"没有编码为 {flt.grid!r} 的现行网格")
     lat0 = _mid_lat(grids)
     area = _area_m2(grids)
     where, params = flt.where()
@@ -569,7 +575,7 @@ class GridMapData:
 def grid_map_data(session: Session, code: str) -> GridMapData:
     grid = _grid_rows(session, "g.code = :code", {"code": code})
     if grid.empty:
-        raise NotFound(f"no current grid with code {code!r}")
+        raise NotFound(f"no current grid with code {code!r}", zh=f"没有编码为 {code!r} 的现行网格")
     gid = int(grid["id"].iloc[0])
     neighbours = _grid_rows(session, """g.code <> :code AND ST_Intersects(g.geom,
         (SELECT geom FROM grids WHERE id = :gid))""", {"code": code, "gid": gid})

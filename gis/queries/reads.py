@@ -38,22 +38,27 @@ class BBox:
         """Parse ``minx,miny,maxx,maxy`` (lon/lat, RFC 7946 order)."""
         parts = raw.split(",")
         if len(parts) != 4:
-            raise InvalidCoordinates(f"bbox needs 4 numbers minx,miny,maxx,maxy; got {raw!r}")
+            raise InvalidCoordinates(f"bbox needs 4 numbers minx,miny,maxx,maxy; got {raw!r}",
+                                     zh=f"bbox 应为 4 个数：最小经度,最小纬度,最大经度,最大纬度；收到 {raw!r}")
         try:
             minx, miny, maxx, maxy = (float(p) for p in parts)
         except ValueError as exc:
-            raise InvalidCoordinates(f"bbox has a value that is not a number: {raw!r}") from exc
+            raise InvalidCoordinates(f"bbox has a value that is not a number: {raw!r}",
+                                     zh=f"bbox 中有不是数字的值：{raw!r}") from exc
         box = cls(minx, miny, maxx, maxy)
         box.validate()
         return box
 
     def validate(self) -> None:
         if not (-180 <= self.minx <= 180 and -180 <= self.maxx <= 180):
-            raise InvalidCoordinates(f"bbox longitudes must be within [-180, 180]; got {self}")
+            raise InvalidCoordinates(f"bbox longitudes must be within [-180, 180]; got {self}",
+                                     zh=f"bbox 的经度应在 -180 到 180 之间；收到 {self}")
         if not (-90 <= self.miny <= 90 and -90 <= self.maxy <= 90):
-            raise InvalidCoordinates(f"bbox latitudes must be within [-90, 90]; got {self}")
+            raise InvalidCoordinates(f"bbox latitudes must be within [-90, 90]; got {self}",
+                                     zh=f"bbox 的纬度应在 -90 到 90 之间；收到 {self}")
         if self.minx > self.maxx or self.miny > self.maxy:
-            raise InvalidCoordinates(f"bbox min must not exceed max; got {self}")
+            raise InvalidCoordinates(f"bbox min must not exceed max; got {self}",
+                                     zh=f"bbox 的最小值不能大于最大值；收到 {self}")
 
 
 @dataclass
@@ -125,7 +130,7 @@ def _one(session: Session, select: str, source: str, where: _Where, what: str) -
     row = session.execute(text(f"SELECT {select} FROM {source} WHERE {where.sql}"),
                           where.params).mappings().first()
     if row is None:
-        raise NotFound(f"no {what}")
+        raise NotFound(f"no {what}", zh=f"未找到：{what}")
     return _decode_json(dict(row))
 
 
@@ -147,7 +152,9 @@ def check_categories(session: Session, kind: str, codes) -> None:
     unknown = [c for c in codes if c not in known]
     if unknown:
         raise UnknownCategory(f"unknown {kind} categor{'y' if len(unknown) == 1 else 'ies'} "
-                              f"{', '.join(map(repr, unknown))}; known: {', '.join(sorted(known))}")
+                              f"{', '.join(map(repr, unknown))}; known: {', '.join(sorted(known))}",
+                              zh=f"未知的{'事件' if kind == 'issue' else '部件'}类别 "
+                                 f"{', '.join(map(repr, unknown))}；可用的类别：{', '.join(sorted(known))}")
 
 
 # --- grids ------------------------------------------------------------------------------------
