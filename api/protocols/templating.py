@@ -10,6 +10,7 @@ import re
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
 
 # Characters XML 1.0 cannot hold even escaped: C0 controls other than tab, LF and CR, lone
 # surrogates and the two non-characters U+FFFE/U+FFFF.
@@ -21,9 +22,11 @@ def text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def xml_text(value: Any) -> str:
-    """A value as XML character data (escaped by autoescaping; unrepresentable characters dropped)."""
-    return _NOT_XML.sub("", text(value))
+def xml_text(value: Any) -> Markup:
+    """A value as XML character data: ``&``, ``<`` and ``>`` escaped (quotes need none outside
+    attributes, and XML readers show them as sent), characters XML cannot hold dropped."""
+    data = _NOT_XML.sub("", text(value))
+    return Markup(data.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"))
 
 
 environment = Environment(

@@ -2,12 +2,12 @@
 
 Every path ends in ``.json`` or ``.xml`` and answers in that format, errors included: the spec's
 ``[{"code": 400, "description": ...}]`` (or ``<errors><error>``), never GridMap's own error JSON.
-The logic is in ``api.protocols.open311``; this module parses, calls it and writes JSON or XML.
+The formats and the spec's rules are in ``api.protocols.open311``; this module parses the
+request, calls it and sends its answer.
 """
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
@@ -23,15 +23,12 @@ from api.errors import (
     request_language,
     status_for,
 )
-from api.i18n import Language
 from api.protocols import open311
 from gis.errors import NotFound
+from gis.people.api_keys import authenticate_api_key
+from gis.queries.open311_requests import RequestFilter
 
 Format = Annotated[Literal["json", "xml"], Path(description="json or xml")]
-XML_TYPE = "text/xml; charset=utf-8"
-# The element that holds each item of a list, per the spec's XML examples.
-ITEM_TAGS = {"services": "service", "service_requests": "request", "attributes": "attribute",
-             "values": "value", "errors": "error", "endpoints": "endpoint", "formats": "format"}
 
 
 class Open311Route(APIRoute):
@@ -52,22 +49,13 @@ class Open311Route(APIRoute):
 router = APIRouter(prefix="/open311/v2", tags=["open311"], route_class=Open311Route)
 
 
-def spec_status(exc: Exception) -> int:
-    """GridMap's status for ``exc``, except that the spec answers invalid input with 400."""
-    status = status_for(exc)
-    return 400 if status == 422 else status
-
-
 def error_response(request: Request, exc: Exception) -> Response:
-    status, lang = spec_status(exc), request_language(request)
+    """``exc`` as the spec's error list, in the path's format and the caller's language."""
+    status, lang = open311.spec_status(status_for(exc)), request_language(request)
     if status >= 500:
         log_failure(request, exc)
-    return errors_response(request, status, message_for(exc, lang), lang)
-
-
-def errors_response(request: Request, status: int, message: str, lang: Language = "en") -> Response:
-    errors = [{"code": status, "description": message}]
-    response = render(request, "errors", errors, status_code=status)
+    response = render(request, "errors", open311.errors_document(status, message_for(exc, lang)),
+                      status_code=status)
     response.headers.update(language_headers(lang))
     return response
 
@@ -75,26 +63,9 @@ def errors_response(request: Request, status: int, message: str, lang: Language 
 def render(request: Request, root: str, data: Any, status_code: int = 200) -> Response:
     """``data`` as JSON, or as XML under ``root`` when the path ends in .xml."""
     if request.url.path.endswith(".xml"):
-        return Response(to_xml(root, data), status_code=status_code, media_type=XML_TYPE)
+        return Response(open311.to_xml(root, data), status_code=status_code,
+                        media_type=open311.XML_TYPE)
     return JSONResponse(data, status_code=status_code)
-
-
-def to_xml(root: str, data: Any) -> bytes:
-    body = ET.tostring(_element(root, data), encoding="unicode")
-    return ('<?xml version="1.0" encoding="utf-8"?>\n' + body).encode()
-
-
-def _element(tag: str, value: Any) -> ET.Element:
-    element = ET.Element(tag)
-    if isinstance(value, dict):
-        element.extend(_element(k, v) for k, v in value.items())
-    elif isinstance(value, list):
-        element.extend(_element(ITEM_TAGS.get(tag, "item"), v) for v in value)
-    elif isinstance(value, bool):
-        element.text = "true" if value else "false"
-    elif value is not None:
-        element.text = str(value)
-    return element
 
 
 @router.get("/discovery.{fmt}", summary="Where this endpoint is and which formats it speaks")
@@ -120,13 +91,14 @@ def request_query(
     end_date: Annotated[str | None, Query(description="W3C date-time; at most 90 days after start_date")] = None,
     status: Annotated[str | None, Query(description="open, closed or open,closed")] = None,
     jurisdiction_id: Annotated[str | None, Query(description="Accepted and ignored: one jurisdiction")] = None,
-) -> open311.RequestQuery:
-    return open311.RequestQuery.parse(service_request_id, service_code, start_date, end_date, status)
+) -> RequestFilter:
+    return open311.parse_request_query(service_request_id, service_code, start_date, end_date,
+                                       status)
 
 
 @router.get("/requests.{fmt}", summary="Service requests, newest first (no personal data)")
 def list_requests(request: Request, session: SessionDep, fmt: Format,
-                  query: Annotated[open311.RequestQuery, Depends(request_query)]) -> Response:
+                  query: Annotated[RequestFilter, Depends(request_query)]) -> Response:
     return render(request, "service_requests", open311.list_requests(session, query))
 
 
@@ -172,7 +144,7 @@ def post_request(
     api_key: Annotated[str | None, Depends(posted_api_key)],
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
 ) -> Response:
-    key_id = open311.authenticate_api_key(session, api_key)
+    key_id = authenticate_api_key(session, api_key)
     posted = open311.post_request(session, request.app.state.grid_cache, key_id, post, idempotency_key)
     session.commit()
     body = [{"service_request_id": str(posted.service_request_id),
