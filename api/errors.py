@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DataError, InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException
 
 from api.i18n import Language, preferred_language, validation_message
@@ -68,7 +68,8 @@ HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "n
               405: "method_not_allowed", 409: "conflict", 413: "payload_too_large",
               415: "unsupported_media_type", 422: "validation_error", 429: "too_many_requests",
               500: "internal_error", 503: "database_unavailable"}
-NUL_MESSAGE = ("text may not contain the NUL character (U+0000, %00)", "文本中不能含有 NUL 字符（U+0000、%00）")
+NUL_CHARACTER = ErrorKind(422, "text may not contain the NUL character (U+0000, %00)",
+                          "文本中不能含有 NUL 字符（U+0000、%00）")
 RETRY_AFTER_S = 5
 
 
@@ -104,22 +105,23 @@ def status_for(exc: BaseException) -> int:
 
 def message_for(exc: BaseException, lang: Language) -> str:
     """Words for the client in ``lang``: specific for 4xx, the table's safe message for 5xx."""
-    code = code_for(exc)
-    kind = ERRORS.get(code)
+    kind = ERRORS.get(code_for(exc))
     if status_for(exc) >= 500:
-        return (kind.zh if lang == "zh" else kind.en) if kind else ERRORS["internal_error"].en
+        return _in(lang, kind or ERRORS["internal_error"])
     if isinstance(exc, RequestValidationError):
         return ("；" if lang == "zh" else "; ").join(validation_problems(exc, lang))
     if _is_nul_error(exc):
-        return NUL_MESSAGE[1] if lang == "zh" else NUL_MESSAGE[0]
-    if lang == "zh":
-        own = getattr(exc, "zh", None)
-        return own or (kind.zh if kind else str(_detail(exc)))
-    return str(_detail(exc)) or (kind.en if kind else code)
+        return _in(lang, NUL_CHARACTER)
+    own = getattr(exc, "zh", None) if lang == "zh" else _english(exc)
+    return own or (_in(lang, kind) if kind else _english(exc))
 
 
-def _detail(exc: BaseException) -> object:
-    return exc.detail if isinstance(exc, HTTPException) else exc
+def _english(exc: BaseException) -> str:
+    return str(exc.detail if isinstance(exc, HTTPException) else exc)
+
+
+def _in(lang: Language, kind: ErrorKind) -> str:
+    return kind.zh if lang == "zh" else kind.en
 
 
 def validation_problems(exc: RequestValidationError, lang: Language) -> list[str]:
@@ -160,12 +162,31 @@ def loggable(text: str) -> str:
 
 
 def log_failure(request: Request, exc: BaseException) -> None:
-    """The internal detail of a 5xx, for the operator (never sent to the client); an unexpected
-    exception with its traceback."""
-    code = code_for(exc)
-    detail = ("".join(traceback.format_exception(exc)) if code == "internal_error"
-              else f"{type(exc).__name__}: {exc}")
-    log.error("%s %s failed (%s): %s", request.method, request.url.path, code, loggable(detail))
+    """The internal detail of a 5xx, for the operator (never sent to the client)."""
+    log.error("%s %s failed (%s): %s", request.method, request.url.path, code_for(exc),
+              loggable(internal_detail(exc)))
+
+
+def internal_detail(exc: BaseException) -> str:
+    """What went wrong, for the log: a domain error's message; a database error's class, SQLSTATE,
+    message and statement, values left out; anything else with its traceback."""
+    if isinstance(exc, DBAPIError):
+        return _database_detail(exc) + "\n" + "".join(traceback.format_tb(exc.__traceback__))
+    if isinstance(exc, errors.GridMapError | HTTPException):
+        return f"{type(exc).__name__}: {exc}"
+    return "".join(traceback.format_exception(exc))
+
+
+def _database_detail(exc: DBAPIError) -> str:
+    """PostgreSQL quotes the offending value in its message ('invalid input syntax for type
+    integer: "..."'): a quoted text that is not part of the statement is replaced."""
+    statement = exc.statement or ""
+    diag = getattr(exc.orig, "diag", None)
+    primary = getattr(diag, "message_primary", None) or str(exc.orig).split("\n", 1)[0]
+    primary = re.sub(r'"([^"]*)"|\'([^\']*)\'',
+                     lambda m: m[0] if (m[1] or m[2] or "") in statement else "<value>", primary)
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    return f"{type(exc.orig).__name__} (SQLSTATE {sqlstate}): {primary} [SQL: {statement}]"
 
 
 # -- GridMap's own JSON errors ----------------------------------------------------------------------
@@ -205,8 +226,7 @@ def jsonable(problems: list[dict], lang: Language = "en") -> list[dict]:
 
 
 def add_exception_handlers(app: FastAPI) -> None:
-    for kind in (HTTPException, RequestValidationError, errors.GridMapError, OperationalError,
-                 InterfaceError, DataError):
+    for kind in (HTTPException, RequestValidationError, errors.GridMapError, DBAPIError):
         app.add_exception_handler(kind, _handle)
     # Anything else is a bug: Starlette answers with this and re-raises, so the server logs it.
     app.add_exception_handler(Exception, _unexpected)

@@ -121,7 +121,7 @@ def validation_message(error: dict[str, Any], lang: Language) -> str:
     template = VALIDATION_ZH.get(str(error.get("type"))) if lang == "zh" else None
     if template is None:
         return english
-    ctx = {k: _plain(v) for k, v in (error.get("ctx") or {}).items()}
+    ctx = {k: _plain(k, v) for k, v in (error.get("ctx") or {}).items()}
     try:
         text = template.format(**ctx)
     except (KeyError, IndexError, ValueError):
@@ -131,9 +131,12 @@ def validation_message(error: dict[str, Any], lang: Language) -> str:
     return text
 
 
-def _plain(value: Any) -> str:
-    text = str(value)
-    return text.removeprefix("Value error, ")
+def _plain(key: str, value: Any) -> str:
+    text = str(value).removeprefix("Value error, ")
+    # pydantic lists the expected values as "'a', 'b' or 'c'"
+    if key in ("expected", "expected_tags"):
+        return text.replace(", ", "、").replace(" or ", "、")
+    return text
 
 
 def _short(value: Any) -> str:
