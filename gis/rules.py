@@ -26,8 +26,8 @@ ISSUE_STATUSES = ("reported", "accepted", "dispatched", "in_progress", "resolved
 FINAL_STATUSES = ("closed", "rejected")
 CLOSED_STATUS = "closed"
 OPEN_STATUSES = tuple(s for s in ISSUE_STATUSES if s not in FINAL_STATUSES)
-# Filter values that stand for a group of statuses.
-STATUS_GROUPS = {"open": OPEN_STATUSES, "closed": FINAL_STATUSES}
+# Filter values that stand for a group of statuses ('closed' is a status of its own, not a group).
+STATUS_GROUPS = {"open": OPEN_STATUSES, "final": FINAL_STATUSES}
 # 'reopened' is rework after a failed verification (返工).
 TRANSITIONS: dict[str, tuple[str, ...]] = {
     "reported": ("accepted", "rejected"),

@@ -24,6 +24,7 @@ import shapely
 from branca.element import Element, Figure, MacroElement
 
 from gis.geo.crs import from_wgs84
+from gis.rules import BEIJING_TZ_NAME
 from maps.assets import PAGE_CSS, PAGE_JS, render_page
 from maps.i18n import check_lang, t
 
@@ -273,7 +274,7 @@ def esc(value) -> str:
 
 def local_time(ts) -> str:
     """A timestamp as Beijing time to the minute, as the community reads it."""
-    return pd.Timestamp(ts).tz_convert("Asia/Shanghai").strftime("%Y-%m-%d %H:%M")
+    return pd.Timestamp(ts).tz_convert(BEIJING_TZ_NAME).strftime("%Y-%m-%d %H:%M")
 
 
 def age_text(ts, now: datetime, lang: str) -> str:

@@ -86,7 +86,7 @@ _TEXT: dict[str, tuple[str, str]] = {
     "exit_fullscreen": ("退出全屏", "Exit full screen"),
     "language": ("English", "中文"),
     "open_statuses": ("未结 (全部)", "Open (all)"),
-    "closed_statuses": ("已结 (全部)", "Closed (all)"),
+    "final_statuses": ("已结束 (结案或不予立案)", "Ended (closed or rejected)"),
     "grid_code": ("网格编码", "Grid code"),
     # the issue action page
     "issue_title": ("事件", "Issue"),

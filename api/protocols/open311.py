@@ -31,7 +31,8 @@ from gis.errors import Forbidden, GridMapError, NotFound
 from gis.geo.crs import parse_crs, to_wgs84
 from gis.geotag.index_cache import GridIndexCache
 from gis.issues import reporting
-from gis.queries.reads import ENDED_SQL, LOCAL_TZ, local_time
+from gis.queries.filters import local_time
+from gis.rules import BEIJING, FINAL_SQL
 
 SPEC_URL = "http://wiki.open311.org/GeoReport_v2"
 CHANGESET = "2026-11-28T00:00:00+08:00"  # when this endpoint's behaviour last changed
@@ -135,7 +136,7 @@ class RequestQuery:
         if bad:
             raise BadRequest(f"status must be open or closed (comma separated); got {', '.join(bad)}")
         start, end = _date_range(_w3c(start_date, "start_date"), _w3c(end_date, "end_date"),
-                                 now or datetime.now(LOCAL_TZ))
+                                 now or datetime.now(BEIJING))
         return cls(service_codes=tuple(_split(service_code)), start=start, end=end, statuses=statuses)
 
 
@@ -184,7 +185,7 @@ _REQUEST_SQL = f"""
            coalesce((SELECT max(e.at) FROM issue_events e WHERE e.issue_id = i.id),
                     i.updated_at) AS updated_at,
            ST_Y(i.geom) AS lat, g.code AS grid_code, g.name AS grid_name,
-           i.status IN {ENDED_SQL} AS ended
+           i.status IN {FINAL_SQL} AS ended
       FROM issues i JOIN categories k ON k.code = i.category LEFT JOIN grids g ON g.id = i.grid_id"""
 
 
@@ -207,7 +208,7 @@ def _request_where(query: RequestQuery) -> tuple[list[str], dict]:
         clauses.append("i.category = ANY(:codes)")
         params["codes"] = list(query.service_codes)
     if len(set(query.statuses)) == 1:  # both open and closed is everything
-        clauses.append(f"i.status {'IN' if query.statuses[0] == 'closed' else 'NOT IN'} {ENDED_SQL}")
+        clauses.append(f"i.status {'IN' if query.statuses[0] == 'closed' else 'NOT IN'} {FINAL_SQL}")
     return clauses, params
 
 
@@ -243,7 +244,7 @@ def _request(row) -> dict:
 
 
 def _w3c_out(value: datetime | None) -> str | None:
-    return value.astimezone(LOCAL_TZ).isoformat(timespec="seconds") if value else None
+    return value.astimezone(BEIJING).isoformat(timespec="seconds") if value else None
 
 
 # -- posting a request ------------------------------------------------------------------------

@@ -3,6 +3,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Header, Path, Request, Response
 
 from api.deps import CurrentActor, OptionalActor, SessionDep
+from api.geojson import feature
 from api.issue_schemas import (
     HistoryEvent,
     IssueCreate,
@@ -12,6 +13,7 @@ from api.issue_schemas import (
     TransitionCreate,
 )
 from gis.issues import reporting
+from gis.queries import reads
 from gis.rules import TRANSITIONS
 
 router = APIRouter(prefix="/api/v1/issues", tags=["issues"])
@@ -36,8 +38,8 @@ def report_issue(
     session.commit()
     if not stored.created:
         response.status_code = 200
-    feature = reporting.issue_feature(session, stored.issue_id, actor)
-    return IssueCreated(**feature, possible_duplicates=reporting.possible_duplicates(session, stored.issue_id))
+    issue = feature(reads.get_issue(session, actor, stored.issue_id))
+    return IssueCreated(**issue, possible_duplicates=reporting.possible_duplicates(session, stored.issue_id))
 
 
 @router.post("/{issue_id}/transitions", summary="Move an issue through the workflow")

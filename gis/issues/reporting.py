@@ -90,7 +90,7 @@ def report_issue(session: Session, cache: GridIndexCache, actor: Actor, report: 
         "photos": _json(report.photo_urls), "lon": place.lon, "lat": place.lat,
         "crs": place.source_crs, "x": report.x, "y": report.y, "grid_id": place.grid_id,
         "grid_version": place.grid_version, "method": place.method, "distance": place.distance_m,
-        "facility_id": facility_id, "due_hours": due_hours or 0,
+        "facility_id": facility_id, "due_hours": due_hours,  # none: no time limit, never overdue
         "actor": actor.id if actor else None, "note": REPORTED_NOTE}).scalar()
     if issue_id is None:  # a concurrent retry with the same key won the race
         return _replay(session, _by_client_uuid(session, client_uuid), report)
@@ -210,28 +210,6 @@ def _add_event(session: Session, issue_id: int, actor: Actor | None, from_status
         "INSERT INTO issue_events (issue_id, actor_id, from_status, to_status, note) "
         "VALUES (:i, :a, :f, :t, :n)"),
         {"i": issue_id, "a": actor.id if actor else None, "f": from_status, "t": to_status, "n": note})
-
-
-def issue_feature(session: Session, issue_id: int, actor: Actor | None) -> dict:
-    """One issue as a GeoJSON Feature; reporter contact only for those allowed to see it."""
-    row = session.execute(text("""
-        SELECT i.id, i.client_uuid::text AS client_uuid, i.category, c.name_zh AS category_zh,
-               c.name_en AS category_en, i.description, i.channel, i.status, i.priority,
-               g.code AS grid_code, i.grid_version, i.assignment, i.assignment_distance_m,
-               i.facility_id, f.code AS facility_code, i.reported_at, i.due_at, i.closed_at,
-               i.reporter_contact, i.photo_urls, i.source_crs,
-               (i.status NOT IN ('closed', 'rejected') AND i.due_at < now()) AS overdue,
-               ST_AsGeoJSON(i.geom, 7)::json AS geometry
-          FROM issues i JOIN categories c ON c.code = i.category
-          LEFT JOIN grids g ON g.id = i.grid_id LEFT JOIN facilities f ON f.id = i.facility_id
-         WHERE i.id = :id"""), {"id": issue_id}).mappings().first()
-    if row is None:
-        raise NotFound(f"issue {issue_id} does not exist")
-    props = dict(row)
-    geometry = props.pop("geometry")
-    if actor is None or not actor.may_see_contact(props["grid_code"]):
-        props.pop("reporter_contact")
-    return {"type": "Feature", "id": props["id"], "geometry": geometry, "properties": props}
 
 
 def _json(value) -> str:
