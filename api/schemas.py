@@ -16,12 +16,15 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 from fastapi import Depends, Request
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-FacilityStatus = Literal["ok", "damaged", "missing", "repairing"]
-IssueStatus = Literal["reported", "accepted", "dispatched", "in_progress", "resolved", "closed",
-                      "rejected", "reopened"]
+from gis.geo.grid_index import METHODS
+from gis.rules import FACILITY_STATUSES, ISSUE_STATUSES, STATUS_GROUPS
+
+# The vocabulary of gis.rules as wire types (Literal[tuple] lists each value).
+FacilityStatus = Literal[FACILITY_STATUSES]
+IssueStatus = Literal[ISSUE_STATUSES]
 # "open": every status but closed and rejected; "final": closed and rejected (gis.rules.STATUS_GROUPS)
-IssueStatusFilter = Literal[IssueStatus, "open", "final"]
-Assignment = Literal["inside", "boundary", "nearest", "unassigned"]
+IssueStatusFilter = Literal[(*ISSUE_STATUSES, *STATUS_GROUPS)]
+Assignment = Literal[METHODS]
 
 
 def _day_or_instant(value: Any) -> Any:

@@ -39,10 +39,15 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
     "closed": (),
     "rejected": (),
 }
+# Every status a transition can lead to (all but the first, 'reported').
+TRANSITION_TARGETS = tuple(s for s in ISSUE_STATUSES if any(s in to for to in TRANSITIONS.values()))
 STATUS_NAMES_ZH = {
     "reported": "已上报", "accepted": "已立案", "dispatched": "已派遣", "in_progress": "处置中",
     "resolved": "已处置", "closed": "已结案", "rejected": "不予立案", "reopened": "返工",
 }
+
+# -- facilities (部件) ------------------------------------------------------------------------------
+FACILITY_STATUSES = ("ok", "damaged", "missing", "repairing")
 
 # -- geotagging --------------------------------------------------------------------------------------
 # A point outside every grid but within this many metres of one is tagged to the nearest

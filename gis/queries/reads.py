@@ -14,12 +14,11 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from gis.db.models import FACILITY_STATUSES
 from gis.errors import NotFound
 from gis.people.actors import Actor
 from gis.queries.filters import BBox, IssueFilter, Where, check_categories
 from gis.queries.issue_model import API_FIELDS, ISSUE_FROM, present, select_list
-from gis.rules import open_sql, overdue_sql
+from gis.rules import FACILITY_STATUSES, open_sql, overdue_sql
 
 
 @dataclass
