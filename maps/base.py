@@ -37,7 +37,6 @@ from folium.template import Template
 
 BASEMAPS = ("none", "osm", "tianditu", "amap")
 DATUM = {"none": "wgs84", "osm": "wgs84", "tianditu": "wgs84", "amap": "gcj02"}
-BACKGROUND = "#f4f1ea"  # the plain background of the offline base map
 COORD_DECIMALS = 6  # 0.1 m: below anything a grid or a GPS resolves, and short to ship
 
 
@@ -244,7 +243,7 @@ class PageInit(MacroElement):
         self.layers = layers or {}
 
 
-def legend_html(title: str, rows: list[str], lang: str) -> str:
+def legend_html(title: str, rows: list[str]) -> str:
     """A collapsible legend: a header button (touch-sized) and its rows (escaped HTML)."""
     body = "".join(f'<div class="gm-legend-row">{r}</div>' for r in rows)
     return (f'<button type="button" class="gm-legend-toggle" aria-expanded="true">'

@@ -256,4 +256,4 @@ def _legend(data: GridMapData, lang: str) -> str:
                                shape="circle", icon=c.icon))
     rows.append(swatch("#ffffff", t("facility_state_bad", lang), shape="ring"))
     rows.append(swatch("#1f6feb", t("issue_marker", lang), shape="circle", icon="map-marker"))
-    return legend_html(t("legend", lang), rows, lang)
+    return legend_html(t("legend", lang), rows)

@@ -33,6 +33,7 @@ from gis.geotag.index_cache import GridIndexCache
 from gis.issues import reporting
 from gis.queries.filters import local_time
 from gis.rules import BEIJING, FINAL_SQL
+from gis.rules import STATUS_NAMES as RULE_STATUS_NAMES
 
 SPEC_URL = "http://wiki.open311.org/GeoReport_v2"
 CHANGESET = "2026-11-28T00:00:00+08:00"  # when this endpoint's behaviour last changed
@@ -42,12 +43,7 @@ MAX_DESCRIPTION = 4000
 CHANNEL = "open311"
 KEY_PREFIX = "gm311_"
 IDEMPOTENCY_NAMESPACE = uuid.UUID("0c9e3f43-5a1e-4f0f-b1a2-311311311311")
-STATUS_NAMES = {
-    "reported": "信息收集 / reported", "accepted": "案卷建立 / accepted",
-    "dispatched": "任务派遣 / dispatched", "in_progress": "任务处理 / in progress",
-    "resolved": "处理反馈 / resolved", "closed": "核查结案 / closed",
-    "rejected": "不予立案 / rejected", "reopened": "返工 / reopened",
-}
+STATUS_NAMES = {s: f"{zh} / {en.lower()}" for s, (zh, en) in RULE_STATUS_NAMES.items()}
 
 
 class BadRequest(GridMapError):

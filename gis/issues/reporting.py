@@ -62,7 +62,7 @@ def report_issue(session: Session, cache: GridIndexCache, actor: Actor, report: 
     client_uuid = report.client_uuid or uuid.uuid4()
     category = _category_and_earlier(session, report.category, client_uuid)
     if category.id is not None:  # this key was stored before: a retry
-        return _replay(session, category, report)
+        return _replay(category, report)
     due_hours, facility_categories = category.due_hours, list(category.facility_categories or [])
     place = locate_point(session, cache, report.x, report.y, report.crs, with_grid=False)
     facility_id = report.facility_id or _nearest_facility(session, place.lon, place.lat,
@@ -93,7 +93,7 @@ def report_issue(session: Session, cache: GridIndexCache, actor: Actor, report: 
         "facility_id": facility_id, "due_hours": due_hours,  # none: no time limit, never overdue
         "actor": actor.id if actor else None, "note": REPORTED_NOTE}).scalar()
     if issue_id is None:  # a concurrent retry with the same key won the race
-        return _replay(session, _by_client_uuid(session, client_uuid), report)
+        return _replay(_by_client_uuid(session, client_uuid), report)
     return Reported(issue_id, created=True)
 
 
@@ -117,7 +117,7 @@ def _by_client_uuid(session: Session, client_uuid: uuid.UUID):
         "FROM issues WHERE client_uuid = :u"), {"u": client_uuid}).first()
 
 
-def _replay(session: Session, existing, report: IssueReport) -> Reported:
+def _replay(existing, report: IssueReport) -> Reported:
     """The same key must mean the same report; a reused key with other content is a conflict."""
     same_place = (abs(existing.source_x - report.x) < 1e-9 and abs(existing.source_y - report.y) < 1e-9)
     if existing.category != report.category or not same_place:

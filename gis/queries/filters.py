@@ -162,11 +162,6 @@ class IssueFilter:
         return (self.bbox, self.grid, self.community, self.categories, self.statuses,
                 self.since_at(), self.until_at(), (self.q or "").strip())
 
-    @property
-    def narrows_grids(self) -> bool:
-        """Whether the filter selects by grid or community (a scan then needs the grids)."""
-        return bool(self.grid or self.community)
-
     def where(self, session: Session, t: str = "i") -> Where:
         """Conditions on the ``issues`` row aliased ``t``; the categories are checked first."""
         check_categories(session, "issue", self.categories)

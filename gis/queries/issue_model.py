@@ -51,7 +51,6 @@ ISSUE_FIELDS: dict[str, str] = {
 # Personal data and the reporting device's idempotency key: only for those who may see the
 # grid's personal data (its worker, leaders, admins); never exported, never on a public page.
 PERSONAL_FIELDS = ("reporter_contact", "client_uuid")
-PUBLIC_FIELDS = tuple(f for f in ISSUE_FIELDS if f not in PERSONAL_FIELDS)
 # What the API answers for one issue (list, item, the answer to a report): every field.
 API_FIELDS = ("id", "client_uuid", "category", "category_zh", "category_en", "description",
               "channel", "status", "priority", "grid_code", "grid_version", "assignment",

@@ -130,9 +130,9 @@ def heatmap_data(session: Session, flt: IssueFilter, *, cell_budget: int = HEAT_
     cells, weeks = side_by_side(
         session, lambda s: _cells(s, where, params, cell_m, lat0),
         lambda s: _week_cells(s, where, params, week_cell_m, lat0))
-    cells = coarsen_to_budget(cells, cell_m, lat0, cell_budget)
+    cells = coarsen_to_budget(cells, cell_m, cell_budget)
     cell_m = cells.attrs["cell_m"]
-    weeks, week_cell_m = _coarsen_weeks(weeks, week_cell_m, lat0, week_budget)
+    weeks, week_cell_m = _coarsen_weeks(weeks, week_cell_m, week_budget)
     grids = _join_stats(grids, stats[stats["code"].notna()])
     if hotspots:
         grids = add_hotspots(grids)
@@ -220,7 +220,7 @@ def _cells(session: Session, where: str, params: dict, cell_m: float, lat0: floa
                          "sy": "float64"})
 
 
-def coarsen_to_budget(cells: pd.DataFrame, cell_m: float, lat0: float, budget: int) -> pd.DataFrame:
+def coarsen_to_budget(cells: pd.DataFrame, cell_m: float, budget: int) -> pd.DataFrame:
     """Merge cells 2x2 until at most ``budget`` remain; return lat, lon (weighted mean position),
     weight, with ``attrs['cell_m']`` the final size. Weights are summed, never dropped."""
     while len(cells) > budget:
@@ -262,8 +262,7 @@ def week_start(index: int) -> date:
     return MONDAY_0.date() + timedelta(weeks=int(index))
 
 
-def _coarsen_weeks(weeks: pd.DataFrame, cell_m: float, lat0: float,
-                   budget: int) -> tuple[pd.DataFrame, float]:
+def _coarsen_weeks(weeks: pd.DataFrame, cell_m: float, budget: int) -> tuple[pd.DataFrame, float]:
     while len(weeks) > budget:
         weeks = (weeks.assign(cx=weeks["cx"] // 2, cy=weeks["cy"] // 2)
                  .groupby(["week", "cx", "cy"], as_index=False)[["weight", "sx", "sy"]].sum())
@@ -491,19 +490,6 @@ def _grid_rows(session: Session, cond: str, params: dict) -> gpd.GeoDataFrame:
 
 def _rows(session: Session, sql: str, params: dict, columns: list[str]) -> gpd.GeoDataFrame:
     return _frame(session.execute(text(sql), params).mappings().all(), columns)
-
-
-# -- context layers for the offline base map ----------------------------------------------------------
-def context_layers(session: Session, bounds: tuple[float, float, float, float]) -> dict:
-    """Community outlines and streets within ``bounds`` (minx, miny, maxx, maxy), so a map with
-    no tiles is still readable: {"communities": GeoDataFrame, "streets": GeoDataFrame}."""
-    env = "ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, 4326)"
-    params = dict(zip(("minx", "miny", "maxx", "maxy"), bounds, strict=True))
-    comm = _rows(session, f"""SELECT code, name, ST_AsBinary(geom) AS wkb FROM regions
-        WHERE level = 'community' AND geom && {env}""", params, ["code", "name"])
-    streets = _rows(session, f"""SELECT name, kind, ST_AsBinary(geom) AS wkb FROM streets
-        WHERE geom && {env}""", params, ["name", "kind"])
-    return {"communities": comm, "streets": streets}
 
 
 def warm_up() -> None:
