@@ -12,8 +12,8 @@ from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 # -- time ------------------------------------------------------------------------------------------
-BEIJING = ZoneInfo("Asia/Shanghai")
 BEIJING_TZ_NAME = "Asia/Shanghai"
+BEIJING = ZoneInfo(BEIJING_TZ_NAME)
 # Beijing time has been UTC+8 all year since 1992 (no daylight saving), long before any issue
 # GridMap holds: a fixed offset is exact, and SQL can count days and weeks by epoch arithmetic.
 BEIJING_OFFSET = timezone(timedelta(hours=8))
