@@ -357,7 +357,7 @@ def _facility(session: Session, category: dict, post: RequestPost, x: float, y: 
     if kind not in kinds:
         raise BadRequest(f"attribute[facility_kind] must be one of {', '.join(kinds)}; got {kind!r}")
     lon, lat = to_wgs84(x, y, parse_crs(crs))
-    return reporting._nearest_facility(session, lon, lat, [kind])
+    return reporting.nearest_facility(session, lon, lat, [kind])
 
 
 def _one_attribute(post: RequestPost, code: str) -> str | None:

@@ -12,7 +12,7 @@ from api.issue_schemas import (
     IssueInput,
     TransitionCreate,
 )
-from gis.issues import reporting
+from gis.issues import duplicates, reporting, workflow
 from gis.queries import reads
 from gis.rules import TRANSITIONS
 
@@ -39,13 +39,13 @@ def report_issue(
     if not stored.created:
         response.status_code = 200
     issue = feature(reads.get_issue(session, actor, stored.issue_id))
-    return IssueCreated(**issue, possible_duplicates=reporting.possible_duplicates(session, stored.issue_id))
+    return IssueCreated(**issue, possible_duplicates=duplicates.possible_duplicates(session, stored.issue_id))
 
 
 @router.post("/{issue_id}/transitions", summary="Move an issue through the workflow")
 def transition(issue_id: IssueId, body: TransitionCreate, session: SessionDep,
                actor: CurrentActor) -> dict:
-    previous = reporting.transition(session, actor, issue_id, body.to, body.note)
+    previous = workflow.transition(session, actor, issue_id, body.to, body.note)
     session.commit()
     return {"id": issue_id, "from": previous, "to": body.to,
             "allowed_next": list(TRANSITIONS[body.to])}
@@ -53,4 +53,4 @@ def transition(issue_id: IssueId, body: TransitionCreate, session: SessionDep,
 
 @router.get("/{issue_id}/history", summary="The audit trail of an issue")
 def history(issue_id: IssueId, session: SessionDep, actor: OptionalActor) -> list[HistoryEvent]:
-    return [HistoryEvent(**e) for e in reporting.history(session, issue_id)]
+    return [HistoryEvent(**e) for e in workflow.history(session, issue_id)]

@@ -17,7 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gis.errors import NotFound
-from gis.issues.reporting import history
+from gis.issues.workflow import history
 from gis.queries.issue_model import ISSUE_FROM, select_list
 from gis.rules import TRANSITIONS
 
@@ -37,7 +37,7 @@ class IssueDetail:
     grid); ``facility``: the linked facility (code, name, category, status; empty when none);
     ``streets``: streets near the grid (or the issue); ``category``: the issue category's row
     (code, name_zh, name_en, icon, colour); ``history``: the audit trail
-    (:func:`gis.issues.reporting.history`); ``allowed_next``: the statuses the workflow allows next."""
+    (:func:`gis.issues.workflow.history`); ``allowed_next``: the statuses the workflow allows next."""
 
     issue: gpd.GeoDataFrame
     grid: gpd.GeoDataFrame

@@ -5,7 +5,7 @@ from sqlalchemy import text
 
 from gis.errors import NotFound
 from gis.issues.detail import ISSUE_DETAIL_COLUMNS, issue_detail
-from gis.issues.reporting import transition
+from gis.issues.workflow import transition
 from gis.people.actors import Actor
 from gis.queries import map_data
 from gis.rules import TRANSITIONS
