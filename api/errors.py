@@ -37,7 +37,6 @@ ERRORS: dict[str, ErrorKind] = {
     # 4xx: the caller can fix it
     "error": ErrorKind(400, "The request cannot be served.", "请求无法处理。"),
     "bad_request": ErrorKind(400, "The request is malformed.", "请求格式有误。"),
-    "invalid_parameter": ErrorKind(400, "A query parameter is invalid.", "查询参数无效。"),
     "unauthorized": ErrorKind(401, "Log in first.", "请先登录。"),
     "forbidden": ErrorKind(403, "You may not do this.", "您没有权限执行此操作。"),
     "not_found": ErrorKind(404, "Not found.", "未找到所请求的对象。"),
@@ -48,7 +47,7 @@ ERRORS: dict[str, ErrorKind] = {
     "payload_too_large": ErrorKind(413, "The request body is too large.", "请求内容过大。"),
     "unsupported_media_type": ErrorKind(415, "The request body's type is not supported.",
                                         "不支持该请求内容类型。"),
-    "invalid_input": ErrorKind(422, "A value is invalid.", "提交的值无效。"),
+    "invalid_parameter": ErrorKind(422, "A parameter is invalid.", "参数无效。"),
     "invalid_coordinates": ErrorKind(422, "The coordinates are invalid.", "坐标无效。"),
     "unknown_crs": ErrorKind(422, "The coordinate system is unknown.", "无法识别的坐标系。"),
     "invalid_geometry": ErrorKind(422, "The geometry is invalid.", "几何图形无效。"),

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 
 class GridMapError(Exception):
-    """Base class of every error GridMap raises on purpose."""
+    """Base class of every error GridMap raises on purpose. ``zh`` is the same message in
+    Chinese, for Chinese callers; without it they get the error's general Chinese message."""
 
     code = "error"
 
@@ -21,12 +22,6 @@ class GridMapError(Exception):
 
 class NotFound(GridMapError):
     code = "not_found"
-
-
-class InvalidInput(GridMapError):
-    """A value the caller sent is malformed or out of range (and is not a geometry or a CRS)."""
-
-    code = "invalid_input"
 
 
 class InvalidCoordinates(GridMapError):
@@ -43,6 +38,13 @@ class InvalidGeometry(GridMapError):
 
 class UnknownCategory(GridMapError):
     code = "unknown_category"
+
+
+class InvalidParameter(GridMapError):
+    """A query parameter that is well-formed but cannot be meant (since after until, an unknown
+    status)."""
+
+    code = "invalid_parameter"
 
 
 class IllegalTransition(GridMapError):

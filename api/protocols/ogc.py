@@ -18,9 +18,10 @@ from urllib.parse import quote, urlencode
 from sqlalchemy.orm import Session
 
 from api.protocols import templating
-from gis.errors import GridMapError, InvalidInput, NotFound
+from gis import errors
+from gis.errors import GridMapError, NotFound
 from gis.queries import feature_collections as fc
-from gis.queries import reads
+from gis.queries.filters import BBox, local_time
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 GREGORIAN = "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"
@@ -38,10 +39,9 @@ OPENAPI_JSON = "application/vnd.oai.openapi+json;version=3.0"
 WORLD = [-180, -90, 180, 90]
 
 
-class InvalidParameter(InvalidInput):
-    """A query parameter the standard says is answered with 400."""
-
-    code = "invalid_parameter"
+class InvalidParameter(errors.InvalidParameter):
+    """A query parameter the standard says is answered with 400 (``api/routes/ogc.py`` turns
+    every invalid input into the standard's 400)."""
 
 
 @dataclass(frozen=True)
@@ -156,7 +156,7 @@ def _values(raw: str | None) -> tuple[str, ...]:
     return tuple(v.strip() for v in raw.split(",") if v.strip()) if raw else ()
 
 
-def parse_bbox(raw: str | None) -> reads.BBox | None:
+def parse_bbox(raw: str | None) -> BBox | None:
     """``minx,miny,maxx,maxy`` or the 3D ``minx,miny,minz,maxx,maxy,maxz`` (heights ignored)."""
     if not raw:
         return None
@@ -164,7 +164,7 @@ def parse_bbox(raw: str | None) -> reads.BBox | None:
     if len(parts) == 6:
         parts = parts[0:2] + parts[3:5]
     try:
-        return reads.BBox.parse(",".join(parts))
+        return BBox.parse(",".join(parts))
     except GridMapError as exc:
         raise InvalidParameter(str(exc), zh=exc.zh) from exc
 
@@ -183,7 +183,8 @@ def _whole(raw: str | None, name: str, default: int, minimum: int = 0) -> int:
 
 
 def parse_datetime(raw: str | None, spec: Collection) -> tuple[datetime | None, datetime | None]:
-    """An instant or a closed interval (``a/b``, ``../b``, ``a/..``) as [since, until)."""
+    """An instant or a closed interval (``a/b``, ``../b``, ``a/..``) as (since, until), both
+    inclusive."""
     if not raw:
         return None, None
     if not spec.temporal:
@@ -194,25 +195,26 @@ def parse_datetime(raw: str | None, spec: Collection) -> tuple[datetime | None, 
     first, _, last = raw.partition("/")
     since = None if first in ("", "..") else _instant(first)[0]
     until = None if last in ("", "..") else _instant(last)[1]
-    if since is not None and until is not None and until <= since:
+    if since is not None and until is not None and until < since:
         raise InvalidParameter(f"datetime interval ends before it starts: {raw!r}",
                                zh=f"datetime 时间段的结束早于开始：{raw!r}")
     return since, until
 
 
 def _instant(raw: str) -> tuple[datetime, datetime]:
-    """A date stands for that whole day (Beijing time); a date-time for that instant."""
+    """(first, last) instant: a date stands for that whole day (Beijing time), both ends
+    inclusive as in :class:`gis.queries.filters.IssueFilter`; a date-time for that instant."""
     try:
         if len(raw) == 10:
-            day = reads.local_time(datetime.combine(date.fromisoformat(raw), datetime.min.time()))
-            return day, day + timedelta(days=1)
-        moment = reads.local_time(datetime.fromisoformat(raw))
+            day = local_time(datetime.combine(date.fromisoformat(raw), datetime.min.time()))
+            return day, day + timedelta(days=1) - timedelta(microseconds=1)
+        moment = local_time(datetime.fromisoformat(raw))
     except ValueError as exc:
         raise InvalidParameter(f"datetime must be RFC 3339 (2025-03-01T08:00:00Z), a date, or an "
                                f"interval of them; got {raw!r}",
                                zh=f"datetime 应为 RFC 3339 时间（如 2025-03-01T08:00:00Z）、日期，"
                                   f"或它们组成的时间段；收到 {raw!r}") from exc
-    return moment, moment + timedelta(microseconds=1)
+    return moment, moment
 
 
 # -- items: the documents -----------------------------------------------------------------------

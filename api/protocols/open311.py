@@ -28,12 +28,14 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from api.protocols import templating
-from gis.errors import InvalidInput, NotFound
+from gis.errors import InvalidParameter, NotFound
 from gis.geo.crs import parse_crs, to_wgs84
 from gis.geotag.index_cache import GridIndexCache
 from gis.issues import reporting
 from gis.queries import open311_requests as requests
-from gis.queries.reads import LOCAL_TZ, local_time
+from gis.queries.filters import local_time
+from gis.rules import BEIJING
+from gis.rules import STATUS_NAMES as RULE_STATUS_NAMES
 
 SPEC_URL = "http://wiki.open311.org/GeoReport_v2"
 CHANGESET = "2026-11-28T00:00:00+08:00"  # when this endpoint's behaviour last changed
@@ -42,22 +44,15 @@ MAX_REQUESTS = 1000
 MAX_DESCRIPTION = 4000
 CHANNEL = "open311"
 IDEMPOTENCY_NAMESPACE = uuid.UUID("0c9e3f43-5a1e-4f0f-b1a2-311311311311")
-STATUS_NAMES = {
-    "reported": "信息收集 / reported", "accepted": "案卷建立 / accepted",
-    "dispatched": "任务派遣 / dispatched", "in_progress": "任务处理 / in progress",
-    "resolved": "处理反馈 / resolved", "closed": "核查结案 / closed",
-    "rejected": "不予立案 / rejected", "reopened": "返工 / reopened",
-}
+STATUS_NAMES = {s: f"{zh} / {en.lower()}" for s, (zh, en) in RULE_STATUS_NAMES.items()}
 XML_TYPE = "text/xml; charset=utf-8"
 # The element that holds each item of a list, per the spec's XML examples.
 ITEM_TAGS = {"services": "service", "service_requests": "request", "attributes": "attribute",
              "values": "value", "errors": "error", "endpoints": "endpoint", "formats": "format"}
 
 
-class BadRequest(InvalidInput):
-    """A GeoReport parameter is missing or malformed (the spec's 400)."""
-
-    code = "bad_request"
+class BadRequest(InvalidParameter):
+    """A GeoReport parameter is missing or malformed (the spec's 400, see :func:`spec_status`)."""
 
 
 # -- formats ----------------------------------------------------------------------------------------
@@ -136,7 +131,7 @@ def parse_request_query(service_request_id: str | None = None, service_code: str
         raise BadRequest(f"status must be open or closed (comma separated); got {', '.join(bad)}",
                          zh=f"status 应为 open 或 closed（可用逗号分隔）；收到 {', '.join(bad)}")
     start, end = _date_range(_w3c(start_date, "start_date"), _w3c(end_date, "end_date"),
-                             now or datetime.now(LOCAL_TZ))
+                             now or datetime.now(BEIJING))
     return requests.RequestFilter(service_codes=tuple(_split(service_code)), start=start, end=end,
                                   statuses=statuses, limit=MAX_REQUESTS)
 
@@ -222,7 +217,7 @@ def _request(row: dict) -> dict:
 
 
 def _w3c_out(value: datetime | None) -> str | None:
-    return value.astimezone(LOCAL_TZ).isoformat(timespec="seconds") if value else None
+    return value.astimezone(BEIJING).isoformat(timespec="seconds") if value else None
 
 
 # -- posting a request ------------------------------------------------------------------------
@@ -342,7 +337,7 @@ def _facility(session: Session, category: dict, post: RequestPost, x: float, y: 
         raise BadRequest(f"attribute[facility_kind] must be one of {', '.join(kinds)}; got {kind!r}",
                          zh=f"attribute[facility_kind] 应为 {', '.join(kinds)} 之一；收到 {kind!r}")
     lon, lat = to_wgs84(x, y, parse_crs(crs))
-    return reporting._nearest_facility(session, lon, lat, [kind])
+    return reporting.nearest_facility(session, lon, lat, [kind])
 
 
 def _one_attribute(post: RequestPost, code: str) -> str | None:

@@ -13,7 +13,7 @@ import secrets
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from gis.errors import Forbidden, InvalidInput, NotFound
+from gis.errors import Forbidden, InvalidParameter, NotFound
 
 KEY_PREFIX = "gm311_"
 
@@ -21,8 +21,8 @@ KEY_PREFIX = "gm311_"
 def create_api_key(session: Session, label: str, created_by: str | None = None) -> tuple[int, str]:
     """A new key for another system: returns (id, key). The key is shown this once, never stored."""
     if not label.strip():
-        raise InvalidInput("an api key needs a label saying who uses it (e.g. '12345 hotline')",
-                           zh="API 密钥需要一个说明使用者的标签（如 '12345 热线'）")
+        raise InvalidParameter("an api key needs a label saying who uses it (e.g. '12345 hotline')",
+                               zh="API 密钥需要一个说明使用者的标签（如 '12345 热线'）")
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     key_id = session.execute(text(
         "INSERT INTO api_keys (key_hash, label, created_by) VALUES (:h, :l, :b) RETURNING id"),

@@ -2,9 +2,10 @@
 Features reads them: each collection's extent, a page of features, one feature. Plain data;
 ``api/protocols/ogc.py`` writes the documents.
 
-Features come from :mod:`gis.queries.reads`, so they read as they do in /api/v1, with one
-difference: issues carry no reporter contact and no client UUID, whoever asks
-(:func:`read_public_issues`, the one place the public issue read is defined).
+Features come from :mod:`gis.queries.reads`, so they read as they do in /api/v1, issues through
+the one issue read model (:mod:`gis.queries.issue_model`), with one difference: OGC readers are
+anonymous, so issues never carry the personal fields, whoever asks (:func:`read_public_issues`).
+``since`` and ``until`` are both inclusive, as in :class:`gis.queries.filters.IssueFilter`.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from sqlalchemy.orm import Session
 
 from gis.errors import NotFound
 from gis.queries import reads
+from gis.queries.filters import BBox, IssueFilter
+from gis.queries.issue_model import PERSONAL_FIELDS
 
 COLLECTION_IDS = ("grids", "buildings", "facilities", "issues")
-PRIVATE_ISSUE_PROPERTIES = ("reporter_contact", "client_uuid")
 # FROM ... WHERE ... of the rows whose extent each collection declares.
 _EXTENT_SOURCES = {"grids": "grids WHERE valid_to IS NULL", "buildings": "buildings",
                    "facilities": "facilities", "issues": "issues"}
@@ -28,9 +30,9 @@ _EXTENT_SOURCES = {"grids": "grids WHERE valid_to IS NULL", "buildings": "buildi
 
 @dataclass(frozen=True)
 class FeatureFilter:
-    """What a page of features is restricted to; ``since`` inclusive, ``until`` exclusive."""
+    """What a page of features is restricted to (``since`` and ``until`` inclusive)."""
 
-    bbox: reads.BBox | None = None
+    bbox: BBox | None = None
     grid_code: str | None = None
     community: str | None = None
     category: tuple[str, ...] = ()
@@ -88,9 +90,8 @@ def _facilities(session: Session, f: FeatureFilter) -> reads.Page:
 
 def read_public_issues(session: Session, f: FeatureFilter) -> reads.Page:
     """A page of issues as anyone may read them: without the personal properties."""
-    filters = reads.IssueFilter(bbox=f.bbox, grid=f.grid_code, community=f.community,
-                                category=f.category, status=f.status, since=f.since,
-                                until=f.until)
+    filters = IssueFilter(bbox=f.bbox, grid=f.grid_code, community=f.community,
+                          categories=f.category, statuses=f.status, since=f.since, until=f.until)
     page = reads.list_issues(session, None, filters, limit=f.limit, offset=f.offset)
     return reads.Page([_public(row) for row in page.items], page.total)
 
@@ -122,4 +123,4 @@ def read_public_issue(session: Session, issue_id: int) -> dict:
 
 
 def _public(row: dict) -> dict:
-    return {k: v for k, v in row.items() if k not in PRIVATE_ISSUE_PROPERTIES}
+    return {k: v for k, v in row.items() if k not in PERSONAL_FIELDS}

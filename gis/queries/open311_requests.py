@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from gis.queries.reads import ENDED_SQL
+from gis.rules import FINAL_SQL
 
 
 # -- services -------------------------------------------------------------------------------------
@@ -61,7 +61,7 @@ _REQUEST_SQL = f"""
            coalesce((SELECT max(e.at) FROM issue_events e WHERE e.issue_id = i.id),
                     i.updated_at) AS updated_at,
            ST_Y(i.geom) AS lat, g.code AS grid_code, g.name AS grid_name,
-           i.status IN {ENDED_SQL} AS ended
+           i.status IN {FINAL_SQL} AS ended
       FROM issues i JOIN categories k ON k.code = i.category LEFT JOIN grids g ON g.id = i.grid_id"""
 
 
@@ -89,7 +89,7 @@ def _request_where(flt: RequestFilter) -> tuple[list[str], dict]:
         clauses.append("i.category = ANY(:codes)")
         params["codes"] = list(flt.service_codes)
     if len(set(flt.statuses)) == 1:  # both open and closed is everything
-        clauses.append(f"i.status {'IN' if flt.statuses[0] == 'closed' else 'NOT IN'} {ENDED_SQL}")
+        clauses.append(f"i.status {'IN' if flt.statuses[0] == 'closed' else 'NOT IN'} {FINAL_SQL}")
     return clauses, params
 
 

@@ -70,10 +70,10 @@ def test_every_error_code_has_a_status_and_both_languages():
     (errors.NotFound("x"), 404), (errors.Forbidden("x"), 403),
     (errors.InvalidCoordinates("x"), 422), (errors.UnknownCRS("x"), 422),
     (errors.InvalidGeometry("x"), 422), (errors.UnknownCategory("x"), 422),
-    (errors.ImportFailed("x"), 422), (errors.InvalidInput("x"), 422),
+    (errors.ImportFailed("x"), 422), (errors.InvalidParameter("x"), 422),
     (errors.IllegalTransition("x"), 409), (errors.Conflict("x"), 409),
     (errors.DatabaseUnavailable("x"), 503), (errors.SetupError("x"), 503),
-    (ogc.InvalidParameter("x"), 400), (open311.BadRequest("x"), 400),
+    (ogc.InvalidParameter("x"), 422), (open311.BadRequest("x"), 422),  # the protocols say 400
     (HTTPException(401, "x"), 401), (HTTPException(418, "x"), 418),
     (RequestValidationError([]), 422),
     (OperationalError("SELECT 1", {}, Exception("server closed the connection")), 503),
