@@ -49,8 +49,7 @@ def _unavailable(context: ExceptionContext) -> None:
     sqlstate = getattr(original, "sqlstate", None) or ""
     lost = isinstance(original, dbapi.OperationalError | dbapi.InterfaceError) and not sqlstate
     if context.is_disconnect or lost or sqlstate.startswith(_UNAVAILABLE_SQLSTATES):
-        raise DatabaseUnavailable(f"the database cannot be reached: {original}".strip(),
-                                  zh="数据库暂时无法访问，请稍后再试。")
+        raise DatabaseUnavailable(f"the database cannot be reached: {original}".strip())
 
 
 def _with_driver(url: str) -> str:
