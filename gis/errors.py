@@ -1,13 +1,23 @@
-"""Domain errors. The API maps each class to an HTTP status in one table (api/errors.py).
+"""Domain errors. The API maps each error's ``code`` to an HTTP status in one table (api/errors.py).
 
 Messages are written for the person who sent the data: they say what was expected and what came.
+The message is English; an error a worker's tablet or a clerk actually meets also carries the same
+explanation in Chinese (``zh=``), which a Chinese-speaking caller gets instead. Without ``zh`` the
+caller gets the Chinese message of the error's kind (the table in api/errors.py).
 """
+
+from __future__ import annotations
 
 
 class GridMapError(Exception):
-    """Base class of every error GridMap raises on purpose."""
+    """Base class of every error GridMap raises on purpose. ``zh`` is the same message in
+    Chinese, for Chinese callers; without it they get the error's general Chinese message."""
 
     code = "error"
+
+    def __init__(self, message: str = "", *, zh: str | None = None):
+        super().__init__(message)
+        self.zh = zh
 
 
 class NotFound(GridMapError):
@@ -30,6 +40,13 @@ class UnknownCategory(GridMapError):
     code = "unknown_category"
 
 
+class InvalidParameter(GridMapError):
+    """A query parameter that is well-formed but cannot be meant (since after until, an unknown
+    status)."""
+
+    code = "invalid_parameter"
+
+
 class IllegalTransition(GridMapError):
     code = "illegal_transition"
 
@@ -43,12 +60,16 @@ class ImportFailed(GridMapError):
 
     code = "import_failed"
 
-    def __init__(self, message: str, rows: list[tuple[int, str]] | None = None):
-        super().__init__(message)
+    def __init__(self, message: str, rows: list[tuple[int, str]] | None = None, *,
+                 zh: str | None = None):
+        super().__init__(message, zh=zh)
         self.rows = rows or []
 
 
 class DatabaseUnavailable(GridMapError):
+    """PostgreSQL cannot be reached or dropped the connection (raised by the engine, see
+    ``gis.db.engine``); the message holds the driver's reason, for the log."""
+
     code = "database_unavailable"
 
 

@@ -1,4 +1,4 @@
-"""The PostGIS schema (DESIGN §3) as SQLAlchemy 2 / GeoAlchemy2 tables.
+"""The PostGIS schema (docs/ARCHITECTURE.md, "The data model") as SQLAlchemy 2 / GeoAlchemy2 tables.
 
 Geometries are stored in WGS84 (SRID 4326); CGCS2000 input is treated as identical at this scale.
 GeoAlchemy2 gives every geometry column a GiST index (``spatial_index=True`` is its default).
@@ -31,13 +31,13 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from gis.rules import ISSUE_STATUSES
+from gis.geo.grid_index import METHODS
+from gis.rules import FACILITY_STATUSES, ISSUE_STATUSES
 
 SRID = 4326
 REGION_LEVELS = ("district", "street", "community")
 ROLES = ("worker", "leader", "admin")
-FACILITY_STATUSES = ("ok", "damaged", "missing", "repairing")
-ASSIGNMENTS = ("inside", "boundary", "nearest", "unassigned")
+ASSIGNMENTS = METHODS  # how an issue or facility was tagged with its grid
 
 
 def _one_of(column: str, values: tuple[str, ...]) -> CheckConstraint:

@@ -15,7 +15,11 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gis.errors import ImportFailed
+from gis.queries.issue_model import ISSUE_FROM, select_list
+from gis.rules import BEIJING_TZ_NAME
 
+EXPORT_ISSUE_FIELDS = ("id", "client_uuid", "category", "description", "status", "reported_at",
+                       "closed_at", "grid_code", "assignment")
 _EXPORT_SQL = {
     "grids": """SELECT g.code, g.name, c.name AS community, g.households, g.population, g.version,
                        ST_AsBinary(g.geom) AS wkb
@@ -28,11 +32,11 @@ _EXPORT_SQL = {
     "facilities": """SELECT f.id, f.code, f.category, f.name, f.status, g.code AS grid_code,
                             ST_AsBinary(f.geom) AS wkb
                        FROM facilities f LEFT JOIN grids g ON g.id = f.grid_id ORDER BY f.id""",
-    # Personal data (reporter_contact) never leaves through an export.
-    "issues": """SELECT i.id, i.client_uuid::text AS client_uuid, i.category, i.description,
-                        i.status, i.reported_at, i.closed_at, g.code AS grid_code, i.assignment,
-                        ST_AsBinary(i.geom) AS wkb
-                   FROM issues i LEFT JOIN grids g ON g.id = i.grid_id ORDER BY i.id""",
+    # Personal data (reporter_contact) never leaves through an export. The idempotency key goes
+    # along (the export is an administrator's act on the server): re-importing the file then
+    # finds the same issues instead of duplicating them.
+    "issues": f"""SELECT {select_list(EXPORT_ISSUE_FIELDS, geometry="wkb")}
+                    FROM {ISSUE_FROM} ORDER BY i.id""",
 }
 
 
@@ -51,7 +55,8 @@ def export_features(session: Session, kind: str) -> gpd.GeoDataFrame:
 def import_features(session: Session, kind: str, gdf: gpd.GeoDataFrame) -> int:
     """Insert the rows of ``kind``; raises ImportFailed (and writes nothing) on bad rows."""
     if gdf.crs is None or gdf.crs.to_epsg() != 4326:
-        raise ImportFailed(f"import_features expects EPSG:4326 data, got {gdf.crs}")
+        raise ImportFailed(f"import_features expects EPSG:4326 data, got {gdf.crs}",
+                           zh=f"导入的数据应为 EPSG:4326 坐标，收到 {gdf.crs}")
     importer = {"grids": _import_grids, "buildings": _import_buildings,
                 "facilities": _import_facilities, "issues": _import_issues}[kind]
     return importer(session, gdf.reset_index(drop=True))
@@ -67,7 +72,10 @@ def _check_categories(session: Session, gdf: gpd.GeoDataFrame, kind: str) -> Non
     bad = [(i + 1, f"unknown {kind} category {c!r}; known: {', '.join(sorted(known))}")
            for i, c in enumerate(gdf["category"]) if c not in known]
     if bad:
-        raise ImportFailed(f"{len(bad)} row(s) name an unknown category", rows=bad)
+        raise ImportFailed(f"{len(bad)} row(s) name an unknown category", rows=bad,
+                           zh=f"有 {len(bad)} 行的类别无法识别（第一处：第 {bad[0][0]} 行，"
+                              f"{gdf['category'].iloc[bad[0][0] - 1]!r}）；"
+                              f"可用的类别：{', '.join(sorted(known))}")
 
 
 def _import_grids(session: Session, gdf: gpd.GeoDataFrame) -> int:
@@ -158,7 +166,7 @@ def _time(value):
     if value is None or (not isinstance(value, str) and pd.isna(value)):
         return pd.Timestamp.now(tz="UTC").to_pydatetime()
     ts = pd.Timestamp(value)
-    return (ts.tz_localize("Asia/Shanghai") if ts.tzinfo is None else ts).to_pydatetime()
+    return (ts.tz_localize(BEIJING_TZ_NAME) if ts.tzinfo is None else ts).to_pydatetime()
 
 
 def grow_communities(session: Session) -> None:

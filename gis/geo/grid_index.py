@@ -1,4 +1,5 @@
-"""In-memory grid index: tags a WGS84 point with the grid that contains it (DESIGN.md §4).
+"""In-memory grid index: tags a WGS84 point with the grid that contains it (the rules in
+docs/ARCHITECTURE.md).
 
 Every reported issue goes through here, so the common case must cost an array lookup, not a
 geometry test. The index keeps two structures over the same grids:
@@ -111,9 +112,9 @@ class _Frame:
 
 
 class GridIndex:
-    """Assigns WGS84 points to grids by the rules of DESIGN.md §4; immutable once built.
+    """Assigns WGS84 points to grids by the grid-assignment rules; immutable once built.
 
-    ``version`` is the grid-table version the index was built from (DESIGN.md §4), so a server
+    ``version`` is the grid-table version the index was built from (the grids' version counter), so a server
     process can tell when to rebuild. ``cell_target`` is the number of raster cells (default:
     from the number of grids); 0 turns the cell table off, so every point takes the exact path.
     """
@@ -241,7 +242,8 @@ class GridIndex:
         elif math.isfinite(lon) and math.isfinite(lat):
             code = _FAR
         else:
-            raise InvalidCoordinates(f"coordinates must be finite numbers, got ({lon}, {lat})")
+            raise InvalidCoordinates(f"coordinates must be finite numbers, got ({lon}, {lat})",
+                                     zh=f"坐标应为有限的数字，收到 ({lon}, {lat})")
         if not use_cells:
             return self._locate_exact(float(lon), float(lat), _MIXED)
         if code >= 0:
@@ -433,7 +435,9 @@ def _as_coordinate_arrays(lon, lat) -> tuple[np.ndarray, np.ndarray]:
         first = int(np.argmax(bad))
         raise InvalidCoordinates(
             f"coordinates must be finite numbers; {int(bad.sum())} are not, the first at row "
-            f"{first}: ({lon[first]}, {lat[first]})"
+            f"{first}: ({lon[first]}, {lat[first]})",
+            zh=f"坐标应为有限的数字；有 {int(bad.sum())} 个不是，第一个在第 {first} 行："
+               f"({lon[first]}, {lat[first]})",
         )
     return lon, lat
 

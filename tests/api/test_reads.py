@@ -207,15 +207,18 @@ def _issue_ids(sql, where: str, **params) -> set[int]:
     ({"grid": GRID_03}, f"g.code = '{GRID_03}'"),
     ({"grid": GRID_03, "status": "closed", "category": "noise"},
      f"g.code = '{GRID_03}' AND i.status = 'closed' AND i.category = 'noise'"),
+    # since and until are both inclusive: an instant as it is, a day as the whole Beijing day.
     # Dates inside the demo's year of issues: {first} is the first day of ``demo_month``, {eve}
     # the day before it, {last} its last day, {following} the first day of the next month.
     ({"since": "{first}T00:00:00+08:00", "until": "{following}T00:00:00+08:00"},
+     "i.reported_at >= '{eve} 16:00Z' AND i.reported_at <= '{last} 16:00Z'"),
+    ({"since": "{first}", "until": "{last}"},  # days: Beijing time, until to its end
      "i.reported_at >= '{eve} 16:00Z' AND i.reported_at < '{last} 16:00Z'"),
-    ({"since": "{first}", "until": "{following}"},  # no offset: Beijing time
-     "i.reported_at >= '{eve} 16:00Z' AND i.reported_at < '{last} 16:00Z'"),
+    ({"since": "{first}T00:00:00", "until": "{last}T23:59:59"},  # no offset: Beijing
+     "i.reported_at >= '{eve} 16:00Z' AND i.reported_at <= '{last} 15:59:59Z'"),
     ({"since": "{first}T00:00:00Z"}, "i.reported_at >= '{first} 00:00Z'"),
     ({"until": "{mid}T12:00:00Z", "category": "garbage"},
-     "i.reported_at < '{mid} 12:00Z' AND i.category = 'garbage'"),
+     "i.reported_at <= '{mid} 12:00Z' AND i.category = 'garbage'"),
 ])
 def test_issue_filters_match_sql(client, sql, demo_month, params, where):
     days = {"first": demo_month.first, "last": demo_month.last, "following": demo_month.following,
