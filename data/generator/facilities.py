@@ -14,7 +14,7 @@ from data.generator.place import DISTRICT_CODE, DISTRICT_NAME
 from data.generator.streets import Streets
 from data.generator.town import Grids, Town
 from gis.db.category_seeds import FACILITY_CATEGORIES
-from gis.db.models import FACILITY_STATUSES
+from gis.rules import FACILITY_STATUSES
 
 _FACILITY_BY_CODE = {c.code: c for c in FACILITY_CATEGORIES}
 
