@@ -122,8 +122,8 @@ def generate_demo(seed: int = 20221, grids: int = DEMO_GRIDS, issues: int | None
         town = city_town(seed, grids)
         with_detail = bool(detail)
     site = build_site(town, seed, day.year) if with_detail else None
-    return _assemble(town, site, seed, n_issues, Calendar.ending(day, seen_at,
-                                                                 rng_stream(seed, "weather")))
+    cal = Calendar.ending(day, seen_at, rng_stream(seed, "weather"))
+    return _assemble(town, site, seed, n_issues, cal)
 
 
 def _seen(today: date | datetime | None) -> tuple[date, int]:
