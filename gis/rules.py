@@ -49,6 +49,10 @@ STATUS_NAMES_ZH = {
 # (``nearest``); farther away it stays unassigned for the community to triage.
 DEFAULT_TOLERANCE_M = 50.0
 
+# -- geometry input --------------------------------------------------------------------------------
+# Most vertices accepted in one submitted geometry (a grid, a building); more is refused with 422.
+MAX_VERTICES = 10_000
+
 
 def is_final(status: str) -> bool:
     return status in FINAL_STATUSES
