@@ -15,10 +15,16 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from api.settings import DatabaseSettings, Settings
 from gis.db.cluster import LocalCluster
 from gis.db.engine import make_engine, upgrade
 
 DEMO_PASSWORD = "test-demo-password"
+
+
+def app_settings(database_url: str, **fields) -> Settings:
+    """Settings of an app under test: the test database, and ``fields`` over the defaults."""
+    return Settings(database=DatabaseSettings(url=database_url), **fields)
 
 
 @pytest.fixture(scope="session")
@@ -29,7 +35,7 @@ def local_cluster() -> Iterator[LocalCluster | None]:
         return
     root = Path(tempfile.mkdtemp(prefix="gridmap-test-"))
     os.chmod(root, 0o755)  # the unprivileged server user must reach it when tests run as root
-    cluster = LocalCluster(root / "pg")
+    cluster = LocalCluster(root / "pg", pg_bin=DatabaseSettings().pg_bin)
     cluster.start()
     try:
         yield cluster

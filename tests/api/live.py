@@ -15,7 +15,7 @@ from contextlib import contextmanager
 import uvicorn
 
 from api.main import create_app
-from api.settings import Settings
+from tests.conftest import app_settings
 
 
 @contextmanager
@@ -23,7 +23,7 @@ def live_server(database_url: str) -> Iterator[str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(Settings(database_url=database_url)),
+    server = uvicorn.Server(uvicorn.Config(create_app(app_settings(database_url)),
                                            host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -9,8 +9,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from api.main import create_app
-from api.settings import Settings
-from tests.conftest import DEMO_PASSWORD
+from tests.conftest import DEMO_PASSWORD, app_settings
 
 X, Y = 112.8600, 36.8400  # inside 太东社区
 SQUARE = [[[X, Y], [X + 0.001, Y], [X + 0.001, Y + 0.001], [X, Y + 0.001], [X, Y]]]
@@ -20,7 +19,7 @@ UNCLOSED = [[[X, Y], [X + 0.001, Y], [X + 0.001, Y + 0.001], [X, Y + 0.001]]]
 
 @pytest.fixture(scope="module")
 def client(demo_engine, database_url):
-    app = create_app(Settings(database_url=database_url, max_body_bytes=60_000_000))
+    app = create_app(app_settings(database_url, max_body_bytes=60_000_000))
     with TestClient(app, raise_server_exceptions=False) as c:
         yield c
 

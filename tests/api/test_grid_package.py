@@ -7,12 +7,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.main import create_app
-from api.settings import Settings
+from tests.conftest import app_settings
 
 
 @pytest.fixture(scope="module")
 def client(demo_engine, database_url):
-    with TestClient(create_app(Settings(database_url=database_url))) as c:
+    with TestClient(create_app(app_settings(database_url))) as c:
         yield c
 
 

@@ -9,15 +9,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from api.main import create_app
-from api.settings import Settings
 from gis.geo.crs import from_wgs84
 from tests.api.live import live_server
-from tests.conftest import DEMO_PASSWORD
+from tests.conftest import DEMO_PASSWORD, app_settings
 
 
 @pytest.fixture(scope="module")
 def client(demo_engine, database_url):
-    with TestClient(create_app(Settings(database_url=database_url))) as c:
+    with TestClient(create_app(app_settings(database_url))) as c:
         yield c
 
 

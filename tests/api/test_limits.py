@@ -4,12 +4,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.main import create_app
-from api.settings import Settings
+from tests.conftest import app_settings
 
 
 @pytest.fixture
 def client(demo_engine, database_url):
-    with TestClient(create_app(Settings(database_url=database_url, max_body_bytes=1_000_000,
+    with TestClient(create_app(app_settings(database_url, max_body_bytes=1_000_000,
                                         login_attempts_per_minute=5))) as c:
         yield c
 

@@ -10,12 +10,11 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 
 from api.main import create_app
-from api.settings import Settings
 from tests.api.live import live_server
-from tests.conftest import DEMO_PASSWORD
+from tests.conftest import DEMO_PASSWORD, app_settings
 
 SCHEMA = schemathesis.openapi.from_dict(
-    create_app(Settings(database_url="postgresql://schema-only@127.0.0.1:1/none")).openapi())
+    create_app(app_settings("postgresql://schema-only@127.0.0.1:1/none")).openapi())
 
 
 @pytest.fixture(scope="module")

@@ -55,7 +55,7 @@ def client_with_issue(demo_engine, database_url):
     from fastapi.testclient import TestClient
 
     from api.main import create_app
-    from api.settings import Settings
+    from tests.conftest import app_settings
 
     code, marker = "140429100001005", "ZZ{{ 7*7 }} {{ 坏了ZZ"
     with demo_engine.begin() as conn:
@@ -64,7 +64,7 @@ def client_with_issue(demo_engine, database_url):
             SELECT 'garbage', ST_PointOnSurface(geom), 'reported', :d, id, 'inside'
               FROM grids WHERE code = :c AND valid_to IS NULL"""), {"d": marker, "c": code})
     try:
-        with TestClient(create_app(Settings(database_url=database_url))) as client:
+        with TestClient(create_app(app_settings(database_url))) as client:
             yield client, code, marker
     finally:
         with demo_engine.begin() as conn:

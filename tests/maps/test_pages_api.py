@@ -7,18 +7,16 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from api.main import create_app
-from api.routes.maps import MapSettings
-from api.settings import Settings
 from gis.rules import TRANSITIONS
 from maps.assets import external_links
+from tests.conftest import app_settings
 
 GRID = "140429100001005"
 
 
 @pytest.fixture(scope="module")
 def client(demo_engine, database_url):
-    app = create_app(Settings(database_url=database_url))
-    app.state.map_settings = MapSettings()
+    app = create_app(app_settings(database_url))
     with TestClient(app) as c:
         yield c
 
@@ -118,14 +116,11 @@ def test_grid_map_popups_link_to_the_issue_page_in_the_same_language(client, dem
 
 
 def test_grid_page_in_english_and_on_amap_when_online(client):
-    client.app.state.map_settings = MapSettings(online=True)
-    client.app.state.map_cache = None
-    try:
-        r = client.get(f"/maps/grid/{GRID}", params={"lang": "en", "basemap": "amap"})
-        assert r.status_code == 200 and "autonavi.com" in r.text and "Open issues" in r.text
-    finally:
-        client.app.state.map_settings = MapSettings()
-        client.app.state.map_cache = None
+    settings = client.app.state.settings
+    online = settings.model_copy(update={"maps": settings.maps.model_copy(update={"online": True})})
+    with TestClient(create_app(online)) as online_client:
+        r = online_client.get(f"/maps/grid/{GRID}", params={"lang": "en", "basemap": "amap"})
+    assert r.status_code == 200 and "autonavi.com" in r.text and "Open issues" in r.text
     offline = client.get(f"/maps/grid/{GRID}", params={"basemap": "amap"})
     assert "autonavi" not in offline.text  # offline deployments never reach for tiles
 
