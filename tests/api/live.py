@@ -1,7 +1,9 @@
 """A real HTTP server (uvicorn in a thread, on a free loopback port) for third-party clients.
 
 GDAL, OWSLib and the Open311 client speak HTTP to a URL, so an in-process TestClient will not do.
-One server per test module: ``with live_server(database_url) as base: ...``.
+One server per test module: ``with live_server(database_url) as base: ...``. Its requests use
+connections of their own, so what they write is committed: a test that writes through it does so
+under ``committed`` (tests/conftest.py), which deletes what was added.
 """
 
 from __future__ import annotations

@@ -7,13 +7,6 @@ from api.main import create_app
 from tests.conftest import app_settings
 
 
-@pytest.fixture(scope="module")
-def client(demo_engine, database_url):
-    app = create_app(app_settings(database_url))
-    with TestClient(app) as c:
-        yield c
-
-
 def test_health_reports_database_ok(client):
     r = client.get("/health")
     assert r.status_code == 200

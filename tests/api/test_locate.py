@@ -5,18 +5,9 @@ import sys
 import textwrap
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from api.main import create_app
 from gis.geo.crs import from_wgs84
-from tests.conftest import app_settings
-
-
-@pytest.fixture(scope="module")
-def client(demo_engine, database_url):
-    with TestClient(create_app(app_settings(database_url))) as c:
-        yield c
 
 
 @pytest.fixture(scope="module")
