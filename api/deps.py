@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from api.security import read_token
 from gis.people.actors import Actor, load_actor
-from gis.queries.reads import BBox
+from gis.queries.filters import BBox
 
 
 def get_session(request: Request) -> Iterator[Session]:

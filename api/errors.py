@@ -21,6 +21,7 @@ STATUS_CODES: dict[type[errors.GridMapError], int] = {
     errors.UnknownCRS: 422,
     errors.InvalidGeometry: 422,
     errors.UnknownCategory: 422,
+    errors.InvalidParameter: 422,
     errors.ImportFailed: 422,
     errors.IllegalTransition: 409,
     errors.Conflict: 409,

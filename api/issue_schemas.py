@@ -9,6 +9,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, HttpUrl, Tag, field_validator
 
+from gis.rules import TRANSITION_TARGETS
+
 Text = Annotated[str, Field(max_length=2000)]
 
 
@@ -74,8 +76,7 @@ class IssueCreated(BaseModel):
 class TransitionCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    to: Literal["accepted", "dispatched", "in_progress", "resolved", "closed", "rejected",
-                "reopened"] = Field(description="The status to move to")
+    to: Literal[TRANSITION_TARGETS] = Field(description="The status to move to")
     note: Annotated[str, Field(max_length=2000)] | None = None
 
 

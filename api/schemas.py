@@ -14,13 +14,32 @@ from datetime import date, datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from fastapi import Depends, Request
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-FacilityStatus = Literal["ok", "damaged", "missing", "repairing"]
-IssueStatus = Literal["reported", "accepted", "dispatched", "in_progress", "resolved", "closed",
-                      "rejected", "reopened"]
-IssueStatusFilter = Literal[IssueStatus, "open"]  # "open": every status but closed and rejected
-Assignment = Literal["inside", "boundary", "nearest", "unassigned"]
+from gis.geo.grid_index import METHODS
+from gis.rules import FACILITY_STATUSES, ISSUE_STATUSES, STATUS_GROUPS
+
+# The vocabulary of gis.rules as wire types (Literal[tuple] lists each value).
+FacilityStatus = Literal[FACILITY_STATUSES]
+IssueStatus = Literal[ISSUE_STATUSES]
+# "open": every status but closed and rejected; "final": closed and rejected (gis.rules.STATUS_GROUPS)
+IssueStatusFilter = Literal[(*ISSUE_STATUSES, *STATUS_GROUPS)]
+Assignment = Literal[METHODS]
+
+
+def _day_or_instant(value: Any) -> Any:
+    """``YYYY-MM-DD`` is a day; anything longer an instant. Pydantic alone would read
+    ``2025-03-01T00:00:00Z`` as a day too (a date accepts a midnight date-time), and a day and
+    an instant mean different ``until`` bounds."""
+    if isinstance(value, str):
+        text = value.strip()
+        return date.fromisoformat(text) if len(text) == 10 else datetime.fromisoformat(
+            text.replace("Z", "+00:00").replace("z", "+00:00"))
+    return value
+
+
+# A day (a whole Beijing day) or an instant (Beijing time when it has no offset).
+DayOrInstant = Annotated[date | datetime, BeforeValidator(_day_or_instant)]
 
 _GEOMETRY = ("A GeoJSON geometry, lon/lat order. In WGS84 unless `crs` says otherwise "
              "(wgs84, cgcs2000, gcj02, bd09 or EPSG:nnnn).")
@@ -214,7 +233,9 @@ class FacilityProperties(BaseModel):
 
 class IssueProperties(BaseModel):
     id: int
-    client_uuid: str
+    client_uuid: str | None = Field(
+        None, description="The reporting device's idempotency key: only for those who may see "
+                          "the grid's personal data")
     category: str
     category_zh: str
     category_en: str

@@ -5,9 +5,14 @@ Messages are written for the person who sent the data: they say what was expecte
 
 
 class GridMapError(Exception):
-    """Base class of every error GridMap raises on purpose."""
+    """Base class of every error GridMap raises on purpose. ``zh`` is the same message in
+    Chinese, for Chinese callers; without it they get the error's general Chinese message."""
 
     code = "error"
+
+    def __init__(self, message: str = "", *, zh: str | None = None):
+        super().__init__(message)
+        self.zh = zh
 
 
 class NotFound(GridMapError):
@@ -30,6 +35,13 @@ class UnknownCategory(GridMapError):
     code = "unknown_category"
 
 
+class InvalidParameter(GridMapError):
+    """A query parameter that is well-formed but cannot be meant (since after until, an unknown
+    status)."""
+
+    code = "invalid_parameter"
+
+
 class IllegalTransition(GridMapError):
     code = "illegal_transition"
 
@@ -43,8 +55,9 @@ class ImportFailed(GridMapError):
 
     code = "import_failed"
 
-    def __init__(self, message: str, rows: list[tuple[int, str]] | None = None):
-        super().__init__(message)
+    def __init__(self, message: str, rows: list[tuple[int, str]] | None = None, *,
+                 zh: str | None = None):
+        super().__init__(message, zh=zh)
         self.rows = rows or []
 
 

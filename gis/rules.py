@@ -12,8 +12,8 @@ from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 # -- time ------------------------------------------------------------------------------------------
-BEIJING = ZoneInfo("Asia/Shanghai")
 BEIJING_TZ_NAME = "Asia/Shanghai"
+BEIJING = ZoneInfo(BEIJING_TZ_NAME)
 # Beijing time has been UTC+8 all year since 1992 (no daylight saving), long before any issue
 # GridMap holds: a fixed offset is exact, and SQL can count days and weeks by epoch arithmetic.
 BEIJING_OFFSET = timezone(timedelta(hours=8))
@@ -26,8 +26,8 @@ ISSUE_STATUSES = ("reported", "accepted", "dispatched", "in_progress", "resolved
 FINAL_STATUSES = ("closed", "rejected")
 CLOSED_STATUS = "closed"
 OPEN_STATUSES = tuple(s for s in ISSUE_STATUSES if s not in FINAL_STATUSES)
-# Filter values that stand for a group of statuses.
-STATUS_GROUPS = {"open": OPEN_STATUSES, "closed": FINAL_STATUSES}
+# Filter values that stand for a group of statuses ('closed' is a status of its own, not a group).
+STATUS_GROUPS = {"open": OPEN_STATUSES, "final": FINAL_STATUSES}
 # 'reopened' is rework after a failed verification (返工).
 TRANSITIONS: dict[str, tuple[str, ...]] = {
     "reported": ("accepted", "rejected"),
@@ -39,10 +39,22 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
     "closed": (),
     "rejected": (),
 }
-STATUS_NAMES_ZH = {
-    "reported": "已上报", "accepted": "已立案", "dispatched": "已派遣", "in_progress": "处置中",
-    "resolved": "已处置", "closed": "已结案", "rejected": "不予立案", "reopened": "返工",
+# Every status a transition can lead to (all but the first, 'reported').
+TRANSITION_TARGETS = tuple(s for s in ISSUE_STATUSES if any(s in to for to in TRANSITIONS.values()))
+# Each status by the stage of the closed loop it stands for (Chinese, English).
+STATUS_NAMES: dict[str, tuple[str, str]] = {
+    "reported": ("信息收集", "Reported"),
+    "accepted": ("案卷建立", "Accepted"),
+    "dispatched": ("任务派遣", "Dispatched"),
+    "in_progress": ("任务处理", "In progress"),
+    "resolved": ("处理反馈", "Resolved"),
+    "closed": ("核查结案", "Closed"),
+    "rejected": ("不予立案", "Rejected"),
+    "reopened": ("返工", "Reopened"),
 }
+
+# -- facilities (部件) ------------------------------------------------------------------------------
+FACILITY_STATUSES = ("ok", "damaged", "missing", "repairing")
 
 # -- geotagging --------------------------------------------------------------------------------------
 # A point outside every grid but within this many metres of one is tagged to the nearest
@@ -54,22 +66,10 @@ DEFAULT_TOLERANCE_M = 50.0
 MAX_VERTICES = 10_000
 
 
-def is_final(status: str) -> bool:
-    return status in FINAL_STATUSES
-
-
 def is_overdue(status: str, due_at: datetime | None, now: datetime) -> bool:
     """Open and past its due time. A case whose category sets no time limit (``due_at`` None)
     is never overdue."""
     return status not in FINAL_STATUSES and due_at is not None and due_at < now
-
-
-def closed_on_time(status: str, closed_at: datetime | None, due_at: datetime | None) -> bool | None:
-    """For the on-time closure rate (按期结案率): True/False for a closed case that had a due
-    time, None for every other case (it is not in the rate's denominator)."""
-    if status != CLOSED_STATUS or due_at is None or closed_at is None:
-        return None
-    return closed_at <= due_at
 
 
 # -- the same rules as SQL, over an ``issues`` row aliased ``t`` ------------------------------------
@@ -78,7 +78,6 @@ def _sql_list(values: tuple[str, ...]) -> str:
 
 
 FINAL_SQL = _sql_list(FINAL_STATUSES)
-STATUSES_SQL = _sql_list(ISSUE_STATUSES)
 
 
 def open_sql(t: str = "i") -> str:

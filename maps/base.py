@@ -24,6 +24,7 @@ import shapely
 from branca.element import Element, Figure, MacroElement
 
 from gis.geo.crs import from_wgs84
+from gis.rules import BEIJING_TZ_NAME
 from maps.assets import PAGE_CSS, PAGE_JS, render_page
 from maps.i18n import check_lang, t
 
@@ -36,7 +37,6 @@ from folium.template import Template
 
 BASEMAPS = ("none", "osm", "tianditu", "amap")
 DATUM = {"none": "wgs84", "osm": "wgs84", "tianditu": "wgs84", "amap": "gcj02"}
-BACKGROUND = "#f4f1ea"  # the plain background of the offline base map
 COORD_DECIMALS = 6  # 0.1 m: below anything a grid or a GPS resolves, and short to ship
 
 
@@ -243,7 +243,7 @@ class PageInit(MacroElement):
         self.layers = layers or {}
 
 
-def legend_html(title: str, rows: list[str], lang: str) -> str:
+def legend_html(title: str, rows: list[str]) -> str:
     """A collapsible legend: a header button (touch-sized) and its rows (escaped HTML)."""
     body = "".join(f'<div class="gm-legend-row">{r}</div>' for r in rows)
     return (f'<button type="button" class="gm-legend-toggle" aria-expanded="true">'
@@ -273,7 +273,7 @@ def esc(value) -> str:
 
 def local_time(ts) -> str:
     """A timestamp as Beijing time to the minute, as the community reads it."""
-    return pd.Timestamp(ts).tz_convert("Asia/Shanghai").strftime("%Y-%m-%d %H:%M")
+    return pd.Timestamp(ts).tz_convert(BEIJING_TZ_NAME).strftime("%Y-%m-%d %H:%M")
 
 
 def age_text(ts, now: datetime, lang: str) -> str:

@@ -200,7 +200,7 @@ def _issues(m: folium.Map, issues: gpd.GeoDataFrame, cats: pd.DataFrame, lang: s
     for i in issues.itertuples():
         cat = lookup.get(i.category, {"name_zh": i.category, "name_en": i.category,
                                       "icon": "question", "colour": "#999999"})
-        overdue = i.due_at is not None and not pd.isna(i.due_at) and i.due_at < now
+        overdue = bool(i.overdue)  # the read model's flag: open, with a due time, past it
         icon = folium.DivIcon(
             html=f'<div style="background:{esc(cat["colour"])}"><i class="fa fa-{esc(cat["icon"])}"></i></div>',
             icon_size=(34, 34), icon_anchor=(17, 34),
@@ -219,7 +219,7 @@ def issue_popup_html(issue, cat: dict, lang: str, issue_link: str, now: datetime
     due = "—"
     if issue.due_at is not None and not pd.isna(issue.due_at):
         due = local_time(issue.due_at)
-        if issue.due_at < now:
+        if issue.overdue:
             due += f' <span class="gm-overdue">({esc(t("overdue", lang))})</span>'
     rows = [(t("category", lang), name), (t("description", lang), issue.description),
             (t("reported", lang), local_time(issue.reported_at)),
@@ -256,4 +256,4 @@ def _legend(data: GridMapData, lang: str) -> str:
                                shape="circle", icon=c.icon))
     rows.append(swatch("#ffffff", t("facility_state_bad", lang), shape="ring"))
     rows.append(swatch("#1f6feb", t("issue_marker", lang), shape="circle", icon="map-marker"))
-    return legend_html(t("legend", lang), rows, lang)
+    return legend_html(t("legend", lang), rows)

@@ -19,8 +19,8 @@ import pandas as pd
 import shapely
 from folium import plugins
 
-from gis.queries.map_data import CLOSED_STATUSES, OPEN_STATUSES, HeatmapData
-from gis.rules import ISSUE_STATUSES
+from gis.queries.map_data import HeatmapData
+from gis.rules import FINAL_STATUSES, ISSUE_STATUSES, OPEN_STATUSES
 from maps.base import (
     BaseMapOptions,
     PageInit,
@@ -215,7 +215,7 @@ def _form(data: HeatmapData, lang: str, options: BaseMapOptions) -> str:
     cats = [("", t("all", lang))] + [
         (c.code, c.name_en if lang == "en" else c.name_zh) for c in data.categories.itertuples()]
     statuses = [("", t("all", lang)), ("open", t("open_statuses", lang)),
-                ("closed", t("closed_statuses", lang))]
+                ("final", t("final_statuses", lang))]
     statuses += [(s, status_label(s, lang)) for s in ISSUE_STATUSES]
     chosen_status = _status_choice(f.statuses)
     comms = [("", t("all", lang))] + [(c["code"], c["name"]) for c in data.communities]
@@ -247,8 +247,8 @@ def _status_choice(statuses: tuple[str, ...]) -> str:
         return ""
     if set(statuses) == set(OPEN_STATUSES):
         return "open"
-    if set(statuses) == set(CLOSED_STATUSES):
-        return "closed"
+    if set(statuses) == set(FINAL_STATUSES):
+        return "final"
     return statuses[0] if len(statuses) == 1 else ""
 
 

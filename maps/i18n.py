@@ -6,6 +6,8 @@ label is translated once.
 
 from __future__ import annotations
 
+from gis.rules import STATUS_NAMES
+
 LANGS = ("zh", "en")
 
 _TEXT: dict[str, tuple[str, str]] = {
@@ -86,7 +88,7 @@ _TEXT: dict[str, tuple[str, str]] = {
     "exit_fullscreen": ("退出全屏", "Exit full screen"),
     "language": ("English", "中文"),
     "open_statuses": ("未结 (全部)", "Open (all)"),
-    "closed_statuses": ("已结 (全部)", "Closed (all)"),
+    "final_statuses": ("已结束 (结案或不予立案)", "Ended (closed or rejected)"),
     "grid_code": ("网格编码", "Grid code"),
     # the issue action page
     "issue_title": ("事件", "Issue"),
@@ -136,16 +138,7 @@ _TEXT: dict[str, tuple[str, str]] = {
 # The failures the issue page explains in the page's language (maps/static/issue.js).
 WHY_KEYS = ("login_401", "401", "403", "409", "422", "429", "503")
 
-STATUS: dict[str, tuple[str, str]] = {
-    "reported": ("信息收集", "Reported"),
-    "accepted": ("案卷建立", "Accepted"),
-    "dispatched": ("任务派遣", "Dispatched"),
-    "in_progress": ("任务处理", "In progress"),
-    "resolved": ("处理反馈", "Resolved"),
-    "closed": ("核查结案", "Closed"),
-    "rejected": ("不予受理", "Rejected"),
-    "reopened": ("返工", "Reopened"),
-}
+STATUS: dict[str, tuple[str, str]] = STATUS_NAMES
 
 FACILITY_STATUS: dict[str, tuple[str, str]] = {
     "ok": ("完好", "OK"),

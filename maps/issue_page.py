@@ -20,7 +20,6 @@ import folium
 import pandas as pd
 
 from gis.issues.detail import IssueDetail
-from gis.rules import FINAL_STATUSES
 from maps.assets import ISSUE_PAGE_JS
 from maps.base import (
     BaseMapOptions,
@@ -134,7 +133,7 @@ def panel_html(data: IssueDetail, lang: str, now: datetime) -> str:
                      f'{esc(t("back_to_grid", lang))}</a>')
     status = str(issue["status"])
     badge = f'<span class="gm-status gm-status-{esc(status)}">{esc(status_label(status, lang))}</span>'
-    if _overdue(issue, now):
+    if bool(issue["overdue"]):
         badge += f' <span class="gm-overdue">{esc(t("overdue", lang))}</span>'
     text = {k: t(k, lang) for k in ("request_failed", "network_error", "sending", "details")}
     config = {"id": issue_id, "lang": lang, "text": text,
@@ -152,7 +151,7 @@ def _details(data: IssueDetail, lang: str, now: datetime) -> str:
     due = "—"
     if _given(i["due_at"]):
         due = esc(local_time(i["due_at"]))
-        if _overdue(i, now):
+        if bool(i["overdue"]):
             due += f' <span class="gm-overdue">({esc(t("overdue", lang))})</span>'
     grid = (f'{esc(i["grid_name"])} ({esc(i["grid_code"])})' if _given(i["grid_code"])
             else esc(t("unassigned", lang)))
@@ -227,11 +226,6 @@ def _photo_links(urls, lang: str) -> str:
         else:
             links.append(f"{label}: {esc(url)}")
     return " · ".join(links)
-
-
-def _overdue(issue, now: datetime) -> bool:
-    return (str(issue["status"]) not in FINAL_STATUSES and _given(issue["due_at"])
-            and pd.Timestamp(issue["due_at"]) < now)
 
 
 def _given(value) -> bool:

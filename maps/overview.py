@@ -48,15 +48,16 @@ def build_overview(data: OverviewData, *, lang: str = "zh",
                                      grids["open"], strict=True)])
     layer = folium.GeoJson(
         geojson(frame, ["code", "name", "community", "worker", "households", "open", "overdue",
-                        "colour", "link", "label"], html=("link", "label")),
+                        "on_time_rate", "colour", "link", "label"], html=("link", "label")),
         name=t("grids", lang),
         style_function=lambda f: {"fillColor": f["properties"]["colour"], "color": "#555",
                                   "weight": 1, "fillOpacity": 0.6},
         highlight_function=lambda f: {"weight": 3, "color": "#000"},
         tooltip=folium.GeoJsonTooltip(
-            fields=["name", "code", "community", "worker", "open", "overdue"],
+            fields=["name", "code", "community", "worker", "open", "overdue", "on_time_rate"],
             aliases=[t("name", lang), t("grid_code", lang), t("community", lang),
-                     t("worker", lang), t("open", lang), t("overdue_n", lang)]),
+                     t("worker", lang), t("open", lang), t("overdue_n", lang),
+                     t("on_time_rate", lang)]),
         popup=folium.GeoJsonPopup(fields=["link"], labels=False),
         on_each_feature=JsCode(
             "function (feature, layer) { layer.bindTooltip(feature.properties.label, "

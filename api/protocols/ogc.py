@@ -21,6 +21,8 @@ from sqlalchemy.orm import Session
 
 from gis.errors import GridMapError, NotFound
 from gis.queries import reads
+from gis.queries.filters import BBox, IssueFilter, local_time
+from gis.queries.issue_model import PERSONAL_FIELDS
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 GREGORIAN = "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"
@@ -33,7 +35,6 @@ CONFORMANCE = [
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 10_000
 COMMON_PARAMETERS = ("bbox", "limit", "offset", "datetime", "f")
-PRIVATE_ISSUE_PROPERTIES = ("reporter_contact", "client_uuid")
 GEOJSON = "application/geo+json"
 OPENAPI_JSON = "application/vnd.oai.openapi+json;version=3.0"
 
@@ -140,7 +141,7 @@ def _extent(session: Session, spec: Collection) -> dict:
 # -- items ------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ItemsQuery:
-    bbox: reads.BBox | None = None
+    bbox: BBox | None = None
     limit: int = DEFAULT_LIMIT
     offset: int = 0
     since: datetime | None = None  # inclusive
@@ -161,7 +162,7 @@ class ItemsQuery:
                    filters=tuple((k, params[k]) for k in spec.filters if params.get(k)))
 
 
-def parse_bbox(raw: str | None) -> reads.BBox | None:
+def parse_bbox(raw: str | None) -> BBox | None:
     """``minx,miny,maxx,maxy`` or the 3D ``minx,miny,minz,maxx,maxy,maxz`` (heights ignored)."""
     if not raw:
         return None
@@ -169,7 +170,7 @@ def parse_bbox(raw: str | None) -> reads.BBox | None:
     if len(parts) == 6:
         parts = parts[0:2] + parts[3:5]
     try:
-        return reads.BBox.parse(",".join(parts))
+        return BBox.parse(",".join(parts))
     except GridMapError as exc:
         raise InvalidParameter(str(exc)) from exc
 
@@ -198,22 +199,23 @@ def parse_datetime(raw: str | None, spec: Collection) -> tuple[datetime | None, 
     first, _, last = raw.partition("/")
     since = None if first in ("", "..") else _instant(first)[0]
     until = None if last in ("", "..") else _instant(last)[1]
-    if since is not None and until is not None and until <= since:
+    if since is not None and until is not None and until < since:
         raise InvalidParameter(f"datetime interval ends before it starts: {raw!r}")
     return since, until
 
 
 def _instant(raw: str) -> tuple[datetime, datetime]:
-    """A date stands for that whole day (Beijing time); a date-time for that instant."""
+    """(first, last) instant: a date stands for that whole day (Beijing time), both ends
+    inclusive as in :class:`gis.queries.filters.IssueFilter`; a date-time for that instant."""
     try:
         if len(raw) == 10:
-            day = reads.local_time(datetime.combine(date.fromisoformat(raw), datetime.min.time()))
-            return day, day + timedelta(days=1)
-        moment = reads.local_time(datetime.fromisoformat(raw))
+            day = local_time(datetime.combine(date.fromisoformat(raw), datetime.min.time()))
+            return day, day + timedelta(days=1) - timedelta(microseconds=1)
+        moment = local_time(datetime.fromisoformat(raw))
     except ValueError as exc:
         raise InvalidParameter(f"datetime must be RFC 3339 (2025-03-01T08:00:00Z), a date, or an "
                                f"interval of them; got {raw!r}") from exc
-    return moment, moment + timedelta(microseconds=1)
+    return moment, moment
 
 
 def _values(query: ItemsQuery, name: str) -> list[str]:
@@ -243,10 +245,9 @@ def _fetch_facilities(session: Session, q: ItemsQuery) -> reads.Page:
 
 
 def _fetch_issues(session: Session, q: ItemsQuery) -> reads.Page:
-    filters = reads.IssueFilter(bbox=q.bbox, grid=_single(q, "grid_code"),
-                                community=_single(q, "community"),
-                                category=tuple(_values(q, "category")),
-                                status=tuple(_values(q, "status")), since=q.since, until=q.until)
+    filters = IssueFilter(bbox=q.bbox, grid=_single(q, "grid_code"),
+                          community=_single(q, "community"), categories=tuple(_values(q, "category")),
+                          statuses=tuple(_values(q, "status")), since=q.since, until=q.until)
     return reads.list_issues(session, None, filters, limit=q.limit, offset=q.offset)
 
 
@@ -312,7 +313,7 @@ def _get(session: Session, spec: Collection, feature_id: str) -> dict:
 def _feature(spec: Collection, row: dict) -> dict:
     props = {k: v for k, v in row.items() if k != "geometry"}
     if spec.id == "issues":
-        for key in PRIVATE_ISSUE_PROPERTIES:
+        for key in PERSONAL_FIELDS:  # OGC readers are anonymous: never personal data
             props.pop(key, None)
     return {"type": "Feature", "id": row[spec.id_property], "geometry": row["geometry"],
             "properties": props}

@@ -31,7 +31,9 @@ from gis.errors import Forbidden, GridMapError, NotFound
 from gis.geo.crs import parse_crs, to_wgs84
 from gis.geotag.index_cache import GridIndexCache
 from gis.issues import reporting
-from gis.queries.reads import ENDED_SQL, LOCAL_TZ, local_time
+from gis.queries.filters import local_time
+from gis.rules import BEIJING, FINAL_SQL
+from gis.rules import STATUS_NAMES as RULE_STATUS_NAMES
 
 SPEC_URL = "http://wiki.open311.org/GeoReport_v2"
 CHANGESET = "2026-11-28T00:00:00+08:00"  # when this endpoint's behaviour last changed
@@ -41,12 +43,7 @@ MAX_DESCRIPTION = 4000
 CHANNEL = "open311"
 KEY_PREFIX = "gm311_"
 IDEMPOTENCY_NAMESPACE = uuid.UUID("0c9e3f43-5a1e-4f0f-b1a2-311311311311")
-STATUS_NAMES = {
-    "reported": "信息收集 / reported", "accepted": "案卷建立 / accepted",
-    "dispatched": "任务派遣 / dispatched", "in_progress": "任务处理 / in progress",
-    "resolved": "处理反馈 / resolved", "closed": "核查结案 / closed",
-    "rejected": "不予立案 / rejected", "reopened": "返工 / reopened",
-}
+STATUS_NAMES = {s: f"{zh} / {en.lower()}" for s, (zh, en) in RULE_STATUS_NAMES.items()}
 
 
 class BadRequest(GridMapError):
@@ -135,7 +132,7 @@ class RequestQuery:
         if bad:
             raise BadRequest(f"status must be open or closed (comma separated); got {', '.join(bad)}")
         start, end = _date_range(_w3c(start_date, "start_date"), _w3c(end_date, "end_date"),
-                                 now or datetime.now(LOCAL_TZ))
+                                 now or datetime.now(BEIJING))
         return cls(service_codes=tuple(_split(service_code)), start=start, end=end, statuses=statuses)
 
 
@@ -184,7 +181,7 @@ _REQUEST_SQL = f"""
            coalesce((SELECT max(e.at) FROM issue_events e WHERE e.issue_id = i.id),
                     i.updated_at) AS updated_at,
            ST_Y(i.geom) AS lat, g.code AS grid_code, g.name AS grid_name,
-           i.status IN {ENDED_SQL} AS ended
+           i.status IN {FINAL_SQL} AS ended
       FROM issues i JOIN categories k ON k.code = i.category LEFT JOIN grids g ON g.id = i.grid_id"""
 
 
@@ -207,7 +204,7 @@ def _request_where(query: RequestQuery) -> tuple[list[str], dict]:
         clauses.append("i.category = ANY(:codes)")
         params["codes"] = list(query.service_codes)
     if len(set(query.statuses)) == 1:  # both open and closed is everything
-        clauses.append(f"i.status {'IN' if query.statuses[0] == 'closed' else 'NOT IN'} {ENDED_SQL}")
+        clauses.append(f"i.status {'IN' if query.statuses[0] == 'closed' else 'NOT IN'} {FINAL_SQL}")
     return clauses, params
 
 
@@ -243,7 +240,7 @@ def _request(row) -> dict:
 
 
 def _w3c_out(value: datetime | None) -> str | None:
-    return value.astimezone(LOCAL_TZ).isoformat(timespec="seconds") if value else None
+    return value.astimezone(BEIJING).isoformat(timespec="seconds") if value else None
 
 
 # -- posting a request ------------------------------------------------------------------------
@@ -360,7 +357,7 @@ def _facility(session: Session, category: dict, post: RequestPost, x: float, y: 
     if kind not in kinds:
         raise BadRequest(f"attribute[facility_kind] must be one of {', '.join(kinds)}; got {kind!r}")
     lon, lat = to_wgs84(x, y, parse_crs(crs))
-    return reporting._nearest_facility(session, lon, lat, [kind])
+    return reporting.nearest_facility(session, lon, lat, [kind])
 
 
 def _one_attribute(post: RequestPost, code: str) -> str | None:

@@ -3,6 +3,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Header, Path, Request, Response
 
 from api.deps import CurrentActor, OptionalActor, SessionDep
+from api.geojson import feature
 from api.issue_schemas import (
     HistoryEvent,
     IssueCreate,
@@ -11,7 +12,8 @@ from api.issue_schemas import (
     IssueInput,
     TransitionCreate,
 )
-from gis.issues import reporting
+from gis.issues import duplicates, reporting, workflow
+from gis.queries import reads
 from gis.rules import TRANSITIONS
 
 router = APIRouter(prefix="/api/v1/issues", tags=["issues"])
@@ -36,14 +38,14 @@ def report_issue(
     session.commit()
     if not stored.created:
         response.status_code = 200
-    feature = reporting.issue_feature(session, stored.issue_id, actor)
-    return IssueCreated(**feature, possible_duplicates=reporting.possible_duplicates(session, stored.issue_id))
+    issue = feature(reads.get_issue(session, actor, stored.issue_id))
+    return IssueCreated(**issue, possible_duplicates=duplicates.possible_duplicates(session, stored.issue_id))
 
 
 @router.post("/{issue_id}/transitions", summary="Move an issue through the workflow")
 def transition(issue_id: IssueId, body: TransitionCreate, session: SessionDep,
                actor: CurrentActor) -> dict:
-    previous = reporting.transition(session, actor, issue_id, body.to, body.note)
+    previous = workflow.transition(session, actor, issue_id, body.to, body.note)
     session.commit()
     return {"id": issue_id, "from": previous, "to": body.to,
             "allowed_next": list(TRANSITIONS[body.to])}
@@ -51,4 +53,4 @@ def transition(issue_id: IssueId, body: TransitionCreate, session: SessionDep,
 
 @router.get("/{issue_id}/history", summary="The audit trail of an issue")
 def history(issue_id: IssueId, session: SessionDep, actor: OptionalActor) -> list[HistoryEvent]:
-    return [HistoryEvent(**e) for e in reporting.history(session, issue_id)]
+    return [HistoryEvent(**e) for e in workflow.history(session, issue_id)]

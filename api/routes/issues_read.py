@@ -1,14 +1,14 @@
 """Reading issues (事件): the list with filters, and one issue. Reports and transitions are elsewhere."""
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 
 from api.deps import BBoxDep, Limit, Offset, OptionalActor, SessionDep
 from api.geojson import feature, feature_collection
-from api.schemas import IssuePublic, IssuesPublic, IssueStatusFilter
+from api.schemas import DayOrInstant, IssuePublic, IssuesPublic, IssueStatusFilter
 from gis.queries import reads
+from gis.queries.filters import IssueFilter
 
 router = APIRouter(prefix="/api/v1/issues", tags=["issues"])
 
@@ -20,27 +20,31 @@ def issue_filters(
     category: Annotated[list[str] | None, Query(
         description="Issue category code (see /api/v1/categories); repeat for several")] = None,
     status: Annotated[list[IssueStatusFilter] | None, Query(
-        description="Workflow status, or `open` for all but closed and rejected; repeat for several",
+        description="Workflow status, or `open` for all but closed and rejected, or `final` for "
+                    "closed and rejected; repeat for several",
     )] = None,
-    since: Annotated[datetime | None, Query(
-        description="Reported at or after (ISO 8601; without an offset: Beijing time)",
+    since: Annotated[DayOrInstant | None, Query(
+        description="Reported at or after: a day (from its start) or an instant (ISO 8601; "
+                    "without an offset: Beijing time)",
         examples=["2025-03-01"])] = None,
-    until: Annotated[datetime | None, Query(
-        description="Reported before (ISO 8601; without an offset: Beijing time)")] = None,
+    until: Annotated[DayOrInstant | None, Query(
+        description="Reported at or before: a day (to its end, inclusive) or an instant "
+                    "(ISO 8601; without an offset: Beijing time)")] = None,
     q: Annotated[str | None, Query(max_length=200, description="Text the description contains")] = None,
-) -> reads.IssueFilter:
-    return reads.IssueFilter(bbox=bbox, grid=grid, community=community, category=tuple(category or ()),
-                             status=tuple(status or ()), since=since, until=until, q=q)
+) -> IssueFilter:
+    return IssueFilter(bbox=bbox, grid=grid, community=community, categories=tuple(category or ()),
+                       statuses=tuple(status or ()), since=since, until=until, q=q)
 
 
-IssueFilters = Annotated[reads.IssueFilter, Depends(issue_filters)]
+IssueFilters = Annotated[IssueFilter, Depends(issue_filters)]
 
 
 @router.get("", summary="Issues as a GeoJSON FeatureCollection, newest first",
             responses={200: {"model": IssuesPublic}}, response_model=None)
 def list_issues(request: Request, session: SessionDep, actor: OptionalActor, filters: IssueFilters,
                 limit: Limit = 100, offset: Offset = 0) -> dict:
-    """Everyone may read issues; `reporter_contact` only the grid's worker, leaders and admins."""
+    """Everyone may read issues; `reporter_contact` and `client_uuid` (personal) only the grid's
+    worker, leaders and admins."""
     page = reads.list_issues(session, actor, filters, limit=limit, offset=offset)
     return feature_collection(page.items, page.total, request, limit, offset)
 

@@ -1,9 +1,10 @@
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 
 from api.deps import SessionDep
+from api.schemas import Assignment
 from gis.geotag.locate import locate_point
 
 router = APIRouter(prefix="/api/v1", tags=["geotagging"])
@@ -22,7 +23,7 @@ class GridRef(BaseModel):
 
 class LocatePublic(BaseModel):
     grid: GridRef | None
-    method: Literal["inside", "boundary", "nearest", "unassigned"]
+    method: Assignment
     distance_m: float | None
     lon: float
     lat: float

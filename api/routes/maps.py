@@ -23,6 +23,7 @@ from api.settings import MapSettings
 from gis.errors import SetupError
 from gis.issues.detail import issue_detail
 from gis.queries import map_data
+from gis.queries.filters import IssueFilter
 from maps import assets
 from maps.base import BaseMapOptions, render
 from maps.cache import PageCache
@@ -107,20 +108,21 @@ Day = Annotated[date | None, BeforeValidator(_blank_to_none)]
 
 def issue_filter(
     category: Annotated[list[str], Query(description="Issue category code(s)")] = (),
-    status: Annotated[list[str], Query(description="Status(es), or 'open' / 'closed'")] = (),
-    since: Annotated[Day, Query(description="First day (Asia/Shanghai)")] = None,
+    status: Annotated[list[str], Query(description="Status(es), or 'open' / 'final'")] = (),
+    since: Annotated[Day, Query(description="First day (Beijing time)")] = None,
     until: Annotated[Day, Query(description="Last day, inclusive")] = None,
     community: Annotated[str | None, Query(description="Community name or code")] = None,
     grid: Annotated[str | None, Query(description="Grid code")] = None,
-) -> map_data.IssueFilter:
-    return map_data.IssueFilter(tuple(c for c in category if c), tuple(s for s in status if s),
-                                 since, until, community or None, grid or None)
+) -> IssueFilter:
+    return IssueFilter(categories=tuple(c for c in category if c),
+                       statuses=tuple(s for s in status if s), since=since, until=until,
+                       community=community or None, grid=grid or None)
 
 
 @router.get("/heatmap", response_class=HTMLResponse, summary="The leaders' issue heatmap")
 def heatmap(
     request: Request, session: SessionDep,
-    flt: Annotated[map_data.IssueFilter, Depends(issue_filter)],
+    flt: Annotated[IssueFilter, Depends(issue_filter)],
     mode: Annotated[Literal["raw", "rate"], Query(description="Choropleth colour")] = "raw",
     lang: Lang = "zh", basemap: Basemap = None,
 ) -> HTMLResponse:

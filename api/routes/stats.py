@@ -25,7 +25,7 @@ _CSV = {200: {"content": {"text/csv": {}}, "description": "JSON, or CSV with `fo
 def grid_stats(session: SessionDep, actor: CurrentActor, filters: IssueFilters,
                format: Format = "json"):
     """Leaders and admins. Issues are selected by the same filters as `GET /api/v1/issues`."""
-    rows, unassigned = statistics.grid_stats_with_unassigned(session, actor, filters)
+    rows, unassigned = statistics.grid_stats(session, actor, filters)
     if format == "csv":
         return _csv(rows, GridStatsRow, "grid-stats.csv")
     return GridStatsPublic(data=rows, count=len(rows), unassigned=unassigned)

@@ -61,8 +61,3 @@ def current_revision(engine: Engine) -> str | None:
         if exists is None:
             return None
         return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
-
-
-def grid_index_version(session: Session) -> int:
-    """The counter the grids trigger bumps; a changed value means in-memory indexes are stale."""
-    return session.execute(text("SELECT version FROM grid_index_state WHERE id = 1")).scalar_one()

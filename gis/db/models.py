@@ -31,13 +31,13 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from gis.rules import ISSUE_STATUSES
+from gis.geo.grid_index import METHODS
+from gis.rules import FACILITY_STATUSES, ISSUE_STATUSES
 
 SRID = 4326
 REGION_LEVELS = ("district", "street", "community")
 ROLES = ("worker", "leader", "admin")
-FACILITY_STATUSES = ("ok", "damaged", "missing", "repairing")
-ASSIGNMENTS = ("inside", "boundary", "nearest", "unassigned")
+ASSIGNMENTS = METHODS  # how an issue or facility was tagged with its grid
 
 
 def _one_of(column: str, values: tuple[str, ...]) -> CheckConstraint:

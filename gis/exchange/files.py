@@ -24,6 +24,7 @@ from pyproj.exceptions import CRSError
 from shapely.geometry import MultiPolygon
 
 from gis.errors import ImportFailed, InvalidCoordinates, UnknownCRS
+from gis.rules import BEIJING_TZ_NAME  # times written without an offset are Beijing time
 
 KINDS = ("grids", "buildings", "facilities", "issues")
 
@@ -42,7 +43,6 @@ _WRITE_DRIVERS = {
 }
 _SHAPEFILE_NAME_LIMIT = 10
 _GEOJSON_PEEK_BYTES = 4096
-_LOCAL_TIMEZONE = "Asia/Shanghai"  # times written without an offset are Beijing time
 
 
 @dataclass(frozen=True)
@@ -469,8 +469,8 @@ def _as_timestamp(value) -> pd.Timestamp:
         return pd.NaT
     stamp = pd.Timestamp(value)
     if stamp.tzinfo is None:
-        return stamp.tz_localize(_LOCAL_TIMEZONE)
-    return stamp.tz_convert(_LOCAL_TIMEZONE)
+        return stamp.tz_localize(BEIJING_TZ_NAME)
+    return stamp.tz_convert(BEIJING_TZ_NAME)
 
 
 def _check_unique(values: pd.Series, prop: str) -> list[tuple[int, str]]:
@@ -611,7 +611,7 @@ def _finish(frame: gpd.GeoDataFrame, spec: _KindSpec) -> gpd.GeoDataFrame:
         frame[prop] = frame[prop].map(_as_whole_number).astype("Int64")
     if "reported_at" in spec.properties:
         stamps = frame["reported_at"].map(_as_timestamp)
-        frame["reported_at"] = pd.to_datetime(stamps, utc=True).dt.tz_convert(_LOCAL_TIMEZONE)
+        frame["reported_at"] = pd.to_datetime(stamps, utc=True).dt.tz_convert(BEIJING_TZ_NAME)
     # RFC 7946 ring order (exterior counter-clockwise), whatever the format stored.
     geoms = shapely.orient_polygons(frame.geometry.to_numpy())
     if spec.multipolygon:

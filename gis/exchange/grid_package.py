@@ -23,7 +23,8 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gis.errors import NotFound
-from gis.queries.reads import ENDED_SQL
+from gis.queries.issue_model import ISSUE_FROM, select_list
+from gis.rules import open_sql
 
 NEIGHBOUR_M = 5.0  # shared boundaries drawn with small gaps still make neighbours
 SYNC_ENDPOINT = "/api/v1/issues"
@@ -31,6 +32,9 @@ GRID_COLUMNS = """g.code, g.name, c.name AS community, g.households, g.populatio
                   g.valid_from, ST_AsBinary(g.geom) AS wkb"""
 
 # (layer, geometry type, SQL with :grid_id and :code)
+# The fields of an open issue a tablet takes along: no personal field leaves the server.
+PACKAGE_ISSUE_FIELDS = ("id", "category", "category_zh", "description", "status", "priority",
+                        "facility_id", "reported_at", "due_at", "overdue")
 _LAYERS = (
     ("grid", "MultiPolygon", f"""
         SELECT {GRID_COLUMNS} FROM grids g JOIN regions c ON c.id = g.community_id
@@ -55,11 +59,8 @@ _LAYERS = (
          WHERE g.code = :code ORDER BY f.id"""),
     # Personal data (reporter_contact) and the reporting device's key (client_uuid) stay home.
     ("issues", "Point", f"""
-        SELECT i.id, i.category, k.name_zh AS category_zh, i.description, i.status, i.priority,
-               i.facility_id, i.reported_at, i.due_at,
-               coalesce(i.due_at < now(), false) AS overdue, ST_AsBinary(i.geom) AS wkb
-          FROM issues i JOIN grids g ON g.id = i.grid_id JOIN categories k ON k.code = i.category
-         WHERE g.code = :code AND i.status NOT IN {ENDED_SQL}
+        SELECT {select_list(PACKAGE_ISSUE_FIELDS, geometry="wkb")} FROM {ISSUE_FROM}
+         WHERE g.code = :code AND {open_sql('i')}
          ORDER BY i.reported_at, i.id"""),
 )
 _CATEGORIES_SQL = """SELECT code, kind, name_zh, name_en, icon, colour, due_hours

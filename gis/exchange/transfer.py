@@ -15,7 +15,11 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gis.errors import ImportFailed
+from gis.queries.issue_model import ISSUE_FROM, select_list
+from gis.rules import BEIJING_TZ_NAME
 
+EXPORT_ISSUE_FIELDS = ("id", "client_uuid", "category", "description", "status", "reported_at",
+                       "closed_at", "grid_code", "assignment")
 _EXPORT_SQL = {
     "grids": """SELECT g.code, g.name, c.name AS community, g.households, g.population, g.version,
                        ST_AsBinary(g.geom) AS wkb
@@ -28,11 +32,11 @@ _EXPORT_SQL = {
     "facilities": """SELECT f.id, f.code, f.category, f.name, f.status, g.code AS grid_code,
                             ST_AsBinary(f.geom) AS wkb
                        FROM facilities f LEFT JOIN grids g ON g.id = f.grid_id ORDER BY f.id""",
-    # Personal data (reporter_contact) never leaves through an export.
-    "issues": """SELECT i.id, i.client_uuid::text AS client_uuid, i.category, i.description,
-                        i.status, i.reported_at, i.closed_at, g.code AS grid_code, i.assignment,
-                        ST_AsBinary(i.geom) AS wkb
-                   FROM issues i LEFT JOIN grids g ON g.id = i.grid_id ORDER BY i.id""",
+    # Personal data (reporter_contact) never leaves through an export. The idempotency key goes
+    # along (the export is an administrator's act on the server): re-importing the file then
+    # finds the same issues instead of duplicating them.
+    "issues": f"""SELECT {select_list(EXPORT_ISSUE_FIELDS, geometry="wkb")}
+                    FROM {ISSUE_FROM} ORDER BY i.id""",
 }
 
 
@@ -158,7 +162,7 @@ def _time(value):
     if value is None or (not isinstance(value, str) and pd.isna(value)):
         return pd.Timestamp.now(tz="UTC").to_pydatetime()
     ts = pd.Timestamp(value)
-    return (ts.tz_localize("Asia/Shanghai") if ts.tzinfo is None else ts).to_pydatetime()
+    return (ts.tz_localize(BEIJING_TZ_NAME) if ts.tzinfo is None else ts).to_pydatetime()
 
 
 def grow_communities(session: Session) -> None:

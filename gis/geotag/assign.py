@@ -19,7 +19,7 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.orm import Session
 
 from gis.geo.grid_index import METHODS, GridIndex
-from gis.rules import DEFAULT_TOLERANCE_M
+from gis.rules import DEFAULT_TOLERANCE_M, open_sql
 
 
 @dataclass
@@ -99,7 +99,7 @@ class _Scope:
     def where(self, table: str) -> tuple[str, dict]:
         clauses, params = [], {}
         if table == "issues" and not self.include_closed:
-            clauses.append("t.status NOT IN ('closed', 'rejected')")
+            clauses.append(open_sql("t"))
         if table == "issues" and self.since is not None:
             clauses.append("t.reported_at >= :since")
             params["since"] = self.since
@@ -192,7 +192,7 @@ def _record_moves(conn: Connection) -> None:
         "INSERT INTO issue_events (issue_id, from_status, to_status, note) "
         "SELECT t.id, t.status, t.status, '网格调整 / grid redrawn: ' || coalesce(og.code, '—') "
         "|| ' → ' || coalesce(ng.code, '—') " + _MOVES.format(table="issues")
-        + " AND t.status NOT IN ('closed', 'rejected')"))
+        + f" AND {open_sql('t')}"))
 
 
 def _apply(conn: Connection, table: str) -> None:

@@ -17,25 +17,27 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gis.errors import NotFound
-from gis.issues.reporting import history
+from gis.issues.workflow import history
+from gis.queries.issue_model import ISSUE_FROM, select_list
 from gis.rules import TRANSITIONS
 
 WGS84 = "EPSG:4326"
-# The columns of an issue the page may show. reporter_contact is deliberately not here.
+# The fields of the one issue read model the page shows, and the grid worker's name beside them.
+# The page is public: no personal field (gis.queries.issue_model.PERSONAL_FIELDS) is among them.
 ISSUE_DETAIL_COLUMNS = ("id", "category", "description", "status", "priority", "reported_at",
-                        "due_at", "closed_at", "assignment", "photo_urls", "grid_code",
-                        "grid_name", "worker", "facility_code", "facility_name")
+                        "due_at", "closed_at", "overdue", "assignment", "photo_urls", "grid_code",
+                        "grid_name", "facility_code", "facility_name")
 STREETS_WITHIN_DEG = 0.003  # ~300 m around the grid, as on the grid map
 
 
 @dataclass
 class IssueDetail:
-    """``issue``: one row of :data:`ISSUE_DETAIL_COLUMNS`, its location as the geometry;
+    """``issue``: one row of :data:`ISSUE_DETAIL_COLUMNS` and ``worker``, its location as the geometry;
     ``grid``: the outline of the grid version it is tagged to (code, name; empty when in no
     grid); ``facility``: the linked facility (code, name, category, status; empty when none);
     ``streets``: streets near the grid (or the issue); ``category``: the issue category's row
     (code, name_zh, name_en, icon, colour); ``history``: the audit trail
-    (:func:`gis.issues.reporting.history`); ``allowed_next``: the statuses the workflow allows next."""
+    (:func:`gis.issues.workflow.history`); ``allowed_next``: the statuses the workflow allows next."""
 
     issue: gpd.GeoDataFrame
     grid: gpd.GeoDataFrame
@@ -48,15 +50,12 @@ class IssueDetail:
 
 def issue_detail(session: Session, issue_id: int) -> IssueDetail:
     """What the action page of ``issue_id`` shows; NotFound when there is no such issue."""
-    issue = _query(session, """
-        SELECT i.id, i.category, i.description, i.status, i.priority, i.reported_at, i.due_at,
-               i.closed_at, i.assignment, i.photo_urls, g.code AS grid_code, g.name AS grid_name,
+    issue = _query(session, f"""
+        SELECT {select_list(ISSUE_DETAIL_COLUMNS, geometry="wkb")},
                (SELECT u.display_name FROM grid_workers gw JOIN users u ON u.id = gw.user_id
-                 WHERE gw.grid_code = g.code ORDER BY u.username LIMIT 1) AS worker,
-               f.code AS facility_code, f.name AS facility_name, ST_AsBinary(i.geom) AS wkb
-          FROM issues i LEFT JOIN grids g ON g.id = i.grid_id
-          LEFT JOIN facilities f ON f.id = i.facility_id
-         WHERE i.id = :id""", {"id": issue_id}, list(ISSUE_DETAIL_COLUMNS))
+                 WHERE gw.grid_code = g.code ORDER BY u.username LIMIT 1) AS worker
+          FROM {ISSUE_FROM} WHERE i.id = :id""", {"id": issue_id},
+                   [*ISSUE_DETAIL_COLUMNS, "worker"])
     if issue.empty:
         raise NotFound(f"issue {issue_id} does not exist")
     grid = _query(session, """

@@ -1,4 +1,4 @@
-"""Issue reports and their workflow: the closed loop of digital urban management (DESIGN §5).
+"""Issue reports: the first step of the closed loop (docs/ARCHITECTURE.md, "The issue workflow").
 
 A report is geotagged on write with the same grid index as everything else, linked to the
 facility it concerns, given its category's due time, and made idempotent by its client UUID: a
@@ -15,17 +15,13 @@ from dataclasses import dataclass, field
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from gis.errors import Conflict, IllegalTransition, NotFound, UnknownCategory
+from gis.errors import Conflict, NotFound, UnknownCategory
 from gis.geotag.index_cache import GridIndexCache
 from gis.geotag.locate import locate_point
-from gis.people.actors import Actor, require_change
-from gis.rules import FINAL_SQL, TRANSITIONS
+from gis.people.actors import Actor
 
 FACILITY_LINK_M = 20.0
-DUPLICATE_RADIUS_M = 30.0
-DUPLICATE_WINDOW_H = 48
 REPORTED_NOTE = "上报 / reported"
-DUPLICATES_LISTED = 20  # the nearest ones; a flooded street can bring a hundred reports
 KEY_NAMESPACE = uuid.UUID("6f1d6a52-3c47-4b8e-9a53-5d0c1f2e7a10")
 
 
@@ -62,10 +58,10 @@ def report_issue(session: Session, cache: GridIndexCache, actor: Actor, report: 
     client_uuid = report.client_uuid or uuid.uuid4()
     category = _category_and_earlier(session, report.category, client_uuid)
     if category.id is not None:  # this key was stored before: a retry
-        return _replay(session, category, report)
+        return _replay(category, report)
     due_hours, facility_categories = category.due_hours, list(category.facility_categories or [])
     place = locate_point(session, cache, report.x, report.y, report.crs, with_grid=False)
-    facility_id = report.facility_id or _nearest_facility(session, place.lon, place.lat,
+    facility_id = report.facility_id or nearest_facility(session, place.lon, place.lat,
                                                           facility_categories)
     if report.facility_id is not None:
         _check_facility(session, report.facility_id)
@@ -90,10 +86,10 @@ def report_issue(session: Session, cache: GridIndexCache, actor: Actor, report: 
         "photos": _json(report.photo_urls), "lon": place.lon, "lat": place.lat,
         "crs": place.source_crs, "x": report.x, "y": report.y, "grid_id": place.grid_id,
         "grid_version": place.grid_version, "method": place.method, "distance": place.distance_m,
-        "facility_id": facility_id, "due_hours": due_hours or 0,
+        "facility_id": facility_id, "due_hours": due_hours,  # none: no time limit, never overdue
         "actor": actor.id if actor else None, "note": REPORTED_NOTE}).scalar()
     if issue_id is None:  # a concurrent retry with the same key won the race
-        return _replay(session, _by_client_uuid(session, client_uuid), report)
+        return _replay(_by_client_uuid(session, client_uuid), report)
     return Reported(issue_id, created=True)
 
 
@@ -117,7 +113,7 @@ def _by_client_uuid(session: Session, client_uuid: uuid.UUID):
         "FROM issues WHERE client_uuid = :u"), {"u": client_uuid}).first()
 
 
-def _replay(session: Session, existing, report: IssueReport) -> Reported:
+def _replay(existing, report: IssueReport) -> Reported:
     """The same key must mean the same report; a reused key with other content is a conflict."""
     same_place = (abs(existing.source_x - report.x) < 1e-9 and abs(existing.source_y - report.y) < 1e-9)
     if existing.category != report.category or not same_place:
@@ -126,7 +122,7 @@ def _replay(session: Session, existing, report: IssueReport) -> Reported:
     return Reported(existing.id, created=False)
 
 
-def _nearest_facility(session: Session, lon: float, lat: float, categories: list[str]) -> int | None:
+def nearest_facility(session: Session, lon: float, lat: float, categories: list[str]) -> int | None:
     """The closest facility of a related category within 20 m (a broken cover -> that cover)."""
     if not categories:
         return None
@@ -149,89 +145,6 @@ def _degrees_covering(metres: float, lat: float) -> float:
 def _check_facility(session: Session, facility_id: int) -> None:
     if session.execute(text("SELECT 1 FROM facilities WHERE id = :i"), {"i": facility_id}).first() is None:
         raise NotFound(f"facility {facility_id} does not exist")
-
-
-def possible_duplicates(session: Session, issue_id: int) -> list[dict]:
-    """Open issues of the same category within 30 m reported in the 48 h before this one, the
-    nearest :data:`DUPLICATES_LISTED` of them."""
-    rows = session.execute(text(f"""
-        SELECT o.id, o.status, o.reported_at,
-               round(ST_Distance(o.geom::geography, i.geom::geography)::numeric, 1)::float AS distance_m
-          FROM issues i JOIN issues o
-            ON o.category = i.category AND o.id <> i.id
-           AND o.status NOT IN {FINAL_SQL}
-           AND o.reported_at BETWEEN i.reported_at - make_interval(hours => :h) AND i.reported_at
-           AND o.geom && ST_Expand(i.geom, 2 * :r / (111320 * greatest(cos(radians(i.lat)), 0.05)))
-           AND ST_DWithin(o.geom::geography, i.geom::geography, :r)
-         WHERE i.id = :id
-         ORDER BY distance_m, o.id
-         LIMIT :n"""), {"id": issue_id, "h": DUPLICATE_WINDOW_H, "r": DUPLICATE_RADIUS_M,
-                        "n": DUPLICATES_LISTED}).mappings()
-    return [dict(r) for r in rows]
-
-
-# -- workflow --------------------------------------------------------------------------------
-def transition(session: Session, actor: Actor, issue_id: int, to_status: str,
-               note: str | None = None) -> str:
-    """Move an issue to ``to_status`` if the workflow allows it; returns the previous status."""
-    row = session.execute(text("""
-        SELECT i.status, g.code FROM issues i LEFT JOIN grids g ON g.id = i.grid_id
-         WHERE i.id = :id FOR UPDATE OF i"""), {"id": issue_id}).first()
-    if row is None:
-        raise NotFound(f"issue {issue_id} does not exist")
-    current, grid_code = row
-    require_change(actor, grid_code, "issues")
-    allowed = TRANSITIONS.get(current, ())
-    if to_status not in allowed:
-        raise IllegalTransition(
-            f"issue {issue_id} is {current!r}; it can go to "
-            f"{', '.join(repr(s) for s in allowed) if allowed else 'nothing (final)'}, not {to_status!r}")
-    session.execute(text(f"""
-        UPDATE issues SET status = CAST(:to AS varchar), updated_at = now(),
-               closed_at = CASE WHEN CAST(:to AS varchar) IN {FINAL_SQL} THEN now() END
-         WHERE id = :id"""), {"to": to_status, "id": issue_id})
-    _add_event(session, issue_id, actor, current, to_status, note)
-    return current
-
-
-def history(session: Session, issue_id: int) -> list[dict]:
-    if session.execute(text("SELECT 1 FROM issues WHERE id = :i"), {"i": issue_id}).first() is None:
-        raise NotFound(f"issue {issue_id} does not exist")
-    rows = session.execute(text("""
-        SELECT e.id, e.at, u.username AS actor, e.from_status, e.to_status, e.note
-          FROM issue_events e LEFT JOIN users u ON u.id = e.actor_id
-         WHERE e.issue_id = :i ORDER BY e.at, e.id"""), {"i": issue_id}).mappings()
-    return [dict(r) for r in rows]
-
-
-def _add_event(session: Session, issue_id: int, actor: Actor | None, from_status: str | None,
-               to_status: str, note: str | None) -> None:
-    session.execute(text(
-        "INSERT INTO issue_events (issue_id, actor_id, from_status, to_status, note) "
-        "VALUES (:i, :a, :f, :t, :n)"),
-        {"i": issue_id, "a": actor.id if actor else None, "f": from_status, "t": to_status, "n": note})
-
-
-def issue_feature(session: Session, issue_id: int, actor: Actor | None) -> dict:
-    """One issue as a GeoJSON Feature; reporter contact only for those allowed to see it."""
-    row = session.execute(text("""
-        SELECT i.id, i.client_uuid::text AS client_uuid, i.category, c.name_zh AS category_zh,
-               c.name_en AS category_en, i.description, i.channel, i.status, i.priority,
-               g.code AS grid_code, i.grid_version, i.assignment, i.assignment_distance_m,
-               i.facility_id, f.code AS facility_code, i.reported_at, i.due_at, i.closed_at,
-               i.reporter_contact, i.photo_urls, i.source_crs,
-               (i.status NOT IN ('closed', 'rejected') AND i.due_at < now()) AS overdue,
-               ST_AsGeoJSON(i.geom, 7)::json AS geometry
-          FROM issues i JOIN categories c ON c.code = i.category
-          LEFT JOIN grids g ON g.id = i.grid_id LEFT JOIN facilities f ON f.id = i.facility_id
-         WHERE i.id = :id"""), {"id": issue_id}).mappings().first()
-    if row is None:
-        raise NotFound(f"issue {issue_id} does not exist")
-    props = dict(row)
-    geometry = props.pop("geometry")
-    if actor is None or not actor.may_see_contact(props["grid_code"]):
-        props.pop("reporter_contact")
-    return {"type": "Feature", "id": props["id"], "geometry": geometry, "properties": props}
 
 
 def _json(value) -> str:

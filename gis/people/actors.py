@@ -18,10 +18,6 @@ class Actor:
     role: str  # worker | leader | admin
     grid_codes: frozenset[str] = field(default_factory=frozenset)
 
-    @property
-    def is_admin(self) -> bool:
-        return self.role == "admin"
-
     def sees_all(self) -> bool:
         return self.role in ("leader", "admin")
 

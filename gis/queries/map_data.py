@@ -27,7 +27,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from typing import TypeVar
 
 import geopandas as gpd
@@ -37,18 +37,16 @@ import shapely
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from gis.errors import NotFound, UnknownCategory
-from gis.rules import ISSUE_STATUSES
+from gis.errors import NotFound
+from gis.queries.filters import IssueFilter
+from gis.queries.issue_model import ISSUE_FROM, select_list
+from gis.queries.statistics import counts_by_grid, with_rates
+from gis.rules import BEIJING_OFFSET, open_sql
 
 WGS84 = "EPSG:4326"
-TIMEZONE = "Asia/Shanghai"
 # Weeks are counted in whole seconds from a local Monday midnight, which costs far less per row
-# than date_trunc('week', ... AT TIME ZONE ...). It is exact because Beijing time has been UTC+8
-# all year since 1992 (no daylight saving), long before any issue GridMap holds.
-MONDAY_0 = datetime(1992, 1, 6, tzinfo=timezone(timedelta(hours=8)))
-OPEN_STATUSES = ("reported", "accepted", "dispatched", "in_progress", "resolved", "reopened")
-CLOSED_STATUSES = ("closed", "rejected")
-STATUS_GROUPS = {"open": OPEN_STATUSES, "closed": CLOSED_STATUSES}
+# than date_trunc('week', ... AT TIME ZONE ...); exact because Beijing time is a fixed offset.
+MONDAY_0 = datetime(1992, 1, 6, tzinfo=BEIJING_OFFSET)
 # Cell sizes the heat layer may use, in metres: "nice" sizes, each a power-of-two multiple of
 # the smallest so that 2x2 merging in numpy lands on another row's size exactly.
 MIN_CELL_M = 10.0
@@ -59,72 +57,6 @@ HOTSPOT_PERMUTATIONS = 999
 HOTSPOT_SEED = 20221
 T = TypeVar("T")
 U = TypeVar("U")
-
-
-# -- filters ------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class IssueFilter:
-    """The leader's filters. ``statuses`` may use the groups "open" and "closed"; dates are days
-    in Asia/Shanghai, ``until`` inclusive; ``community`` is a name or code, ``grid`` a code."""
-
-    categories: tuple[str, ...] = ()
-    statuses: tuple[str, ...] = ()
-    since: date | None = None
-    until: date | None = None
-    community: str | None = None
-    grid: str | None = None
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "categories", tuple(sorted(set(self.categories))))
-        expanded: set[str] = set()
-        for s in self.statuses:
-            expanded.update(STATUS_GROUPS.get(s, (s,)))
-        unknown = expanded - set(ISSUE_STATUSES)
-        if unknown:
-            raise UnknownCategory(f"unknown status {sorted(unknown)}; expected one of "
-                                  f"{list(ISSUE_STATUSES)} or the groups 'open', 'closed'")
-        object.__setattr__(self, "statuses", tuple(sorted(expanded)))
-        if self.since and self.until and self.since > self.until:
-            raise UnknownCategory(f"since ({self.since}) is after until ({self.until})")
-
-    def key(self) -> tuple:
-        """A hashable key for caches: equal filters give equal keys."""
-        return (self.categories, self.statuses, self.since, self.until, self.community, self.grid)
-
-    def where(self) -> tuple[str, dict]:
-        """SQL conditions on ``issues i`` (and ``grids g`` joined on ``i.grid_id``)."""
-        conds, params = ["TRUE"], {"tz": TIMEZONE}
-        if self.categories:
-            conds.append("i.category = ANY(:categories)")
-            params["categories"] = list(self.categories)
-        if self.statuses:
-            conds.append("i.status = ANY(:statuses)")
-            params["statuses"] = list(self.statuses)
-        if self.since:
-            conds.append("i.reported_at >= (CAST(:since AS timestamp) AT TIME ZONE :tz)")
-            params["since"] = self.since
-        if self.until:
-            conds.append("i.reported_at < (CAST(:until_next AS timestamp) AT TIME ZONE :tz)")
-            params["until_next"] = self.until + timedelta(days=1)
-        if self.community:
-            conds.append("g.community_id IN (SELECT id FROM regions WHERE level = 'community' "
-                         "AND (name = :community OR code = :community))")
-            params["community"] = self.community
-        if self.grid:
-            conds.append("g.code = :grid")
-            params["grid"] = self.grid
-        return " AND ".join(conds), params
-
-
-def check_categories(session: Session, codes: tuple[str, ...], kind: str = "issue") -> None:
-    """Raise UnknownCategory naming the codes that are not ``kind`` categories."""
-    if not codes:
-        return
-    known = set(session.execute(text("SELECT code FROM categories WHERE kind = :k"),
-                                {"k": kind}).scalars())
-    unknown = sorted(set(codes) - known)
-    if unknown:
-        raise UnknownCategory(f"unknown {kind} category {unknown}; expected one of {sorted(known)}")
 
 
 # -- what a page cache keys on ------------------------------------------------------------------
@@ -181,27 +113,26 @@ class HeatmapData:
 def heatmap_data(session: Session, flt: IssueFilter, *, cell_budget: int = HEAT_CELL_BUDGET,
                  week_budget: int = WEEK_CELL_BUDGET, hotspots: bool = True) -> HeatmapData:
     """Aggregate the filtered issues for the leader heatmap (see the module text)."""
-    check_categories(session, flt.categories)
     grids = grids_in_scope(session, flt)
     if flt.grid and grids.empty:
         raise NotFound(f"no current grid with code {flt.grid!r}")
     lat0 = _mid_lat(grids)
     area = _area_m2(grids)
-    where, params = flt.where()
-    join = _needs_grids(flt)
+    where = flt.where(session)
+    where, params = where.sql, where.params
     _tune(session)
-    stats = _grid_stats(session, where, params, join)  # per grid, unassigned, time range
-    total = int(stats["issues"].sum())
-    unassigned = int(stats.loc[stats["code"].isna(), "issues"].sum())
+    stats = counts_by_grid(session, flt)  # per grid, unassigned, time range
+    total = int(stats["reported"].sum())
+    unassigned = int(stats.loc[stats["code"].isna(), "reported"].sum())
     cell_m = pick_cell_size(area, min(total, cell_budget * 4) or 1, cell_budget)
     week_cell_m = pick_cell_size(area, min(total, week_budget * 4) or 1,
                                  week_budget / _n_weeks(stats), start=cell_m)
     cells, weeks = side_by_side(
-        session, lambda s: _cells(s, where, params, cell_m, lat0, join),
-        lambda s: _week_cells(s, where, params, week_cell_m, lat0, join))
-    cells = coarsen_to_budget(cells, cell_m, lat0, cell_budget)
+        session, lambda s: _cells(s, where, params, cell_m, lat0),
+        lambda s: _week_cells(s, where, params, week_cell_m, lat0))
+    cells = coarsen_to_budget(cells, cell_m, cell_budget)
     cell_m = cells.attrs["cell_m"]
-    weeks, week_cell_m = _coarsen_weeks(weeks, week_cell_m, lat0, week_budget)
+    weeks, week_cell_m = _coarsen_weeks(weeks, week_cell_m, week_budget)
     grids = _join_stats(grids, stats[stats["code"].notna()])
     if hotspots:
         grids = add_hotspots(grids)
@@ -277,32 +208,19 @@ def _cell_steps(cell_m: float, lat0: float) -> tuple[float, float]:
     return cell_m / m_lon, cell_m / m_lat
 
 
-_FROM = "FROM issues i LEFT JOIN grids g ON g.id = i.grid_id"
-
-
-def _needs_grids(flt: IssueFilter) -> bool:
-    return bool(flt.community or flt.grid)
-
-
-def _from(join: bool) -> str:
-    # Without a community or grid filter the cell scans need no join: a plain scan of issues.
-    return _FROM if join else "FROM issues i"
-
-
-def _cells(session: Session, where: str, params: dict, cell_m: float, lat0: float,
-           join: bool = True) -> pd.DataFrame:
+def _cells(session: Session, where: str, params: dict, cell_m: float, lat0: float) -> pd.DataFrame:
     dx, dy = _cell_steps(cell_m, lat0)
     sql = f"""
         SELECT floor(i.lon / :dx)::bigint AS cx, floor(i.lat / :dy)::bigint AS cy,
                count(*) AS weight, sum(i.lon) AS sx, sum(i.lat) AS sy
-          {_from(join)} WHERE {where} GROUP BY 1, 2"""
+          FROM issues i WHERE {where} GROUP BY 1, 2"""
     rows = session.execute(text(sql), params | {"dx": dx, "dy": dy}).all()
     frame = pd.DataFrame(rows, columns=["cx", "cy", "weight", "sx", "sy"])
     return frame.astype({"cx": "int64", "cy": "int64", "weight": "int64", "sx": "float64",
                          "sy": "float64"})
 
 
-def coarsen_to_budget(cells: pd.DataFrame, cell_m: float, lat0: float, budget: int) -> pd.DataFrame:
+def coarsen_to_budget(cells: pd.DataFrame, cell_m: float, budget: int) -> pd.DataFrame:
     """Merge cells 2x2 until at most ``budget`` remain; return lat, lon (weighted mean position),
     weight, with ``attrs['cell_m']`` the final size. Weights are summed, never dropped."""
     while len(cells) > budget:
@@ -323,15 +241,15 @@ def _n_weeks(stats: pd.DataFrame) -> int:
     return int((stats["last"].max() - stats["first"].min()).days // 7 + 2)
 
 
-def _week_cells(session: Session, where: str, params: dict, cell_m: float, lat0: float,
-                join: bool = True) -> pd.DataFrame:
+def _week_cells(session: Session, where: str, params: dict, cell_m: float,
+                lat0: float) -> pd.DataFrame:
     """(week, cell) sums; ``week`` counts weeks from :data:`MONDAY_0`."""
     dx, dy = _cell_steps(cell_m, lat0)
     sql = f"""
         SELECT floor((date_part('epoch', i.reported_at) - :monday0) / 604800)::int AS week,
                floor(i.lon / :dx)::bigint AS cx, floor(i.lat / :dy)::bigint AS cy,
                count(*) AS weight, sum(i.lon) AS sx, sum(i.lat) AS sy
-          {_from(join)} WHERE {where} GROUP BY 1, 2, 3"""
+          FROM issues i WHERE {where} GROUP BY 1, 2, 3"""
     rows = session.execute(text(sql), params | {"dx": dx, "dy": dy,
                                                 "monday0": MONDAY_0.timestamp()}).all()
     frame = pd.DataFrame(rows, columns=["week", "cx", "cy", "weight", "sx", "sy"])
@@ -344,8 +262,7 @@ def week_start(index: int) -> date:
     return MONDAY_0.date() + timedelta(weeks=int(index))
 
 
-def _coarsen_weeks(weeks: pd.DataFrame, cell_m: float, lat0: float,
-                   budget: int) -> tuple[pd.DataFrame, float]:
+def _coarsen_weeks(weeks: pd.DataFrame, cell_m: float, budget: int) -> tuple[pd.DataFrame, float]:
     while len(weeks) > budget:
         weeks = (weeks.assign(cx=weeks["cx"] // 2, cy=weeks["cy"] // 2)
                  .groupby(["week", "cx", "cy"], as_index=False)[["weight", "sx", "sy"]].sum())
@@ -403,45 +320,11 @@ def _has_written(session: Session) -> bool:
     return session.execute(text("SELECT txid_current_if_assigned() IS NOT NULL")).scalar_one()
 
 
-def _grid_stats(session: Session, where: str, params: dict, join: bool = True) -> pd.DataFrame:
-    """Per grid code (None: issues in no grid): counts, and the first and last report.
-
-    Grouped by grid row id and status (no join when no filter needs one): few groups, so
-    PostgreSQL aggregates in parallel workers, and the status arithmetic is done here. Rows are
-    then mapped to codes, so that issues tagged to older versions of a grid count for its
-    current code."""
-    sql = f"""
-        SELECT i.grid_id, i.status, count(*) AS issues,
-               count(*) FILTER (WHERE i.due_at < now()) AS late,
-               count(*) FILTER (WHERE i.closed_at <= i.due_at) AS in_time,
-               min(i.reported_at) AS first, max(i.reported_at) AS last
-          {_from(join)} WHERE {where} GROUP BY i.grid_id, i.status"""
-    rows = session.execute(text(sql), params).all()
-    frame = pd.DataFrame(rows, columns=["grid_id", "status", "issues", "late", "in_time",
-                                        "first", "last"])
-    is_open = ~frame["status"].isin(CLOSED_STATUSES)
-    is_closed = frame["status"] == "closed"
-    frame["open"] = frame["issues"].where(is_open, 0)
-    frame["overdue"] = frame["late"].where(is_open, 0)
-    frame["closed"] = frame["issues"].where(is_closed, 0)
-    frame["on_time"] = frame["in_time"].where(is_closed, 0)
-    codes = dict(session.execute(text("SELECT id, code FROM grids")).all())
-    frame["code"] = frame["grid_id"].map(codes)
-    counts = ["issues", "open", "overdue", "closed", "on_time"]
-    out = frame.groupby("code", dropna=False, as_index=False).agg(
-        {**dict.fromkeys(counts, "sum"), "first": "min", "last": "max"})
-    return out[["code", *counts, "first", "last"]]
-
-
 def _join_stats(grids: gpd.GeoDataFrame, stats: pd.DataFrame) -> gpd.GeoDataFrame:
-    out = grids.merge(stats.drop(columns=["first", "last"]), on="code", how="left")
-    for col in ("issues", "open", "overdue", "closed", "on_time"):
-        out[col] = out[col].fillna(0).astype("int64")
-    households = out["households"].where(out["households"] > 0)
-    out["per_1000"] = (out["issues"] * 1000.0 / households).round(1)
-    closed = out["closed"].where(out["closed"] > 0)
-    out["on_time_rate"] = (out["on_time"] / closed).round(3)
-    return out
+    """The grids with the statistics' counts and rates (:func:`gis.queries.statistics.with_rates`),
+    named as the heatmap shows them (``issues`` reported, ``per_1000`` households)."""
+    out = with_rates(grids.merge(stats.drop(columns=["first", "last"]), on="code", how="left"))
+    return out.rename(columns={"reported": "issues", "per_1000_households": "per_1000"})
 
 
 # -- hotspots -----------------------------------------------------------------------------------
@@ -515,7 +398,7 @@ def communities(session: Session) -> list[dict]:
 @dataclass
 class OverviewData:
     """``communities``: code, name, outline; ``grids``: code, name, community, worker,
-    households, open issues, overdue."""
+    households and the statistics' counts and rates (open, overdue, on_time_rate...)."""
 
     communities: gpd.GeoDataFrame
     grids: gpd.GeoDataFrame
@@ -526,23 +409,16 @@ def overview_data(session: Session) -> OverviewData:
         SELECT c.code, c.name, p.name AS street, ST_AsBinary(c.geom) AS wkb
           FROM regions c LEFT JOIN regions p ON p.id = c.parent_id
          WHERE c.level = 'community' ORDER BY c.code""")).mappings().all()
-    grids = grids_in_scope(session, IssueFilter())
-    stats = session.execute(text("""
-        SELECT g.code, count(*) AS open, count(*) FILTER (WHERE i.due_at < now()) AS overdue
-          FROM issues i JOIN grids g ON g.id = i.grid_id
-         WHERE i.status <> ALL(:closed) GROUP BY g.code"""),
-        {"closed": list(CLOSED_STATUSES)}).all()
-    stats = pd.DataFrame(stats, columns=["code", "open", "overdue"])
-    grids = grids.merge(stats, on="code", how="left")
-    grids[["open", "overdue"]] = grids[["open", "overdue"]].fillna(0).astype("int64")
+    flt = IssueFilter()
+    grids = _join_stats(grids_in_scope(session, flt), counts_by_grid(session, flt))
     return OverviewData(_frame(comm, ["code", "name", "street"]), grids)
 
 
 # -- the worker's grid map --------------------------------------------------------------------------
-# The columns of an open issue that the tablet map may show. reporter_contact is personal data
-# and is deliberately not here; the map never sees it.
+# The fields of an open issue that the tablet map shows (from the one issue read model). The page
+# is public, so no personal field (gis.queries.issue_model.PERSONAL_FIELDS) is ever among them.
 ISSUE_MAP_COLUMNS = ("id", "category", "description", "status", "priority", "reported_at",
-                     "due_at", "assignment")
+                     "due_at", "assignment", "overdue")
 
 
 @dataclass
@@ -585,12 +461,10 @@ def grid_map_data(session: Session, code: str) -> GridMapData:
         SELECT x.id, x.code, x.category, x.name, x.status, ST_AsBinary(x.geom) AS wkb
           FROM facilities x WHERE x.grid_id = :gid OR (x.grid_id IS NULL AND {near})
          ORDER BY x.code""", {"gid": gid}, ["id", "code", "category", "name", "status"])
-    cols = ", ".join(f"x.{c}" for c in ISSUE_MAP_COLUMNS)
     issues = _rows(session, f"""
-        SELECT {cols}, ST_AsBinary(x.geom) AS wkb FROM issues x
-          JOIN grids g ON g.id = x.grid_id
-         WHERE g.code = :code AND x.status <> ALL(:closed) ORDER BY x.reported_at DESC""",
-                   {"code": code, "closed": list(CLOSED_STATUSES)}, list(ISSUE_MAP_COLUMNS))
+        SELECT {select_list(ISSUE_MAP_COLUMNS, geometry="wkb")} FROM {ISSUE_FROM}
+         WHERE g.code = :code AND {open_sql('i')} ORDER BY i.reported_at DESC, i.id DESC""",
+                   {"code": code}, list(ISSUE_MAP_COLUMNS))
     streets = _rows(session, """
         SELECT x.name, x.kind, ST_AsBinary(x.geom) AS wkb FROM streets x
          WHERE ST_DWithin(x.geom, (SELECT geom FROM grids WHERE id = :gid), 0.003)""",
@@ -616,19 +490,6 @@ def _grid_rows(session: Session, cond: str, params: dict) -> gpd.GeoDataFrame:
 
 def _rows(session: Session, sql: str, params: dict, columns: list[str]) -> gpd.GeoDataFrame:
     return _frame(session.execute(text(sql), params).mappings().all(), columns)
-
-
-# -- context layers for the offline base map ----------------------------------------------------------
-def context_layers(session: Session, bounds: tuple[float, float, float, float]) -> dict:
-    """Community outlines and streets within ``bounds`` (minx, miny, maxx, maxy), so a map with
-    no tiles is still readable: {"communities": GeoDataFrame, "streets": GeoDataFrame}."""
-    env = "ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, 4326)"
-    params = dict(zip(("minx", "miny", "maxx", "maxy"), bounds, strict=True))
-    comm = _rows(session, f"""SELECT code, name, ST_AsBinary(geom) AS wkb FROM regions
-        WHERE level = 'community' AND geom && {env}""", params, ["code", "name"])
-    streets = _rows(session, f"""SELECT name, kind, ST_AsBinary(geom) AS wkb FROM streets
-        WHERE geom && {env}""", params, ["name", "kind"])
-    return {"communities": comm, "streets": streets}
 
 
 def warm_up() -> None:

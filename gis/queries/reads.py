@@ -2,58 +2,23 @@
 
 Every list function returns a :class:`Page` (rows of one page and the total they were cut from).
 Rows carry ``geometry`` as a GeoJSON dict (lon, lat order) and plain properties beside it.
-Times written without an offset (``since``/``until``) are Beijing time, as the demo and imports are.
+Issues are selected by the one :class:`~gis.queries.filters.IssueFilter` and read through the one
+read model (:mod:`gis.queries.issue_model`).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
-from datetime import datetime
-from zoneinfo import ZoneInfo
+from dataclasses import dataclass
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from gis.db.models import FACILITY_STATUSES
-from gis.errors import InvalidCoordinates, NotFound, UnknownCategory
+from gis.errors import NotFound
 from gis.people.actors import Actor
-
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")
-# The loop has ended for these: they are neither open nor ever overdue.
-ENDED_STATUSES = ("closed", "rejected")
-OPEN_STATUS = "open"  # a filter value standing for every status not in ENDED_STATUSES
-ENDED_SQL = "('closed', 'rejected')"
-
-
-@dataclass(frozen=True)
-class BBox:
-    minx: float
-    miny: float
-    maxx: float
-    maxy: float
-
-    @classmethod
-    def parse(cls, raw: str) -> BBox:
-        """Parse ``minx,miny,maxx,maxy`` (lon/lat, RFC 7946 order)."""
-        parts = raw.split(",")
-        if len(parts) != 4:
-            raise InvalidCoordinates(f"bbox needs 4 numbers minx,miny,maxx,maxy; got {raw!r}")
-        try:
-            minx, miny, maxx, maxy = (float(p) for p in parts)
-        except ValueError as exc:
-            raise InvalidCoordinates(f"bbox has a value that is not a number: {raw!r}") from exc
-        box = cls(minx, miny, maxx, maxy)
-        box.validate()
-        return box
-
-    def validate(self) -> None:
-        if not (-180 <= self.minx <= 180 and -180 <= self.maxx <= 180):
-            raise InvalidCoordinates(f"bbox longitudes must be within [-180, 180]; got {self}")
-        if not (-90 <= self.miny <= 90 and -90 <= self.maxy <= 90):
-            raise InvalidCoordinates(f"bbox latitudes must be within [-90, 90]; got {self}")
-        if self.minx > self.maxx or self.miny > self.maxy:
-            raise InvalidCoordinates(f"bbox min must not exceed max; got {self}")
+from gis.queries.filters import BBox, IssueFilter, Where, check_categories
+from gis.queries.issue_model import API_FIELDS, ISSUE_FROM, present, select_list
+from gis.rules import FACILITY_STATUSES, open_sql, overdue_sql
 
 
 @dataclass
@@ -62,49 +27,7 @@ class Page:
     total: int
 
 
-@dataclass
-class _Where:
-    """SQL conditions joined by AND, and their bound parameters (never values in the SQL)."""
-
-    clauses: list[str] = field(default_factory=list)
-    params: dict = field(default_factory=dict)
-
-    def add(self, clause: str, **params) -> None:
-        self.clauses.append(clause)
-        self.params |= params
-
-    @property
-    def sql(self) -> str:
-        return " AND ".join(self.clauses) or "TRUE"
-
-    def bbox(self, column: str, box: BBox | None) -> None:
-        if box is not None:
-            self.add(f"ST_Intersects({column}, ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, 4326))",
-                     **box.__dict__)
-
-    def community(self, alias: str, community: str | None) -> None:
-        if community:
-            self.add(f"({alias}.name = :community OR {alias}.code = :community)",
-                     community=community)
-
-    def text_search(self, columns: tuple[str, ...], q: str | None) -> None:
-        if q and q.strip():
-            ors = " OR ".join(f"{c} ILIKE :q" for c in columns)
-            self.add(f"({ors})", q=f"%{_escape_like(q.strip())}%")
-
-
-def _escape_like(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def local_time(value: datetime | None) -> datetime | None:
-    """A time without an offset is Beijing time; one with an offset is kept as it is."""
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=LOCAL_TZ)
-
-
-def _page(session: Session, select: str, source: str, where: _Where, order: str, limit: int,
+def _page(session: Session, select: str, source: str, where: Where, order: str, limit: int,
           offset: int) -> Page:
     sql = (f"SELECT {select}, count(*) OVER () AS total FROM {source} WHERE {where.sql} "
            f"ORDER BY {order} LIMIT :limit OFFSET :offset")
@@ -121,7 +44,7 @@ def _page(session: Session, select: str, source: str, where: _Where, order: str,
     return Page(rows, total)
 
 
-def _one(session: Session, select: str, source: str, where: _Where, what: str) -> dict:
+def _one(session: Session, select: str, source: str, where: Where, what: str) -> dict:
     row = session.execute(text(f"SELECT {select} FROM {source} WHERE {where.sql}"),
                           where.params).mappings().first()
     if row is None:
@@ -135,19 +58,6 @@ def _decode_json(row: dict) -> dict:
                 and isinstance(value, str):
             row[key] = json.loads(value)
     return row
-
-
-def check_categories(session: Session, kind: str, codes) -> None:
-    """Raise UnknownCategory naming the codes that are not ``kind`` categories, and the known ones."""
-    codes = [codes] if isinstance(codes, str) else list(codes)
-    if not codes:
-        return
-    known = set(session.execute(text("SELECT code FROM categories WHERE kind = :k"),
-                                {"k": kind}).scalars())
-    unknown = [c for c in codes if c not in known]
-    if unknown:
-        raise UnknownCategory(f"unknown {kind} categor{'y' if len(unknown) == 1 else 'ies'} "
-                              f"{', '.join(map(repr, unknown))}; known: {', '.join(sorted(known))}")
 
 
 # --- grids ------------------------------------------------------------------------------------
@@ -164,7 +74,7 @@ _GRID_SOURCE = "grids g JOIN regions c ON c.id = g.community_id"
 def list_grids(session: Session, *, bbox: BBox | None = None, community: str | None = None,
                q: str | None = None, limit: int = 100, offset: int = 0) -> Page:
     """Current grids (valid_to IS NULL), ordered by code; ``q`` searches code and name."""
-    where = _Where(["g.valid_to IS NULL"])
+    where = Where(["g.valid_to IS NULL"])
     where.bbox("g.geom", bbox)
     where.community("c", community)
     where.text_search(("g.code", "g.name"), q)
@@ -175,12 +85,12 @@ _GRID_DETAIL_COLUMNS = _GRID_COLUMNS + f""",
     (SELECT u.display_name FROM grid_workers gw JOIN users u ON u.id = gw.user_id
       WHERE gw.grid_code = g.code ORDER BY u.username LIMIT 1) AS worker_display_name,
     (SELECT count(*) FROM issues i JOIN grids ig ON ig.id = i.grid_id
-      WHERE ig.code = g.code AND i.status NOT IN {ENDED_SQL}) AS open_issues,
+      WHERE ig.code = g.code AND {open_sql('i')}) AS open_issues,
     (SELECT count(*) FROM issues i JOIN grids ig ON ig.id = i.grid_id
-      WHERE ig.code = g.code AND i.status NOT IN {ENDED_SQL} AND i.due_at < now()) AS overdue_issues,
+      WHERE ig.code = g.code AND {overdue_sql('i')}) AS overdue_issues,
     (SELECT coalesce(json_object_agg(status, n ORDER BY status), '{{}}') FROM (
         SELECT i.status, count(*) AS n FROM issues i JOIN grids ig ON ig.id = i.grid_id
-         WHERE ig.code = g.code AND i.status NOT IN {ENDED_SQL} GROUP BY i.status) s
+         WHERE ig.code = g.code AND {open_sql('i')} GROUP BY i.status) s
     ) AS open_issues_by_status,
     (SELECT json_object_agg(st, (SELECT count(*) FROM facilities f JOIN grids fg ON fg.id = f.grid_id
                                   WHERE fg.code = g.code AND f.status = st) ORDER BY st)
@@ -189,7 +99,7 @@ _GRID_DETAIL_COLUMNS = _GRID_COLUMNS + f""",
 
 def get_grid(session: Session, code: str) -> dict:
     """The current version of grid ``code`` with its worker, open issues and facilities by status."""
-    where = _Where(["g.valid_to IS NULL", "g.code = :code"],
+    where = Where(["g.valid_to IS NULL", "g.code = :code"],
                    {"code": code, "facility_statuses": list(FACILITY_STATUSES)})
     return _one(session, _GRID_DETAIL_COLUMNS, _GRID_SOURCE, where,
                 f"current grid with code {code!r}")
@@ -208,7 +118,7 @@ def list_buildings(session: Session, *, bbox: BBox | None = None, grid: str | No
                    community: str | None = None, q: str | None = None, limit: int = 100,
                    offset: int = 0) -> Page:
     """Buildings by id; ``q`` searches the building and compound names."""
-    where = _Where()
+    where = Where()
     where.bbox("b.geom", bbox)
     if grid:
         where.add("g.code = :grid", grid=grid)
@@ -218,7 +128,7 @@ def list_buildings(session: Session, *, bbox: BBox | None = None, grid: str | No
 
 
 def get_building(session: Session, building_id: int) -> dict:
-    where = _Where(["b.id = :id"], {"id": building_id})
+    where = Where(["b.id = :id"], {"id": building_id})
     return _one(session, _BUILDING_COLUMNS, _BUILDING_SOURCE, where, f"building with id {building_id}")
 
 
@@ -238,7 +148,7 @@ def list_facilities(session: Session, *, bbox: BBox | None = None, grid: str | N
                     offset: int = 0) -> Page:
     """Facilities (部件) by id; ``q`` searches name and 16-digit code; categories are checked."""
     check_categories(session, "facility", category or [])
-    where = _Where()
+    where = Where()
     where.bbox("f.geom", bbox)
     if grid:
         where.add("g.code = :grid", grid=grid)
@@ -252,101 +162,35 @@ def list_facilities(session: Session, *, bbox: BBox | None = None, grid: str | N
 
 
 def get_facility(session: Session, facility_id: int) -> dict:
-    where = _Where(["f.id = :id"], {"id": facility_id})
+    where = Where(["f.id = :id"], {"id": facility_id})
     return _one(session, _FACILITY_COLUMNS, _FACILITY_SOURCE, where, f"facility with id {facility_id}")
 
 
 # --- issues -----------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class IssueFilter:
-    """The filters of the issue list, shared by the statistics so both count the same issues.
-
-    ``status`` may hold ``"open"`` for every status the loop has not ended in. ``since`` is
-    inclusive and ``until`` exclusive, both on ``reported_at``.
-    """
-
-    bbox: BBox | None = None
-    grid: str | None = None
-    community: str | None = None
-    category: tuple[str, ...] = ()
-    status: tuple[str, ...] = ()
-    since: datetime | None = None
-    until: datetime | None = None
-    q: str | None = None
-
-    def where(self, session: Session) -> _Where:
-        """Conditions on ``issues i`` joined to ``grids g`` and ``regions c`` (its community)."""
-        check_categories(session, "issue", self.category)
-        where = _Where()
-        where.bbox("i.geom", self.bbox)
-        if self.grid:
-            where.add("g.code = :grid", grid=self.grid)
-        where.community("c", self.community)
-        if self.category:
-            where.add("i.category = ANY(:category)", category=list(self.category))
-        self._status(where)
-        if self.since is not None:
-            where.add("i.reported_at >= :since", since=local_time(self.since))
-        if self.until is not None:
-            where.add("i.reported_at < :until", until=local_time(self.until))
-        where.text_search(("i.description",), self.q)
-        return where
-
-    def _status(self, where: _Where) -> None:
-        if not self.status:
-            return
-        named = [s for s in self.status if s != OPEN_STATUS]
-        parts = ["i.status = ANY(:status)"] if named else []
-        if OPEN_STATUS in self.status:
-            parts.append(f"i.status NOT IN {ENDED_SQL}")
-        where.add("(" + " OR ".join(parts) + ")", status=named)
-
-
-ISSUE_SOURCE = """issues i JOIN categories k ON k.code = i.category
-    LEFT JOIN grids g ON g.id = i.grid_id LEFT JOIN regions c ON c.id = g.community_id"""
-# The same properties as gis.issues.reporting.issue_feature (the answer to a report), so a client reads
-# an issue the same way whichever endpoint it came from.
-_ISSUE_COLUMNS = f"""
-    i.id, i.client_uuid::text AS client_uuid, i.category, k.name_zh AS category_zh,
-    k.name_en AS category_en, i.description, i.channel, i.status, i.priority,
-    g.code AS grid_code, i.grid_version, i.assignment, i.assignment_distance_m, i.facility_id,
-    fa.code AS facility_code, i.reported_at, i.due_at, i.closed_at, i.reporter_contact,
-    i.photo_urls, i.source_crs,
-    coalesce(i.status NOT IN {ENDED_SQL} AND i.due_at < now(), false) AS overdue,
-    ST_AsGeoJSON(i.geom, 7)::json AS geometry"""
-_ISSUE_PAGE_SOURCE = ISSUE_SOURCE + " LEFT JOIN facilities fa ON fa.id = i.facility_id"
-
-
 def list_issues(session: Session, actor: Actor | None, filters: IssueFilter | None = None, *,
                 limit: int = 100, offset: int = 0) -> Page:
-    """Issues, newest report first. ``reporter_contact`` is left out unless ``actor`` may see it."""
+    """Issues, newest report first, as :func:`gis.queries.issue_model.present` lets ``actor``
+    see them."""
     where = (filters or IssueFilter()).where(session)
-    page = _page(session, _ISSUE_COLUMNS, _ISSUE_PAGE_SOURCE, where, "i.reported_at DESC, i.id DESC",
-                 limit, offset)
+    page = _page(session, select_list(API_FIELDS), ISSUE_FROM, where,
+                 "i.reported_at DESC, i.id DESC", limit, offset)
     for row in page.items:
-        _hide_contact(row, actor)
+        present(row, actor)
     return page
 
 
 def get_issue(session: Session, actor: Actor | None, issue_id: int) -> dict:
-    where = _Where(["i.id = :id"], {"id": issue_id})
-    row = _one(session, _ISSUE_COLUMNS, _ISSUE_PAGE_SOURCE, where, f"issue with id {issue_id}")
-    return _hide_contact(row, actor)
-
-
-def _hide_contact(row: dict, actor: Actor | None) -> dict:
-    """Reporter contact is personal data: the grid's worker, leaders and admins only."""
-    if actor is None or not actor.may_see_contact(row["grid_code"]):
-        row.pop("reporter_contact", None)
-    return row
+    where = Where(["i.id = :id"], {"id": issue_id})
+    row = _one(session, select_list(API_FIELDS), ISSUE_FROM, where, f"issue with id {issue_id}")
+    return present(row, actor)
 
 
 # --- categories -------------------------------------------------------------------------------
 
 def list_categories(session: Session, kind: str | None = None) -> list[dict]:
     """Facility and issue categories (code, names in Chinese and English, icon, colour, due hours)."""
-    where = _Where()
+    where = Where()
     if kind:
         where.add("kind = :kind", kind=kind)
     rows = session.execute(text(

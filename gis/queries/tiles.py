@@ -15,6 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gis.errors import NotFound
+from gis.rules import open_sql, overdue_sql
 
 EXTENT = 4096
 BUFFER = 64  # tile units drawn beyond the edge, so lines and fills join without seams
@@ -58,10 +59,10 @@ _ISSUES = f"""
            mode() WITHIN GROUP (ORDER BY p.category) AS category,
            CASE WHEN count(*) = 1 THEN min(p.id) END AS issue_id,
            ST_SnapToGrid(ST_Centroid(ST_Collect(p.geom)), 1) AS geom
-      FROM (SELECT i.id, i.category, coalesce(i.due_at < now(), false) AS overdue,
+      FROM (SELECT i.id, i.category, {overdue_sql('i')} AS overdue,
                    ST_AsMVTGeom(m.geom, tile.env, {EXTENT}, 0, false) AS geom
               FROM issues i, tile, LATERAL (SELECT ST_Transform(i.geom, 3857) AS geom) m
-             WHERE i.status NOT IN ('closed', 'rejected') AND i.geom && tile.box
+             WHERE {open_sql('i')} AND i.geom && tile.box
                AND {_IN_TILE}) p
      WHERE p.geom IS NOT NULL
      GROUP BY floor(ST_X(p.geom) / {ISSUE_CELL}), floor(ST_Y(p.geom) / {ISSUE_CELL})"""
@@ -81,7 +82,7 @@ LAYERS = {layer.id: layer for layer in (
     TileLayer("issues", "Open issues (事件) aggregated to cells of 1/32 tile; no personal data", 0,
               {"count": "Open issues in the cell", "overdue": "Of them past their due time",
                "category": "The most frequent category", "issue_id": "The issue, when count is 1"},
-              _ISSUES, "issues WHERE status NOT IN ('closed', 'rejected')", 30),
+              _ISSUES, f"issues WHERE {open_sql('issues')}", 30),
 )}
 
 

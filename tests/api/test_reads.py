@@ -205,13 +205,16 @@ def _issue_ids(sql, where: str, **params) -> set[int]:
     ({"grid": GRID_03}, f"g.code = '{GRID_03}'"),
     ({"grid": GRID_03, "status": "closed", "category": "noise"},
      f"g.code = '{GRID_03}' AND i.status = 'closed' AND i.category = 'noise'"),
+    # since and until are both inclusive: an instant as it is, a day as the whole Beijing day
     ({"since": "2025-03-01T00:00:00+08:00", "until": "2025-04-01T00:00:00+08:00"},
+     "i.reported_at >= '2025-02-28 16:00Z' AND i.reported_at <= '2025-03-31 16:00Z'"),
+    ({"since": "2025-03-01", "until": "2025-03-31"},  # days: Beijing time, until to its end
      "i.reported_at >= '2025-02-28 16:00Z' AND i.reported_at < '2025-03-31 16:00Z'"),
-    ({"since": "2025-03-01", "until": "2025-04-01"},  # no offset: Beijing time
-     "i.reported_at >= '2025-02-28 16:00Z' AND i.reported_at < '2025-03-31 16:00Z'"),
+    ({"since": "2025-03-01T00:00:00", "until": "2025-03-31T23:59:59"},  # no offset: Beijing
+     "i.reported_at >= '2025-02-28 16:00Z' AND i.reported_at <= '2025-03-31 15:59:59Z'"),
     ({"since": "2025-12-01T00:00:00Z"}, "i.reported_at >= '2025-12-01 00:00Z'"),
     ({"until": "2025-01-15T12:00:00Z", "category": "garbage"},
-     "i.reported_at < '2025-01-15 12:00Z' AND i.category = 'garbage'"),
+     "i.reported_at <= '2025-01-15 12:00Z' AND i.category = 'garbage'"),
 ])
 def test_issue_filters_match_sql(client, sql, params, where):
     expected = _issue_ids(sql, where)

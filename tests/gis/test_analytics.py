@@ -1,7 +1,7 @@
 """Aggregation for the maps: filters, cells whose weights add up, Gi* hotspots, map rows
 without personal data, and the data version that keys the page cache."""
 
-from datetime import date
+from datetime import date, timedelta
 
 import geopandas as gpd
 import numpy as np
@@ -11,20 +11,28 @@ import shapely
 from shapely.geometry import box
 from sqlalchemy import text
 
-from gis.errors import NotFound, UnknownCategory
+from gis.errors import InvalidParameter, NotFound, UnknownCategory
 from gis.queries import map_data
-from gis.queries.map_data import IssueFilter, add_hotspots, coarsen_to_budget, pick_cell_size
+from gis.queries.filters import IssueFilter
+from gis.queries.map_data import add_hotspots, coarsen_to_budget, pick_cell_size
+from gis.rules import FINAL_STATUSES, OPEN_STATUSES
 
 
 # -- no database --------------------------------------------------------------------------------
 def test_filter_expands_status_groups_and_checks_values():
     f = IssueFilter(statuses=("open",))
-    assert set(f.statuses) == set(map_data.OPEN_STATUSES)
+    assert set(f.statuses) == set(OPEN_STATUSES)
+    assert set(IssueFilter(statuses=("final",)).statuses) == set(FINAL_STATUSES)
+    assert IssueFilter(statuses=("closed",)).statuses == ("closed",)  # a status, not a group
     assert IssueFilter(categories=("b", "a")).key() == IssueFilter(categories=("a", "b")).key()
-    with pytest.raises(UnknownCategory, match="unknown status"):
+    with pytest.raises(InvalidParameter, match="unknown status"):
         IssueFilter(statuses=("lost",))
-    with pytest.raises(UnknownCategory, match="after"):
+    # since after until is an invalid parameter (422 invalid_parameter), not an unknown category
+    with pytest.raises(InvalidParameter, match="after"):
         IssueFilter(since=date(2025, 5, 1), until=date(2025, 4, 1))
+    # one day is a valid range: since and until are both inclusive
+    day = IssueFilter(since=date(2025, 5, 1), until=date(2025, 5, 1))
+    assert day.until_at() - day.since_at() == timedelta(days=1) - timedelta(microseconds=1)
 
 
 def test_pick_cell_size_fits_the_budget():
@@ -41,7 +49,7 @@ def test_coarsening_keeps_every_weight_and_the_weighted_centre():
     cells = cells.groupby(["cx", "cy"], as_index=False)["weight"].sum()
     cells["sx"] = (cells["cx"] + 0.5) * cells["weight"]
     cells["sy"] = (cells["cy"] + 0.5) * cells["weight"]
-    out = coarsen_to_budget(cells, 10.0, 36.84, budget=500)
+    out = coarsen_to_budget(cells, 10.0, budget=500)
     assert len(out) <= 500 and out.attrs["cell_m"] >= 80
     assert out["weight"].sum() == cells["weight"].sum()
     centre = (out["lon"] * out["weight"]).sum() / out["weight"].sum()

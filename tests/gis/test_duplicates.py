@@ -4,7 +4,7 @@ import pytest
 from pyproj import Geod
 from sqlalchemy import text
 
-from gis.issues.reporting import DUPLICATE_RADIUS_M, DUPLICATES_LISTED, possible_duplicates
+from gis.issues.duplicates import DUPLICATE_RADIUS_M, DUPLICATES_LISTED, possible_duplicates
 
 GEOD = Geod(ellps="WGS84")
 

@@ -5,7 +5,7 @@ from sqlalchemy import text
 
 from gis.errors import NotFound
 from gis.issues.detail import ISSUE_DETAIL_COLUMNS, issue_detail
-from gis.issues.reporting import transition
+from gis.issues.workflow import transition
 from gis.people.actors import Actor
 from gis.queries import map_data
 from gis.rules import TRANSITIONS
@@ -22,7 +22,7 @@ def test_whitelisted_columns_grid_worker_and_history(session):
     issue_id = _issue(session, "i.status NOT IN ('closed', 'rejected') "
                                "AND i.reporter_contact IS NOT NULL")
     data = issue_detail(session, issue_id)
-    assert list(data.issue.columns) == [*ISSUE_DETAIL_COLUMNS, "geometry"]
+    assert list(data.issue.columns) == [*ISSUE_DETAIL_COLUMNS, "worker", "geometry"]
     assert "reporter_contact" not in data.issue.columns
     row = data.issue.iloc[0]
     assert row["grid_code"] == GRID and row["worker"] and data.issue.crs.to_epsg() == 4326

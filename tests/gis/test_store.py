@@ -12,11 +12,19 @@ import pytest
 from sqlalchemy import text
 
 from gis.edit import writes
-from gis.errors import Forbidden, InvalidGeometry, NotFound, UnknownCategory, UnknownCRS
+from gis.errors import (
+    Forbidden,
+    InvalidGeometry,
+    InvalidParameter,
+    NotFound,
+    UnknownCategory,
+    UnknownCRS,
+)
 from gis.geo.crs import from_wgs84
 from gis.geotag.index_cache import GridIndexCache
 from gis.people.actors import Actor
-from gis.queries import reads, statistics
+from gis.queries import filters, reads, statistics
+from gis.queries.filters import IssueFilter
 
 GRID_03 = "140429100001003"
 LEADER = Actor(0, "leader", "领导", "leader")
@@ -78,15 +86,15 @@ def test_vertex_limit_and_crs_errors():
 
 
 def test_times_without_an_offset_are_beijing_time():
-    assert reads.local_time(datetime(2025, 3, 1)).utcoffset() == timedelta(hours=8)
+    assert filters.local_time(datetime(2025, 3, 1)).utcoffset() == timedelta(hours=8)
     aware = datetime(2025, 3, 1, tzinfo=UTC)
-    assert reads.local_time(aware) is aware
+    assert filters.local_time(aware) is aware
 
 
 # --- reads ------------------------------------------------------------------------------------
 
 def test_issue_filter_open_and_named_statuses_combine_with_or(session):
-    open_or_rejected = reads.list_issues(session, None, reads.IssueFilter(status=("open", "rejected")),
+    open_or_rejected = reads.list_issues(session, None, IssueFilter(statuses=("open", "rejected")),
                                          limit=1).total
     expected = session.execute(text("SELECT count(*) FROM issues WHERE status <> 'closed'")).scalar()
     assert open_or_rejected == expected
@@ -94,22 +102,22 @@ def test_issue_filter_open_and_named_statuses_combine_with_or(session):
 
 def test_free_text_escapes_like_wildcards(session):
     session.execute(text("UPDATE issues SET description = '100%_完成' WHERE id = 1"))
-    found = reads.list_issues(session, None, reads.IssueFilter(q="100%_"), limit=10)
+    found = reads.list_issues(session, None, IssueFilter(q="100%_"), limit=10)
     assert [r["id"] for r in found.items] == [1]
-    assert reads.list_issues(session, None, reads.IssueFilter(q="1%0"), limit=1).total == 0
+    assert reads.list_issues(session, None, IssueFilter(q="1%0"), limit=1).total == 0
 
 
 @pytest.mark.parametrize("actor, sees", [(None, False), (OWNER, True), (OTHER, False),
                                          (LEADER, True), (ADMIN, True)])
 def test_reporter_contact_follows_the_actor(session, actor, sees):
-    page = reads.list_issues(session, actor, reads.IssueFilter(grid=GRID_03), limit=20)
+    page = reads.list_issues(session, actor, IssueFilter(grid=GRID_03), limit=20)
     assert page.items and all(("reporter_contact" in r) is sees for r in page.items)
     assert ("reporter_contact" in reads.get_issue(session, actor, page.items[0]["id"])) is sees
 
 
 def test_unknown_category_lists_the_known_ones(session):
     with pytest.raises(UnknownCategory, match="unknown issue categories 'a', 'b'; known: cover_damaged"):
-        reads.list_issues(session, None, reads.IssueFilter(category=("a", "b")))
+        reads.list_issues(session, None, IssueFilter(categories=("a", "b")))
 
 
 def test_grid_detail_and_missing_items(session):
@@ -137,7 +145,7 @@ def test_categories_by_kind(session):
 def test_statistics_refuse_workers_and_unknown_buckets(session):
     with pytest.raises(Forbidden):
         statistics.grid_stats(session, OWNER)
-    with pytest.raises(ValueError, match="bucket"):
+    with pytest.raises(InvalidParameter, match="bucket"):
         statistics.timeline(session, LEADER, bucket="year")
 
 
@@ -146,10 +154,13 @@ def test_overdue_counts_follow_the_clock(session):
     issue_id = session.execute(text(
         "SELECT i.id FROM issues i JOIN grids g ON g.id = i.grid_id WHERE g.code = :c "
         "AND i.status NOT IN ('closed', 'rejected') LIMIT 1"), {"c": GRID_03}).scalar()
-    row = next(r for r in statistics.grid_stats(session, LEADER) if r["grid_code"] == GRID_03)
+    session.execute(text("UPDATE issues SET due_at = now() - interval '1 hour' WHERE id = :i"),
+                    {"i": issue_id})
+    row = next(r for r in statistics.grid_stats(session, LEADER)[0] if r["grid_code"] == GRID_03)
+    assert reads.get_issue(session, None, issue_id)["overdue"] is True
     session.execute(text("UPDATE issues SET due_at = now() + interval '1 day' WHERE id = :i"),
                     {"i": issue_id})
-    later = next(r for r in statistics.grid_stats(session, LEADER) if r["grid_code"] == GRID_03)
+    later = next(r for r in statistics.grid_stats(session, LEADER)[0] if r["grid_code"] == GRID_03)
     assert later["overdue"] == row["overdue"] - 1 and later["open"] == row["open"]
     assert reads.get_issue(session, None, issue_id)["overdue"] is False
 

@@ -13,8 +13,9 @@ from shapely.geometry import Point, box
 
 from gis.db.category_seeds import FACILITY_CATEGORIES, ISSUE_CATEGORIES
 from gis.issues.detail import IssueDetail
-from gis.queries.map_data import GridMapData, HeatmapData, IssueFilter, add_hotspots
-from gis.rules import FINAL_STATUSES, TRANSITIONS
+from gis.queries.filters import IssueFilter
+from gis.queries.map_data import GridMapData, HeatmapData, add_hotspots
+from gis.rules import FINAL_STATUSES, TRANSITIONS, is_overdue
 
 WGS84 = "EPSG:4326"
 LON0, LAT0 = 112.86, 36.84
@@ -87,11 +88,12 @@ def issues(n: int, cx: float = LON0, cy: float = LAT0) -> gpd.GeoDataFrame:
         rows.append({"id": 100 + k, "category": "garbage" if k % 2 else "cover_damaged",
                      "description": f"<b>问题{k}</b> & 描述", "status": "dispatched",
                      "priority": 3, "reported_at": pd.Timestamp(reported),
-                     "due_at": pd.Timestamp(due), "assignment": "inside"})
+                     "due_at": pd.Timestamp(due), "assignment": "inside",
+                     "overdue": is_overdue("dispatched", due, NOW)})
     pts = [Point(cx + rng.uniform(-1e-3, 1e-3), cy + rng.uniform(-1e-3, 1e-3)) for _ in range(n)]
     return gpd.GeoDataFrame(rows, geometry=pts, crs=WGS84) if rows else gpd.GeoDataFrame(
         columns=["id", "category", "description", "status", "priority", "reported_at", "due_at",
-                 "assignment", "geometry"], geometry="geometry", crs=WGS84)
+                 "assignment", "overdue", "geometry"], geometry="geometry", crs=WGS84)
 
 
 def heatmap_data(counts: list[int] | None = None) -> HeatmapData:
@@ -138,6 +140,7 @@ def issue_detail(status: str = "dispatched", *, description: str = "<b>井盖</b
            "reported_at": pd.Timestamp(NOW - timedelta(days=3)),
            "due_at": pd.Timestamp(NOW - timedelta(hours=5)),
            "closed_at": pd.Timestamp(NOW - timedelta(hours=1)) if status in FINAL_STATUSES else None,
+           "overdue": is_overdue(status, NOW - timedelta(hours=5), NOW),
            "assignment": "inside", "photo_urls": photo_urls or [],
            "grid_code": centre["code"].iloc[0] if grid else None,
            "grid_name": centre["name"].iloc[0] if grid else None,

@@ -13,6 +13,7 @@ def _data(**changes) -> OverviewData:
     grids = builders.grids()
     grids["open"] = [0, 1, 2, 3, 4, 5, 6, 7, 8]
     grids["overdue"] = 0
+    grids["on_time_rate"] = [None, 1.0, 0.5, 0.75, None, 0.9, 1.0, 0.8, 0.6667]
     for column, (row, value) in changes.items():
         grids.loc[row, column] = value
     communities = gpd.GeoDataFrame({"code": ["140429100001"], "name": ["太东社区"],

@@ -1,0 +1,52 @@
+"""The workflow of an issue: moves between statuses as :data:`gis.rules.TRANSITIONS` allows,
+each one an ``issue_events`` row (the audit trail), and the history read back."""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from gis.errors import IllegalTransition, NotFound
+from gis.people.actors import Actor, require_change
+from gis.rules import FINAL_SQL, TRANSITIONS
+
+
+def transition(session: Session, actor: Actor, issue_id: int, to_status: str,
+               note: str | None = None) -> str:
+    """Move an issue to ``to_status`` if the workflow allows it; returns the previous status."""
+    row = session.execute(text("""
+        SELECT i.status, g.code FROM issues i LEFT JOIN grids g ON g.id = i.grid_id
+         WHERE i.id = :id FOR UPDATE OF i"""), {"id": issue_id}).first()
+    if row is None:
+        raise NotFound(f"issue {issue_id} does not exist")
+    current, grid_code = row
+    require_change(actor, grid_code, "issues")
+    allowed = TRANSITIONS.get(current, ())
+    if to_status not in allowed:
+        raise IllegalTransition(
+            f"issue {issue_id} is {current!r}; it can go to "
+            f"{', '.join(repr(s) for s in allowed) if allowed else 'nothing (final)'}, not {to_status!r}")
+    session.execute(text(f"""
+        UPDATE issues SET status = CAST(:to AS varchar), updated_at = now(),
+               closed_at = CASE WHEN CAST(:to AS varchar) IN {FINAL_SQL} THEN now() END
+         WHERE id = :id"""), {"to": to_status, "id": issue_id})
+    _add_event(session, issue_id, actor, current, to_status, note)
+    return current
+
+
+def history(session: Session, issue_id: int) -> list[dict]:
+    if session.execute(text("SELECT 1 FROM issues WHERE id = :i"), {"i": issue_id}).first() is None:
+        raise NotFound(f"issue {issue_id} does not exist")
+    rows = session.execute(text("""
+        SELECT e.id, e.at, u.username AS actor, e.from_status, e.to_status, e.note
+          FROM issue_events e LEFT JOIN users u ON u.id = e.actor_id
+         WHERE e.issue_id = :i ORDER BY e.at, e.id"""), {"i": issue_id}).mappings()
+    return [dict(r) for r in rows]
+
+
+def _add_event(session: Session, issue_id: int, actor: Actor | None, from_status: str | None,
+               to_status: str, note: str | None) -> None:
+    session.execute(text(
+        "INSERT INTO issue_events (issue_id, actor_id, from_status, to_status, note) "
+        "VALUES (:i, :a, :f, :t, :n)"),
+        {"i": issue_id, "a": actor.id if actor else None, "f": from_status, "t": to_status, "n": note})

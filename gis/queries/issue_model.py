@@ -1,0 +1,86 @@
+"""The one read model of an issue: the fields a reader may ask for, the SQL behind each, which of
+them are personal, and the rule that decides who sees those.
+
+The API's list and item, the answer to a report, the map pages, the grid package, OGC API
+Features, Open311 and the exports all take their issue fields from :data:`ISSUE_FIELDS`, so an
+issue reads the same whichever door it came through, ``overdue`` is the same boolean everywhere
+(:func:`gis.rules.overdue_sql`), and no door hands out a personal field by accident.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from gis.people.actors import Actor
+from gis.rules import overdue_sql
+
+# Aliases: i = issues, k = categories, g = the grid version the issue is tagged to,
+# c = that grid's community, fa = the linked facility.
+ISSUE_FROM = """issues i JOIN categories k ON k.code = i.category
+    LEFT JOIN grids g ON g.id = i.grid_id LEFT JOIN regions c ON c.id = g.community_id
+    LEFT JOIN facilities fa ON fa.id = i.facility_id"""
+
+ISSUE_FIELDS: dict[str, str] = {
+    "id": "i.id",
+    "client_uuid": "i.client_uuid::text",
+    "category": "i.category",
+    "category_zh": "k.name_zh",
+    "category_en": "k.name_en",
+    "description": "i.description",
+    "channel": "i.channel",
+    "status": "i.status",
+    "priority": "i.priority",
+    "grid_code": "g.code",
+    "grid_name": "g.name",
+    "grid_version": "i.grid_version",
+    "community": "c.name",
+    "assignment": "i.assignment",
+    "assignment_distance_m": "i.assignment_distance_m",
+    "facility_id": "i.facility_id",
+    "facility_code": "fa.code",
+    "facility_name": "fa.name",
+    "reported_at": "i.reported_at",
+    "due_at": "i.due_at",
+    "closed_at": "i.closed_at",
+    "updated_at": "i.updated_at",
+    "reporter_contact": "i.reporter_contact",
+    "photo_urls": "i.photo_urls",
+    "source_crs": "i.source_crs",
+    "overdue": overdue_sql("i"),
+}
+# Personal data and the reporting device's idempotency key: only for those who may see the
+# grid's personal data (its worker, leaders, admins); never exported, never on a public page.
+PERSONAL_FIELDS = ("reporter_contact", "client_uuid")
+# What the API answers for one issue (list, item, the answer to a report): every field.
+API_FIELDS = ("id", "client_uuid", "category", "category_zh", "category_en", "description",
+              "channel", "status", "priority", "grid_code", "grid_version", "assignment",
+              "assignment_distance_m", "facility_id", "facility_code", "reported_at", "due_at",
+              "closed_at", "reporter_contact", "photo_urls", "source_crs", "overdue")
+
+
+def select_list(fields: Iterable[str], *, geometry: str | None = "geojson") -> str:
+    """The SELECT list for ``fields`` (each ``expr AS name``), and the location as GeoJSON
+    (``geometry``), WKB (``wkb``) or not at all (None)."""
+    parts = []
+    for name in fields:
+        if name not in ISSUE_FIELDS:
+            raise ValueError(f"no issue field {name!r}; known: {', '.join(ISSUE_FIELDS)}")
+        parts.append(f"{ISSUE_FIELDS[name]} AS {name}")
+    if geometry == "geojson":
+        parts.append("ST_AsGeoJSON(i.geom, 7)::json AS geometry")
+    elif geometry == "wkb":
+        parts.append("ST_AsBinary(i.geom) AS wkb")
+    return ", ".join(parts)
+
+
+def may_see_personal(actor: Actor | None, grid_code: str | None) -> bool:
+    """The privacy rule: the grid's worker, leaders and admins see personal fields."""
+    return actor is not None and actor.may_see_contact(grid_code)
+
+
+def present(row: dict, actor: Actor | None) -> dict:
+    """``row`` as ``actor`` may see it: personal fields removed unless the rule allows them."""
+    if not may_see_personal(actor, row.get("grid_code")):
+        for name in PERSONAL_FIELDS:
+            row.pop(name, None)
+    return row
