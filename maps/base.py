@@ -1,7 +1,8 @@
 """What every GridMap page shares: the map and its base layers, the datum shift for GCJ-02 tiles,
 our page assets, HTML controls, and rendering to an offline page.
 
-Base maps (DESIGN §7): offline, no tiles at all, only our own layers on a plain background; with
+Base maps (docs/ARCHITECTURE.md, "Maps offline"):
+offline, no tiles at all, only our own layers on a plain background; with
 internet, OpenStreetMap and Tianditu (天地图, CGCS2000, which agrees with WGS84 to well under a
 metre, so our layers need no shift) or AMap (高德, GCJ-02). GCJ-02 tiles are offset by a few
 hundred metres from WGS84, so on AMap every layer is drawn through :func:`to_datum`; the layer

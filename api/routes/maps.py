@@ -1,4 +1,4 @@
-"""HTML map pages (DESIGN §7): parse the query, fetch with ``gis.queries.map_data``, render with ``maps``.
+"""HTML map pages: parse the query, fetch with ``gis.queries.map_data``, render with ``maps``.
 
 Pages are readable without a token; they carry no personal data, the popups and the issue page
 being built from whitelisted columns (the issue page's own script asks the API, with the user's

@@ -1,4 +1,4 @@
-"""The PostGIS schema (DESIGN §3) as SQLAlchemy 2 / GeoAlchemy2 tables.
+"""The PostGIS schema (docs/ARCHITECTURE.md, "The data model") as SQLAlchemy 2 / GeoAlchemy2 tables.
 
 Geometries are stored in WGS84 (SRID 4326); CGCS2000 input is treated as identical at this scale.
 GeoAlchemy2 gives every geometry column a GiST index (``spatial_index=True`` is its default).

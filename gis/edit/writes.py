@@ -3,7 +3,7 @@
 Functions take the caller's session and never commit: the API commits once the whole edit worked.
 Geometries arrive as GeoJSON dicts in any CRS ``gis.geo.crs`` accepts; they are checked (type, vertex
 count, coordinate ranges, OGC validity) and stored in WGS84. A facility is tagged with the grid
-its point falls in (the rules of DESIGN §4, the method kept in ``assignment``); a building with the
+its point falls in (the grid-assignment rules, the method kept in ``assignment``); a building with the
 current grid holding most of its area. A grid edit keeps history: a redraw closes the old version
 (``valid_to``) and adds a new one, a retirement only closes it, and both re-tag the stored rows.
 """

@@ -1,4 +1,5 @@
-"""In-memory grid index: tags a WGS84 point with the grid that contains it (DESIGN.md §4).
+"""In-memory grid index: tags a WGS84 point with the grid that contains it (the rules in
+docs/ARCHITECTURE.md).
 
 Every reported issue goes through here, so the common case must cost an array lookup, not a
 geometry test. The index keeps two structures over the same grids:
@@ -112,9 +113,9 @@ class _Frame:
 
 
 class GridIndex:
-    """Assigns WGS84 points to grids by the rules of DESIGN.md §4; immutable once built.
+    """Assigns WGS84 points to grids by the grid-assignment rules; immutable once built.
 
-    ``version`` is the grid-table version the index was built from (DESIGN.md §4), so a server
+    ``version`` is the grid-table version the index was built from (the grids' version counter), so a server
     process can tell when to rebuild. ``cell_target`` is the number of raster cells (default:
     from the number of grids); 0 turns the cell table off, so every point takes the exact path.
     """

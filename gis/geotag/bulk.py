@@ -1,6 +1,6 @@
 """Bulk grid tagging past one machine: GridIndex on a dask.distributed cluster.
 
-DESIGN.md §4: millions of historical issues are re-tagged vectorised in-process
+The grid-assignment rules at scale: millions of historical issues are re-tagged vectorised in-process
 (:mod:`gis.geotag.assign`); past one machine the same work runs on a dask.distributed cluster, a
 ``LocalCluster`` by default or any scheduler by address. The answers are those of
 :meth:`GridIndex.locate_many`, row for row, because every worker runs exactly that code on an

@@ -26,7 +26,8 @@ class Located:
 
 def locate_point(session: Session, cache: GridIndexCache, x: float, y: float,
                  crs: str = "wgs84", *, with_grid: bool = True) -> Located:
-    """Convert ``(x, y)`` from ``crs`` to WGS84 and apply the assignment rules of DESIGN §4.
+    """Convert ``(x, y)`` from ``crs`` to WGS84 and apply the grid-assignment rules
+    (docs/ARCHITECTURE.md).
 
     ``with_grid=False`` skips reading the grid's name and worker (writes need only its id).
     """

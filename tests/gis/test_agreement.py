@@ -1,4 +1,5 @@
-"""GridIndex agrees with PostGIS on a million points (DESIGN.md §4): the database is the truth.
+"""GridIndex agrees with PostGIS on a million points (the grid-assignment
+rules of docs/ARCHITECTURE.md): the database is the truth.
 
 Grids come from the generator: 1,000,000 points against a city of 300 grids, 250,000 against the
 14 grids of the 太东社区 demo. Points are seeded: 90% uniform over the grids' box padded by 2%

@@ -144,7 +144,7 @@ def key_of(index: GridIndex, lon: float, lat: float) -> tuple[str | None, str]:
 
 
 class BruteForce:
-    """DESIGN.md §4 checked grid by grid with plain shapely predicates: the reference."""
+    """The grid-assignment rules checked grid by grid with plain shapely predicates: the reference."""
 
     def __init__(self, geoms, keys, tolerance_m: float = 50.0):
         self.geoms, self.keys, self.tolerance_m = list(geoms), list(keys), tolerance_m
