@@ -228,20 +228,20 @@ def export_grid_cmd(args: argparse.Namespace, settings: Settings) -> int:
 def api_key_cmd(args: argparse.Namespace, settings: Settings) -> int:
     import getpass
 
-    from api.protocols import open311
     from gis.db.engine import make_engine, session_scope
+    from gis.people import api_keys
 
     engine = make_engine(settings.resolved_database_url(), pool_size=1)
     with session_scope(engine) as session:
         if args.action == "create":
-            key_id, key = open311.create_api_key(session, args.label,
-                                                 args.by or f"cli:{getpass.getuser()}")
+            key_id, key = api_keys.create_api_key(session, args.label,
+                                                  args.by or f"cli:{getpass.getuser()}")
             print(f"api key {key_id} for {args.label!r} (shown once, store it now):\n{key}")
         elif args.action == "revoke":
-            open311.revoke_api_key(session, args.id)
+            api_keys.revoke_api_key(session, args.id)
             print(f"api key {args.id} revoked")
         else:
-            for k in open311.list_api_keys(session):
+            for k in api_keys.list_api_keys(session):
                 state = f"revoked {k['revoked_at']:%Y-%m-%d}" if k["revoked_at"] else "active"
                 print(f"{k['id']:>4}  {state:<18} {k['created_at']:%Y-%m-%d}  {k['created_by'] or '-':<16} "
                       f"{k['label']}")

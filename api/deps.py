@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Query, Request
+from fastapi import Depends, Query, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.orm import Session
 
+from api.errors import LocalizedHTTPException
 from api.security import read_token
 from gis.people.actors import Actor, load_actor
 from gis.queries.filters import BBox
@@ -45,16 +46,18 @@ def optional_actor(request: Request, session: SessionDep,
     username = read_token(token, request.app.state.settings.signing_secret())
     found = load_actor(session, username) if username else None
     if found is None:
-        raise HTTPException(401, "The access token is invalid or expired; log in again.",
-                            headers={"WWW-Authenticate": "Bearer"})
+        raise LocalizedHTTPException(401, "The access token is invalid or expired; log in again.",
+                                     zh="登录凭证无效或已过期，请重新登录。",
+                                     headers={"WWW-Authenticate": "Bearer"})
     return found[0]
 
 
 async def current_actor(actor: Annotated[Actor | None, Depends(optional_actor)]) -> Actor:
     # async: no I/O here, so FastAPI need not hand it to a worker thread
     if actor is None:
-        raise HTTPException(401, "Log in first: this needs a bearer token from /api/v1/auth/token.",
-                            headers={"WWW-Authenticate": "Bearer"})
+        raise LocalizedHTTPException(401, "Log in first: this needs a bearer token from /api/v1/auth/token.",
+                                     zh="请先登录：此操作需要登录凭证（/api/v1/auth/token）。",
+                                     headers={"WWW-Authenticate": "Bearer"})
     return actor
 
 

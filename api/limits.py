@@ -9,6 +9,9 @@ from collections import deque
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.errors import language_headers
+from api.i18n import Language, preferred_language
+
 
 class BodySizeLimit:
     """Refuse bodies over ``max_bytes`` with 413, by Content-Length or while streaming."""
@@ -21,9 +24,11 @@ class BodySizeLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope.get("headers") or []).get(b"content-length")
+        headers = dict(scope.get("headers") or [])
+        declared = headers.get(b"content-length")
+        lang = preferred_language(headers.get(b"accept-language", b"").decode("latin-1"))
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(send)
+            await self._refuse(send, lang)
             return
         seen = 0
         refused = started = False
@@ -40,7 +45,7 @@ class BodySizeLimit:
                 if seen > self.max_bytes:
                     refused = True
                     if not started:
-                        await self._refuse(send)
+                        await self._refuse(send, lang)
                     return {"type": "http.disconnect"}
             return message
 
@@ -52,12 +57,15 @@ class BodySizeLimit:
 
         await self.app(scope, counting_receive, guarded_send)
 
-    async def _refuse(self, send: Send) -> None:
-        body = json.dumps({"detail": f"The request body is larger than {self.max_bytes} bytes.",
-                           "code": "payload_too_large"}).encode()
+    async def _refuse(self, send: Send, lang: Language) -> None:
+        detail = (f"请求内容超过 {self.max_bytes} 字节的上限。" if lang == "zh"
+                  else f"The request body is larger than {self.max_bytes} bytes.")
+        body = json.dumps({"detail": detail, "code": "payload_too_large"},
+                          ensure_ascii=False).encode()
+        headers = {"content-type": "application/json", "content-length": str(len(body))}
+        headers |= {k.lower(): v for k, v in language_headers(lang).items()}
         await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode())]})
+                    "headers": [(k.encode(), v.encode()) for k, v in headers.items()]})
         await send({"type": "http.response.body", "body": body})
 
 

@@ -1,7 +1,12 @@
-"""Domain errors. The API maps each class to an HTTP status in one table (api/errors.py).
+"""Domain errors. The API maps each error's ``code`` to an HTTP status in one table (api/errors.py).
 
 Messages are written for the person who sent the data: they say what was expected and what came.
+The message is English; an error a worker's tablet or a clerk actually meets also carries the same
+explanation in Chinese (``zh=``), which a Chinese-speaking caller gets instead. Without ``zh`` the
+caller gets the Chinese message of the error's kind (the table in api/errors.py).
 """
+
+from __future__ import annotations
 
 
 class GridMapError(Exception):
@@ -62,6 +67,9 @@ class ImportFailed(GridMapError):
 
 
 class DatabaseUnavailable(GridMapError):
+    """PostgreSQL cannot be reached or dropped the connection (raised by the engine, see
+    ``gis.db.engine``); the message holds the driver's reason, for the log."""
+
     code = "database_unavailable"
 
 

@@ -1,8 +1,8 @@
-"""OGC API - Features (Part 1: Core, GeoJSON, OpenAPI 3.0) documents over the stored layers.
+"""OGC API - Features (Part 1: Core, GeoJSON, HTML, OpenAPI 3.0): the documents and their links.
 
-Plain dicts for the landing page, conformance, collections and items; ``api/routes/ogc.py`` sends
-them as JSON or HTML. Features come from ``gis.queries.reads`` so they read as they do in /api/v1, with one
-difference: issues carry no reporter contact and no client UUID, whoever asks.
+Plain dicts for the landing page, conformance, collections and items, and an HTML page of any of
+them (``templates/ogc.html``); ``api/routes/ogc.py`` sends them. The data comes from
+``gis.queries.feature_collections`` (issues without personal data, whoever asks).
 
 Coordinates are CRS84 (lon, lat), the only CRS offered. Items are paged by ``limit`` (default 10,
 at most 10,000: a larger limit is cut to that, as the standard asks) and ``offset``, which the
@@ -11,18 +11,17 @@ at most 10,000: a larger limit is cut to that, as the standard asks) and ``offse
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from api.protocols import templating
+from gis import errors
 from gis.errors import GridMapError, NotFound
-from gis.queries import reads
-from gis.queries.filters import BBox, IssueFilter, local_time
-from gis.queries.issue_model import PERSONAL_FIELDS
+from gis.queries import feature_collections as fc
+from gis.queries.filters import BBox, local_time
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 GREGORIAN = "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"
@@ -37,12 +36,12 @@ MAX_LIMIT = 10_000
 COMMON_PARAMETERS = ("bbox", "limit", "offset", "datetime", "f")
 GEOJSON = "application/geo+json"
 OPENAPI_JSON = "application/vnd.oai.openapi+json;version=3.0"
+WORLD = [-180, -90, 180, 90]
 
 
-class InvalidParameter(GridMapError):
-    """A query parameter the standard says is answered with 400."""
-
-    code = "invalid_parameter"
+class InvalidParameter(errors.InvalidParameter):
+    """A query parameter the standard says is answered with 400 (``api/routes/ogc.py`` turns
+    every invalid input into the standard's 400)."""
 
 
 @dataclass(frozen=True)
@@ -50,7 +49,6 @@ class Collection:
     id: str
     title: str
     description: str
-    extent_sql: str  # FROM ... WHERE ... of the rows whose extent is declared
     filters: tuple[str, ...]  # properties accepted as query parameters (equality)
     temporal: bool = False  # datetime filters reported_at
     id_property: str = "id"
@@ -58,24 +56,23 @@ class Collection:
 
 COLLECTIONS = {c.id: c for c in (
     Collection("grids", "网格 Grids", "Current grid boundaries (the newest version of each).",
-               "grids WHERE valid_to IS NULL", ("community",), id_property="code"),
+               ("community",), id_property="code"),
     Collection("buildings", "楼栋 Buildings", "Building footprints with floors and households.",
-               "buildings", ("grid_code", "community")),
+               ("grid_code", "community")),
     Collection("facilities", "部件 Facilities", "Point assets with category and state.",
-               "facilities", ("grid_code", "community", "category", "status")),
+               ("grid_code", "community", "category", "status")),
     Collection("issues", "事件 Issues",
                "Geotagged problem reports and their workflow status; no personal data. "
                "datetime filters the time reported.",
-               "issues", ("grid_code", "community", "category", "status"), temporal=True),
+               ("grid_code", "community", "category", "status"), temporal=True),
 )}
-
 
 def collection_spec(collection_id: str) -> Collection:
     try:
         return COLLECTIONS[collection_id]
     except KeyError:
-        raise NotFound(f"no collection {collection_id!r}; collections: "
-                       f"{', '.join(COLLECTIONS)}") from None
+        raise NotFound(f"no collection {collection_id!r}; collections: {', '.join(COLLECTIONS)}",
+                       zh=f"没有名为 {collection_id!r} 的数据集；可用：{', '.join(COLLECTIONS)}") from None
 
 
 # -- documents --------------------------------------------------------------------------------
@@ -103,19 +100,21 @@ def collections(session: Session, base: str) -> dict:
     return {
         "links": [_link(f"{base}/collections", "self", "application/json", "The collections"),
                   _link(f"{base}/collections?f=html", "alternate", "text/html", "As HTML")],
-        "collections": [_collection(session, base, c) for c in COLLECTIONS.values()],
+        "collections": [_collection(base, c, fc.extent(session, c.id))
+                        for c in COLLECTIONS.values()],
     }
 
 
 def collection(session: Session, base: str, collection_id: str) -> dict:
-    return _collection(session, base, collection_spec(collection_id))
+    spec = collection_spec(collection_id)
+    return _collection(base, spec, fc.extent(session, spec.id))
 
 
-def _collection(session: Session, base: str, spec: Collection) -> dict:
+def _collection(base: str, spec: Collection, extent: fc.Extent) -> dict:
     url = f"{base}/collections/{spec.id}"
     return {
         "id": spec.id, "title": spec.title, "description": spec.description, "itemType": "feature",
-        "crs": [CRS84], "storageCrs": CRS84, "extent": _extent(session, spec),
+        "crs": [CRS84], "storageCrs": CRS84, "extent": _extent(spec, extent),
         "links": [
             _link(url, "self", "application/json", spec.title),
             _link(f"{url}?f=html", "alternate", "text/html", "As HTML"),
@@ -125,41 +124,36 @@ def _collection(session: Session, base: str, spec: Collection) -> dict:
     }
 
 
-def _extent(session: Session, spec: Collection) -> dict:
-    box = session.execute(text(
-        "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
-        f"(SELECT ST_Extent(geom) AS e FROM {spec.extent_sql}) s")).one()
-    extent: dict = {"spatial": {"bbox": [[round(v, 7) for v in box]] if box[0] is not None
-                                else [[-180, -90, 180, 90]], "crs": CRS84}}
+def _extent(spec: Collection, extent: fc.Extent) -> dict:
+    box = [round(v, 7) for v in extent.bbox] if extent.bbox else WORLD
+    doc: dict = {"spatial": {"bbox": [box], "crs": CRS84}}
     if spec.temporal:
-        first, last = session.execute(text(
-            f"SELECT min(reported_at), max(reported_at) FROM {spec.extent_sql}")).one()
-        extent["temporal"] = {"interval": [[_iso(first), _iso(last)]], "trs": GREGORIAN}
-    return extent
+        doc["temporal"] = {"interval": [[_iso(extent.first), _iso(extent.last)]], "trs": GREGORIAN}
+    return doc
 
 
-# -- items ------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ItemsQuery:
-    bbox: BBox | None = None
-    limit: int = DEFAULT_LIMIT
-    offset: int = 0
-    since: datetime | None = None  # inclusive
-    until: datetime | None = None  # exclusive
-    filters: tuple[tuple[str, str], ...] = ()
+# -- items: parsing the query -------------------------------------------------------------------
+def parse_items_query(spec: Collection, params: dict[str, str]) -> fc.FeatureFilter:
+    """Query parameters of /items; an unknown parameter is a 400, as the standard asks."""
+    allowed = set(COMMON_PARAMETERS) | set(spec.filters)
+    unknown = sorted(set(params) - allowed)
+    if unknown:
+        raise InvalidParameter(
+            f"unknown query parameter {', '.join(unknown)} for {spec.id}; "
+            f"known: {', '.join(sorted(allowed))}",
+            zh=f"{spec.id} 不接受查询参数 {', '.join(unknown)}；可用：{', '.join(sorted(allowed))}")
+    since, until = parse_datetime(params.get("datetime"), spec)
+    filters = {k: params[k] for k in spec.filters if params.get(k)}
+    return fc.FeatureFilter(
+        bbox=parse_bbox(params.get("bbox")), grid_code=filters.get("grid_code"),
+        community=filters.get("community"), category=_values(filters.get("category")),
+        status=_values(filters.get("status")), since=since, until=until,
+        limit=_limit(params.get("limit")), offset=_whole(params.get("offset"), "offset", 0))
 
-    @classmethod
-    def parse(cls, spec: Collection, params: dict[str, str]) -> ItemsQuery:
-        """Query parameters of /items; an unknown parameter is a 400, as the standard asks."""
-        allowed = set(COMMON_PARAMETERS) | set(spec.filters)
-        unknown = sorted(set(params) - allowed)
-        if unknown:
-            raise InvalidParameter(f"unknown query parameter {', '.join(unknown)} for {spec.id}; "
-                                   f"known: {', '.join(sorted(allowed))}")
-        since, until = parse_datetime(params.get("datetime"), spec)
-        return cls(bbox=parse_bbox(params.get("bbox")), limit=_limit(params.get("limit")),
-                   offset=_whole(params.get("offset"), "offset", 0), since=since, until=until,
-                   filters=tuple((k, params[k]) for k in spec.filters if params.get(k)))
+
+def _values(raw: str | None) -> tuple[str, ...]:
+    """A filter's values: one, or several separated by commas."""
+    return tuple(v.strip() for v in raw.split(",") if v.strip()) if raw else ()
 
 
 def parse_bbox(raw: str | None) -> BBox | None:
@@ -172,7 +166,7 @@ def parse_bbox(raw: str | None) -> BBox | None:
     try:
         return BBox.parse(",".join(parts))
     except GridMapError as exc:
-        raise InvalidParameter(str(exc)) from exc
+        raise InvalidParameter(str(exc), zh=exc.zh) from exc
 
 
 def _limit(raw: str | None) -> int:
@@ -183,24 +177,27 @@ def _whole(raw: str | None, name: str, default: int, minimum: int = 0) -> int:
     if raw is None or raw == "":
         return default
     if not raw.isdigit() or int(raw) < minimum:
-        raise InvalidParameter(f"{name} must be a whole number >= {minimum}; got {raw!r}")
+        raise InvalidParameter(f"{name} must be a whole number >= {minimum}; got {raw!r}",
+                               zh=f"{name} 应为不小于 {minimum} 的整数；收到 {raw!r}")
     return int(raw)
 
 
 def parse_datetime(raw: str | None, spec: Collection) -> tuple[datetime | None, datetime | None]:
-    """An instant or a closed interval (``a/b``, ``../b``, ``a/..``) as [since, until)."""
+    """An instant or a closed interval (``a/b``, ``../b``, ``a/..``) as (since, until), both
+    inclusive."""
     if not raw:
         return None, None
     if not spec.temporal:
-        raise InvalidParameter(f"collection {spec.id} has no time; datetime applies to issues")
+        raise InvalidParameter(f"collection {spec.id} has no time; datetime applies to issues",
+                               zh=f"数据集 {spec.id} 没有时间属性；datetime 只用于 issues（事件）")
     if "/" not in raw:
-        start, end = _instant(raw)
-        return start, end
+        return _instant(raw)
     first, _, last = raw.partition("/")
     since = None if first in ("", "..") else _instant(first)[0]
     until = None if last in ("", "..") else _instant(last)[1]
     if since is not None and until is not None and until < since:
-        raise InvalidParameter(f"datetime interval ends before it starts: {raw!r}")
+        raise InvalidParameter(f"datetime interval ends before it starts: {raw!r}",
+                               zh=f"datetime 时间段的结束早于开始：{raw!r}")
     return since, until
 
 
@@ -214,54 +211,18 @@ def _instant(raw: str) -> tuple[datetime, datetime]:
         moment = local_time(datetime.fromisoformat(raw))
     except ValueError as exc:
         raise InvalidParameter(f"datetime must be RFC 3339 (2025-03-01T08:00:00Z), a date, or an "
-                               f"interval of them; got {raw!r}") from exc
+                               f"interval of them; got {raw!r}",
+                               zh=f"datetime 应为 RFC 3339 时间（如 2025-03-01T08:00:00Z）、日期，"
+                                  f"或它们组成的时间段；收到 {raw!r}") from exc
     return moment, moment
 
 
-def _values(query: ItemsQuery, name: str) -> list[str]:
-    """A filter's values: one, or several separated by commas."""
-    raw = dict(query.filters).get(name)
-    return [v.strip() for v in raw.split(",") if v.strip()] if raw else []
-
-
-def _single(query: ItemsQuery, name: str) -> str | None:
-    return dict(query.filters).get(name)
-
-
-def _fetch_grids(session: Session, q: ItemsQuery) -> reads.Page:
-    return reads.list_grids(session, bbox=q.bbox, community=_single(q, "community"), limit=q.limit,
-                            offset=q.offset)
-
-
-def _fetch_buildings(session: Session, q: ItemsQuery) -> reads.Page:
-    return reads.list_buildings(session, bbox=q.bbox, grid=_single(q, "grid_code"),
-                                community=_single(q, "community"), limit=q.limit, offset=q.offset)
-
-
-def _fetch_facilities(session: Session, q: ItemsQuery) -> reads.Page:
-    return reads.list_facilities(session, bbox=q.bbox, grid=_single(q, "grid_code"),
-                                 community=_single(q, "community"), category=_values(q, "category"),
-                                 status=_values(q, "status"), limit=q.limit, offset=q.offset)
-
-
-def _fetch_issues(session: Session, q: ItemsQuery) -> reads.Page:
-    filters = IssueFilter(bbox=q.bbox, grid=_single(q, "grid_code"),
-                          community=_single(q, "community"), categories=tuple(_values(q, "category")),
-                          statuses=tuple(_values(q, "status")), since=q.since, until=q.until)
-    return reads.list_issues(session, None, filters, limit=q.limit, offset=q.offset)
-
-
-_FETCH: dict[str, Callable[[Session, ItemsQuery], reads.Page]] = {
-    "grids": _fetch_grids, "buildings": _fetch_buildings, "facilities": _fetch_facilities,
-    "issues": _fetch_issues,
-}
-
-
+# -- items: the documents -----------------------------------------------------------------------
 def items(session: Session, base: str, collection_id: str, params: dict[str, str]) -> dict:
     """One page of a collection as a GeoJSON FeatureCollection with paging links."""
     spec = collection_spec(collection_id)
-    query = ItemsQuery.parse(spec, params)
-    page = _FETCH[spec.id](session, query)
+    query = parse_items_query(spec, params)
+    page = fc.read_features(session, spec.id, query)
     features = [_feature(spec, row) for row in page.items]
     return {
         "type": "FeatureCollection", "features": features,
@@ -271,7 +232,8 @@ def items(session: Session, base: str, collection_id: str, params: dict[str, str
     }
 
 
-def _items_links(url: str, params: dict[str, str], query: ItemsQuery, total: int) -> list[dict]:
+def _items_links(url: str, params: dict[str, str], query: fc.FeatureFilter,
+                 total: int) -> list[dict]:
     keep = {k: v for k, v in params.items() if k not in ("f", "offset", "limit")}
 
     def at(offset: int, fmt: str | None = None) -> str:
@@ -290,8 +252,7 @@ def _items_links(url: str, params: dict[str, str], query: ItemsQuery, total: int
 
 def item(session: Session, base: str, collection_id: str, feature_id: str) -> dict:
     spec = collection_spec(collection_id)
-    row = _get(session, spec, feature_id)
-    feature = _feature(spec, row)
+    feature = _feature(spec, fc.read_feature(session, spec.id, feature_id))
     url = f"{base}/collections/{spec.id}"
     feature["links"] = [_link(f"{url}/items/{feature_id}", "self", GEOJSON, "This feature"),
                         _link(f"{url}/items/{feature_id}?f=html", "alternate", "text/html", "As HTML"),
@@ -299,22 +260,8 @@ def item(session: Session, base: str, collection_id: str, feature_id: str) -> di
     return feature
 
 
-def _get(session: Session, spec: Collection, feature_id: str) -> dict:
-    if spec.id == "grids":
-        return reads.get_grid(session, feature_id)
-    if not feature_id.isdigit():
-        raise NotFound(f"no {spec.id} feature with id {feature_id!r}")
-    getter = {"buildings": reads.get_building, "facilities": reads.get_facility}.get(spec.id)
-    if getter is not None:
-        return getter(session, int(feature_id))
-    return reads.get_issue(session, None, int(feature_id))
-
-
 def _feature(spec: Collection, row: dict) -> dict:
     props = {k: v for k, v in row.items() if k != "geometry"}
-    if spec.id == "issues":
-        for key in PERSONAL_FIELDS:  # OGC readers are anonymous: never personal data
-            props.pop(key, None)
     return {"type": "Feature", "id": row[spec.id_property], "geometry": row["geometry"],
             "properties": props}
 
@@ -325,6 +272,40 @@ def _link(href: str, rel: str, media_type: str, title: str) -> dict:
 
 def _iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
+
+
+# -- HTML -------------------------------------------------------------------------------------------
+def render_html(title: str, doc: dict) -> str:
+    """Any of the documents as a plain page: the links, then collections, features or properties
+    as tables (``templates/ogc.html``, autoescaped)."""
+    return templating.render(
+        "ogc.html", title=title, description=doc.get("description"),
+        conforms_to=doc.get("conformsTo"), collections=_html_collections(doc),
+        features=_html_features(doc), paths=list(doc["paths"]) if "paths" in doc else None,
+        properties=list(doc["properties"].items()) if doc.get("type") == "Feature" else None,
+        links=doc.get("links", []))
+
+
+def _html_collections(doc: dict) -> list[dict] | None:
+    if "collections" not in doc:
+        return None
+    return [{"href": _href(c, "alternate") or "", "title": c["title"],
+             "description": c["description"]} for c in doc["collections"]]
+
+
+def _html_features(doc: dict) -> dict | None:
+    if doc.get("type") != "FeatureCollection":
+        return None
+    columns = sorted({k for f in doc["features"] for k in f["properties"]})
+    items_url = f"{_href(doc, 'collection')}/items"
+    rows = [{"id": f["id"], "href": f"{items_url}/{quote(str(f['id']), safe='')}?f=html",
+             "cells": [f["properties"].get(k) for k in columns]} for f in doc["features"]]
+    return {"returned": doc["numberReturned"], "matched": doc["numberMatched"],
+            "columns": columns, "rows": rows}
+
+
+def _href(doc: dict, rel: str) -> str | None:
+    return next((link["href"] for link in doc.get("links", []) if link["rel"] == rel), None)
 
 
 # -- the OpenAPI 3.0 definition ---------------------------------------------------------------

@@ -1,38 +1,40 @@
-"""Open311 GeoReport v2: issue categories as services, issues as service requests.
+"""Open311 GeoReport v2: issue categories as services, issues as service requests, in the spec's
+JSON and XML (``templates/open311.xml``) and with the spec's error list.
 
-Plain data in and out; ``api/routes/open311.py`` writes it as the spec's JSON or XML. What the
-spec leaves to the implementer is decided here:
+The reads are in ``gis.queries.open311_requests``, api keys in ``gis.people.api_keys``; this
+module parses the spec's parameters and writes its formats. What the spec leaves to the
+implementer is decided here:
 
 - ``service_request_id`` is the issue id; ``status`` is ``closed`` for closed and rejected issues
   and ``open`` for every other workflow status, which ``status_notes`` names.
 - Requests are located from ``lat``/``long`` (WGS84; the ``crs`` extension takes ``gcj02``,
   ``bd09``...) or from an ``address_string`` naming a compound or a building of the community
   ("水利局家属院3号楼"), then geotagged to a grid like any other report.
-- Posting needs an ``api_key``; only its SHA-256 is stored. Reporter contact (email, phone, names)
-  is stored for the grid's worker and never returned by a GET.
+- Posting needs an ``api_key``. Reporter contact (email, phone, names) is stored for the grid's
+  worker and never returned by a GET.
 - Without dates, GET requests covers the last 90 days; a date range may not exceed 90 days
   (the spec's limit); at most 1,000 requests, newest first.
+- Invalid input is the spec's 400 (GridMap's own API says 422); other statuses are GridMap's.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
-import secrets
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from gis.errors import Forbidden, GridMapError, NotFound
+from api.protocols import templating
+from gis.errors import InvalidParameter, NotFound
 from gis.geo.crs import parse_crs, to_wgs84
 from gis.geotag.index_cache import GridIndexCache
 from gis.issues import reporting
+from gis.queries import open311_requests as requests
 from gis.queries.filters import local_time
-from gis.rules import BEIJING, FINAL_SQL
+from gis.rules import BEIJING
 from gis.rules import STATUS_NAMES as RULE_STATUS_NAMES
 
 SPEC_URL = "http://wiki.open311.org/GeoReport_v2"
@@ -41,47 +43,52 @@ MAX_RANGE = timedelta(days=90)
 MAX_REQUESTS = 1000
 MAX_DESCRIPTION = 4000
 CHANNEL = "open311"
-KEY_PREFIX = "gm311_"
 IDEMPOTENCY_NAMESPACE = uuid.UUID("0c9e3f43-5a1e-4f0f-b1a2-311311311311")
 STATUS_NAMES = {s: f"{zh} / {en.lower()}" for s, (zh, en) in RULE_STATUS_NAMES.items()}
+XML_TYPE = "text/xml; charset=utf-8"
+# The element that holds each item of a list, per the spec's XML examples.
+ITEM_TAGS = {"services": "service", "service_requests": "request", "attributes": "attribute",
+             "values": "value", "errors": "error", "endpoints": "endpoint", "formats": "format"}
 
 
-class BadRequest(GridMapError):
-    """A GeoReport parameter is missing or malformed (the spec's 400)."""
+class BadRequest(InvalidParameter):
+    """A GeoReport parameter is missing or malformed (the spec's 400, see :func:`spec_status`)."""
 
-    code = "bad_request"
+
+# -- formats ----------------------------------------------------------------------------------------
+def to_xml(root: str, data: Any) -> bytes:
+    """``data`` as the spec's XML under ``root``: lists hold one element per item (ITEM_TAGS)."""
+    return templating.render("open311.xml", root=root, data=data, item_tags=ITEM_TAGS).encode()
+
+
+def errors_document(status: int, message: str) -> list[dict]:
+    """The spec's error list: the HTTP status as ``code`` and a description."""
+    return [{"code": status, "description": message}]
+
+
+def spec_status(status: int) -> int:
+    """GridMap's status for an error, except that the spec answers invalid input with 400."""
+    return 400 if status == 422 else status
 
 
 # -- services ---------------------------------------------------------------------------------
 def list_services(session: Session) -> list[dict]:
     """Every issue category as a GeoReport service; ``metadata`` says it has attributes."""
-    return [_service(row, bool(row["facility_categories"])) for row in _categories(session)]
+    return [_service(row) for row in requests.issue_categories(session)]
 
 
 def service_definition(session: Session, service_code: str) -> dict:
-    row = _category(session, service_code)
+    row = requests.issue_category(session, service_code)
     if row is None:
-        raise NotFound(f"no service with service_code {service_code!r}; see services.json")
+        raise NotFound(f"no service with service_code {service_code!r}; see services.json",
+                       zh=f"没有 service_code 为 {service_code!r} 的服务；见 services.json")
     return {"service_code": service_code, "attributes": _attributes(session, row)}
 
 
-def _categories(session: Session, code: str | None = None) -> list[dict]:
-    rows = session.execute(text(
-        "SELECT code, name_zh, name_en, std_code, due_hours, facility_categories FROM categories "
-        "WHERE kind = 'issue' AND (CAST(:c AS text) IS NULL OR code = :c) ORDER BY std_code, code"),
-        {"c": code}).mappings()
-    return [dict(r) for r in rows]
-
-
-def _category(session: Session, code: str) -> dict | None:
-    found = _categories(session, code)
-    return found[0] if found else None
-
-
-def _service(row: dict, metadata: bool) -> dict:
+def _service(row: dict) -> dict:
     return {"service_code": row["code"], "service_name": row["name_zh"],
             "description": f"{row['name_en']}. {_due_notice(row['due_hours'])}",
-            "metadata": metadata, "type": "realtime",
+            "metadata": bool(row["facility_categories"]), "type": "realtime",
             "keywords": ", ".join((row["code"], row["name_en"].lower())), "group": row["std_code"]}
 
 
@@ -100,8 +107,7 @@ def _attributes(session: Session, row: dict) -> list[dict]:
         "description": "部件编码 (设施铭牌上的16位编码) / the 16-digit code on the asset's plate, if visible",
         "values": []}]
     if len(kinds) > 1:
-        names = dict(session.execute(text(
-            "SELECT code, name_zh FROM categories WHERE code = ANY(:k)"), {"k": kinds}).all())
+        names = requests.category_names(session, kinds)
         attributes.append({
             "variable": True, "code": "facility_kind", "datatype": "singlevaluelist",
             "required": False, "datatype_description": None, "order": 2,
@@ -111,29 +117,23 @@ def _attributes(session: Session, row: dict) -> list[dict]:
 
 
 # -- reading requests ---------------------------------------------------------------------------
-@dataclass(frozen=True)
-class RequestQuery:
-    """GET requests parameters, parsed. ``ids`` overrides every other filter (the spec's rule)."""
-
-    ids: tuple[int, ...] = ()
-    service_codes: tuple[str, ...] = ()
-    start: datetime | None = None
-    end: datetime | None = None
-    statuses: tuple[str, ...] = ()
-
-    @classmethod
-    def parse(cls, service_request_id: str | None = None, service_code: str | None = None,
-              start_date: str | None = None, end_date: str | None = None,
-              status: str | None = None, now: datetime | None = None) -> RequestQuery:
-        if service_request_id:
-            return cls(ids=tuple(_request_id(v) for v in _split(service_request_id)))
-        statuses = tuple(_split(status))
-        bad = [s for s in statuses if s not in ("open", "closed")]
-        if bad:
-            raise BadRequest(f"status must be open or closed (comma separated); got {', '.join(bad)}")
-        start, end = _date_range(_w3c(start_date, "start_date"), _w3c(end_date, "end_date"),
-                                 now or datetime.now(BEIJING))
-        return cls(service_codes=tuple(_split(service_code)), start=start, end=end, statuses=statuses)
+def parse_request_query(service_request_id: str | None = None, service_code: str | None = None,
+                        start_date: str | None = None, end_date: str | None = None,
+                        status: str | None = None,
+                        now: datetime | None = None) -> requests.RequestFilter:
+    """GET requests parameters. ``service_request_id`` overrides every other filter (the spec)."""
+    if service_request_id:
+        return requests.RequestFilter(ids=tuple(_request_id(v) for v in _split(service_request_id)),
+                                      limit=MAX_REQUESTS)
+    statuses = tuple(_split(status))
+    bad = [s for s in statuses if s not in ("open", "closed")]
+    if bad:
+        raise BadRequest(f"status must be open or closed (comma separated); got {', '.join(bad)}",
+                         zh=f"status 应为 open 或 closed（可用逗号分隔）；收到 {', '.join(bad)}")
+    start, end = _date_range(_w3c(start_date, "start_date"), _w3c(end_date, "end_date"),
+                             now or datetime.now(BEIJING))
+    return requests.RequestFilter(service_codes=tuple(_split(service_code)), start=start, end=end,
+                                  statuses=statuses, limit=MAX_REQUESTS)
 
 
 def _split(value: str | None) -> list[str]:
@@ -142,7 +142,8 @@ def _split(value: str | None) -> list[str]:
 
 def _request_id(value: str) -> int:
     if not value.isdigit():
-        raise BadRequest(f"service_request_id must be a number; got {value!r}")
+        raise BadRequest(f"service_request_id must be a number; got {value!r}",
+                         zh=f"service_request_id 应为数字；收到 {value!r}")
     return int(value)
 
 
@@ -154,7 +155,8 @@ def _w3c(value: str | None, name: str) -> datetime | None:
         parsed = datetime.fromisoformat(value.strip().replace(" ", "+"))
     except ValueError as exc:
         raise BadRequest(f"{name} must be a W3C date-time such as 2025-03-01T08:00:00Z; "
-                         f"got {value!r}") from exc
+                         f"got {value!r}",
+                         zh=f"{name} 应为 W3C 日期时间，如 2025-03-01T08:00:00Z；收到 {value!r}") from exc
     return local_time(parsed)
 
 
@@ -167,55 +169,30 @@ def _date_range(start: datetime | None, end: datetime | None,
     if end is None:
         return start, start + MAX_RANGE
     if end < start:
-        raise BadRequest(f"end_date {end.isoformat()} is before start_date {start.isoformat()}")
+        raise BadRequest(f"end_date {end.isoformat()} is before start_date {start.isoformat()}",
+                         zh=f"结束日期 end_date {end.isoformat()} 早于开始日期 start_date "
+                            f"{start.isoformat()}")
     if end - start > MAX_RANGE:
         raise BadRequest("start_date and end_date may not span more than 90 days; "
-                         f"got {(end - start).days} days")
+                         f"got {(end - start).days} days",
+                         zh=f"start_date 与 end_date 相隔不能超过 90 天；收到 {(end - start).days} 天")
     return start, end
 
 
-# Only what the public may read: no reporter contact, no client UUID.
-_REQUEST_SQL = f"""
-    SELECT i.id, i.category, k.name_zh AS service_name, k.due_hours, i.description, i.status,
-           i.reported_at, i.due_at, i.photo_urls, ST_X(i.geom) AS lon,
-           coalesce((SELECT max(e.at) FROM issue_events e WHERE e.issue_id = i.id),
-                    i.updated_at) AS updated_at,
-           ST_Y(i.geom) AS lat, g.code AS grid_code, g.name AS grid_name,
-           i.status IN {FINAL_SQL} AS ended
-      FROM issues i JOIN categories k ON k.code = i.category LEFT JOIN grids g ON g.id = i.grid_id"""
-
-
-def list_requests(session: Session, query: RequestQuery) -> list[dict]:
+def list_requests(session: Session, query: requests.RequestFilter) -> list[dict]:
     """Service requests matching ``query``, newest first, at most 1,000."""
-    clauses, params = _request_where(query)
-    rows = session.execute(text(
-        f"{_REQUEST_SQL} WHERE {' AND '.join(clauses) or 'TRUE'} "
-        "ORDER BY i.reported_at DESC, i.id DESC LIMIT :limit"),
-        params | {"limit": MAX_REQUESTS}).mappings()
-    return [_request(r) for r in rows]
-
-
-def _request_where(query: RequestQuery) -> tuple[list[str], dict]:
-    if query.ids:
-        return ["i.id = ANY(:ids)"], {"ids": list(query.ids)}
-    clauses = ["i.reported_at >= :start", "i.reported_at < :end"]
-    params: dict = {"start": query.start, "end": query.end}
-    if query.service_codes:
-        clauses.append("i.category = ANY(:codes)")
-        params["codes"] = list(query.service_codes)
-    if len(set(query.statuses)) == 1:  # both open and closed is everything
-        clauses.append(f"i.status {'IN' if query.statuses[0] == 'closed' else 'NOT IN'} {FINAL_SQL}")
-    return clauses, params
+    return [_request(row) for row in requests.read_service_requests(session, query)]
 
 
 def get_request(session: Session, request_id: int) -> dict:
-    row = session.execute(text(f"{_REQUEST_SQL} WHERE i.id = :id"), {"id": request_id}).mappings().first()
-    if row is None:
-        raise NotFound(f"no service request with service_request_id {request_id}")
-    return _request(row)
+    found = requests.read_service_requests(session, requests.RequestFilter(ids=(request_id,)))
+    if not found:
+        raise NotFound(f"no service request with service_request_id {request_id}",
+                       zh=f"没有 service_request_id 为 {request_id} 的诉求")
+    return _request(found[0])
 
 
-def _request(row) -> dict:
+def _request(row: dict) -> dict:
     photos = row["photo_urls"] or []
     agency = f"{row['grid_name']} ({row['grid_code']})" if row["grid_code"] else "社区待分派 / unassigned"
     return {
@@ -275,15 +252,7 @@ def post_request(session: Session, cache: GridIndexCache, api_key_id: int, post:
 
     The same ``Idempotency-Key`` from the same api key returns the request stored the first time.
     """
-    if not post.service_code:
-        raise BadRequest("service_code is required; see services.json")
-    category = _category(session, post.service_code)
-    if category is None:
-        raise BadRequest(f"unknown service_code {post.service_code!r}; see services.json")
-    if len(post.description) > MAX_DESCRIPTION:
-        raise BadRequest(f"description may hold {MAX_DESCRIPTION} characters; got {len(post.description)}")
-    if post.media_url and not re.match(r"https?://\S+$", post.media_url.strip()):
-        raise BadRequest(f"media_url must be an http(s) URL; got {post.media_url[:100]!r}")
+    category = _checked_category(session, post)
     x, y, crs = _place(session, post)
     report = reporting.IssueReport(
         x=x, y=y, crs=crs, category=post.service_code, description=_description(post),
@@ -294,39 +263,48 @@ def post_request(session: Session, cache: GridIndexCache, api_key_id: int, post:
     return Posted(stored.issue_id, stored.created, _due_notice(category["due_hours"]))
 
 
+def _checked_category(session: Session, post: RequestPost) -> dict:
+    """The posted service's category, once the plain fields are known to be well formed."""
+    if not post.service_code:
+        raise BadRequest("service_code is required; see services.json",
+                         zh="缺少 service_code（必填）；见 services.json")
+    category = requests.issue_category(session, post.service_code)
+    if category is None:
+        raise BadRequest(f"unknown service_code {post.service_code!r}; see services.json",
+                         zh=f"无法识别的 service_code {post.service_code!r}；见 services.json")
+    if len(post.description) > MAX_DESCRIPTION:
+        raise BadRequest(f"description may hold {MAX_DESCRIPTION} characters; got {len(post.description)}",
+                         zh=f"description 最多 {MAX_DESCRIPTION} 个字符；收到 {len(post.description)} 个")
+    if post.media_url and not re.match(r"https?://\S+$", post.media_url.strip()):
+        raise BadRequest(f"media_url must be an http(s) URL; got {post.media_url[:100]!r}",
+                         zh=f"media_url 应为 http(s) 网址；收到 {post.media_url[:100]!r}")
+    return category
+
+
 def _place(session: Session, post: RequestPost) -> tuple[float, float, str]:
     if post.lat or post.long:
         if not (post.lat and post.long):
-            raise BadRequest("lat and long go together; got only "
-                             + ("lat" if post.lat else "long"))
+            given = "lat" if post.lat else "long"
+            raise BadRequest(f"lat and long go together; got only {given}",
+                             zh=f"lat 与 long 须同时提供；只收到 {given}")
         try:
             return float(post.long), float(post.lat), post.crs or "wgs84"
         except ValueError as exc:
             raise BadRequest(f"lat and long must be decimal degrees; got lat={post.lat!r}, "
-                             f"long={post.long!r}") from exc
+                             f"long={post.long!r}",
+                             zh=f"lat 与 long 应为十进制度数；收到 lat={post.lat!r}, "
+                                f"long={post.long!r}") from exc
     if post.address_string and post.address_string.strip():
-        lon, lat = geocode_address(session, post.address_string)
-        return lon, lat, "wgs84"
+        found = requests.locate_address(session, post.address_string)
+        if found is None:
+            raise BadRequest(f"address_string {post.address_string!r} names no compound or "
+                             "building GridMap knows; send lat and long instead",
+                             zh=f"address_string {post.address_string!r} 不是已知的院落或楼栋；"
+                                "请改为提供 lat 和 long")
+        return found[0], found[1], "wgs84"
     raise BadRequest("a location is required: lat and long, or an address_string naming a "
-                     "compound or building")
-
-
-def geocode_address(session: Session, address: str) -> tuple[float, float]:
-    """A point inside the building or compound that ``address`` names (the longest name wins)."""
-    compact = re.sub(r"\s+", "", address)
-    row = session.execute(text("""
-        SELECT ST_X(p), ST_Y(p) FROM (
-            SELECT ST_PointOnSurface(b.geom) AS p, length(c.name || b.name) AS n
-              FROM buildings b JOIN compounds c ON c.id = b.compound_id
-             WHERE strpos(:a, c.name || b.name) > 0
-            UNION ALL
-            SELECT ST_PointOnSurface(c.geom), length(c.name) FROM compounds c
-             WHERE strpos(:a, c.name) > 0) found
-         ORDER BY n DESC LIMIT 1"""), {"a": compact}).first()
-    if row is None:
-        raise BadRequest(f"address_string {address!r} names no compound or building GridMap "
-                         "knows; send lat and long instead")
-    return row[0], row[1]
+                     "compound or building",
+                     zh="缺少位置：请提供 lat 和 long，或写明院落/楼栋名称的 address_string")
 
 
 def _description(post: RequestPost) -> str:
@@ -346,16 +324,18 @@ def _facility(session: Session, category: dict, post: RequestPost, x: float, y: 
     """The facility named by ``attribute[facility_code]``, or the nearest of ``facility_kind``."""
     code = _one_attribute(post, "facility_code")
     if code:
-        found = session.execute(text("SELECT id FROM facilities WHERE code = :c"), {"c": code}).scalar()
+        found = requests.facility_by_code(session, code)
         if found is None:
-            raise BadRequest(f"attribute[facility_code]: no facility has the code {code!r}")
+            raise BadRequest(f"attribute[facility_code]: no facility has the code {code!r}",
+                             zh=f"attribute[facility_code]：没有编码为 {code!r} 的部件")
         return found
     kind = _one_attribute(post, "facility_kind")
     if not kind:
         return None
     kinds = list(category["facility_categories"] or [])
     if kind not in kinds:
-        raise BadRequest(f"attribute[facility_kind] must be one of {', '.join(kinds)}; got {kind!r}")
+        raise BadRequest(f"attribute[facility_kind] must be one of {', '.join(kinds)}; got {kind!r}",
+                         zh=f"attribute[facility_kind] 应为 {', '.join(kinds)} 之一；收到 {kind!r}")
     lon, lat = to_wgs84(x, y, parse_crs(crs))
     return reporting.nearest_facility(session, lon, lat, [kind])
 
@@ -363,7 +343,8 @@ def _facility(session: Session, category: dict, post: RequestPost, x: float, y: 
 def _one_attribute(post: RequestPost, code: str) -> str | None:
     values = [v for v in post.attributes.get(code, []) if v]
     if len(values) > 1:
-        raise BadRequest(f"attribute[{code}] takes one value; got {len(values)}")
+        raise BadRequest(f"attribute[{code}] takes one value; got {len(values)}",
+                         zh=f"attribute[{code}] 只能有一个值；收到 {len(values)} 个")
     return values[0].strip() if values else None
 
 
@@ -372,54 +353,6 @@ def _client_uuid(api_key_id: int, idempotency_key: str | None) -> uuid.UUID | No
     if not idempotency_key:
         return None
     return uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{api_key_id}:{idempotency_key}")
-
-
-# -- api keys ---------------------------------------------------------------------------------
-def create_api_key(session: Session, label: str, created_by: str | None = None) -> tuple[int, str]:
-    """A new key for another system: returns (id, key). The key is shown this once, never stored."""
-    if not label.strip():
-        raise BadRequest("an api key needs a label saying who uses it (e.g. '12345 hotline')")
-    key = KEY_PREFIX + secrets.token_urlsafe(32)
-    key_id = session.execute(text(
-        "INSERT INTO api_keys (key_hash, label, created_by) VALUES (:h, :l, :b) RETURNING id"),
-        {"h": _digest(key), "l": label.strip(), "b": created_by}).scalar_one()
-    return key_id, key
-
-
-def list_api_keys(session: Session) -> list[dict]:
-    rows = session.execute(text(
-        "SELECT id, label, created_by, created_at, revoked_at FROM api_keys ORDER BY id")).mappings()
-    return [dict(r) for r in rows]
-
-
-def revoke_api_key(session: Session, key_id: int) -> None:
-    done = session.execute(text(
-        "UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = :i RETURNING id"),
-        {"i": key_id}).scalar()
-    if done is None:
-        raise NotFound(f"no api key with id {key_id}")
-
-
-def authenticate_api_key(session: Session, key: str | None) -> int:
-    """The id of the active key ``key``; Forbidden (the spec's 403) when missing, unknown or revoked.
-
-    Keys are 256-bit random, so looking one up by its SHA-256 reveals nothing through timing; the
-    final comparison is constant-time all the same.
-    """
-    if not key:
-        raise Forbidden("api_key is required to post a service request; ask the city's GridMap "
-                        "administrator for one")
-    digest = _digest(key)
-    row = session.execute(text(
-        "SELECT id, key_hash FROM api_keys WHERE key_hash = :h AND revoked_at IS NULL"),
-        {"h": digest}).first()
-    if row is None or not hmac.compare_digest(row.key_hash, digest):
-        raise Forbidden("api_key is not valid: unknown or revoked")
-    return row.id
-
-
-def _digest(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
 
 
 # -- discovery --------------------------------------------------------------------------------
@@ -431,4 +364,3 @@ def discovery(endpoint_url: str) -> dict:
         "endpoints": [{"specification": SPEC_URL, "url": endpoint_url, "changeset": CHANGESET,
                        "type": "production", "formats": ["text/xml", "application/json"]}],
     }
-

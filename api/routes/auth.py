@@ -1,11 +1,12 @@
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel
 
 from api.deps import CurrentActor, SessionDep
+from api.errors import LocalizedHTTPException
 from api.security import create_token, verify_password
 from gis.people.actors import load_actor
 
@@ -32,11 +33,13 @@ def login(request: Request, session: SessionDep,
     wait = request.app.state.login_throttle.retry_after(
         request.client.host if request.client else "?", form.username)
     if wait is not None:
-        raise HTTPException(429, f"Too many log-in attempts; try again in {wait} s.",
-                            headers={"Retry-After": str(wait)})
+        raise LocalizedHTTPException(429, f"Too many log-in attempts; try again in {wait} s.",
+                                     zh=f"登录尝试次数过多，请 {wait} 秒后再试。",
+                                     headers={"Retry-After": str(wait)})
     found = load_actor(session, form.username)
     if not verify_password(form.password, found[1] if found else None):
-        raise HTTPException(401, "Wrong username or password.", headers={"WWW-Authenticate": "Bearer"})
+        raise LocalizedHTTPException(401, "Wrong username or password.", zh="用户名或密码错误。",
+                                     headers={"WWW-Authenticate": "Bearer"})
     settings = request.app.state.settings
     ttl = timedelta(minutes=settings.token_ttl_minutes)
     token = create_token(found[0].username, found[0].role, settings.signing_secret(), ttl)

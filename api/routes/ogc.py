@@ -1,14 +1,13 @@
 """OGC API - Features under /ogc/: what QGIS, GDAL (OAPIF) and ArcGIS read without custom code.
 
 JSON (GeoJSON for features) by default, HTML with ``f=html`` or a browser's Accept header. The
-documents are built in ``api.protocols.ogc``; invalid parameters are 400 here, as the standard asks.
+documents and the HTML page are built in ``api.protocols.ogc``; invalid parameters are 400 here,
+as the standard asks, worded in the caller's language.
 """
 
 from __future__ import annotations
 
-import html
 from collections.abc import Callable
-from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.encoders import jsonable_encoder
@@ -17,7 +16,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.routing import APIRoute
 
 from api.deps import SessionDep
-from api.errors import STATUS_CODES
+from api.errors import language_headers, message_for, request_language, status_for
 from api.protocols import ogc
 from gis.errors import GridMapError
 
@@ -33,12 +32,9 @@ class OgcRoute(APIRoute):
         async def guarded(request: Request) -> Response:
             try:
                 return await handler(request)
-            except RequestValidationError as exc:
-                return _bad_request("; ".join(str(e.get("msg")) for e in exc.errors()))
-            except GridMapError as exc:
-                status = next((STATUS_CODES[c] for c in type(exc).__mro__ if c in STATUS_CODES), 400)
-                if status in (400, 422):
-                    return _bad_request(str(exc))
+            except (RequestValidationError, GridMapError) as exc:
+                if status_for(exc) in (400, 422):
+                    return _bad_request(request, exc)
                 raise
 
         return guarded
@@ -47,9 +43,11 @@ class OgcRoute(APIRoute):
 router = APIRouter(prefix="/ogc", tags=["ogc"], route_class=OgcRoute)
 
 
-def _bad_request(message: str) -> JSONResponse:
+def _bad_request(request: Request, exc: Exception) -> JSONResponse:
+    lang = request_language(request)
+    message = message_for(exc, lang)
     return JSONResponse({"code": "InvalidParameterValue", "description": message,
-                         "detail": message}, status_code=400)
+                         "detail": message}, status_code=400, headers=language_headers(lang))
 
 
 def _base(request: Request) -> str:
@@ -60,7 +58,8 @@ def _wants_html(request: Request) -> bool:
     f = request.query_params.get("f")
     if f is not None:
         if f not in MEDIA_TYPES:
-            raise ogc.InvalidParameter(f"f must be one of {', '.join(MEDIA_TYPES)}; got {f!r}")
+            raise ogc.InvalidParameter(f"f must be one of {', '.join(MEDIA_TYPES)}; got {f!r}",
+                                       zh=f"f 应为 {', '.join(MEDIA_TYPES)} 之一；收到 {f!r}")
         return f == "html"
     accept = request.headers.get("accept", "")
     return accept.startswith("text/html") or ("text/html" in accept and "json" not in accept)
@@ -69,7 +68,7 @@ def _wants_html(request: Request) -> bool:
 def _respond(request: Request, doc: dict, title: str, media_type: str = "application/json",
              headers: dict | None = None) -> Response:
     if _wants_html(request):
-        return HTMLResponse(render_html(title, doc))
+        return HTMLResponse(ogc.render_html(title, doc))
     return JSONResponse(jsonable_encoder(doc), media_type=media_type, headers=headers)
 
 
@@ -113,57 +112,3 @@ def item(request: Request, session: SessionDep, collection_id: str, feature_id: 
     doc = ogc.item(session, _base(request), collection_id, feature_id)
     return _respond(request, doc, f"{collection_id} {feature_id}", ogc.GEOJSON,
                     {"Content-Crs": f"<{ogc.CRS84}>"})
-
-
-# -- HTML ---------------------------------------------------------------------------------------
-def render_html(title: str, doc: dict) -> str:
-    """A plain page: the links, then collections, features or properties as tables."""
-    parts = [f"<h1>{_e(title)}</h1>"]
-    if doc.get("description"):
-        parts.append(f"<p>{_e(doc['description'])}</p>")
-    if "conformsTo" in doc:
-        parts.append(_list(f'<a href="{_e(c)}">{_e(c)}</a>' for c in doc["conformsTo"]))
-    if "collections" in doc:
-        parts.append(_table(["collection", "description"], (
-            [_a(_html_link(c, "alternate") or "", c["title"]), _e(c["description"])]
-            for c in doc["collections"])))
-    if doc.get("type") == "FeatureCollection":
-        parts.append(f"<p>{doc['numberReturned']} of {doc['numberMatched']} features</p>")
-        keys = sorted({k for f in doc["features"] for k in f["properties"]})
-        items_url = f"{_html_link(doc, 'collection')}/items"
-        parts.append(_table(["id", *keys], (
-            [_a(f"{items_url}/{f['id']}?f=html", str(f["id"])),
-             *(_e(f["properties"].get(k)) for k in keys)] for f in doc["features"])))
-    if doc.get("type") == "Feature":
-        parts.append(_table(["property", "value"], (
-            [_e(k), _e(v)] for k, v in doc["properties"].items())))
-    if "paths" in doc:
-        parts.append(_list(_e(p) for p in doc["paths"]))
-    links = doc.get("links", [])
-    parts.append("<h2>Links</h2>" + _list(
-        f'{_a(link["href"], link.get("title") or link["href"])} ({_e(link["rel"])}, {_e(link["type"])})'
-        for link in links))
-    return ('<!doctype html><html lang="zh"><head><meta charset="utf-8">'
-            f"<title>{_e(title)}</title></head><body>{''.join(parts)}</body></html>")
-
-
-def _html_link(doc: dict, rel: str) -> str | None:
-    return next((link["href"] for link in doc.get("links", []) if link["rel"] == rel), None)
-
-
-def _e(value: Any) -> str:
-    return "" if value is None else html.escape(str(value))
-
-
-def _a(href: str, text: str) -> str:
-    return f'<a href="{_e(href)}">{_e(text)}</a>'
-
-
-def _list(items) -> str:
-    return "<ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>"
-
-
-def _table(header: list[str], rows) -> str:
-    head = "".join(f"<th>{_e(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"

@@ -2,34 +2,33 @@
 
 Every path ends in ``.json`` or ``.xml`` and answers in that format, errors included: the spec's
 ``[{"code": 400, "description": ...}]`` (or ``<errors><error>``), never GridMap's own error JSON.
-The logic is in ``api.protocols.open311``; this module parses, calls it and writes JSON or XML.
+The formats and the spec's rules are in ``api.protocols.open311``; this module parses the
+request, calls it and sends its answer.
 """
 
 from __future__ import annotations
 
-import logging
-import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Form, Header, Path, Query, Request, Response
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
-from sqlalchemy.exc import InterfaceError, OperationalError
-from starlette.exceptions import HTTPException
 
 from api.deps import SessionDep
-from api.errors import STATUS_CODES
+from api.errors import (
+    language_headers,
+    log_failure,
+    message_for,
+    request_language,
+    status_for,
+)
 from api.protocols import open311
-from gis.errors import GridMapError
+from gis.errors import NotFound
+from gis.people.api_keys import authenticate_api_key
+from gis.queries.open311_requests import RequestFilter
 
-log = logging.getLogger("gridmap.api")
 Format = Annotated[Literal["json", "xml"], Path(description="json or xml")]
-XML_TYPE = "text/xml; charset=utf-8"
-# The element that holds each item of a list, per the spec's XML examples.
-ITEM_TAGS = {"services": "service", "service_requests": "request", "attributes": "attribute",
-             "values": "value", "errors": "error", "endpoints": "endpoint", "formats": "format"}
 
 
 class Open311Route(APIRoute):
@@ -41,9 +40,8 @@ class Open311Route(APIRoute):
         async def guarded(request: Request) -> Response:
             try:
                 return await handler(request)
-            except Exception as exc:  # noqa: BLE001 - each kind is mapped or re-raised below
-                status, message = _error_status(request, exc)
-                return errors_response(request, status, message)
+            except Exception as exc:  # noqa: BLE001 - every error in the spec's format
+                return error_response(request, exc)
 
         return guarded
 
@@ -51,51 +49,23 @@ class Open311Route(APIRoute):
 router = APIRouter(prefix="/open311/v2", tags=["open311"], route_class=Open311Route)
 
 
-def _error_status(request: Request, exc: Exception) -> tuple[int, str]:
-    if isinstance(exc, GridMapError):
-        status = next((STATUS_CODES[c] for c in type(exc).__mro__ if c in STATUS_CODES), 400)
-        if status >= 500:
-            log.error("%s %s failed: %s", request.method, request.url.path, exc)
-        return (status if status in (403, 404, 409) or status >= 500 else 400), str(exc)
-    if isinstance(exc, RequestValidationError):
-        return 400, "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:]) or 'request'}: {e['msg']}"
-                              for e in exc.errors())
-    if isinstance(exc, HTTPException):
-        return exc.status_code, str(exc.detail)
-    if isinstance(exc, OperationalError | InterfaceError):
-        log.error("%s %s: database unavailable: %s", request.method, request.url.path, exc)
-        return 503, "The database is unavailable; try again shortly."
-    raise exc
-
-
-def errors_response(request: Request, status: int, message: str) -> Response:
-    errors = [{"code": status, "description": message}]
-    return render(request, "errors", errors, status_code=status)
+def error_response(request: Request, exc: Exception) -> Response:
+    """``exc`` as the spec's error list, in the path's format and the caller's language."""
+    status, lang = open311.spec_status(status_for(exc)), request_language(request)
+    if status >= 500:
+        log_failure(request, exc)
+    response = render(request, "errors", open311.errors_document(status, message_for(exc, lang)),
+                      status_code=status)
+    response.headers.update(language_headers(lang))
+    return response
 
 
 def render(request: Request, root: str, data: Any, status_code: int = 200) -> Response:
     """``data`` as JSON, or as XML under ``root`` when the path ends in .xml."""
     if request.url.path.endswith(".xml"):
-        return Response(to_xml(root, data), status_code=status_code, media_type=XML_TYPE)
+        return Response(open311.to_xml(root, data), status_code=status_code,
+                        media_type=open311.XML_TYPE)
     return JSONResponse(data, status_code=status_code)
-
-
-def to_xml(root: str, data: Any) -> bytes:
-    body = ET.tostring(_element(root, data), encoding="unicode")
-    return ('<?xml version="1.0" encoding="utf-8"?>\n' + body).encode()
-
-
-def _element(tag: str, value: Any) -> ET.Element:
-    element = ET.Element(tag)
-    if isinstance(value, dict):
-        element.extend(_element(k, v) for k, v in value.items())
-    elif isinstance(value, list):
-        element.extend(_element(ITEM_TAGS.get(tag, "item"), v) for v in value)
-    elif isinstance(value, bool):
-        element.text = "true" if value else "false"
-    elif value is not None:
-        element.text = str(value)
-    return element
 
 
 @router.get("/discovery.{fmt}", summary="Where this endpoint is and which formats it speaks")
@@ -121,13 +91,14 @@ def request_query(
     end_date: Annotated[str | None, Query(description="W3C date-time; at most 90 days after start_date")] = None,
     status: Annotated[str | None, Query(description="open, closed or open,closed")] = None,
     jurisdiction_id: Annotated[str | None, Query(description="Accepted and ignored: one jurisdiction")] = None,
-) -> open311.RequestQuery:
-    return open311.RequestQuery.parse(service_request_id, service_code, start_date, end_date, status)
+) -> RequestFilter:
+    return open311.parse_request_query(service_request_id, service_code, start_date, end_date,
+                                       status)
 
 
 @router.get("/requests.{fmt}", summary="Service requests, newest first (no personal data)")
 def list_requests(request: Request, session: SessionDep, fmt: Format,
-                  query: Annotated[open311.RequestQuery, Depends(request_query)]) -> Response:
+                  query: Annotated[RequestFilter, Depends(request_query)]) -> Response:
     return render(request, "service_requests", open311.list_requests(session, query))
 
 
@@ -173,7 +144,7 @@ def post_request(
     api_key: Annotated[str | None, Depends(posted_api_key)],
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
 ) -> Response:
-    key_id = open311.authenticate_api_key(session, api_key)
+    key_id = authenticate_api_key(session, api_key)
     posted = open311.post_request(session, request.app.state.grid_cache, key_id, post, idempotency_key)
     session.commit()
     body = [{"service_request_id": str(posted.service_request_id),
@@ -183,4 +154,5 @@ def post_request(
 
 @router.api_route("/{anything:path}", methods=["GET", "POST"], include_in_schema=False)
 def unknown(request: Request, anything: str) -> Response:
-    return errors_response(request, 404, f"no such GeoReport resource: /open311/v2/{anything}")
+    raise NotFound(f"no such GeoReport resource: /open311/v2/{anything}",
+                   zh=f"没有此 GeoReport 资源：/open311/v2/{anything}")

@@ -6,18 +6,50 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.orm import Session, sessionmaker
+
+from gis.errors import DatabaseUnavailable
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def make_engine(url: str, **kwargs) -> Engine:
-    """An engine that notices dropped connections (a restarted server) instead of failing once."""
+    """An engine that notices dropped connections (a restarted server) instead of failing once,
+    and raises :class:`~gis.errors.DatabaseUnavailable` when the server cannot be reached.
+
+    Statement parameters are left out of error messages: they hold reporters' contacts and
+    descriptions, and error messages end up in logs.
+    """
     kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 10)
-    return create_engine(_with_driver(url), **kwargs)
+    kwargs.setdefault("hide_parameters", True)
+    engine = create_engine(_with_driver(url), **kwargs)
+    event.listen(engine, "handle_error", _unavailable)
+    return engine
+
+
+# SQLSTATE classes of a server that is gone or refusing: connection exception, operator
+# intervention (shutdown, starting up), insufficient resources (too many connections).
+_UNAVAILABLE_SQLSTATES = ("08", "57P", "53")
+
+
+def _unavailable(context: ExceptionContext) -> None:
+    """Translate the driver's "cannot reach the server" into the domain's error, in one place.
+
+    Other operational errors (deadlocks, cancelled statements) stay SQLAlchemy's. The pool's own
+    liveness check (pre-ping) is left alone: it reconnects instead of failing.
+    """
+    if context.is_pre_ping:
+        return
+    original = context.original_exception
+    dbapi = context.dialect.loaded_dbapi
+    sqlstate = getattr(original, "sqlstate", None) or ""
+    lost = isinstance(original, dbapi.OperationalError | dbapi.InterfaceError) and not sqlstate
+    if context.is_disconnect or lost or sqlstate.startswith(_UNAVAILABLE_SQLSTATES):
+        raise DatabaseUnavailable(f"the database cannot be reached: {original}".strip())
 
 
 def _with_driver(url: str) -> str:

@@ -49,16 +49,19 @@ def read_geometry(geometry, crs: str | None = "wgs84", allowed: tuple[str, ...] 
     """
     if not isinstance(geometry, dict) or not isinstance(geometry.get("type"), str):
         raise InvalidGeometry("geometry must be a GeoJSON object with 'type' and 'coordinates'; "
-                              f"got {_short(geometry)}")
+                              f"got {_short(geometry)}",
+                              zh=f"geometry 应为含 type 和 coordinates 的 GeoJSON 对象；收到 {_short(geometry)}")
     kind = geometry["type"]
     if kind not in allowed:
-        raise InvalidGeometry(f"expected a {' or '.join(allowed)} geometry, got {kind}")
+        raise InvalidGeometry(f"expected a {' or '.join(allowed)} geometry, got {kind}",
+                              zh=f"几何类型应为 {' 或 '.join(allowed)}，收到 {kind}")
     _check_rings_closed(geometry, kind)
     geom = _shape(geometry, kind)
     count = shapely.get_num_coordinates(geom)
     if count > max_vertices:
         raise InvalidGeometry(f"the {kind} has {count} vertices; at most {max_vertices} are accepted "
-                              "(simplify it first)")
+                              "(simplify it first)",
+                              zh=f"该 {kind} 有 {count} 个顶点，最多接受 {max_vertices} 个（请先简化）")
     source_crs = parse_crs(crs or "wgs84")
     _check_valid(geom, kind, source_crs)
     return _to_wgs84(geom, kind, source_crs)
@@ -78,7 +81,8 @@ def _check_rings_closed(geometry: dict, kind: str) -> None:
             if isinstance(ring, list) and len(ring) >= 2 and list(ring[0]) != list(ring[-1]):
                 where = f"ring {r}" if kind == "Polygon" else f"polygon {p}, ring {r}"
                 raise InvalidGeometry(f"the {kind}'s {where} is not closed: it starts at "
-                                      f"{ring[0]} and ends at {ring[-1]}")
+                                      f"{ring[0]} and ends at {ring[-1]}",
+                                      zh=f"该 {kind} 的 {where} 未闭合：起点 {ring[0]}，终点 {ring[-1]}")
 
 
 def _short(value) -> str:
@@ -90,9 +94,10 @@ def _shape(geometry: dict, kind: str) -> shapely.Geometry:
     try:
         geom = shapely.force_2d(shape(geometry))
     except (ValueError, TypeError, KeyError, IndexError, AttributeError, GEOSException) as exc:
-        raise InvalidGeometry(f"the {kind} coordinates cannot be read: {exc}") from None
+        raise InvalidGeometry(f"the {kind} coordinates cannot be read: {exc}",
+                              zh=f"无法读取该 {kind} 的坐标：{exc}") from None
     if geom.is_empty:
-        raise InvalidGeometry(f"the {kind} is empty")
+        raise InvalidGeometry(f"the {kind} is empty", zh=f"该 {kind} 为空")
     return geom
 
 
@@ -102,7 +107,8 @@ def _check_valid(geom: shapely.Geometry, kind: str, source_crs: str) -> None:
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise InvalidGeometry(f"vertex {i} of the {kind} is {tuple(coords[i].tolist())}; "
-                              "coordinates must be finite numbers")
+                              "coordinates must be finite numbers",
+                              zh=f"该 {kind} 的第 {i} 个顶点为 {tuple(coords[i].tolist())}；坐标应为有限的数字")
     if kind == "Point":
         return
     reason = shapely.is_valid_reason(geom)
@@ -111,7 +117,8 @@ def _check_valid(geom: shapely.Geometry, kind: str, source_crs: str) -> None:
         if found:
             reason = (f"{found['reason'].lower()} at ({found['x']}, {found['y']})"
                       f"{'' if source_crs == 'wgs84' else ' in ' + source_crs}")
-        raise InvalidGeometry(f"the {kind} is not valid: {reason}")
+        raise InvalidGeometry(f"the {kind} is not valid: {reason}",
+                              zh=f"该 {kind} 无效（如自相交）：{reason}")
 
 
 def _to_wgs84(geom: shapely.Geometry, kind: str, source_crs: str) -> shapely.Geometry:
@@ -123,13 +130,16 @@ def _to_wgs84(geom: shapely.Geometry, kind: str, source_crs: str) -> shapely.Geo
         out = shapely.transform(geom, convert)
     except InvalidCoordinates as exc:
         raise InvalidGeometry(f"the {kind} has a vertex out of range: {exc} "
-                              "(the index counts vertices in the order given)") from None
+                              "(the index counts vertices in the order given)",
+                              zh=f"该 {kind} 有顶点超出范围：{exc.zh or exc}（序号按顶点给出的顺序）") from None
     coords = shapely.get_coordinates(out)
     bad = ~((np.abs(coords[:, 0]) <= 180) & (np.abs(coords[:, 1]) <= 90))
     if bad.any():  # a projected CRS can map far-off input to nonsense lon/lat
         i = int(np.flatnonzero(bad)[0])
         raise InvalidGeometry(f"vertex {i} of the {kind} lands outside lon [-180, 180] / "
-                              f"lat [-90, 90] once converted from {source_crs}")
+                              f"lat [-90, 90] once converted from {source_crs}",
+                              zh=f"该 {kind} 的第 {i} 个顶点从 {source_crs} 转换后超出经度 -180～180 / "
+                                 "纬度 -90～90 的范围")
     return out
 
 
@@ -197,7 +207,8 @@ def _check_code_free(session: Session, code: str | None, own_id: int | None = No
     other = session.execute(text("SELECT id FROM facilities WHERE code = :c AND id IS DISTINCT FROM :i"),
                             {"c": code, "i": own_id}).scalar()
     if other is not None:
-        raise Conflict(f"facility code {code!r} is already used by facility {other}")
+        raise Conflict(f"facility code {code!r} is already used by facility {other}",
+                       zh=f"部件编码 {code!r} 已被部件 {other} 使用")
 
 
 def _columns(fields: dict, allowed: tuple[str, ...], not_null: tuple[str, ...]) -> dict:
@@ -217,7 +228,7 @@ def _current_grid_code(session: Session, table: str, row_id: int, what: str) -> 
     row = session.execute(text(f"SELECT g.code FROM {table} t LEFT JOIN grids g ON g.id = t.grid_id "
                                "WHERE t.id = :id FOR UPDATE OF t"), {"id": row_id}).first()
     if row is None:
-        raise NotFound(f"no {what} with id {row_id}")
+        raise NotFound(f"no {what} with id {row_id}", zh=f"未找到 id 为 {row_id} 的 {what}")
     return row[0]
 
 
@@ -270,7 +281,7 @@ def _building_values(session: Session, fields: dict) -> dict:
 def _compound_id(session: Session, name: str) -> int:
     found = session.execute(text("SELECT id FROM compounds WHERE name = :n"), {"n": name}).scalar()
     if found is None:
-        raise NotFound(f"no compound named {name!r}")
+        raise NotFound(f"no compound named {name!r}", zh=f"没有名为 {name!r} 的院落/小区")
     return found
 
 
@@ -297,7 +308,8 @@ def create_grid(session: Session, actor: Actor, *, code: str, name: str, communi
     current = session.execute(text("SELECT id FROM grids WHERE code = :c AND valid_to IS NULL"),
                               {"c": code}).scalar()
     if current is not None:
-        raise Conflict(f"grid {code} exists; redraw it with PUT /api/v1/grids/{code}")
+        raise Conflict(f"grid {code} exists; redraw it with PUT /api/v1/grids/{code}",
+                       zh=f"网格 {code} 已存在；请用 PUT /api/v1/grids/{code} 重新绘制")
     community_id = _community_id(session, community)
     _check_no_overlap(session, geom, code)
     last = session.execute(text("SELECT max(version) FROM grids WHERE code = :c"), {"c": code}).scalar()
@@ -322,7 +334,7 @@ def redraw_grid(session: Session, actor: Actor, code: str, *, geometry: dict,
         "UPDATE grids SET valid_to = now() WHERE code = :c AND valid_to IS NULL "
         "RETURNING name, community_id, households, population, version"), {"c": code}).first()
     if old is None:
-        raise NotFound(f"no current grid with code {code!r}")
+        raise NotFound(f"no current grid with code {code!r}", zh=f"没有编码为 {code!r} 的现行网格")
     grid_id = _insert_grid(session, code=code, name=old.name if name is None else name,
                            cid=old.community_id, geom=_ewkt(geom),
                            hh=old.households if households is None else households,
@@ -340,7 +352,7 @@ def retire_grid(session: Session, actor: Actor, code: str, *,
         "UPDATE grids SET valid_to = now() WHERE code = :c AND valid_to IS NULL RETURNING id"),
         {"c": code}).scalar()
     if closed is None:
-        raise NotFound(f"no current grid with code {code!r}")
+        raise NotFound(f"no current grid with code {code!r}", zh=f"没有编码为 {code!r} 的现行网格")
     assign_stored_rows(session.connection(), tolerance_m=tolerance_m)
 
 
@@ -358,7 +370,9 @@ def _check_no_overlap(session: Session, geom: shapely.Geometry, code: str) -> No
         listed = ", ".join(f"{c} by {m2:,.1f} m²" for c, m2 in overlaps)
         raise InvalidGeometry(
             f"grid {code} would overlap {listed}; grids may share edges but not area. To move a "
-            "shared boundary, first redraw the grid that gives up the area, then the other")
+            "shared boundary, first redraw the grid that gives up the area, then the other",
+            zh=f"网格 {code} 将与 {listed} 重叠；网格可以共用边界，但不能重叠。要移动共用边界，"
+               "请先重绘让出面积的网格，再重绘另一个")
 
 
 def _insert_grid(session: Session, **values) -> int:
@@ -373,7 +387,8 @@ def _community_id(session: Session, community: str) -> int:
         "SELECT id FROM regions WHERE level = 'community' AND (name = :n OR code = :n)"),
         {"n": community}).scalar()
     if found is None:
-        raise NotFound(f"no community named or coded {community!r}")
+        raise NotFound(f"no community named or coded {community!r}",
+                       zh=f"没有名称或编码为 {community!r} 的社区")
     return found
 
 
@@ -381,6 +396,7 @@ def _assign_worker(session: Session, code: str, username: str) -> None:
     user_id = session.execute(text("SELECT id FROM users WHERE username = :u AND role = 'worker'"),
                               {"u": username}).scalar()
     if user_id is None:
-        raise NotFound(f"no grid worker with username {username!r}")
+        raise NotFound(f"no grid worker with username {username!r}",
+                       zh=f"没有用户名为 {username!r} 的网格员")
     session.execute(text("INSERT INTO grid_workers (grid_code, user_id) VALUES (:c, :u) "
                          "ON CONFLICT DO NOTHING"), {"c": code, "u": user_id})

@@ -142,10 +142,12 @@ def read_layer(
     if path.suffix.lower() not in _READ_SUFFIXES:
         raise ImportFailed(
             f"{path.name}: expected a file ending in {', '.join(_READ_SUFFIXES)}, "
-            f"got '{path.suffix or '(no extension)'}'"
+            f"got '{path.suffix or '(no extension)'}'",
+            zh=f"{path.name}：文件扩展名应为 {', '.join(_READ_SUFFIXES)} 之一，"
+               f"收到 '{path.suffix or '（无扩展名）'}'",
         )
     if not path.exists():
-        raise ImportFailed(f"{path}: no such file")
+        raise ImportFailed(f"{path}: no such file", zh=f"{path}：文件不存在")
     return _read_checked(path, kind, spec, fix=fix, assumed=assumed, layer=layer)
 
 
@@ -161,7 +163,8 @@ def _parse_crs(crs: str | int | CRS | None) -> CRS | None:
     try:
         return CRS.from_user_input(crs)
     except CRSError as exc:
-        raise UnknownCRS(f"expected a CRS such as 'EPSG:4326' or 'EPSG:4547', got {crs!r}") from exc
+        raise UnknownCRS(f"expected a CRS such as 'EPSG:4326' or 'EPSG:4547', got {crs!r}",
+                         zh=f"坐标系应形如 'EPSG:4326' 或 'EPSG:4547'，收到 {crs!r}") from exc
 
 
 def _read_checked(path, kind, spec, *, fix, assumed, layer) -> gpd.GeoDataFrame:
@@ -179,7 +182,8 @@ def _read_checked(path, kind, spec, *, fix, assumed, layer) -> gpd.GeoDataFrame:
     if missing or problems:
         problems.sort(key=lambda problem: problem[0])
         raise ImportFailed(
-            _failure_message(path, kind, spec, missing, problems, len(frame)), rows=problems
+            _failure_message(path, kind, spec, missing, problems, len(frame)), rows=problems,
+            zh=_failure_message_zh(path, kind, spec, missing, problems, len(frame)),
         )
     result = _finish(frame.set_geometry(geometry), spec)
     result.attrs["repaired_rows"] = sorted(set(repaired + fixed))
@@ -215,12 +219,15 @@ def _choose_layer(path: Path, kind: str, layer: str | None) -> str | None:
     try:
         names = [str(name) for name in pyogrio.list_layers(path)[:, 0]]
     except pyogrio.errors.DataSourceError as exc:
-        raise ImportFailed(f"{path.name}: not a readable GIS file ({exc})") from exc
+        raise ImportFailed(f"{path.name}: not a readable GIS file ({exc})",
+                           zh=f"{path.name}：不是可读取的 GIS 文件（{exc}）") from exc
     if layer is not None and layer not in names:
-        raise ImportFailed(f"{path.name}: expected a layer named {layer!r}, found {names}")
+        raise ImportFailed(f"{path.name}: expected a layer named {layer!r}, found {names}",
+                           zh=f"{path.name}：没有名为 {layer!r} 的图层，只有 {names}")
     if layer is None and len(names) > 1:
         if kind not in names:
-            raise ImportFailed(f"{path.name} holds several layers {names}; say which with layer=")
+            raise ImportFailed(f"{path.name} holds several layers {names}; say which with layer=",
+                               zh=f"{path.name} 含有多个图层 {names}；请用 layer= 指定")
         return kind
     return layer
 
@@ -284,7 +291,8 @@ def _read_csv_table(path: Path) -> pd.DataFrame:
         except UnicodeDecodeError:
             table = pd.read_csv(path, encoding="gb18030", **options)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise ImportFailed(f"{path.name}: expected a CSV file with a header line ({exc})") from exc
+        raise ImportFailed(f"{path.name}: expected a CSV file with a header line ({exc})",
+                           zh=f"{path.name}：应为带表头行的 CSV 文件（{exc}）") from exc
     table.columns = [str(c).strip() for c in table.columns]
     table.index = pd.RangeIndex(1, len(table) + 1)
     blank = (table.apply(lambda col: col.str.strip()) == "").all(axis=1)
@@ -304,7 +312,8 @@ def _lonlat_columns(table: pd.DataFrame, path: Path) -> tuple[str, str]:
     pairs = ", ".join(f"{lon}/{lat}" for lon, lat in _LONLAT_COLUMNS)
     raise ImportFailed(
         f"{path.name}: expected coordinate columns ({pairs}) or a 'wkt' column, "
-        f"got columns {list(table.columns)}"
+        f"got columns {list(table.columns)}",
+        zh=f"{path.name}：应有坐标列（{pairs}）或 'wkt' 列，实际列为 {list(table.columns)}",
     )
 
 
@@ -350,7 +359,10 @@ def _to_wgs84(frame: gpd.GeoDataFrame, assumed: CRS | None, path: Path) -> gpd.G
             raise ImportFailed(
                 f"{path.name} does not say which coordinate system it uses (a shapefile without "
                 "its .prj file?); expected a CRS in the file, or pass crs=, e.g. crs='EPSG:4326' "
-                "for WGS84 lon/lat or crs='EPSG:4547' for CGCS2000 Gauss-Kruger CM 114E"
+                "for WGS84 lon/lat or crs='EPSG:4547' for CGCS2000 Gauss-Kruger CM 114E",
+                zh=f"{path.name} 未说明所用坐标系（是否缺少 shapefile 的 .prj 文件？）；请在文件中"
+                   "给出坐标系，或传入 crs=，如 WGS84 经纬度用 crs='EPSG:4326'，"
+                   "CGCS2000 高斯-克吕格 114°E 中央经线用 crs='EPSG:4547'",
             )
         frame = frame.set_crs(assumed)
     elif assumed is not None and not CRS(frame.crs).equals(assumed, ignore_axis_order=True):
@@ -358,7 +370,9 @@ def _to_wgs84(frame: gpd.GeoDataFrame, assumed: CRS | None, path: Path) -> gpd.G
             return frame.set_crs(assumed, allow_override=True).to_crs(WGS84)
         raise ImportFailed(
             f"{path.name} declares its CRS as {CRS(frame.crs).to_string()}, but crs="
-            f"{assumed.to_string()} was given; crs= is only for files that declare none"
+            f"{assumed.to_string()} was given; crs= is only for files that declare none",
+            zh=f"{path.name} 已声明坐标系为 {CRS(frame.crs).to_string()}，却又给了 crs="
+               f"{assumed.to_string()}；crs= 只用于未声明坐标系的文件",
         )
     return frame.to_crs(WGS84)
 
@@ -631,6 +645,18 @@ def _failure_message(path, kind, spec, missing, problems, total) -> str:
         row, reason = problems[0]
         found.append(f"{bad_rows} of {total} rows are bad (first: row {row}: {reason})")
     return f"{path.name} cannot be imported as {kind}: {'; '.join(found)}"
+
+
+def _failure_message_zh(path, kind, spec, missing, problems, total) -> str:
+    """The same line in Chinese (the row's reason stays as ``rows`` has it)."""
+    found = []
+    if missing:
+        found.append(f"缺少列 {', '.join(missing)}（必需的列：{', '.join(spec.required)}）")
+    if problems:
+        bad_rows = len({row for row, _ in problems})
+        row, reason = problems[0]
+        found.append(f"{total} 行中有 {bad_rows} 行有误（第一处：第 {row} 行：{reason}）")
+    return f"{path.name} 无法作为 {kind} 导入：{'；'.join(found)}"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -93,7 +93,7 @@ def _current_grid_id(session: Session, code: str) -> int:
     grid_id = session.execute(text(
         "SELECT id FROM grids WHERE code = :c AND valid_to IS NULL"), {"c": code}).scalar()
     if grid_id is None:
-        raise NotFound(f"no current grid with code {code!r}")
+        raise NotFound(f"no current grid with code {code!r}", zh=f"没有编码为 {code!r} 的现行网格")
     return grid_id
 
 

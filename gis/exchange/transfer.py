@@ -55,7 +55,8 @@ def export_features(session: Session, kind: str) -> gpd.GeoDataFrame:
 def import_features(session: Session, kind: str, gdf: gpd.GeoDataFrame) -> int:
     """Insert the rows of ``kind``; raises ImportFailed (and writes nothing) on bad rows."""
     if gdf.crs is None or gdf.crs.to_epsg() != 4326:
-        raise ImportFailed(f"import_features expects EPSG:4326 data, got {gdf.crs}")
+        raise ImportFailed(f"import_features expects EPSG:4326 data, got {gdf.crs}",
+                           zh=f"导入的数据应为 EPSG:4326 坐标，收到 {gdf.crs}")
     importer = {"grids": _import_grids, "buildings": _import_buildings,
                 "facilities": _import_facilities, "issues": _import_issues}[kind]
     return importer(session, gdf.reset_index(drop=True))
@@ -71,7 +72,10 @@ def _check_categories(session: Session, gdf: gpd.GeoDataFrame, kind: str) -> Non
     bad = [(i + 1, f"unknown {kind} category {c!r}; known: {', '.join(sorted(known))}")
            for i, c in enumerate(gdf["category"]) if c not in known]
     if bad:
-        raise ImportFailed(f"{len(bad)} row(s) name an unknown category", rows=bad)
+        raise ImportFailed(f"{len(bad)} row(s) name an unknown category", rows=bad,
+                           zh=f"有 {len(bad)} 行的类别无法识别（第一处：第 {bad[0][0]} 行，"
+                              f"{gdf['category'].iloc[bad[0][0] - 1]!r}）；"
+                              f"可用的类别：{', '.join(sorted(known))}")
 
 
 def _import_grids(session: Session, gdf: gpd.GeoDataFrame) -> int:

@@ -88,7 +88,8 @@ def _as_arrays(lon, lat) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
         lon_b, lat_b = np.broadcast_arrays(np.asarray(lon, dtype=float),
                                            np.asarray(lat, dtype=float))
     except (TypeError, ValueError) as exc:
-        raise InvalidCoordinates(f"lon and lat must be numbers or arrays of one shape: {exc}") from exc
+        raise InvalidCoordinates(f"lon and lat must be numbers or arrays of one shape: {exc}",
+                                 zh=f"经度和纬度应为数字，或形状相同的数组：{exc}") from exc
     return lon_b.ravel().copy(), lat_b.ravel().copy(), lon_b.shape
 
 
@@ -325,7 +326,8 @@ def parse_crs(name) -> str:
     typo fails here, with a message listing what is accepted, rather than deep in a transform.
     """
     if not isinstance(name, str):
-        raise UnknownCRS(f"CRS must be a name, got {name!r}; accepted: {_ACCEPTED}")
+        raise UnknownCRS(f"CRS must be a name, got {name!r}; accepted: {_ACCEPTED}",
+                         zh=f"坐标系应为名称，收到 {name!r}；可用：{_ACCEPTED}")
     return _parse_crs_str(name)
 
 
@@ -343,9 +345,11 @@ def _parse_crs_str(name: str) -> str:
             CRS.from_user_input(normalised)
         except CRSError:
             raise UnknownCRS(f"unknown CRS {name!r}: not in the EPSG registry; "
-                             f"accepted: {_ACCEPTED}") from None
+                             f"accepted: {_ACCEPTED}",
+                             zh=f"无法识别的坐标系 {name!r}：EPSG 库中没有此编码；可用：{_ACCEPTED}") from None
         return normalised
-    raise UnknownCRS(f"unknown CRS {name!r}; accepted: {_ACCEPTED}")
+    raise UnknownCRS(f"unknown CRS {name!r}; accepted: {_ACCEPTED}",
+                     zh=f"无法识别的坐标系 {name!r}；可用：{_ACCEPTED}")
 
 
 @lru_cache(maxsize=64)
@@ -372,17 +376,21 @@ def _check_point(lon: float, lat: float, geographic: bool, where: str = "") -> N
 def _not_finite(lon: float, lat: float, geographic: bool, where: str) -> InvalidCoordinates:
     x_name, y_name = ("lon", "lat") if geographic else ("x (easting)", "y (northing)")
     name, value = (x_name, lon) if not math.isfinite(lon) else (y_name, lat)
-    return InvalidCoordinates(f"{name}{where} is {value}; coordinates must be finite numbers")
+    return InvalidCoordinates(f"{name}{where} is {value}; coordinates must be finite numbers",
+                              zh=f"{name}{where} 为 {value}；坐标应为有限的数字")
 
 
 def _out_of_range(lon: float, lat: float, where: str) -> InvalidCoordinates:
     """Say which of lon/lat is out of range, hinting at the classic lat/lon swap when it fits."""
-    hint = ""
+    hint = hint_zh = ""
     if abs(lat) <= 180.0 and abs(lon) <= 90.0:
         hint = f" (lat/lon swapped? got lon={lon}, lat={lat}; the order is lon, lat)"
+        hint_zh = f"（经纬度是否颠倒？收到 lon={lon}, lat={lat}；顺序应为先经度后纬度）"
     if not -180.0 <= lon <= 180.0:
-        return InvalidCoordinates(f"lon{where} = {lon} is outside [-180, 180]{hint}")
-    return InvalidCoordinates(f"lat{where} = {lat} is outside [-90, 90]{hint}")
+        return InvalidCoordinates(f"lon{where} = {lon} is outside [-180, 180]{hint}",
+                                  zh=f"经度 lon{where} = {lon} 超出 -180 到 180 的范围{hint_zh}")
+    return InvalidCoordinates(f"lat{where} = {lat} is outside [-90, 90]{hint}",
+                              zh=f"纬度 lat{where} = {lat} 超出 -90 到 90 的范围{hint_zh}")
 
 
 def _check_arrays(lon, lat, shape, geographic: bool) -> None:

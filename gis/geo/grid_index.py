@@ -243,7 +243,8 @@ class GridIndex:
         elif math.isfinite(lon) and math.isfinite(lat):
             code = _FAR
         else:
-            raise InvalidCoordinates(f"coordinates must be finite numbers, got ({lon}, {lat})")
+            raise InvalidCoordinates(f"coordinates must be finite numbers, got ({lon}, {lat})",
+                                     zh=f"坐标应为有限的数字，收到 ({lon}, {lat})")
         if not use_cells:
             return self._locate_exact(float(lon), float(lat), _MIXED)
         if code >= 0:
@@ -435,7 +436,9 @@ def _as_coordinate_arrays(lon, lat) -> tuple[np.ndarray, np.ndarray]:
         first = int(np.argmax(bad))
         raise InvalidCoordinates(
             f"coordinates must be finite numbers; {int(bad.sum())} are not, the first at row "
-            f"{first}: ({lon[first]}, {lat[first]})"
+            f"{first}: ({lon[first]}, {lat[first]})",
+            zh=f"坐标应为有限的数字；有 {int(bad.sum())} 个不是，第一个在第 {first} 行："
+               f"({lon[first]}, {lat[first]})",
         )
     return lon, lat
 

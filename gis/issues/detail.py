@@ -57,7 +57,7 @@ def issue_detail(session: Session, issue_id: int) -> IssueDetail:
           FROM {ISSUE_FROM} WHERE i.id = :id""", {"id": issue_id},
                    [*ISSUE_DETAIL_COLUMNS, "worker"])
     if issue.empty:
-        raise NotFound(f"issue {issue_id} does not exist")
+        raise NotFound(f"issue {issue_id} does not exist", zh=f"事件 {issue_id} 不存在")
     grid = _query(session, """
         SELECT g.code, g.name, ST_AsBinary(g.geom) AS wkb FROM grids g
          WHERE g.id = (SELECT grid_id FROM issues WHERE id = :id)""", {"id": issue_id},

@@ -103,7 +103,8 @@ def _category_and_earlier(session: Session, code: str, client_uuid: uuid.UUID):
     if row is None:
         known = session.execute(text(
             "SELECT string_agg(code, ', ' ORDER BY code) FROM categories WHERE kind = 'issue'")).scalar()
-        raise UnknownCategory(f"unknown issue category {code!r}; known: {known}")
+        raise UnknownCategory(f"unknown issue category {code!r}; known: {known}",
+                              zh=f"未知的事件类别 {code!r}；可用的类别：{known}")
     return row
 
 
@@ -118,7 +119,9 @@ def _replay(existing, report: IssueReport) -> Reported:
     same_place = (abs(existing.source_x - report.x) < 1e-9 and abs(existing.source_y - report.y) < 1e-9)
     if existing.category != report.category or not same_place:
         raise Conflict(f"idempotency key already used for issue {existing.id} with a different "
-                       "category or location; use a new key for a new report")
+                       "category or location; use a new key for a new report",
+                       zh=f"该幂等键（Idempotency-Key）已用于事件 {existing.id}，但类别或位置不同；"
+                          "新的上报请使用新的键")
     return Reported(existing.id, created=False)
 
 
@@ -144,7 +147,7 @@ def _degrees_covering(metres: float, lat: float) -> float:
 
 def _check_facility(session: Session, facility_id: int) -> None:
     if session.execute(text("SELECT 1 FROM facilities WHERE id = :i"), {"i": facility_id}).first() is None:
-        raise NotFound(f"facility {facility_id} does not exist")
+        raise NotFound(f"facility {facility_id} does not exist", zh=f"部件 {facility_id} 不存在")
 
 
 def _json(value) -> str:

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from gis.errors import IllegalTransition, NotFound
 from gis.people.actors import Actor, require_change
-from gis.rules import FINAL_SQL, TRANSITIONS
+from gis.rules import FINAL_SQL, STATUS_NAMES, TRANSITIONS
 
 
 def transition(session: Session, actor: Actor, issue_id: int, to_status: str,
@@ -18,14 +18,17 @@ def transition(session: Session, actor: Actor, issue_id: int, to_status: str,
         SELECT i.status, g.code FROM issues i LEFT JOIN grids g ON g.id = i.grid_id
          WHERE i.id = :id FOR UPDATE OF i"""), {"id": issue_id}).first()
     if row is None:
-        raise NotFound(f"issue {issue_id} does not exist")
+        raise NotFound(f"issue {issue_id} does not exist", zh=f"事件 {issue_id} 不存在")
     current, grid_code = row
     require_change(actor, grid_code, "issues")
     allowed = TRANSITIONS.get(current, ())
     if to_status not in allowed:
         raise IllegalTransition(
             f"issue {issue_id} is {current!r}; it can go to "
-            f"{', '.join(repr(s) for s in allowed) if allowed else 'nothing (final)'}, not {to_status!r}")
+            f"{', '.join(repr(s) for s in allowed) if allowed else 'nothing (final)'}, not {to_status!r}",
+            zh=f"事件 {issue_id} 当前为「{STATUS_NAMES[current][0]}」，只能转为"
+               f"{'、'.join(f'「{STATUS_NAMES[s][0]}」' for s in allowed) if allowed else '（无：已是最终状态）'}，"
+               f"不能转为「{STATUS_NAMES.get(to_status, (to_status,))[0]}」")
     session.execute(text(f"""
         UPDATE issues SET status = CAST(:to AS varchar), updated_at = now(),
                closed_at = CASE WHEN CAST(:to AS varchar) IN {FINAL_SQL} THEN now() END
@@ -36,7 +39,7 @@ def transition(session: Session, actor: Actor, issue_id: int, to_status: str,
 
 def history(session: Session, issue_id: int) -> list[dict]:
     if session.execute(text("SELECT 1 FROM issues WHERE id = :i"), {"i": issue_id}).first() is None:
-        raise NotFound(f"issue {issue_id} does not exist")
+        raise NotFound(f"issue {issue_id} does not exist", zh=f"事件 {issue_id} 不存在")
     rows = session.execute(text("""
         SELECT e.id, e.at, u.username AS actor, e.from_status, e.to_status, e.note
           FROM issue_events e LEFT JOIN users u ON u.id = e.actor_id

@@ -1,1 +1,1 @@
-"""People who act: actors, their roles and the grids they hold."""
+"""People who act: actors, their roles and the grids they hold, and the API keys of other systems."""

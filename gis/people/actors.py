@@ -36,12 +36,16 @@ class Actor:
 def require_change(actor: Actor, grid_code: str | None, what: str) -> None:
     if not actor.may_change_in(grid_code):
         raise Forbidden(f"{actor.username} may not change {what} in grid {grid_code or '(none)'}; "
-                        "workers change only their own grids")
+                        "workers change only their own grids",
+                        zh=f"{actor.username} 无权修改网格 {grid_code or '（无网格）'} 中的"
+                           f"{ {'issues': '事件', 'facilities': '部件', 'buildings': '楼栋'}.get(what, what)}；"
+                           "网格员只能处理自己网格内的")
 
 
 def require_role(actor: Actor, *roles: str) -> None:
     if actor.role not in roles:
-        raise Forbidden(f"this needs the role {' or '.join(roles)}; {actor.username} is {actor.role}")
+        raise Forbidden(f"this needs the role {' or '.join(roles)}; {actor.username} is {actor.role}",
+                        zh=f"此操作需要以下角色之一：{'、'.join(roles)}；{actor.username} 的角色是 {actor.role}")
 
 
 def load_actor(session: Session, username: str) -> tuple[Actor, str] | None:

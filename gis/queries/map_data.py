@@ -115,7 +115,8 @@ def heatmap_data(session: Session, flt: IssueFilter, *, cell_budget: int = HEAT_
     """Aggregate the filtered issues for the leader heatmap (see the module text)."""
     grids = grids_in_scope(session, flt)
     if flt.grid and grids.empty:
-        raise NotFound(f"no current grid with code {flt.grid!r}")
+        raise NotFound(f"no current grid with code {flt.grid!r}",
+                       zh=f"没有编码为 {flt.grid!r} 的现行网格")
     lat0 = _mid_lat(grids)
     area = _area_m2(grids)
     where = flt.where(session)
@@ -445,7 +446,7 @@ class GridMapData:
 def grid_map_data(session: Session, code: str) -> GridMapData:
     grid = _grid_rows(session, "g.code = :code", {"code": code})
     if grid.empty:
-        raise NotFound(f"no current grid with code {code!r}")
+        raise NotFound(f"no current grid with code {code!r}", zh=f"没有编码为 {code!r} 的现行网格")
     gid = int(grid["id"].iloc[0])
     neighbours = _grid_rows(session, """g.code <> :code AND ST_Intersects(g.geom,
         (SELECT geom FROM grids WHERE id = :gid))""", {"code": code, "gid": gid})

@@ -48,7 +48,7 @@ def _one(session: Session, select: str, source: str, where: Where, what: str) ->
     row = session.execute(text(f"SELECT {select} FROM {source} WHERE {where.sql}"),
                           where.params).mappings().first()
     if row is None:
-        raise NotFound(f"no {what}")
+        raise NotFound(f"no {what}", zh=f"未找到：{what}")
     return _decode_json(dict(row))
 
 

@@ -1,9 +1,10 @@
-"""Mapbox vector tiles straight from PostGIS (ST_AsMVT) for the tablet maps, and their TileJSON.
+"""Mapbox vector tiles straight from PostGIS (ST_AsMVT) for the tablet maps: the tile SQL.
 
 Layers: ``grids`` (current versions), ``buildings``, ``facilities`` and ``issues``, the open issues
 aggregated into cells of 1/32 of a tile (8 screen pixels on a 256-pixel tile): a cell holds
 ``count``, ``overdue``, its most frequent ``category`` and, when it holds one issue, ``issue_id``.
 Tiles carry no personal data. Tiles are XYZ (Web Mercator, y from the north); ``extent`` 4096.
+Their TileJSON and cache headers are written by ``api/protocols/tiles.py``.
 """
 
 from __future__ import annotations
@@ -26,12 +27,10 @@ MAX_ZOOM = 24
 @dataclass(frozen=True)
 class TileLayer:
     id: str
-    description: str
-    minzoom: int
-    fields: dict[str, str]  # property -> description (TileJSON vector_layers)
+    minzoom: int  # below it the layer's tiles are empty
+    properties: tuple[str, ...]  # what each feature carries besides its id
     rows_sql: str  # rows with ``id`` and an MVT ``geom``, reading the CTE ``tile(env, box)``
-    extent_sql: str
-    max_age: int  # seconds a client may reuse a tile without asking again
+    extent_sql: str  # FROM ... WHERE ... of the rows the layer shows
 
 
 _GRIDS = f"""
@@ -68,21 +67,14 @@ _ISSUES = f"""
      GROUP BY floor(ST_X(p.geom) / {ISSUE_CELL}), floor(ST_Y(p.geom) / {ISSUE_CELL})"""
 
 LAYERS = {layer.id: layer for layer in (
-    TileLayer("grids", "Current grid boundaries (网格)", 0,
-              {"code": "15-digit grid code", "name": "Grid name", "households": "Households",
-               "population": "Population"},
-              _GRIDS, "grids WHERE valid_to IS NULL", 300),
-    TileLayer("buildings", "Building footprints (楼栋)", 12,
-              {"name": "Building name", "compound": "Compound (院落/小区)", "floors": "Floors",
-               "households": "Households"}, _BUILDINGS, "buildings", 300),
-    TileLayer("facilities", "Point assets (部件) with state", 13,
-              {"code": "16-digit facility code", "category": "Category code",
-               "status": "ok | damaged | missing | repairing", "name": "Name"},
-              _FACILITIES, "facilities", 60),
-    TileLayer("issues", "Open issues (事件) aggregated to cells of 1/32 tile; no personal data", 0,
-              {"count": "Open issues in the cell", "overdue": "Of them past their due time",
-               "category": "The most frequent category", "issue_id": "The issue, when count is 1"},
-              _ISSUES, f"issues WHERE {open_sql('issues')}", 30),
+    TileLayer("grids", 0, ("code", "name", "households", "population"),
+              _GRIDS, "grids WHERE valid_to IS NULL"),
+    TileLayer("buildings", 12, ("name", "compound", "floors", "households"),
+              _BUILDINGS, "buildings"),
+    TileLayer("facilities", 13, ("code", "category", "status", "name"),
+              _FACILITIES, "facilities"),
+    TileLayer("issues", 0, ("count", "overdue", "category", "issue_id"),
+              _ISSUES, f"issues WHERE {open_sql('issues')}"),
 )}
 
 
@@ -90,14 +82,17 @@ def layer_spec(layer: str) -> TileLayer:
     try:
         return LAYERS[layer]
     except KeyError:
-        raise NotFound(f"no tile layer {layer!r}; layers: {', '.join(LAYERS)}") from None
+        raise NotFound(f"no tile layer {layer!r}; layers: {', '.join(LAYERS)}",
+                       zh=f"没有名为 {layer!r} 的瓦片图层；可用：{', '.join(LAYERS)}") from None
 
 
 def check_tile(z: int, x: int, y: int) -> None:
     if not 0 <= z <= MAX_ZOOM:
-        raise NotFound(f"zoom must be within 0..{MAX_ZOOM}; got {z}")
+        raise NotFound(f"zoom must be within 0..{MAX_ZOOM}; got {z}",
+                       zh=f"缩放级别应在 0..{MAX_ZOOM} 之内；收到 {z}")
     if not (0 <= x < 2 ** z and 0 <= y < 2 ** z):
-        raise NotFound(f"tile {z}/{x}/{y} is outside the {2 ** z}x{2 ** z} tiles of zoom {z}")
+        raise NotFound(f"tile {z}/{x}/{y} is outside the {2 ** z}x{2 ** z} tiles of zoom {z}",
+                       zh=f"瓦片 {z}/{x}/{y} 超出缩放级别 {z} 的 {2 ** z}x{2 ** z} 个瓦片的范围")
 
 
 def tile_sql(layer: str) -> str:
@@ -127,22 +122,13 @@ def render_tile(session: Session, layer: str, z: int, x: int, y: int) -> bytes:
     return bytes(data or b"")
 
 
-def tilejson(session: Session, layer: str, tiles_url: str) -> dict:
-    """TileJSON 3.0.0 for ``layer``; ``tiles_url`` holds ``{z}/{x}/{y}``."""
+def layer_bounds(session: Session, layer: str) -> tuple[float, float, float, float] | None:
+    """(west, south, east, north) in degrees of what ``layer`` shows; None when it shows nothing."""
     spec = layer_spec(layer)
     box = session.execute(text(
         "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
         f"(SELECT ST_Extent(geom) AS e FROM {spec.extent_sql}) s")).one()
-    bounds = [round(v, 7) for v in box] if box[0] is not None else [-180, -85.0511, 180, 85.0511]
-    centre = [round((bounds[0] + bounds[2]) / 2, 7), round((bounds[1] + bounds[3]) / 2, 7),
-              max(spec.minzoom, 15)]
-    return {
-        "tilejson": "3.0.0", "name": f"GridMap {spec.id}", "description": spec.description,
-        "version": "1.0.0", "scheme": "xyz", "tiles": [tiles_url], "minzoom": spec.minzoom,
-        "maxzoom": MAX_ZOOM, "bounds": bounds, "center": centre,
-        "vector_layers": [{"id": spec.id, "description": spec.description, "fields": spec.fields,
-                           "minzoom": spec.minzoom, "maxzoom": MAX_ZOOM}],
-    }
+    return tuple(box) if box[0] is not None else None
 
 
 # -- tile arithmetic (XYZ, Web Mercator) --------------------------------------------------------

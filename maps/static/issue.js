@@ -8,7 +8,8 @@
  *   {id, lang, text: {request_failed, network_error, sending, details},
  *    why: {login_401, 401, 403, 409, 422, 429, 503}}
  * Failures are explained in the page's language (settings "why", by HTTP status), with the
- * API's own message as the detail.
+ * API's own message as the detail: every request sends the page's language as Accept-Language,
+ * so that message comes back in it too.
  * Everything from the server is written with textContent, never as HTML.
  */
 (function () {
@@ -49,9 +50,13 @@
     }
   }
 
+  var language = "zh"; // the page's language (settings "lang"), sent as Accept-Language
+
   // fetch, resolving to {ok, status, body} (body: the parsed JSON, or null); rejects only when
   // the server could not be reached.
   function call(url, init) {
+    init.headers = init.headers || {};
+    init.headers["Accept-Language"] = language;
     return window.fetch(url, init).then(function (response) {
       return response.text().then(function (text) {
         var body = null;
@@ -255,7 +260,9 @@
     if (!panel || !panel.hasAttribute("data-gm-issue")) {
       return;
     }
-    var page = new IssuePage(panel, JSON.parse(panel.getAttribute("data-gm-issue")));
+    var cfg = JSON.parse(panel.getAttribute("data-gm-issue"));
+    language = cfg.lang || language;
+    var page = new IssuePage(panel, cfg);
     page.bind();
     window.GridMapIssue = page;
   }

@@ -17,6 +17,7 @@ from sqlalchemy import text
 from api.cli import main as gridmap
 from api.protocols import open311
 from gis.db.engine import session_scope
+from gis.people import api_keys
 from tests.api.live import live_server
 from tests.conftest import DEMO_PASSWORD, committed_changes
 
@@ -39,7 +40,7 @@ def endpoint(base):
 @pytest.fixture(scope="module")
 def api_key(base, demo_engine):
     with session_scope(demo_engine) as session:
-        return open311.create_api_key(session, "12345 hotline", "test")[1]
+        return api_keys.create_api_key(session, "12345 hotline", "test")[1]
 
 
 @pytest.fixture(scope="module")
@@ -201,8 +202,8 @@ def test_a_rejected_issue_reads_as_closed(endpoint, api_key, base, grid05):
 def test_posting_without_a_valid_key_is_403_in_the_spec_format(endpoint, fmt, demo_engine, grid05):
     lat, lon, _ = grid05
     with session_scope(demo_engine) as session:
-        key_id, revoked = open311.create_api_key(session, "old app")
-        open311.revoke_api_key(session, key_id)
+        key_id, revoked = api_keys.create_api_key(session, "old app")
+        api_keys.revoke_api_key(session, key_id)
     for key in (None, "gm311_not-a-key", revoked):
         r = post(endpoint, fmt, service_code="garbage", lat=str(lat), long=str(lon),
                  **({"api_key": key} if key else {}))
@@ -222,7 +223,7 @@ def test_the_same_idempotency_key_returns_the_same_request(endpoint, api_key, de
     assert (first.status_code, again.status_code) == (201, 200)
     assert first.json()[0]["service_request_id"] == again.json()[0]["service_request_id"]
     with session_scope(demo_engine) as session:  # keys are scoped per api key
-        other_key = open311.create_api_key(session, "wechat")[1]
+        other_key = api_keys.create_api_key(session, "wechat")[1]
     other = post(endpoint, headers={"Idempotency-Key": key}, api_key=other_key, **form)
     assert other.status_code == 201
     assert other.json()[0]["service_request_id"] != first.json()[0]["service_request_id"]

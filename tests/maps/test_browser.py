@@ -345,7 +345,7 @@ def test_worker_logs_in_and_moves_an_issue_on(visit, demo_engine):
     page.locator("#gm-error").wait_for()
     error = page.locator("#gm-error")
     assert error.locator(".gm-error-message").inner_text() == "用户名或密码不正确。"  # the page's words
-    assert "Wrong username or password." in error.locator(".gm-error-details").inner_text()
+    assert "用户名或密码错误。" in error.locator(".gm-error-details").inner_text()  # the API's, in zh
     assert "401" in error.inner_text()
 
     with demo_engine.connect() as conn:

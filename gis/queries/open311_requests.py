@@ -1,0 +1,115 @@
+"""Reads behind Open311 GeoReport v2: issue categories (its services) and issues as its service
+requests. Plain rows; ``api/protocols/open311.py`` writes them in the spec's JSON and XML.
+
+The public issue read is :func:`read_service_requests`, the one place that says which columns a
+service request shows: no reporter contact, no client UUID.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from gis.rules import FINAL_SQL
+
+
+# -- services -------------------------------------------------------------------------------------
+def issue_categories(session: Session, code: str | None = None) -> list[dict]:
+    """Issue categories (all, or the one ``code``) with names, standard class, due hours and the
+    facility categories they concern."""
+    rows = session.execute(text(
+        "SELECT code, name_zh, name_en, std_code, due_hours, facility_categories FROM categories "
+        "WHERE kind = 'issue' AND (CAST(:c AS text) IS NULL OR code = :c) ORDER BY std_code, code"),
+        {"c": code}).mappings()
+    return [dict(r) for r in rows]
+
+
+def issue_category(session: Session, code: str) -> dict | None:
+    found = issue_categories(session, code)
+    return found[0] if found else None
+
+
+def category_names(session: Session, codes: list[str]) -> dict[str, str]:
+    """Chinese names of the categories ``codes`` (those that exist)."""
+    return dict(session.execute(text(
+        "SELECT code, name_zh FROM categories WHERE code = ANY(:k)"), {"k": codes}).all())
+
+
+# -- service requests -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RequestFilter:
+    """Which requests to read. ``ids`` overrides every other filter (the spec's rule); otherwise
+    reported in [start, end), of ``service_codes`` (any when empty), with ``statuses`` of
+    ``open``/``closed`` (any when empty or both)."""
+
+    ids: tuple[int, ...] = ()
+    service_codes: tuple[str, ...] = ()
+    start: datetime | None = None
+    end: datetime | None = None
+    statuses: tuple[str, ...] = ()
+    limit: int = 1000
+
+
+# Only what the public may read: no reporter contact, no client UUID.
+_REQUEST_SQL = f"""
+    SELECT i.id, i.category, k.name_zh AS service_name, k.due_hours, i.description, i.status,
+           i.reported_at, i.due_at, i.photo_urls, ST_X(i.geom) AS lon,
+           coalesce((SELECT max(e.at) FROM issue_events e WHERE e.issue_id = i.id),
+                    i.updated_at) AS updated_at,
+           ST_Y(i.geom) AS lat, g.code AS grid_code, g.name AS grid_name,
+           i.status IN {FINAL_SQL} AS ended
+      FROM issues i JOIN categories k ON k.code = i.category LEFT JOIN grids g ON g.id = i.grid_id"""
+
+
+def read_service_requests(session: Session, flt: RequestFilter) -> list[dict]:
+    """Issues as service requests, newest first, at most ``flt.limit``."""
+    clauses, params = _request_where(flt)
+    rows = session.execute(text(
+        f"{_REQUEST_SQL} WHERE {' AND '.join(clauses) or 'TRUE'} "
+        "ORDER BY i.reported_at DESC, i.id DESC LIMIT :limit"),
+        params | {"limit": flt.limit}).mappings()
+    return [dict(r) for r in rows]
+
+
+def _request_where(flt: RequestFilter) -> tuple[list[str], dict]:
+    if flt.ids:
+        return ["i.id = ANY(:ids)"], {"ids": list(flt.ids)}
+    clauses, params = [], {}
+    if flt.start is not None:
+        clauses.append("i.reported_at >= :start")
+        params["start"] = flt.start
+    if flt.end is not None:
+        clauses.append("i.reported_at < :end")
+        params["end"] = flt.end
+    if flt.service_codes:
+        clauses.append("i.category = ANY(:codes)")
+        params["codes"] = list(flt.service_codes)
+    if len(set(flt.statuses)) == 1:  # both open and closed is everything
+        clauses.append(f"i.status {'IN' if flt.statuses[0] == 'closed' else 'NOT IN'} {FINAL_SQL}")
+    return clauses, params
+
+
+# -- what a posted request names ------------------------------------------------------------------
+def facility_by_code(session: Session, code: str) -> int | None:
+    """The id of the facility with the 16-digit plate code ``code``."""
+    return session.execute(text("SELECT id FROM facilities WHERE code = :c"), {"c": code}).scalar()
+
+
+def locate_address(session: Session, address: str) -> tuple[float, float] | None:
+    """(lon, lat) of a point inside the building or compound that ``address`` names (the longest
+    name wins: "水利局家属院3号楼" is the building, not the compound); None when it names none."""
+    compact = re.sub(r"\s+", "", address)
+    row = session.execute(text("""
+        SELECT ST_X(p), ST_Y(p) FROM (
+            SELECT ST_PointOnSurface(b.geom) AS p, length(c.name || b.name) AS n
+              FROM buildings b JOIN compounds c ON c.id = b.compound_id
+             WHERE strpos(:a, c.name || b.name) > 0
+            UNION ALL
+            SELECT ST_PointOnSurface(c.geom), length(c.name) FROM compounds c
+             WHERE strpos(:a, c.name) > 0) found
+         ORDER BY n DESC LIMIT 1"""), {"a": compact}).first()
+    return (row[0], row[1]) if row else None
