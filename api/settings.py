@@ -29,7 +29,31 @@ def _config(prefix: str = "GRIDMAP_") -> SettingsConfigDict:
                               extra="ignore", populate_by_name=True)
 
 
-class DatabaseSettings(BaseSettings):
+class _Settings(BaseSettings):
+    """Unknown variables in the environment or .env are ignored, but a setting passed by name
+    must exist: a misspelt or outdated name (``database_url``) is refused, not silently dropped."""
+
+    def __init__(self, **values) -> None:
+        known = set(type(self).model_fields) | _aliases(type(self))
+        unknown = sorted(k for k in values if not k.startswith("_") and k not in known)
+        if unknown:
+            raise TypeError(f"{type(self).__name__} has no setting {', '.join(unknown)}; "
+                            f"it has {', '.join(type(self).model_fields)}")
+        super().__init__(**values)
+
+
+def _aliases(model: type[BaseSettings]) -> set[str]:
+    names: set[str] = set()
+    for info in model.model_fields.values():
+        alias = info.validation_alias
+        if isinstance(alias, AliasChoices):
+            names.update(str(choice) for choice in alias.choices)
+        elif isinstance(alias, str):
+            names.add(alias)
+    return names
+
+
+class DatabaseSettings(_Settings):
     """Which PostGIS to use: a server of one's own, or the private cluster `gridmap db start` runs."""
 
     model_config = _config()
@@ -43,7 +67,7 @@ class DatabaseSettings(BaseSettings):
                                 "private cluster; unset means the newest version installed.")
 
 
-class ServerSettings(BaseSettings):
+class ServerSettings(_Settings):
     """Where `gridmap serve` listens, and its certificate for HTTPS."""
 
     model_config = _config()
@@ -55,7 +79,7 @@ class ServerSettings(BaseSettings):
     ssl_keyfile: Path | None = Field(None, description="The certificate's private key (PEM)")
 
 
-class MapSettings(BaseSettings):
+class MapSettings(_Settings):
     """The map pages: base maps, the page cache, and where the npm assets are installed."""
 
     model_config = _config("GRIDMAP_MAPS_")
@@ -73,7 +97,7 @@ class MapSettings(BaseSettings):
         description="Where `npm ci` (`make assets`) installed the maps' JavaScript and CSS.")
 
 
-class Settings(BaseSettings):
+class Settings(_Settings):
     """All of GridMap's settings. The API's own ones are at the top; the rest by concern."""
 
     model_config = _config()

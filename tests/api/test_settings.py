@@ -84,6 +84,12 @@ def test_unknown_environment_names_are_refused(monkeypatch):
         Settings()
 
 
+def test_a_setting_passed_by_an_unknown_name_is_refused_not_dropped():
+    with pytest.raises(TypeError, match="no setting database_url"):
+        Settings(database_url="postgresql://x@127.0.0.1/x")  # now database=DatabaseSettings(url=)
+    assert DatabaseSettings(DATABASE_URL="postgresql://x@h/d").url == "postgresql://x@h/d"
+
+
 def test_the_app_keeps_the_settings_it_is_given_and_serves_the_assets_they_name(tmp_path):
     leaflet = tmp_path / "leaflet" / "dist" / "leaflet.js"
     leaflet.parent.mkdir(parents=True)
