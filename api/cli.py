@@ -1,4 +1,6 @@
-"""The `gridmap` command: database lifecycle, demo data, import/export, checks and the server."""
+"""The `gridmap` command: database lifecycle, demo data, import/export, checks and the server.
+
+The one Settings object is built once in :func:`main` and handed to every command."""
 
 from __future__ import annotations
 
@@ -7,6 +9,8 @@ import sys
 import time
 from collections.abc import Callable
 from datetime import date
+
+from pydantic import ValidationError
 
 from api.settings import Settings
 from gis.errors import GridMapError
@@ -21,7 +25,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return args.handler(args, Settings())
+        settings = Settings()
+    except ValidationError as exc:  # a GRIDMAP_ variable or .env line that does not parse
+        print(f"gridmap: the settings are invalid (see .env.example):\n{exc}", file=sys.stderr)
+        return 2
+    try:
+        return args.handler(args, settings)
     except GridMapError as exc:
         print(f"gridmap: {exc}", file=sys.stderr)
         return 1
@@ -31,11 +40,11 @@ def main(argv: list[str] | None = None) -> int:
 def _cluster(settings: Settings):
     from gis.db.cluster import LocalCluster
 
-    return LocalCluster(settings.pg_dir)
+    return LocalCluster(settings.database.pg_dir, settings.database.pg_bin)
 
 
 def db_start(args: argparse.Namespace, settings: Settings) -> int:
-    if settings.database_url:
+    if settings.database.url:
         print("DATABASE_URL is set: using that server, no private cluster started.")
     else:
         info = _cluster(settings).start()
@@ -44,7 +53,7 @@ def db_start(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def db_stop(args: argparse.Namespace, settings: Settings) -> int:
-    if settings.database_url:
+    if settings.database.url:
         print("DATABASE_URL is set: GridMap does not manage that server.")
         return 0
     stopped = _cluster(settings).stop()
@@ -55,10 +64,10 @@ def db_stop(args: argparse.Namespace, settings: Settings) -> int:
 def db_status(args: argparse.Namespace, settings: Settings) -> int:
     from gis.db.engine import current_revision, make_engine
 
-    if not settings.database_url:
+    if not settings.database.url:
         info = _cluster(settings).info()
         if info is None:
-            print(f"No private cluster in {settings.pg_dir}; run `gridmap db start`.")
+            print(f"No private cluster in {settings.database.pg_dir}; run `gridmap db start`.")
             return 1
         print(f"private cluster: {info.directory}, port {info.port}, "
               f"{'running' if info.running else 'stopped'}")
@@ -257,11 +266,17 @@ def api_key_cmd(args: argparse.Namespace, settings: Settings) -> int:
 def serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
+    from api.main import create_app
+
+    server = settings.server
     tls = {}
-    if settings.ssl_certfile and settings.ssl_keyfile:
-        tls = {"ssl_certfile": str(settings.ssl_certfile), "ssl_keyfile": str(settings.ssl_keyfile)}
-    uvicorn.run("api.main:create_app", factory=True, host=args.host or settings.host,
-                port=args.port or settings.port, workers=args.workers, log_level="info", **tls)
+    if server.ssl_certfile and server.ssl_keyfile:
+        tls = {"ssl_certfile": str(server.ssl_certfile), "ssl_keyfile": str(server.ssl_keyfile)}
+    # One process serves the app built from these settings; several worker processes each
+    # import the factory, which builds its Settings from the same environment.
+    app = create_app(settings) if args.workers == 1 else "api.main:create_app"
+    uvicorn.run(app, factory=args.workers > 1, host=args.host or server.host,
+                port=args.port or server.port, workers=args.workers, log_level="info", **tls)
     return 0
 
 

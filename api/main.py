@@ -1,4 +1,8 @@
-"""The application factory. Nothing heavy happens at import time; the lifespan owns the engine."""
+"""The application factory. Nothing heavy happens at import time; the lifespan owns the engine.
+
+The one :class:`~api.settings.Settings` object is built here when the caller (``gridmap serve``,
+a test) does not pass one, kept as ``app.state.settings``, and its values handed down.
+"""
 
 from __future__ import annotations
 
@@ -32,7 +36,8 @@ from gis.geotag.index_cache import GridIndexCache
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or Settings()
+    """The app for ``settings``; without them, for the settings the environment gives."""
+    settings = settings if settings is not None else Settings()
     settings.signing_secret()  # refuse to start outside development without a secret
 
     @asynccontextmanager
@@ -57,7 +62,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (health, auth, grids, locate, issues, issues_read, buildings, facilities,
                    categories, stats, package, open311, ogc, tiles):
         app.include_router(module.router)
-    app.include_router(map_pages.router)  # HTML maps, and their JS/CSS under /static/
-    map_pages.mount_static(app)
+    map_pages.install(app, settings.maps)  # HTML maps, and their JS/CSS under /static/
     logging.getLogger("gridmap").setLevel(logging.INFO)
     return app

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from fastapi import Depends, Request
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from gis.geo.grid_index import METHODS
 from gis.rules import FACILITY_STATUSES, ISSUE_STATUSES, STATUS_GROUPS
@@ -31,11 +32,16 @@ def _day_or_instant(value: Any) -> Any:
     """``YYYY-MM-DD`` is a day; anything longer an instant. Pydantic alone would read
     ``2025-03-01T00:00:00Z`` as a day too (a date accepts a midnight date-time), and a day and
     an instant mean different ``until`` bounds."""
-    if isinstance(value, str):
-        text = value.strip()
-        return date.fromisoformat(text) if len(text) == 10 else datetime.fromisoformat(
-            text.replace("Z", "+00:00").replace("z", "+00:00"))
-    return value
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    kind = "date" if len(text) == 10 else "datetime"
+    try:
+        return date.fromisoformat(text) if kind == "date" else datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise PydanticCustomError(f"{kind}_parsing", "Input should be a valid {kind} "
+                                  "(ISO 8601: 2025-03-01 or 2025-03-01T08:00:00+08:00), {error}",
+                                  {"kind": kind, "error": str(exc)}) from exc
 
 
 # A day (a whole Beijing day) or an instant (Beijing time when it has no offset).

@@ -1,39 +1,121 @@
-"""Settings from the environment (prefix GRIDMAP_; DATABASE_URL is honoured as is)."""
+"""GridMap's one Settings object: read from the environment (and ``.env``) here and nowhere else.
+
+Every setting has the prefix ``GRIDMAP_`` (``DATABASE_URL`` is honoured as is). Settings are
+grouped by concern in small models, each reading its own variables when the one
+:class:`Settings` is built: by :func:`api.main.create_app` or by the ``gridmap`` command, which
+then hand the values down. ``gis`` and ``maps`` never read the environment; they take what they
+need (a directory, a tolerance) as arguments. ``.env.example`` lists every setting with its
+default, and a test keeps the two in step.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from gis.edit.writes import MAX_VERTICES
+from gis.rules import DEFAULT_TOLERANCE_M, MAX_VERTICES
 
-REPO_DATA = Path(__file__).resolve().parent.parent / "data"
+REPO_ROOT = Path(__file__).resolve().parent.parent
 DEVELOPMENT_SECRET = "gridmap-development-secret-not-for-production"
+ENV_FILE = ".env"
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="GRIDMAP_", env_file=".env", extra="ignore")
+def _config(prefix: str = "GRIDMAP_") -> SettingsConfigDict:
+    # env_ignore_empty: "NAME=" (as .env.example shows an unset setting) keeps the default
+    return SettingsConfigDict(env_prefix=prefix, env_file=ENV_FILE, env_ignore_empty=True,
+                              extra="ignore", populate_by_name=True)
 
-    env: str = Field("development", description="development | production")
-    database_url: str | None = Field(
+
+class _Settings(BaseSettings):
+    """Unknown variables in the environment or .env are ignored, but a setting passed by name
+    must exist: a misspelt or outdated name (``database_url``) is refused, not silently dropped."""
+
+    def __init__(self, **values) -> None:
+        known = set(type(self).model_fields) | _aliases(type(self))
+        unknown = sorted(k for k in values if not k.startswith("_") and k not in known)
+        if unknown:
+            raise TypeError(f"{type(self).__name__} has no setting {', '.join(unknown)}; "
+                            f"it has {', '.join(type(self).model_fields)}")
+        super().__init__(**values)
+
+
+def _aliases(model: type[BaseSettings]) -> set[str]:
+    names: set[str] = set()
+    for info in model.model_fields.values():
+        alias = info.validation_alias
+        if isinstance(alias, AliasChoices):
+            names.update(str(choice) for choice in alias.choices)
+        elif isinstance(alias, str):
+            names.add(alias)
+    return names
+
+
+class DatabaseSettings(_Settings):
+    """Which PostGIS to use: a server of one's own, or the private cluster `gridmap db start` runs."""
+
+    model_config = _config()
+
+    url: str | None = Field(
         None, validation_alias=AliasChoices("DATABASE_URL", "GRIDMAP_DATABASE_URL"),
-        description="A PostGIS URL; unset means the private cluster of `gridmap db start`.",
-    )
-    pg_dir: Path = Field(REPO_DATA / "pg", description="Where the private cluster lives.")
+        repr=False,  # it may carry a password
+        description="A PostGIS URL; unset means the private cluster of `gridmap db start`.")
+    pg_dir: Path = Field(REPO_ROOT / "data" / "pg", description="Where the private cluster lives.")
+    pg_bin: Path | None = Field(None, description="PostgreSQL's initdb/pg_ctl directory for the "
+                                "private cluster; unset means the newest version installed.")
+
+
+class ServerSettings(_Settings):
+    """Where `gridmap serve` listens, and its certificate for HTTPS."""
+
+    model_config = _config()
+
     host: str = "127.0.0.1"
-    port: int = 8000
+    port: int = Field(8000, ge=1, le=65535)
     ssl_certfile: Path | None = Field(None, description="Serve HTTPS with this certificate (PEM); "
                                       "tablets allow locate-me only on HTTPS")
     ssl_keyfile: Path | None = Field(None, description="The certificate's private key (PEM)")
-    demo_password: str = Field("gridmap-demo", description="Password of the demo accounts.")
-    assign_tolerance_m: float = Field(50.0, ge=0, description="Nearest-grid tolerance in metres.")
-    max_body_bytes: int = Field(5_000_000, ge=1024, description="Largest request body accepted.")
-    login_attempts_per_minute: int = Field(10, ge=1, description="Per client address and username.")
-    max_vertices: int = Field(MAX_VERTICES, ge=4, description="Most vertices accepted in one geometry.")
-    secret_key: str | None = Field(None, description="Signs access tokens; required outside development.")
+
+
+class MapSettings(_Settings):
+    """The map pages: base maps, the page cache, and where the npm assets are installed."""
+
+    model_config = _config("GRIDMAP_MAPS_")
+
+    online: bool = Field(False, description="Tile servers are reachable; offer online base maps.")
+    basemap: Literal["none", "osm", "tianditu", "amap"] = Field(
+        "none", description="Base map when the URL names none (only with online).")
+    tianditu_key: str | None = Field(None, description="Tianditu (天地图) browser key (tk).")
+    cache_pages: int = Field(64, ge=0, description="Rendered pages kept in memory.")
+    cache_ttl_s: float = Field(300.0, ge=0, description="Longest a cached page is served.")
+    issue_link: str = Field("/maps/issue/{id}", description=(
+        "Where an issue popup links; {id} is the issue id, and ?lang= is added."))
+    node_modules: Path = Field(
+        REPO_ROOT / "node_modules", validation_alias="GRIDMAP_NODE_MODULES",
+        description="Where `npm ci` (`make assets`) installed the maps' JavaScript and CSS.")
+
+
+class Settings(_Settings):
+    """All of GridMap's settings. The API's own ones are at the top; the rest by concern."""
+
+    model_config = _config()
+
+    env: Literal["development", "production"] = Field(
+        "development", description="production refuses to start without a secret key")
+    secret_key: SecretStr | None = Field(
+        None, description="Signs access tokens; required outside development.")
     token_ttl_minutes: int = Field(600, ge=1, description="Access token lifetime (a working day).")
+    login_attempts_per_minute: int = Field(10, ge=1, description="Per client address and username.")
+    max_body_bytes: int = Field(5_000_000, ge=1024, description="Largest request body accepted.")
+    max_vertices: int = Field(MAX_VERTICES, ge=4, description="Most vertices accepted in one geometry.")
+    assign_tolerance_m: float = Field(DEFAULT_TOLERANCE_M, ge=0,
+                                      description="Nearest-grid tolerance in metres.")
+    demo_password: str = Field("gridmap-demo", description="Password of the demo accounts.")
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    maps: MapSettings = Field(default_factory=MapSettings)
 
     @property
     def is_development(self) -> bool:
@@ -42,7 +124,7 @@ class Settings(BaseSettings):
     def signing_secret(self) -> str:
         """The token secret. Development falls back to a fixed, publicly known one (never in production)."""
         if self.secret_key:
-            return self.secret_key
+            return self.secret_key.get_secret_value()
         if self.is_development:
             return DEVELOPMENT_SECRET
         from gis.errors import SetupError
@@ -53,11 +135,11 @@ class Settings(BaseSettings):
 
     def resolved_database_url(self) -> str:
         """DATABASE_URL when given, else the URL recorded by the private cluster."""
-        if self.database_url:
-            return self.database_url
+        if self.database.url:
+            return self.database.url
         from gis.db.cluster import LocalCluster
 
-        rec = LocalCluster(self.pg_dir).record()
+        rec = LocalCluster(self.database.pg_dir).record()
         if rec is None:
             from gis.errors import SetupError
 

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import http.server
-import os
 import shutil
 import tempfile
 import threading
@@ -139,6 +138,7 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
     """Serves the bench pages from a directory and /static/ from where the API serves it."""
 
     pages: Path
+    node_modules: Path
 
     def translate_path(self, path: str) -> str:
         path = path.split("?", 1)[0]
@@ -146,9 +146,9 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
             rel = path[len(assets.PATCHED_URL) + 1:]
             patched = self.pages / "_patched" / rel
             patched.parent.mkdir(parents=True, exist_ok=True)
-            patched.write_text(assets.patched_file(rel), encoding="utf-8")
+            patched.write_text(assets.patched_file(rel, self.node_modules), encoding="utf-8")
             return str(patched)
-        local = assets.local_path(path)
+        local = assets.local_path(path, self.node_modules)
         return str(local) if local is not None else str(self.pages / path.lstrip("/"))
 
     def log_message(self, *args) -> None:
@@ -158,11 +158,11 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
 class Browser:
     """Headless Chromium timing page loads from a local server (no request leaves it)."""
 
-    def __init__(self) -> None:
+    def __init__(self, node_modules: Path) -> None:
         from playwright.sync_api import sync_playwright
 
         self.dir = Path(tempfile.mkdtemp(prefix="gridmap-bench-"))
-        handler = type("Handler", (_Handler,), {"pages": self.dir})
+        handler = type("Handler", (_Handler,), {"pages": self.dir, "node_modules": node_modules})
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
@@ -237,18 +237,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    url = args.database_url or os.environ.get("DATABASE_URL")
-    if not url:
-        from api.settings import Settings
+    from api.settings import Settings
 
-        url = Settings().resolved_database_url()
-    missing = assets.missing_assets()
+    settings = Settings()
+    url = args.database_url or settings.resolved_database_url()  # Settings honours DATABASE_URL
+    node_modules = settings.maps.node_modules
+    missing = assets.missing_assets(node_modules)
     if missing:
         raise SystemExit(f"map assets missing ({missing[0]}): run `make assets` first")
     engine = make_engine(bench_database(url), pool_size=2)
     map_data.warm_up()
     use_browser = not args.no_browser and Path(CHROMIUM).exists()
-    browser = Browser() if use_browser else None
+    browser = Browser(node_modules) if use_browser else None
     started = time.perf_counter()
     try:
         results = [run_case(engine, n, args, browser) for n in sorted(args.issues)]

@@ -61,6 +61,10 @@ FACILITY_STATUSES = ("ok", "damaged", "missing", "repairing")
 # (``nearest``); farther away it stays unassigned for the community to triage.
 DEFAULT_TOLERANCE_M = 50.0
 
+# -- geometry input --------------------------------------------------------------------------------
+# Most vertices accepted in one submitted geometry (a grid, a building); more is refused with 422.
+MAX_VERTICES = 10_000
+
 
 def is_overdue(status: str, due_at: datetime | None, now: datetime) -> bool:
     """Open and past its due time. A case whose category sets no time limit (``due_at`` None)

@@ -10,13 +10,13 @@ raises :class:`UnmappedAsset` instead of slipping a CDN link into a page.
 The files come from the npm registry: ``package.json`` at the repository root pins each package
 and ``npm ci`` (``make assets``) installs them into ``node_modules/``, which the API serves at
 ``/static/npm/<package>/``. Our own small files (``maps/static/``) are served at
-``/static/gridmap/``.
+``/static/gridmap/``. Where ``node_modules`` is comes from the caller (the API's settings):
+the functions that read installed files take it as their ``node_modules`` argument.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,11 +31,6 @@ OWN_URL = f"{STATIC_URL}/gridmap"
 PATCHED_URL = f"{STATIC_URL}/patched"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 OWN_STATIC_DIR = Path(__file__).resolve().parent / "static"
-
-
-def node_modules_dir() -> Path:
-    """Where ``npm ci`` put the packages: GRIDMAP_NODE_MODULES, else the repository's."""
-    return Path(os.environ.get("GRIDMAP_NODE_MODULES", REPO_ROOT / "node_modules"))
 
 
 def _npm(package: str, file: str) -> str:
@@ -195,18 +190,18 @@ def pinned_packages() -> dict[str, str]:
     return dict(manifest["dependencies"])
 
 
-def static_mounts() -> list[tuple[str, Path]]:
+def static_mounts(node_modules: Path) -> list[tuple[str, Path]]:
     """(URL prefix, directory) pairs to serve: one per pinned npm package, and our own files.
     Only the pinned packages are exposed, not the whole of node_modules."""
-    root = node_modules_dir()
-    mounts = [(f"{NPM_URL}/{name}", root / name) for name in pinned_packages()]
+    mounts = [(f"{NPM_URL}/{name}", Path(node_modules) / name) for name in pinned_packages()]
     return [*mounts, (OWN_URL, OWN_STATIC_DIR)]
 
 
-def missing_assets() -> list[str]:
-    """Local files the pages need that are absent, or packages at another version than pinned:
-    empty when ``npm ci`` has run on the current package-lock.json."""
-    root = node_modules_dir()
+def missing_assets(node_modules: Path) -> list[str]:
+    """Local files the pages need that are absent from ``node_modules`` (or our own files), or
+    packages at another version than pinned: empty when ``npm ci`` has run on the current
+    package-lock.json."""
+    root = Path(node_modules)
     problems = []
     for name, version in pinned_packages().items():
         manifest = root / name / "package.json"
@@ -218,17 +213,17 @@ def missing_assets() -> list[str]:
             problems.append(f"{name} is {found}, package.json pins {version}")
     own = set(PAGE_CSS + PAGE_JS + ISSUE_PAGE_JS)
     for url in {u for urls in CDN_TO_LOCAL.values() for u in urls} | own:
-        path = local_path(url)
+        path = local_path(url, root)
         if path is None or not path.is_file():
             problems.append(f"{url} has no file")
     return sorted(problems)
 
 
-def patched_file(path: str) -> str:
-    """The text of the npm file ``path`` (package/file) with its PATCHES applied; raises
-    KeyError for a path that is not patched."""
+def patched_file(path: str, node_modules: Path) -> str:
+    """The text of the npm file ``path`` (package/file) in ``node_modules`` with its PATCHES
+    applied; raises KeyError for a path that is not patched."""
     replacements = PATCHES[path]
-    text = (node_modules_dir() / path).read_text(encoding="utf-8")
+    text = (Path(node_modules) / path).read_text(encoding="utf-8")
     for old, new in replacements:
         if old not in text:
             raise UnmappedAsset(f"{path} no longer contains {old!r}: review maps.assets.PATCHES")
@@ -236,11 +231,11 @@ def patched_file(path: str) -> str:
     return text
 
 
-def local_path(url: str) -> Path | None:
+def local_path(url: str, node_modules: Path) -> Path | None:
     """The file a /static URL is served from, or None if no mount covers it."""
     if url.startswith(PATCHED_URL + "/"):
-        return node_modules_dir() / url[len(PATCHED_URL) + 1:]
-    for prefix, directory in static_mounts():
+        return Path(node_modules) / url[len(PATCHED_URL) + 1:]
+    for prefix, directory in static_mounts(node_modules):
         if url.startswith(prefix + "/"):
             return directory / url[len(prefix) + 1:]
     return None

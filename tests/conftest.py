@@ -3,6 +3,13 @@
 Set GRIDMAP_TEST_DATABASE_URL to run against an existing PostGIS instead (its database is
 migrated and the demo loaded into it). Tests that need no database take none of these fixtures.
 
+Database tests roll back: ``session`` and ``sql`` work on the test's own connection inside a
+transaction that is rolled back after the test, and ``client`` (an app) runs every request of
+the test on that same connection (:func:`requests_on`). Only tests whose writes another process
+or thread must see (a live server, a browser) commit; they do it under :func:`committed_changes`,
+which deletes what they added. Every module that uses the demo database is checked, when it ends,
+to have left it exactly as it found it (:func:`demo_fingerprint`).
+
 The demo lives in the present: by default the session's demo is seen at the moment the session
 starts (its year of issues ends today, Beijing time), so that overdue flags and Open311's default
 window are real against PostgreSQL's now(). Set GRIDMAP_TEST_TODAY=YYYY-MM-DD to pin the demo's
@@ -16,15 +23,19 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import NamedTuple
 
 import pandas as pd
 import pytest
-from sqlalchemy import Engine
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.orm import Session
 
+from api.settings import DatabaseSettings, Settings
 from gis.db.cluster import LocalCluster
 from gis.db.engine import make_engine, upgrade
 from gis.rules import BEIJING
@@ -40,7 +51,7 @@ def local_cluster() -> Iterator[LocalCluster | None]:
         return
     root = Path(tempfile.mkdtemp(prefix="gridmap-test-"))
     os.chmod(root, 0o755)  # the unprivileged server user must reach it when tests run as root
-    cluster = LocalCluster(root / "pg")
+    cluster = LocalCluster(root / "pg", pg_bin=DatabaseSettings().pg_bin)
     cluster.start()
     try:
         yield cluster
@@ -109,14 +120,171 @@ def demo_engine(engine: Engine, demo_data) -> Engine:
     return engine
 
 
+# -- tests that roll back ---------------------------------------------------------------------
 @pytest.fixture
-def session(demo_engine: Engine) -> Iterator[Session]:
-    """A session inside a transaction that is rolled back after the test."""
+def db_connection(demo_engine: Engine) -> Iterator[Connection]:
+    """The test's connection, inside a transaction that is rolled back after the test."""
     with demo_engine.connect() as conn:
         trans = conn.begin()
-        sess = Session(bind=conn, join_transaction_mode="create_savepoint")
         try:
-            yield sess
+            yield conn
         finally:
-            sess.close()
             trans.rollback()
+
+
+@pytest.fixture
+def session(db_connection: Connection) -> Iterator[Session]:
+    """A session on the test's connection: its commits release a savepoint, and the test's
+    transaction is rolled back after the test."""
+    with _session_on(db_connection) as sess:
+        yield sess
+
+
+@pytest.fixture
+def sql(db_connection: Connection):
+    """Run SQL on the test's connection: ``sql(query, **params)`` -> rows (none for a statement
+    that returns none). It sees what the test's requests wrote, and what it writes is rolled
+    back with them."""
+    def run(query: str, **params):
+        result = db_connection.execute(text(query), params)
+        return result.all() if result.returns_rows else []
+    return run
+
+
+@pytest.fixture(scope="module")
+def committed_sql(demo_engine: Engine):
+    """Read the committed demo data on a connection of its own, for module fixtures (it does
+    not see what a test writes, and what it writes is discarded)."""
+    def run(query: str, **params):
+        with demo_engine.connect() as conn:
+            return conn.execute(text(query), params).all()
+    return run
+
+
+def _session_on(conn: Connection) -> Session:
+    # expire_on_commit=False as the app's own sessions (gis.db.engine.session_factory)
+    return Session(bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False)
+
+
+def app_settings(database_url: str, **fields) -> Settings:
+    """Settings of an app under test: the test database, and ``fields`` over the defaults."""
+    return Settings(database=DatabaseSettings(url=database_url), **fields)
+
+
+@contextmanager
+def requests_on(app: FastAPI, conn: Connection) -> Iterator[None]:
+    """Run every request ``app`` serves (through ``api.deps.get_session``) on ``conn``, each in
+    a savepoint of the transaction the caller opened, so that commits in a request are savepoint
+    releases and the caller's rollback undoes them all.
+
+    The app's caches keyed by database counters (the grid index by the grid version, pages by the
+    data version) are emptied afterwards: a rolled-back edit leaves the counter where it was, so
+    the next edit would bring back a version number whose cached content never existed.
+    """
+    from api.deps import get_session
+
+    def session_on_test_connection() -> Iterator[Session]:
+        with _session_on(conn) as sess:
+            yield sess
+
+    app.dependency_overrides[get_session] = session_on_test_connection
+    try:
+        yield
+    finally:
+        app.dependency_overrides.pop(get_session, None)
+        _forget_cached_state(app)
+
+
+def _forget_cached_state(app: FastAPI) -> None:
+    from gis.geotag.index_cache import GridIndexCache
+    from maps.cache import PageCache
+
+    state = app.state
+    if getattr(state, "grid_cache", None) is not None:
+        state.grid_cache = GridIndexCache(state.grid_cache.tolerance_m)
+    if getattr(state, "map_cache", None) is not None:
+        state.map_cache = PageCache(state.map_cache.max_pages, state.map_cache.ttl_s)
+
+
+@pytest.fixture(scope="module")
+def settings(database_url: str) -> Settings:
+    """The settings of the module's app; a module overrides this fixture to change some."""
+    return app_settings(database_url)
+
+
+@pytest.fixture(scope="module")
+def app_client(demo_engine: Engine, settings: Settings) -> Iterator[TestClient]:
+    """The module's app, started once. Its requests commit like any client's: module fixtures
+    use it only to read (log in); tests use ``client``."""
+    from api.main import create_app
+
+    with TestClient(create_app(settings)) as c:
+        yield c
+
+
+@pytest.fixture
+def client(app_client: TestClient, db_connection: Connection) -> Iterator[TestClient]:
+    """The module's app with every request of this test on the test's connection, rolled back
+    after the test: nothing the test writes through it survives the test."""
+    with requests_on(app_client.app, db_connection):
+        yield app_client
+
+
+# -- tests that commit, and the check that the demo is left as it was --------------------------
+# Tables left out of the fingerprint: version counters (any edit bumps them, even one undone
+# afterwards; they only invalidate caches), PostGIS's own table and the schema revision.
+_UNFINGERPRINTED = ("grid_index_state", "issue_edit_state", "spatial_ref_sys", "alembic_version")
+# Tables whose added rows committed_changes deletes, children first.
+_ADDED_ROWS = ("issue_events", "issues", "api_keys")
+
+
+def demo_fingerprint(engine: Engine) -> dict[str, tuple[int, str]]:
+    """Per table: its row count and a checksum of all its rows, whatever their order."""
+    with engine.connect() as conn:
+        tables = conn.execute(text(
+            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
+            "AND tablename <> ALL(:skip) ORDER BY tablename"), {"skip": list(_UNFINGERPRINTED)})
+        return {t: tuple(conn.execute(text(
+            f'SELECT count(*), md5(coalesce(string_agg(r::text, \',\' ORDER BY r::text), \'\')) '
+            f'FROM "{t}" r')).one()) for t in tables.scalars().all()}
+
+
+@contextmanager
+def committed_changes(engine: Engine) -> Iterator[None]:
+    """For writes that must be committed because another process or thread reads them (a live
+    server, a browser): afterwards the rows added to the tables of :data:`_ADDED_ROWS` are
+    deleted, and the demo must then be exactly as before (changes to existing rows the caller
+    undoes itself)."""
+    before = demo_fingerprint(engine)
+    with engine.connect() as conn:
+        marks = {t: conn.execute(text(f"SELECT coalesce(max(id), 0) FROM {t}")).scalar_one()
+                 for t in _ADDED_ROWS}
+    try:
+        yield
+    finally:
+        with engine.begin() as conn:
+            for table, mark in marks.items():
+                conn.execute(text(f"DELETE FROM {table} WHERE id > :mark"), {"mark": mark})
+    changed = sorted(t for t, v in demo_fingerprint(engine).items() if before.get(t) != v)
+    assert not changed, f"committed test data was not cleaned up in {changed}"
+
+
+@pytest.fixture
+def committed(demo_engine: Engine) -> Iterator[None]:
+    """The test commits (see :func:`committed_changes`); what it adds is deleted afterwards."""
+    with committed_changes(demo_engine):
+        yield
+
+
+@pytest.fixture(scope="module", autouse=True)
+def demo_left_as_it_was(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A module that uses the demo database must leave it as it found it."""
+    items = [i for i in request.session.items if i.module is request.module]
+    if not any("demo_engine" in getattr(i, "fixturenames", ()) for i in items):
+        yield
+        return
+    engine = request.getfixturevalue("demo_engine")
+    before = demo_fingerprint(engine)
+    yield
+    changed = sorted(t for t, v in demo_fingerprint(engine).items() if before.get(t) != v)
+    assert not changed, f"{request.module.__name__} left the demo data changed in {changed}"

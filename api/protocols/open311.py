@@ -197,15 +197,15 @@ def _request(row: dict) -> dict:
     agency = f"{row['grid_name']} ({row['grid_code']})" if row["grid_code"] else "社区待分派 / unassigned"
     return {
         "service_request_id": str(row["id"]),
-        "status": "closed" if row["ended"] else "open",
+        "status": "closed" if row["final"] else "open",
         "status_notes": STATUS_NAMES.get(row["status"], row["status"]),
-        "service_name": row["service_name"],
+        "service_name": row["category_zh"],
         "service_code": row["category"],
         "description": row["description"],
         "agency_responsible": agency,
         "service_notice": _due_notice(row["due_hours"]),
         "requested_datetime": _w3c_out(row["reported_at"]),
-        "updated_datetime": _w3c_out(row["updated_at"]),
+        "updated_datetime": _w3c_out(row["last_changed_at"]),
         "expected_datetime": _w3c_out(row["due_at"]),
         "address": None,
         "address_id": None,

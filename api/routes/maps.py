@@ -3,7 +3,8 @@
 Pages are readable without a token; they carry no personal data, the popups and the issue page
 being built from whitelisted columns (the issue page's own script asks the API, with the user's
 token, for what only some roles may see). Rendered pages are cached per filter and data
-version. The JS/CSS they load is served from ``/static/`` (see :func:`mount_static`).
+version. The JS/CSS they load is served from ``/static/``. :func:`install` sets all this up
+with ``Settings.maps`` (:class:`api.settings.MapSettings`), given by the app factory.
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
-from pydantic import BeforeValidator, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BeforeValidator
 
 from api.deps import SessionDep
+from api.settings import MapSettings
 from gis.errors import SetupError
 from gis.issues.detail import issue_detail
 from gis.queries import map_data
@@ -31,60 +32,43 @@ from maps.heatmap import build_heatmap
 from maps.issue_page import build_issue_page
 from maps.overview import build_overview
 
-
-class MapSettings(BaseSettings):
-    """Map page settings, prefix GRIDMAP_MAPS_ (e.g. GRIDMAP_MAPS_ONLINE=1)."""
-
-    model_config = SettingsConfigDict(env_prefix="GRIDMAP_MAPS_", env_file=".env", extra="ignore")
-
-    online: bool = Field(False, description="Tile servers are reachable; offer online base maps.")
-    basemap: Literal["none", "osm", "tianditu", "amap"] = Field(
-        "none", description="Base map when the URL names none (only with online).")
-    tianditu_key: str | None = Field(None, description="Tianditu (天地图) browser key (tk).")
-    cache_pages: int = Field(64, ge=0, description="Rendered pages kept in memory.")
-    cache_ttl_s: float = Field(300.0, ge=0, description="Longest a cached page is served.")
-    issue_link: str = Field("/maps/issue/{id}", description=(
-        "Where an issue popup links; {id} is the issue id, and ?lang= is added."))
-
-
 router = APIRouter(prefix="/maps", tags=["maps"])
 Lang = Annotated[Literal["zh", "en"], Query(description="Label language")]
 Basemap = Annotated[Literal["none", "osm", "tianditu", "amap"] | None,
                     Query(description="Base map; online ones need GRIDMAP_MAPS_ONLINE")]
 
 
-def mount_static(app: FastAPI) -> None:
-    """Serve the pinned npm packages and maps/static under /static/, and warm the hotspot
-    statistics import (PySAL takes seconds to import) off the request path."""
+def install(app: FastAPI, settings: MapSettings) -> None:
+    """Add the pages and their cache; serve the pinned npm packages (from
+    ``settings.node_modules``) and maps/static under /static/; and warm the hotspot statistics
+    import (PySAL takes seconds to import) off the request path."""
+    app.include_router(router)
+    app.state.map_cache = PageCache(settings.cache_pages, settings.cache_ttl_s)
     app.add_api_route(f"{assets.PATCHED_URL}/{{path:path}}", patched_asset, methods=["GET"],
                       include_in_schema=False)
-    for prefix, directory in assets.static_mounts():
+    for prefix, directory in assets.static_mounts(settings.node_modules):
         app.mount(prefix, StaticFiles(directory=directory, check_dir=False), name=prefix)
     threading.Thread(target=map_data.warm_up, name="gridmap-warm-up", daemon=True).start()
 
 
-def patched_asset(path: str) -> Response:
+def patched_asset(path: str, request: Request) -> Response:
     """An npm file that itself links to a CDN, served with the link pointed here instead."""
     if path not in assets.PATCHES:
         return Response(status_code=404)
     media = "text/css" if path.endswith(".css") else "application/javascript"
-    return Response(assets.patched_file(path), media_type=f"{media}; charset=utf-8",
+    text = assets.patched_file(path, request.app.state.settings.maps.node_modules)
+    return Response(text, media_type=f"{media}; charset=utf-8",
                     headers={"Cache-Control": "public, max-age=3600"})
 
 
 def _context(request: Request, basemap: str | None) -> tuple[MapSettings, PageCache, BaseMapOptions]:
-    state = request.app.state
-    if getattr(state, "map_settings", None) is None:
-        state.map_settings = MapSettings()
-    cfg: MapSettings = state.map_settings
-    if getattr(state, "map_cache", None) is None:
-        state.map_cache = PageCache(cfg.cache_pages, cfg.cache_ttl_s)
-    missing = assets.missing_assets()
+    cfg: MapSettings = request.app.state.settings.maps
+    missing = assets.missing_assets(cfg.node_modules)
     if missing:
         raise SetupError(f"map assets are not installed ({missing[0]}, ...): run `make assets`")
     options = BaseMapOptions(basemap or cfg.basemap, online=cfg.online,
                              tianditu_key=cfg.tianditu_key)
-    return cfg, state.map_cache, options
+    return cfg, request.app.state.map_cache, options
 
 
 def _page(cache: PageCache, key: tuple, build) -> HTMLResponse:

@@ -40,22 +40,31 @@ class ClusterInfo:
     running: bool
 
 
-def find_pg_bin() -> Path:
-    """The directory holding initdb/pg_ctl/postgres, newest PostgreSQL version first."""
-    override = os.environ.get("GRIDMAP_PG_BIN")
-    candidates = [override] if override else []
-    candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=_version_key, reverse=True)
+def find_pg_bin(chosen: Path | None = None) -> Path:
+    """The directory holding initdb/pg_ctl/postgres: ``chosen`` when given (the pg_bin setting),
+    else the newest PostgreSQL version installed."""
+    if chosen is not None:
+        if not _has_server_binaries(chosen):
+            raise SetupError(f"{chosen} holds no initdb and pg_ctl: point the pg_bin setting "
+                             "(GRIDMAP_PG_BIN) at the bin directory of a PostgreSQL server, "
+                             "e.g. /usr/lib/postgresql/15/bin")
+        return Path(chosen)
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=_version_key, reverse=True)
     on_path = shutil.which("pg_ctl")
     if on_path:
         candidates.append(str(Path(on_path).resolve().parent))
     for c in candidates:
-        if c and (Path(c) / "initdb").exists() and (Path(c) / "pg_ctl").exists():
+        if _has_server_binaries(Path(c)):
             return Path(c)
     raise SetupError(
         "PostgreSQL server binaries (initdb, pg_ctl) were not found. Install the Debian packages "
         f"{DEBIAN_PACKAGES}, e.g. `sudo apt-get install postgresql postgresql-15-postgis-3`, "
         "or set DATABASE_URL to a PostGIS server of your own."
     )
+
+
+def _has_server_binaries(directory: Path) -> bool:
+    return (Path(directory) / "initdb").exists() and (Path(directory) / "pg_ctl").exists()
 
 
 def _version_key(path: str) -> float:
@@ -87,10 +96,12 @@ def _pg_config(pg_bin: Path, flag: str) -> str | None:
 
 
 class LocalCluster:
-    """Create, start, stop and describe the private cluster rooted at ``link`` (e.g. data/pg)."""
+    """Create, start, stop and describe the private cluster rooted at ``link`` (e.g. data/pg),
+    run with the PostgreSQL binaries in ``pg_bin`` (default: the newest version installed)."""
 
-    def __init__(self, link: Path):
+    def __init__(self, link: Path, pg_bin: Path | None = None):
         self.link = Path(link).absolute()
+        self.pg_bin = pg_bin
         self.as_root = os.geteuid() == 0
 
     # -- where things are ---------------------------------------------------------------------
@@ -114,7 +125,7 @@ class LocalCluster:
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> ClusterInfo:
-        pg_bin = find_pg_bin()
+        pg_bin = find_pg_bin(self.pg_bin)
         check_postgis(pg_bin)
         if not (self.pgdata / "PG_VERSION").exists():
             self._init(pg_bin)
@@ -132,7 +143,7 @@ class LocalCluster:
         """Stop the server if it runs; True when it was running."""
         if not (self.pgdata / "PG_VERSION").exists():
             return False
-        pg_bin = find_pg_bin()
+        pg_bin = find_pg_bin(self.pg_bin)
         if not self._is_running(pg_bin):
             return False
         self._pg_ctl(pg_bin, "stop", "-w", "-m", "fast")
@@ -142,7 +153,8 @@ class LocalCluster:
         rec = self.record()
         if rec is None:
             return None
-        running = (self.pgdata / "postmaster.pid").exists() and self._is_running(find_pg_bin())
+        running = ((self.pgdata / "postmaster.pid").exists()
+                   and self._is_running(find_pg_bin(self.pg_bin)))
         return ClusterInfo(self.directory, rec["port"], self.url(rec), running)
 
     def destroy(self) -> None:

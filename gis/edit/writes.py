@@ -28,8 +28,8 @@ from gis.geotag.index_cache import GridIndexCache
 from gis.geotag.locate import locate_point
 from gis.people.actors import Actor, require_change, require_role
 from gis.queries.reads import check_categories
+from gis.rules import DEFAULT_TOLERANCE_M, MAX_VERTICES
 
-MAX_VERTICES = 10_000
 MAX_GRID_OVERLAP_M2 = 1.0
 POINT = ("Point",)
 POLYGON = ("Polygon",)
@@ -300,8 +300,8 @@ def _tag_polygon(session: Session, polygon: shapely.Geometry) -> dict:
 
 def create_grid(session: Session, actor: Actor, *, code: str, name: str, community: str,
                 geometry: dict, crs: str | None = "wgs84", households: int = 0,
-                population: int = 0, worker: str | None = None, tolerance_m: float = 50.0,
-                max_vertices: int = MAX_VERTICES) -> int:
+                population: int = 0, worker: str | None = None,
+                tolerance_m: float = DEFAULT_TOLERANCE_M, max_vertices: int = MAX_VERTICES) -> int:
     """Admins only: a new grid (version 1, or the next version of a retired code), rows re-tagged."""
     require_role(actor, "admin")
     geom = read_geometry(geometry, crs, AREAL, max_vertices)
@@ -323,7 +323,7 @@ def create_grid(session: Session, actor: Actor, *, code: str, name: str, communi
 
 def redraw_grid(session: Session, actor: Actor, code: str, *, geometry: dict,
                 crs: str | None = "wgs84", name: str | None = None, households: int | None = None,
-                population: int | None = None, tolerance_m: float = 50.0,
+                population: int | None = None, tolerance_m: float = DEFAULT_TOLERANCE_M,
                 max_vertices: int = MAX_VERTICES) -> int:
     """Admins only: close the current version (valid_to) and add the next; open issues, facilities
     and buildings are re-tagged on the same connection, so it all commits or fails together."""
@@ -344,7 +344,8 @@ def redraw_grid(session: Session, actor: Actor, code: str, *, geometry: dict,
     return grid_id
 
 
-def retire_grid(session: Session, actor: Actor, code: str, *, tolerance_m: float = 50.0) -> None:
+def retire_grid(session: Session, actor: Actor, code: str, *,
+                tolerance_m: float = DEFAULT_TOLERANCE_M) -> None:
     """Admins only: close the current version (nothing is deleted) and re-tag what it held."""
     require_role(actor, "admin")
     closed = session.execute(text(

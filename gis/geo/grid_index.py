@@ -34,6 +34,7 @@ from pyproj import Transformer
 
 from gis.errors import InvalidCoordinates, InvalidGeometry
 from gis.geo.crs import metric_crs_for
+from gis.rules import DEFAULT_TOLERANCE_M
 
 INSIDE, BOUNDARY, NEAREST, UNASSIGNED = "inside", "boundary", "nearest", "unassigned"
 METHODS = (INSIDE, BOUNDARY, NEAREST, UNASSIGNED)
@@ -125,7 +126,7 @@ class GridIndex:
         keys: Iterable,
         *,
         version: int = 0,
-        tolerance_m: float = 50.0,
+        tolerance_m: float = DEFAULT_TOLERANCE_M,
         cell_target: int | None = None,
     ):
         self.geometries = np.array(list(geometries), dtype=object)
@@ -146,7 +147,7 @@ class GridIndex:
 
     @classmethod
     def from_geodataframe(
-        cls, gdf, key: str = "code", *, version: int = 0, tolerance_m: float = 50.0
+        cls, gdf, key: str = "code", *, version: int = 0, tolerance_m: float = DEFAULT_TOLERANCE_M
     ) -> GridIndex:
         """Index the grids of a GeoDataFrame in EPSG:4326, keyed by column ``key``."""
         if gdf.crs is None or gdf.crs.to_epsg() != 4326:

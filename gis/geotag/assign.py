@@ -19,7 +19,7 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.orm import Session
 
 from gis.geo.grid_index import METHODS, GridIndex
-from gis.rules import open_sql
+from gis.rules import DEFAULT_TOLERANCE_M, open_sql
 
 
 @dataclass
@@ -44,7 +44,8 @@ class CurrentGrids:
     versions: np.ndarray
 
 
-def load_current_grids(conn: Connection | Session, tolerance_m: float = 50.0) -> CurrentGrids:
+def load_current_grids(conn: Connection | Session,
+                       tolerance_m: float = DEFAULT_TOLERANCE_M) -> CurrentGrids:
     """Build a GridIndex over the current grids, stamped with the database's grid version."""
     version = conn.execute(text("SELECT version FROM grid_index_state WHERE id = 1")).scalar_one()
     rows = conn.execute(text(
@@ -56,10 +57,10 @@ def load_current_grids(conn: Connection | Session, tolerance_m: float = 50.0) ->
                         np.array([r[2] for r in rows], dtype=np.int64))
 
 
-def assign_stored_rows(bind: Engine | Connection, *, tolerance_m: float = 50.0, include_closed: bool = False,
-                       record_events: bool = True, community: str | None = None,
-                       since: datetime | None = None, batch_size: int = 200_000,
-                       progress: bool = False) -> AssignReport:
+def assign_stored_rows(bind: Engine | Connection, *, tolerance_m: float = DEFAULT_TOLERANCE_M,
+                       include_closed: bool = False, record_events: bool = True,
+                       community: str | None = None, since: datetime | None = None,
+                       batch_size: int = 200_000, progress: bool = False) -> AssignReport:
     """Re-tag issues, facilities and buildings against the current grids.
 
     Closed and rejected issues keep the grid version they were handled under unless

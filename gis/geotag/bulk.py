@@ -57,6 +57,7 @@ from gis.geotag.assign import (
     _write_batch,
     load_current_grids,
 )
+from gis.rules import DEFAULT_TOLERANCE_M
 
 DEFAULT_WORKERS = 2  # LocalCluster processes when no scheduler is given (one per core here)
 ROWS_PER_PARTITION = 500_000  # target partition size: ~16 MB of input, ~0.2 s of locate_many
@@ -81,7 +82,7 @@ class GridSpec:
 
     @classmethod
     def from_grids(cls, geometries, keys, *, version: int = 0,
-                   tolerance_m: float = 50.0) -> GridSpec:
+                   tolerance_m: float = DEFAULT_TOLERANCE_M) -> GridSpec:
         wkb = tuple(shapely.to_wkb(np.asarray(geometries, dtype=object)).tolist())
         keys = tuple(str(k) for k in keys)
         digest = hashlib.sha256(repr((int(version), float(tolerance_m), keys)).encode())
@@ -171,8 +172,9 @@ def _workers(client) -> int:
 
 
 def assign_points_dask(lon, lat, grids, *, keys=None, version: int = 0,
-                       tolerance_m: float = 50.0, client=None, scheduler: str | None = None,
-                       npartitions: int | None = None, spatial: bool = True) -> BulkAssignment:
+                       tolerance_m: float = DEFAULT_TOLERANCE_M, client=None,
+                       scheduler: str | None = None, npartitions: int | None = None,
+                       spatial: bool = True) -> BulkAssignment:
     """Tag points like ``GridIndex.locate_many``, on a dask cluster; results in input order.
 
     ``grids`` is a GridIndex (or a GridSpec, or CurrentGrids), or grid geometries with ``keys``
@@ -300,7 +302,7 @@ def _locate_partition(part: pd.DataFrame, spec: GridSpec, keep: list[str]) -> pd
 # ---- stored rows ------------------------------------------------------------------------------
 
 
-def assign_stored_rows_dask(bind: Engine | Connection, *, tolerance_m: float = 50.0,
+def assign_stored_rows_dask(bind: Engine | Connection, *, tolerance_m: float = DEFAULT_TOLERANCE_M,
                             include_closed: bool = False, record_events: bool = True,
                             community: str | None = None, since: datetime | None = None,
                             batch_size: int = 200_000, progress: bool = False, client=None,

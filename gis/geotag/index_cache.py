@@ -13,10 +13,11 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gis.geotag.assign import CurrentGrids, load_current_grids
+from gis.rules import DEFAULT_TOLERANCE_M
 
 
 class GridIndexCache:
-    def __init__(self, tolerance_m: float = 50.0):
+    def __init__(self, tolerance_m: float = DEFAULT_TOLERANCE_M):
         self.tolerance_m = tolerance_m
         self._current: CurrentGrids | None = None
         self._lock = threading.Lock()

@@ -36,12 +36,12 @@ class BBox:
         parts = raw.split(",")
         if len(parts) != 4:
             raise InvalidCoordinates(f"bbox needs 4 numbers minx,miny,maxx,maxy; got {raw!r}",
-                                     zh=f"bbox 需要 4 个数 minx,miny,maxx,maxy,收到 {raw!r}")
+                                     zh=f"bbox 需要 4 个数 minx,miny,maxx,maxy，收到 {raw!r}")
         try:
             minx, miny, maxx, maxy = (float(p) for p in parts)
         except ValueError as exc:
             raise InvalidCoordinates(f"bbox has a value that is not a number: {raw!r}",
-                                     zh=f"bbox 中有不是数字的值:{raw!r}") from exc
+                                     zh=f"bbox 中有不是数字的值：{raw!r}") from exc
         box = cls(minx, miny, maxx, maxy)
         box.validate()
         return box
@@ -49,13 +49,13 @@ class BBox:
     def validate(self) -> None:
         if not (-180 <= self.minx <= 180 and -180 <= self.maxx <= 180):
             raise InvalidCoordinates(f"bbox longitudes must be within [-180, 180]; got {self}",
-                                     zh=f"bbox 的经度须在 [-180, 180] 之内,收到 {self}")
+                                     zh=f"bbox 的经度须在 [-180, 180] 之内，收到 {self}")
         if not (-90 <= self.miny <= 90 and -90 <= self.maxy <= 90):
             raise InvalidCoordinates(f"bbox latitudes must be within [-90, 90]; got {self}",
-                                     zh=f"bbox 的纬度须在 [-90, 90] 之内,收到 {self}")
+                                     zh=f"bbox 的纬度须在 [-90, 90] 之内，收到 {self}")
         if self.minx > self.maxx or self.miny > self.maxy:
             raise InvalidCoordinates(f"bbox min must not exceed max; got {self}",
-                                     zh=f"bbox 的最小值不能大于最大值,收到 {self}")
+                                     zh=f"bbox 的最小值不能大于最大值，收到 {self}")
 
 
 @dataclass
@@ -120,8 +120,8 @@ def check_categories(session: Session, kind: str, codes) -> None:
         raise UnknownCategory(
             f"unknown {kind} categor{'y' if len(unknown) == 1 else 'ies'} {listed}; "
             f"known: {', '.join(sorted(known))}",
-            zh=f"未知的{'部件' if kind == 'facility' else '事件'}类别 {listed};"
-               f"已有类别:{', '.join(sorted(known))}")
+            zh=f"未知的{'部件' if kind == 'facility' else '事件'}类别 {listed}；"
+               f"已有类别：{', '.join(sorted(known))}")
 
 
 @dataclass(frozen=True)
@@ -195,6 +195,6 @@ def _expand_statuses(statuses) -> tuple[str, ...]:
         raise InvalidParameter(
             f"unknown status {', '.join(sorted(unknown))}; expected one of "
             f"{', '.join(ISSUE_STATUSES)} or the groups 'open', 'final'",
-            zh=f"未知的状态 {', '.join(sorted(unknown))};可用:{', '.join(ISSUE_STATUSES)},"
+            zh=f"未知的状态 {', '.join(sorted(unknown))}；可用：{', '.join(ISSUE_STATUSES)}，"
                "或 open(全部未结)、final(已结案或不予立案)")
     return tuple(sorted(expanded))

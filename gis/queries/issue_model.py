@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from gis.people.actors import Actor
-from gis.rules import overdue_sql
+from gis.rules import FINAL_SQL, overdue_sql
 
 # Aliases: i = issues, k = categories, g = the grid version the issue is tagged to,
 # c = that grid's community, fa = the linked facility.
@@ -47,6 +47,13 @@ ISSUE_FIELDS: dict[str, str] = {
     "photo_urls": "i.photo_urls",
     "source_crs": "i.source_crs",
     "overdue": overdue_sql("i"),
+    "final": f"i.status IN {FINAL_SQL}",
+    "lon": "i.lon",
+    "lat": "i.lat",
+    "due_hours": "k.due_hours",
+    # the last step of its history (a status change), else the last edit
+    "last_changed_at": "coalesce((SELECT max(e.at) FROM issue_events e WHERE e.issue_id = i.id), "
+                       "i.updated_at)",
 }
 # Personal data and the reporting device's idempotency key: only for those who may see the
 # grid's personal data (its worker, leaders, admins); never exported, never on a public page.

@@ -14,6 +14,7 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from gis.queries.issue_model import ISSUE_FROM, select_list
 from gis.rules import FINAL_SQL
 
 
@@ -54,15 +55,12 @@ class RequestFilter:
     limit: int = 1000
 
 
-# Only what the public may read: no reporter contact, no client UUID.
-_REQUEST_SQL = f"""
-    SELECT i.id, i.category, k.name_zh AS service_name, k.due_hours, i.description, i.status,
-           i.reported_at, i.due_at, i.photo_urls, ST_X(i.geom) AS lon,
-           coalesce((SELECT max(e.at) FROM issue_events e WHERE e.issue_id = i.id),
-                    i.updated_at) AS updated_at,
-           ST_Y(i.geom) AS lat, g.code AS grid_code, g.name AS grid_name,
-           i.status IN {FINAL_SQL} AS ended
-      FROM issues i JOIN categories k ON k.code = i.category LEFT JOIN grids g ON g.id = i.grid_id"""
+# The fields of the one issue read model a service request shows: only what the public may
+# read, no personal field (gis.queries.issue_model.PERSONAL_FIELDS).
+SERVICE_REQUEST_FIELDS = ("id", "category", "category_zh", "due_hours", "description", "status",
+                          "final", "reported_at", "due_at", "last_changed_at", "photo_urls", "lon",
+                          "lat", "grid_code", "grid_name")
+_REQUEST_SQL = f"SELECT {select_list(SERVICE_REQUEST_FIELDS, geometry=None)} FROM {ISSUE_FROM}"
 
 
 def read_service_requests(session: Session, flt: RequestFilter) -> list[dict]:

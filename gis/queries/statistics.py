@@ -140,7 +140,7 @@ def timeline(session: Session, actor: Actor, filters: IssueFilter | None = None,
     require_role(actor, "leader", "admin")
     if bucket not in BUCKETS:
         raise InvalidParameter(f"bucket must be one of {', '.join(BUCKETS)}; got {bucket!r}",
-                               zh=f"bucket 须为 {'、'.join(BUCKETS)} 之一,收到 {bucket!r}")
+                               zh=f"bucket 须为 {'、'.join(BUCKETS)} 之一，收到 {bucket!r}")
     where = (filters or IssueFilter()).where(session)
     rows = session.execute(text(f"""
         WITH b AS (SELECT date_trunc(:bucket, i.reported_at AT TIME ZONE :tz) AS bucket, i.*

@@ -1,35 +1,21 @@
-"""Fixtures shared by the API tests: an app client on the demo database, SQL, role headers."""
+"""Fixtures shared by the API tests: role headers. The app (``client``, which rolls back every
+test's writes), ``sql`` and the settings fixtures are in tests/conftest.py."""
 
 import pytest
-from fastapi.testclient import TestClient
-from sqlalchemy import text
 
-from api.main import create_app
-from api.settings import Settings
 from tests.conftest import DEMO_PASSWORD
 
 
-@pytest.fixture(scope="module")
-def client(demo_engine, database_url):
-    with TestClient(create_app(Settings(database_url=database_url))) as c:
-        yield c
+def bearer(client, username: str) -> dict:
+    """Authorization headers for ``username`` (the demo password); logging in writes nothing."""
+    r = client.post("/api/v1/auth/token", data={"username": username, "password": DEMO_PASSWORD})
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
 @pytest.fixture(scope="module")
-def sql(demo_engine):
-    """Run SQL against the demo database (committed): ``sql(query, **params)`` -> rows."""
-    def run(query: str, **params):
-        with demo_engine.begin() as conn:
-            return conn.execute(text(query), params).all()
-    return run
-
-
-@pytest.fixture(scope="module")
-def headers(client):
+def headers(app_client):
     """Bearer headers per role: anonymous, the owner of grid 003, another worker, leader, admin."""
-    def login(username: str) -> dict:
-        r = client.post("/api/v1/auth/token", data={"username": username, "password": DEMO_PASSWORD})
-        assert r.status_code == 200, r.text
-        return {"Authorization": f"Bearer {r.json()['access_token']}"}
-    return {"anonymous": {}, "owner": login("worker03"), "other_worker": login("worker05"),
-            "leader": login("leader"), "admin": login("admin")}
+    return {"anonymous": {}, "owner": bearer(app_client, "worker03"),
+            "other_worker": bearer(app_client, "worker05"), "leader": bearer(app_client, "leader"),
+            "admin": bearer(app_client, "admin")}

@@ -3,19 +3,12 @@
 from datetime import timedelta
 
 import pytest
-from fastapi.testclient import TestClient
 
 from api.main import create_app
 from api.security import create_token
-from api.settings import DEVELOPMENT_SECRET, Settings
+from api.settings import DEVELOPMENT_SECRET
 from gis.errors import SetupError
-from tests.conftest import DEMO_PASSWORD
-
-
-@pytest.fixture(scope="module")
-def client(demo_engine, database_url):
-    with TestClient(create_app(Settings(database_url=database_url))) as c:
-        yield c
+from tests.conftest import DEMO_PASSWORD, app_settings
 
 
 def login(client, username: str, password: str = DEMO_PASSWORD):
@@ -54,9 +47,10 @@ def test_expired_and_forged_tokens_are_rejected(client):
 
 
 def test_production_refuses_to_start_without_a_secret():
+    url = "postgresql://x@127.0.0.1/x"
     with pytest.raises(SetupError, match="GRIDMAP_SECRET_KEY"):
-        create_app(Settings(env="production", database_url="postgresql://x@127.0.0.1/x"))
-    create_app(Settings(env="production", secret_key="s" * 32, database_url="postgresql://x@127.0.0.1/x"))
+        create_app(app_settings(url, env="production"))
+    create_app(app_settings(url, env="production", secret_key="s" * 32))
 
 
 def test_demo_passwords_are_stored_hashed(session):

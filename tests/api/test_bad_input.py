@@ -6,11 +6,10 @@ rows) are in tests/gis/test_io.py; oversize bodies and throttling in tests/api/t
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import text
 
 from api.main import create_app
-from api.settings import Settings
-from tests.conftest import DEMO_PASSWORD
+from tests.api.conftest import bearer
+from tests.conftest import app_settings
 
 X, Y = 112.8600, 36.8400  # inside 太东社区
 SQUARE = [[[X, Y], [X + 0.001, Y], [X + 0.001, Y + 0.001], [X, Y + 0.001], [X, Y]]]
@@ -19,16 +18,19 @@ UNCLOSED = [[[X, Y], [X + 0.001, Y], [X + 0.001, Y + 0.001], [X, Y + 0.001]]]
 
 
 @pytest.fixture(scope="module")
-def client(demo_engine, database_url):
-    app = create_app(Settings(database_url=database_url, max_body_bytes=60_000_000))
-    with TestClient(app, raise_server_exceptions=False) as c:
+def settings(database_url):
+    return app_settings(database_url, max_body_bytes=60_000_000)  # room for the huge cases
+
+
+@pytest.fixture(scope="module")
+def app_client(demo_engine, settings):
+    with TestClient(create_app(settings), raise_server_exceptions=False) as c:
         yield c
 
 
 @pytest.fixture(scope="module")
-def admin(client):
-    r = client.post("/api/v1/auth/token", data={"username": "admin", "password": DEMO_PASSWORD})
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+def admin(app_client):
+    return bearer(app_client, "admin")
 
 
 def issue(**fields):
@@ -98,17 +100,10 @@ def test_a_polygon_of_a_million_vertices_is_refused(client, admin):
     assert r.status_code == 422 and "vertices" in r.json()["detail"]
 
 
-def test_sql_and_html_in_text_are_stored_verbatim(client, admin, demo_engine):
+def test_sql_and_html_in_text_are_stored_verbatim(client, admin, sql):
     nasty = "'); DROP TABLE issues; -- <script>alert('x')</script> & <b>粗</b>"
     r = client.post("/api/v1/issues", headers=admin, json=issue(description=nasty))
     assert r.status_code == 201
-    issue_id = r.json()["id"]
-    try:
-        assert r.json()["properties"]["description"] == nasty
-        with demo_engine.connect() as conn:
-            stored = conn.execute(text("SELECT description FROM issues WHERE id = :i"),
-                                  {"i": issue_id}).scalar_one()
-        assert stored == nasty
-    finally:
-        with demo_engine.begin() as conn:
-            conn.execute(text("DELETE FROM issues WHERE id = :i"), {"i": issue_id})
+    assert r.json()["properties"]["description"] == nasty
+    stored = sql("SELECT description FROM issues WHERE id = :i", i=r.json()["id"])
+    assert stored == [(nasty,)]

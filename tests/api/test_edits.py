@@ -1,18 +1,16 @@
 """Writing grids, facilities and buildings over HTTP: who may, geometry checks, tagging, history.
 
-The app commits through its own engine, so these tests only change objects they create (grids
-east of the demo community, facilities and buildings of their own) and delete them afterwards;
-a module fixture checks that the demo data is exactly as before when the module ends.
+Every request runs in the test's transaction (the ``client`` fixture), rolled back after the
+test, so the tests write freely; tests/conftest.py checks that the module leaves the demo data
+exactly as it found it.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
 
 import pytest
-from sqlalchemy import text
 
 from api.schemas import BuildingPublic, FacilityPublic, GridDetailPublic, _max_vertices
 from gis.geo.crs import from_wgs84
@@ -42,43 +40,11 @@ _SNAPSHOT = """
 """
 
 
-@pytest.fixture(scope="module", autouse=True)
-def demo_left_as_it_was(demo_engine):
-    with demo_engine.connect() as conn:
-        before = conn.execute(text(_SNAPSHOT)).one()
-    yield
-    with demo_engine.connect() as conn:
-        after = conn.execute(text(_SNAPSHOT)).one()
-    assert after == before, "the edit tests left the demo data changed"
-
-
-@dataclass
-class Created:
-    """What a test made; deleted after it, children first."""
-
-    facilities: list[int] = field(default_factory=list)
-    buildings: list[int] = field(default_factory=list)
-    issues: list[int] = field(default_factory=list)
-    grids: list[str] = field(default_factory=list)
-
-
-@pytest.fixture
-def created(demo_engine):
-    made = Created()
-    yield made
-    with demo_engine.begin() as conn:
-        conn.execute(text("DELETE FROM issues WHERE id = ANY(:i)"), {"i": made.issues})
-        conn.execute(text("DELETE FROM facilities WHERE id = ANY(:i)"), {"i": made.facilities})
-        conn.execute(text("DELETE FROM buildings WHERE id = ANY(:i)"), {"i": made.buildings})
-        conn.execute(text("DELETE FROM grid_workers WHERE grid_code = ANY(:c)"), {"c": made.grids})
-        conn.execute(text("DELETE FROM grids WHERE code = ANY(:c)"), {"c": made.grids})
-
-
 @pytest.fixture(scope="module")
-def inside(sql):
+def inside(committed_sql):
     """A point well inside each demo grid: {code: (lon, lat)}."""
-    rows = sql("SELECT code, ST_X(p), ST_Y(p) FROM (SELECT code, ST_PointOnSurface(geom) p "
-               "FROM grids WHERE valid_to IS NULL) s")
+    rows = committed_sql("SELECT code, ST_X(p), ST_Y(p) FROM (SELECT code, ST_PointOnSurface(geom) "
+                         "p FROM grids WHERE valid_to IS NULL) s")
     return {code: (x, y) for code, x, y in rows}
 
 
@@ -100,26 +66,23 @@ def grid_body(code: str, where=EAST_A, **extra) -> dict:
             "geometry": square(*where, metres=300), "households": 100, **extra}
 
 
-def make_grid(client, headers, created: Created, code: str, worker: str = "worker03") -> dict:
-    created.grids.append(code)
+def make_grid(client, headers, code: str, worker: str = "worker03") -> dict:
     r = client.post("/api/v1/grids", json=grid_body(code, worker=worker), headers=headers["admin"])
     assert r.status_code == 201, r.text
     return r.json()
 
 
-def make_facility(client, headers, created: Created, where, role="admin", **extra) -> dict:
+def make_facility(client, headers, where, role="admin", **extra) -> dict:
     body = {"geometry": point(*where), "category": "bench", "name": "测试座椅", **extra}
     r = client.post("/api/v1/facilities", json=body, headers=headers[role])
     assert r.status_code == 201, r.text
-    created.facilities.append(r.json()["id"])
     return r.json()
 
 
-def make_building(client, headers, created: Created, where) -> dict:
+def make_building(client, headers, where) -> dict:
     body = {"geometry": square(*where), "name": "测试楼", "floors": 6, "households": 24}
     r = client.post("/api/v1/buildings", json=body, headers=headers["admin"])
     assert r.status_code == 201, r.text
-    created.buildings.append(r.json()["id"])
     return r.json()
 
 
@@ -139,7 +102,7 @@ MATRIX = {  # expected status for anonymous, the grid's worker, another worker, 
 }
 
 
-def _request(case: str, client, headers, created: Created, inside) -> tuple[str, str, dict | None]:
+def _request(case: str, client, headers, inside) -> tuple[str, str, dict | None]:
     """(method, url, body) for one matrix case, after making what it acts on (as an admin)."""
     p03, p05 = inside[GRID_03], inside[GRID_05]
     near03 = (p03[0] + 0.00005, p03[1])
@@ -148,19 +111,18 @@ def _request(case: str, client, headers, created: Created, inside) -> tuple[str,
     if case == "create building":
         return "POST", "/api/v1/buildings", {"geometry": square(*p03), "name": "测试楼"}
     if case == "create grid":
-        created.grids.append(TEST_CODE_PREFIX + "01")
         return "POST", "/api/v1/grids", grid_body(TEST_CODE_PREFIX + "01")
     if "facility" in case:
-        fid = make_facility(client, headers, created, p03)["id"]
+        fid = make_facility(client, headers, p03)["id"]
         body = {"status": "damaged"} if "status" in case else {
             "geometry": point(*(near03 if "within" in case else p05))}
         return "PATCH", f"/api/v1/facilities/{fid}", body
     if "building" in case:
-        bid = make_building(client, headers, created, p03)["id"]
+        bid = make_building(client, headers, p03)["id"]
         body = {"floors": 7} if case == "change building" else {"geometry": square(*p05)}
         return "PATCH", f"/api/v1/buildings/{bid}", body
     code = TEST_CODE_PREFIX + "02"
-    make_grid(client, headers, created, code)  # worker03 owns it: still not theirs to redraw
+    make_grid(client, headers, code)  # worker03 owns it: still not theirs to redraw
     if case == "redraw grid":
         return "PUT", f"/api/v1/grids/{code}", {"geometry": square(*EAST_B, metres=300)}
     return "DELETE", f"/api/v1/grids/{code}", None
@@ -168,38 +130,32 @@ def _request(case: str, client, headers, created: Created, inside) -> tuple[str,
 
 @pytest.mark.parametrize("case", list(MATRIX))
 @pytest.mark.parametrize("role", ROLES)
-def test_authorization_matrix(client, headers, created, inside, sql, case, role):
-    method, url, body = _request(case, client, headers, created, inside)
+def test_authorization_matrix(client, headers, inside, sql, case, role):
+    method, url, body = _request(case, client, headers, inside)
     before = sql(_SNAPSHOT)[0]
     r = client.request(method, url, json=body, headers=headers[role])
     expected = MATRIX[case][ROLES.index(role)]
     assert r.status_code == expected, f"{role} {case}: {r.status_code} {r.text}"
-    if r.status_code in (200, 201, 204):
-        if r.status_code == 201 and "facilit" in url:
-            created.facilities.append(r.json()["id"])
-        if r.status_code == 201 and "building" in url:
-            created.buildings.append(r.json()["id"])
-    else:
+    if r.status_code not in (200, 201, 204):
         assert r.json()["code"] == {401: "unauthorized", 403: "forbidden"}[expected]
         assert sql(_SNAPSHOT)[0] == before  # a refused write changes nothing
 
 
-def test_a_worker_may_not_place_a_facility_outside_every_grid(client, headers, created):
+def test_a_worker_may_not_place_a_facility_outside_every_grid(client, headers):
     far = {"geometry": point(113.5, 37.5), "category": "bench"}
     r = client.post("/api/v1/facilities", json=far, headers=headers["owner"])
     assert r.status_code == 403 and "(none)" in r.json()["detail"]
     r = client.post("/api/v1/facilities", json=far, headers=headers["leader"])
     assert r.status_code == 201
-    created.facilities.append(r.json()["id"])
     props = r.json()["properties"]
     assert props["grid_code"] is None and props["assignment"] == "unassigned"
 
 
 # --- facilities -------------------------------------------------------------------------------
 
-def test_a_facility_marked_damaged_shows_in_reads(client, headers, created, inside):
+def test_a_facility_marked_damaged_shows_in_reads(client, headers, inside):
     before = client.get(f"/api/v1/grids/{GRID_03}").json()["properties"]["facilities_by_status"]
-    made = make_facility(client, headers, created, inside[GRID_03], role="owner")
+    made = make_facility(client, headers, inside[GRID_03], role="owner")
     assert made["properties"]["grid_code"] == GRID_03 and made["properties"]["status"] == "ok"
     r = client.patch(f"/api/v1/facilities/{made['id']}", json={"status": "damaged"},
                      headers=headers["owner"])
@@ -212,8 +168,8 @@ def test_a_facility_marked_damaged_shows_in_reads(client, headers, created, insi
     assert client.get(f"/api/v1/facilities/{made['id']}").json()["properties"]["status"] == "damaged"
 
 
-def test_a_moved_facility_is_re_tagged_with_its_new_grid(client, headers, created, inside):
-    made = make_facility(client, headers, created, inside[GRID_03])
+def test_a_moved_facility_is_re_tagged_with_its_new_grid(client, headers, inside):
+    made = make_facility(client, headers, inside[GRID_03])
     r = client.patch(f"/api/v1/facilities/{made['id']}", json={"geometry": point(*inside[GRID_05])},
                      headers=headers["leader"])
     assert r.status_code == 200
@@ -223,16 +179,16 @@ def test_a_moved_facility_is_re_tagged_with_its_new_grid(client, headers, create
     assert moved.properties.name == "测试座椅"  # fields not sent stay as they were
 
 
-def test_facility_input_in_gcj02_is_stored_in_wgs84(client, headers, created, inside):
+def test_facility_input_in_gcj02_is_stored_in_wgs84(client, headers, inside):
     lon, lat = inside[GRID_03]
     gx, gy = from_wgs84(lon, lat, "gcj02")
-    made = make_facility(client, headers, created, (gx, gy), crs="gcj02", code="1404299906990001")
+    made = make_facility(client, headers, (gx, gy), crs="gcj02", code="1404299906990001")
     assert made["geometry"]["coordinates"] == pytest.approx([lon, lat], abs=1e-7)
     assert made["properties"]["grid_code"] == GRID_03
     assert made["properties"]["code"] == "1404299906990001"
 
 
-def test_a_geojson_feature_is_accepted_with_an_old_style_crs(client, headers, created, inside):
+def test_a_geojson_feature_is_accepted_with_an_old_style_crs(client, headers, inside):
     lon, lat = inside[GRID_05]
     feature = {"type": "Feature", "geometry": point(lon, lat),
                "crs": {"type": "name", "properties": {"name": "EPSG:4490"}},
@@ -240,14 +196,13 @@ def test_a_geojson_feature_is_accepted_with_an_old_style_crs(client, headers, cr
                               "grid_code": "ignored: read-only", "props": {"pole": "8m"}}}
     r = client.post("/api/v1/facilities", json=feature, headers=headers["leader"])
     assert r.status_code == 201, r.text
-    created.facilities.append(r.json()["id"])
     props = r.json()["properties"]
     assert (props["category"], props["status"], props["grid_code"]) == ("streetlight", "repairing",
                                                                         GRID_05)
     assert props["props"] == {"pole": "8m"} and props["category_zh"] == "路灯"
 
 
-def test_facility_code_must_be_unique(client, headers, created, inside, sql):
+def test_facility_code_must_be_unique(client, headers, inside, sql):
     taken = sql("SELECT code FROM facilities WHERE code IS NOT NULL LIMIT 1")[0][0]
     body = {"geometry": point(*inside[GRID_03]), "category": "bench", "code": taken}
     r = client.post("/api/v1/facilities", json=body, headers=headers["admin"])
@@ -326,7 +281,7 @@ def test_the_vertex_limit_comes_from_the_app(client, headers, inside):
         r = client.post("/api/v1/buildings", json={"geometry": square(*inside[GRID_03]), "name": "x"},
                         headers=headers["leader"])
     finally:
-        client.app.dependency_overrides.clear()
+        del client.app.dependency_overrides[_max_vertices]
     assert r.status_code == 422 and "at most 4" in r.json()["detail"]
 
 
@@ -342,7 +297,7 @@ def test_a_self_intersection_in_a_projected_crs_is_located_in_that_crs(client, h
 
 # --- buildings --------------------------------------------------------------------------------
 
-def test_a_building_goes_to_the_grid_holding_most_of_it(client, headers, created, sql):
+def test_a_building_goes_to_the_grid_holding_most_of_it(client, headers, sql):
     # A 40 m square around a point of the boundary grid 003 shares with a neighbour, shifted a bit.
     lon, lat = sql("""
         SELECT ST_X(p) + 0.00004, ST_Y(p) + 0.00003 FROM (
@@ -360,11 +315,10 @@ def test_a_building_goes_to_the_grid_holding_most_of_it(client, headers, created
     r = client.post("/api/v1/buildings", json={"geometry": geometry, "name": "跨界楼"},
                     headers=headers["leader"])
     assert r.status_code == 201, r.text
-    created.buildings.append(r.json()["id"])
     assert r.json()["properties"]["grid_code"] == shares[0][0]
 
 
-def test_building_in_epsg4547_with_a_compound_and_then_moved(client, headers, created, inside):
+def test_building_in_epsg4547_with_a_compound_and_then_moved(client, headers, inside):
     lon, lat = inside[GRID_03]
     x, y = from_wgs84(lon, lat, "EPSG:4547")
     ring = [[x - 5, y - 5], [x + 5, y - 5], [x + 5, y + 5], [x - 5, y + 5], [x - 5, y - 5]]
@@ -372,7 +326,6 @@ def test_building_in_epsg4547_with_a_compound_and_then_moved(client, headers, cr
             "properties": {"name": "测试楼", "compound": "水利局家属院", "floors": 5, "households": 20}}
     r = client.post("/api/v1/buildings", json=body, headers=headers["owner"])
     assert r.status_code == 201, r.text
-    created.buildings.append(r.json()["id"])
     made = BuildingPublic.model_validate(r.json())
     assert made.properties.grid_code == GRID_03 and made.properties.compound == "水利局家属院"
     lons = [c[0] for c in made.geometry.coordinates[0]]
@@ -398,17 +351,17 @@ def test_unknown_compound_is_404(client, headers, inside):
 
 # --- grids: create, redraw (new version), retire ----------------------------------------------
 
-def test_grid_lifecycle_keeps_history_and_re_tags(client, headers, created, sql):
+def test_grid_lifecycle_keeps_history_and_re_tags(client, headers, sql):
     code = TEST_CODE_PREFIX + "10"
-    made = GridDetailPublic.model_validate(make_grid(client, headers, created, code))
+    made = GridDetailPublic.model_validate(make_grid(client, headers, code))
     assert (made.properties.version, made.properties.worker) == (1, "worker03")
     assert made.properties.open_issues == 0 and made.properties.community == "太东社区"
     located = client.get("/api/v1/locate", params={"lon": EAST_A[0], "lat": EAST_A[1]}).json()
     assert located["grid"]["code"] == code  # the grid index saw the new grid
 
-    facility = make_facility(client, headers, created, EAST_A)
+    facility = make_facility(client, headers, EAST_A)
     assert facility["properties"]["grid_code"] == code
-    open_id, closed_id = _issues_at(sql, created, code, EAST_A)
+    open_id, closed_id = _issues_at(sql, code, EAST_A)
 
     r = client.put(f"/api/v1/grids/{code}", json={"geometry": square(*EAST_B, metres=300)},
                    headers=headers["admin"])
@@ -441,7 +394,7 @@ def test_grid_lifecycle_keeps_history_and_re_tags(client, headers, created, sql)
     assert again.status_code == 201 and again.json()["properties"]["version"] == 4
 
 
-def _issues_at(sql, created: Created, code: str, where) -> tuple[int, int]:
+def _issues_at(sql, code: str, where) -> tuple[int, int]:
     """An open and a closed issue at ``where``, tagged with the current version of ``code``."""
     ids = [r[0] for r in sql("""
         INSERT INTO issues (category, description, geom, grid_id, grid_version, assignment, status,
@@ -452,7 +405,6 @@ def _issues_at(sql, created: Created, code: str, where) -> tuple[int, int]:
           FROM grids g, unnest(ARRAY['reported', 'closed']) s
          WHERE g.code = :c AND g.valid_to IS NULL
         RETURNING id""", x=where[0], y=where[1], c=code)]
-    created.issues.extend(ids)
     return ids[0], ids[1]
 
 
@@ -461,10 +413,10 @@ def _issue_tag(sql, issue_id: int) -> tuple[str | None, str]:
                "WHERE i.id = :i", i=issue_id)[0]
 
 
-def test_a_grid_may_share_an_edge_but_not_area(client, headers, created):
+def test_a_grid_may_share_an_edge_but_not_area(client, headers):
     admin = headers["admin"]
     first = TEST_CODE_PREFIX + "30"
-    make_grid(client, headers, created, first)  # 300 m square around EAST_A
+    make_grid(client, headers, first)  # 300 m square around EAST_A
     a = square(*EAST_A, metres=300)["coordinates"][0]
     (west, south), (east, north) = a[0], a[2]
     width = east - west
@@ -474,7 +426,6 @@ def test_a_grid_may_share_an_edge_but_not_area(client, headers, created):
                                                     [x0, north], [x0, south]]]}
 
     second = TEST_CODE_PREFIX + "31"
-    created.grids.append(second)
     overlapping = {**grid_body(second), "geometry": box(east - width / 3, east + width)}
     r = client.post("/api/v1/grids", json=overlapping, headers=admin)
     assert r.status_code == 422 and r.json()["code"] == "invalid_geometry"
@@ -494,11 +445,10 @@ def test_a_grid_may_share_an_edge_but_not_area(client, headers, created):
     assert took.status_code == 200
 
 
-def test_grid_errors(client, headers, created):
+def test_grid_errors(client, headers):
     admin = headers["admin"]
     r = client.post("/api/v1/grids", json=grid_body(GRID_03), headers=admin)
     assert r.status_code == 409 and r.json()["code"] == "conflict"
-    created.grids.append(TEST_CODE_PREFIX + "20")
     r = client.post("/api/v1/grids", json=grid_body(TEST_CODE_PREFIX + "20", community="无此社区"),
                     headers=admin)
     assert r.status_code == 404 and "无此社区" in r.json()["detail"]

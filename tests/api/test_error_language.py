@@ -1,7 +1,8 @@
 """The errors a tablet or a clerk meets, asked in Chinese and in English: the same status and code,
 each in its language; validation errors in Chinese keep where each problem is.
 
-Requests go through a session that is rolled back at the end of the module, so nothing stays.
+Requests go through the test's connection and are rolled back after each test (the ``client``
+fixture of tests/conftest.py), so nothing stays.
 """
 
 from __future__ import annotations
@@ -10,16 +11,12 @@ import re
 import uuid
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.exc import DataError
-from sqlalchemy.orm import Session
 
 from api import errors as api_errors
-from api.deps import get_session
-from api.main import create_app
-from api.settings import Settings
-from tests.conftest import DEMO_PASSWORD
+from tests.api.conftest import bearer
+from tests.conftest import app_settings
 
 ZH = {"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8"}
 EN = {"Accept-Language": "en-US,en;q=0.9,zh-CN;q=0.8"}
@@ -29,30 +26,13 @@ CONTACT = "李四 13911112222"
 
 
 @pytest.fixture(scope="module")
-def client(demo_engine, database_url):
-    app = create_app(Settings(database_url=database_url, max_body_bytes=10_000,
-                              login_attempts_per_minute=3))
-    connection = demo_engine.connect()
-    outer = connection.begin()
-
-    def rolled_back_session():
-        with Session(bind=connection, join_transaction_mode="create_savepoint") as session:
-            yield session
-
-    app.dependency_overrides[get_session] = rolled_back_session
-    with TestClient(app) as c:
-        yield c
-    outer.rollback()
-    connection.close()
+def settings(database_url):
+    return app_settings(database_url, max_body_bytes=10_000, login_attempts_per_minute=3)
 
 
 @pytest.fixture(scope="module")
-def tokens(client):
-    def login(username: str) -> dict:
-        r = client.post("/api/v1/auth/token", data={"username": username, "password": DEMO_PASSWORD})
-        assert r.status_code == 200, r.text
-        return {"Authorization": f"Bearer {r.json()['access_token']}"}
-    return {"admin": login("admin"), "worker05": login("worker05")}
+def tokens(app_client):
+    return {"admin": bearer(app_client, "admin"), "worker05": bearer(app_client, "worker05")}
 
 
 def fresh_report(client, tokens) -> int:

@@ -23,10 +23,10 @@ from api.i18n import VALIDATION_ZH, preferred_language, validation_message
 from api.main import create_app
 from api.protocols import ogc, open311
 from api.protocols import tiles as tile_format
-from api.settings import Settings
 from gis import errors
 from gis.db.engine import make_engine
 from gis.queries import feature_collections, tiles
+from tests.conftest import app_settings
 
 UNREACHABLE = "postgresql://nobody:x@127.0.0.1:1/none"
 CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -251,7 +251,7 @@ def test_the_cli_says_the_database_cannot_be_reached(monkeypatch, capsys):
 @pytest.fixture(scope="module")
 def offline():
     """The app on a database that cannot be reached: nothing here needs one."""
-    with TestClient(create_app(Settings(database_url=UNREACHABLE)),
+    with TestClient(create_app(app_settings(UNREACHABLE)),
                     raise_server_exceptions=False) as client:
         yield client
 

@@ -4,14 +4,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.main import create_app
-from api.settings import Settings
-
-
-@pytest.fixture(scope="module")
-def client(demo_engine, database_url):
-    app = create_app(Settings(database_url=database_url))
-    with TestClient(app) as c:
-        yield c
+from tests.conftest import app_settings
 
 
 def test_health_reports_database_ok(client):
@@ -21,7 +14,7 @@ def test_health_reports_database_ok(client):
 
 
 def test_health_is_503_when_the_database_is_unreachable():
-    app = create_app(Settings(database_url="postgresql://nobody:x@127.0.0.1:1/none"))
+    app = create_app(app_settings("postgresql://nobody:x@127.0.0.1:1/none"))
     with TestClient(app) as c:
         r = c.get("/health")
     assert r.status_code == 503

@@ -4,16 +4,6 @@ from __future__ import annotations
 
 import pyogrio
 import pytest
-from fastapi.testclient import TestClient
-
-from api.main import create_app
-from api.settings import Settings
-
-
-@pytest.fixture(scope="module")
-def client(demo_engine, database_url):
-    with TestClient(create_app(Settings(database_url=database_url))) as c:
-        yield c
 
 
 def test_the_package_downloads_and_opens(client, tmp_path):

@@ -5,38 +5,16 @@ import uuid
 
 import httpx
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from api.main import create_app
-from api.settings import Settings
 from gis.geo.crs import from_wgs84
+from tests.api.conftest import bearer
 from tests.api.live import live_server
-from tests.conftest import DEMO_PASSWORD
 
 
 @pytest.fixture(scope="module")
-def client(demo_engine, database_url):
-    with TestClient(create_app(Settings(database_url=database_url))) as c:
-        yield c
-
-
-@pytest.fixture(scope="module")
-def tokens(client):
-    out = {}
-    for user in ("worker01", "worker05", "leader", "admin"):
-        r = client.post("/api/v1/auth/token", data={"username": user, "password": DEMO_PASSWORD})
-        out[user] = {"Authorization": f"Bearer {r.json()['access_token']}"}
-    return out
-
-
-@pytest.fixture
-def cleanup(demo_engine):
-    """Issues the test creates through the API (which commits) are deleted afterwards."""
-    created: list[int] = []
-    yield created
-    with demo_engine.begin() as conn:
-        conn.execute(text("DELETE FROM issues WHERE id = ANY(:ids)"), {"ids": created})
+def tokens(app_client):
+    return {user: bearer(app_client, user) for user in ("worker01", "worker05", "leader", "admin")}
 
 
 @pytest.fixture(scope="module")
@@ -54,19 +32,16 @@ def cover(demo_engine):
              ORDER BY f.id LIMIT 1""")).one()
 
 
-def report(client, headers, cleanup, key=None, **body):
+def report(client, headers, key=None, **body):
     h = dict(headers)
     if key:
         h["Idempotency-Key"] = key
-    r = client.post("/api/v1/issues", json=body, headers=h)
-    if r.status_code in (200, 201):
-        cleanup.append(r.json()["id"])
-    return r
+    return client.post("/api/v1/issues", json=body, headers=h)
 
 
-def test_a_report_is_tagged_linked_and_given_a_due_time(client, tokens, cleanup, cover):
+def test_a_report_is_tagged_linked_and_given_a_due_time(client, tokens, cover):
     fid, lon, lat, code = cover
-    r = report(client, tokens["worker01"], cleanup, category="cover_damaged", lon=lon, lat=lat,
+    r = report(client, tokens["worker01"], category="cover_damaged", lon=lon, lat=lat,
                description="雨水井盖破损", reporter_contact="13800000000")
     assert r.status_code == 201, r.text
     body = r.json()
@@ -80,44 +55,46 @@ def test_a_report_is_tagged_linked_and_given_a_due_time(client, tokens, cleanup,
     assert hours == pytest.approx(4, abs=0.01)  # cover_damaged: made safe within hours
 
 
-def test_the_grids_worker_sees_the_contact(client, tokens, cleanup, cover):
+def test_the_grids_worker_sees_the_contact(client, tokens, cover):
     _, lon, lat, _ = cover
-    r = report(client, tokens["worker05"], cleanup, category="garbage", lon=lon, lat=lat,
+    r = report(client, tokens["worker05"], category="garbage", lon=lon, lat=lat,
                reporter_contact="13800000001")
     assert r.json()["properties"]["reporter_contact"] == "13800000001"
 
 
-def test_gcj02_report_lands_in_the_same_place(client, tokens, cleanup, cover):
+def test_gcj02_report_lands_in_the_same_place(client, tokens, cover):
     _, lon, lat, code = cover
     gx, gy = from_wgs84(lon, lat, "gcj02")
-    r = report(client, tokens["worker05"], cleanup, category="other", lon=gx, lat=gy, crs="gcj02")
+    r = report(client, tokens["worker05"], category="other", lon=gx, lat=gy, crs="gcj02")
     coords = r.json()["geometry"]["coordinates"]
     assert coords == pytest.approx([lon, lat], abs=1e-7)
     assert r.json()["properties"]["grid_code"] == code
 
 
-def test_a_geojson_feature_is_accepted(client, tokens, cleanup, cover):
+def test_a_geojson_feature_is_accepted(client, tokens, cover):
     _, lon, lat, code = cover
     feature = {"type": "Feature", "geometry": {"type": "Point", "coordinates": [lon, lat]},
                "properties": {"category": "noise", "description": "夜间施工"}}
     r = client.post("/api/v1/issues", json=feature, headers=tokens["worker05"])
-    cleanup.append(r.json()["id"])
     assert r.status_code == 201 and r.json()["properties"]["grid_code"] == code
 
 
-def test_retries_with_the_same_key_return_the_same_issue(client, tokens, cleanup, cover):
+def test_retries_with_the_same_key_return_the_same_issue(client, tokens, cover):
     _, lon, lat, _ = cover
     key = str(uuid.uuid4())
-    first = report(client, tokens["worker05"], cleanup, key=key, category="garbage", lon=lon, lat=lat)
-    again = report(client, tokens["worker05"], cleanup, key=key, category="garbage", lon=lon, lat=lat)
+    first = report(client, tokens["worker05"], key=key, category="garbage", lon=lon, lat=lat)
+    again = report(client, tokens["worker05"], key=key, category="garbage", lon=lon, lat=lat)
     assert first.status_code == 201 and again.status_code == 200
     assert first.json()["id"] == again.json()["id"]
-    other = report(client, tokens["worker05"], cleanup, key=key, category="noise", lon=lon, lat=lat)
+    other = report(client, tokens["worker05"], key=key, category="noise", lon=lon, lat=lat)
     assert other.status_code == 409 and other.json()["code"] == "conflict"
 
 
-def test_concurrent_retries_make_exactly_one_issue(client, tokens, cleanup, cover, database_url, demo_engine):
-    """Eight clients send the same key at once to a real server: one row, the same id for all."""
+def test_concurrent_retries_make_exactly_one_issue(tokens, cover, database_url, demo_engine,
+                                                   committed):
+    """Eight clients send the same key at once to a real server: one row, the same id for all.
+    The server commits (its requests are not on the test's connection): ``committed`` deletes
+    the report afterwards and checks that nothing else changed."""
     _, lon, lat, _ = cover
     key = f"tablet-7-report-{uuid.uuid4()}"
     results: list[httpx.Response] = []
@@ -136,7 +113,6 @@ def test_concurrent_retries_make_exactly_one_issue(client, tokens, cleanup, cove
         for w in workers:
             w.join()
     ids = {r.json()["id"] for r in results}
-    cleanup.extend(ids)
     assert sorted(r.status_code for r in results) == [200] * 7 + [201]
     assert len(ids) == 1
     with demo_engine.connect() as conn:
@@ -144,14 +120,14 @@ def test_concurrent_retries_make_exactly_one_issue(client, tokens, cleanup, cove
     assert n == 1
 
 
-def test_nearby_open_reports_are_possible_duplicates(client, tokens, cleanup, cover):
+def test_nearby_open_reports_are_possible_duplicates(client, tokens, cover):
     _, lon, lat, _ = cover
-    first = report(client, tokens["worker05"], cleanup, category="sewer_blocked", lon=lon, lat=lat)
-    near = report(client, tokens["worker05"], cleanup, category="sewer_blocked", lon=lon + 0.0001, lat=lat)
+    first = report(client, tokens["worker05"], category="sewer_blocked", lon=lon, lat=lat)
+    near = report(client, tokens["worker05"], category="sewer_blocked", lon=lon + 0.0001, lat=lat)
     dups = near.json()["possible_duplicates"]
     assert [d["id"] for d in dups] == [first.json()["id"]]
     assert 5 < dups[0]["distance_m"] < 12
-    far = report(client, tokens["worker05"], cleanup, category="sewer_blocked", lon=lon + 0.001, lat=lat)
+    far = report(client, tokens["worker05"], category="sewer_blocked", lon=lon + 0.001, lat=lat)
     assert first.json()["id"] not in [d["id"] for d in far.json()["possible_duplicates"]]
 
 
@@ -164,8 +140,8 @@ def test_nearby_open_reports_are_possible_duplicates(client, tokens, cleanup, co
     ({"category": "garbage", "lon": 112.86, "lat": 36.84, "facility_id": 99999999}, 404, "facility"),
     ({"type": "Feature", "geometry": {"type": "Polygon", "coordinates": []}, "properties": {}}, 422, "geometry"),
 ])
-def test_bad_reports_get_a_4xx_that_says_what(client, tokens, cleanup, body, status, words):
-    r = report(client, tokens["worker05"], cleanup, **body)
+def test_bad_reports_get_a_4xx_that_says_what(client, tokens, body, status, words):
+    r = report(client, tokens["worker05"], **body)
     assert r.status_code == status, r.text
     assert words.lower() in r.json()["detail"].lower()
 
@@ -175,9 +151,9 @@ def test_anonymous_reports_are_401(client):
     assert r.status_code == 401
 
 
-def test_the_workflow_goes_round_the_loop_with_history(client, tokens, cleanup, cover):
+def test_the_workflow_goes_round_the_loop_with_history(client, tokens, cover):
     _, lon, lat, _ = cover
-    issue_id = report(client, tokens["worker05"], cleanup, category="garbage", lon=lon, lat=lat).json()["id"]
+    issue_id = report(client, tokens["worker05"], category="garbage", lon=lon, lat=lat).json()["id"]
     path = f"/api/v1/issues/{issue_id}/transitions"
     for to in ("accepted", "dispatched", "in_progress", "resolved", "reopened", "in_progress",
                "resolved", "closed"):
@@ -191,18 +167,18 @@ def test_the_workflow_goes_round_the_loop_with_history(client, tokens, cleanup, 
     assert all(e["actor"] == "worker05" for e in history)
 
 
-def test_an_illegal_transition_names_the_allowed_ones(client, tokens, cleanup, cover):
+def test_an_illegal_transition_names_the_allowed_ones(client, tokens, cover):
     _, lon, lat, _ = cover
-    issue_id = report(client, tokens["worker05"], cleanup, category="garbage", lon=lon, lat=lat).json()["id"]
+    issue_id = report(client, tokens["worker05"], category="garbage", lon=lon, lat=lat).json()["id"]
     r = client.post(f"/api/v1/issues/{issue_id}/transitions", json={"to": "closed"},
                     headers=tokens["worker05"])
     assert r.status_code == 409
     assert "'accepted'" in r.json()["detail"] and "'rejected'" in r.json()["detail"]
 
 
-def test_only_the_grids_worker_leaders_and_admins_move_an_issue(client, tokens, cleanup, cover):
+def test_only_the_grids_worker_leaders_and_admins_move_an_issue(client, tokens, cover):
     _, lon, lat, _ = cover
-    issue_id = report(client, tokens["worker05"], cleanup, category="garbage", lon=lon, lat=lat).json()["id"]
+    issue_id = report(client, tokens["worker05"], category="garbage", lon=lon, lat=lat).json()["id"]
     path = f"/api/v1/issues/{issue_id}/transitions"
     assert client.post(path, json={"to": "accepted"}).status_code == 401
     assert client.post(path, json={"to": "accepted"}, headers=tokens["worker01"]).status_code == 403

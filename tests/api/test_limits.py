@@ -4,13 +4,18 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.main import create_app
-from api.settings import Settings
+from tests.conftest import app_settings
+
+
+@pytest.fixture(scope="module")
+def settings(database_url):
+    return app_settings(database_url, max_body_bytes=1_000_000, login_attempts_per_minute=5)
 
 
 @pytest.fixture
-def client(demo_engine, database_url):
-    with TestClient(create_app(Settings(database_url=database_url, max_body_bytes=1_000_000,
-                                        login_attempts_per_minute=5))) as c:
+def app_client(demo_engine, settings):
+    """An app per test: the log-in throttle counts attempts per app."""
+    with TestClient(create_app(settings)) as c:
         yield c
 
 

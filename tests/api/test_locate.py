@@ -5,18 +5,9 @@ import sys
 import textwrap
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from api.main import create_app
-from api.settings import Settings
 from gis.geo.crs import from_wgs84
-
-
-@pytest.fixture(scope="module")
-def client(demo_engine, database_url):
-    with TestClient(create_app(Settings(database_url=database_url))) as c:
-        yield c
 
 
 @pytest.fixture(scope="module")

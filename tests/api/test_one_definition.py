@@ -56,3 +56,13 @@ def test_the_on_time_rate_is_the_same_on_the_statistics_and_the_leader_pages(cli
         for page in (heatmap, overview):
             shown = pattern.findall(page)
             assert shown and {float(s) for s in shown} == {value}, (code, value, shown)
+
+
+@pytest.mark.parametrize("value, kind", [("2025-13-01", "日期"), ("2025-03-01T25:00", "时间")])
+def test_a_bad_day_or_instant_is_explained_in_the_callers_language(client, value, kind):
+    zh = client.get("/api/v1/issues", params={"since": value}, headers={"Accept-Language": "zh-CN"})
+    en = client.get("/api/v1/issues", params={"since": value})
+    assert zh.status_code == en.status_code == 422
+    assert zh.json()["code"] == en.json()["code"] == "validation_error"
+    assert "since" in zh.json()["detail"] and kind in zh.json()["detail"]
+    assert "since" in en.json()["detail"] and "ISO 8601" in en.json()["detail"]

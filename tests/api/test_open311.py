@@ -20,22 +20,17 @@ from gis.db.engine import session_scope
 from gis.people import api_keys
 from gis.rules import BEIJING
 from tests.api.live import live_server
-from tests.conftest import DEMO_PASSWORD
+from tests.conftest import DEMO_PASSWORD, committed_changes
 
 EMAIL, PHONE = "lisi@example.cn", "13911112222"
 
 
 @pytest.fixture(scope="module")
 def base(demo_engine, database_url):
-    with demo_engine.connect() as conn:
-        last_issue, last_key = conn.execute(text(
-            "SELECT (SELECT coalesce(max(id), 0) FROM issues), "
-            "(SELECT coalesce(max(id), 0) FROM api_keys)")).one()
-    with live_server(database_url) as url:
+    """A live server for the `georeport` client. What the module posts and the keys it makes are
+    committed (the server and the CLI use connections of their own): deleted when it ends."""
+    with committed_changes(demo_engine), live_server(database_url) as url:
         yield url
-    with demo_engine.begin() as conn:  # what this module's posts and keys left behind
-        conn.execute(text("DELETE FROM issues WHERE channel = 'open311' AND id > :i"), {"i": last_issue})
-        conn.execute(text("DELETE FROM api_keys WHERE id > :k"), {"k": last_key})
 
 
 @pytest.fixture(scope="module")

@@ -27,8 +27,8 @@ GRID_03 = "140429100001003"
 
 
 @pytest.fixture(scope="module")
-def community(sql):
-    return sql("SELECT name, code FROM regions WHERE level = 'community'")[0]
+def community(committed_sql):
+    return committed_sql("SELECT name, code FROM regions WHERE level = 'community'")[0]
 
 
 def get_all(client, path: str, params: dict | None = None, headers: dict | None = None,

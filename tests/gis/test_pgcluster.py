@@ -37,11 +37,20 @@ def test_start_stop_start_keeps_data_and_reports_status():
 
 
 def test_missing_binaries_name_the_debian_packages(monkeypatch):
-    monkeypatch.delenv("GRIDMAP_PG_BIN", raising=False)
     monkeypatch.setattr(pg_cluster.glob, "glob", lambda pattern: [])
     monkeypatch.setattr(pg_cluster.shutil, "which", lambda name: None)
     with pytest.raises(SetupError, match="postgresql-15-postgis-3"):
         pg_cluster.find_pg_bin()
+
+
+def test_a_chosen_bin_directory_is_used_or_refused_by_name(tmp_path):
+    found = pg_cluster.find_pg_bin()
+    assert pg_cluster.find_pg_bin(found) == found
+    assert pg_cluster.LocalCluster(tmp_path / "pg", pg_bin=found).pg_bin == found
+    with pytest.raises(SetupError, match=f"{tmp_path} holds no initdb and pg_ctl"):
+        pg_cluster.find_pg_bin(tmp_path)
+    with pytest.raises(SetupError, match="GRIDMAP_PG_BIN"):
+        pg_cluster.LocalCluster(tmp_path / "pg", pg_bin=tmp_path).start()
 
 
 def test_missing_postgis_names_the_package(monkeypatch, tmp_path):

@@ -164,3 +164,8 @@ def issue_detail(status: str = "dispatched", *, description: str = "<b>井盖</b
         category={"code": "cover_damaged", "name_zh": cat["name_zh"], "name_en": cat["name_en"],
                   "icon": cat["icon"], "colour": cat["colour"]},
         history=events, allowed_next=TRANSITIONS[status])
+
+
+# A mainland mobile number standing alone. Folium's element ids are random hex: a run of digits
+# inside one (between letters or after "_") is no phone number and must not fail a test.
+PHONE = r"(?<![0-9A-Za-z_])1[3-9]\d{9}(?![0-9A-Za-z_])"

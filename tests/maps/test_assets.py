@@ -5,8 +5,11 @@ import folium
 import pytest
 from folium import plugins
 
+from api.settings import MapSettings
 from maps import assets
 from maps.base import BaseMapOptions, new_map, render
+
+NODE_MODULES = MapSettings().node_modules  # where `make assets` installed them
 
 
 def _all_plugins_map() -> folium.Map:
@@ -57,21 +60,23 @@ def test_external_links_finds_absolute_and_protocol_relative_urls():
 
 
 def test_installed_packages_match_the_pins_and_every_local_file_exists():
-    assert assets.missing_assets() == []
+    assert assets.missing_assets(NODE_MODULES) == []
     for urls in assets.CDN_TO_LOCAL.values():
         for url in urls:
-            assert assets.local_path(url).is_file(), url
+            assert assets.local_path(url, NODE_MODULES).is_file(), url
 
 
 def test_patched_css_points_the_glyphicons_font_here():
-    css = assets.patched_file("leaflet-timedimension/dist/leaflet.timedimension.control.css")
+    css = assets.patched_file("leaflet-timedimension/dist/leaflet.timedimension.control.css",
+                              NODE_MODULES)
     assert "netdna" not in css
     assert "/static/npm/glyphicons-only-bootstrap/fonts/glyphicons-halflings-regular.woff" in css
-    font = assets.local_path("/static/npm/glyphicons-only-bootstrap/fonts/glyphicons-halflings-regular.woff")
+    font = assets.local_path(
+        "/static/npm/glyphicons-only-bootstrap/fonts/glyphicons-halflings-regular.woff", NODE_MODULES)
     assert font.is_file()
 
 
 def test_static_mounts_expose_only_pinned_packages():
-    prefixes = [p for p, _ in assets.static_mounts()]
+    prefixes = [p for p, _ in assets.static_mounts(NODE_MODULES)]
     assert "/static/npm/leaflet" in prefixes and "/static/gridmap" in prefixes
     assert len(prefixes) == len(assets.pinned_packages()) + 1

@@ -25,7 +25,7 @@ from sqlalchemy import text
 
 from gis.rules import TRANSITIONS
 from maps.i18n import status_label
-from tests.conftest import DEMO_PASSWORD
+from tests.conftest import DEMO_PASSWORD, committed_changes
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -277,20 +277,20 @@ def _issue_to_act_on(engine) -> tuple[int, str]:
 
 @contextmanager
 def _restored(engine, issue_id: int):
-    """Put the issue's row and history back as they were: other tests read the demo data."""
+    """The server the browser talks to commits: afterwards the issue's row is put back as it was,
+    its new history rows are deleted, and the demo data is checked to be exactly as before
+    (``committed_changes``): other tests read it."""
     with engine.connect() as conn:
         row = conn.execute(text("SELECT status, updated_at, closed_at FROM issues WHERE id = :i"),
                            {"i": issue_id}).one()
-        last_event = conn.execute(text("SELECT max(id) FROM issue_events")).scalar()
-    try:
-        yield
-    finally:
-        with engine.begin() as conn:
-            conn.execute(text("DELETE FROM issue_events WHERE issue_id = :i AND id > :e"),
-                         {"i": issue_id, "e": last_event})
-            conn.execute(text("""UPDATE issues SET status = :s, updated_at = :u, closed_at = :c
-                WHERE id = :i"""), {"s": row.status, "u": row.updated_at, "c": row.closed_at,
-                                    "i": issue_id})
+    with committed_changes(engine):
+        try:
+            yield
+        finally:
+            with engine.begin() as conn:
+                conn.execute(text("""UPDATE issues SET status = :s, updated_at = :u, closed_at = :c
+                    WHERE id = :i"""), {"s": row.status, "u": row.updated_at, "c": row.closed_at,
+                                        "i": issue_id})
 
 
 def _open_popup_of(page, issue_id: int) -> None:

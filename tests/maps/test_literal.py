@@ -4,7 +4,6 @@ import json
 import re
 
 import pytest
-from sqlalchemy import text
 
 from maps.base import render
 from maps.grid_map import build_grid_map
@@ -51,21 +50,10 @@ def test_a_reported_description_cannot_break_the_tablet_map(client_with_issue):
 
 
 @pytest.fixture
-def client_with_issue(demo_engine, database_url):
-    from fastapi.testclient import TestClient
-
-    from api.main import create_app
-    from api.settings import Settings
-
+def client_with_issue(client, sql):
+    """The app, and an issue with a template-like description in the test's transaction."""
     code, marker = "140429100001005", "ZZ{{ 7*7 }} {{ 坏了ZZ"
-    with demo_engine.begin() as conn:
-        conn.execute(text("""
-            INSERT INTO issues (category, geom, status, description, grid_id, assignment)
-            SELECT 'garbage', ST_PointOnSurface(geom), 'reported', :d, id, 'inside'
-              FROM grids WHERE code = :c AND valid_to IS NULL"""), {"d": marker, "c": code})
-    try:
-        with TestClient(create_app(Settings(database_url=database_url))) as client:
-            yield client, code, marker
-    finally:
-        with demo_engine.begin() as conn:
-            conn.execute(text("DELETE FROM issues WHERE description = :d"), {"d": marker})
+    sql("""INSERT INTO issues (category, geom, status, description, grid_id, assignment)
+           SELECT 'garbage', ST_PointOnSurface(geom), 'reported', :d, id, 'inside'
+             FROM grids WHERE code = :c AND valid_to IS NULL""", d=marker, c=code)
+    return client, code, marker

@@ -7,20 +7,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from api.main import create_app
-from api.routes.maps import MapSettings
-from api.settings import Settings
 from gis.rules import TRANSITIONS
 from maps.assets import external_links
 
 GRID = "140429100001005"
-
-
-@pytest.fixture(scope="module")
-def client(demo_engine, database_url):
-    app = create_app(Settings(database_url=database_url))
-    app.state.map_settings = MapSettings()
-    with TestClient(app) as c:
-        yield c
 
 
 def test_the_three_pages_are_html_with_local_assets_only(client):
@@ -32,23 +22,18 @@ def test_the_three_pages_are_html_with_local_assets_only(client):
         assert "/static/npm/leaflet/dist/leaflet.js" in r.text
 
 
-def test_pages_are_cached_by_filter_and_data_version(client, demo_engine):
+def test_pages_are_cached_by_filter_and_data_version(client, sql):
     params = {"category": "garbage", "status": "open"}
     first = client.get("/maps/heatmap", params=params)
     again = client.get("/maps/heatmap", params=params)
     assert again.headers["x-page-cache"] == "hit" and again.text == first.text
     other = client.get("/maps/heatmap", params={"category": "noise"})
     assert other.headers["x-page-cache"] == "miss"
-    with demo_engine.begin() as conn:  # new data: a new version, so a fresh page
-        conn.execute(text("""INSERT INTO issues (category, geom, status, description)
-            VALUES ('garbage', ST_SetSRID(ST_MakePoint(112.861, 36.841), 4326), 'reported',
-                    'cache test')"""))
-    try:
-        after = client.get("/maps/heatmap", params=params)
-        assert after.headers["x-page-cache"] == "miss"
-    finally:
-        with demo_engine.begin() as conn:
-            conn.execute(text("DELETE FROM issues WHERE description = 'cache test'"))
+    sql("""INSERT INTO issues (category, geom, status, description)
+           VALUES ('garbage', ST_SetSRID(ST_MakePoint(112.861, 36.841), 4326), 'reported',
+                   'cache test')""")  # new data: a new version, so a fresh page
+    after = client.get("/maps/heatmap", params=params)
+    assert after.headers["x-page-cache"] == "miss"
 
 
 def test_filters_change_the_page(client):
@@ -117,15 +102,11 @@ def test_grid_map_popups_link_to_the_issue_page_in_the_same_language(client, dem
     assert "/api/v1/issues/" not in zh
 
 
-def test_grid_page_in_english_and_on_amap_when_online(client):
-    client.app.state.map_settings = MapSettings(online=True)
-    client.app.state.map_cache = None
-    try:
-        r = client.get(f"/maps/grid/{GRID}", params={"lang": "en", "basemap": "amap"})
-        assert r.status_code == 200 and "autonavi.com" in r.text and "Open issues" in r.text
-    finally:
-        client.app.state.map_settings = MapSettings()
-        client.app.state.map_cache = None
+def test_grid_page_in_english_and_on_amap_when_online(client, settings):
+    online = settings.model_copy(update={"maps": settings.maps.model_copy(update={"online": True})})
+    with TestClient(create_app(online)) as online_client:
+        r = online_client.get(f"/maps/grid/{GRID}", params={"lang": "en", "basemap": "amap"})
+    assert r.status_code == 200 and "autonavi.com" in r.text and "Open issues" in r.text
     offline = client.get(f"/maps/grid/{GRID}", params={"basemap": "amap"})
     assert "autonavi" not in offline.text  # offline deployments never reach for tiles
 
