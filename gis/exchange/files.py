@@ -183,7 +183,7 @@ def _read_checked(path, kind, spec, *, fix, assumed, layer) -> gpd.GeoDataFrame:
         problems.sort(key=lambda problem: problem[0])
         raise ImportFailed(
             _failure_message(path, kind, spec, missing, problems, len(frame)), rows=problems,
-            zh=_failure_message_zh(path, kind, spec, missing, problems, len(frame)),
+            zh=_failure_message(path, kind, spec, missing, problems, len(frame), "zh"),
         )
     result = _finish(frame.set_geometry(geometry), spec)
     result.attrs["repaired_rows"] = sorted(set(repaired + fixed))
@@ -635,28 +635,29 @@ def _finish(frame: gpd.GeoDataFrame, spec: _KindSpec) -> gpd.GeoDataFrame:
     return frame[[*spec.properties, *others, "geometry"]]
 
 
-def _failure_message(path, kind, spec, missing, problems, total) -> str:
-    """One line for people; the full list is ``ImportFailed.rows``."""
-    found = []
-    if missing:
-        found.append(f"missing column {', '.join(missing)} (expected {', '.join(spec.required)})")
-    if problems:
-        bad_rows = len({row for row, _ in problems})
-        row, reason = problems[0]
-        found.append(f"{bad_rows} of {total} rows are bad (first: row {row}: {reason})")
-    return f"{path.name} cannot be imported as {kind}: {'; '.join(found)}"
+_FAILURE_WORDS = {
+    "en": ("missing column {missing} (expected {required})",
+           "{bad} of {total} rows are bad (first: row {row}: {reason})",
+           "{name} cannot be imported as {kind}: {found}", "; "),
+    "zh": ("缺少列 {missing}（必需的列：{required}）",
+           "{total} 行中有 {bad} 行有误（第一处：第 {row} 行：{reason}）",
+           "{name} 无法作为 {kind} 导入：{found}", "；"),
+}
 
 
-def _failure_message_zh(path, kind, spec, missing, problems, total) -> str:
-    """The same line in Chinese (the row's reason stays as ``rows`` has it)."""
+def _failure_message(path, kind, spec, missing, problems, total, lang: str = "en") -> str:
+    """One line for people, in English or Chinese (the row's reason stays as ``rows`` has it);
+    the full list is ``ImportFailed.rows``."""
+    missing_text, rows_text, line, joiner = _FAILURE_WORDS[lang]
     found = []
     if missing:
-        found.append(f"缺少列 {', '.join(missing)}（必需的列：{', '.join(spec.required)}）")
+        found.append(missing_text.format(missing=", ".join(missing),
+                                          required=", ".join(spec.required)))
     if problems:
-        bad_rows = len({row for row, _ in problems})
         row, reason = problems[0]
-        found.append(f"{total} 行中有 {bad_rows} 行有误（第一处：第 {row} 行：{reason}）")
-    return f"{path.name} 无法作为 {kind} 导入：{'；'.join(found)}"
+        found.append(rows_text.format(bad=len({r for r, _ in problems}), total=total, row=row,
+                                      reason=reason))
+    return line.format(name=path.name, kind=kind, found=joiner.join(found))
 
 
 # ---------------------------------------------------------------------------------------------
