@@ -286,6 +286,9 @@ def test_bad_grid_rows_are_all_listed_with_their_reasons(tmp_path):
     assert str(caught.value) == (
         f"grids.csv cannot be imported as grids: 5 of 6 rows are bad (first: row 2: {reasons[2]})"
     )
+    assert caught.value.zh == (
+        f"grids.csv 无法作为 grids 导入：6 行中有 5 行有误（第一处：第 2 行：{reasons[2]}）"
+    )
 
 
 def test_bad_csv_coordinates_are_listed_by_data_row(tmp_path):
