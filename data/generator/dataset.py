@@ -20,8 +20,8 @@ Two layouts:
 
 The demo lives in the present: its year of issues ends on ``today`` (by default the current
 date in Beijing), and the data is *seen* at the end of that day, or now when no day is pinned.
-Every issue carries a workflow (DESIGN §5) simulated from its report to that moment, so recent
-cases are still open and their due times lie in the near future or the recent past; nothing is
+Every issue carries a workflow (docs/ARCHITECTURE.md, "The issue workflow") simulated from its
+report to that moment, so recent cases are still open and their due times lie in the near future or the recent past; nothing is
 reported, moved or closed after it. The step-by-step history (``issue_events``) is left out above
 ``EVENTS_MAX_ISSUES`` issues to keep benchmark data small, while status and closing time are
 still set.

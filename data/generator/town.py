@@ -40,8 +40,8 @@ class Town:
 def grid_reading_order(geometries, groups=None) -> np.ndarray:
     """0-based position of each grid in reading order within its group (community).
 
-    The rule (DESIGN §2: west to east, north to south): the group's latitude range is cut into
-    ``r`` equal bands, ``r = max(1, round(sqrt(n * h / w)))`` for ``n`` grids in a group ``h`` high
+    The rule of the 15-digit grid code (numbered west to east, north to south): the group's
+    latitude range is cut into ``r`` equal bands, ``r = max(1, round(sqrt(n * h / w)))`` for ``n`` grids in a group ``h`` high
     and ``w`` wide (``w`` measured along the parallel, i.e. times cos(latitude)), so bands are
     about one grid high. Grids are taken band by band from the north, and within a band from west
     to east, by the latitude and longitude of their centroids. Works on lon/lat geometries.

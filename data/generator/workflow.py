@@ -1,5 +1,5 @@
-"""The closed loop of DESIGN §5 for every generated case: its whole history simulated from the
-report, cut where the data is seen, and the audit trail (``issue_events``) of the steps taken.
+"""The closed loop (docs/ARCHITECTURE.md, "The issue workflow") for every generated case: its
+whole history simulated from the report, cut where the data is seen, and the audit trail (``issue_events``) of the steps taken.
 
 Generated histories follow the same rules as the live workflow (tests check every generated
 step against ``gis.rules.TRANSITIONS``)."""
