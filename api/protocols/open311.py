@@ -33,7 +33,7 @@ from gis.geo.crs import parse_crs, to_wgs84
 from gis.geotag.index_cache import GridIndexCache
 from gis.issues import reporting
 from gis.queries import open311_requests as requests
-from gis.queries.filters import local_time
+from gis.queries.filters import IssueFilter, local_time
 from gis.rules import BEIJING
 from gis.rules import STATUS_NAMES as RULE_STATUS_NAMES
 
@@ -120,11 +120,12 @@ def _attributes(session: Session, row: dict) -> list[dict]:
 def parse_request_query(service_request_id: str | None = None, service_code: str | None = None,
                         start_date: str | None = None, end_date: str | None = None,
                         status: str | None = None,
-                        now: datetime | None = None) -> requests.RequestFilter:
-    """GET requests parameters. ``service_request_id`` overrides every other filter (the spec)."""
+                        now: datetime | None = None) -> IssueFilter:
+    """GET requests parameters as the one issue filter. ``service_request_id`` overrides every
+    other filter (the spec); ``status`` open is the open statuses, closed the final ones (closed
+    or rejected); start and end dates are both included."""
     if service_request_id:
-        return requests.RequestFilter(ids=tuple(_request_id(v) for v in _split(service_request_id)),
-                                      limit=MAX_REQUESTS)
+        return IssueFilter(ids=tuple(_request_id(v) for v in _split(service_request_id)))
     statuses = tuple(_split(status))
     bad = [s for s in statuses if s not in ("open", "closed")]
     if bad:
@@ -132,8 +133,9 @@ def parse_request_query(service_request_id: str | None = None, service_code: str
                          zh=f"status 应为 open 或 closed（可用逗号分隔）；收到 {', '.join(bad)}")
     start, end = _date_range(_w3c(start_date, "start_date"), _w3c(end_date, "end_date"),
                              now or datetime.now(BEIJING))
-    return requests.RequestFilter(service_codes=tuple(_split(service_code)), start=start, end=end,
-                                  statuses=statuses, limit=MAX_REQUESTS)
+    groups = {"open": "open", "closed": "final"}
+    return IssueFilter(categories=tuple(_split(service_code)), since=start, until=end,
+                       statuses=() if len(set(statuses)) != 1 else (groups[statuses[0]],))
 
 
 def _split(value: str | None) -> list[str]:
@@ -179,13 +181,13 @@ def _date_range(start: datetime | None, end: datetime | None,
     return start, end
 
 
-def list_requests(session: Session, query: requests.RequestFilter) -> list[dict]:
+def list_requests(session: Session, query: IssueFilter) -> list[dict]:
     """Service requests matching ``query``, newest first, at most 1,000."""
-    return [_request(row) for row in requests.read_service_requests(session, query)]
+    return [_request(row) for row in requests.read_service_requests(session, query, MAX_REQUESTS)]
 
 
 def get_request(session: Session, request_id: int) -> dict:
-    found = requests.read_service_requests(session, requests.RequestFilter(ids=(request_id,)))
+    found = requests.read_service_requests(session, IssueFilter(ids=(request_id,)))
     if not found:
         raise NotFound(f"no service request with service_request_id {request_id}",
                        zh=f"没有 service_request_id 为 {request_id} 的诉求")

@@ -26,7 +26,7 @@ from api.errors import (
 from api.protocols import open311
 from gis.errors import NotFound
 from gis.people.api_keys import authenticate_api_key
-from gis.queries.open311_requests import RequestFilter
+from gis.queries.filters import IssueFilter
 
 Format = Annotated[Literal["json", "xml"], Path(description="json or xml")]
 
@@ -91,14 +91,14 @@ def request_query(
     end_date: Annotated[str | None, Query(description="W3C date-time; at most 90 days after start_date")] = None,
     status: Annotated[str | None, Query(description="open, closed or open,closed")] = None,
     jurisdiction_id: Annotated[str | None, Query(description="Accepted and ignored: one jurisdiction")] = None,
-) -> RequestFilter:
+) -> IssueFilter:
     return open311.parse_request_query(service_request_id, service_code, start_date, end_date,
                                        status)
 
 
 @router.get("/requests.{fmt}", summary="Service requests, newest first (no personal data)")
 def list_requests(request: Request, session: SessionDep, fmt: Format,
-                  query: Annotated[RequestFilter, Depends(request_query)]) -> Response:
+                  query: Annotated[IssueFilter, Depends(request_query)]) -> Response:
     return render(request, "service_requests", open311.list_requests(session, query))
 
 

@@ -126,12 +126,14 @@ def check_categories(session: Session, kind: str, codes) -> None:
 
 @dataclass(frozen=True)
 class IssueFilter:
-    """Which issues count. ``statuses`` may name the groups ``"open"`` (every status the loop has
+    """Which issues count. ``ids`` names issues outright (Open311 asks by id); ``statuses`` may
+    name the groups ``"open"`` (every status the loop has
     not ended in) and ``"final"`` (closed or rejected); ``grid`` is a grid code (every version of it counts); ``community`` a name or
     code; ``q`` text the description contains. Statuses and categories are kept sorted, so equal
     filters have equal :meth:`key`."""
 
     bbox: BBox | None = None
+    ids: tuple[int, ...] = ()
     grid: str | None = None
     community: str | None = None
     categories: tuple[str, ...] = ()
@@ -141,6 +143,7 @@ class IssueFilter:
     q: str | None = None
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "ids", tuple(sorted(set(self.ids))))
         object.__setattr__(self, "categories", tuple(sorted(set(self.categories))))
         object.__setattr__(self, "statuses", _expand_statuses(self.statuses))
         if self.since is not None and self.until is not None and self.since_at() > self.until_at():
@@ -159,7 +162,7 @@ class IssueFilter:
 
     def key(self) -> tuple:
         """A hashable key for caches: equal filters give equal keys."""
-        return (self.bbox, self.grid, self.community, self.categories, self.statuses,
+        return (self.bbox, self.ids, self.grid, self.community, self.categories, self.statuses,
                 self.since_at(), self.until_at(), (self.q or "").strip())
 
     def where(self, session: Session, t: str = "i") -> Where:
@@ -167,6 +170,8 @@ class IssueFilter:
         check_categories(session, "issue", self.categories)
         where = Where()
         where.bbox(f"{t}.geom", self.bbox)
+        if self.ids:
+            where.add(f"{t}.id = ANY(:ids)", ids=list(self.ids))
         if self.grid:
             where.add(f"{t}.grid_id IN (SELECT id FROM grids WHERE code = :grid)", grid=self.grid)
         if self.community:

@@ -8,14 +8,12 @@ service request shows: no reporter contact, no client UUID.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from datetime import datetime
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from gis.queries.filters import IssueFilter
 from gis.queries.issue_model import ISSUE_FROM, select_list
-from gis.rules import FINAL_SQL
 
 
 # -- services -------------------------------------------------------------------------------------
@@ -41,20 +39,6 @@ def category_names(session: Session, codes: list[str]) -> dict[str, str]:
 
 
 # -- service requests -----------------------------------------------------------------------------
-@dataclass(frozen=True)
-class RequestFilter:
-    """Which requests to read. ``ids`` overrides every other filter (the spec's rule); otherwise
-    reported in [start, end), of ``service_codes`` (any when empty), with ``statuses`` of
-    ``open``/``closed`` (any when empty or both)."""
-
-    ids: tuple[int, ...] = ()
-    service_codes: tuple[str, ...] = ()
-    start: datetime | None = None
-    end: datetime | None = None
-    statuses: tuple[str, ...] = ()
-    limit: int = 1000
-
-
 # The fields of the one issue read model a service request shows: only what the public may
 # read, no personal field (gis.queries.issue_model.PERSONAL_FIELDS).
 SERVICE_REQUEST_FIELDS = ("id", "category", "category_zh", "due_hours", "description", "status",
@@ -63,32 +47,13 @@ SERVICE_REQUEST_FIELDS = ("id", "category", "category_zh", "due_hours", "descrip
 _REQUEST_SQL = f"SELECT {select_list(SERVICE_REQUEST_FIELDS, geometry=None)} FROM {ISSUE_FROM}"
 
 
-def read_service_requests(session: Session, flt: RequestFilter) -> list[dict]:
-    """Issues as service requests, newest first, at most ``flt.limit``."""
-    clauses, params = _request_where(flt)
+def read_service_requests(session: Session, flt: IssueFilter, limit: int = 1000) -> list[dict]:
+    """Issues as service requests, newest first, at most ``limit``."""
+    where = flt.where(session)
     rows = session.execute(text(
-        f"{_REQUEST_SQL} WHERE {' AND '.join(clauses) or 'TRUE'} "
-        "ORDER BY i.reported_at DESC, i.id DESC LIMIT :limit"),
-        params | {"limit": flt.limit}).mappings()
+        f"{_REQUEST_SQL} WHERE {where.sql} ORDER BY i.reported_at DESC, i.id DESC LIMIT :limit"),
+        where.params | {"limit": limit}).mappings()
     return [dict(r) for r in rows]
-
-
-def _request_where(flt: RequestFilter) -> tuple[list[str], dict]:
-    if flt.ids:
-        return ["i.id = ANY(:ids)"], {"ids": list(flt.ids)}
-    clauses, params = [], {}
-    if flt.start is not None:
-        clauses.append("i.reported_at >= :start")
-        params["start"] = flt.start
-    if flt.end is not None:
-        clauses.append("i.reported_at < :end")
-        params["end"] = flt.end
-    if flt.service_codes:
-        clauses.append("i.category = ANY(:codes)")
-        params["codes"] = list(flt.service_codes)
-    if len(set(flt.statuses)) == 1:  # both open and closed is everything
-        clauses.append(f"i.status {'IN' if flt.statuses[0] == 'closed' else 'NOT IN'} {FINAL_SQL}")
-    return clauses, params
 
 
 # -- what a posted request names ------------------------------------------------------------------

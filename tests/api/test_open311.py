@@ -166,16 +166,20 @@ def test_requests_filter_by_dates_status_and_code(endpoint, sql, demo_data):
     client = GeoReport(endpoint)
     found = client.get_service_requests(start_date=start, end_date=end, status="open")
     expected = {str(i) for (i,) in sql(
-        "SELECT id FROM issues WHERE reported_at >= :s AND reported_at < :e "
+        "SELECT id FROM issues WHERE reported_at >= :s AND reported_at <= :e "
         "AND status NOT IN ('closed', 'rejected')", s=start, e=end)}
     assert {r["service_request_id"] for r in found} == expected and expected
     codes = client.get_service_requests(start_date=start, end_date=end, service_code="noise,garbage")
     expected = {str(i) for (i,) in sql(
-        "SELECT id FROM issues WHERE reported_at >= :s AND reported_at < :e "
+        "SELECT id FROM issues WHERE reported_at >= :s AND reported_at <= :e "
         "AND category IN ('noise', 'garbage')", s=start, e=end)}
     assert {r["service_request_id"] for r in codes} == expected and expected
     closed = client.get_service_requests(start_date=start, end_date=end, status="closed")
     assert closed and all(r["status"] == "closed" for r in closed)
+    final = {str(i) for (i,) in sql(  # Open311's closed: the loop has ended (closed or rejected)
+        "SELECT id FROM issues WHERE reported_at >= :s AND reported_at <= :e "
+        "AND status IN ('closed', 'rejected')", s=start, e=end)}
+    assert {r["service_request_id"] for r in closed} == final
     both = client.get_service_requests(start_date=start, end_date=end, status="open,closed")
     assert len(both) == len(closed) + len(found)
 
@@ -270,6 +274,7 @@ def test_attributes_link_the_facility(endpoint, api_key, sql):
     ("get", "requests.xml?start_date=yesterday", None, 400, "start_date"),
     ("get", "requests.json?start_date=2025-01-01&end_date=2025-06-01", None, 400, "90 days"),
     ("get", "requests.json?service_request_id=abc", None, 400, "number"),
+    ("get", "requests.json?service_code=ufo", None, 400, "ufo"),
     ("post", "requests.json", {"service_code": "garbage"}, 400, "location is required"),
     ("post", "requests.xml", {"service_code": "ufo", "lat": "36.84", "long": "112.86"}, 400, "ufo"),
     ("post", "requests.json", {"service_code": "garbage", "lat": "36.84"}, 400, "lat and long"),
