@@ -495,6 +495,10 @@ def main(argv: list[str] | None = None) -> int:
     total_disagree = sum(r.disagree for r in results)
     if total_disagree:
         print(f"WARNING: {total_disagree} points where the index disagrees with PostGIS")
+    sjoin_off = sum(r.sjoin_disagree for r in results)
+    if sjoin_off:
+        print(f"WARNING: {sjoin_off} points where geopandas.sjoin disagrees with the index")
+        total_disagree += sjoin_off
     if any(r.forms_differ for r in results):
         print("WARNING: the two PostGIS join forms returned different pairs")
         total_disagree += 1

@@ -39,6 +39,7 @@ from api.settings import DatabaseSettings, Settings
 from gis.db.cluster import LocalCluster
 from gis.db.engine import make_engine, upgrade
 from gis.rules import BEIJING
+from tests.skip_guard import pytest_sessionfinish  # noqa: F401  (a skip fails CI)
 
 DEMO_PASSWORD = "test-demo-password"
 
