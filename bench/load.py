@@ -10,8 +10,14 @@ every acknowledged report is stored exactly once, and deletes what it created.
 
 With --faults, a third of the way in the private PostgreSQL is stopped for a few seconds and
 started again (`gridmap db stop` / `start`), and two thirds in one server worker process is
-killed. 5xx answers inside the planned outage (plus a short grace period) are expected; any other
-5xx is counted as a failure. Loopback only; bounded in count (--reports) and time (--max-seconds).
+killed: a uvicorn worker (a child of the server started by multiprocessing's spawn, never its
+resource tracker), and the run waits to see a new worker take its place. 5xx answers inside the
+planned outage (plus a short grace period) are expected; any other 5xx is counted as a failure.
+
+The run fails (exit 1) when a report was lost or duplicated (counted per idempotency key in the
+database), when fewer reports were acknowledged than sent, or, with --faults, when a fault did not
+verifiably happen: no 503 while PostgreSQL was down, or no replacement for the killed worker.
+Loopback only; bounded in count (--reports) and time (--max-seconds).
 """
 
 from __future__ import annotations
@@ -27,12 +33,14 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 from sqlalchemy import text
 
 from api.settings import Settings
 from gis.db.engine import make_engine
+from gis.issues.reporting import key_to_uuid
 
 RUN_TAG = f"压力测试 / load test {uuid.uuid4().hex[:8]}"  # marks this run's rows
 CATEGORIES = ["garbage", "parking_chaos", "streetlight_out", "sewer_blocked", "noise", "other"]
@@ -42,6 +50,7 @@ CATEGORIES = ["garbage", "parking_chaos", "streetlight_out", "sewer_blocked", "n
 class Tally:
     latencies: list[float] = field(default_factory=list)
     server_errors: list[float] = field(default_factory=list)  # monotonic times of 5xx answers
+    timed_statuses: list[tuple[float, int]] = field(default_factory=list)  # (monotonic, status)
     acknowledged: dict[str, int] = field(default_factory=dict)  # key -> issue id
     statuses: dict[int, int] = field(default_factory=dict)
     retries: int = 0
@@ -96,6 +105,7 @@ async def _tablet(client: httpx.AsyncClient, token: str, points, jobs: asyncio.Q
                 continue
             tally.latencies.append(time.perf_counter() - started)
             tally.statuses[r.status_code] = tally.statuses.get(r.status_code, 0) + 1
+            tally.timed_statuses.append((time.monotonic(), r.status_code))
             if r.status_code >= 500:
                 tally.server_errors.append(time.monotonic())
             if r.status_code in (200, 201):
@@ -111,6 +121,19 @@ async def _tablet(client: httpx.AsyncClient, token: str, points, jobs: asyncio.Q
 class Outages:
     windows: list[tuple[float, float]] = field(default_factory=list)  # monotonic start, end
     log: list[str] = field(default_factory=list)
+    database_down: tuple[float, float] | None = None  # when PostgreSQL was stopped
+    worker_replaced: bool = False
+
+    def missing(self, tally: Tally) -> list[str]:
+        """The planned faults that cannot be shown to have happened."""
+        gone = []
+        if self.database_down is None or not any(
+                self.database_down[0] <= at <= self.database_down[1] + 2.0
+                for at, status in tally.timed_statuses if status == 503):
+            gone.append("no 503 was answered while PostgreSQL was down")
+        if not self.worker_replaced:
+            gone.append("no new server worker replaced the killed one")
+        return gone
 
     def planned(self, at: float, grace: float = 2.0) -> bool:
         return any(start <= at <= end + grace for start, end in self.windows)
@@ -126,18 +149,33 @@ async def _faults(server: subprocess.Popen, reports: int, tally: Tally, outages:
     await _progress(tally, reports // 3)
     start = time.monotonic()
     await asyncio.to_thread(_gridmap, "db", "stop")
+    stopped = time.monotonic()
     outages.log.append("PostgreSQL stopped")
     await asyncio.sleep(3)
     await asyncio.to_thread(_gridmap, "db", "start")
+    outages.database_down = (stopped, time.monotonic())
     outages.windows.append((start, time.monotonic()))
     outages.log.append(f"PostgreSQL started again after {time.monotonic() - start:.1f} s")
     await _progress(tally, 2 * reports // 3)
-    victim = _worker_pids(server.pid)[:1]
+    before = _worker_pids(server.pid)
+    if not before:
+        outages.log.append("no uvicorn worker found to kill")
+        return
+    victim = before[0]
     start = time.monotonic()
-    for pid in victim:
-        os.kill(pid, 9)
-        outages.log.append(f"killed server worker {pid}")
+    os.kill(victim, 9)
+    outages.log.append(f"killed server worker {victim} (of {len(before)})")
     outages.windows.append((start, start + 5))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        now = _worker_pids(server.pid)
+        fresh = set(now) - set(before)
+        if victim not in now and fresh and len(now) == len(before):
+            outages.worker_replaced = True
+            outages.log.append(f"worker {min(fresh)} took its place after "
+                               f"{time.monotonic() - start:.1f} s")
+            return
+        await asyncio.sleep(0.2)
 
 
 def _gridmap(*args: str) -> None:
@@ -145,8 +183,18 @@ def _gridmap(*args: str) -> None:
 
 
 def _worker_pids(parent: int) -> list[int]:
+    """The uvicorn workers of the server ``parent``: its children that multiprocessing spawned to
+    run the app. The resource tracker, also a child, is left out (killing it proves nothing)."""
     out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(parent)], capture_output=True, text=True)
-    return [int(p) for p in out.stdout.split()]
+    workers = []
+    for pid in (int(p) for p in out.stdout.split()):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:  # gone since ps listed it
+            continue
+        if "spawn_main" in cmdline and "resource_tracker" not in cmdline:
+            workers.append(pid)
+    return sorted(workers)
 
 
 async def _run(port: int, tokens: list[str], points, reports: int, clients: int,
@@ -179,16 +227,19 @@ def _login(port: int, password: str) -> list[str]:
 
 
 def _verify_and_clean(engine, tally: Tally) -> dict[str, int]:
-    keys = list(tally.acknowledged.values())
+    """Per idempotency key: an acknowledged key is lost unless exactly the acknowledged issue is
+    stored under it; every stored row of this run beyond one per sent key is a duplicate."""
     with engine.begin() as conn:
-        stored = conn.execute(text("SELECT count(*), count(DISTINCT id) FROM issues WHERE id = ANY(:i)"),
-                              {"i": keys}).one()
-        total_made = conn.execute(text("SELECT count(*) FROM issues WHERE description = :tag"),
-                                  {"tag": RUN_TAG}).scalar_one()
+        rows = conn.execute(text("SELECT client_uuid, id FROM issues WHERE description = :tag"),
+                            {"tag": RUN_TAG}).all()
         conn.execute(text("DELETE FROM issues WHERE description = :tag"), {"tag": RUN_TAG})
-    distinct_ack = len(set(keys))
-    return {"acknowledged": len(tally.acknowledged), "stored": stored[1],
-            "lost": distinct_ack - stored[1], "duplicated": total_made - stored[1]}
+    by_key: dict[uuid.UUID, list[int]] = {}
+    for client_uuid, issue_id in rows:
+        by_key.setdefault(client_uuid, []).append(issue_id)
+    lost = sum(1 for key, issue_id in tally.acknowledged.items()
+               if by_key.get(key_to_uuid(key)) != [issue_id])
+    return {"acknowledged": len(tally.acknowledged), "stored": len(by_key), "lost": lost,
+            "duplicated": len(rows) - len(by_key)}
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -232,7 +283,16 @@ def main() -> None:
     print(f"load: reports_per_s={ok / elapsed:.0f} p50_ms={_pct(tally.latencies, 50):.1f} "
           f"p99_ms={_pct(tally.latencies, 99):.1f} lost={check['lost']} duplicated={check['duplicated']} "
           f"unplanned_5xx={len(unplanned)}")
+    failed = []
     if check["lost"] or check["duplicated"] or unplanned:
+        failed.append("reports lost, duplicated or 5xx outside the planned outages")
+    if ok < args.reports:
+        failed.append(f"only {ok} of {args.reports} reports were acknowledged")
+    if outages:
+        failed += outages.missing(tally)
+    for reason in failed:
+        print(f"FAILED: {reason}")
+    if failed:
         sys.exit(1)
 
 

@@ -3,6 +3,7 @@
 The full run is `make reliability`; this one is small enough for every CI run.
 """
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -30,3 +31,26 @@ def test_reports_survive_a_database_restart_and_a_killed_worker(local_cluster, d
     fields = dict(item.split("=") for item in summary.split()[1:])
     assert fields["lost"] == "0" and fields["duplicated"] == "0" and fields["unplanned_5xx"] == "0"
     assert "PostgreSQL stopped" in run.stdout and "killed server worker" in run.stdout
+    # the faults verifiably happened: a 503 during the outage, a real worker replaced
+    assert "(of 2)" in run.stdout  # both uvicorn workers found, the resource tracker left out
+    assert "took its place" in run.stdout and "FAILED" not in run.stdout
+    statuses = next(line for line in run.stdout.splitlines() if "statuses {" in line)
+    assert "503:" in statuses
+
+
+def test_a_fault_that_did_not_happen_fails_the_run():
+    """No 503 while PostgreSQL was down, or no new worker: the run cannot claim it survived."""
+    spec = importlib.util.spec_from_file_location("bench_load", ROOT / "bench" / "load.py")
+    load = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = load  # its dataclasses look their module up
+    spec.loader.exec_module(load)
+    Outages, Tally = load.Outages, load.Tally  # noqa: N806  (the script's classes)
+
+    outages, tally = Outages(database_down=(100.0, 105.0)), Tally()
+    tally.timed_statuses = [(99.0, 503), (101.0, 201), (200.0, 503)]  # no 503 inside the outage
+    assert outages.missing(tally) == ["no 503 was answered while PostgreSQL was down",
+                                      "no new server worker replaced the killed one"]
+    tally.timed_statuses.append((103.0, 503))
+    outages.worker_replaced = True
+    assert outages.missing(tally) == []
+    assert Outages().missing(Tally())  # a run whose faults never started proves nothing
