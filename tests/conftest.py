@@ -289,3 +289,32 @@ def demo_left_as_it_was(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
     changed = sorted(t for t, v in demo_fingerprint(engine).items() if before.get(t) != v)
     assert not changed, f"{request.module.__name__} left the demo data changed in {changed}"
+
+
+@contextmanager
+def scratch_database(engine: Engine, database_url: str, name: str,
+                     pool_size: int = 1) -> Iterator[tuple[str, Engine]]:
+    """(URL, engine) of an empty, migrated database ``name`` beside the test database, dropped
+    afterwards: for tests that must commit (the CLI always does) without touching the demo.
+    Skips when the server refuses to create databases (GRIDMAP_TEST_DATABASE_URL without
+    CREATEDB); under CI a skip fails the run."""
+    from sqlalchemy.engine import make_url
+
+    admin = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        admin.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        admin.execute(text(f"CREATE DATABASE {name}"))
+    except Exception as exc:
+        admin.close()
+        pytest.skip(f"cannot create a scratch database: {exc}")
+    url = make_url(database_url).set(database=name).render_as_string(hide_password=False)
+    scratch = make_engine(url, pool_size=pool_size)
+    try:
+        with scratch.begin() as conn:
+            conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
+        upgrade(url)
+        yield url, scratch
+    finally:
+        scratch.dispose()
+        admin.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        admin.close()

@@ -12,6 +12,7 @@ from sqlalchemy import text
 
 from api.cli import main as gridmap
 from gis.rules import BEIJING
+from tests.conftest import scratch_database
 
 SCRATCH_DB = "gridmap_demo_cli"
 
@@ -19,24 +20,8 @@ SCRATCH_DB = "gridmap_demo_cli"
 @pytest.fixture(scope="module")
 def scratch(engine, database_url):
     """(URL, engine) of an empty, migrated scratch database."""
-    from sqlalchemy.engine import make_url
-
-    from gis.db.engine import make_engine, upgrade
-
-    admin = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-    admin.execute(text(f"DROP DATABASE IF EXISTS {SCRATCH_DB} WITH (FORCE)"))
-    admin.execute(text(f"CREATE DATABASE {SCRATCH_DB}"))
-    url = make_url(database_url).set(database=SCRATCH_DB).render_as_string(hide_password=False)
-    db = make_engine(url, pool_size=1)
-    try:
-        with db.begin() as conn:
-            conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
-        upgrade(url)
-        yield url, db
-    finally:
-        db.dispose()
-        admin.execute(text(f"DROP DATABASE IF EXISTS {SCRATCH_DB} WITH (FORCE)"))
-        admin.close()
+    with scratch_database(engine, database_url, SCRATCH_DB) as found:
+        yield found
 
 
 def _issues(db) -> list[tuple]:

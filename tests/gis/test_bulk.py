@@ -12,6 +12,7 @@ from sqlalchemy import text
 from gis.geo.grid_index import METHODS, GridIndex
 from gis.geotag.assign import assign_stored_rows
 from gis.geotag.bulk import GridSpec, assign_points_dask, assign_stored_rows_dask, dask_client
+from tests.conftest import scratch_database
 from tests.gis.test_index import awkward_points
 
 
@@ -90,32 +91,14 @@ BULK_DB = "gridmap_test_bulk"
 
 @pytest.fixture(scope="module")
 def bulk_db(engine, database_url, demo_data):
-    from sqlalchemy.engine import make_url
-
-    from gis.db.engine import make_engine, session_scope, upgrade
+    from gis.db.engine import session_scope
     from gis.exchange.demo_loading import load_demo
 
-    admin = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-    try:
-        admin.execute(text(f"DROP DATABASE IF EXISTS {BULK_DB} WITH (FORCE)"))
-        admin.execute(text(f"CREATE DATABASE {BULK_DB}"))
-    except Exception as exc:  # e.g. GRIDMAP_TEST_DATABASE_URL names a server without CREATEDB
-        admin.close()
-        pytest.skip(f"cannot create a scratch database: {exc}")
-    url = make_url(database_url).set(database=BULK_DB).render_as_string(hide_password=False)
-    bulk = make_engine(url, pool_size=2)
-    try:
-        with bulk.begin() as conn:
-            conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
-        upgrade(url)
+    with scratch_database(engine, database_url, BULK_DB, pool_size=2) as (url, bulk):
         with session_scope(bulk) as session:
             load_demo(session, demo_data, "not-a-real-hash")
         settled = assign_stored_rows(bulk, include_closed=True, record_events=False)
         yield url, bulk, settled
-    finally:
-        bulk.dispose()
-        admin.execute(text(f"DROP DATABASE IF EXISTS {BULK_DB} WITH (FORCE)"))
-        admin.close()
 
 
 SNAPSHOT = {
