@@ -97,10 +97,10 @@ def db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
 def demo(args: argparse.Namespace, settings: Settings) -> int:
     from sqlalchemy import text
 
-    from api.security import hash_password
     from data.generator import generate_demo
     from gis.db.engine import make_engine, session_scope
     from gis.exchange.demo_loading import load_demo
+    from gis.people.passwords import hash_password
 
     engine = make_engine(settings.resolved_database_url(), pool_size=1)
     if args.if_empty:

@@ -1,18 +1,45 @@
-"""FastAPI dependencies: the database session and parsed query parameters."""
+"""FastAPI dependencies: the database session, parsed query parameters, and who is calling.
+
+Who is calling (docs/ARCHITECTURE.md, "People and scopes"), in this order:
+1. ``Authorization: Bearer <token>``: API clients and the tablet app;
+2. ``Authorization: Basic``: GIS desktops (QGIS, GDAL's OAPIF driver), the same password checks
+   and lock-out as the log-in; a success is remembered by this process for a few minutes so a
+   map's hundred tile requests do not each pay for argon2;
+3. the ``gridmap_session`` cookie the log-in page sets, for pages and their scripts. A state
+   changing request authenticated by the cookie must carry the session's CSRF token (the
+   ``X-CSRF-Token`` header, or a ``csrf_token`` form field).
+A bad bearer token or Basic password is 401; a dead cookie is no log-in (pages send the caller to
+``/login``). Case data needs a caller (:data:`Reader`) unless ``GRIDMAP_PUBLIC_READ``; a caller who
+logged in with an initial password may only change it (:data:`PendingActor`).
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
+import hmac
+import threading
+import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import Depends, Query, Request
-from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy import event, text
 from sqlalchemy.orm import Session
 
 from api.errors import LocalizedHTTPException
-from api.security import read_token
-from gis.people.actors import Actor, load_actor
+from gis.errors import AccountLocked, Forbidden, PasswordChangeRequired
+from gis.people import audit, sessions
+from gis.people.actors import Actor, load_actor_by_id
 from gis.queries.filters import BBox
+
+SESSION_COOKIE = "gridmap_session"
+CSRF_HEADER = "X-CSRF-Token"
+CSRF_FIELD = "csrf_token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -35,31 +62,211 @@ Limit = Annotated[int, Query(ge=1, le=10_000, description="Page size")]
 Offset = Annotated[int, Query(ge=0, le=2_000_000_000, description="Items to skip")]
 
 
-_bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "?"
 
 
-def optional_actor(request: Request, session: SessionDep,
-                   token: Annotated[str | None, Depends(_bearer)]) -> Actor | None:
-    """The caller when a token is sent; a bad or expired token is 401, not anonymous."""
-    if token is None:
-        return None
-    username = read_token(token, request.app.state.settings.signing_secret())
-    found = load_actor(session, username) if username else None
-    if found is None:
-        raise LocalizedHTTPException(401, "The access token is invalid or expired; log in again.",
-                                     zh="登录凭证无效或已过期，请重新登录。",
-                                     headers={"WWW-Authenticate": "Bearer"})
-    return found[0]
+# -- errors that mean "log in" ---------------------------------------------------------------------
+def unauthorized(en: str, zh: str) -> LocalizedHTTPException:
+    return LocalizedHTTPException(401, en, zh=zh, headers={"WWW-Authenticate": 'Bearer, Basic realm="GridMap"'})
 
 
-async def current_actor(actor: Annotated[Actor | None, Depends(optional_actor)]) -> Actor:
-    # async: no I/O here, so FastAPI need not hand it to a worker thread
-    if actor is None:
-        raise LocalizedHTTPException(401, "Log in first: this needs a bearer token from /api/v1/auth/token.",
-                                     zh="请先登录：此操作需要登录凭证（/api/v1/auth/token）。",
-                                     headers={"WWW-Authenticate": "Bearer"})
+class LoginRedirect(Exception):
+    """A page asked for by someone not logged in: answered with a redirect to /login?next=…"""
+
+    def __init__(self, next_url: str):
+        self.next_url = next_url
+
+
+def login_url(next_url: str) -> str:
+    return "/login?next=" + quote(next_url, safe="/")
+
+
+# -- CSRF -----------------------------------------------------------------------------------------
+def csrf_token(request: Request, session_id: int) -> str:
+    """The token a page's forms and scripts send back: bound to the session, keyed by the secret."""
+    secret = request.app.state.settings.signing_secret().encode()
+    return hmac.new(secret, f"csrf:{session_id}".encode(), hashlib.sha256).hexdigest()[:40]
+
+
+class CsrfFailed(Forbidden):
+    code = "csrf_failed"
+
+
+async def _check_csrf(request: Request, actor: Actor) -> None:
+    sent = request.headers.get(CSRF_HEADER)
+    if sent is None and request.headers.get("content-type", "").startswith(
+            ("application/x-www-form-urlencoded", "multipart/form-data")):
+        sent = (await request.form()).get(CSRF_FIELD)  # FastAPI has read and kept the form already
+    if not sent or not hmac.compare_digest(str(sent), csrf_token(request, actor.session_id or 0)):
+        raise CsrfFailed("this change came with the session cookie but without its CSRF token; "
+                         "reload the page and try again",
+                         zh="该修改请求携带了登录 Cookie 但缺少 CSRF 令牌；请刷新页面后重试")
+
+
+# -- HTTP Basic ---------------------------------------------------------------------------------
+class BasicCache:
+    """Basic credentials this process verified lately: digest -> (user id, when verified). An
+    entry is good for ``ttl_s`` and only while the user's sessions started before it stay valid
+    (a new password or a disabled account ends it at once)."""
+
+    def __init__(self, ttl_s: float = 300.0):
+        self.ttl_s = ttl_s
+        self._seen: dict[str, tuple[int, float, datetime]] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def digest(username: str, password: str) -> str:
+        return hashlib.sha256(f"{username}\0{password}".encode()).hexdigest()
+
+    def get(self, key: str) -> tuple[int, datetime] | None:
+        with self._lock:
+            hit = self._seen.get(key)
+        if hit is None or time.monotonic() - hit[1] > self.ttl_s:
+            return None
+        return hit[0], hit[2]
+
+    def put(self, key: str, user_id: int) -> None:
+        with self._lock:
+            if len(self._seen) > 10_000:
+                self._seen.clear()
+            self._seen[key] = (user_id, time.monotonic(), datetime.now(UTC))
+
+
+def _basic_actor(request: Request, session: Session, encoded: str) -> Actor:
+    try:
+        username, _, password = base64.b64decode(encoded, validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError) as exc:
+        raise unauthorized("The Basic credentials are malformed.", "Basic 认证信息格式错误。") from exc
+    cache: BasicCache = request.app.state.basic_cache
+    key = cache.digest(username, password)
+    hit = cache.get(key)
+    if hit is not None:
+        actor = load_actor_by_id(session, hit[0])
+        valid_after = session.execute(text("SELECT sessions_valid_after, must_change_password "
+                                           "FROM users WHERE id = :i"), {"i": hit[0]}).first()
+        if actor is not None and valid_after is not None and valid_after[0] <= hit[1] \
+                and not valid_after[1]:
+            return actor
+    outcome = sessions.check_password(session, username, password, address=client_address(request))
+    if outcome.error is not None:
+        session.commit()  # the failure is counted and audited although the request fails
+        if isinstance(outcome.error, AccountLocked):
+            raise outcome.error
+        raise unauthorized("Wrong username or password.", "用户名或密码错误。")
+    row = session.execute(text("SELECT id, must_change_password FROM users WHERE username = :u"),
+                          {"u": username}).one()
+    if row.must_change_password:
+        raise PasswordChangeRequired(
+            "this account still has its initial password; log in on the web page and set your "
+            "own before using it from a GIS desktop",
+            zh="该账号仍在使用初始密码；请先在网页登录并修改密码，再在 GIS 软件中使用")
+    audit.record(session, "login", username=username, address=client_address(request),
+                 detail={"kind": "basic"})
+    session.commit()
+    cache.put(key, row.id)
+    actor = load_actor_by_id(session, row.id)
+    assert actor is not None
     return actor
 
 
-OptionalActor = Annotated[Actor | None, Depends(optional_actor)]
+# -- the caller -----------------------------------------------------------------------------------
+def _authenticate(request: Request, session: Session) -> tuple[Actor | None, str | None]:
+    """(actor, how): how is "bearer", "basic" or "cookie"; (None, None) for no log-in."""
+    policy = request.app.state.session_policy
+    header = request.headers.get("authorization", "")
+    scheme, _, credentials = header.partition(" ")
+    if scheme.lower() == "bearer" and credentials.strip():
+        actor, touched = sessions.resolve(session, credentials.strip(), policy)
+        if actor is None:
+            raise unauthorized("The access token is invalid, expired or ended; log in again.",
+                               "登录凭证无效、已过期或已失效，请重新登录。")
+        if touched:
+            session.commit()
+        return actor, "bearer"
+    if scheme.lower() == "basic" and credentials.strip():
+        return _basic_actor(request, session, credentials.strip()), "basic"
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        actor, touched = sessions.resolve(session, cookie, policy)
+        if touched:
+            session.commit()
+        if actor is not None:
+            return actor, "cookie"
+    return None, None
+
+
+async def _caller(request: Request, session: SessionDep) -> Actor | None:
+    """The caller, any session state; CSRF checked for cookie-borne changes; writes audited."""
+    actor, how = await _in_thread(_authenticate, request, session)
+    request.state.actor = actor
+    if actor is None:
+        return None
+    if how == "cookie" and request.method not in SAFE_METHODS:
+        await _check_csrf(request, actor)
+    if request.method not in SAFE_METHODS:
+        session.info["audit_write"] = {"username": actor.username, "address": client_address(request),
+                                       "target": f"{request.method} {request.url.path}"}
+    return actor
+
+
+async def _in_thread(fn, *args):
+    from starlette.concurrency import run_in_threadpool
+
+    return await run_in_threadpool(fn, *args)
+
+
+async def pending_actor(actor: Annotated[Actor | None, Depends(_caller)]) -> Actor:
+    """A logged-in caller, even one who must still change an initial password."""
+    if actor is None:
+        raise unauthorized("Log in first: this needs a bearer token from /api/v1/auth/token.",
+                           "请先登录：此操作需要登录凭证（/api/v1/auth/token）。")
+    return actor
+
+
+async def current_actor(actor: Annotated[Actor, Depends(pending_actor)]) -> Actor:
+    if actor.password_change_only:
+        raise PasswordChangeRequired(
+            "you logged in with an initial password: set your own with POST /api/v1/me/password "
+            '({"old_password", "new_password"}) first',
+            zh="您使用的是初始密码：请先通过 POST /api/v1/me/password 设置自己的密码")
+    return actor
+
+
+async def optional_actor(actor: Annotated[Actor | None, Depends(_caller)]) -> Actor | None:
+    """The caller if logged in (with their own password), else None."""
+    if actor is not None and actor.password_change_only:
+        return await current_actor(actor)
+    return actor
+
+
+async def reader(request: Request, actor: Annotated[Actor | None, Depends(optional_actor)]) -> Actor | None:
+    """Who reads case data: a logged-in caller; None (anonymous, personal data masked) only
+    where ``GRIDMAP_PUBLIC_READ`` opens a public read."""
+    if actor is None and not request.app.state.settings.public_read:
+        raise unauthorized("Log in first: case data is only for logged-in users.",
+                           "请先登录：事件数据仅对登录用户开放。")
+    return actor
+
+
+async def page_reader(request: Request, actor: Annotated[Actor | None, Depends(optional_actor)]) -> Actor | None:
+    """As :func:`reader`, for HTML pages: the anonymous are sent to the log-in page."""
+    if actor is None and not request.app.state.settings.public_read:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        raise LoginRedirect(target)
+    return actor
+
+
+PendingActor = Annotated[Actor, Depends(pending_actor)]
 CurrentActor = Annotated[Actor, Depends(current_actor)]
+OptionalActor = Annotated[Actor | None, Depends(optional_actor)]
+Reader = Annotated[Actor | None, Depends(reader)]
+PageReader = Annotated[Actor | None, Depends(page_reader)]
+
+
+# -- every write is audited, in the write's own transaction -----------------------------------------
+@event.listens_for(Session, "before_commit")
+def _audit_write(session: Session) -> None:
+    entry = session.info.pop("audit_write", None)
+    if entry is not None:
+        audit.record(session, "write", **entry)

@@ -10,7 +10,9 @@ import logging
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
 
+from api.deps import BasicCache, LoginRedirect, login_url
 from api.errors import add_exception_handlers
 from api.limits import BodySizeLimit, LoginThrottle
 from api.routes import (
@@ -35,6 +37,10 @@ from gis.db.engine import make_engine, session_factory
 from gis.geotag.index_cache import GridIndexCache
 
 
+async def _to_login(request, exc: LoginRedirect) -> RedirectResponse:
+    return RedirectResponse(login_url(exc.next_url), status_code=303)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The app for ``settings``; without them, for the settings the environment gives."""
     settings = settings if settings is not None else Settings()
@@ -57,8 +63,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.login_throttle = LoginThrottle(settings.login_attempts_per_minute)
+    app.state.session_policy = settings.session_policy()
+    app.state.basic_cache = BasicCache()
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     add_exception_handlers(app)
+    app.add_exception_handler(LoginRedirect, _to_login)
     for module in (health, auth, grids, locate, issues, issues_read, buildings, facilities,
                    categories, stats, package, open311, ogc, tiles):
         app.include_router(module.router)

@@ -105,8 +105,15 @@ class Settings(_Settings):
     env: Literal["development", "production"] = Field(
         "development", description="production refuses to start without a secret key")
     secret_key: SecretStr | None = Field(
-        None, description="Signs access tokens; required outside development.")
-    token_ttl_minutes: int = Field(600, ge=1, description="Access token lifetime (a working day).")
+        None, description="Signs the pages' CSRF tokens; required outside development.")
+    token_ttl_minutes: int = Field(600, ge=1, description="Longest a log-in lasts (a working day).")
+    session_idle_minutes: int = Field(120, ge=1, description="A log-in unused this long is over.")
+    password_min_length: int = Field(10, ge=8, le=128, description="Shortest password accepted.")
+    password_min_classes: int = Field(3, ge=1, le=4, description=(
+        "Character classes a password needs, of lower-case, upper-case, digits, other."))
+    public_read: bool = Field(False, description=(
+        "Let anyone read cases without personal data (a FixMyStreet-style public site); "
+        "off: case data needs a log-in."))
     login_attempts_per_minute: int = Field(10, ge=1, description="Per client address and username.")
     max_body_bytes: int = Field(5_000_000, ge=1024, description="Largest request body accepted.")
     max_vertices: int = Field(MAX_VERTICES, ge=4, description="Most vertices accepted in one geometry.")
@@ -116,6 +123,16 @@ class Settings(_Settings):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     maps: MapSettings = Field(default_factory=MapSettings)
+
+    def password_policy(self):
+        from gis.people.passwords import PasswordPolicy
+
+        return PasswordPolicy(self.password_min_length, self.password_min_classes)
+
+    def session_policy(self):
+        from gis.people.sessions import SessionPolicy
+
+        return SessionPolicy(self.token_ttl_minutes, self.session_idle_minutes)
 
     @property
     def is_development(self) -> bool:

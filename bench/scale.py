@@ -209,7 +209,7 @@ def on_dask(index, lon, lat, expected, workers: int) -> dict:
 def postgis(town, rows: int, workers: int) -> dict:
     from sqlalchemy import text
 
-    from api.security import hash_password
+    from gis.people.passwords import hash_password
     from gis.db.cluster import LocalCluster
     from gis.db.engine import make_engine, session_scope, upgrade
     from gis.exchange.demo_loading import load_demo

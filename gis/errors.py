@@ -83,3 +83,30 @@ class Forbidden(GridMapError):
     """The actor is known but may not do this (a worker outside their grids, a non-admin...)."""
 
     code = "forbidden"
+
+
+class Unauthorized(GridMapError):
+    """The caller is not (or no longer) logged in: no session, an expired or revoked one."""
+
+    code = "unauthorized"
+
+
+class AccountLocked(GridMapError):
+    """Too many failed log-ins for a username: refused, even with the right password, until
+    ``until`` (an aware datetime)."""
+
+    code = "account_locked"
+
+    def __init__(self, message: str, until, *, zh: str | None = None):
+        super().__init__(message, zh=zh)
+        self.until = until
+
+
+class PasswordChangeRequired(GridMapError):
+    """The caller logged in with an initial password and must set their own before anything else."""
+
+    code = "password_change_required"
+
+
+class WeakPassword(GridMapError):
+    code = "weak_password"

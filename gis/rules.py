@@ -106,3 +106,25 @@ def on_time_sql(t: str = "i") -> str:
 def on_time_rate(on_time: int, rated: int) -> float | None:
     """按期结案率: closed by the due time / closed cases that had a due time (None when none)."""
     return round(on_time / rated, 4) if rated else None
+
+
+# --- people ------------------------------------------------------------------------------------
+# Roles: the grid worker (their grids), the leader and the command centre's dispatcher (a region:
+# community, street or district), department staff (the cases dispatched to their department)
+# and the administrator. Names in (Chinese, English), as a roster or the admin page shows them.
+ROLES = ("worker", "leader", "dispatcher", "department", "admin")
+ROLE_NAMES = {
+    "worker": ("网格员", "grid worker"),
+    "leader": ("领导", "leader"),
+    "dispatcher": ("派遣员", "dispatcher"),
+    "department": ("部门人员", "department staff"),
+    "admin": ("管理员", "administrator"),
+}
+REGION_ROLES = ("leader", "dispatcher")  # scoped by a region of the district → community tree
+REGION_LEVELS = ("district", "street", "community")
+
+# Log-in lock-out (per username, across processes): this many failures in a row lock it this long.
+LOCKOUT_FAILURES = 5
+LOCKOUT_MINUTES = 15
+# The audit trail is kept at least this long (等保 2.0 asks for six months).
+AUDIT_RETENTION_DAYS = 180

@@ -2,7 +2,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Header, Path, Request, Response
 
-from api.deps import CurrentActor, OptionalActor, SessionDep
+from api.deps import CurrentActor, Reader, SessionDep
 from api.geojson import feature
 from api.issue_schemas import (
     HistoryEvent,
@@ -12,7 +12,10 @@ from api.issue_schemas import (
     IssueInput,
     TransitionCreate,
 )
+from api.routes.issues_read import record_reveal
+from gis.errors import Forbidden
 from gis.issues import duplicates, reporting, workflow
+from gis.people.privacy import contains_personal
 from gis.queries import reads
 from gis.rules import TRANSITIONS
 
@@ -38,7 +41,11 @@ def report_issue(
     session.commit()
     if not stored.created:
         response.status_code = 200
-    issue = feature(reads.get_issue(session, actor, stored.issue_id))
+    try:
+        row, _, _ = reads.get_issue(session, actor, stored.issue_id)
+    except Forbidden:  # reported outside the reporter's scope: they get it back as the public would
+        row, _, _ = reads.get_issue(session, None, stored.issue_id, public_read=True)
+    issue = feature(row)
     return IssueCreated(**issue, possible_duplicates=duplicates.possible_duplicates(session, stored.issue_id))
 
 
@@ -52,5 +59,12 @@ def transition(issue_id: IssueId, body: TransitionCreate, session: SessionDep,
 
 
 @router.get("/{issue_id}/history", summary="The audit trail of an issue")
-def history(issue_id: IssueId, session: SessionDep, actor: OptionalActor) -> list[HistoryEvent]:
-    return [HistoryEvent(**e) for e in workflow.history(session, issue_id)]
+def history(request: Request, issue_id: IssueId, session: SessionDep,
+            actor: Reader) -> list[HistoryEvent]:
+    """The steps of a case, for those who may read it; notes are masked like descriptions."""
+    _, personal, _ = reads.get_issue(session, actor, issue_id,
+                                     public_read=request.app.state.settings.public_read)
+    events = workflow.history(session, issue_id, personal=personal)
+    if personal and any(contains_personal(e["note"]) for e in events):
+        record_reveal(request, session, actor, [issue_id])
+    return [HistoryEvent(**e) for e in events]

@@ -4,9 +4,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 
-from api.deps import BBoxDep, Limit, Offset, OptionalActor, SessionDep
+from api.deps import BBoxDep, Limit, Offset, Reader, SessionDep, client_address
 from api.geojson import feature, feature_collection
 from api.schemas import DayOrInstant, IssuePublic, IssuesPublic, IssueStatusFilter
+from gis.people import audit
+from gis.people.actors import Actor
 from gis.queries import reads
 from gis.queries.filters import IssueFilter
 
@@ -41,16 +43,32 @@ IssueFilters = Annotated[IssueFilter, Depends(issue_filters)]
 
 @router.get("", summary="Issues as a GeoJSON FeatureCollection, newest first",
             responses={200: {"model": IssuesPublic}}, response_model=None)
-def list_issues(request: Request, session: SessionDep, actor: OptionalActor, filters: IssueFilters,
+def list_issues(request: Request, session: SessionDep, actor: Reader, filters: IssueFilters,
                 limit: Limit = 100, offset: Offset = 0) -> dict:
-    """Everyone may read issues; `reporter_contact` and `client_uuid` (personal) only the grid's
-    worker, leaders and admins."""
-    page = reads.list_issues(session, actor, filters, limit=limit, offset=offset)
+    """The issues in the caller's scope (docs/ARCHITECTURE.md, "People and scopes"); personal data
+    (`reporter_contact`, `client_uuid`, phone and ID-card numbers in the description) only for
+    cases the caller may act on, masked otherwise. Reads that reveal personal data are audited."""
+    page = reads.list_issues(session, actor, filters, limit=limit, offset=offset,
+                             public_read=request.app.state.settings.public_read)
+    record_reveal(request, session, actor, page.revealed)
     return feature_collection(page.items, page.total, request, limit, offset)
 
 
 @router.get("/{issue_id}", summary="One issue as a GeoJSON Feature",
             responses={200: {"model": IssuePublic}}, response_model=None)
-def get_issue(session: SessionDep, actor: OptionalActor,
+def get_issue(request: Request, session: SessionDep, actor: Reader,
               issue_id: Annotated[int, Path(description="Issue id")]) -> dict:
-    return feature(reads.get_issue(session, actor, issue_id))
+    row, _, revealed = reads.get_issue(session, actor, issue_id,
+                                    public_read=request.app.state.settings.public_read)
+    record_reveal(request, session, actor, [issue_id] if revealed else [])
+    return feature(row)
+
+
+def record_reveal(request: Request, session, actor: Actor | None, issue_ids: list[int]) -> None:
+    """An audit entry for a read that showed personal data (which cases, never what they said)."""
+    if actor is None or not issue_ids:
+        return
+    audit.record(session, "read_personal", username=actor.username, address=client_address(request),
+                 target=f"{request.method} {request.url.path}",
+                 detail={"issues": issue_ids[:500], "count": len(issue_ids)})
+    session.commit()

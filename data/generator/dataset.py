@@ -60,7 +60,7 @@ from data.generator.columns import (
 from data.generator.demo_town import taidong_town
 from data.generator.drawing import rng_stream
 from data.generator.issue_times import Calendar, channels
-from data.generator.people import draw_users, masked_phones
+from data.generator.people import departments_frame, draw_users, masked_phones
 from data.generator.place import DEMO_GRIDS, ISSUES_PER_GRID, MAX_GRIDS, WGS84, to_lonlat
 from data.generator.reports import DUE_HOURS, ISSUE_CODES, Reports
 from data.generator.site import Site, build_site
@@ -96,6 +96,7 @@ class DemoData:
     buildings: gpd.GeoDataFrame
     facilities: gpd.GeoDataFrame
     users: pd.DataFrame
+    departments: pd.DataFrame
     issues: gpd.GeoDataFrame
     issue_events: pd.DataFrame
     seen_at: datetime  # the moment the data is seen (Beijing time): nothing in it happens later
@@ -160,7 +161,10 @@ def _assemble(town: Town, site: Site | None, seed: int, n_issues: int, cal: Cale
     if town.households is None:
         rng = rng_stream(seed, "households")
         town.households = np.round(rng.lognormal(math.log(550), 0.45, len(grids_lonlat))).astype(int)
-    users = draw_users(town.grid_codes, rng_stream(seed, "users"))
+    levels = dict(zip(town.region_codes, town.region_levels, strict=True))
+    users = draw_users(town.grid_codes, rng_stream(seed, "users"),
+                       community_code=next(c for c, lv in levels.items() if lv == "community"),
+                       district_code=next(c for c, lv in levels.items() if lv == "district"))
     if site is not None and n_issues <= EVENTS_MAX_ISSUES:
         reports = site_reports(site, n_issues, cal, seed)
     else:
@@ -174,7 +178,7 @@ def _assemble(town: Town, site: Site | None, seed: int, n_issues: int, cal: Cale
         compounds=_compound_frame(site, town),
         buildings=_building_frame(site, town),
         facilities=_facility_frame(site, town),
-        users=users, issues=issues, issue_events=events,
+        users=users, departments=departments_frame(), issues=issues, issue_events=events,
         seen_at=datetime.fromtimestamp(cal.seen_at, BEIJING),
     )
 

@@ -1,4 +1,5 @@
-"""People: a grid worker per grid, the community secretary and an admin; and the masked numbers
+"""People: a grid worker per grid, the community secretary, the county command centre's
+dispatcher, a member of staff per department, an admin; the departments; and the masked numbers
 residents' reports show."""
 
 from __future__ import annotations
@@ -6,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from data.generator.columns import USER_COLUMNS
+from data.generator.columns import DEPARTMENT_COLUMNS, USER_COLUMNS
 
 _SURNAMES = "王李张刘陈杨赵郝贾阎武牛申段程常侯郭马梁宋韩冯董曹田任秦史乔孟白崔康"
 _GIVEN = ("建国", "志强", "秀英", "丽娟", "海燕", "晓东", "文亮", "红梅", "春花", "俊峰",
@@ -16,23 +17,46 @@ _MOBILE_PREFIXES = ("134", "135", "136", "137", "138", "139", "150", "151", "152
                     "158", "159", "177", "180", "186", "187", "188", "189")
 
 
-def draw_users(grid_codes: np.ndarray, rng) -> pd.DataFrame:
-    """A worker per grid (worker01.. in grid code order), the community secretary and an admin.
+# The departments (专业部门) a county dispatches to, and the issue categories each handles.
+# Neighbour disputes and "other" stay with the community (the grid worker).
+DEMO_DEPARTMENTS = (
+    ("shizheng", "市政管理所", ("sewer_blocked", "cover_damaged", "streetlight_out", "road_damaged")),
+    ("huanwei", "环卫所", ("garbage",)),
+    ("zhifa", "综合行政执法队", ("illegal_construction", "parking_chaos", "noise")),
+    ("gongre", "供热公司", ("heating_failure",)),
+    ("wuye", "物业公司", ("elevator_failure",)),
+)
+
+
+def departments_frame() -> pd.DataFrame:
+    return pd.DataFrame([(c, n, list(k)) for c, n, k in DEMO_DEPARTMENTS], columns=DEPARTMENT_COLUMNS)
+
+
+def draw_users(grid_codes: np.ndarray, rng, *, community_code: str, district_code: str) -> pd.DataFrame:
+    """A worker per grid (worker01.. in grid code order), the community secretary (``leader``,
+    over ``community_code``), the county command centre's dispatcher (over ``district_code``),
+    one member of staff per department (``shizheng01``...) and an admin.
 
     Phone numbers are from the 1380000xxxx block the demo reserves; names are common Shanxi
-    names drawn at random, so any likeness to a real worker is chance.
+    names drawn at random, so any likeness to a real worker is chance. (The department staff's
+    names come after everyone else's, so adding them changed no earlier name.)
     """
     n = len(grid_codes)
     width = max(2, len(str(n)))
     pool = np.array([s + g for s in _SURNAMES for g in _GIVEN], dtype=object)
     pick = rng.choice(len(pool), n + 1, replace=n + 1 > len(pool))
     usernames = [f"worker{i:0{width}d}" for i in range(1, n + 1)]
+    staff_names = rng.choice(len(pool), len(DEMO_DEPARTMENTS) + 1, replace=True)
+    staff = [f"{code}01" for code, _, _ in DEMO_DEPARTMENTS]
     return pd.DataFrame({
-        "username": [*usernames, "leader", "admin"],
-        "display_name": [*pool[pick[:n]], pool[pick[n]], "系统管理员"],
-        "phone": [str(13800000000 + i) for i in range(1, n + 1)] + ["13800000000", None],
-        "role": ["worker"] * n + ["leader", "admin"],
-        "grid_code": [*grid_codes.tolist(), None, None],
+        "username": [*usernames, "leader", "admin", "dispatcher", *staff],
+        "display_name": [*pool[pick[:n]], pool[pick[n]], "系统管理员", *pool[staff_names]],
+        "phone": ([str(13800000000 + i) for i in range(1, n + 1)] + ["13800000000", None]
+                  + [str(13800009000 + i) for i in range(len(staff) + 1)]),
+        "role": ["worker"] * n + ["leader", "admin", "dispatcher"] + ["department"] * len(staff),
+        "grid_code": [*grid_codes.tolist(), None, None, None, *[None] * len(staff)],
+        "region_code": [None] * n + [community_code, None, district_code, *[None] * len(staff)],
+        "department": [None] * (n + 3) + [code for code, _, _ in DEMO_DEPARTMENTS],
     }, columns=USER_COLUMNS)
 
 

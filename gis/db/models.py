@@ -32,11 +32,9 @@ from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from gis.geo.grid_index import METHODS
-from gis.rules import FACILITY_STATUSES, ISSUE_STATUSES
+from gis.rules import FACILITY_STATUSES, ISSUE_STATUSES, REGION_LEVELS, ROLES
 
 SRID = 4326
-REGION_LEVELS = ("district", "street", "community")
-ROLES = ("worker", "leader", "admin")
 ASSIGNMENTS = METHODS  # how an issue or facility was tagged with its grid
 
 
@@ -110,9 +108,24 @@ class GridIndexState(Base):
     version: Mapped[int] = mapped_column(BigInteger, server_default="0")
 
 
+class Department(Base):
+    """A department that fixes what is dispatched to it (专业部门: 环卫, 市政, 园林, 供热...): the issue
+    categories it handles and the region it serves."""
+
+    __tablename__ = "departments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    categories: Mapped[list[str]] = mapped_column(ARRAY(String(32)), server_default="{}")
+    region_id: Mapped[int | None] = mapped_column(ForeignKey("regions.id"))
+    active: Mapped[bool] = mapped_column(Boolean, server_default="true")
+
+
 class User(Base):
     __tablename__ = "users"
-    __table_args__ = (_one_of("role", ROLES),)
+    __table_args__ = (CheckConstraint(f"role IN ({', '.join(repr(r) for r in ROLES)})",
+                                      name="users_role_known"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
@@ -121,15 +134,60 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(16))
     password_hash: Mapped[str] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(Boolean, server_default="true")
+    region_id: Mapped[int | None] = mapped_column(ForeignKey("regions.id"))
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
+    must_change_password: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    password_changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # A session started before this is over (a new password, a disabled account).
+    sessions_valid_after: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
-class GridWorker(Base):
-    """Who owns a grid. Keyed by grid code so ownership survives redraws (new versions)."""
+class GridAssignment(Base):
+    """Who held a grid, from when to when (``valid_to`` NULL: holds it now). Keyed by grid code so
+    the assignment survives redraws (new versions); the view ``grid_workers`` lists the current
+    holders."""
 
-    __tablename__ = "grid_workers"
+    __tablename__ = "grid_assignments"
 
-    grid_code: Mapped[str] = mapped_column(String(15), primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    grid_code: Mapped[str] = mapped_column(String(15))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    valid_from: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    valid_to: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class UserSession(Base):
+    """A log-in: a bearer token (``token``) or a page's cookie (``page``). Only the token's SHA-256
+    is stored."""
+
+    __tablename__ = "sessions"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    address: Mapped[str | None] = mapped_column(String(64))
+    password_change_only: Mapped[bool] = mapped_column(Boolean, server_default="false")
+
+
+class AuditEntry(Base):
+    """One line of the append-only audit trail (the database refuses UPDATE and early DELETE)."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.clock_timestamp())
+    username: Mapped[str | None] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(40))
+    target: Mapped[str | None] = mapped_column(Text)
+    address: Mapped[str | None] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(16), server_default="ok")
+    detail: Mapped[dict] = mapped_column(JSONB, server_default="{}")
 
 
 class Category(Base):
@@ -242,6 +300,7 @@ class Issue(Base):
     assignment: Mapped[str] = mapped_column(String(16), server_default="unassigned")
     assignment_distance_m: Mapped[float | None] = mapped_column(Float)
     facility_id: Mapped[int | None] = mapped_column(ForeignKey("facilities.id"))
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
     status: Mapped[str] = mapped_column(String(16), server_default="reported")
     priority: Mapped[int] = mapped_column(Integer, server_default="3")
     reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

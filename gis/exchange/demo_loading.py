@@ -22,7 +22,8 @@ from gis.db.category_seeds import ALL_CATEGORIES
 
 # Tables a demo (re)load empties, children first.
 DEMO_TABLES = ("issue_events", "issues", "facilities", "buildings", "compounds", "streets",
-               "grid_workers", "grids", "regions", "users")
+               "grid_assignments", "sessions", "login_failures", "grids", "users", "departments",
+               "regions")
 
 
 def seed_categories(session: Session) -> int:
@@ -48,16 +49,19 @@ def load_demo(session: Session, demo, password_hash: str) -> dict[str, int]:
     conn = session.connection()
     region_ids = _load_regions(session, demo.regions)
     grid_ids = _load_grids(conn, demo.grids, region_ids)
-    user_ids = _load_users(session, demo.users, password_hash)
-    _load_grid_workers(session, demo.users, user_ids)
+    department_ids = _load_departments(session, demo.departments)
+    user_ids = _load_users(session, demo.users, password_hash, region_ids, department_ids)
+    _load_grid_workers(session, demo.users, user_ids, demo.issues)
     _copy(conn, "streets", ["name", "kind", "geom"], _rows(demo.streets, ["name", "kind"]))
     compound_ids = _load_compounds(conn, demo.compounds)
     _load_buildings(conn, demo.buildings, compound_ids)
     _load_facilities(conn, demo.facilities)
     issue_ids = _load_issues(conn, demo.issues)
     _load_events(conn, demo.issue_events, issue_ids, user_ids)
+    _record_dispatches(session)
     return {
         "regions": len(region_ids), "grids": len(grid_ids), "users": len(user_ids),
+        "departments": len(department_ids),
         "streets": len(demo.streets), "compounds": len(compound_ids),
         "buildings": len(demo.buildings), "facilities": len(demo.facilities),
         "issues": len(issue_ids), "issue_events": len(demo.issue_events),
@@ -85,22 +89,51 @@ def _load_grids(conn: Connection, grids: gpd.GeoDataFrame, region_ids: dict[str,
     return dict(found)
 
 
-def _load_users(session: Session, users: pd.DataFrame, password_hash: str) -> dict[str, int]:
+def _load_departments(session: Session, departments: pd.DataFrame) -> dict[str, int]:
+    ids = {}
+    for row in departments.itertuples():
+        department = models.Department(code=row.code, name=row.name, categories=list(row.categories))
+        session.add(department)
+        session.flush()
+        ids[row.code] = department.id
+    return ids
+
+
+def _load_users(session: Session, users: pd.DataFrame, password_hash: str,
+                region_ids: dict[str, int], department_ids: dict[str, int]) -> dict[str, int]:
     ids = {}
     for row in users.itertuples():
         user = models.User(username=row.username, display_name=row.display_name, phone=row.phone,
-                           role=row.role, password_hash=password_hash)
+                           role=row.role, password_hash=password_hash,
+                           region_id=region_ids.get(row.region_code),
+                           department_id=department_ids.get(row.department))
         session.add(user)
         session.flush()
         ids[row.username] = user.id
     return ids
 
 
-def _load_grid_workers(session: Session, users: pd.DataFrame, user_ids: dict[str, int]) -> None:
+def _load_grid_workers(session: Session, users: pd.DataFrame, user_ids: dict[str, int],
+                       issues: pd.DataFrame) -> None:
+    """Each demo worker has held their grid since before the first report."""
+    since = issues["reported_at"].min() if len(issues) else None
     workers = users[users["role"].eq("worker") & users["grid_code"].notna()]
     for row in workers.itertuples():
-        session.add(models.GridWorker(grid_code=row.grid_code, user_id=user_ids[row.username]))
+        assignment = models.GridAssignment(grid_code=row.grid_code, user_id=user_ids[row.username])
+        if since is not None and not pd.isna(since):
+            assignment.valid_from = pd.Timestamp(since).to_pydatetime()
+        session.add(assignment)
     session.flush()
+
+
+def _record_dispatches(session: Session) -> None:
+    """The demo's cases that went through dispatch went to the department handling their category
+    (the demo's dispatch record; live dispatch is the command centre's)."""
+    session.execute(text("""
+        UPDATE issues i SET department_id = d.id FROM departments d
+         WHERE i.category = ANY(d.categories)
+           AND EXISTS (SELECT 1 FROM issue_events e WHERE e.issue_id = i.id
+                        AND e.to_status = 'dispatched')"""))
 
 
 def _load_compounds(conn: Connection, compounds: gpd.GeoDataFrame) -> dict[str, int]:

@@ -7,7 +7,8 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gis.errors import IllegalTransition, NotFound
-from gis.people.actors import Actor, require_change
+from gis.people.actors import Actor, require_act_on_issue
+from gis.people.privacy import mask_text
 from gis.rules import FINAL_SQL, STATUS_NAMES, TRANSITIONS
 
 
@@ -15,12 +16,12 @@ def transition(session: Session, actor: Actor, issue_id: int, to_status: str,
                note: str | None = None) -> str:
     """Move an issue to ``to_status`` if the workflow allows it; returns the previous status."""
     row = session.execute(text("""
-        SELECT i.status, g.code FROM issues i LEFT JOIN grids g ON g.id = i.grid_id
+        SELECT i.status, g.code, i.department_id FROM issues i LEFT JOIN grids g ON g.id = i.grid_id
          WHERE i.id = :id FOR UPDATE OF i"""), {"id": issue_id}).first()
     if row is None:
         raise NotFound(f"issue {issue_id} does not exist", zh=f"事件 {issue_id} 不存在")
-    current, grid_code = row
-    require_change(actor, grid_code, "issues")
+    current, grid_code, department_id = row
+    require_act_on_issue(actor, grid_code, department_id)
     allowed = TRANSITIONS.get(current, ())
     if to_status not in allowed:
         raise IllegalTransition(
@@ -37,14 +38,19 @@ def transition(session: Session, actor: Actor, issue_id: int, to_status: str,
     return current
 
 
-def history(session: Session, issue_id: int) -> list[dict]:
+def history(session: Session, issue_id: int, *, personal: bool = True) -> list[dict]:
+    """The steps of an issue, oldest first; notes masked unless ``personal``."""
     if session.execute(text("SELECT 1 FROM issues WHERE id = :i"), {"i": issue_id}).first() is None:
         raise NotFound(f"issue {issue_id} does not exist", zh=f"事件 {issue_id} 不存在")
     rows = session.execute(text("""
         SELECT e.id, e.at, u.username AS actor, e.from_status, e.to_status, e.note
           FROM issue_events e LEFT JOIN users u ON u.id = e.actor_id
          WHERE e.issue_id = :i ORDER BY e.at, e.id"""), {"i": issue_id}).mappings()
-    return [dict(r) for r in rows]
+    events = [dict(r) for r in rows]
+    if not personal:
+        for event in events:
+            event["note"] = mask_text(event["note"])
+    return events
 
 
 def _add_event(session: Session, issue_id: int, actor: Actor | None, from_status: str | None,

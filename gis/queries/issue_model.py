@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from gis.people.actors import Actor
+from gis.people.actors import Actor, personal_sql
+from gis.people.privacy import contains_personal, mask_text
 from gis.rules import FINAL_SQL, overdue_sql
 
 # Aliases: i = issues, k = categories, g = the grid version the issue is tagged to,
@@ -22,6 +23,7 @@ ISSUE_FROM = """issues i JOIN categories k ON k.code = i.category
 
 ISSUE_FIELDS: dict[str, str] = {
     "id": "i.id",
+    "department_id": "i.department_id",
     "client_uuid": "i.client_uuid::text",
     "category": "i.category",
     "category_zh": "k.name_zh",
@@ -56,11 +58,14 @@ ISSUE_FIELDS: dict[str, str] = {
                        "i.updated_at)",
 }
 # Personal data and the reporting device's idempotency key: only for those who may see the
-# grid's personal data (its worker, leaders, admins); never exported, never on a public page.
+# case's personal data (gis.people.actors: whoever may act on it); never exported, never on a
+# public page. For everyone else the device key is left out and the contact masked.
 PERSONAL_FIELDS = ("reporter_contact", "client_uuid")
+# Free text that may name a phone or ID-card number: masked for those without the right.
+FREE_TEXT_FIELDS = ("description",)
 # What the API answers for one issue (list, item, the answer to a report): every field.
 API_FIELDS = ("id", "client_uuid", "category", "category_zh", "category_en", "description",
-              "channel", "status", "priority", "grid_code", "grid_version", "assignment",
+              "channel", "status", "priority", "grid_code", "grid_version", "department_id", "assignment",
               "assignment_distance_m", "facility_id", "facility_code", "reported_at", "due_at",
               "closed_at", "reporter_contact", "photo_urls", "source_crs", "overdue")
 
@@ -80,14 +85,40 @@ def select_list(fields: Iterable[str], *, geometry: str | None = "geojson") -> s
     return ", ".join(parts)
 
 
-def may_see_personal(actor: Actor | None, grid_code: str | None) -> bool:
-    """The privacy rule: the grid's worker, leaders and admins see personal fields."""
-    return actor is not None and actor.may_see_contact(grid_code)
+def personal_column(actor: Actor | None, t: str = "i") -> tuple[str, dict]:
+    """A SELECT item ``... AS _personal`` (may ``actor`` see this row's personal data) and its
+    parameters: the SQL form of :meth:`gis.people.actors.Actor.may_see_contact`."""
+    sql, params = personal_sql(actor, t)
+    return f"({sql}) AS _personal", params
 
 
-def present(row: dict, actor: Actor | None) -> dict:
-    """``row`` as ``actor`` may see it: personal fields removed unless the rule allows them."""
-    if not may_see_personal(actor, row.get("grid_code")):
-        for name in PERSONAL_FIELDS:
-            row.pop(name, None)
+def may_see_personal(actor: Actor | None, grid_code: str | None,
+                     department_id: int | None = None) -> bool:
+    return actor is not None and actor.may_see_contact(grid_code, department_id)
+
+
+def present(row: dict, actor: Actor | None) -> bool:
+    """Make ``row`` what ``actor`` may see: without the right, the device key is removed and the
+    contact and free text masked. Returns whether personal data was left in view (an audited
+    reveal). The right comes from the row's ``_personal`` column when the query selected it."""
+    allowed = row.pop("_personal", None)
+    if allowed is None:
+        allowed = may_see_personal(actor, row.get("grid_code"), row.get("department_id"))
+    if not allowed:
+        row.pop("client_uuid", None)
+        if "reporter_contact" in row:
+            row["reporter_contact"] = mask_text(row["reporter_contact"])
+        for name in FREE_TEXT_FIELDS:
+            if name in row:
+                row[name] = mask_text(row[name])
+        return False
+    return bool(row.get("reporter_contact")) or any(contains_personal(row.get(n))
+                                                     for n in FREE_TEXT_FIELDS)
+
+
+def mask_free_text(row: dict) -> dict:
+    """For doors that never show personal data (maps, tiles, OGC API, Open311, exports)."""
+    for name in FREE_TEXT_FIELDS:
+        if name in row:
+            row[name] = mask_text(row[name])
     return row

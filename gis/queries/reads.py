@@ -9,15 +9,15 @@ read model (:mod:`gis.queries.issue_model`).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from gis.errors import NotFound
-from gis.people.actors import Actor
+from gis.errors import Forbidden, NotFound
+from gis.people.actors import Actor, read_scope_sql
 from gis.queries.filters import BBox, IssueFilter, Where, check_categories
-from gis.queries.issue_model import API_FIELDS, ISSUE_FROM, present, select_list
+from gis.queries.issue_model import API_FIELDS, ISSUE_FROM, personal_column, present, select_list
 from gis.rules import FACILITY_STATUSES, open_sql, overdue_sql
 
 
@@ -25,6 +25,7 @@ from gis.rules import FACILITY_STATUSES, open_sql, overdue_sql
 class Page:
     items: list[dict]
     total: int
+    revealed: list[int] = field(default_factory=list)  # ids whose personal data is in view
 
 
 def _page(session: Session, select: str, source: str, where: Where, order: str, limit: int,
@@ -169,21 +170,47 @@ def get_facility(session: Session, facility_id: int) -> dict:
 # --- issues -----------------------------------------------------------------------------------
 
 def list_issues(session: Session, actor: Actor | None, filters: IssueFilter | None = None, *,
-                limit: int = 100, offset: int = 0) -> Page:
-    """Issues, newest report first, as :func:`gis.queries.issue_model.present` lets ``actor``
-    see them."""
-    where = (filters or IssueFilter()).where(session)
-    page = _page(session, select_list(API_FIELDS), ISSUE_FROM, where,
+                limit: int = 100, offset: int = 0, public_read: bool = False) -> Page:
+    """The issues ``actor`` may read, newest report first, as
+    :func:`gis.queries.issue_model.present` lets them see each."""
+    where = scoped_where(session, actor, filters, public_read=public_read)
+    personal, params = personal_column(actor)
+    where.params |= params
+    page = _page(session, f"{select_list(API_FIELDS)}, {personal}", ISSUE_FROM, where,
                  "i.reported_at DESC, i.id DESC", limit, offset)
-    for row in page.items:
-        present(row, actor)
+    page.revealed = [row["id"] for row in page.items if present(row, actor)]
     return page
 
 
-def get_issue(session: Session, actor: Actor | None, issue_id: int) -> dict:
+def scoped_where(session: Session, actor: Actor | None, filters: IssueFilter | None, *,
+                 public_read: bool = False, t: str = "i") -> Where:
+    """The filter's conditions and the reader's scope (out-of-scope cases are absent)."""
+    where = (filters or IssueFilter()).where(session, t)
+    scope, params = read_scope_sql(actor, t, public_read=public_read)
+    if scope != "TRUE":
+        where.add(scope, **params)
+    return where
+
+
+def get_issue(session: Session, actor: Actor | None, issue_id: int, *,
+              public_read: bool = False) -> tuple[dict, bool, bool]:
+    """One issue as ``actor`` may see it; whether they may see its personal data; whether
+    personal data is in view (an audited reveal). 404 when it does not exist, 403 when it is
+    outside the reader's scope."""
     where = Where(["i.id = :id"], {"id": issue_id})
-    row = _one(session, select_list(API_FIELDS), ISSUE_FROM, where, f"issue with id {issue_id}")
-    return present(row, actor)
+    scope, params = read_scope_sql(actor, public_read=public_read)
+    personal, personal_params = personal_column(actor)
+    row = session.execute(text(
+        f"SELECT {select_list(API_FIELDS)}, {personal}, ({scope}) AS _readable "
+        f"FROM {ISSUE_FROM} WHERE {where.sql}"), where.params | params | personal_params).mappings().first()
+    if row is None:
+        raise NotFound(f"no issue with id {issue_id}", zh=f"未找到：事件 {issue_id}")
+    row = _decode_json(dict(row))
+    if not row.pop("_readable"):
+        raise Forbidden(f"issue {issue_id} is outside what you may read",
+                        zh=f"事件 {issue_id} 不在您的查看范围内")
+    personal = bool(row["_personal"])
+    return row, personal, present(row, actor)
 
 
 # --- categories -------------------------------------------------------------------------------
