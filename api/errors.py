@@ -72,7 +72,8 @@ ERRORS: dict[str, ErrorKind] = {
 # The code of an HTTPException raised by FastAPI, Starlette or api/ itself, by status.
 HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
               405: "method_not_allowed", 409: "conflict", 413: "payload_too_large",
-              415: "unsupported_media_type", 422: "validation_error", 429: "too_many_requests",
+              415: "unsupported_media_type", 422: "validation_error", 423: "account_locked",
+              429: "too_many_requests",
               500: "internal_error", 503: "database_unavailable"}
 NUL_CHARACTER = ErrorKind(422, "text may not contain the NUL character (U+0000, %00)",
                           "文本中不能含有 NUL 字符（U+0000、%00）")

@@ -19,7 +19,7 @@ import re
 
 _FULL_WIDTH = str.maketrans("０１２３４５６７８９Ｘｘ－", "0123456789Xx-")
 _SEP = r"[ \-]?"
-_ID_CARD = re.compile(r"(?<![0-9])(?:[1-9][0-9]{16}[0-9Xx]|[1-9][0-9]{14})(?![0-9Xx])")
+_ID_CARD = re.compile(r"(?<![0-9])(?:[1-9][0-9]{16}[0-9Xx]|[1-9][0-9]{14})(?![0-9])")
 # Before a mobile number: no digit, or the country code 86 (+86, 0086, 86-).
 _MOBILE_START = r"(?:(?<![0-9])|(?<=(?<![0-9])86)|(?<=\+86)|(?<=0086)|(?<=86[ \-]))"
 _MOBILE = re.compile(rf"{_MOBILE_START}1[3-9][0-9]{_SEP}[0-9]{{4}}{_SEP}[0-9]{{4}}(?![0-9])")

@@ -7,7 +7,8 @@ from tests.conftest import DEMO_PASSWORD
 
 
 def bearer(client, username: str) -> dict:
-    """Authorization headers for ``username`` (the demo password); logging in writes nothing."""
+    """Authorization headers for ``username`` (the demo password); logging in writes only a
+    session and an audit entry, which the demo fingerprint leaves out."""
     r = client.post("/api/v1/auth/token", data={"username": username, "password": DEMO_PASSWORD})
     assert r.status_code == 200, r.text
     return {"Authorization": f"Bearer {r.json()['access_token']}"}
