@@ -209,12 +209,12 @@ def on_dask(index, lon, lat, expected, workers: int) -> dict:
 def postgis(town, rows: int, workers: int) -> dict:
     from sqlalchemy import text
 
-    from gis.people.passwords import hash_password
     from gis.db.cluster import LocalCluster
     from gis.db.engine import make_engine, session_scope, upgrade
     from gis.exchange.demo_loading import load_demo
     from gis.geotag.assign import _read_batches, _Scope, assign_stored_rows
     from gis.geotag.bulk import assign_stored_rows_dask
+    from gis.people.passwords import hash_password
 
     out: dict = {}
     root = Path(tempfile.mkdtemp(prefix="gridmap-scale-"))

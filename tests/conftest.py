@@ -110,10 +110,10 @@ def demo_month(demo_data) -> Month:
 @pytest.fixture(scope="session")
 def demo_engine(engine: Engine, demo_data) -> Engine:
     """The engine, with the 14-grid demo community loaded and tagged once per test session."""
-    from gis.people.passwords import hash_password
     from gis.db.engine import session_scope
     from gis.exchange.demo_loading import load_demo
     from gis.geotag.assign import assign_stored_rows
+    from gis.people.passwords import hash_password
 
     with session_scope(engine) as session:
         load_demo(session, demo_data, hash_password(DEMO_PASSWORD))
