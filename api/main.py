@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 
-from api.deps import BasicCache, LoginRedirect, login_url
+from api.deps import BasicCache, LoginRedirect
 from api.errors import add_exception_handlers
 from api.limits import BodySizeLimit, LoginThrottle
 from api.routes import (
@@ -28,6 +28,7 @@ from api.routes import (
     ogc,
     open311,
     package,
+    pages,
     stats,
     tiles,
 )
@@ -38,7 +39,7 @@ from gis.geotag.index_cache import GridIndexCache
 
 
 async def _to_login(request, exc: LoginRedirect) -> RedirectResponse:
-    return RedirectResponse(login_url(exc.next_url), status_code=303)
+    return RedirectResponse(exc.location, status_code=303)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -69,7 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     add_exception_handlers(app)
     app.add_exception_handler(LoginRedirect, _to_login)
     for module in (health, auth, grids, locate, issues, issues_read, buildings, facilities,
-                   categories, stats, package, open311, ogc, tiles):
+                   categories, stats, package, open311, ogc, tiles, pages):
         app.include_router(module.router)
     map_pages.install(app, settings.maps)  # HTML maps, and their JS/CSS under /static/
     logging.getLogger("gridmap").setLevel(logging.INFO)
