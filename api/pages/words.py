@@ -18,7 +18,6 @@ WORDS: dict[str, tuple[str, str]] = {
     "password": ("密码", "Password"),
     "login": ("登录", "Log in"),
     "logout": ("退出登录", "Log out"),
-    "wrong_password": ("用户名或密码错误。", "Wrong username or password."),
     "stale_form": ("登录表单已过期，请重新输入后登录。",
                    "The log-in form had expired; enter your username and password again."),
     # the password change
@@ -38,8 +37,8 @@ WORDS: dict[str, tuple[str, str]] = {
     # the bar on every page
     "logged_in_as": ("当前用户", "Logged in as"),
     "users_title": ("用户管理", "Users"),
+    "password_link": ("修改密码", "Password"),
     "overview": ("网格总览", "Overview"),
-    "heatmap": ("事件热力图", "Heatmap"),
     # the admin's user page
     "users": ("用户", "Users"),
     "add_user": ("新增用户", "Add a user"),
@@ -47,7 +46,8 @@ WORDS: dict[str, tuple[str, str]] = {
     "role": ("角色", "Role"),
     "phone": ("手机号", "Phone"),
     "grids": ("负责网格", "Grids"),
-    "grids_hint": ("网格编码，多个用逗号或空格分隔（仅网格员）", "Grid codes, separated by commas or spaces (workers only)"),
+    "grids_hint": ("网格编码，多个用逗号或空格分隔（仅网格员）",
+                   "Grid codes, separated by commas or spaces (workers only)"),
     "region": ("管辖区域", "Region"),
     "region_hint": ("领导、派遣员须选择", "For leaders and dispatchers"),
     "department": ("所属部门", "Department"),

@@ -46,8 +46,8 @@ def test_the_on_time_rate_is_the_same_on_the_statistics_and_the_leader_pages(cli
     rows = client.get("/api/v1/stats/grids", headers=headers["leader"]).json()["data"]
     rate = {r["grid_code"]: r["on_time_rate"] for r in rows}
     assert any(v is not None for v in rate.values())
-    heatmap = client.get("/maps/heatmap", params={"lang": "en"}).text
-    overview = client.get("/maps/overview", params={"lang": "en"}).text
+    heatmap = client.get("/maps/heatmap", params={"lang": "en"}, headers=headers["leader"]).text
+    overview = client.get("/maps/overview", params={"lang": "en"}, headers=headers["leader"]).text
     for code, value in rate.items():
         if value is None:
             continue

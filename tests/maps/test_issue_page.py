@@ -18,7 +18,6 @@ from maps.issue_page import panel_html as issue_panel_html
 from tests.maps import builders
 from tests.maps.builders import PHONE
 
-
 ACTOR = IssueAccess(logged_in=True, may_act=True, personal=True)
 
 
