@@ -259,7 +259,8 @@ def _page_target(request: Request) -> str:
     return request.url.path + (f"?{request.url.query}" if request.url.query else "")
 
 
-async def page_reader(request: Request, actor: Annotated[Actor | None, Depends(_caller)]) -> Actor | None:
+async def page_reader(request: Request,
+                      actor: Annotated[Actor | None, Depends(_caller)]) -> Actor | None:
     """As :func:`reader`, for HTML pages: the anonymous are sent to the log-in page, and a user
     who must still change an initial password to the password page."""
     if actor is not None and actor.password_change_only:
@@ -269,7 +270,8 @@ async def page_reader(request: Request, actor: Annotated[Actor | None, Depends(_
     return actor
 
 
-async def page_actor(request: Request, actor: Annotated[Actor | None, Depends(page_reader)]) -> Actor:
+async def page_actor(request: Request,
+                     actor: Annotated[Actor | None, Depends(page_reader)]) -> Actor:
     """A logged-in user with their own password, for pages that are never public (the admin's)."""
     if actor is None:
         raise LoginRedirect(_page_target(request))

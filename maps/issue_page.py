@@ -7,8 +7,8 @@ on the issue. The form is driven by maps/static/issue.js against the JSON API wi
 session cookie and its CSRF token (a ``<meta name="csrf-token">`` the server adds to each answer,
 never to the cached page); after a change the page reloads and shows the new status and history.
 
-The page never carries personal data: it is built from :data:`gis.issues.detail.ISSUE_DETAIL_COLUMNS`
-with the description and notes masked, and :func:`build_issue_page` refuses a frame that carries
+The page never carries personal data: it is built from
+:data:`gis.issues.detail.ISSUE_DETAIL_COLUMNS` with the description and notes masked, and :func:`build_issue_page` refuses a frame that carries
 reporter contact. For a reader who may see personal data (:class:`gis.issues.detail.IssueAccess`)
 issue.js fetches the issue and its history from the API and shows them in full. Laid out for
 1024x768 either way up, controls of 44 px or more.
@@ -52,7 +52,8 @@ class IssuePageAssets(JSCSSMixin):
 
 
 def build_issue_page(data: IssueDetail, *, access: IssueAccess | None = None, lang: str = "zh",
-                     options: BaseMapOptions | None = None, now: datetime | None = None) -> folium.Map:
+                     options: BaseMapOptions | None = None,
+                     now: datetime | None = None) -> folium.Map:
     """The action page of one issue, from :func:`gis.issues.detail.issue_detail`'s data, for a
     reader with ``access`` (by default an anonymous one: no form, no personal data)."""
     leaked = PII_COLUMNS & set(data.issue.columns)
@@ -127,7 +128,8 @@ def _issue_marker(m: folium.Map, row, category: dict, lang: str) -> None:
 
 
 # -- the panel ----------------------------------------------------------------------------------
-def panel_html(data: IssueDetail, lang: str, now: datetime, access: IssueAccess | None = None) -> str:
+def panel_html(data: IssueDetail, lang: str, now: datetime,
+               access: IssueAccess | None = None) -> str:
     """Details, the action form and the history, as escaped HTML."""
     access = access or IssueAccess()
     issue = data.issue.iloc[0]
@@ -149,7 +151,8 @@ def panel_html(data: IssueDetail, lang: str, now: datetime, access: IssueAccess 
             f'<h1>{esc(t("issue_title", lang))} #{issue_id} · '
             f'{esc(_category_name(data.category, lang))}</h1>'
             f'<p class="gm-links">{" · ".join(links)}</p><p>{badge}</p>'
-            f'{_details(data, lang, now)}{_action_form(data, access, lang)}{_history(data, lang)}</div>')
+            f'{_details(data, lang, now)}{_action_form(data, access, lang)}'
+            f'{_history(data, lang)}</div>')
 
 
 def _details(data: IssueDetail, lang: str, now: datetime) -> str:
@@ -191,7 +194,8 @@ def _action_form(data: IssueDetail, access: IssueAccess, lang: str) -> str:
     if not access.logged_in:
         target = esc(quote(f"/maps/issue/{issue_id}?lang={lang}", safe="/"))
         actions = (f'<p class="gm-login-hint">{esc(t("login_hint", lang))} '
-                   f'<a href="/login?next={target}&amp;lang={lang}">{esc(t("login", lang))}</a></p>')
+                   f'<a href="/login?next={target}&amp;lang={lang}">'
+                   f'{esc(t("login", lang))}</a></p>')
     elif not access.may_act:
         actions = f'<p class="gm-read-only">{esc(t("read_only", lang))}</p>'
     elif data.allowed_next:

@@ -33,7 +33,8 @@ WORDS: dict[str, tuple[str, str]] = {
     "password_rules": ("至少 {length} 个字符，包含小写字母、大写字母、数字、其他字符中的至少 {classes} 类，"
                        "不得包含用户名。",
                        "At least {length} characters, with {classes} of: lower-case letters, "
-                       "upper-case letters, digits, other characters; not containing the username."),
+                       "upper-case letters, digits, other characters; not containing the "
+                       "username."),
     # the bar on every page
     "logged_in_as": ("当前用户", "Logged in as"),
     "users_title": ("用户管理", "Users"),

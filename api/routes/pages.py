@@ -3,8 +3,9 @@
 They work without JavaScript (plain form posts) and in Chinese unless ``?lang=en``.
 
 - ``/login`` starts a page session (:func:`gis.people.sessions.log_in`, ``kind="page"``, with
-  its lock-out) and sets the ``gridmap_session`` cookie (:func:`api.pages.routing.set_session_cookie`),
-  then goes on to ``next`` (a path on this site only). The form itself is protected by a
+  its lock-out) and sets the ``gridmap_session`` cookie
+  (:func:`api.pages.routing.set_session_cookie`), then goes on to ``next`` (a path on this site
+  only). The form itself is protected by a
   double-submit cookie (``gridmap_csrf``, compared with a hidden field in constant time), since
   there is no session yet to bind a token to; the throttle is the API log-in's. A failure is
   committed before the answer, so that it counts towards the lock-out and is audited.
@@ -61,9 +62,10 @@ LangParam = Annotated[str | None, Query(description="zh (default) or en")]
 FormText = Annotated[str, Form(max_length=2000)]
 
 
-# -- log-in and log-out -----------------------------------------------------------------------------
+# -- log-in and log-out ----------------------------------------------------------------------------
 @router.get("/login", response_class=HTMLResponse)
-def login_page(request: Request, actor: Caller, next: Next = None, lang: LangParam = None) -> Response:
+def login_page(request: Request, actor: Caller, next: Next = None,
+               lang: LangParam = None) -> Response:
     lang, target = page_lang(lang), safe_next(next)
     if actor is not None and actor.password_change_only:
         return RedirectResponse(f"{login_url(target, PASSWORD_PAGE)}&lang={lang}", status_code=303)
@@ -93,8 +95,9 @@ def log_in(request: Request, session: SessionDep,
             raise_login_error(outcome.error)
     except LocalizedHTTPException as refused:
         headers = {k: v for k, v in (refused.headers or {}).items() if k.lower() == "retry-after"}
+        message = refused.zh if lang == "zh" else str(refused.detail)
         return _login_form(request, lang, target, username=username, status=refused.status_code,
-                           message=refused.zh if lang == "zh" else str(refused.detail), headers=headers)
+                           message=message, headers=headers)
     started = outcome.started
     location = (f"{login_url(target, PASSWORD_PAGE)}&lang={lang}"
                 if started.password_change_required else target)
@@ -136,7 +139,7 @@ def log_out(request: Request, session: SessionDep, actor: Caller,
     return response
 
 
-# -- the password change ----------------------------------------------------------------------------
+# -- the password change ---------------------------------------------------------------------------
 @router.get(PASSWORD_PAGE, response_class=HTMLResponse)
 def password_page(request: Request, actor: PendingPageActor, next: Next = None,
                   lang: LangParam = None) -> HTMLResponse:
@@ -177,7 +180,7 @@ def _password_form(request: Request, actor: Actor, lang: str, target: str,
     return HTMLResponse(html, status_code=status, headers=NO_STORE)
 
 
-# -- the admin's user page --------------------------------------------------------------------------
+# -- the admin's user page -------------------------------------------------------------------------
 @dataclass(frozen=True)
 class UserForm:
     """The user fields of the admin's forms, as sent (empty: none)."""
@@ -261,8 +264,8 @@ def set_active(request: Request, session: SessionDep, actor: PageActor, username
         accounts.set_active(session, username, active, by=actor.username,
                             address=client_address(request))
 
-    return _admin_change(request, session, actor, lang, change,
-                         notice=t("now_enabled" if active else "now_disabled", lang, username=username))
+    notice = t("now_enabled" if active else "now_disabled", lang, username=username)
+    return _admin_change(request, session, actor, lang, change, notice=notice)
 
 
 @router.post("/admin/users/{username}/password", response_class=HTMLResponse)
@@ -305,7 +308,8 @@ def _users_page(request: Request, session, actor: Actor, lang: str, *, status: i
                 message: str | None = None, notice: str | None = None,
                 one_time: dict | None = None, form: dict | None = None) -> HTMLResponse:
     departments = accounts.list_departments(session)
-    html = render("users.html", lang=lang, actor=actor, csrf=csrf_token(request, actor.session_id or 0),
+    html = render("users.html", lang=lang, actor=actor,
+                  csrf=csrf_token(request, actor.session_id or 0),
                   users=accounts.list_users(session), departments=departments,
                   department_names={d["code"]: d["name"] for d in departments},
                   regions=directory.regions(session), roles=ROLES, message=message, notice=notice,

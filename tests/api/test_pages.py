@@ -44,7 +44,7 @@ def no_cookies(client):
     client.cookies.clear()
 
 
-# -- helpers ------------------------------------------------------------------------------------------
+# -- helpers ---------------------------------------------------------------------------------------
 def hidden(html: str, name: str) -> str:
     return re.search(rf'name="{name}" value="([^"]*)"', html).group(1)
 
@@ -112,7 +112,7 @@ def own_case(sql):
                d=f"楼道堆物，业主电话{PHONE}", g=GRID)[0][0]
 
 
-# -- the log-in page ------------------------------------------------------------------------------------
+# -- the log-in page -------------------------------------------------------------------------------
 def test_the_login_page_is_a_plain_form_in_chinese_or_english(client):
     r = client.get("/login")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
@@ -221,7 +221,7 @@ def test_the_login_page_sends_a_logged_in_reader_on(client):
     assert r.status_code == 303 and r.headers["location"] == "/maps/heatmap"
 
 
-# -- closed pages -----------------------------------------------------------------------------------------
+# -- closed pages ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("path", [f"/maps/grid/{GRID}?lang=en", "/maps/heatmap?category=garbage&status=open",
                                   "/maps/overview", "/maps/issue/1", "/admin/users", "/account/password"])
 def test_the_anonymous_are_sent_to_log_in_and_back(client, path):
@@ -242,7 +242,7 @@ def test_api_calls_with_a_dead_cookie_are_401_and_pages_go_to_log_in(client):
     assert get(client, "/maps/overview").status_code == 303
 
 
-# -- the initial password ----------------------------------------------------------------------------------
+# -- the initial password --------------------------------------------------------------------------
 INITIAL, OWN = "Initial-Pass-2026", "My-Own-Secret-77"
 
 
@@ -296,7 +296,7 @@ def test_the_password_page_checks_its_fields_and_starts_a_full_session(client, n
     assert get(client, "/maps/overview").status_code == 303  # the initial session is over
 
 
-# -- log-out ------------------------------------------------------------------------------------------------
+# -- log-out ---------------------------------------------------------------------------------------
 def test_logging_out_needs_the_forms_token_and_ends_the_session(client, sql):
     logged_in(client, "worker08")
     token = csrf_of(client)
@@ -322,7 +322,7 @@ def test_every_map_page_has_the_log_out_form(client):
         assert f'<meta name="csrf-token" content="{token}">' in page, path
 
 
-# -- the page cache never mixes sessions or scopes -------------------------------------------------------------
+# -- the page cache never mixes sessions or scopes -------------------------------------------------
 def test_cached_pages_carry_no_session_token(client):
     logged_in(client, "leader")
     first_token = csrf_of(client)
@@ -347,7 +347,7 @@ def test_one_scopes_page_is_never_served_to_another(client):
     assert get(client, "/maps/heatmap").headers["x-page-cache"] == "miss"
 
 
-# -- scopes -------------------------------------------------------------------------------------------------
+# -- scopes ----------------------------------------------------------------------------------------
 def count_in_scope(sql, where: str, **params) -> int:
     return sql(f"SELECT count(*) FROM issues i WHERE {where}", **params)[0][0]
 
@@ -409,7 +409,7 @@ def test_a_missing_issue_page_is_404(client, sql):
     assert page.status_code == 404 and "未找到" in page.text and 'lang="zh-CN"' in page.text
 
 
-# -- no personal data on a map page --------------------------------------------------------------------------------
+# -- no personal data on a map page ----------------------------------------------------------------
 def config_of(page: str) -> dict:
     return json.loads(html_lib.unescape(re.search(r'data-gm-issue="([^"]*)"', page).group(1)))
 
@@ -449,7 +449,7 @@ def test_the_issue_pages_script_acts_with_the_cookie_and_the_csrf_header(client,
     assert sql("SELECT status FROM issues WHERE id = :i", i=own_case)[0][0] == "accepted"
 
 
-# -- the admin's user page ----------------------------------------------------------------------------------
+# -- the admin's user page -------------------------------------------------------------------------
 def row_of(page: str, username: str) -> str:
     return re.search(rf'<tr class="gm-user-row[^"]*" data-username="{re.escape(username)}">(.*?)</tr>',
                      page, re.S).group(1)
@@ -571,7 +571,7 @@ def test_the_admin_resets_a_password(client, sql):
     assert page_login(client, "worker07", password).headers["location"].startswith("/account/password")
 
 
-# -- a public site ---------------------------------------------------------------------------------------------
+# -- a public site ---------------------------------------------------------------------------------
 def test_public_read_serves_masked_pages_to_the_anonymous(database_url, db_connection, own_case):
     app = create_app(app_settings(database_url, public_read=True))
     with TestClient(app) as public, requests_on(app, db_connection):
