@@ -84,7 +84,7 @@ def db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
     from gis.exchange.demo_loading import seed_categories
 
     url = settings.resolved_database_url()
-    upgrade(url)
+    upgrade(url, application_role=settings.application_role())
     engine = make_engine(url, pool_size=1)
     with session_scope(engine) as session:
         added = seed_categories(session)

@@ -48,7 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        engine = make_engine(settings.resolved_database_url())
+        engine = make_engine(settings.application_database_url())
         app.state.engine = engine
         app.state.sessions = session_factory(engine)
         app.state.grid_cache = GridIndexCache(settings.assign_tolerance_m)
