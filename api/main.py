@@ -15,6 +15,7 @@ from fastapi.responses import RedirectResponse
 from api.deps import BasicCache, LoginRedirect, login_url
 from api.errors import add_exception_handlers
 from api.limits import BodySizeLimit, LoginThrottle
+from api.routes import audit as audit_trail
 from api.routes import (
     auth,
     buildings,
@@ -71,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (health, auth, grids, locate, issues, issues_read, buildings, facilities,
                    categories, stats, package, open311, ogc, tiles):
         app.include_router(module.router)
+    app.include_router(audit_trail.router)
     map_pages.install(app, settings.maps)  # HTML maps, and their JS/CSS under /static/
     logging.getLogger("gridmap").setLevel(logging.INFO)
     return app
