@@ -12,6 +12,7 @@ from datetime import date
 
 from pydantic import ValidationError
 
+from api.cli_audit import add_audit_commands, report_application_role
 from api.settings import Settings
 from gis.errors import GridMapError
 
@@ -76,6 +77,7 @@ def db_status(args: argparse.Namespace, settings: Settings) -> int:
     engine = make_engine(settings.resolved_database_url(), pool_size=1)
     print(f"schema revision: {current_revision(engine) or 'none'}")
     engine.dispose()
+    report_application_role(settings)
     return 0
 
 
@@ -84,7 +86,7 @@ def db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
     from gis.exchange.demo_loading import seed_categories
 
     url = settings.resolved_database_url()
-    upgrade(url)
+    upgrade(url, application_role=settings.application_role())
     engine = make_engine(url, pool_size=1)
     with session_scope(engine) as session:
         added = seed_categories(session)
@@ -351,6 +353,8 @@ def _parser() -> argparse.ArgumentParser:
     p = key_sub.add_parser("revoke", help="revoke a key by id")
     p.add_argument("id", type=int)
     p.set_defaults(handler=api_key_cmd, action="revoke")
+
+    add_audit_commands(sub)
 
     p = sub.add_parser("serve", help="run the HTTP API")
     p.add_argument("--host")

@@ -15,6 +15,7 @@ from fastapi.responses import RedirectResponse
 from api.deps import BasicCache, LoginRedirect
 from api.errors import add_exception_handlers
 from api.limits import BodySizeLimit, LoginThrottle
+from api.routes import audit as audit_trail
 from api.routes import (
     auth,
     buildings,
@@ -49,7 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        engine = make_engine(settings.resolved_database_url())
+        engine = make_engine(settings.application_database_url())
         app.state.engine = engine
         app.state.sessions = session_factory(engine)
         app.state.grid_cache = GridIndexCache(settings.assign_tolerance_m)
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (health, auth, grids, locate, issues, issues_read, buildings, facilities,
                    categories, stats, package, open311, ogc, tiles, pages):
         app.include_router(module.router)
+    app.include_router(audit_trail.router)
     map_pages.install(app, settings.maps)  # HTML maps, and their JS/CSS under /static/
     logging.getLogger("gridmap").setLevel(logging.INFO)
     return app

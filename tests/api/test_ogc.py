@@ -18,8 +18,8 @@ from tests.api.live import live_server
 
 
 @pytest.fixture(scope="module")
-def base(demo_engine, database_url):
-    with live_server(database_url) as url:
+def base(demo_engine, app_database_url):
+    with live_server(app_database_url) as url:
         yield f"{url}/ogc"
 
 

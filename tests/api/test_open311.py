@@ -26,10 +26,10 @@ EMAIL, PHONE = "lisi@example.cn", "13911112222"
 
 
 @pytest.fixture(scope="module")
-def base(demo_engine, database_url):
+def base(demo_engine, app_database_url):
     """A live server for the `georeport` client. What the module posts and the keys it makes are
     committed (the server and the CLI use connections of their own): deleted when it ends."""
-    with committed_changes(demo_engine), live_server(database_url) as url:
+    with committed_changes(demo_engine), live_server(app_database_url) as url:
         yield url
 
 

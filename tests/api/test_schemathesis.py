@@ -18,8 +18,8 @@ SCHEMA = schemathesis.openapi.from_dict(
 
 
 @pytest.fixture(scope="module")
-def server(demo_engine, database_url):
-    with live_server(database_url) as base:
+def server(demo_engine, app_database_url):
+    with live_server(app_database_url) as base:
         yield base
 
 

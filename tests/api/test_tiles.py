@@ -23,8 +23,8 @@ TO_MERCATOR = Transformer.from_crs(4326, 3857, always_xy=True)
 
 
 @pytest.fixture(scope="module")
-def base(demo_engine, database_url):
-    with live_server(database_url) as url, httpx.Client(base_url=url, timeout=30) as client:
+def base(demo_engine, app_database_url):
+    with live_server(app_database_url) as url, httpx.Client(base_url=url, timeout=30) as client:
         yield client
 
 

@@ -45,9 +45,9 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(demo_engine, database_url):
+def server(demo_engine, app_database_url):
     port = _free_port()
-    env = dict(os.environ, DATABASE_URL=database_url, GRIDMAP_MAPS_ONLINE="0")
+    env = dict(os.environ, DATABASE_URL=app_database_url, GRIDMAP_MAPS_ONLINE="0")
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "api.main:create_app", "--factory", "--host",
          "127.0.0.1", "--port", str(port), "--log-level", "warning"],
