@@ -32,6 +32,7 @@ from api.routes import (
     pages,
     stats,
     tiles,
+    users,
 )
 from api.routes import maps as map_pages
 from api.settings import Settings
@@ -71,7 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     add_exception_handlers(app)
     app.add_exception_handler(LoginRedirect, _to_login)
     for module in (health, auth, grids, locate, issues, issues_read, buildings, facilities,
-                   categories, stats, package, open311, ogc, tiles, pages):
+                   categories, stats, package, open311, ogc, tiles, pages, users):
         app.include_router(module.router)
     app.include_router(audit_trail.router)
     map_pages.install(app, settings.maps)  # HTML maps, and their JS/CSS under /static/

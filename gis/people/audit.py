@@ -33,6 +33,7 @@ ACTIONS = {
     "export": "an export of data",
     "package": "an offline grid package",
     "user_admin": "an account added or changed by an admin (API, page, command or roster)",
+    "department_admin": "a department added or changed by an admin (API or command)",
     "audit_prune": "audit entries older than the retention removed",
 }
 

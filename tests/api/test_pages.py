@@ -515,7 +515,7 @@ def test_a_refused_user_keeps_the_form_and_says_why(client, sql):
     logged_in(client, "admin")
     r = client.post("/admin/users", data={**NEW_USER, "grids": "140429100001999",
                                           "csrf_token": csrf_of(client)})
-    assert r.status_code == 404 and "没有编码为 140429100001999 的现行网格" in r.text
+    assert r.status_code == 422 and "没有编码为 140429100001999 的现行网格" in r.text
     assert 'value="li.na"' in r.text and 'value="140429100001999"' in r.text
     assert sql("SELECT count(*) FROM users WHERE username = 'li.na'")[0][0] == 0
     leader_without_region = client.post("/admin/users", data={
