@@ -3,7 +3,9 @@
 Every path ends in ``.json`` or ``.xml`` and answers in that format, errors included: the spec's
 ``[{"code": 400, "description": ...}]`` (or ``<errors><error>``), never GridMap's own error JSON.
 The formats and the spec's rules are in ``api.protocols.open311``; this module parses the
-request, calls it and sends its answer.
+request, calls it and sends its answer. Discovery and services are public; reading requests
+needs a log-in (HTTP Basic or a bearer token) and shows the caller's scope; posting needs an
+``api_key``.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Form, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException
 
-from api.deps import SessionDep
+from api.deps import Reader, SessionDep
 from api.errors import (
     language_headers,
     log_failure,
@@ -57,6 +60,8 @@ def error_response(request: Request, exc: Exception) -> Response:
     response = render(request, "errors", open311.errors_document(status, message_for(exc, lang)),
                       status_code=status)
     response.headers.update(language_headers(lang))
+    if isinstance(exc, HTTPException) and exc.headers:  # a 401's WWW-Authenticate
+        response.headers.update(exc.headers)
     return response
 
 
@@ -96,16 +101,22 @@ def request_query(
                                        status)
 
 
-@router.get("/requests.{fmt}", summary="Service requests, newest first (no personal data)")
-def list_requests(request: Request, session: SessionDep, fmt: Format,
+@router.get("/requests.{fmt}",
+            summary="Service requests in the caller's scope, newest first (log-in; no personal data)")
+def list_requests(request: Request, session: SessionDep, actor: Reader, fmt: Format,
                   query: Annotated[IssueFilter, Depends(request_query)]) -> Response:
-    return render(request, "service_requests", open311.list_requests(session, query))
+    found = open311.list_requests(session, actor, query,
+                                  public_read=request.app.state.settings.public_read)
+    return render(request, "service_requests", found)
 
 
-@router.get("/requests/{service_request_id}.{fmt}", summary="One service request")
-def get_request(request: Request, session: SessionDep, service_request_id: int,
+@router.get("/requests/{service_request_id}.{fmt}",
+            summary="One service request (log-in; 403 outside the caller's scope)")
+def get_request(request: Request, session: SessionDep, actor: Reader, service_request_id: int,
                 fmt: Format) -> Response:
-    return render(request, "service_requests", [open311.get_request(session, service_request_id)])
+    found = open311.get_request(session, actor, service_request_id,
+                                public_read=request.app.state.settings.public_read)
+    return render(request, "service_requests", [found])
 
 
 async def request_post(
