@@ -123,8 +123,10 @@ def demo(args: argparse.Namespace, settings: Settings) -> int:
           + ", ".join(f"{k} {v}" for k, v in counts.items()))
     print(f"demo issues: the year up to {data.seen_at:%Y-%m-%d %H:%M} (Beijing time)")
     if args.grids == 14:
-        print(f"demo accounts: worker01..worker14, leader, admin; password: {settings.demo_password!r}"
-              " (set GRIDMAP_DEMO_PASSWORD to change)")
+        staff = " ".join(data.users.loc[data.users["role"].eq("department"), "username"])
+        print("demo accounts: worker01..worker14 (网格员), leader (领导, 太东社区), dispatcher "
+              f"(派遣员, 武乡县), {staff} (部门人员), admin (管理员); password: "
+              f"{settings.demo_password!r} (set GRIDMAP_DEMO_PASSWORD to change)")
     return 0
 
 

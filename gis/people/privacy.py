@@ -43,6 +43,21 @@ def mask_text(value: str | None) -> str | None:
     return "".join(out)
 
 
+def redact(value: str) -> str:
+    """``value`` with every phone and ID-card number replaced whole by ``<phone>`` or
+    ``<id-card>``: for logs, which keep no part of a number."""
+    ascii_view = value.translate(_FULL_WIDTH)
+    spans = [(m.span(), "<id-card>") for m in _ID_CARD.finditer(ascii_view)]
+    spans += [(m.span(), "<phone>") for m in _MOBILE.finditer(ascii_view)
+              if not _overlaps(m.span(), [s for s, _ in spans])]
+    out, last = [], 0
+    for (start, end), word in sorted(spans):
+        out += [value[last:start], word]
+        last = end
+    out.append(value[last:])
+    return "".join(out)
+
+
 def mask_phone(value: str | None) -> str | None:
     """A phone number field (a reporter's contact): masked the same way, whatever its shape."""
     return mask_text(value)

@@ -145,7 +145,10 @@ def test_a_worker_may_not_place_a_facility_outside_every_grid(client, headers):
     far = {"geometry": point(113.5, 37.5), "category": "bench"}
     r = client.post("/api/v1/facilities", json=far, headers=headers["owner"])
     assert r.status_code == 403 and "(none)" in r.json()["detail"]
+    # outside every grid is outside every region's grids too: only an admin places it
     r = client.post("/api/v1/facilities", json=far, headers=headers["leader"])
+    assert r.status_code == 403
+    r = client.post("/api/v1/facilities", json=far, headers=headers["admin"])
     assert r.status_code == 201
     props = r.json()["properties"]
     assert props["grid_code"] is None and props["assignment"] == "unassigned"

@@ -49,7 +49,8 @@ def test_a_report_is_tagged_linked_and_given_a_due_time(client, tokens, cover):
     props = body["properties"]
     assert props["grid_code"] == code and props["assignment"] == "inside"
     assert props["status"] == "reported" and props["facility_id"] == fid
-    assert "reporter_contact" not in props  # worker01 does not own grid 005
+    # worker01 does not hold grid 005: they get their own report back as any other grid's case
+    assert props["reporter_contact"] == "138****0000" and "client_uuid" not in props
     hours = (__import__("datetime").datetime.fromisoformat(props["due_at"])
              - __import__("datetime").datetime.fromisoformat(props["reported_at"])).total_seconds() / 3600
     assert hours == pytest.approx(4, abs=0.01)  # cover_damaged: made safe within hours
@@ -161,7 +162,8 @@ def test_the_workflow_goes_round_the_loop_with_history(client, tokens, cover):
         assert r.status_code == 200, (to, r.text)
     r = client.post(path, json={"to": "accepted"}, headers=tokens["worker05"])
     assert r.status_code == 409 and "final" in r.json()["detail"]
-    history = client.get(f"/api/v1/issues/{issue_id}/history").json()
+    assert client.get(f"/api/v1/issues/{issue_id}/history").status_code == 401
+    history = client.get(f"/api/v1/issues/{issue_id}/history", headers=tokens["worker05"]).json()
     assert [e["to_status"] for e in history] == ["reported", "accepted", "dispatched", "in_progress",
                                                  "resolved", "reopened", "in_progress", "resolved", "closed"]
     assert all(e["actor"] == "worker05" for e in history)

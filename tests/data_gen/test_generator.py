@@ -352,8 +352,13 @@ def test_users(demo):
     assert list(workers["grid_code"]) == list(demo.grids["code"])
     assert list(demo.grids["worker_username"]) == list(workers["username"])
     assert workers["phone"].str.fullmatch(r"1380000\d{4}").all() and workers["phone"].is_unique
-    assert set(u["role"]) == {"worker", "leader", "admin"}
-    assert u.loc[u["username"].eq("leader"), "role"].item() == "leader"
+    assert set(u["role"]) == {"worker", "leader", "dispatcher", "department", "admin"}
+    assert u.loc[u["username"].eq("leader"), ["role", "region_code"]].values.tolist() == [
+        ["leader", "140429100001"]]
+    assert u.loc[u["username"].eq("dispatcher"), "region_code"].item() == "140429"
+    staff = u[u["role"].eq("department")]
+    assert list(staff["department"]) == list(demo.departments["code"])
+    assert set(demo.departments["code"]) == {"shizheng", "huanwei", "zhifa", "gongre", "wuye"}
     assert workers["display_name"].str.fullmatch(r"[\u4e00-\u9fff]{2,4}").all()
 
 
@@ -622,7 +627,7 @@ def test_city_has_no_detail_unless_asked(city):
     assert city.compounds.empty and city.buildings.empty and city.facilities.empty
     assert list(city.facilities.columns)[:7] == ["code", "category", "name", "status",
                                                   "install_date", "owner", "maintainer"]
-    assert len(city.users) == 202 and city.users["username"].is_unique
+    assert len(city.users) == 200 + 3 + 5 and city.users["username"].is_unique
     assert city.users["username"].iloc[0] == "worker001"
 
 

@@ -14,7 +14,28 @@ def test_demo_loads_fourteen_grids_with_workers(session):
     assert [u for _, u in grids] == [f"worker{i:02d}" for i in range(1, 15)]
     assert all(code.startswith("140429100001") and len(code) == 15 for code, _ in grids)
     roles = dict(session.execute(text("SELECT username, role FROM users WHERE role <> 'worker'")).all())
-    assert roles == {"leader": "leader", "admin": "admin"}
+    assert roles == {"leader": "leader", "admin": "admin", "dispatcher": "dispatcher",
+                     **{f"{d}01": "department" for d in ("shizheng", "huanwei", "zhifa", "gongre", "wuye")}}
+    scopes = dict(session.execute(text("""
+        SELECT u.username, coalesce(r.name, d.name) FROM users u LEFT JOIN regions r ON r.id = u.region_id
+          LEFT JOIN departments d ON d.id = u.department_id WHERE u.role <> 'worker'""")).all())
+    assert scopes == {"leader": "太东社区", "dispatcher": "武乡县", "admin": None,
+                      "shizheng01": "市政管理所", "huanwei01": "环卫所", "zhifa01": "综合行政执法队",
+                      "gongre01": "供热公司", "wuye01": "物业公司"}
+
+
+def test_dispatched_demo_cases_went_to_the_department_of_their_category(session):
+    rows = session.execute(text("""
+        SELECT i.category, d.code, count(*) FROM issues i LEFT JOIN departments d ON d.id = i.department_id
+         WHERE EXISTS (SELECT 1 FROM issue_events e WHERE e.issue_id = i.id AND e.to_status = 'dispatched')
+         GROUP BY 1, 2""")).all()
+    handled = {c: d for c, d, _ in rows}
+    assert handled["garbage"] == "huanwei" and handled["illegal_construction"] == "zhifa"
+    assert handled.get("neighbour_dispute") is None  # the community's own matter
+    never = session.execute(text("""
+        SELECT count(*) FROM issues i WHERE i.department_id IS NOT NULL AND NOT EXISTS (
+            SELECT 1 FROM issue_events e WHERE e.issue_id = i.id AND e.to_status = 'dispatched')""")).scalar()
+    assert never == 0
 
 
 def test_every_facility_and_building_lies_inside_a_grid(session):

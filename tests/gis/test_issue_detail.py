@@ -6,7 +6,7 @@ from sqlalchemy import text
 from gis.errors import NotFound
 from gis.issues.detail import ISSUE_DETAIL_COLUMNS, issue_detail
 from gis.issues.workflow import transition
-from gis.people.actors import Actor
+from gis.people.actors import load_actor
 from gis.queries import map_data
 from gis.rules import TRANSITIONS
 
@@ -40,9 +40,8 @@ def test_a_transition_shows_in_history_and_next_statuses(session):
     # Any grid's: which grid has a dispatched case depends on the day the demo is seen.
     issue_id = session.execute(text(
         "SELECT id FROM issues WHERE status = 'dispatched' ORDER BY id LIMIT 1")).scalar_one()
-    leader_id = session.execute(text("SELECT id FROM users WHERE username = 'leader'")).scalar()
     before = map_data.data_version(session)
-    transition(session, Actor(leader_id, "leader", "领导", "leader"), issue_id, "in_progress", "到场")
+    transition(session, load_actor(session, "leader")[0], issue_id, "in_progress", "到场")
     data = issue_detail(session, issue_id)
     assert data.issue["status"].iloc[0] == "in_progress"
     assert data.history[-1] | {"id": None, "at": None} == {

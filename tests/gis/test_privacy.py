@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gis.people.privacy import contains_personal, mask_text
+from gis.people.privacy import contains_personal, mask_text, redact
 
 MOBILE = st.builds(lambda second, rest: f"1{second}{rest}",
                    st.sampled_from("3456789"), st.text("0123456789", min_size=9, max_size=9))
@@ -68,3 +68,9 @@ def test_masked_text_keeps_its_length_for_ascii_numbers():
     text = "电话13812345678，身份证110105199003071234"
     assert len(mask_text(text)) == len(text)
     assert re.fullmatch(r"电话138\*{4}5678，身份证110\*{11}1234", mask_text(text))
+
+
+@given(SURROUNDING, MOBILE, SURROUNDING, ID_CARD)
+def test_logs_keep_no_part_of_a_number(before, mobile, after, id_card):
+    out = redact(f"{before}{mobile}{after} {id_card}")
+    assert out == f"{before}<phone>{after} <id-card>"

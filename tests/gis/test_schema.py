@@ -16,7 +16,7 @@ GEOMETRY_TABLES = {"regions", "grids", "streets", "compounds", "buildings", "fac
 def test_migrations_create_every_table_of_the_models(engine):
     tables = set(inspect(engine).get_table_names())
     assert set(Base.metadata.tables) <= tables
-    assert current_revision(engine) == "0004"  # the head: 0004 adds issue_edit_state
+    assert current_revision(engine) == "0005"  # the head: 0005 adds people, sessions and audit
 
 
 def test_issue_lon_lat_follow_the_geometry(session):
