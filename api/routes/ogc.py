@@ -47,7 +47,9 @@ class OgcRoute(APIRoute):
         return guarded
 
 
-router = APIRouter(prefix="/ogc", tags=["ogc"], route_class=OgcRoute)
+# JSON (GeoJSON for features) or, with f=html or a browser's Accept header, HTML.
+router = APIRouter(prefix="/ogc", tags=["ogc"], route_class=OgcRoute, responses={
+    200: {"content": {"application/json": {}, "application/geo+json": {}, "text/html": {}}}})
 
 
 def _bad_request(request: Request, exc: Exception) -> JSONResponse:
@@ -90,7 +92,8 @@ def conformance(request: Request) -> Response:
     return _respond(request, ogc.conformance(), "Conformance")
 
 
-@router.get("/api", summary="OpenAPI 3.0 definition of the OGC endpoints")
+@router.get("/api", summary="OpenAPI 3.0 definition of the OGC endpoints",
+            responses={200: {"content": {ogc.OPENAPI_JSON: {}, "text/html": {}}}})
 def api_definition(request: Request) -> Response:
     return _respond(request, ogc.openapi(_base(request)), "API definition", ogc.OPENAPI_JSON)
 

@@ -50,6 +50,9 @@ class Open311Route(APIRoute):
 
 
 router = APIRouter(prefix="/open311/v2", tags=["open311"], route_class=Open311Route)
+# Every answer is JSON or XML, as the path's extension says.
+_JSON_OR_XML = {"content": {"application/json": {}, "text/xml": {}}}
+ANSWERS = {200: _JSON_OR_XML}
 
 
 def error_response(request: Request, exc: Exception) -> Response:
@@ -73,17 +76,20 @@ def render(request: Request, root: str, data: Any, status_code: int = 200) -> Re
     return JSONResponse(data, status_code=status_code)
 
 
-@router.get("/discovery.{fmt}", summary="Where this endpoint is and which formats it speaks")
+@router.get("/discovery.{fmt}", summary="Where this endpoint is and which formats it speaks",
+            responses=ANSWERS)
 def discovery(request: Request, fmt: Format) -> Response:
     return render(request, "discovery", open311.discovery(f"{request.base_url}open311/v2"))
 
 
-@router.get("/services.{fmt}", name="services", summary="Issue categories as GeoReport services")
+@router.get("/services.{fmt}", name="services", summary="Issue categories as GeoReport services",
+            responses=ANSWERS)
 def services(request: Request, session: SessionDep, fmt: Format) -> Response:
     return render(request, "services", open311.list_services(session))
 
 
-@router.get("/services/{service_code}.{fmt}", summary="The attributes a service asks for")
+@router.get("/services/{service_code}.{fmt}", summary="The attributes a service asks for",
+            responses=ANSWERS)
 def service_definition(request: Request, session: SessionDep, service_code: str,
                        fmt: Format) -> Response:
     return render(request, "service_definition", open311.service_definition(session, service_code))
@@ -102,7 +108,8 @@ def request_query(
 
 
 @router.get("/requests.{fmt}",
-            summary="Service requests in the caller's scope, newest first (log-in; no personal data)")
+            summary="Service requests in the caller's scope, newest first (log-in; no personal data)",
+            responses=ANSWERS)
 def list_requests(request: Request, session: SessionDep, actor: Reader, fmt: Format,
                   query: Annotated[IssueFilter, Depends(request_query)]) -> Response:
     found = open311.list_requests(session, actor, query,
@@ -111,7 +118,8 @@ def list_requests(request: Request, session: SessionDep, actor: Reader, fmt: For
 
 
 @router.get("/requests/{service_request_id}.{fmt}",
-            summary="One service request (log-in; 403 outside the caller's scope)")
+            summary="One service request (log-in; 403 outside the caller's scope)",
+            responses=ANSWERS)
 def get_request(request: Request, session: SessionDep, actor: Reader, service_request_id: int,
                 fmt: Format) -> Response:
     found = open311.get_request(session, actor, service_request_id,
@@ -148,7 +156,9 @@ async def posted_api_key(request: Request, api_key: Annotated[str | None, Form()
 
 
 @router.post("/requests.{fmt}", status_code=201, summary="Post a service request (needs api_key)",
-             responses={200: {"description": "Replay of an earlier post with the same Idempotency-Key"}})
+             responses={201: _JSON_OR_XML,
+                        200: {"description": "Replay of an earlier post with the same Idempotency-Key",
+                              **_JSON_OR_XML}})
 def post_request(
     request: Request, session: SessionDep, fmt: Format,
     post: Annotated[open311.RequestPost, Depends(request_post)],
