@@ -7,13 +7,15 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date
 
 from pydantic import ValidationError
 
+from api.cli_audit import add_audit_commands, report_application_role
 from api.settings import Settings
-from gis.errors import GridMapError
+from gis.errors import GridMapError, InvalidParameter
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 
@@ -76,6 +78,7 @@ def db_status(args: argparse.Namespace, settings: Settings) -> int:
     engine = make_engine(settings.resolved_database_url(), pool_size=1)
     print(f"schema revision: {current_revision(engine) or 'none'}")
     engine.dispose()
+    report_application_role(settings)
     return 0
 
 
@@ -84,7 +87,7 @@ def db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
     from gis.exchange.demo_loading import seed_categories
 
     url = settings.resolved_database_url()
-    upgrade(url)
+    upgrade(url, application_role=settings.application_role())
     engine = make_engine(url, pool_size=1)
     with session_scope(engine) as session:
         added = seed_categories(session)
@@ -146,6 +149,8 @@ def _assign_all(engine, settings: Settings) -> None:
 
 # -- gridmap import / export / check-grids / assign --------------------------------------------
 def import_file(args: argparse.Namespace, settings: Settings) -> int:
+    if args.kind == "users":
+        return import_users(args, settings)
     from gis.db.engine import make_engine, session_scope
     from gis.errors import ImportFailed
     from gis.exchange.files import read_layer
@@ -265,6 +270,212 @@ def api_key_cmd(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+# -- gridmap user / department / import users (people) ----------------------------------------
+# Passwords come only from standard input (never an argument: arguments are seen by other users
+# of the machine and kept in shell histories) or are generated and printed once.
+def _by() -> str:
+    import getpass
+
+    return f"cli:{getpass.getuser()}"
+
+
+@contextmanager
+def _people_session(settings: Settings) -> Iterator:
+    from gis.db.engine import make_engine, session_scope
+
+    engine = make_engine(settings.resolved_database_url(), pool_size=1)
+    try:
+        with session_scope(engine) as session:
+            yield session
+    finally:
+        engine.dispose()
+
+
+def _password_from_stdin() -> str:
+    import getpass
+
+    if sys.stdin.isatty():
+        return getpass.getpass("password: ")
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def _codes(values: list[str] | None) -> tuple[str, ...] | None:
+    """Codes given as ``--grid A --grid B``, ``--grid A B`` or ``--grid A,B``."""
+    if values is None:
+        return None
+    import re
+
+    return tuple(c for v in values for c in re.split(r"[、;,；，\s]+", v) if c)
+
+
+def _new_password(args: argparse.Namespace, settings: Settings) -> tuple[str, bool]:
+    """(password, generated): one line of standard input, or a generated one."""
+    if args.password_stdin:
+        password = _password_from_stdin()
+        if not password:
+            raise InvalidParameter("--password-stdin: standard input gave an empty line",
+                                   zh="--password-stdin：标准输入为空行")
+        return password, False
+    return settings.password_policy().generate(), True
+
+
+def _print_generated(pairs: list[tuple[str, str]]) -> None:
+    print("initial password(s), shown once: hand each to its owner, who must change it at the "
+          "first log-in")
+    print(_table(["username", "password"], [list(p) for p in pairs]))
+
+
+def user_add(args: argparse.Namespace, settings: Settings) -> int:
+    from gis.people import accounts
+    from gis.rules import ROLE_NAMES
+
+    password, generated = _new_password(args, settings)
+    person = accounts.Person(args.username, args.name, args.role, phone=args.phone,
+                             grids=_codes(args.grid), region=args.region,
+                             department=args.department, password=password)
+    with _people_session(settings) as session:
+        accounts.save_person(session, person, by=_by(), policy=settings.password_policy(), create=True)
+        user = accounts.get_user(session, args.username.strip())
+    print(f"user {user['username']} added: {user['display_name']}, "
+          f"{ROLE_NAMES[user['role']][0]} ({user['role']})")
+    if generated:
+        _print_generated([(user["username"], password)])
+    return 0
+
+
+def user_list(args: argparse.Namespace, settings: Settings) -> int:
+    from gis.people import accounts
+    from gis.rules import ROLE_NAMES
+
+    with _people_session(settings) as session:
+        users = accounts.list_users(session)
+    rows = [[u["username"], u["display_name"], f"{ROLE_NAMES[u['role']][0]} {u['role']}",
+             ",".join(u["grids"]) or "-",
+             f"{u['region_name']} {u['region_code']}" if u["region_code"] else "-",
+             u["department"] or "-", "yes" if u["active"] else "no",
+             "yes" if u["must_change_password"] else "no"] for u in users]
+    print(_table(["username", "name 姓名", "role 角色", "grids 网格", "region 区域", "department 部门",
+                  "active", "must change"], rows))
+    return 0
+
+
+def user_set_active(args: argparse.Namespace, settings: Settings) -> int:
+    from gis.people import accounts
+
+    with _people_session(settings) as session:
+        accounts.set_active(session, args.username, args.active, by=_by())
+    print(f"user {args.username} {'enabled' if args.active else 'disabled (sessions ended)'}")
+    return 0
+
+
+def user_set_password(args: argparse.Namespace, settings: Settings) -> int:
+    from gis.people import accounts
+
+    password, generated = _new_password(args, settings)
+    with _people_session(settings) as session:
+        accounts.set_password(session, args.username, password, by=_by(),
+                              policy=settings.password_policy())
+    print(f"password of {args.username} set; it is an initial one (to be changed at the next "
+          "log-in), and their sessions ended")
+    if generated:
+        _print_generated([(args.username, password)])
+    return 0
+
+
+def user_assign(args: argparse.Namespace, settings: Settings) -> int:
+    from gis.people import accounts
+
+    grids = _codes(args.grid)
+    with _people_session(settings) as session:
+        accounts.save_person(session, accounts.Person(args.username, grids=grids), by=_by(),
+                             create=False)
+        held = accounts.get_user(session, args.username)["grids"]
+    print(f"{args.username} now holds {', '.join(held) or 'no grid'} (earlier holdings kept in "
+          "the history)")
+    return 0
+
+
+def user_history(args: argparse.Namespace, settings: Settings) -> int:
+    from gis.people import accounts
+    from gis.rules import BEIJING
+
+    with _people_session(settings) as session:
+        history = accounts.grid_history(session, args.grid_code)
+    if not history:
+        print(f"nobody has held grid {args.grid_code}")
+        return 0
+
+    def when(t) -> str:
+        return f"{t.astimezone(BEIJING):%Y-%m-%d %H:%M}" if t is not None else "now"
+    print(_table(["username", "name 姓名", "from 起", "to 止"],
+                 [[h["username"], h["display_name"], when(h["valid_from"]), when(h["valid_to"])]
+                  for h in history]))
+    print("(Beijing time)")
+    return 0
+
+
+def department_add(args: argparse.Namespace, settings: Settings) -> int:
+    from gis.people import accounts
+
+    with _people_session(settings) as session:
+        _, created = accounts.save_department(session, args.code, args.name, _codes(args.category),
+                                              args.region, by=_by())
+    print(f"department {args.code.strip()} {'added' if created else 'updated'}")
+    return 0
+
+
+def department_list(args: argparse.Namespace, settings: Settings) -> int:
+    from gis.people import accounts
+
+    with _people_session(settings) as session:
+        departments = accounts.list_departments(session)
+    print(_table(["code", "name 名称", "categories 事件类别", "region 区域", "staff 人员", "active"],
+                 [[d["code"], d["name"], ",".join(d["categories"]) or "-",
+                   f"{d['region_name']} {d['region_code']}" if d["region_code"] else "-",
+                   str(d["staff"]), "yes" if d["active"] else "no"] for d in departments]))
+    return 0
+
+
+def import_users(args: argparse.Namespace, settings: Settings) -> int:
+    from gis.errors import ImportFailed
+    from gis.people.roster import import_roster, read_roster
+
+    if args.fix or args.crs:
+        print("gridmap import users: --fix and --crs are for map layers, not a roster", file=sys.stderr)
+        return 2
+    try:
+        roster = read_roster(args.file, sheet=args.layer)
+        with _people_session(settings) as session:
+            result = import_roster(session, roster, by=_by(), policy=settings.password_policy())
+    except ImportFailed as exc:
+        print(f"gridmap import: {exc}", file=sys.stderr)
+        for row, reason in exc.rows:
+            print(f"  row {row} (第 {row} 行): {reason}", file=sys.stderr)
+        return 1
+    print(f"imported {args.file}: {len(result.created)} added, {len(result.updated)} updated")
+    if roster.ignored_columns:
+        print(f"columns ignored: {', '.join(roster.ignored_columns)}")
+    if result.kept_passwords:
+        print("existing accounts keep their own passwords (the password column is for new ones): "
+              + ", ".join(result.kept_passwords))
+    if result.generated:
+        _print_generated(sorted(result.generated))
+    return 0
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> str:
+    """Columns aligned for a terminal, Chinese characters counted as two columns wide."""
+    import unicodedata
+
+    def width(text: str) -> int:
+        return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+    widths = [max(width(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
+    lines = ("  ".join(str(v) + " " * (w - width(str(v))) for v, w in zip(r, widths, strict=True))
+             for r in [headers, *rows])
+    return "\n".join(line.rstrip() for line in lines)
+
+
 # -- gridmap serve ---------------------------------------------------------------------------
 def serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
@@ -307,12 +518,13 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=demo)
 
     kinds = ["grids", "buildings", "facilities", "issues"]
-    p = sub.add_parser("import", help="import a GeoJSON, GeoPackage, Shapefile or CSV file")
-    p.add_argument("kind", choices=kinds)
+    p = sub.add_parser("import", help="import a GeoJSON, GeoPackage, Shapefile or CSV file, or a "
+                                      "roster of people (users: XLSX or CSV)")
+    p.add_argument("kind", choices=[*kinds, "users"])
     p.add_argument("file")
     p.add_argument("--fix", action="store_true", help="repair invalid polygons with make_valid")
     p.add_argument("--crs", help="CRS of a file that does not say (a shapefile without .prj, CSV)")
-    p.add_argument("--layer", help="layer name in a GeoPackage")
+    p.add_argument("--layer", help="layer name in a GeoPackage; worksheet of a roster workbook")
     p.set_defaults(handler=import_file)
 
     p = sub.add_parser("export", help="export to GeoJSON, GeoPackage, Shapefile or CSV (by extension)")
@@ -353,12 +565,66 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("id", type=int)
     p.set_defaults(handler=api_key_cmd, action="revoke")
 
+    add_audit_commands(sub)
+    _people_parsers(sub)
+
     p = sub.add_parser("serve", help="run the HTTP API")
     p.add_argument("--host")
     p.add_argument("--port", type=int)
     p.add_argument("--workers", type=int, default=1)
     p.set_defaults(handler=serve)
     return parser
+
+
+def _people_parsers(sub) -> None:
+    roles = "worker/网格员, leader/领导, dispatcher/派遣员, department/部门人员, admin/管理员"
+    stdin_help = ("read the password from one line of standard input; without it a password is "
+                  "generated and printed once. Either way it is initial: changed at first log-in")
+    users = sub.add_parser("user", help="people: add, list, disable, enable, passwords, grids")
+    user_sub = users.add_subparsers(title="user commands")
+    # allow_abbrev=False: no option but --password-stdin may carry a password, not even --password
+    p = user_sub.add_parser("add", help="add a person", allow_abbrev=False)
+    p.add_argument("username")
+    p.add_argument("--name", required=True, help="姓名, as shown to others")
+    p.add_argument("--role", required=True, help=roles)
+    p.add_argument("--phone", help="mobile number")
+    p.add_argument("--grid", action="extend", nargs="+", metavar="CODE", help="grids a worker holds")
+    p.add_argument("--region", metavar="CODE|NAME", help="region of a leader or dispatcher")
+    p.add_argument("--department", metavar="CODE", help="department of department staff")
+    p.add_argument("--password-stdin", action="store_true", help=stdin_help)
+    p.set_defaults(handler=user_add)
+    user_sub.add_parser("list", help="everyone, with role, grids, region, department").set_defaults(
+        handler=user_list)
+    for name, active in (("disable", False), ("enable", True)):
+        p = user_sub.add_parser(name, help=f"{name} an account" if active else
+                                "disable an account (ends its sessions, hands back its grids)")
+        p.add_argument("username")
+        p.set_defaults(handler=user_set_active, active=active)
+    p = user_sub.add_parser("set-password", help="set an initial password (ends the sessions)",
+                            allow_abbrev=False)
+    p.add_argument("username")
+    p.add_argument("--password-stdin", action="store_true", help=stdin_help)
+    p.set_defaults(handler=user_set_password)
+    p = user_sub.add_parser("assign", help="the grids a worker holds from now (history kept)")
+    p.add_argument("username")
+    p.add_argument("--grid", action="extend", nargs="+", metavar="CODE", required=True)
+    p.set_defaults(handler=user_assign)
+    p = user_sub.add_parser("history", help="who held a grid, from when to when")
+    p.add_argument("grid_code")
+    p.set_defaults(handler=user_history)
+
+    departments = sub.add_parser("department", help="departments cases are dispatched to (专业部门)")
+    dept_sub = departments.add_subparsers(title="department commands")
+    p = dept_sub.add_parser("add", help="add a department, or update the one with this code (options "
+                                        "left out keep their values)")
+    p.add_argument("code")
+    p.add_argument("--name", required=True)
+    p.add_argument("--category", action="extend", nargs="+", metavar="C",
+                   help="issue categories it handles (codes, see GET /api/v1/categories)")
+    p.add_argument("--region", metavar="CODE|NAME", help="the region it serves")
+    p.set_defaults(handler=department_add)
+    dept_sub.add_parser("list", help="departments with their categories and staff").set_defaults(
+        handler=department_list)
 
 
 if __name__ == "__main__":

@@ -71,15 +71,21 @@ def unauthorized(en: str, zh: str) -> LocalizedHTTPException:
     return LocalizedHTTPException(401, en, zh=zh, headers={"WWW-Authenticate": 'Bearer, Basic realm="GridMap"'})
 
 
+LOGIN_PAGE = "/login"
+PASSWORD_PAGE = "/account/password"
+
+
 class LoginRedirect(Exception):
-    """A page asked for by someone not logged in: answered with a redirect to /login?next=…"""
+    """A page asked for by someone not logged in: answered with a redirect to /login?next=…
+    (or, for someone still holding an initial password, to the password page ``to``)."""
 
-    def __init__(self, next_url: str):
+    def __init__(self, next_url: str, to: str = LOGIN_PAGE):
         self.next_url = next_url
+        self.location = login_url(next_url, to)
 
 
-def login_url(next_url: str) -> str:
-    return "/login?next=" + quote(next_url, safe="/")
+def login_url(next_url: str, to: str = LOGIN_PAGE) -> str:
+    return f"{to}?next=" + quote(next_url, safe="/")
 
 
 # -- CSRF -----------------------------------------------------------------------------------------
@@ -255,11 +261,34 @@ def require_reader(request: Request, actor: Actor | None) -> Actor | None:
     return actor
 
 
-async def page_reader(request: Request, actor: Annotated[Actor | None, Depends(optional_actor)]) -> Actor | None:
-    """As :func:`reader`, for HTML pages: the anonymous are sent to the log-in page."""
+def _page_target(request: Request) -> str:
+    return request.url.path + (f"?{request.url.query}" if request.url.query else "")
+
+
+async def page_reader(request: Request,
+                      actor: Annotated[Actor | None, Depends(_caller)]) -> Actor | None:
+    """As :func:`reader`, for HTML pages: the anonymous are sent to the log-in page, and a user
+    who must still change an initial password to the password page."""
+    if actor is not None and actor.password_change_only:
+        raise LoginRedirect(_page_target(request), to=PASSWORD_PAGE)
     if actor is None and not request.app.state.settings.public_read:
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        raise LoginRedirect(target)
+        raise LoginRedirect(_page_target(request))
+    return actor
+
+
+async def page_actor(request: Request,
+                     actor: Annotated[Actor | None, Depends(page_reader)]) -> Actor:
+    """A logged-in user with their own password, for pages that are never public (the admin's)."""
+    if actor is None:
+        raise LoginRedirect(_page_target(request))
+    return actor
+
+
+async def pending_page_actor(request: Request,
+                             actor: Annotated[Actor | None, Depends(_caller)]) -> Actor:
+    """A logged-in user, even one who must still change an initial password (the password page)."""
+    if actor is None:
+        raise LoginRedirect(_page_target(request))
     return actor
 
 
@@ -268,6 +297,9 @@ CurrentActor = Annotated[Actor, Depends(current_actor)]
 OptionalActor = Annotated[Actor | None, Depends(optional_actor)]
 Reader = Annotated[Actor | None, Depends(reader)]
 PageReader = Annotated[Actor | None, Depends(page_reader)]
+PageActor = Annotated[Actor, Depends(page_actor)]
+PendingPageActor = Annotated[Actor, Depends(pending_page_actor)]
+Caller = Annotated[Actor | None, Depends(_caller)]  # anyone, in any session state (log-out)
 
 
 # -- every write is audited, in the write's own transaction -----------------------------------------

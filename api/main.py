@@ -12,9 +12,10 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 
-from api.deps import BasicCache, LoginRedirect, login_url
+from api.deps import BasicCache, LoginRedirect
 from api.errors import add_exception_handlers
 from api.limits import BodySizeLimit, LoginThrottle
+from api.routes import audit as audit_trail
 from api.routes import (
     auth,
     buildings,
@@ -28,8 +29,10 @@ from api.routes import (
     ogc,
     open311,
     package,
+    pages,
     stats,
     tiles,
+    users,
 )
 from api.routes import maps as map_pages
 from api.settings import Settings
@@ -38,7 +41,7 @@ from gis.geotag.index_cache import GridIndexCache
 
 
 async def _to_login(request, exc: LoginRedirect) -> RedirectResponse:
-    return RedirectResponse(login_url(exc.next_url), status_code=303)
+    return RedirectResponse(exc.location, status_code=303)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -48,7 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        engine = make_engine(settings.resolved_database_url())
+        engine = make_engine(settings.application_database_url())
         app.state.engine = engine
         app.state.sessions = session_factory(engine)
         app.state.grid_cache = GridIndexCache(settings.assign_tolerance_m)
@@ -69,8 +72,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     add_exception_handlers(app)
     app.add_exception_handler(LoginRedirect, _to_login)
     for module in (health, auth, grids, locate, issues, issues_read, buildings, facilities,
-                   categories, stats, package, open311, ogc, tiles):
+                   categories, stats, package, open311, ogc, tiles, pages, users):
         app.include_router(module.router)
+    app.include_router(audit_trail.router)
     map_pages.install(app, settings.maps)  # HTML maps, and their JS/CSS under /static/
     logging.getLogger("gridmap").setLevel(logging.INFO)
     return app

@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gis.rules import DEFAULT_TOLERANCE_M, MAX_VERTICES
@@ -61,10 +61,22 @@ class DatabaseSettings(_Settings):
     url: str | None = Field(
         None, validation_alias=AliasChoices("DATABASE_URL", "GRIDMAP_DATABASE_URL"),
         repr=False,  # it may carry a password
-        description="A PostGIS URL; unset means the private cluster of `gridmap db start`.")
+        description="The application's PostGIS URL (what the server connects as); unset means "
+                    "the private cluster of `gridmap db start`.")
+    owner_url: str | None = Field(
+        None, validation_alias="GRIDMAP_OWNER_DATABASE_URL", repr=False,
+        description="The schema owner's URL, for migrations and the `gridmap` commands; unset "
+                    "means DATABASE_URL.")
     pg_dir: Path = Field(REPO_ROOT / "data" / "pg", description="Where the private cluster lives.")
     pg_bin: Path | None = Field(None, description="PostgreSQL's initdb/pg_ctl directory for the "
                                 "private cluster; unset means the newest version installed.")
+
+    @model_validator(mode="after")
+    def _owner_of_the_same_server(self) -> DatabaseSettings:
+        if self.owner_url and not self.url:
+            raise ValueError("GRIDMAP_OWNER_DATABASE_URL is the owner's connection to the server "
+                             "DATABASE_URL names: set DATABASE_URL (the application's) too")
+        return self
 
 
 class ServerSettings(_Settings):
@@ -151,9 +163,42 @@ class Settings(_Settings):
                          "print(secrets.token_urlsafe(32))'`")
 
     def resolved_database_url(self) -> str:
-        """DATABASE_URL when given, else the URL recorded by the private cluster."""
+        """The owner's connection, which migrations and the `gridmap` commands use:
+        GRIDMAP_OWNER_DATABASE_URL, else DATABASE_URL, else the private cluster's owner."""
+        if self.database.owner_url or self.database.url:
+            return self.database.owner_url or self.database.url
+        from gis.db.cluster import LocalCluster
+
+        return LocalCluster.url(self._cluster_record())
+
+    def application_database_url(self) -> str:
+        """What the server connects as: DATABASE_URL, else the private cluster's application
+        role, which may not change or remove audit entries (gis.db.roles)."""
         if self.database.url:
             return self.database.url
+        from gis.db.cluster import LocalCluster
+
+        url = LocalCluster.app_url(self._cluster_record())
+        if url is None:
+            from gis.errors import SetupError
+
+            raise SetupError("The private cluster has no application role yet: run "
+                             "`gridmap db start`, which adds it.")
+        return url
+
+    def application_role(self) -> str | None:
+        """The role the server connects as, which migrations grant its privileges (gis.db.roles);
+        None when DATABASE_URL names the owner's own role (or none)."""
+        if not self.database.url:
+            from gis.db.roles import APP_ROLE
+
+            return APP_ROLE
+        from sqlalchemy.engine import make_url
+
+        role = make_url(self.database.url).username
+        return role if role and role != make_url(self.resolved_database_url()).username else None
+
+    def _cluster_record(self) -> dict:
         from gis.db.cluster import LocalCluster
 
         rec = LocalCluster(self.database.pg_dir).record()
@@ -161,4 +206,4 @@ class Settings(_Settings):
             from gis.errors import SetupError
 
             raise SetupError("No database: set DATABASE_URL or run `gridmap db start` first.")
-        return LocalCluster.url(rec)
+        return rec

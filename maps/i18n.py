@@ -108,11 +108,8 @@ _TEXT: dict[str, tuple[str, str]] = {
     "back_to_grid": ("返回网格地图", "Back to the grid map"),
     "act_heading": ("处理", "Act"),
     "login_hint": ("登录后可处理此事件。", "Log in to act on this issue."),
-    "username": ("用户名", "Username"),
-    "password": ("密码", "Password"),
+    "read_only": ("您可以查看此事件，但无权处理。", "You may read this issue but not act on it."),
     "login": ("登录", "Log in"),
-    "logout": ("退出登录", "Log out"),
-    "logged_in_as": ("已登录", "Logged in as"),
     "note_optional": ("备注 (可选)", "Note (optional)"),
     "move_to": ("转为", "Move to"),
     "no_next_status": ("此事件已办结，无后续操作。", "This issue is final: nothing more to do."),
@@ -122,11 +119,10 @@ _TEXT: dict[str, tuple[str, str]] = {
                       "The server could not be reached; check the connection and try again."),
     "sending": ("提交中…", "Sending…"),
     "details": ("详情", "Details"),
-    # why a request failed, by HTTP status ("login_401": the log-in itself)
-    "why_login_401": ("用户名或密码不正确。", "Wrong username or password."),
+    # why a request failed, by HTTP status
     "why_401": ("登录已过期，请重新登录。", "The log-in has expired; log in again."),
-    "why_403": ("您无权处理此事件：网格员只能处理本网格的事件。",
-                "You may not change this issue: grid workers change only their own grid's issues."),
+    "why_403": ("您无权处理此事件，或页面已过期（请刷新页面后重试）。",
+                "You may not act on this issue, or the page is stale (reload it and try again)."),
     "why_409": ("此事件的状态已被他人更改，请刷新页面后再操作。",
                 "Someone has moved this issue on already; reload the page and try again."),
     "why_422": ("提交的内容不符合要求。", "The request was not accepted as sent."),
@@ -136,7 +132,7 @@ _TEXT: dict[str, tuple[str, str]] = {
 }
 
 # The failures the issue page explains in the page's language (maps/static/issue.js).
-WHY_KEYS = ("login_401", "401", "403", "409", "422", "429", "503")
+WHY_KEYS = ("401", "403", "409", "422", "429", "503")
 
 STATUS: dict[str, tuple[str, str]] = STATUS_NAMES
 

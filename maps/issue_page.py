@@ -1,25 +1,29 @@
 """The page to act on one issue (``/maps/issue/{id}``), where the grid map's popup link leads.
 
 A small map (the issue's pin over its grid outline, the linked facility, nearby streets as the
-offline base map) beside a panel with the issue's details and history, and a form: log in, then
-one button per status the workflow allows next, with an optional note. The form is driven by
-maps/static/issue.js against the JSON API (token, transitions, the reporter's contact for those
-allowed to see it); after a change the page reloads and shows the new status and history.
+offline base map) beside a panel with the issue's details and history, and the workflow form:
+one button per status the workflow allows next, with an optional note, for a reader who may act
+on the issue. The form is driven by maps/static/issue.js against the JSON API with the page's
+session cookie and its CSRF token (a ``<meta name="csrf-token">`` the server adds to each answer,
+never to the cached page); after a change the page reloads and shows the new status and history.
 
-The server-rendered page is readable without a token, so it is built from
-:data:`gis.issues.detail.ISSUE_DETAIL_COLUMNS` only: :func:`build_issue_page` refuses a frame
-that carries reporter contact. Laid out for 1024x768 either way up, controls of 44 px or more.
+The page never carries personal data: it is built from
+:data:`gis.issues.detail.ISSUE_DETAIL_COLUMNS` with the description and notes masked, and :func:`build_issue_page` refuses a frame that carries
+reporter contact. For a reader who may see personal data (:class:`gis.issues.detail.IssueAccess`)
+issue.js fetches the issue and its history from the API and shows them in full. Laid out for
+1024x768 either way up, controls of 44 px or more.
 """
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from urllib.parse import quote
 
 import folium
 import pandas as pd
 
-from gis.issues.detail import IssueDetail
+from gis.issues.detail import IssueAccess, IssueDetail
 from maps.assets import ISSUE_PAGE_JS
 from maps.base import (
     BaseMapOptions,
@@ -41,15 +45,17 @@ ISSUE_ZOOM = 18  # the zoom around an issue in no grid (otherwise the grid is fi
 
 
 class IssuePageAssets(JSCSSMixin):
-    """Links maps/static/issue.js (the log-in and workflow form) into this page only."""
+    """Links maps/static/issue.js (the workflow form) into this page only."""
 
     _template = Template("")
     default_js = [(f"gridmap-issue-js-{i}", url) for i, url in enumerate(ISSUE_PAGE_JS)]
 
 
-def build_issue_page(data: IssueDetail, *, lang: str = "zh", options: BaseMapOptions | None = None,
+def build_issue_page(data: IssueDetail, *, access: IssueAccess | None = None, lang: str = "zh",
+                     options: BaseMapOptions | None = None,
                      now: datetime | None = None) -> folium.Map:
-    """The action page of one issue, from :func:`gis.issues.detail.issue_detail`'s data."""
+    """The action page of one issue, from :func:`gis.issues.detail.issue_detail`'s data, for a
+    reader with ``access`` (by default an anonymous one: no form, no personal data)."""
     leaked = PII_COLUMNS & set(data.issue.columns)
     if leaked:
         raise ValueError(f"the issue row for a page must not carry personal data; drop {sorted(leaked)}")
@@ -68,7 +74,7 @@ def build_issue_page(data: IssueDetail, *, lang: str = "zh", options: BaseMapOpt
     _facility(m, to_datum(data.facility, datum), lang)
     _issue_marker(m, row, data.category, lang)
     m.add_child(IssuePageAssets())
-    m.get_root().html.add_child(RawHtml(panel_html(data, lang, now)), name="gm-panel")
+    m.get_root().html.add_child(RawHtml(panel_html(data, lang, now, access)), name="gm-panel")
     m.add_child(PageInit({"lang": lang, "page": "issue", "issueId": int(row["id"])}))
     return m
 
@@ -122,8 +128,10 @@ def _issue_marker(m: folium.Map, row, category: dict, lang: str) -> None:
 
 
 # -- the panel ----------------------------------------------------------------------------------
-def panel_html(data: IssueDetail, lang: str, now: datetime) -> str:
+def panel_html(data: IssueDetail, lang: str, now: datetime,
+               access: IssueAccess | None = None) -> str:
     """Details, the action form and the history, as escaped HTML."""
+    access = access or IssueAccess()
     issue = data.issue.iloc[0]
     issue_id = int(issue["id"])
     other = "zh" if lang == "en" else "en"
@@ -136,14 +144,15 @@ def panel_html(data: IssueDetail, lang: str, now: datetime) -> str:
     if bool(issue["overdue"]):
         badge += f' <span class="gm-overdue">{esc(t("overdue", lang))}</span>'
     text = {k: t(k, lang) for k in ("request_failed", "network_error", "sending", "details")}
-    config = {"id": issue_id, "lang": lang, "text": text,
+    config = {"id": issue_id, "lang": lang, "text": text, "reveal": access.personal,
               "why": {k: t(f"why_{k}", lang) for k in WHY_KEYS}}
     return (f'<div id="gm-panel" class="gm-issue-panel" '
             f'data-gm-issue="{esc(json.dumps(config, ensure_ascii=False))}">'
             f'<h1>{esc(t("issue_title", lang))} #{issue_id} · '
             f'{esc(_category_name(data.category, lang))}</h1>'
             f'<p class="gm-links">{" · ".join(links)}</p><p>{badge}</p>'
-            f'{_details(data, lang, now)}{_action_form(data, lang)}{_history(data, lang)}</div>')
+            f'{_details(data, lang, now)}{_action_form(data, access, lang)}'
+            f'{_history(data, lang)}</div>')
 
 
 def _details(data: IssueDetail, lang: str, now: datetime) -> str:
@@ -179,28 +188,29 @@ def _details(data: IssueDetail, lang: str, now: datetime) -> str:
     return f'<table class="gm-details">{cells}{contact}</table>'
 
 
-def _action_form(data: IssueDetail, lang: str) -> str:
-    if data.allowed_next:
+def _action_form(data: IssueDetail, access: IssueAccess, lang: str) -> str:
+    """The workflow buttons for a reader who may act; otherwise a line saying why there are none."""
+    issue_id = int(data.issue["id"].iloc[0])
+    if not access.logged_in:
+        target = esc(quote(f"/maps/issue/{issue_id}?lang={lang}", safe="/"))
+        actions = (f'<p class="gm-login-hint">{esc(t("login_hint", lang))} '
+                   f'<a href="/login?next={target}&amp;lang={lang}">'
+                   f'{esc(t("login", lang))}</a></p>')
+    elif not access.may_act:
+        actions = f'<p class="gm-read-only">{esc(t("read_only", lang))}</p>'
+    elif data.allowed_next:
         buttons = "".join(
             f'<button type="button" class="gm-transition" data-to="{esc(s)}">'
             f'{esc(status_label(s, lang))}</button>' for s in data.allowed_next)
-        actions = (f'<label class="gm-note">{esc(t("note_optional", lang))}'
-                   f'<textarea id="gm-note" maxlength="2000" rows="2"></textarea></label>'
+        actions = (f'<div id="gm-actions"><label class="gm-note" for="gm-note">'
+                   f'{esc(t("note_optional", lang))}</label>'
+                   f'<textarea id="gm-note" maxlength="2000" rows="2"></textarea>'
                    f'<p class="gm-move-to">{esc(t("move_to", lang))}:</p>'
-                   f'<div class="gm-transitions">{buttons}</div>')
+                   f'<div class="gm-transitions">{buttons}</div></div>')
     else:
         actions = f'<p class="gm-final">{esc(t("no_next_status", lang))}</p>'
     return (f'<h2>{esc(t("act_heading", lang))}</h2>'
-            '<div id="gm-error" class="gm-error" role="alert" hidden></div>'
-            f'<form id="gm-login" class="gm-login"><p class="gm-wide">{esc(t("login_hint", lang))}</p>'
-            f'<label>{esc(t("username", lang))}<input type="text" name="username" '
-            'autocomplete="username" autocapitalize="none" required></label>'
-            f'<label>{esc(t("password", lang))}<input type="password" name="password" '
-            'autocomplete="current-password" required></label>'
-            f'<button type="submit" class="gm-wide">{esc(t("login", lang))}</button></form>'
-            f'<div id="gm-actions" hidden><p class="gm-user">{esc(t("logged_in_as", lang))}: '
-            f'<b id="gm-user"></b> <button type="button" id="gm-logout">'
-            f'{esc(t("logout", lang))}</button></p>{actions}</div>')
+            f'<div id="gm-error" class="gm-error" role="alert" hidden></div>{actions}')
 
 
 def _history(data: IssueDetail, lang: str) -> str:
@@ -209,9 +219,10 @@ def _history(data: IssueDetail, lang: str) -> str:
     for e in data.history:
         change = (f'{esc(status_label(e["from_status"], lang)) if e["from_status"] else "—"}'
                   f' → {esc(status_label(e["to_status"], lang))}')
-        rows.append(f'<tr class="gm-event"><td>{esc(local_time(e["at"]))}</td>'
+        rows.append(f'<tr class="gm-event" data-gm-event="{int(e["id"])}">'
+                    f'<td>{esc(local_time(e["at"]))}</td>'
                     f'<td>{esc(e["actor"] or t("system", lang))}</td><td>{change}</td>'
-                    f'<td>{esc(e["note"] or "")}</td></tr>')
+                    f'<td class="gm-event-note">{esc(e["note"] or "")}</td></tr>')
     return (f'<h2>{esc(t("history", lang))} ({len(data.history)})</h2>'
             f'<table class="gm-history"><tr>{head}</tr>{"".join(rows)}</table>')
 

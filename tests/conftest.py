@@ -76,6 +76,43 @@ def engine(database_url: str) -> Iterator[Engine]:
     eng.dispose()
 
 
+# The application's role on a server of one's own (GRIDMAP_TEST_DATABASE_URL): not gridmap_app,
+# whose password a deployment on the same server may rely on.
+TEST_APP_ROLE = "gridmap_test_app"
+
+
+@pytest.fixture(scope="session")
+def app_database_url(local_cluster: LocalCluster | None, engine: Engine, database_url: str) -> str:
+    """The URL of the application's role, which may not change or remove audit entries: what
+    `gridmap serve` connects as (gis.db.roles), and so what live test servers connect as. On the
+    tests' cluster it is its gridmap_app; on GRIDMAP_TEST_DATABASE_URL a role made for the tests
+    (the owner must be allowed to create roles, else the tests that need it skip, which under CI
+    fails the run). ``database_url`` stays the owner's, for fixtures and tests that set data up."""
+    import secrets
+
+    import psycopg
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from gis.db.roles import APP_ROLE, ensure_application_role, grant_application_role
+    from gis.errors import SetupError
+
+    if local_cluster is not None:
+        url = local_cluster.info().app_url
+        role, password = APP_ROLE, make_url(url).password
+    else:
+        role, password = TEST_APP_ROLE, secrets.token_urlsafe(18)
+        url = make_url(database_url).set(username=role, password=password).render_as_string(
+            hide_password=False)
+    try:
+        ensure_application_role(engine, role, password)
+    except (psycopg.Error, SQLAlchemyError, SetupError) as exc:  # a server that refuses roles
+        pytest.skip(f"cannot create the application's role {role}: {exc}")
+    with engine.begin() as conn:
+        grant_application_role(conn, role)
+    return url
+
+
 def demo_today() -> date | datetime:
     """The ``today`` the session's demo is generated with: GRIDMAP_TEST_TODAY, or now."""
     pinned = os.environ.get("GRIDMAP_TEST_TODAY")

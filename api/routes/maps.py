@@ -1,10 +1,17 @@
 """HTML map pages: parse the query, fetch with ``gis.queries.map_data``, render with ``maps``.
 
-Pages are readable without a token; they carry no personal data, the popups and the issue page
-being built from whitelisted columns (the issue page's own script asks the API, with the user's
-token, for what only some roles may see). Rendered pages are cached per filter and data
-version. The JS/CSS they load is served from ``/static/``. :func:`install` sets all this up
-with ``Settings.maps`` (:class:`api.settings.MapSettings`), given by the app factory.
+Pages are closed by default (docs/ARCHITECTURE.md, "People and scopes"): a reader who is not
+logged in is sent to the log-in page and back (:data:`api.deps.PageReader`), unless
+``GRIDMAP_PUBLIC_READ`` opens them. Each page shows its reader's scope: the cases are selected
+through a :class:`gis.queries.reads.ScopedFilter`, an issue page outside the scope is a 403.
+Pages never carry personal data (descriptions and notes masked; the issue page's own script asks
+the API, with the session cookie, for what its reader may see).
+
+Rendered pages are cached per filter, data version and reader's scope (``Actor.scope_key``),
+never per session: the parts that belong to one session (its CSRF token, the user bar with the
+log-out form) are added to each answer after the cache (:func:`api.pages.routing.personalise`).
+The JS/CSS the pages load is served from ``/static/`` to anyone. :func:`install` sets all this
+up with ``Settings.maps`` (:class:`api.settings.MapSettings`), given by the app factory.
 """
 
 from __future__ import annotations
@@ -18,12 +25,15 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BeforeValidator
 
-from api.deps import SessionDep
+from api.deps import PageReader, SessionDep
+from api.pages.routing import PageRoute, personalise
 from api.settings import MapSettings
 from gis.errors import SetupError
-from gis.issues.detail import issue_detail
+from gis.issues.detail import issue_access, issue_detail
+from gis.people.actors import Actor
 from gis.queries import map_data
 from gis.queries.filters import IssueFilter
+from gis.queries.reads import ScopedFilter
 from maps import assets
 from maps.base import BaseMapOptions, render
 from maps.cache import PageCache
@@ -32,7 +42,7 @@ from maps.heatmap import build_heatmap
 from maps.issue_page import build_issue_page
 from maps.overview import build_overview
 
-router = APIRouter(prefix="/maps", tags=["maps"])
+router = APIRouter(prefix="/maps", tags=["maps"], route_class=PageRoute)
 Lang = Annotated[Literal["zh", "en"], Query(description="Label language")]
 Basemap = Annotated[Literal["none", "osm", "tianditu", "amap"] | None,
                     Query(description="Base map; online ones need GRIDMAP_MAPS_ONLINE")]
@@ -71,32 +81,46 @@ def _context(request: Request, basemap: str | None) -> tuple[MapSettings, PageCa
     return cfg, request.app.state.map_cache, options
 
 
-def _page(cache: PageCache, key: tuple, build) -> HTMLResponse:
+def _page(request: Request, actor: Actor | None, lang: str, cache: PageCache, key: tuple,
+          build) -> HTMLResponse:
     page, hit = cache.get_or_build(key, lambda: render(build()))
-    return HTMLResponse(page, headers={"X-Page-Cache": "hit" if hit else "miss",
-                                       "Cache-Control": "no-cache"})
+    return HTMLResponse(personalise(page, request, actor, lang),
+                        headers={"X-Page-Cache": "hit" if hit else "miss",
+                                 "Cache-Control": "private, no-store"})
+
+
+def _scoped(request: Request, actor: Actor | None, flt: IssueFilter | None = None) -> ScopedFilter:
+    return ScopedFilter.of(flt or IssueFilter(), actor,
+                           public_read=request.app.state.settings.public_read)
+
+
+def _scope_key(actor: Actor | None) -> tuple | None:
+    return actor.scope_key() if actor is not None else None
 
 
 @router.get("/grid/{code}", response_class=HTMLResponse, summary="A grid worker's tablet map")
-def grid_map(code: str, request: Request, session: SessionDep, lang: Lang = "zh",
-             basemap: Basemap = None) -> HTMLResponse:
+def grid_map(code: str, request: Request, session: SessionDep, actor: PageReader,
+             lang: Lang = "zh", basemap: Basemap = None) -> HTMLResponse:
     cfg, cache, options = _context(request, basemap)
-    key = ("grid", code, lang, options, map_data.data_version(session))
-    return _page(cache, key, lambda: build_grid_map(
-        map_data.grid_map_data(session, code), lang=lang, options=options,
-        issue_link=cfg.issue_link))
+    key = ("grid", code, lang, options, _scope_key(actor), map_data.data_version(session))
+    return _page(request, actor, lang, cache, key, lambda: build_grid_map(
+        map_data.grid_map_data(session, code, _scoped(request, actor)), lang=lang,
+        options=options, issue_link=cfg.issue_link))
 
 
 @router.get("/issue/{issue_id}", response_class=HTMLResponse,
-            summary="The page to act on one issue (details, history, log-in and workflow)")
+            summary="The page to act on one issue (details, history and the workflow form)")
 def issue_page(issue_id: Annotated[int, Path(ge=1, le=2_147_483_647, description="Issue id")],
-               request: Request, session: SessionDep, lang: Lang = "zh",
+               request: Request, session: SessionDep, actor: PageReader, lang: Lang = "zh",
                basemap: Basemap = None) -> HTMLResponse:
     _, cache, options = _context(request, basemap)
+    access = issue_access(session, issue_id, actor,
+                          public_read=request.app.state.settings.public_read)
     # Every status change adds an issue_events row, which changes the data version.
-    key = ("issue", issue_id, lang, options, map_data.data_version(session))
-    return _page(cache, key, lambda: build_issue_page(
-        issue_detail(session, issue_id), lang=lang, options=options))
+    key = ("issue", issue_id, lang, options, access, _scope_key(actor),
+           map_data.data_version(session))
+    return _page(request, actor, lang, cache, key, lambda: build_issue_page(
+        issue_detail(session, issue_id), access=access, lang=lang, options=options))
 
 
 def _blank_to_none(value):
@@ -121,21 +145,22 @@ def issue_filter(
 
 @router.get("/heatmap", response_class=HTMLResponse, summary="The leaders' issue heatmap")
 def heatmap(
-    request: Request, session: SessionDep,
+    request: Request, session: SessionDep, actor: PageReader,
     flt: Annotated[IssueFilter, Depends(issue_filter)],
     mode: Annotated[Literal["raw", "rate"], Query(description="Choropleth colour")] = "raw",
     lang: Lang = "zh", basemap: Basemap = None,
 ) -> HTMLResponse:
     _, cache, options = _context(request, basemap)
-    key = ("heatmap", flt.key(), mode, lang, options, map_data.data_version(session))
-    return _page(cache, key, lambda: build_heatmap(
-        map_data.heatmap_data(session, flt), lang=lang, options=options, mode=mode))
+    scoped = _scoped(request, actor, flt)
+    key = ("heatmap", scoped.key(), mode, lang, options, map_data.data_version(session))
+    return _page(request, actor, lang, cache, key, lambda: build_heatmap(
+        map_data.heatmap_data(session, scoped), lang=lang, options=options, mode=mode))
 
 
 @router.get("/overview", response_class=HTMLResponse, summary="All communities and grids")
-def overview(request: Request, session: SessionDep, lang: Lang = "zh",
+def overview(request: Request, session: SessionDep, actor: PageReader, lang: Lang = "zh",
              basemap: Basemap = None) -> HTMLResponse:
     _, cache, options = _context(request, basemap)
-    key = ("overview", lang, options, map_data.data_version(session))
-    return _page(cache, key, lambda: build_overview(
-        map_data.overview_data(session), lang=lang, options=options))
+    key = ("overview", lang, options, _scope_key(actor), map_data.data_version(session))
+    return _page(request, actor, lang, cache, key, lambda: build_overview(
+        map_data.overview_data(session, _scoped(request, actor)), lang=lang, options=options))

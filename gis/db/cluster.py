@@ -1,10 +1,12 @@
 """A private PostgreSQL + PostGIS cluster that GridMap starts for a user who has no server.
 
 The cluster lives in one directory (by default the repository's ``data/pg/``), listens on a free
-loopback port only, and records its URL in ``gridmap.json`` there. PostgreSQL refuses to run as
-root, so when GridMap runs as root the server runs as an unprivileged system user; that user must
-be able to traverse to the data directory, which a checkout under ``/root`` does not allow, so the
-data then lives under ``/var/lib/gridmap`` and ``data/pg`` is a symlink to it.
+loopback port only, and records in ``gridmap.json`` there its port and two passwords: the owner's
+(the superuser ``gridmap``, for migrations and the ``gridmap`` commands) and the application
+role's (``gridmap_app``, which the server connects as: :mod:`gis.db.roles`). PostgreSQL refuses
+to run as root, so when GridMap runs as root the server runs as an unprivileged system user; that
+user must be able to traverse to the data directory, which a checkout under ``/root`` does not
+allow, so the data then lives under ``/var/lib/gridmap`` and ``data/pg`` is a symlink to it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from gis.db.roles import APP_ROLE, ensure_application_role
 from gis.errors import SetupError
 
 DEBIAN_PACKAGES = "postgresql postgresql-15-postgis-3 (or the postgis package of your PostgreSQL version)"
@@ -36,8 +39,9 @@ SHARED_ROOT = Path("/var/lib/gridmap")
 class ClusterInfo:
     directory: Path
     port: int
-    url: str
+    url: str  # the owner's
     running: bool
+    app_url: str | None = None  # the application role's; None until `gridmap db start` adds it
 
 
 def find_pg_bin(chosen: Path | None = None) -> Path:
@@ -137,6 +141,7 @@ class LocalCluster:
             self._pg_ctl(pg_bin, "start", "-w", "-t", "60", "-l", str(self.directory / "server.log"),
                          "-o", f"-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=''")
         self._ensure_database(rec)
+        self._ensure_application_role(rec)
         return self.info()
 
     def stop(self) -> bool:
@@ -155,7 +160,7 @@ class LocalCluster:
             return None
         running = ((self.pgdata / "postmaster.pid").exists()
                    and self._is_running(find_pg_bin(self.pg_bin)))
-        return ClusterInfo(self.directory, rec["port"], self.url(rec), running)
+        return ClusterInfo(self.directory, rec["port"], self.url(rec), running, self.app_url(rec))
 
     def destroy(self) -> None:
         """Stop and delete the cluster (tests use throwaway clusters)."""
@@ -168,7 +173,16 @@ class LocalCluster:
 
     @staticmethod
     def url(rec: dict) -> str:
+        """The owner's URL."""
         return (f"postgresql+psycopg://{DB_USER}:{rec['password']}@127.0.0.1:{rec['port']}/{DB_NAME}")
+
+    @staticmethod
+    def app_url(rec: dict) -> str | None:
+        """The application role's URL; None for a cluster made before it had one."""
+        if not rec.get("app_password"):
+            return None
+        return (f"postgresql+psycopg://{APP_ROLE}:{rec['app_password']}@127.0.0.1:{rec['port']}"
+                f"/{DB_NAME}")
 
     # -- internals ----------------------------------------------------------------------------
     def _init(self, pg_bin: Path) -> None:
@@ -211,6 +225,14 @@ class LocalCluster:
                 conn.execute(f'CREATE DATABASE "{DB_NAME}"')
         with psycopg.connect(admin + f" dbname={DB_NAME}", autocommit=True) as conn:
             conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+
+    def _ensure_application_role(self, rec: dict) -> None:
+        """The role the server connects as, with a password of its own kept in the record; a
+        cluster made before there was one gets it now. Its grants follow the migrations."""
+        if not rec.get("app_password"):
+            rec["app_password"] = secrets.token_urlsafe(18)
+            self._write_record(rec)
+        ensure_application_role(self.url(rec), APP_ROLE, rec["app_password"])
 
     def _is_running(self, pg_bin: Path) -> bool:
         if not (self.pgdata / "PG_VERSION").exists():

@@ -10,6 +10,7 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.orm import Session, sessionmaker
 
+from gis.db.roles import APP_ROLE, grant_if_present
 from gis.errors import DatabaseUnavailable
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -80,11 +81,15 @@ def alembic_config(url: str):
     return cfg
 
 
-def upgrade(url: str, revision: str = "head") -> None:
-    """Create or upgrade the schema to ``revision`` with the Alembic migrations."""
+def upgrade(url: str, revision: str = "head", application_role: str | None = APP_ROLE) -> None:
+    """Create or upgrade the schema to ``revision`` with the Alembic migrations, connecting as the
+    schema's owner (``url``); then grant ``application_role``, when it exists, its privileges on
+    the tables as they now are (:mod:`gis.db.roles`)."""
     from alembic import command
 
     command.upgrade(alembic_config(url), revision)
+    if application_role:
+        grant_if_present(url, application_role)
 
 
 def current_revision(engine: Engine) -> str | None:

@@ -2,8 +2,10 @@
 is tagged to, the linked facility, nearby streets for the offline base map, its history and the
 statuses it may move to next.
 
-The page is readable without a token, so reporter contact (personal data) is never selected
-here; a logged-in client asks the API for it.
+Maps never show personal data: reporter contact is never selected here, and the description
+and history notes are masked (:func:`gis.people.privacy.mask_text`); the page's own script asks
+the API for them when its reader may see them (:class:`IssueAccess`). Who may open the page at
+all is the reader's scope (:func:`issue_access`).
 """
 
 from __future__ import annotations
@@ -16,14 +18,16 @@ import shapely
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from gis.errors import NotFound
+from gis.errors import Forbidden, NotFound
 from gis.issues.workflow import history
+from gis.people.actors import Actor, personal_sql, read_scope_sql
+from gis.people.privacy import mask_text
 from gis.queries.issue_model import ISSUE_FROM, select_list
 from gis.rules import TRANSITIONS
 
 WGS84 = "EPSG:4326"
 # The fields of the one issue read model the page shows, and the grid worker's name beside them.
-# The page is public: no personal field (gis.queries.issue_model.PERSONAL_FIELDS) is among them.
+# No personal field (gis.queries.issue_model.PERSONAL_FIELDS) is among them.
 ISSUE_DETAIL_COLUMNS = ("id", "category", "description", "status", "priority", "reported_at",
                         "due_at", "closed_at", "overdue", "assignment", "photo_urls", "grid_code",
                         "grid_name", "facility_code", "facility_name")
@@ -48,8 +52,39 @@ class IssueDetail:
     allowed_next: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class IssueAccess:
+    """What the reader of an issue page may do there: whether they are logged in, may move the
+    issue through the workflow, and may see its personal data (fetched by the page's script)."""
+
+    logged_in: bool = False
+    may_act: bool = False
+    personal: bool = False
+
+
+def issue_access(session: Session, issue_id: int, reader: Actor | None, *,
+                 public_read: bool = False) -> IssueAccess:
+    """``reader``'s access to ``issue_id``: NotFound when there is no such issue, Forbidden when
+    it is outside what they may read (:func:`gis.people.actors.read_scope_sql`)."""
+    scope, params = read_scope_sql(reader, public_read=public_read)
+    personal, personal_params = personal_sql(reader)
+    row = session.execute(text(f"""
+        SELECT ({scope}) AS readable, ({personal}) AS personal, g.code, i.department_id
+          FROM issues i LEFT JOIN grids g ON g.id = i.grid_id WHERE i.id = :id"""),
+        params | personal_params | {"id": issue_id}).first()
+    if row is None:
+        raise NotFound(f"issue {issue_id} does not exist", zh=f"事件 {issue_id} 不存在")
+    if not row.readable:
+        raise Forbidden(f"issue {issue_id} is outside what you may read",
+                        zh=f"事件 {issue_id} 不在您的查看范围内")
+    if reader is None:
+        return IssueAccess()
+    return IssueAccess(True, reader.may_act_on(row.code, row.department_id), bool(row.personal))
+
+
 def issue_detail(session: Session, issue_id: int) -> IssueDetail:
-    """What the action page of ``issue_id`` shows; NotFound when there is no such issue."""
+    """What the action page of ``issue_id`` shows, personal data masked; NotFound when there is
+    no such issue. Whether the reader may see it at all is :func:`issue_access`."""
     issue = _query(session, f"""
         SELECT {select_list(ISSUE_DETAIL_COLUMNS, geometry="wkb")},
                (SELECT u.display_name FROM grid_workers gw JOIN users u ON u.id = gw.user_id
@@ -66,10 +101,11 @@ def issue_detail(session: Session, issue_id: int) -> IssueDetail:
         SELECT f.code, f.name, f.category, f.status, ST_AsBinary(f.geom) AS wkb FROM facilities f
          WHERE f.id = (SELECT facility_id FROM issues WHERE id = :id)""", {"id": issue_id},
                       ["code", "name", "category", "status"])
+    issue["description"] = issue["description"].map(mask_text)
     status = str(issue["status"].iloc[0])
     return IssueDetail(issue, grid, facility, _streets(session, issue_id),
                        _category(session, str(issue["category"].iloc[0])),
-                       history(session, issue_id), TRANSITIONS.get(status, ()))
+                       history(session, issue_id, personal=False), TRANSITIONS.get(status, ()))
 
 
 def _streets(session: Session, issue_id: int) -> gpd.GeoDataFrame:

@@ -8,7 +8,10 @@
   a grid at the time.
 - A password set by someone else is an initial one: the user must change it at the first log-in.
 - Disabling a user or setting their password ends their sessions at once.
-Every change is audited (``user_admin``) with who made it.
+- The last active admin can be neither disabled nor given another role (nobody could undo it).
+- A region, department or grid that does not exist is a bad value for a person
+  (:class:`~gis.errors.InvalidParameter`); only an unknown user is :class:`~gis.errors.NotFound`.
+Every change is audited (``user_admin``, ``department_admin``) with who made it.
 """
 
 from __future__ import annotations
@@ -20,8 +23,9 @@ from dataclasses import dataclass, field
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from gis.errors import Conflict, InvalidParameter, NotFound
+from gis.errors import Conflict, Forbidden, InvalidParameter, NotFound
 from gis.people import audit
+from gis.people.actors import Actor, require_role
 from gis.people.passwords import PasswordPolicy, hash_password
 from gis.people.sessions import end_all_sessions
 from gis.rules import REGION_ROLES, ROLE_NAMES, ROLES
@@ -88,7 +92,8 @@ def region_id(session: Session, region: str) -> int:
         "SELECT id, code, name, level FROM regions WHERE code = :r OR name = :r ORDER BY code"),
         {"r": region.strip()}).all()
     if not rows:
-        raise NotFound(f"no region with code or name {region!r}", zh=f"没有编码或名称为 {region!r} 的区域")
+        raise InvalidParameter(f"no region with code or name {region!r}",
+                               zh=f"没有编码或名称为 {region!r} 的区域")
     if len(rows) > 1:
         raise InvalidParameter(
             f"{region!r} names {len(rows)} regions ({', '.join(r.code for r in rows)}); give the code",
@@ -100,8 +105,8 @@ def department_id(session: Session, department: str) -> int:
     found = session.execute(text("SELECT id FROM departments WHERE code = :d OR name = :d"),
                             {"d": department.strip()}).scalars().all()
     if len(found) != 1:
-        raise NotFound(f"no department with code or name {department!r}",
-                       zh=f"没有编码或名称为 {department!r} 的部门")
+        raise InvalidParameter(f"no department with code or name {department!r}",
+                               zh=f"没有编码或名称为 {department!r} 的部门")
     return found[0]
 
 
@@ -111,8 +116,8 @@ def check_grids(session: Session, codes: Iterable[str]) -> tuple[str, ...]:
         "SELECT code FROM grids WHERE valid_to IS NULL AND code = ANY(:c)"), {"c": list(codes)}).scalars())
     unknown = [c for c in codes if c not in known]
     if unknown:
-        raise NotFound(f"no current grid with code {', '.join(unknown)}",
-                       zh=f"没有编码为 {'、'.join(unknown)} 的现行网格")
+        raise InvalidParameter(f"no current grid with code {', '.join(unknown)}",
+                               zh=f"没有编码为 {'、'.join(unknown)} 的现行网格")
     return codes
 
 
@@ -121,7 +126,7 @@ def save_person(session: Session, person: Person, *, by: str | None, address: st
     """Add ``person`` or update them by username; returns (id, created). ``create`` True refuses
     an existing username, False a missing one, None takes either (a roster re-import)."""
     username = check_username(person.username)
-    existing = session.execute(text("SELECT id, role, region_id, department_id FROM users "
+    existing = session.execute(text("SELECT id, role, region_id, department_id, active FROM users "
                                     "WHERE username = :u"), {"u": username}).first()
     if existing is not None and create is True:
         raise Conflict(f"user {username!r} already exists", zh=f"用户 {username!r} 已存在")
@@ -131,6 +136,8 @@ def save_person(session: Session, person: Person, *, by: str | None, address: st
     if role is None:
         raise InvalidParameter(f"{username}: a role is needed for a new user",
                                zh=f"{username}：新用户须指定角色")
+    if existing is not None and existing.role == "admin" and role != "admin" and existing.active:
+        _keep_an_admin(session, existing.id)
     values: dict = {"role": role}
     if person.display_name is not None:
         if not person.display_name.strip():
@@ -205,12 +212,24 @@ def assign_grids(session: Session, user_id: int, grids: Iterable[str]) -> None:
         {"u": user_id, "g": grids})
 
 
+def _keep_an_admin(session: Session, user_id: int) -> None:
+    others = session.execute(text("SELECT count(*) FROM users WHERE role = 'admin' AND active "
+                                  "AND id <> :i"), {"i": user_id}).scalar_one()
+    if not others:
+        raise Conflict("this is the last active admin: make another admin first",
+                       zh="这是最后一个可用的管理员账号：请先设置另一名管理员")
+
+
 def set_active(session: Session, username: str, active: bool, *, by: str | None,
                address: str | None = None) -> None:
-    user_id = session.execute(text("UPDATE users SET active = :a WHERE username = :u RETURNING id"),
-                              {"a": active, "u": username}).scalar()
-    if user_id is None:
+    found = session.execute(text("SELECT id, role, active FROM users WHERE username = :u"),
+                            {"u": username}).first()
+    if found is None:
         raise NotFound(f"no user {username!r}", zh=f"用户 {username!r} 不存在")
+    if not active and found.active and found.role == "admin":
+        _keep_an_admin(session, found.id)
+    user_id = found.id
+    session.execute(text("UPDATE users SET active = :a WHERE id = :i"), {"a": active, "i": user_id})
     if not active:
         end_all_sessions(session, user_id)
         # A worker who leaves hands their grids back (the history keeps who held them).
@@ -237,21 +256,39 @@ def set_password(session: Session, username: str, password: str, *, by: str | No
                  detail={"password_reset": True, "must_change": initial})
 
 
+_USERS_SQL = """
+    SELECT u.id, u.username, u.display_name, u.role, u.phone, u.active,
+           r.code AS region_code, r.name AS region_name, d.code AS department,
+           d.name AS department_name, u.must_change_password, u.created_at,
+           coalesce((SELECT array_agg(gw.grid_code ORDER BY gw.grid_code) FROM grid_workers gw
+                      WHERE gw.user_id = u.id), '{}') AS grids
+      FROM users u LEFT JOIN regions r ON r.id = u.region_id
+      LEFT JOIN departments d ON d.id = u.department_id"""
+
+
 def list_users(session: Session, *, include_inactive: bool = True) -> list[dict]:
-    rows = session.execute(text(f"""
-        SELECT u.id, u.username, u.display_name, u.role, u.phone, u.active,
-               r.code AS region_code, r.name AS region_name, d.code AS department,
-               u.must_change_password,
-               coalesce((SELECT array_agg(gw.grid_code ORDER BY gw.grid_code) FROM grid_workers gw
-                          WHERE gw.user_id = u.id), '{{}}') AS grids
-          FROM users u LEFT JOIN regions r ON r.id = u.region_id
-          LEFT JOIN departments d ON d.id = u.department_id
-         {'' if include_inactive else 'WHERE u.active'} ORDER BY u.username""")).mappings()
+    """Every user (never a password hash), by username."""
+    rows = session.execute(text(_USERS_SQL + ("" if include_inactive else " WHERE u.active")
+                                + " ORDER BY u.username")).mappings()
     return [dict(r) for r in rows]
 
 
+def get_user(session: Session, username: str) -> dict:
+    """One user as :func:`list_users` shows them; NotFound if there is none."""
+    row = session.execute(text(_USERS_SQL + " WHERE u.username = :u"), {"u": username}).mappings().first()
+    if row is None:
+        raise NotFound(f"no user {username!r}", zh=f"用户 {username!r} 不存在")
+    return dict(row)
+
+
+def existing_usernames(session: Session, usernames: Iterable[str]) -> set[str]:
+    return set(session.execute(text("SELECT username FROM users WHERE username = ANY(:u)"),
+                               {"u": list(usernames)}).scalars())
+
+
 def grid_history(session: Session, grid_code: str) -> list[dict]:
-    """Who held ``grid_code`` from when to when, oldest first."""
+    """Who held ``grid_code`` from when to when, oldest first (no scope check: the command line
+    and the checked :func:`assignment_history`)."""
     rows = session.execute(text("""
         SELECT a.grid_code, u.username, u.display_name, a.valid_from, a.valid_to
           FROM grid_assignments a JOIN users u ON u.id = a.user_id
@@ -259,24 +296,77 @@ def grid_history(session: Session, grid_code: str) -> list[dict]:
     return [dict(r) for r in rows]
 
 
+def assignment_history(session: Session, actor: Actor, grid_code: str) -> list[dict]:
+    """:func:`grid_history` for an admin, or a leader or dispatcher whose region holds the grid
+    (any version of it: a retired grid's history stays readable)."""
+    require_role(actor, "admin", "leader", "dispatcher")
+    grid_code = (grid_code or "").strip()
+    found = session.execute(text("""
+        WITH RECURSIVE sub(id) AS (
+            SELECT CAST(:r AS integer) UNION ALL SELECT r.id FROM regions r JOIN sub ON r.parent_id = sub.id)
+        SELECT count(*) AS versions, coalesce(bool_or(g.community_id IN (SELECT id FROM sub)), false)
+               AS in_region
+          FROM grids g WHERE g.code = :g"""), {"g": grid_code, "r": actor.region_id}).one()
+    if not found.versions:
+        raise NotFound(f"no grid with code {grid_code!r}", zh=f"没有编码为 {grid_code!r} 的网格")
+    if not actor.sees_all() and not found.in_region:
+        raise Forbidden(f"grid {grid_code} is outside {actor.username}'s region",
+                        zh=f"网格 {grid_code} 不在 {actor.username} 的管辖区域内")
+    return grid_history(session, grid_code)
+
+
 # -- departments --------------------------------------------------------------------------------
-def save_department(session: Session, code: str, name: str, categories: Iterable[str] = (),
-                    region: str | None = None) -> int:
-    categories = list(dict.fromkeys(categories))
+DEPARTMENT_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,31}$")
+
+
+def save_department(session: Session, code: str, name: str, categories: Iterable[str] | None = None,
+                    region: str | None = None, *, by: str | None = None, address: str | None = None,
+                    create: bool | None = None) -> tuple[int, bool]:
+    """Add a department or update it by code; returns (id, created). On an update, categories or
+    region None are left as they are ("" clears the region). ``create`` True refuses an existing
+    code."""
+    code, name = (code or "").strip(), (name or "").strip()
+    if not DEPARTMENT_CODE.match(code):
+        raise InvalidParameter(
+            f"department code {code!r} must be 1-32 letters, digits, '.', '_' or '-'",
+            zh=f"部门编码 {code!r} 须为 1-32 位字母、数字、'.'、'_' 或 '-'")
+    if not name or len(name) > 100:
+        raise InvalidParameter(f"department {code}: the name must be 1-100 characters",
+                               zh=f"部门 {code}：名称须为 1-100 个字符")
+    existing = session.execute(text("SELECT id FROM departments WHERE code = :c"), {"c": code}).scalar()
+    if existing is not None and create is True:
+        raise Conflict(f"department {code!r} already exists", zh=f"部门 {code!r} 已存在")
+    values: dict = {"name": name}
+    if categories is not None or existing is None:
+        values["categories"] = _issue_categories(session, categories or ())
+    if region is not None or existing is None:
+        values["region_id"] = region_id(session, region) if region else None
+    if existing is None:
+        dept_id = session.execute(text(
+            f"INSERT INTO departments (code, {', '.join(values)}) VALUES (:code, "
+            f"{', '.join(':' + c for c in values)}) RETURNING id"), values | {"code": code}).scalar_one()
+    else:
+        dept_id = existing
+        session.execute(text(f"UPDATE departments SET {', '.join(f'{c} = :{c}' for c in values)} "
+                             "WHERE id = :id"), values | {"id": dept_id})
+    audit.record(session, "department_admin", username=by, address=address, target=code,
+                 detail={"created": existing is None, "fields": sorted(values)})
+    return dept_id, existing is None
+
+
+def _issue_categories(session: Session, categories: Iterable[str]) -> list[str]:
+    categories = list(dict.fromkeys(c.strip() for c in categories if c and c.strip()))
     known = set(session.execute(text("SELECT code FROM categories WHERE kind = 'issue'")).scalars())
     unknown = [c for c in categories if c not in known]
     if unknown:
-        raise InvalidParameter(f"unknown issue categories {', '.join(unknown)}",
+        raise InvalidParameter(f"unknown issue categories {', '.join(unknown)}; known: "
+                               f"{', '.join(sorted(known))}",
                                zh=f"未知的事件类别 {'、'.join(unknown)}")
-    return session.execute(text("""
-        INSERT INTO departments (code, name, categories, region_id) VALUES (:c, :n, :k, :r)
-        ON CONFLICT (code) DO UPDATE SET name = excluded.name, categories = excluded.categories,
-               region_id = excluded.region_id RETURNING id"""),
-        {"c": code, "n": name, "k": categories,
-         "r": region_id(session, region) if region else None}).scalar_one()
+    return categories
 
 
 def list_departments(session: Session) -> list[dict]:
+    """Every department with its categories, region and number of active staff, by code."""
     rows = session.execute(text("""
         SELECT d.code, d.name, d.categories, r.code AS region_code, r.name AS region_name, d.active,
                (SELECT count(*) FROM users u WHERE u.department_id = d.id AND u.active) AS staff

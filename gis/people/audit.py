@@ -11,13 +11,13 @@ value: a reveal names the cases, not what they said.
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gis.errors import InvalidParameter
-from gis.queries.filters import start_of
+from gis.queries.filters import IssueFilter, start_of
 from gis.rules import AUDIT_RETENTION_DAYS
 
 # What an entry says happened. Kept as data so `GET /api/v1/audit?action=` can be checked.
@@ -33,6 +33,7 @@ ACTIONS = {
     "export": "an export of data",
     "package": "an offline grid package",
     "user_admin": "an account added or changed by an admin (API, page, command or roster)",
+    "department_admin": "a department added or changed by an admin (API or command)",
     "audit_prune": "audit entries older than the retention removed",
 }
 
@@ -67,9 +68,11 @@ def entries(session: Session, *, username: str | None = None, action: str | None
         clauses.append("at >= :since")
         params["since"] = start_of(since)
     if until is not None:
-        clauses.append("at < :until")
-        params["until"] = (start_of(until + timedelta(days=1)) if not isinstance(until, datetime)
-                           else start_of(until) + timedelta(microseconds=1))
+        clauses.append("at <= :until")
+        params["until"] = IssueFilter(until=until).until_at()  # the issue filter's reading of until
+    if since is not None and until is not None and params["since"] > params["until"]:
+        raise InvalidParameter(f"since ({since}) is after until ({until}); no entry can match",
+                               zh=f"起始时间 since({since})晚于结束时间 until({until})")
     rows = session.execute(text(f"""
         SELECT id, at, username, action, target, address, outcome, detail FROM audit_log
          WHERE {' AND '.join(clauses)} ORDER BY at DESC, id DESC LIMIT :limit OFFSET :offset"""),

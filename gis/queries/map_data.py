@@ -16,8 +16,12 @@ in numpy when a budget is still exceeded, so weights always add up to the issue 
 Hotspots are Getis-Ord Gi* (PySAL esda) over the grids' Queen contiguity, with a permutation
 p-value.
 
-Rows for the worker's tablet map are whitelisted columns: no reporter contact (personal data) is
-ever selected here.
+Every map shows the cases of its reader's scope (docs/ARCHITECTURE.md, "People and scopes"): the
+route passes a :class:`~gis.queries.reads.ScopedFilter`, whose conditions carry the scope into
+every count and cell, and a leader's or dispatcher's heatmap and overview show their region's
+grids only. Maps never show personal data: rows for the worker's tablet map are whitelisted
+columns (no reporter contact is ever selected here) and their descriptions are masked
+(:func:`gis.people.privacy.mask_text`); the issue page's own script asks the API for more.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import math
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import TypeVar
 
@@ -38,10 +42,12 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gis.errors import NotFound
+from gis.people.privacy import mask_text
 from gis.queries.filters import IssueFilter
 from gis.queries.issue_model import ISSUE_FROM, select_list
+from gis.queries.reads import ScopedFilter
 from gis.queries.statistics import counts_by_grid, with_rates
-from gis.rules import BEIJING_OFFSET, open_sql
+from gis.rules import BEIJING_OFFSET
 
 WGS84 = "EPSG:4326"
 # Weeks are counted in whole seconds from a local Monday midnight, which costs far less per row
@@ -143,8 +149,13 @@ def heatmap_data(session: Session, flt: IssueFilter, *, cell_budget: int = HEAT_
 
 def grids_in_scope(session: Session, flt: IssueFilter) -> gpd.GeoDataFrame:
     """Current grids of the filter's community (the grid's community when a grid is given; all
-    grids otherwise), with households, community and the first worker's display name."""
+    grids otherwise), within the region of a leader or dispatcher reading through a
+    :class:`ScopedFilter`, with households, community and the first worker's display name."""
     conds, params = ["g.valid_to IS NULL"], {}
+    region = flt.region_grids() if isinstance(flt, ScopedFilter) else None
+    if region is not None:
+        conds.append("g.code = ANY(:region_grids)")
+        params["region_grids"] = sorted(region)
     if flt.community:
         conds.append("(c.name = :community OR c.code = :community)")
         params["community"] = flt.community
@@ -405,19 +416,22 @@ class OverviewData:
     grids: gpd.GeoDataFrame
 
 
-def overview_data(session: Session) -> OverviewData:
+def overview_data(session: Session, flt: IssueFilter | None = None) -> OverviewData:
+    """Every community's outline, and the grids with the counts of the issues ``flt`` takes in
+    (all of them by default; a :class:`ScopedFilter` for a reader's scope)."""
     comm = session.execute(text("""
         SELECT c.code, c.name, p.name AS street, ST_AsBinary(c.geom) AS wkb
           FROM regions c LEFT JOIN regions p ON p.id = c.parent_id
          WHERE c.level = 'community' ORDER BY c.code""")).mappings().all()
-    flt = IssueFilter()
+    flt = flt if flt is not None else IssueFilter()
     grids = _join_stats(grids_in_scope(session, flt), counts_by_grid(session, flt))
     return OverviewData(_frame(comm, ["code", "name", "street"]), grids)
 
 
 # -- the worker's grid map --------------------------------------------------------------------------
-# The fields of an open issue that the tablet map shows (from the one issue read model). The page
-# is public, so no personal field (gis.queries.issue_model.PERSONAL_FIELDS) is ever among them.
+# The fields of an open issue that the tablet map shows (from the one issue read model). Maps never
+# show personal data: no personal field (gis.queries.issue_model.PERSONAL_FIELDS) is among them,
+# and the description is masked.
 ISSUE_MAP_COLUMNS = ("id", "category", "description", "status", "priority", "reported_at",
                      "due_at", "assignment", "overdue")
 
@@ -428,8 +442,9 @@ class GridMapData:
 
     ``grid``: one row (code, name, community, households, population, worker);
     ``neighbours``: the grids touching it; ``buildings``: name, compound, floors, households;
-    ``facilities``: code, category, name, status; ``issues``: the open issues of the grid
-    (:data:`ISSUE_MAP_COLUMNS` only); ``streets`` and ``community`` outline for context.
+    ``facilities``: code, category, name, status; ``issues``: the open issues of the grid in the
+    reader's scope (:data:`ISSUE_MAP_COLUMNS` only, descriptions masked); ``streets`` and
+    ``community`` outline for context.
     """
 
     grid: gpd.GeoDataFrame
@@ -443,7 +458,10 @@ class GridMapData:
     issue_categories: pd.DataFrame
 
 
-def grid_map_data(session: Session, code: str) -> GridMapData:
+def grid_map_data(session: Session, code: str, scope: IssueFilter | None = None) -> GridMapData:
+    """Grid ``code`` and its surroundings; its open issues as ``scope`` takes them in (every one
+    by default; a :class:`ScopedFilter` for a reader's scope), whatever its own grid and status
+    conditions."""
     grid = _grid_rows(session, "g.code = :code", {"code": code})
     if grid.empty:
         raise NotFound(f"no current grid with code {code!r}", zh=f"没有编码为 {code!r} 的现行网格")
@@ -462,10 +480,12 @@ def grid_map_data(session: Session, code: str) -> GridMapData:
         SELECT x.id, x.code, x.category, x.name, x.status, ST_AsBinary(x.geom) AS wkb
           FROM facilities x WHERE x.grid_id = :gid OR (x.grid_id IS NULL AND {near})
          ORDER BY x.code""", {"gid": gid}, ["id", "code", "category", "name", "status"])
+    where = replace(scope or IssueFilter(), grid=code, statuses=("open",)).where(session)
     issues = _rows(session, f"""
         SELECT {select_list(ISSUE_MAP_COLUMNS, geometry="wkb")} FROM {ISSUE_FROM}
-         WHERE g.code = :code AND {open_sql('i')} ORDER BY i.reported_at DESC, i.id DESC""",
-                   {"code": code}, list(ISSUE_MAP_COLUMNS))
+         WHERE {where.sql} ORDER BY i.reported_at DESC, i.id DESC""",
+                   where.params, list(ISSUE_MAP_COLUMNS))
+    issues["description"] = issues["description"].map(mask_text)
     streets = _rows(session, """
         SELECT x.name, x.kind, ST_AsBinary(x.geom) AS wkb FROM streets x
          WHERE ST_DWithin(x.geom, (SELECT geom FROM grids WHERE id = :gid), 0.003)""",

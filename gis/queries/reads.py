@@ -9,7 +9,7 @@ read model (:mod:`gis.queries.issue_model`).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -18,7 +18,7 @@ from gis.errors import Forbidden, NotFound
 from gis.people.actors import Actor, read_scope_sql
 from gis.queries.filters import BBox, IssueFilter, Where, check_categories
 from gis.queries.issue_model import API_FIELDS, ISSUE_FROM, personal_column, present, select_list
-from gis.rules import FACILITY_STATUSES, open_sql, overdue_sql
+from gis.rules import FACILITY_STATUSES, REGION_ROLES, open_sql, overdue_sql
 
 
 @dataclass(frozen=True)
@@ -213,10 +213,47 @@ def scoped_where(session: Session, actor: Actor | None, filters: IssueFilter | N
                  public_read: bool = False, t: str = "i") -> Where:
     """The filter's conditions and the reader's scope (out-of-scope cases are absent)."""
     where = (filters or IssueFilter()).where(session, t)
+    _add_scope(where, actor, t, public_read)
+    return where
+
+
+def _add_scope(where: Where, actor: Actor | None, t: str, public_read: bool) -> None:
     scope, params = read_scope_sql(actor, t, public_read=public_read)
     if scope != "TRUE":
         where.add(scope, **params)
-    return where
+
+
+@dataclass(frozen=True)
+class ScopedFilter(IssueFilter):
+    """An :class:`IssueFilter` as ``reader`` applies it: its :meth:`where` adds the reader's
+    scope, so every query composed from a filter (statistics, the map aggregates) counts only the
+    cases the reader may read, and its :meth:`key` tells readers of different scopes apart."""
+
+    reader: Actor | None = None
+    public_read: bool = False
+
+    @classmethod
+    def of(cls, filters: IssueFilter, reader: Actor | None, *,
+           public_read: bool = False) -> ScopedFilter:
+        """``filters`` as ``reader`` applies them."""
+        own = {f.name: getattr(filters, f.name) for f in fields(IssueFilter)}
+        return cls(**own, reader=reader, public_read=public_read)
+
+    def where(self, session: Session, t: str = "i") -> Where:
+        where = super().where(session, t)
+        _add_scope(where, self.reader, t, self.public_read)
+        return where
+
+    def key(self) -> tuple:
+        scope = self.reader.scope_key() if self.reader is not None else None
+        return (*super().key(), scope, self.public_read)
+
+    def region_grids(self) -> frozenset[str] | None:
+        """The current grids of a leader's or dispatcher's region; None for every other reader
+        (whose scope is not a set of grids)."""
+        if self.reader is not None and self.reader.role in REGION_ROLES:
+            return self.reader.region_grid_codes
+        return None
 
 
 def get_issue(session: Session, actor: Actor | None, issue_id: int, *,

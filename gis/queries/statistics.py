@@ -14,8 +14,9 @@ Issues tagged to an older version of a grid count for the grid of that code. Tim
 are calendar days, ISO weeks (Monday) or months in Beijing time.
 
 Statistics are for leaders, dispatchers and admins (:data:`STATISTICS_ROLES`), each over the
-cases they may read (:func:`gis.queries.reads.scoped_where`): a leader of a community sees its
-grids, and the cases in no grid that lie inside it. Per grid worker (:func:`worker_stats`), a
+cases they may read (a :class:`~gis.queries.reads.ScopedFilter`, or
+:func:`~gis.queries.reads.scoped_where`): a leader of a community sees its grids, and the cases
+in no grid that lie inside it. Per grid worker (:func:`worker_stats`), a
 case counts for whoever held its grid when it was reported (``grid_assignments``), so a worker
 who handed a grid over keeps the credit for their time.
 """
@@ -29,7 +30,7 @@ from sqlalchemy.orm import Session
 from gis.errors import InvalidParameter
 from gis.people.actors import Actor, require_role
 from gis.queries.filters import IssueFilter, Where
-from gis.queries.reads import Reader, scoped_where
+from gis.queries.reads import ScopedFilter, scoped_where
 from gis.rules import (
     BEIJING_TZ_NAME,
     CLOSED_STATUS,
@@ -63,17 +64,15 @@ def _counts_sql(t: str) -> str:
                       FILTER (WHERE {closed_sql(t)}))::numeric, 1)::float AS median_hours_to_close"""
 
 
-def counts_by_grid(session: Session, filters: IssueFilter, *, median: bool = False,
-                   reader: Reader | None = None) -> pd.DataFrame:
+def counts_by_grid(session: Session, filters: IssueFilter, *,
+                   median: bool = False) -> pd.DataFrame:
     """One row per grid code (``code`` None: the issues in no grid) with :data:`COUNTS`, the
-    first and last report time, and ``median_hours_to_close`` when ``median`` is asked for.
-    With a ``reader``, only the cases they may read count; without one, every case (for
-    callers that decide the scope themselves).
+    first and last report time, and ``median_hours_to_close`` when ``median`` is asked for. A
+    :class:`~gis.queries.reads.ScopedFilter` counts only the cases its reader may read.
 
     The scan is grouped by grid row and status: few groups, so PostgreSQL aggregates in parallel
     workers and needs no join; rows are then mapped to codes in pandas."""
-    where = (filters.where(session) if reader is None else
-             scoped_where(session, reader.actor, filters, public_read=reader.public_read))
+    where = filters.where(session)
     rows = session.execute(text(f"""
         SELECT i.grid_id, i.status, count(*) AS reported,
                count(*) FILTER (WHERE {overdue_sql('i')}) AS overdue,
@@ -126,9 +125,9 @@ def grid_stats(session: Session, actor: Actor,
     their scope that lie in no grid (reported outside every grid and beyond the tagging
     tolerance): work no grid worker sees, which a leader should."""
     require_role(actor, *STATISTICS_ROLES)
-    filters = filters or IssueFilter()
-    counts = counts_by_grid(session, filters, median=True, reader=Reader(actor))
-    grids = pd.DataFrame(current_grids(session, filters, actor),
+    filters = ScopedFilter.of(filters or IssueFilter(), actor)
+    counts = counts_by_grid(session, filters, median=True)
+    grids = pd.DataFrame(current_grids(session, filters),
                          columns=["grid_code", "grid_name", "community", "households"])
     table = with_rates(grids.merge(counts.rename(columns={"code": "grid_code"}), on="grid_code",
                                    how="left"))
@@ -143,15 +142,16 @@ def grid_stats(session: Session, actor: Actor,
     return rows, unassigned
 
 
-def current_grids(session: Session, filters: IssueFilter, actor: Actor | None = None) -> list[tuple]:
+def current_grids(session: Session, filters: IssueFilter) -> list[tuple]:
     """(code, name, community, households) of the current grids the filters name, within the
-    region of ``actor`` when they have one."""
+    reader's region when a :class:`~gis.queries.reads.ScopedFilter` has one."""
     where = Where(["cg.valid_to IS NULL"])
     if filters.grid:
         where.add("cg.code = :grid", grid=filters.grid)
     where.community("rc", filters.community)
-    if actor is not None and actor.role in REGION_ROLES:
-        where.add("cg.code = ANY(:region_grids)", region_grids=sorted(actor.region_grid_codes))
+    region = filters.region_grids() if isinstance(filters, ScopedFilter) else None
+    if region is not None:
+        where.add("cg.code = ANY(:region_grids)", region_grids=sorted(region))
     return session.execute(text(f"""
         SELECT cg.code, cg.name, rc.name, cg.households
           FROM grids cg JOIN regions rc ON rc.id = cg.community_id

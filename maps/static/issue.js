@@ -1,62 +1,46 @@
 /*
- * The issue action page (/maps/issue/{id}), served locally: log in with the OAuth2 password
- * form (POST /api/v1/auth/token), keep the bearer token in sessionStorage, show the reporter's
- * contact when GET /api/v1/issues/{id} returns it, and move the issue through the workflow
- * (POST /api/v1/issues/{id}/transitions, JSON {to, note}); on success the page reloads so its
- * status and history are the server's. API errors ({"detail": "...", "code": "..."}) are shown
- * in the #gm-error box. Settings come from #gm-panel's data-gm-issue attribute:
- *   {id, lang, text: {request_failed, network_error, sending, details},
- *    why: {login_401, 401, 403, 409, 422, 429, 503}}
- * Failures are explained in the page's language (settings "why", by HTTP status), with the
- * API's own message as the detail: every request sends the page's language as Accept-Language,
- * so that message comes back in it too.
+ * The issue action page (/maps/issue/{id}), served locally. The page is only reached logged in
+ * (or, on a public site, read without personal data); its log-in is the session cookie, which
+ * scripts cannot read. Every request goes with the cookie (credentials: "same-origin"); a change
+ * also carries the session's CSRF token, from <meta name="csrf-token"> (added by the server to
+ * each answer, never to the cached page), in the X-CSRF-Token header.
+ *
+ * - For a reader who may see the case's personal data (settings "reveal"), the description and
+ *   the history notes the page shows masked are filled in from GET /api/v1/issues/{id} and
+ *   /history, and the reporter's contact is shown.
+ * - The workflow buttons move the issue (POST /api/v1/issues/{id}/transitions, JSON {to, note});
+ *   on success the page reloads so its status and history are the server's. A 401 (the session
+ *   ended) goes to the log-in page and back here.
+ * API errors ({"detail": "...", "code": "..."}) are shown in the #gm-error box, explained in the
+ * page's language (settings "why", by HTTP status) with the API's own message as the detail:
+ * every request sends the page's language as Accept-Language, so that message is in it too.
+ * Settings come from #gm-panel's data-gm-issue attribute:
+ *   {id, lang, reveal, text: {request_failed, network_error, sending, details},
+ *    why: {401, 403, 409, 422, 429, 503}}
  * Everything from the server is written with textContent, never as HTML.
  */
 (function () {
   "use strict";
 
-  var TOKEN_KEY = "gridmap.token";
-  var USER_KEY = "gridmap.username";
-
   function byId(id) {
     return document.getElementById(id);
   }
 
-  function store() {
-    try {
-      return window.sessionStorage;
-    } catch (e) {
-      return null; // storage disabled: the log-in lasts until the page is left
-    }
-  }
-
-  var memory = {};
-
-  function load(key) {
-    var s = store();
-    return s ? s.getItem(key) : memory[key] || null;
-  }
-
-  function save(key, value) {
-    var s = store();
-    if (s) {
-      if (value === null) {
-        s.removeItem(key);
-      } else {
-        s.setItem(key, value);
-      }
-    } else {
-      memory[key] = value;
-    }
+  function csrfToken() {
+    var meta = document.querySelector('meta[name="csrf-token"]');
+    return meta ? meta.getAttribute("content") : "";
   }
 
   var language = "zh"; // the page's language (settings "lang"), sent as Accept-Language
 
-  // fetch, resolving to {ok, status, body} (body: the parsed JSON, or null); rejects only when
-  // the server could not be reached.
+  // fetch with the session cookie, resolving to {ok, status, body} (body: the parsed JSON, or
+  // null); rejects only when the server could not be reached.
   function call(url, init) {
+    init = init || {};
+    init.credentials = "same-origin";
     init.headers = init.headers || {};
     init.headers["Accept-Language"] = language;
+    init.headers.Accept = "application/json";
     return window.fetch(url, init).then(function (response) {
       return response.text().then(function (text) {
         var body = null;
@@ -78,12 +62,15 @@
     return detail ? JSON.stringify(detail) : "HTTP " + result.status;
   }
 
+  function toLogin() {
+    var here = window.location.pathname + window.location.search;
+    window.location.assign("/login?next=" + encodeURIComponent(here) + "&lang=" + language);
+  }
+
   function IssuePage(panel, cfg) {
     this.panel = panel;
     this.cfg = cfg;
     this.errorBox = byId("gm-error");
-    this.loginForm = byId("gm-login");
-    this.actions = byId("gm-actions");
   }
 
   IssuePage.prototype.showError = function (title, message, details) {
@@ -112,17 +99,17 @@
 
   // The page's own explanation of the failure (its language), with the API's message as the
   // detail; statuses the page does not explain show the API's message alone.
-  IssuePage.prototype.failed = function (result, during) {
-    var why = this.cfg.why || {};
-    var own = (during === "login" && why["login_" + result.status]) || why[String(result.status)];
+  IssuePage.prototype.failed = function (result) {
+    if (result.status === 401) {
+      toLogin(); // the session ended: log in again and come back
+      return;
+    }
+    var own = (this.cfg.why || {})[String(result.status)];
     var title = this.cfg.text.request_failed + " (HTTP " + result.status + ")";
     if (own) {
       this.showError(title, own, apiMessage(result));
     } else {
       this.showError(title, apiMessage(result));
-    }
-    if (result.status === 401 && load(TOKEN_KEY)) {
-      this.loggedOut(); // the token expired or was revoked: log in again
     }
   };
 
@@ -130,70 +117,38 @@
     this.showError(this.cfg.text.request_failed, this.cfg.text.network_error);
   };
 
-  IssuePage.prototype.loggedIn = function (username) {
-    byId("gm-user").textContent = username;
-    this.loginForm.hidden = true;
-    this.actions.hidden = false;
-    this.loadContact();
-  };
-
-  IssuePage.prototype.loggedOut = function () {
-    save(TOKEN_KEY, null);
-    save(USER_KEY, null);
-    this.actions.hidden = true;
-    this.loginForm.hidden = false;
-    byId("gm-contact-row").hidden = true;
-    byId("gm-contact").textContent = "";
-  };
-
-  IssuePage.prototype.authHeaders = function () {
-    return { Authorization: "Bearer " + load(TOKEN_KEY), Accept: "application/json" };
-  };
-
-  IssuePage.prototype.login = function (form) {
+  // The API shows the description, the notes and the reporter's contact in full to those who
+  // may see the case's personal data (the grid's worker, the region's leaders, admins).
+  IssuePage.prototype.reveal = function () {
     var self = this;
-    var button = form.querySelector("button[type=submit]");
-    var username = form.elements.username.value.trim();
-    var body = new URLSearchParams();
-    body.set("username", username);
-    body.set("password", form.elements.password.value);
-    button.disabled = true;
-    this.clearError();
-    call("/api/v1/auth/token", { method: "POST", body: body, headers: { Accept: "application/json" } })
-      .then(function (result) {
-        if (!result.ok || !result.body || !result.body.access_token) {
-          self.failed(result, "login");
-          return;
-        }
-        form.elements.password.value = "";
-        save(TOKEN_KEY, result.body.access_token);
-        save(USER_KEY, username);
-        self.loggedIn(username);
-      }, function () {
-        self.unreachable();
-      })
-      .then(function () {
-        button.disabled = false;
-      });
-  };
-
-  // The API gives the reporter's contact to the grid's worker, leaders and admins only.
-  IssuePage.prototype.loadContact = function () {
-    var self = this;
-    call("/api/v1/issues/" + this.cfg.id, { headers: this.authHeaders() }).then(function (result) {
+    var base = "/api/v1/issues/" + this.cfg.id;
+    call(base).then(function (result) {
       if (!result.ok) {
-        if (result.status === 401) {
-          self.failed(result);
-        }
+        self.failed(result);
         return;
       }
-      var contact = result.body && result.body.properties && result.body.properties.reporter_contact;
-      if (contact) {
-        byId("gm-contact").textContent = contact;
+      var props = (result.body && result.body.properties) || {};
+      var description = self.panel.querySelector(".gm-description");
+      if (description && typeof props.description === "string") {
+        description.textContent = props.description;
+      }
+      if (props.reporter_contact) {
+        byId("gm-contact").textContent = props.reporter_contact;
         byId("gm-contact-row").hidden = false;
       }
     }, function () {
       self.unreachable();
+    });
+    call(base + "/history").then(function (result) {
+      if (!result.ok || !Array.isArray(result.body)) {
+        return;
+      }
+      result.body.forEach(function (event) {
+        var cell = self.panel.querySelector('tr[data-gm-event="' + Number(event.id) + '"] .gm-event-note');
+        if (cell) {
+          cell.textContent = event.note || "";
+        }
+      });
     });
   };
 
@@ -207,11 +162,9 @@
     }
     button.textContent = this.cfg.text.sending;
     this.clearError();
-    var headers = this.authHeaders();
-    headers["Content-Type"] = "application/json";
     call("/api/v1/issues/" + this.cfg.id + "/transitions", {
       method: "POST",
-      headers: headers,
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfToken() },
       body: JSON.stringify({ to: button.getAttribute("data-to"), note: note || null }),
     }).then(function (result) {
       if (result.ok) {
@@ -235,23 +188,14 @@
 
   IssuePage.prototype.bind = function () {
     var self = this;
-    this.loginForm.addEventListener("submit", function (ev) {
-      ev.preventDefault();
-      self.login(self.loginForm);
-    });
-    byId("gm-logout").addEventListener("click", function () {
-      self.clearError();
-      self.loggedOut();
-    });
     var buttons = this.panel.querySelectorAll(".gm-transition");
     for (var i = 0; i < buttons.length; i++) {
       buttons[i].addEventListener("click", function (ev) {
         self.move(ev.currentTarget);
       });
     }
-    var username = load(USER_KEY);
-    if (load(TOKEN_KEY) && username) {
-      this.loggedIn(username);
+    if (this.cfg.reveal) {
+      this.reveal();
     }
   };
 

@@ -1,9 +1,11 @@
 """A real HTTP server (uvicorn in a thread, on a free loopback port) for third-party clients.
 
 GDAL, OWSLib and the Open311 client speak HTTP to a URL, so an in-process TestClient will not do.
-One server per test module: ``with live_server(database_url) as base: ...``. Its requests use
-connections of their own, so what they write is committed: a test that writes through it does so
-under ``committed`` (tests/conftest.py), which deletes what was added.
+One server per test module: ``with live_server(app_database_url) as base: ...``. It connects as
+the application's role, as `gridmap serve` does (``app_database_url`` in tests/conftest.py), so
+the tests through it also show that nothing the server does needs the schema owner's powers. Its
+requests use connections of their own, so what they write is committed: a test that writes
+through it does so under ``committed`` (tests/conftest.py), which deletes what was added.
 """
 
 from __future__ import annotations
@@ -21,11 +23,11 @@ from tests.conftest import app_settings
 
 
 @contextmanager
-def live_server(database_url: str) -> Iterator[str]:
+def live_server(app_database_url: str) -> Iterator[str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(app_settings(database_url)),
+    server = uvicorn.Server(uvicorn.Config(create_app(app_settings(app_database_url)),
                                            host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

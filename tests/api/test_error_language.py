@@ -71,7 +71,7 @@ def both(client, method: str, path: str, headers: dict | None = None, **kwargs):
     ("get", "/api/v1/issues/999999999", "admin", None, 404, "not_found",
      "no issue with id 999999999", "未找到：事件 999999999"),
     ("get", "/api/v1/grids/140429100001999", None, None, 404, "not_found", "no ", "未找到"),
-    ("get", "/maps/heatmap?since=2025-03-02&until=2025-03-01", None, None, 422, "invalid_parameter",
+    ("get", "/maps/heatmap?since=2025-03-02&until=2025-03-01", "admin", None, 422, "invalid_parameter",
      "since (2025-03-02) is after until (2025-03-01)", "起始时间 since"),
     ("get", "/api/v1/stats/grids", "worker05", None, 403, "forbidden",
      "this needs the role leader or dispatcher or admin", "此操作需要以下角色之一：领导、派遣员、管理员"),
@@ -166,7 +166,7 @@ def test_validation_errors_in_chinese_keep_their_locations(client, tokens):
     ("/maps/overview?lang=fr", "query.lang: 应为以下之一：'zh'、'en'，收到 'fr'"),
 ])
 def test_query_parameters_in_chinese(client, tokens, path, chinese):
-    en, zh = both(client, "get", path, tokens["admin"])
+    en, zh = both(client, "get", path, tokens["admin"])  # the map pages need a log-in
     assert en.status_code == 422 and chinese in zh.json()["detail"], zh.json()["detail"]
 
 

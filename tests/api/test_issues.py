@@ -91,7 +91,7 @@ def test_retries_with_the_same_key_return_the_same_issue(client, tokens, cover):
     assert other.status_code == 409 and other.json()["code"] == "conflict"
 
 
-def test_concurrent_retries_make_exactly_one_issue(tokens, cover, database_url, demo_engine,
+def test_concurrent_retries_make_exactly_one_issue(tokens, cover, app_database_url, demo_engine,
                                                    committed):
     """Eight clients send the same key at once to a real server: one row, the same id for all.
     The server commits (its requests are not on the test's connection): ``committed`` deletes
@@ -107,7 +107,7 @@ def test_concurrent_retries_make_exactly_one_issue(tokens, cover, database_url, 
                                   json={"category": "garbage", "lon": lon, "lat": lat},
                                   headers={**tokens["worker05"], "Idempotency-Key": key}))
 
-    with live_server(database_url) as base:
+    with live_server(app_database_url) as base:
         workers = [threading.Thread(target=send, args=(base,)) for _ in range(8)]
         for w in workers:
             w.start()

@@ -29,8 +29,8 @@ GDAL_ADMIN = ("--config", "GDAL_HTTP_AUTH", "BASIC",
 
 
 @pytest.fixture(scope="module")
-def base(demo_engine, database_url):
-    with live_server(database_url) as url:
+def base(demo_engine, app_database_url):
+    with live_server(app_database_url) as url:
         yield f"{url}/ogc"
 
 

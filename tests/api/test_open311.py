@@ -31,10 +31,10 @@ ADMIN = ("admin", DEMO_PASSWORD)
 
 
 @pytest.fixture(scope="module")
-def base(demo_engine, database_url):
+def base(demo_engine, app_database_url):
     """A live server for the `georeport` client. What the module posts and the keys it makes are
     committed (the server and the CLI use connections of their own): deleted when it ends."""
-    with committed_changes(demo_engine), live_server(database_url) as url:
+    with committed_changes(demo_engine), live_server(app_database_url) as url:
         yield url
 
 

@@ -26,8 +26,8 @@ ADMIN = ("admin", DEMO_PASSWORD)
 
 
 @pytest.fixture(scope="module")
-def base(demo_engine, database_url):
-    with live_server(database_url) as url, httpx.Client(base_url=url, timeout=30) as client:
+def base(demo_engine, app_database_url):
+    with live_server(app_database_url) as url, httpx.Client(base_url=url, timeout=30) as client:
         yield client
 
 

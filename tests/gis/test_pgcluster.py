@@ -36,6 +36,41 @@ def test_start_stop_start_keeps_data_and_reports_status():
         root.rmdir()
 
 
+def test_the_server_gets_a_role_of_its_own_also_on_a_cluster_made_before_it_had_one():
+    root = Path(tempfile.mkdtemp(prefix="gridmap-cluster-"))
+    os.chmod(root, 0o755)
+    cluster = pg_cluster.LocalCluster(root / "pg")
+    try:
+        info = cluster.start()
+        assert _session_user(info.app_url) == "gridmap_app"
+        # as a cluster made before the application role: no password recorded, no role
+        record = cluster.record()
+        del record["app_password"]
+        cluster._write_record(record)
+        with psycopg.connect(_dsn(info.url), autocommit=True) as conn:
+            conn.execute("DROP ROLE gridmap_app")
+        assert cluster.info().app_url is None
+        assert cluster.stop() is True
+        info = cluster.start()  # `gridmap db start`
+        assert info.app_url is not None and "app_password" in cluster.record()
+        assert _session_user(info.app_url) == "gridmap_app"
+        with psycopg.connect(_dsn(info.url)) as conn:
+            assert conn.execute("SELECT rolsuper, rolcreaterole, rolcreatedb FROM pg_roles "
+                                "WHERE rolname = 'gridmap_app'").fetchone() == (False, False, False)
+    finally:
+        cluster.destroy()
+        root.rmdir()
+
+
+def _dsn(url: str) -> str:
+    return url.replace("postgresql+psycopg", "postgresql")
+
+
+def _session_user(url: str) -> str:
+    with psycopg.connect(_dsn(url)) as conn:
+        return conn.execute("SELECT session_user").fetchone()[0]
+
+
 def test_missing_binaries_name_the_debian_packages(monkeypatch):
     monkeypatch.setattr(pg_cluster.glob, "glob", lambda pattern: [])
     monkeypatch.setattr(pg_cluster.shutil, "which", lambda name: None)

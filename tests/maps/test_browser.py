@@ -1,7 +1,8 @@
 """The map pages in a real browser: headless Debian Chromium driven by Playwright loads each page
 from a running server (uvicorn on a loopback port, the demo database) with every request that
-would leave localhost blocked, and checks what a person would see. Screenshots at tablet size go
-to test-artifacts/.
+would leave localhost blocked, and checks what a person would see. The pages are closed: each
+visit logs in through the log-in page first (once per user and module; the browser keeps the
+session cookie). Screenshots at tablet size go to test-artifacts/.
 
 Needs Debian's chromium (``GRIDMAP_WITH_BROWSER=1 scripts/system-deps.sh``) and the npm assets
 (``make assets``); ``playwright install`` is never used.
@@ -44,9 +45,9 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(demo_engine, database_url):
+def server(demo_engine, app_database_url):
     port = _free_port()
-    env = dict(os.environ, DATABASE_URL=database_url, GRIDMAP_MAPS_ONLINE="0")
+    env = dict(os.environ, DATABASE_URL=app_database_url, GRIDMAP_MAPS_ONLINE="0")
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "api.main:create_app", "--factory", "--host",
          "127.0.0.1", "--port", str(port), "--log-level", "warning"],
@@ -83,8 +84,9 @@ def browser():
 class Visit:
     """A page with its console errors and the requests that tried to leave localhost."""
 
-    def __init__(self, browser, server: str, viewport=TABLET):
-        self.context = browser.new_context(viewport=viewport, has_touch=True)
+    def __init__(self, browser, server: str, viewport=TABLET, storage_state=None):
+        self.context = browser.new_context(viewport=viewport, has_touch=True,
+                                           storage_state=storage_state)
         self.page = self.context.new_page()
         self.errors: list[str] = []
         self.refused: list[tuple[int, str]] = []
@@ -116,6 +118,13 @@ class Visit:
         self.page.goto(self.server + path, wait_until="load", timeout=120_000)
         return self.settle()
 
+    def log_in(self, username: str, password: str = DEMO_PASSWORD) -> None:
+        """Fill the log-in page (the fields found by their labels) and send it."""
+        self.page.get_by_label("用户名", exact=True).fill(username)
+        self.page.get_by_label("密码", exact=True).fill(password)
+        with self.page.expect_navigation():
+            self.page.get_by_role("button", name="登录").click()
+
     def settle(self):
         """Wait for a page (opened or reloaded) to have its map set up."""
         self.page.wait_for_function("window.GridMap && window.GridMap.pages.length > 0")
@@ -137,12 +146,30 @@ class Visit:
         self.context.close()
 
 
+@pytest.fixture(scope="module")
+def logged_in_as(browser, server):
+    """The browser state (its cookies) of a user logged in through the log-in page, once per
+    user and module."""
+    states = {}
+
+    def state(username: str) -> dict:
+        if username not in states:
+            v = Visit(browser, server)
+            v.page.goto(f"{server}/login", wait_until="load")
+            v.log_in(username)
+            states[username] = v.context.storage_state()
+            v.close()
+        return states[username]
+    return state
+
+
 @pytest.fixture
-def visit(browser, server):
+def visit(browser, server, logged_in_as):
+    """``visit(username=None, viewport)``: a fresh browser context, logged in as ``username``."""
     visits = []
 
-    def make(viewport=TABLET):
-        v = Visit(browser, server, viewport)
+    def make(username: str | None = None, viewport=TABLET):
+        v = Visit(browser, server, viewport, logged_in_as(username) if username else None)
         visits.append(v)
         return v
     yield make
@@ -157,7 +184,7 @@ def _open_issues(engine, code: str) -> int:
 
 
 def test_grid_map_on_a_tablet(visit, demo_engine):
-    v = visit()
+    v = visit("worker08")
     page = v.open(f"/maps/grid/{GRID}")
     assert page.locator(".leaflet-container").count() == 1
     assert page.locator(".gm-fac").count() > 20
@@ -187,7 +214,7 @@ def test_grid_map_on_a_tablet(visit, demo_engine):
 
 
 def test_grid_map_portrait_and_english(visit):
-    v = visit(TABLET_PORTRAIT)
+    v = visit("worker08", TABLET_PORTRAIT)
     page = v.open(f"/maps/grid/{GRID}?lang=en")
     assert "Open issues" in page.locator(".gm-info").inner_text()
     assert page.evaluate("document.documentElement.lang") == "en"
@@ -199,7 +226,7 @@ def test_grid_map_portrait_and_english(visit):
 
 
 def test_heatmap_layers_legend_and_filters(visit, demo_engine):
-    v = visit()
+    v = visit("admin")  # every case: the totals are the whole table's
     page = v.open("/maps/heatmap")
     assert page.locator("canvas.leaflet-heatmap-layer").count() == 1
     n_grids = page.evaluate("GridMap.pages[0].choropleth.getLayers().length")
@@ -236,7 +263,7 @@ def test_heatmap_layers_legend_and_filters(visit, demo_engine):
 
 
 def test_heatmap_animation_plays_offline(visit):
-    v = visit(TABLET_PORTRAIT)
+    v = visit("leader", TABLET_PORTRAIT)
     page = v.open("/maps/heatmap?lang=en&status=open")
     page.locator(".leaflet-control-layers").hover()
     page.get_by_text("Weekly animation").click()
@@ -248,7 +275,7 @@ def test_heatmap_animation_plays_offline(visit):
 
 
 def test_overview_links_to_grid_maps(visit):
-    v = visit()
+    v = visit("leader")
     page = v.open("/maps/overview")
     assert page.evaluate("GridMap.pages[0].options.grids.getLayers().length") == 14
     links = page.locator("#gm-panel a[href^='/maps/grid/']")
@@ -308,28 +335,40 @@ def _open_popup_of(page, issue_id: int) -> None:
     page.locator(".leaflet-popup-content a.gm-act").wait_for()
 
 
-def _log_in(page, username: str, password: str) -> None:
-    page.locator("#gm-login input[name=username]").fill(username)
-    page.locator("#gm-login input[name=password]").fill(password)
-    page.locator("#gm-login button[type=submit]").click()
-
-
 def _touch_sized(locator) -> None:
     for k in range(locator.count()):
         box = locator.nth(k).bounding_box()
         assert box["width"] >= 44 and box["height"] >= 44, box
 
 
-def test_worker_logs_in_and_moves_an_issue_on(visit, demo_engine):
+def test_worker_logs_in_moves_an_issue_on_and_logs_out(visit, demo_engine):
     issue_id, status = _issue_to_act_on(demo_engine)
     to = TRANSITIONS[status][0]
     with demo_engine.connect() as conn:
-        contact = conn.execute(text("SELECT reporter_contact FROM issues WHERE id = :i"),
-                               {"i": issue_id}).scalar()
+        contact, description = conn.execute(text(
+            "SELECT reporter_contact, description FROM issues WHERE id = :i"), {"i": issue_id}).one()
         n_events = conn.execute(text("SELECT count(*) FROM issue_events WHERE issue_id = :i"),
                                 {"i": issue_id}).scalar()
-    v = visit()
-    page = v.open(f"/maps/grid/{GRID}")
+    v = visit()  # not logged in
+    page = v.page
+    page.goto(f"{v.server}/maps/grid/{GRID}", wait_until="load")
+    assert page.url == f"{v.server}/login?next=/maps/grid/{GRID}"  # sent to log in first
+    assert page.get_by_label("用户名", exact=True).is_visible()
+    v.shot("login-1024x768")
+    v.log_in("worker08", "not-the-password")
+    assert page.locator(".gm-error").inner_text() == "用户名或密码错误。"
+    assert page.get_by_label("用户名", exact=True).input_value() == "worker08"
+    with demo_engine.connect() as conn:
+        assert conn.execute(text("""SELECT u.username FROM grid_workers gw JOIN users u
+            ON u.id = gw.user_id WHERE gw.grid_code = :c"""), {"c": GRID}).scalar() == "worker08"
+    v.log_in("worker08")
+    v.settle()
+    assert page.url == f"{v.server}/maps/grid/{GRID}"  # back where the worker was going
+    assert page.locator(".gm-userbar-name").inner_text().endswith(" · 网格员")
+    cookies = {c["name"]: c for c in v.context.cookies()}
+    assert cookies["gridmap_session"]["httpOnly"] and cookies["gridmap_session"]["sameSite"] == "Lax"
+    assert page.evaluate("document.cookie").find("gridmap_session") < 0  # scripts never see it
+
     _open_popup_of(page, issue_id)
     with page.expect_navigation():
         page.locator(".leaflet-popup-content a.gm-act").click()
@@ -338,32 +377,26 @@ def test_worker_logs_in_and_moves_an_issue_on(visit, demo_engine):
     assert page.locator(".gm-issue-here").count() == 1
     assert page.locator(".gm-status").inner_text() == status_label(status, "zh")
     assert page.locator("tr.gm-event").count() == n_events
-    assert page.locator("#gm-actions").is_hidden() and page.locator("#gm-contact-row").is_hidden()
-    assert contact not in page.content()  # only for those allowed, and only through the API
-
-    _log_in(page, "worker08", "not-the-password")
-    page.locator("#gm-error").wait_for()
-    error = page.locator("#gm-error")
-    assert error.locator(".gm-error-message").inner_text() == "用户名或密码不正确。"  # the page's words
-    assert "用户名或密码错误。" in error.locator(".gm-error-details").inner_text()  # the API's, in zh
-    assert "401" in error.inner_text()
-
-    with demo_engine.connect() as conn:
-        assert conn.execute(text("""SELECT u.username FROM grid_workers gw JOIN users u
-            ON u.id = gw.user_id WHERE gw.grid_code = :c"""), {"c": GRID}).scalar() == "worker08"
-    _log_in(page, "worker08", DEMO_PASSWORD)
-    page.locator("#gm-actions").wait_for()
-    assert page.locator("#gm-error").is_hidden() and page.locator("#gm-login").is_hidden()
-    assert page.locator("#gm-user").inner_text() == "worker08"
-    page.locator("#gm-contact-row").wait_for()
+    page.locator("#gm-contact-row").wait_for()  # the script asked the API, with the cookie
     assert page.locator("#gm-contact").inner_text() == contact
+    assert page.locator(".gm-description").inner_text() == description
     buttons = page.locator(".gm-transition")
     assert buttons.all_inner_texts() == [status_label(s, "zh") for s in TRANSITIONS[status]]
     _touch_sized(buttons)
-    _touch_sized(page.locator("#gm-logout"))
+    _touch_sized(page.locator(".gm-userbar button"))
     v.shot("issue-page-1024x768")
 
     with _restored(demo_engine, issue_id):
+        # A change without the session's CSRF token is refused, and the page says so.
+        token = page.evaluate("document.querySelector('meta[name=csrf-token]').content")
+        page.evaluate("document.querySelector('meta[name=csrf-token]').content = 'forged'")
+        buttons.first.click()
+        page.locator("#gm-error").wait_for()
+        assert "403" in page.locator("#gm-error").inner_text()
+        assert "CSRF" in page.locator("#gm-error .gm-error-details").inner_text()
+        assert buttons.first.is_enabled()  # free to try again
+        page.evaluate(f"document.querySelector('meta[name=csrf-token]').content = '{token}'")
+
         page.locator("#gm-note").fill("已到现场 <b>处理</b>")
         with page.expect_navigation():
             buttons.first.click()
@@ -374,7 +407,6 @@ def test_worker_logs_in_and_moves_an_issue_on(visit, demo_engine):
         last = events.last.inner_text()
         assert "worker08" in last and "已到现场 <b>处理</b>" in last
         assert f"{status_label(status, 'zh')} → {status_label(to, 'zh')}" in last
-        page.locator("#gm-actions").wait_for()  # still logged in after the reload
         assert page.locator(".gm-transition").all_inner_texts() == [
             status_label(s, "zh") for s in TRANSITIONS[to]]
         with demo_engine.connect() as conn:
@@ -386,35 +418,52 @@ def test_worker_logs_in_and_moves_an_issue_on(visit, demo_engine):
         assert tuple(event) == (status, to, "已到现场 <b>处理</b>", "worker08")
         events.last.scroll_into_view_if_needed()  # the panel scrolls: show the new row
         v.shot("issue-page-after-transition-1024x768")
-        v.check_clean(refused=[(401, "/api/v1/auth/token")])
+        v.check_clean(refused=[(401, "/login"), (403, f"/api/v1/issues/{issue_id}/transitions")])
+
+    with page.expect_navigation():
+        page.locator(".gm-userbar button.gm-logout").click()
+    assert page.url == f"{v.server}/login?lang=zh"
+    assert "gridmap_session" not in {c["name"] for c in v.context.cookies()}
+    page.goto(f"{v.server}/maps/grid/{GRID}", wait_until="load")
+    assert "/login?next=" in page.url  # logged out: the pages are closed again
     with demo_engine.connect() as conn:  # put back for the other tests
         assert conn.execute(text("""SELECT i.status, count(e.id) FROM issues i
             JOIN issue_events e ON e.issue_id = i.id WHERE i.id = :i GROUP BY i.status"""),
             {"i": issue_id}).one() == (status, n_events)
 
 
-def test_another_grids_worker_is_refused_in_english_portrait(visit, demo_engine):
+def test_another_grids_worker_reads_but_cannot_act_in_english_portrait(visit, demo_engine):
     issue_id, status = _issue_to_act_on(demo_engine)
-    v = visit(TABLET_PORTRAIT)
+    with demo_engine.connect() as conn:
+        contact = conn.execute(text("SELECT reporter_contact FROM issues WHERE id = :i"),
+                               {"i": issue_id}).scalar()
+    v = visit("worker01", TABLET_PORTRAIT)
     page = v.open(f"/maps/issue/{issue_id}?lang=en")
     assert page.locator(".gm-status").inner_text() == status_label(status, "en")
-    _log_in(page, "worker01", DEMO_PASSWORD)
-    page.locator("#gm-actions").wait_for()
-    assert page.locator("#gm-contact-row").is_hidden()  # not their grid: no contact from the API
-    page.locator(".gm-transition").first.click()
-    page.locator("#gm-error").wait_for()
-    error = page.locator("#gm-error").inner_text()
-    assert "403" in error and f"worker01 may not change issues in grid {GRID}" in error
-    assert "grid workers change only their own grid's issues" in page.locator(
-        "#gm-error .gm-error-message").inner_text()
-    assert page.locator(".gm-transition").first.is_enabled()  # free to try again
-    _touch_sized(page.locator(".gm-transition"))
+    assert page.locator(".gm-read-only").inner_text() == "You may read this issue but not act on it."
+    assert page.locator(".gm-transition").count() == 0
+    page.wait_for_timeout(300)
+    assert page.locator("#gm-contact-row").is_hidden() and contact not in page.content()
     _touch_sized(page.locator(".leaflet-control-zoom-in"))
-    v.shot("issue-page-768x1024-en-refused")
-    with demo_engine.connect() as conn:
-        assert conn.execute(text("SELECT status FROM issues WHERE id = :i"),
-                            {"i": issue_id}).scalar() == status
-    page.locator("#gm-logout").click()
-    assert page.locator("#gm-login").is_visible() and page.locator("#gm-actions").is_hidden()
-    assert page.evaluate("sessionStorage.getItem('gridmap.token')") is None
-    v.check_clean(refused=[(403, f"/api/v1/issues/{issue_id}/transitions")])
+    _touch_sized(page.locator(".gm-userbar button"))
+    v.shot("issue-page-768x1024-en-read-only")
+    v.check_clean()
+
+
+def test_the_admin_page_in_a_browser(visit):
+    v = visit("admin")
+    page = v.page
+    page.goto(f"{v.server}/admin/users", wait_until="load")
+    rows = page.locator("tr.gm-user-row")
+    assert rows.count() >= 20
+    worker = page.locator('tr[data-username="worker08"]')
+    assert worker.locator(".gm-role").inner_text() == "网格员"
+    worker.locator("summary").click()  # the edit form opens without any script
+    assert worker.get_by_label("角色").input_value() == "worker"
+    assert worker.get_by_label("负责网格").input_value() == GRID
+    add = page.locator("form.gm-add")
+    for label in ("用户名", "姓名", "角色", "手机号", "负责网格", "管辖区域", "所属部门"):
+        assert add.get_by_label(label, exact=True).count() == 1, label
+    _touch_sized(worker.locator("button"))
+    v.shot("admin-users-1024x768")
+    v.check_clean()

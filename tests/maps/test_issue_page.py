@@ -1,5 +1,5 @@
 """The page to act on one issue, from synthetic data: details, escaping, no personal data, the
-workflow buttons, English labels and the GCJ-02 shift."""
+workflow form as the reader's access allows, English labels and the GCJ-02 shift."""
 
 import html as html_lib
 import json
@@ -9,6 +9,7 @@ import folium
 import pytest
 
 from gis.geo.crs import from_wgs84
+from gis.issues.detail import IssueAccess
 from gis.rules import TRANSITIONS
 from maps.assets import external_links
 from maps.base import BaseMapOptions, render
@@ -17,9 +18,12 @@ from maps.issue_page import panel_html as issue_panel_html
 from tests.maps import builders
 from tests.maps.builders import PHONE
 
+ACTOR = IssueAccess(logged_in=True, may_act=True, personal=True)
 
-def _page(data=None, **kwargs) -> str:
-    return render(build_issue_page(data or builders.issue_detail(), now=builders.NOW, **kwargs))
+
+def _page(data=None, access=ACTOR, **kwargs) -> str:
+    return render(build_issue_page(data or builders.issue_detail(), access=access,
+                                   now=builders.NOW, **kwargs))
 
 
 def _pins(m) -> list:
@@ -38,8 +42,9 @@ def test_details_history_and_form_are_there():
                  "网格员5",
                  "污水井盖2 (1404290102000002)", "2025-12-28 20:00", "2025-12-31 15:00",
                  "已超期", "3 天", "处理记录 (2)", "12345热线转办", "leader", "信息收集 → 案卷建立",
-                 "用户名", "密码", "登录", "退出登录", 'id="gm-error"'):
+                 '<label class="gm-note" for="gm-note">备注 (可选)</label>', 'id="gm-error"'):
         assert text in html, text
+    assert 'type="password"' not in html  # the log-in is the session cookie, not a form here
     assert 'href="/maps/grid/140429100001005?lang=zh"' in html
     assert external_links(html) == []
     assert "/static/gridmap/issue.js" in html and "/static/gridmap/gridmap.js" in html
@@ -59,7 +64,7 @@ def test_user_text_is_never_read_as_a_template():
     data.history[-1]["note"] = "{{ 6*7 }}"
     html = _page(data)
     assert '<span class="gm-description">{{ 7*7 }} {% if true %}x{% endif %} {{</span>' in html
-    assert "<td>{{ 6*7 }}</td></tr></table>" in html
+    assert '<td class="gm-event-note">{{ 6*7 }}</td></tr></table>' in html
 
 
 def test_only_http_photo_links_become_links():
@@ -79,6 +84,28 @@ def test_reporter_contact_never_reaches_the_page():
     assert '<td id="gm-contact"></td>' in html  # the slot issue.js fills for those allowed
 
 
+def test_the_form_is_for_readers_who_may_act():
+    read_only = _page(access=IssueAccess(logged_in=True, may_act=False, personal=False))
+    assert _buttons(read_only) == [] and "gm-note" not in read_only
+    assert "您可以查看此事件，但无权处理。" in read_only
+    public = _page(access=IssueAccess())
+    assert _buttons(public) == [] and "登录后可处理此事件。" in public
+    assert 'href="/login?next=/maps/issue/4242%3Flang%3Dzh&amp;lang=zh"' in public
+    by_default = render(build_issue_page(builders.issue_detail(), now=builders.NOW))
+    assert _buttons(by_default) == [] and "登录后可处理此事件。" in by_default  # least access
+
+
+def test_the_script_reveals_personal_data_only_for_those_allowed():
+    def config(access):
+        panel = issue_panel_html(builders.issue_detail(), "zh", builders.NOW, access)
+        return json.loads(html_lib.unescape(re.search(r'data-gm-issue="([^"]*)"', panel).group(1)))
+
+    assert config(ACTOR)["reveal"] is True
+    assert config(IssueAccess(logged_in=True, may_act=True, personal=False))["reveal"] is False
+    assert config(IssueAccess())["reveal"] is False
+    assert 'data-gm-event="2"' in _page()  # history rows the script fills with unmasked notes
+
+
 @pytest.mark.parametrize("status", ["reported", "accepted", "dispatched", "in_progress",
                                     "resolved", "reopened", "closed", "rejected"])
 def test_buttons_are_the_transitions_the_workflow_allows(status):
@@ -96,8 +123,8 @@ def test_closed_issue_has_no_buttons_and_is_not_overdue():
 
 def test_english_labels():
     html = _page(builders.issue_detail("resolved"), lang="en")
-    for text in ("Issue #4242", "Damaged or missing drain cover", "History (2)", "Log in",
-                 "Username", "Password", "Reporter contact", "overdue", "Back to the grid map",
+    for text in ("Issue #4242", "Damaged or missing drain cover", "History (2)", "Note (optional)",
+                 "Reporter contact", "overdue", "Back to the grid map",
                  "Reported → Accepted", ">Closed</button>", ">Reopened</button>"):
         assert text in html, text
     assert "处理记录" not in issue_panel_html(builders.issue_detail(), "en", builders.NOW)
@@ -140,10 +167,10 @@ def test_on_amap_the_pin_and_the_grid_are_shifted_to_gcj02():
     assert offline.location == pytest.approx([pin.y, pin.x], abs=1e-6)
 
 
-@pytest.mark.parametrize("lang, forbidden", [("zh", "您无权处理此事件"), ("en", "You may not change")])
+@pytest.mark.parametrize("lang, forbidden", [("zh", "您无权处理此事件"), ("en", "You may not act")])
 def test_failures_are_explained_in_the_page_language(lang, forbidden):
-    panel = issue_panel_html(builders.issue_detail(), lang, builders.NOW)
+    panel = issue_panel_html(builders.issue_detail(), lang, builders.NOW, ACTOR)
     config = json.loads(html_lib.unescape(re.search(r'data-gm-issue="([^"]*)"', panel).group(1)))
-    assert set(config["why"]) == {"login_401", "401", "403", "409", "422", "429", "503"}
+    assert set(config["why"]) == {"401", "403", "409", "422", "429", "503"}
     assert config["why"]["403"].startswith(forbidden)
     assert config["text"]["details"] == ("详情" if lang == "zh" else "Details")

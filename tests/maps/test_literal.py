@@ -8,6 +8,7 @@ import pytest
 from maps.base import render
 from maps.grid_map import build_grid_map
 from maps.heatmap import build_heatmap
+from tests.api.conftest import bearer
 from tests.maps import builders
 
 # A lone "{{" used to fail the page (TemplateSyntaxError); "{{ 7*7 }}" used to come out as 49.
@@ -49,11 +50,18 @@ def test_a_reported_description_cannot_break_the_tablet_map(client_with_issue):
     assert re.search(re.escape(marker), r.text)
 
 
+@pytest.fixture(scope="module")
+def admin(app_client):
+    return bearer(app_client, "admin")
+
+
 @pytest.fixture
-def client_with_issue(client, sql):
+def client_with_issue(client, admin, sql):
     """The app, and an issue with a template-like description in the test's transaction."""
     code, marker = "140429100001005", "ZZ{{ 7*7 }} {{ 坏了ZZ"
     sql("""INSERT INTO issues (category, geom, status, description, grid_id, assignment)
            SELECT 'garbage', ST_PointOnSurface(geom), 'reported', :d, id, 'inside'
              FROM grids WHERE code = :c AND valid_to IS NULL""", d=marker, c=code)
-    return client, code, marker
+    client.headers.update(admin)  # pages are closed: read as the admin
+    yield client, code, marker
+    client.headers.pop("Authorization")

@@ -1,0 +1,106 @@
+"""The words of the log-in, password and admin pages, in Chinese (the default) and English
+(``?lang=en``): one table, so each is translated once."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from gis.rules import ROLE_NAMES
+
+PageLang = Literal["zh", "en"]
+
+WORDS: dict[str, tuple[str, str]] = {
+    "gridmap": ("GridMap 网格化管理", "GridMap community grids"),
+    "other_language": ("English", "中文"),
+    # log-in
+    "login_title": ("登录", "Log in"),
+    "username": ("用户名", "Username"),
+    "password": ("密码", "Password"),
+    "login": ("登录", "Log in"),
+    "logout": ("退出登录", "Log out"),
+    "stale_form": ("登录表单已过期，请重新输入后登录。",
+                   "The log-in form had expired; enter your username and password again."),
+    # the password change
+    "password_title": ("修改密码", "Change your password"),
+    "initial_password": ("您正在使用管理员设置的初始密码，请先设置自己的密码。",
+                         "You logged in with an initial password set by an administrator: set "
+                         "your own first."),
+    "old_password": ("原密码", "Current password"),
+    "new_password": ("新密码", "New password"),
+    "confirm_password": ("确认新密码", "Confirm the new password"),
+    "save_password": ("保存新密码", "Save the new password"),
+    "passwords_differ": ("两次输入的新密码不一致。", "The two new passwords differ."),
+    "password_rules": ("至少 {length} 个字符，包含小写字母、大写字母、数字、其他字符中的至少 {classes} 类，"
+                       "不得包含用户名。",
+                       "At least {length} characters, with {classes} of: lower-case letters, "
+                       "upper-case letters, digits, other characters; not containing the "
+                       "username."),
+    # the bar on every page
+    "logged_in_as": ("当前用户", "Logged in as"),
+    "users_title": ("用户管理", "Users"),
+    "password_link": ("修改密码", "Password"),
+    "overview": ("网格总览", "Overview"),
+    # the admin's user page
+    "users": ("用户", "Users"),
+    "add_user": ("新增用户", "Add a user"),
+    "display_name": ("姓名", "Name"),
+    "role": ("角色", "Role"),
+    "phone": ("手机号", "Phone"),
+    "grids": ("负责网格", "Grids"),
+    "grids_hint": ("网格编码，多个用逗号或空格分隔（仅网格员）",
+                   "Grid codes, separated by commas or spaces (workers only)"),
+    "region": ("管辖区域", "Region"),
+    "region_hint": ("领导、派遣员须选择", "For leaders and dispatchers"),
+    "department": ("所属部门", "Department"),
+    "department_hint": ("部门人员须选择", "For department staff"),
+    "none": ("（无）", "(none)"),
+    "active": ("状态", "Status"),
+    "enabled": ("启用", "active"),
+    "disabled": ("停用", "disabled"),
+    "must_change": ("须改密码", "Must change password"),
+    "yes": ("是", "yes"),
+    "no": ("否", "no"),
+    "actions": ("操作", "Actions"),
+    "edit": ("修改角色与范围", "Change role and scope"),
+    "save": ("保存", "Save"),
+    "create": ("新增", "Add"),
+    "disable": ("停用", "Disable"),
+    "enable": ("启用", "Enable"),
+    "reset_password": ("重置密码", "Reset the password"),
+    "created": ("已新增用户 {username}。", "User {username} added."),
+    "saved": ("已保存用户 {username}。", "User {username} saved."),
+    "now_disabled": ("已停用用户 {username}，其登录已全部失效。",
+                     "User {username} disabled; their log-ins have ended."),
+    "now_enabled": ("已启用用户 {username}。", "User {username} enabled."),
+    "password_reset": ("已重置用户 {username} 的密码，其登录已全部失效。",
+                       "The password of {username} was reset; their log-ins have ended."),
+    "initial_password_once": (
+        "初始密码（仅显示这一次，请当面或电话告知本人；首次登录须修改）：",
+        "Initial password (shown this once only: tell the user in person or by phone; they "
+        "must change it at the first log-in):"),
+    "not_yourself": ("不能停用自己的账号。", "You cannot disable your own account."),
+    # errors
+    "error_title": ("出错了", "Something went wrong"),
+    "error_401": ("请先登录", "Log in first"),
+    "error_403": ("无权访问", "Not allowed"),
+    "error_404": ("未找到", "Not found"),
+    "error_422": ("请求有误", "The request is invalid"),
+    "back_to_overview": ("返回网格总览", "Back to the overview"),
+}
+
+
+def page_lang(value: str | None) -> PageLang:
+    """The page language a query or form names; Chinese unless it says ``en``."""
+    return "en" if value == "en" else "zh"
+
+
+def t(key: str, lang: str, **values) -> str:
+    """The words ``key`` in ``lang``, with ``{name}`` places filled from ``values``."""
+    zh, en = WORDS[key]
+    text = en if lang == "en" else zh
+    return text.format(**values) if values else text
+
+
+def role_name(role: str, lang: str) -> str:
+    zh, en = ROLE_NAMES.get(role, (role, role))
+    return en if lang == "en" else zh
