@@ -372,6 +372,29 @@ TABLE: dict[tuple[str, str], tuple[Variant, ...]] = {
         lambda r, t: t.grid in {g["grid_code"] for g in r.json()["data"]}, STATS_LISTED)),
     ("GET", "/api/v1/stats/timeline"): row(Variant(fixed("/api/v1/stats/timeline"), 401, STATS)),
     ("GET", "/api/v1/stats/workers"): row(Variant(fixed("/api/v1/stats/workers"), 401, STATS)),
+    # -- people and the audit trail ----------------------------------------------------------------
+    ("GET", "/api/v1/audit"): row(Variant(fixed("/api/v1/audit"), 401, admin_only(200))),
+    ("GET", "/api/v1/departments"): row(Variant(fixed("/api/v1/departments"), 401, everyone(200))),
+    ("POST", "/api/v1/departments"): row(Variant(fixed("/api/v1/departments", json={
+        "code": "matrix", "name": "矩阵所", "categories": ["garbage"]}), 401, admin_only(201))),
+    ("GET", "/api/v1/users"): row(Variant(fixed("/api/v1/users"), 401, admin_only(200))),
+    ("POST", "/api/v1/users"): row(Variant(lambda d, t: Call("/api/v1/users", json={
+        "username": "matrix01", "display_name": "矩阵", "role": "worker", "grids": [t.grid]}),
+        401, admin_only(201))),
+    # who held a grid when: admins, and leaders and dispatchers for the grids of their region
+    ("GET", "/api/v1/users/assignments"): row(Variant(
+        lambda d, t: Call(f"/api/v1/users/assignments?grid={t.grid}"), 401,
+        by_role((403, 403), (200, 403), (200, 403), (403, 403), (200, 200)))),
+    ("GET", "/api/v1/users/{username}"): row(Variant(fixed("/api/v1/users/worker05"), 401,
+                                                     admin_only(200))),
+    ("PATCH", "/api/v1/users/{username}"): row(Variant(fixed(
+        "/api/v1/users/worker05", json={"display_name": "矩阵改名"}), 401, admin_only(200))),
+    ("POST", "/api/v1/users/{username}/disable"): row(Variant(
+        fixed("/api/v1/users/worker05/disable"), 401, admin_only(200))),
+    ("POST", "/api/v1/users/{username}/enable"): row(Variant(
+        fixed("/api/v1/users/worker05/enable"), 401, admin_only(200))),
+    ("POST", "/api/v1/users/{username}/password"): row(Variant(
+        fixed("/api/v1/users/worker05/password", json={}), 401, admin_only(200))),
     # -- pages: the anonymous go to the log-in page; what each role sees is the pages' own tests'
     ("GET", "/maps/grid/{code}"): row(Variant(
         lambda d, t: Call(f"/maps/grid/{t.grid}"), 303, {"admin": 200})),
@@ -442,29 +465,39 @@ def test_every_route_has_a_row():
     assert not gone, f"rows for routes the app no longer serves: {gone}"
 
 
-def _unlisted_call(path: str, t: Target) -> tuple[Call, int | None]:
-    """The request and the anonymous's status for a route without a row: a page (303), a static
-    file (200), a log-in page (not refused)."""
+# A log-in page: it never asks the anonymous to log in first (no 401, no redirect to itself);
+# a post without the form's own token is 403, the log-in form's CSRF, not a demand to log in.
+OPEN = "open to the anonymous"
+REFUSED = "refused"  # a page's form: sent to log in (303), or 401/403; never done
+
+
+def _unlisted_call(method: str, path: str, t: Target) -> tuple[Call, int | str]:
+    """The request and the anonymous's answer for a route without a row: a static file (200), a
+    log-in page (open), a page (303 to log in; a form: refused), else the API's 401."""
     if _is_static(path):
         name = "gridmap.css" if path.endswith("/gridmap") else "package.json"
         return Call(f"{path}/{name}"), 200
     if path.startswith(LOGIN_PAGES):
-        return Call(_generic_url(path, t)), None
-    return Call(_generic_url(path, t)), 303 if _is_page(path) else 401
+        return Call(_generic_url(path, t)), OPEN
+    if _is_page(path):
+        return Call(_generic_url(path, t)), 303 if method == "GET" else REFUSED
+    return Call(_generic_url(path, t)), 401
 
 
-def _check_anonymous(response, method: str, call: Call, expected: int | None) -> str | None:
+def _check_anonymous(response, call: Call, expected: int | str) -> str | None:
     """What is wrong with the anonymous's answer, or None."""
-    status = response.status_code
-    if expected is None:  # a log-in page: it must not send the caller to itself or refuse them
-        return None if status not in (401, 403) and "login?next" not in response.headers.get(
-            "location", "") else f"{status}"
+    status, location = response.status_code, response.headers.get("location", "")
+    if expected == OPEN:
+        return None if status != 401 and "/login?next=" not in location else f"{status}"
+    if expected == REFUSED:
+        return None if status in (401, 403) or (status == 303 and location.startswith(
+            "/login")) else f"{status} {location}"
     if status != expected:
         return f"{status}, expected {expected}"
     if status == 303:
         want = "/login?next=" + quote(call.url, safe="/")
-        if response.headers["location"] != want:
-            return f"303 to {response.headers['location']}, expected {want}"
+        if location != want:
+            return f"303 to {location}, expected {want}"
     if status == 401 and "Bearer" not in response.headers.get("www-authenticate", ""):
         return "401 without WWW-Authenticate"
     return None
@@ -477,14 +510,11 @@ def test_the_anonymous_are_refused(client, data, db_connection, key):
     if key in TABLE:
         asks = [(v.make(data, target), v.anonymous, v.name) for v in TABLE[key]]
     else:
-        call, expected = _unlisted_call(path, target)
-        asks = [(call, expected, "")]
-        if method != "GET" and expected == 303:  # a form sent by the anonymous: never accepted
-            asks = [(call, None, "")]
+        asks = [(*_unlisted_call(method, path, target), "")]
     wrong = {}
     for call, expected, name in asks:
         with isolated(db_connection, client.app, method):
-            problem = _check_anonymous(_send(client, method, call), method, call, expected)
+            problem = _check_anonymous(_send(client, method, call), call, expected)
         if problem:
             wrong[name or call.url] = problem
     assert not wrong, wrong
