@@ -233,6 +233,7 @@ def assign_cmd(args: argparse.Namespace, settings: Settings) -> int:
 def export_grid_cmd(args: argparse.Namespace, settings: Settings) -> int:
     from gis.db.engine import make_engine, session_scope
     from gis.exchange.grid_package import export_grid_package
+    from gis.queries.reads import PUBLIC
 
     if not args.file.lower().endswith(".gpkg"):
         print(f"gridmap export-grid: the package is a GeoPackage; name a .gpkg file, not {args.file}",
@@ -240,7 +241,7 @@ def export_grid_cmd(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     engine = make_engine(settings.resolved_database_url(), pool_size=1)
     with session_scope(engine) as session:
-        counts = export_grid_package(session, args.code, args.file)
+        counts = export_grid_package(session, args.code, args.file, reader=PUBLIC)
     print(f"grid {args.code} packaged to {args.file}: "
           + ", ".join(f"{layer} {n}" for layer, n in counts.items()))
     return 0

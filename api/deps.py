@@ -249,6 +249,12 @@ async def optional_actor(actor: Annotated[Actor | None, Depends(_caller)]) -> Ac
 async def reader(request: Request, actor: Annotated[Actor | None, Depends(optional_actor)]) -> Actor | None:
     """Who reads case data: a logged-in caller; None (anonymous, personal data masked) only
     where ``GRIDMAP_PUBLIC_READ`` opens a public read."""
+    return require_reader(request, actor)
+
+
+def require_reader(request: Request, actor: Actor | None) -> Actor | None:
+    """:func:`reader` for doors whose parameters decide whether case data is asked for (an OGC
+    collection, a tile layer): they take :data:`OptionalActor` and call this when it is."""
     if actor is None and not request.app.state.settings.public_read:
         raise unauthorized("Log in first: case data is only for logged-in users.",
                            "请先登录：事件数据仅对登录用户开放。")

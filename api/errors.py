@@ -239,3 +239,33 @@ def add_exception_handlers(app: FastAPI) -> None:
         app.add_exception_handler(kind, _handle)
     # Anything else is a bug: Starlette answers with this and re-raises, so the server logs it.
     app.add_exception_handler(Exception, _unexpected)
+    _document_errors(app)
+
+
+# What a 422 holds, as the OpenAPI document declares it for every operation: GridMap's error body
+# (:func:`error_response`), with ``errors`` when the request failed validation, not FastAPI's own.
+VALIDATION_ERROR_SCHEMA = {
+    "title": "ErrorPublic",
+    "type": "object",
+    "required": ["detail", "code"],
+    "properties": {
+        "detail": {"type": "string", "description": "What is wrong, in the caller's language"},
+        "code": {"type": "string", "description": "validation_error, or the domain error's code"},
+        "errors": {"type": "array", "items": {"$ref": "#/components/schemas/ValidationError"},
+                   "description": "Each problem of a request that failed validation"},
+    },
+}
+
+
+def _document_errors(app: FastAPI) -> None:
+    generate = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            schema = generate()
+            schemas = schema.get("components", {}).get("schemas", {})
+            if "HTTPValidationError" in schemas:
+                schemas["HTTPValidationError"] = VALIDATION_ERROR_SCHEMA
+        return app.openapi_schema
+
+    app.openapi = openapi

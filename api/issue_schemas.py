@@ -7,7 +7,17 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, HttpUrl, Tag, field_validator
+from fastapi.exceptions import RequestValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    HttpUrl,
+    Tag,
+    ValidationError,
+    field_validator,
+)
 
 from gis.rules import TRANSITION_TARGETS
 
@@ -52,8 +62,15 @@ class IssueFeatureCreate(BaseModel):
     properties: dict[str, Any] = Field(default_factory=dict)
 
     def to_create(self) -> IssueCreate:
+        """The plain fields; a problem in them is the request's validation error (422), named
+        where the caller put the field (``geometry.coordinates`` or ``properties.<name>``)."""
         lon, lat = self.geometry.coordinates[:2]
-        return IssueCreate.model_validate({**self.properties, "lon": lon, "lat": lat})
+        try:
+            return IssueCreate.model_validate({**self.properties, "lon": lon, "lat": lat})
+        except ValidationError as exc:
+            raise RequestValidationError([
+                {**e, "loc": ("body", "geometry", "coordinates") if e["loc"][:1] in (("lon",), ("lat",))
+                 else ("body", "properties", *e["loc"])} for e in exc.errors()]) from exc
 
 
 class Duplicate(BaseModel):

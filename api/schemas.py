@@ -204,9 +204,10 @@ class GridProperties(BaseModel):
 
 class GridDetailProperties(GridProperties):
     worker_display_name: str | None
-    open_issues: int = Field(description="Issues neither closed nor rejected")
-    overdue_issues: int
-    open_issues_by_status: dict[str, int]
+    open_issues: int | None = Field(description=(
+        "Issues neither closed nor rejected, of those the caller may read (null without a log-in)"))
+    overdue_issues: int | None
+    open_issues_by_status: dict[str, int] | None
     facilities_by_status: dict[FacilityStatus, int]
 
 
@@ -363,4 +364,20 @@ class TimelineRow(_Counts, _BucketKey):
 class TimelinePublic(BaseModel):
     bucket: Literal["day", "week", "month"]
     data: list[TimelineRow]
+    count: int
+
+
+class _WorkerKey(BaseModel):
+    username: str
+    display_name: str
+    grids: list[str] = Field(description=(
+        "The grids whose cases count for the worker: held when the cases were reported"))
+
+
+class WorkerStatsRow(_Counts, _WorkerKey):
+    pass
+
+
+class WorkerStatsPublic(BaseModel):
+    data: list[WorkerStatsRow]
     count: int

@@ -3,7 +3,8 @@
 A bounded set of tiles over the stored grids (zoom 14 to 18, at most --per-zoom tiles per zoom,
 spread evenly over the extent) is fetched for each layer, --repeats times, one request at a time:
 
-- http: `gridmap serve` (one worker) on a free loopback port, one keep-alive httpx client;
+- http: `gridmap serve` (one worker) on a free loopback port, one keep-alive httpx client; the
+  server runs with GRIDMAP_PUBLIC_READ, so the issues layer is read whole by the anonymous;
 - direct: the tile query of gis.queries.tiles (the SQL the endpoint runs, JIT off as there) on one open
   psycopg connection;
 - defaults: the same query on a connection with the server's defaults (JIT on), to show why the
@@ -33,6 +34,7 @@ from sqlalchemy import text
 
 from api.settings import Settings
 from gis.db.engine import make_engine
+from gis.queries.reads import Reader
 from gis.queries.tiles import LAYERS, tile_sql, tiles_covering
 
 ZOOMS = range(14, 19)
@@ -45,7 +47,7 @@ def _free_port() -> int:
 
 
 def _start_server(port: int, database_url: str) -> subprocess.Popen:
-    env = {**os.environ, "DATABASE_URL": database_url}
+    env = {**os.environ, "DATABASE_URL": database_url, "GRIDMAP_PUBLIC_READ": "true"}
     proc = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--port", str(port),
                              "--host", "127.0.0.1", "--workers", "1"],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -89,7 +91,8 @@ def measure(engine, port: int, tiles, repeats: int, max_seconds: float) -> dict:
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client, \
             engine.connect() as direct, engine.connect() as defaults:
         direct.execute(text("SET jit = off"))  # as gis.queries.tiles.render_tile does for each tile
-        queries = {layer: text(tile_sql(layer)) for layer in LAYERS}
+        everything = Reader(public_read=True)  # what the server reads for the anonymous
+        queries = {layer: text(tile_sql(layer, everything)[0]) for layer in LAYERS}
         for rep in range(repeats + 1):  # the first pass warms every path and is not counted
             for layer in LAYERS:
                 for z, x, y in tiles:

@@ -2,7 +2,8 @@
 
 Plain dicts for the landing page, conformance, collections and items, and an HTML page of any of
 them (``templates/ogc.html``); ``api/routes/ogc.py`` sends them. The data comes from
-``gis.queries.feature_collections`` (issues without personal data, whoever asks).
+``gis.queries.feature_collections`` (issues for logged-in readers, in their scope, without
+personal data whoever asks).
 
 Coordinates are CRS84 (lon, lat), the only CRS offered. Items are paged by ``limit`` (default 10,
 at most 10,000: a larger limit is cut to that, as the standard asks) and ``offset``, which the
@@ -62,7 +63,8 @@ COLLECTIONS = {c.id: c for c in (
     Collection("facilities", "部件 Facilities", "Point assets with category and state.",
                ("grid_code", "community", "category", "status")),
     Collection("issues", "事件 Issues",
-               "Geotagged problem reports and their workflow status; no personal data. "
+               "Geotagged problem reports and their workflow status, for logged-in users "
+               "(HTTP Basic or a bearer token), in their scope; no personal data. "
                "datetime filters the time reported.",
                ("grid_code", "community", "category", "status"), temporal=True),
 )}
@@ -218,11 +220,12 @@ def _instant(raw: str) -> tuple[datetime, datetime]:
 
 
 # -- items: the documents -----------------------------------------------------------------------
-def items(session: Session, base: str, collection_id: str, params: dict[str, str]) -> dict:
+def items(session: Session, base: str, collection_id: str, params: dict[str, str],
+          reader: fc.Reader = fc.ANONYMOUS) -> dict:
     """One page of a collection as a GeoJSON FeatureCollection with paging links."""
     spec = collection_spec(collection_id)
     query = parse_items_query(spec, params)
-    page = fc.read_features(session, spec.id, query)
+    page = fc.read_features(session, spec.id, query, reader)
     features = [_feature(spec, row) for row in page.items]
     return {
         "type": "FeatureCollection", "features": features,
@@ -250,9 +253,10 @@ def _items_links(url: str, params: dict[str, str], query: fc.FeatureFilter,
     return links
 
 
-def item(session: Session, base: str, collection_id: str, feature_id: str) -> dict:
+def item(session: Session, base: str, collection_id: str, feature_id: str,
+         reader: fc.Reader = fc.ANONYMOUS) -> dict:
     spec = collection_spec(collection_id)
-    feature = _feature(spec, fc.read_feature(session, spec.id, feature_id))
+    feature = _feature(spec, fc.read_feature(session, spec.id, feature_id, reader))
     url = f"{base}/collections/{spec.id}"
     feature["links"] = [_link(f"{url}/items/{feature_id}", "self", GEOJSON, "This feature"),
                         _link(f"{url}/items/{feature_id}?f=html", "alternate", "text/html", "As HTML"),

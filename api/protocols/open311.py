@@ -11,7 +11,9 @@ implementer is decided here:
   ``bd09``...) or from an ``address_string`` naming a compound or a building of the community
   ("水利局家属院3号楼"), then geotagged to a grid like any other report.
 - Posting needs an ``api_key``. Reporter contact (email, phone, names) is stored for the grid's
-  worker and never returned by a GET.
+  worker and never returned by a GET; phone and ID-card numbers in a description are masked.
+- Reading requests needs a log-in (HTTP Basic or a bearer token) and returns the requests in the
+  caller's scope; services and discovery are public.
 - Without dates, GET requests covers the last 90 days; a date range may not exceed 90 days
   (the spec's limit); at most 1,000 requests, newest first.
 - Invalid input is the spec's 400 (GridMap's own API says 422); other statuses are GridMap's.
@@ -32,6 +34,7 @@ from gis.errors import InvalidParameter, NotFound
 from gis.geo.crs import parse_crs, to_wgs84
 from gis.geotag.index_cache import GridIndexCache
 from gis.issues import reporting
+from gis.people.actors import Actor
 from gis.queries import open311_requests as requests
 from gis.queries.filters import IssueFilter, local_time
 from gis.rules import BEIJING
@@ -181,17 +184,18 @@ def _date_range(start: datetime | None, end: datetime | None,
     return start, end
 
 
-def list_requests(session: Session, query: IssueFilter) -> list[dict]:
-    """Service requests matching ``query``, newest first, at most 1,000."""
-    return [_request(row) for row in requests.read_service_requests(session, query, MAX_REQUESTS)]
+def list_requests(session: Session, actor: Actor | None, query: IssueFilter, *,
+                  public_read: bool = False) -> list[dict]:
+    """The service requests ``actor`` may read matching ``query``, newest first, at most 1,000."""
+    rows = requests.read_service_requests(session, actor, query, MAX_REQUESTS,
+                                          public_read=public_read)
+    return [_request(row) for row in rows]
 
 
-def get_request(session: Session, request_id: int) -> dict:
-    found = requests.read_service_requests(session, IssueFilter(ids=(request_id,)))
-    if not found:
-        raise NotFound(f"no service request with service_request_id {request_id}",
-                       zh=f"没有 service_request_id 为 {request_id} 的诉求")
-    return _request(found[0])
+def get_request(session: Session, actor: Actor | None, request_id: int, *,
+                public_read: bool = False) -> dict:
+    return _request(requests.read_service_request(session, actor, request_id,
+                                                  public_read=public_read))
 
 
 def _request(row: dict) -> dict:

@@ -2,7 +2,8 @@
 
 The tiles themselves come from ``gis.queries.tiles``. Each layer says here how its properties
 read (TileJSON ``vector_layers``) and how long a client may reuse a tile without asking
-(``Cache-Control: max-age``); every tile carries an ETag, a hash of its bytes.
+(``Cache-Control: max-age``, ``private`` for the issues layer, which differs by reader); every
+tile carries an ETag, a hash of its bytes.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ LAYER_INFO = {
     "facilities": LayerInfo("Point assets (部件) with state",
                             {"code": "16-digit facility code", "category": "Category code",
                              "status": "ok | damaged | missing | repairing", "name": "Name"}, 60),
-    "issues": LayerInfo("Open issues (事件) aggregated to cells of 1/32 tile; no personal data",
+    "issues": LayerInfo("Open issues (事件) in the reader's scope, aggregated to cells of 1/32 "
+                        "tile; needs a log-in; no personal data",
                         {"count": "Open issues in the cell", "overdue": "Of them past their due time",
                          "category": "The most frequent category",
                          "issue_id": "The issue, when count is 1"}, 30),
@@ -58,7 +60,12 @@ def tilejson(layer: str, tiles_url: str,
 
 
 def cache_headers(layer: str) -> dict[str, str]:
-    return {"Cache-Control": f"public, max-age={LAYER_INFO[layer].max_age}"}
+    """Public layers may be kept by any cache; a case-data layer differs by reader, so only the
+    reader's own cache may keep it, and it varies with the credentials."""
+    max_age = LAYER_INFO[layer].max_age
+    if tiles.layer_spec(layer).case_data:
+        return {"Cache-Control": f"private, max-age={max_age}", "Vary": "Authorization, Cookie"}
+    return {"Cache-Control": f"public, max-age={max_age}"}
 
 
 def etag(data: bytes) -> str:

@@ -1,10 +1,11 @@
-"""Grids (网格): read by anyone; created, redrawn (a new version) and retired by admins."""
+"""Grids (网格): read by anyone (the counts of open issues only by those logged in, in their
+scope); created, redrawn (a new version) and retired by admins."""
 
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from api.deps import BBoxDep, CurrentActor, Limit, Offset, SessionDep
+from api.deps import BBoxDep, CurrentActor, Limit, Offset, OptionalActor, SessionDep
 from api.geojson import feature, feature_collection
 from api.schemas import GridCreate, GridDetailPublic, GridsPublic, GridUpdate, MaxVertices
 from gis.edit import writes
@@ -32,8 +33,9 @@ def list_grids(
 
 @router.get("/{code}", summary="A current grid with its worker, open issues and facilities",
             responses={200: {"model": GridDetailPublic}}, response_model=None)
-def get_grid(session: SessionDep, code: GridCode) -> dict:
-    return feature(reads.get_grid(session, code))
+def get_grid(request: Request, session: SessionDep, actor: OptionalActor, code: GridCode) -> dict:
+    return feature(reads.get_grid(session, code, actor,
+                                  public_read=request.app.state.settings.public_read))
 
 
 @router.post("", status_code=201, summary="Create a grid (admins)",
@@ -44,7 +46,7 @@ def create_grid(request: Request, session: SessionDep, actor: CurrentActor, body
     writes.create_grid(session, actor, tolerance_m=request.app.state.grid_cache.tolerance_m,
                      max_vertices=max_vertices, **body.model_dump())
     session.commit()
-    return feature(reads.get_grid(session, body.code))
+    return feature(reads.get_grid(session, body.code, actor))
 
 
 @router.put("/{code}", summary="Redraw a grid (admins): a new version, the old one kept",
@@ -55,7 +57,7 @@ def redraw_grid(request: Request, session: SessionDep, actor: CurrentActor, code
     writes.redraw_grid(session, actor, code, tolerance_m=request.app.state.grid_cache.tolerance_m,
                      max_vertices=max_vertices, **body.model_dump(exclude_unset=True))
     session.commit()
-    return feature(reads.get_grid(session, code))
+    return feature(reads.get_grid(session, code, actor))
 
 
 @router.delete("/{code}", status_code=204, summary="Retire a grid (admins); nothing is deleted")

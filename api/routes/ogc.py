@@ -3,6 +3,11 @@
 JSON (GeoJSON for features) by default, HTML with ``f=html`` or a browser's Accept header. The
 documents and the HTML page are built in ``api.protocols.ogc``; invalid parameters are 400 here,
 as the standard asks, worded in the caller's language.
+
+The landing page, conformance, the API definition, the collections' metadata and the grids,
+buildings and facilities are public; the features of the issues collection (case data) need a
+log-in (HTTP Basic, as GIS desktops send it, or a bearer token) and are read in the caller's
+scope: 401 for the anonymous, 403 for an issue outside the scope.
 """
 
 from __future__ import annotations
@@ -15,10 +20,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.routing import APIRoute
 
-from api.deps import SessionDep
+from api.deps import OptionalActor, SessionDep, require_reader
 from api.errors import language_headers, message_for, request_language, status_for
 from api.protocols import ogc
 from gis.errors import GridMapError
+from gis.people.actors import Actor
+from gis.queries import feature_collections as fc
 
 MEDIA_TYPES = {"json": "application/json", "geojson": ogc.GEOJSON, "html": "text/html"}
 
@@ -40,7 +47,9 @@ class OgcRoute(APIRoute):
         return guarded
 
 
-router = APIRouter(prefix="/ogc", tags=["ogc"], route_class=OgcRoute)
+# JSON (GeoJSON for features) or, with f=html or a browser's Accept header, HTML.
+router = APIRouter(prefix="/ogc", tags=["ogc"], route_class=OgcRoute, responses={
+    200: {"content": {"application/json": {}, "application/geo+json": {}, "text/html": {}}}})
 
 
 def _bad_request(request: Request, exc: Exception) -> JSONResponse:
@@ -83,7 +92,8 @@ def conformance(request: Request) -> Response:
     return _respond(request, ogc.conformance(), "Conformance")
 
 
-@router.get("/api", summary="OpenAPI 3.0 definition of the OGC endpoints")
+@router.get("/api", summary="OpenAPI 3.0 definition of the OGC endpoints",
+            responses={200: {"content": {ogc.OPENAPI_JSON: {}, "text/html": {}}}})
 def api_definition(request: Request) -> Response:
     return _respond(request, ogc.openapi(_base(request)), "API definition", ogc.OPENAPI_JSON)
 
@@ -101,14 +111,26 @@ def collection(request: Request, session: SessionDep, collection_id: str) -> Res
 
 @router.get("/collections/{collection_id}/items",
             summary="Features: bbox, limit, offset, datetime (issues) and property filters")
-def items(request: Request, session: SessionDep, collection_id: str) -> Response:
-    doc = ogc.items(session, _base(request), collection_id, dict(request.query_params))
+def items(request: Request, session: SessionDep, actor: OptionalActor,
+          collection_id: str) -> Response:
+    """Issues need a log-in and are those in the caller's scope; the rest is public."""
+    doc = ogc.items(session, _base(request), collection_id, dict(request.query_params),
+                    _reader(request, actor, collection_id))
     return _respond(request, doc, f"{collection_id}: items", ogc.GEOJSON,
                     {"Content-Crs": f"<{ogc.CRS84}>"})
 
 
 @router.get("/collections/{collection_id}/items/{feature_id}", summary="One feature")
-def item(request: Request, session: SessionDep, collection_id: str, feature_id: str) -> Response:
-    doc = ogc.item(session, _base(request), collection_id, feature_id)
+def item(request: Request, session: SessionDep, actor: OptionalActor, collection_id: str,
+         feature_id: str) -> Response:
+    """An issue needs a log-in; one outside the caller's scope is 403."""
+    doc = ogc.item(session, _base(request), collection_id, feature_id,
+                   _reader(request, actor, collection_id))
     return _respond(request, doc, f"{collection_id} {feature_id}", ogc.GEOJSON,
                     {"Content-Crs": f"<{ogc.CRS84}>"})
+
+
+def _reader(request: Request, actor: Actor | None, collection_id: str) -> fc.Reader:
+    if collection_id in fc.CASE_DATA:
+        require_reader(request, actor)
+    return fc.Reader(actor, request.app.state.settings.public_read)

@@ -3,7 +3,9 @@
 Every path ends in ``.json`` or ``.xml`` and answers in that format, errors included: the spec's
 ``[{"code": 400, "description": ...}]`` (or ``<errors><error>``), never GridMap's own error JSON.
 The formats and the spec's rules are in ``api.protocols.open311``; this module parses the
-request, calls it and sends its answer.
+request, calls it and sends its answer. Discovery and services are public; reading requests
+needs a log-in (HTTP Basic or a bearer token) and shows the caller's scope; posting needs an
+``api_key``.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Form, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException
 
-from api.deps import SessionDep
+from api.deps import Reader, SessionDep
 from api.errors import (
     language_headers,
     log_failure,
@@ -47,6 +50,9 @@ class Open311Route(APIRoute):
 
 
 router = APIRouter(prefix="/open311/v2", tags=["open311"], route_class=Open311Route)
+# Every answer is JSON or XML, as the path's extension says.
+_JSON_OR_XML = {"content": {"application/json": {}, "text/xml": {}}}
+ANSWERS = {200: _JSON_OR_XML}
 
 
 def error_response(request: Request, exc: Exception) -> Response:
@@ -57,6 +63,8 @@ def error_response(request: Request, exc: Exception) -> Response:
     response = render(request, "errors", open311.errors_document(status, message_for(exc, lang)),
                       status_code=status)
     response.headers.update(language_headers(lang))
+    if isinstance(exc, HTTPException) and exc.headers:  # a 401's WWW-Authenticate
+        response.headers.update(exc.headers)
     return response
 
 
@@ -68,17 +76,20 @@ def render(request: Request, root: str, data: Any, status_code: int = 200) -> Re
     return JSONResponse(data, status_code=status_code)
 
 
-@router.get("/discovery.{fmt}", summary="Where this endpoint is and which formats it speaks")
+@router.get("/discovery.{fmt}", summary="Where this endpoint is and which formats it speaks",
+            responses=ANSWERS)
 def discovery(request: Request, fmt: Format) -> Response:
     return render(request, "discovery", open311.discovery(f"{request.base_url}open311/v2"))
 
 
-@router.get("/services.{fmt}", name="services", summary="Issue categories as GeoReport services")
+@router.get("/services.{fmt}", name="services", summary="Issue categories as GeoReport services",
+            responses=ANSWERS)
 def services(request: Request, session: SessionDep, fmt: Format) -> Response:
     return render(request, "services", open311.list_services(session))
 
 
-@router.get("/services/{service_code}.{fmt}", summary="The attributes a service asks for")
+@router.get("/services/{service_code}.{fmt}", summary="The attributes a service asks for",
+            responses=ANSWERS)
 def service_definition(request: Request, session: SessionDep, service_code: str,
                        fmt: Format) -> Response:
     return render(request, "service_definition", open311.service_definition(session, service_code))
@@ -96,16 +107,24 @@ def request_query(
                                        status)
 
 
-@router.get("/requests.{fmt}", summary="Service requests, newest first (no personal data)")
-def list_requests(request: Request, session: SessionDep, fmt: Format,
+@router.get("/requests.{fmt}",
+            summary="Service requests in the caller's scope, newest first (log-in; no personal data)",
+            responses=ANSWERS)
+def list_requests(request: Request, session: SessionDep, actor: Reader, fmt: Format,
                   query: Annotated[IssueFilter, Depends(request_query)]) -> Response:
-    return render(request, "service_requests", open311.list_requests(session, query))
+    found = open311.list_requests(session, actor, query,
+                                  public_read=request.app.state.settings.public_read)
+    return render(request, "service_requests", found)
 
 
-@router.get("/requests/{service_request_id}.{fmt}", summary="One service request")
-def get_request(request: Request, session: SessionDep, service_request_id: int,
+@router.get("/requests/{service_request_id}.{fmt}",
+            summary="One service request (log-in; 403 outside the caller's scope)",
+            responses=ANSWERS)
+def get_request(request: Request, session: SessionDep, actor: Reader, service_request_id: int,
                 fmt: Format) -> Response:
-    return render(request, "service_requests", [open311.get_request(session, service_request_id)])
+    found = open311.get_request(session, actor, service_request_id,
+                                public_read=request.app.state.settings.public_read)
+    return render(request, "service_requests", [found])
 
 
 async def request_post(
@@ -137,7 +156,9 @@ async def posted_api_key(request: Request, api_key: Annotated[str | None, Form()
 
 
 @router.post("/requests.{fmt}", status_code=201, summary="Post a service request (needs api_key)",
-             responses={200: {"description": "Replay of an earlier post with the same Idempotency-Key"}})
+             responses={201: _JSON_OR_XML,
+                        200: {"description": "Replay of an earlier post with the same Idempotency-Key",
+                              **_JSON_OR_XML}})
 def post_request(
     request: Request, session: SessionDep, fmt: Format,
     post: Annotated[open311.RequestPost, Depends(request_post)],

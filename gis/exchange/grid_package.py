@@ -1,11 +1,15 @@
 """An offline package for a grid worker's tablet: one GeoPackage to work from in a dead zone.
 
 Layers: ``grid`` (the current version), ``neighbours`` (current grids within 5 m of it),
-``buildings``, ``facilities`` and ``issues`` (open ones, without reporter contact or client UUID)
-of the grid, plus two tables without geometry: ``categories`` (to file reports offline) and
+``buildings``, ``facilities`` and ``issues`` (the open ones the reader may read, without reporter
+contact or client UUID, phone and ID-card numbers in descriptions masked: a package leaves the
+server) of the grid, plus two tables without geometry: ``categories`` (to file reports offline) and
 ``package_info`` (what was exported, when, and where reports go back). Reports made offline are
 sent later to ``POST /api/v1/issues`` with an Idempotency-Key, so a retried sync never
 duplicates one. Coordinates are WGS84 (EPSG:4326).
+
+A leader's or dispatcher's package is of a grid in their region (another is
+:class:`~gis.errors.Forbidden`); department staff get their department's cases.
 """
 
 from __future__ import annotations
@@ -22,15 +26,19 @@ import shapely
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from gis.errors import NotFound
-from gis.queries.issue_model import ISSUE_FROM, select_list
-from gis.rules import open_sql
+from gis.errors import Forbidden, NotFound
+from gis.people.actors import read_scope_sql
+from gis.people.privacy import mask_text
+from gis.queries.issue_model import FREE_TEXT_FIELDS, ISSUE_FROM, select_list
+from gis.queries.reads import Reader
+from gis.rules import REGION_ROLES, open_sql
 
 NEIGHBOUR_M = 5.0  # shared boundaries drawn with small gaps still make neighbours
 SYNC_ENDPOINT = "/api/v1/issues"
 GRID_COLUMNS = """g.code, g.name, c.name AS community, g.households, g.population, g.version,
                   g.valid_from, ST_AsBinary(g.geom) AS wkb"""
 
+_SCOPE = "/*scope*/TRUE"  # replaced by the reader's scope on the issues row ``i``
 # (layer, geometry type, SQL with :grid_id and :code)
 # The fields of an open issue a tablet takes along: no personal field leaves the server.
 PACKAGE_ISSUE_FIELDS = ("id", "category", "category_zh", "description", "status", "priority",
@@ -60,15 +68,18 @@ _LAYERS = (
     # Personal data (reporter_contact) and the reporting device's key (client_uuid) stay home.
     ("issues", "Point", f"""
         SELECT {select_list(PACKAGE_ISSUE_FIELDS, geometry="wkb")} FROM {ISSUE_FROM}
-         WHERE g.code = :code AND {open_sql('i')}
+         WHERE g.code = :code AND {open_sql('i')} AND {_SCOPE}
          ORDER BY i.reported_at, i.id"""),
 )
 _CATEGORIES_SQL = """SELECT code, kind, name_zh, name_en, icon, colour, due_hours
                        FROM categories ORDER BY kind, std_code, code"""
 
 
-def export_grid_package(session: Session, code: str, path: str | Path) -> dict[str, int]:
-    """Write the package of grid ``code`` to ``path`` (replacing it) and return rows per layer.
+def export_grid_package(session: Session, code: str, path: str | Path, *,
+                        reader: Reader) -> dict[str, int]:
+    """Write the package of grid ``code`` as ``reader`` may have it to ``path`` (replacing it)
+    and return rows per layer. (The ``gridmap export-grid`` command reads as
+    :data:`gis.queries.reads.PUBLIC`: every case, nothing personal.)
 
     The file is written next to ``path`` and moved into place at the end, so a failed export
     never leaves half a package where the tablet expects one.
@@ -77,11 +88,15 @@ def export_grid_package(session: Session, code: str, path: str | Path) -> dict[s
     if path.suffix.lower() != ".gpkg":
         raise ValueError(f"the package is a GeoPackage: expected a path ending in .gpkg, got {path.name}")
     grid_id = _current_grid_id(session, code)
+    actor = reader.actor
+    if actor is not None and actor.role in REGION_ROLES and not actor.in_region(code):
+        raise Forbidden(f"grid {code} is outside the region of {actor.username}",
+                        zh=f"网格 {code} 不在 {actor.username} 的管辖区域内")
     fd, scratch = tempfile.mkstemp(suffix=".gpkg", dir=path.parent or None)
     os.close(fd)
     os.unlink(scratch)  # GDAL creates the file itself
     try:
-        counts = _write_layers(session, grid_id, code, Path(scratch))
+        counts = _write_layers(session, grid_id, code, Path(scratch), reader)
         os.replace(scratch, path)
     finally:
         if os.path.exists(scratch):
@@ -97,11 +112,16 @@ def _current_grid_id(session: Session, code: str) -> int:
     return grid_id
 
 
-def _write_layers(session: Session, grid_id: int, code: str, path: Path) -> dict[str, int]:
+def _write_layers(session: Session, grid_id: int, code: str, path: Path,
+                  reader: Reader) -> dict[str, int]:
     counts: dict[str, int] = {}
-    params = {"grid_id": grid_id, "code": code}
+    scope, scope_params = read_scope_sql(reader.actor, public_read=reader.public_read)
+    params = {"grid_id": grid_id, "code": code, **scope_params}
     for layer, geometry_type, sql in _LAYERS:
-        frame = _geo_frame(session.execute(text(sql), params))
+        frame = _geo_frame(session.execute(text(sql.replace(_SCOPE, f"({scope})")), params))
+        for column in FREE_TEXT_FIELDS:
+            if column in frame:
+                frame[column] = frame[column].map(mask_text)
         pyogrio.write_dataframe(frame, path, layer=layer, driver="GPKG", geometry_type=geometry_type,
                                 promote_to_multi=geometry_type.startswith("Multi"))
         counts[layer] = len(frame)

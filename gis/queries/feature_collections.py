@@ -1,11 +1,15 @@
-"""The four public feature collections (grids, buildings, facilities, issues) as OGC API -
-Features reads them: each collection's extent, a page of features, one feature. Plain data;
+"""The four feature collections (grids, buildings, facilities, issues) as OGC API - Features
+reads them: each collection's extent, a page of features, one feature. Plain data;
 ``api/protocols/ogc.py`` writes the documents.
 
 Features come from :mod:`gis.queries.reads`, so they read as they do in /api/v1, issues through
-the one issue read model (:mod:`gis.queries.issue_model`), with one difference: OGC readers are
-anonymous, so issues never carry the personal fields, whoever asks (:func:`read_public_issues`).
-``since`` and ``until`` are both inclusive, as in :class:`gis.queries.filters.IssueFilter`.
+the one issue read model (:mod:`gis.queries.issue_model`). Issues are case data
+(:data:`CASE_DATA`): only a logged-in reader gets them, only those in the reader's scope
+(:func:`gis.people.actors.read_scope_sql`), and never with personal data, whoever asks: a GIS
+desktop keeps what it loads, so the personal fields are left out and free text is masked
+(:func:`read_issues`). Grids, buildings and facilities hold no case data and are public; a grid's
+counts of open issues are counted in the reader's scope. ``since`` and ``until`` are both
+inclusive, as in :class:`gis.queries.filters.IssueFilter`.
 """
 
 from __future__ import annotations
@@ -20,9 +24,11 @@ from sqlalchemy.orm import Session
 from gis.errors import NotFound
 from gis.queries import reads
 from gis.queries.filters import BBox, IssueFilter
-from gis.queries.issue_model import PERSONAL_FIELDS
+from gis.queries.issue_model import PERSONAL_FIELDS, mask_free_text
+from gis.queries.reads import ANONYMOUS, Reader
 
 COLLECTION_IDS = ("grids", "buildings", "facilities", "issues")
+CASE_DATA = frozenset({"issues"})  # read only by a logged-in caller, in their scope
 # FROM ... WHERE ... of the rows whose extent each collection declares.
 _EXTENT_SOURCES = {"grids": "grids WHERE valid_to IS NULL", "buildings": "buildings",
                    "facilities": "facilities", "issues": "issues"}
@@ -67,46 +73,49 @@ def extent(session: Session, collection_id: str) -> Extent:
 
 
 # -- pages of features ------------------------------------------------------------------------------
-def read_features(session: Session, collection_id: str, flt: FeatureFilter) -> reads.Page:
+def read_features(session: Session, collection_id: str, flt: FeatureFilter,
+                  reader: Reader = ANONYMOUS) -> reads.Page:
     """One page of ``collection_id``; rows hold ``geometry`` (GeoJSON) and the properties."""
-    return _READERS[collection_id](session, flt)
+    return _READERS[collection_id](session, flt, reader)
 
 
-def _grids(session: Session, f: FeatureFilter) -> reads.Page:
+def _grids(session: Session, f: FeatureFilter, _: Reader) -> reads.Page:
     return reads.list_grids(session, bbox=f.bbox, community=f.community, limit=f.limit,
                             offset=f.offset)
 
 
-def _buildings(session: Session, f: FeatureFilter) -> reads.Page:
+def _buildings(session: Session, f: FeatureFilter, _: Reader) -> reads.Page:
     return reads.list_buildings(session, bbox=f.bbox, grid=f.grid_code, community=f.community,
                                 limit=f.limit, offset=f.offset)
 
 
-def _facilities(session: Session, f: FeatureFilter) -> reads.Page:
+def _facilities(session: Session, f: FeatureFilter, _: Reader) -> reads.Page:
     return reads.list_facilities(session, bbox=f.bbox, grid=f.grid_code, community=f.community,
                                  category=list(f.category), status=list(f.status), limit=f.limit,
                                  offset=f.offset)
 
 
-def read_public_issues(session: Session, f: FeatureFilter) -> reads.Page:
-    """A page of issues as anyone may read them: without the personal properties."""
+def read_issues(session: Session, f: FeatureFilter, reader: Reader) -> reads.Page:
+    """A page of the issues ``reader`` may read, without personal data."""
     filters = IssueFilter(bbox=f.bbox, grid=f.grid_code, community=f.community,
                           categories=f.category, statuses=f.status, since=f.since, until=f.until)
-    page = reads.list_issues(session, None, filters, limit=f.limit, offset=f.offset)
-    return reads.Page([_public(row) for row in page.items], page.total)
+    page = reads.list_issues(session, reader.actor, filters, limit=f.limit, offset=f.offset,
+                             public_read=reader.public_read)
+    return reads.Page([_impersonal(row) for row in page.items], page.total)
 
 
-_READERS: dict[str, Callable[[Session, FeatureFilter], reads.Page]] = {
-    "grids": _grids, "buildings": _buildings, "facilities": _facilities,
-    "issues": read_public_issues,
+_READERS: dict[str, Callable[[Session, FeatureFilter, Reader], reads.Page]] = {
+    "grids": _grids, "buildings": _buildings, "facilities": _facilities, "issues": read_issues,
 }
 
 
 # -- single features --------------------------------------------------------------------------------
-def read_feature(session: Session, collection_id: str, feature_id: str) -> dict:
-    """One feature: a grid by its code, anything else by its numeric id."""
+def read_feature(session: Session, collection_id: str, feature_id: str,
+                 reader: Reader = ANONYMOUS) -> dict:
+    """One feature: a grid by its code, anything else by its numeric id. An issue outside the
+    reader's scope is :class:`~gis.errors.Forbidden`."""
     if collection_id == "grids":
-        return reads.get_grid(session, feature_id)
+        return reads.get_grid(session, feature_id, reader.actor, public_read=reader.public_read)
     if not feature_id.isdigit():
         raise NotFound(f"no {collection_id} feature with id {feature_id!r}",
                        zh=f"{collection_id} 中没有 id 为 {feature_id!r} 的要素")
@@ -114,13 +123,11 @@ def read_feature(session: Session, collection_id: str, feature_id: str) -> dict:
         return reads.get_building(session, int(feature_id))
     if collection_id == "facilities":
         return reads.get_facility(session, int(feature_id))
-    return read_public_issue(session, int(feature_id))
+    row, _, _ = reads.get_issue(session, reader.actor, int(feature_id),
+                                public_read=reader.public_read)
+    return _impersonal(row)
 
 
-def read_public_issue(session: Session, issue_id: int) -> dict:
-    """One issue as anyone may read it: without the personal properties."""
-    return _public(reads.get_issue(session, None, issue_id))
-
-
-def _public(row: dict) -> dict:
-    return {k: v for k, v in row.items() if k not in PERSONAL_FIELDS}
+def _impersonal(row: dict) -> dict:
+    """An issue without its personal fields, free text masked."""
+    return mask_free_text({k: v for k, v in row.items() if k not in PERSONAL_FIELDS})

@@ -1,8 +1,11 @@
 """Reads behind Open311 GeoReport v2: issue categories (its services) and issues as its service
 requests. Plain rows; ``api/protocols/open311.py`` writes them in the spec's JSON and XML.
 
-The public issue read is :func:`read_service_requests`, the one place that says which columns a
-service request shows: no reporter contact, no client UUID.
+:func:`read_service_requests` and :func:`read_service_request` are the one place that says
+which columns a service request shows: no reporter contact, no client UUID, free text masked
+(a GeoReport client keeps what it reads). Service requests are case data: only the issues in the
+reader's scope (:func:`gis.queries.reads.scoped_where`); one outside it is
+:class:`~gis.errors.Forbidden`.
 """
 
 from __future__ import annotations
@@ -12,8 +15,11 @@ import re
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from gis.errors import Forbidden, NotFound
+from gis.people.actors import Actor, read_scope_sql
 from gis.queries.filters import IssueFilter
-from gis.queries.issue_model import ISSUE_FROM, select_list
+from gis.queries.issue_model import ISSUE_FROM, mask_free_text, select_list
+from gis.queries.reads import scoped_where
 
 
 # -- services -------------------------------------------------------------------------------------
@@ -47,13 +53,31 @@ SERVICE_REQUEST_FIELDS = ("id", "category", "category_zh", "due_hours", "descrip
 _REQUEST_SQL = f"SELECT {select_list(SERVICE_REQUEST_FIELDS, geometry=None)} FROM {ISSUE_FROM}"
 
 
-def read_service_requests(session: Session, flt: IssueFilter, limit: int = 1000) -> list[dict]:
-    """Issues as service requests, newest first, at most ``limit``."""
-    where = flt.where(session)
+def read_service_requests(session: Session, actor: Actor | None, flt: IssueFilter,
+                          limit: int = 1000, *, public_read: bool = False) -> list[dict]:
+    """The issues ``actor`` may read as service requests, newest first, at most ``limit``."""
+    where = scoped_where(session, actor, flt, public_read=public_read)
     rows = session.execute(text(
         f"{_REQUEST_SQL} WHERE {where.sql} ORDER BY i.reported_at DESC, i.id DESC LIMIT :limit"),
         where.params | {"limit": limit}).mappings()
-    return [dict(r) for r in rows]
+    return [mask_free_text(dict(r)) for r in rows]
+
+
+def read_service_request(session: Session, actor: Actor | None, request_id: int, *,
+                         public_read: bool = False) -> dict:
+    """One issue as a service request: 404 when there is none, 403 outside the reader's scope."""
+    scope, params = read_scope_sql(actor, public_read=public_read)
+    row = session.execute(text(f"""
+        SELECT {select_list(SERVICE_REQUEST_FIELDS, geometry=None)}, ({scope}) AS _readable
+          FROM {ISSUE_FROM} WHERE i.id = :id"""), params | {"id": request_id}).mappings().first()
+    if row is None:
+        raise NotFound(f"no service request with service_request_id {request_id}",
+                       zh=f"没有 service_request_id 为 {request_id} 的诉求")
+    row = dict(row)
+    if not row.pop("_readable"):
+        raise Forbidden(f"service request {request_id} is outside what you may read",
+                        zh=f"诉求 {request_id} 不在您的查看范围内")
+    return mask_free_text(row)
 
 
 # -- what a posted request names ------------------------------------------------------------------

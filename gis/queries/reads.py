@@ -21,6 +21,19 @@ from gis.queries.issue_model import API_FIELDS, ISSUE_FROM, personal_column, pre
 from gis.rules import FACILITY_STATUSES, REGION_ROLES, open_sql, overdue_sql
 
 
+@dataclass(frozen=True)
+class Reader:
+    """Who reads, for doors that pass it on: the actor (None: anonymous) and whether
+    ``GRIDMAP_PUBLIC_READ`` opens a masked public read."""
+
+    actor: Actor | None = None
+    public_read: bool = False
+
+
+ANONYMOUS = Reader()
+PUBLIC = Reader(public_read=True)  # every case, masked: what GRIDMAP_PUBLIC_READ shows the anonymous
+
+
 @dataclass
 class Page:
     items: list[dict]
@@ -82,28 +95,42 @@ def list_grids(session: Session, *, bbox: BBox | None = None, community: str | N
     return _page(session, _GRID_COLUMNS, _GRID_SOURCE, where, "g.code", limit, offset)
 
 
-_GRID_DETAIL_COLUMNS = _GRID_COLUMNS + f""",
+def _grid_detail_columns(scope: str) -> str:
+    """The grid's columns, its worker, and counts of the open issues the reader may read
+    (``scope``: :func:`gis.people.actors.read_scope_sql` on ``i``) and of its facilities."""
+    in_grid = f"ig.code = g.code AND {open_sql('i')} AND ({scope})"
+    return _GRID_COLUMNS + f""",
     (SELECT u.display_name FROM grid_workers gw JOIN users u ON u.id = gw.user_id
       WHERE gw.grid_code = g.code ORDER BY u.username LIMIT 1) AS worker_display_name,
     (SELECT count(*) FROM issues i JOIN grids ig ON ig.id = i.grid_id
-      WHERE ig.code = g.code AND {open_sql('i')}) AS open_issues,
+      WHERE {in_grid}) AS open_issues,
     (SELECT count(*) FROM issues i JOIN grids ig ON ig.id = i.grid_id
-      WHERE ig.code = g.code AND {overdue_sql('i')}) AS overdue_issues,
+      WHERE {in_grid} AND {overdue_sql('i')}) AS overdue_issues,
     (SELECT coalesce(json_object_agg(status, n ORDER BY status), '{{}}') FROM (
         SELECT i.status, count(*) AS n FROM issues i JOIN grids ig ON ig.id = i.grid_id
-         WHERE ig.code = g.code AND {open_sql('i')} GROUP BY i.status) s
+         WHERE {in_grid} GROUP BY i.status) s
     ) AS open_issues_by_status,
     (SELECT json_object_agg(st, (SELECT count(*) FROM facilities f JOIN grids fg ON fg.id = f.grid_id
                                   WHERE fg.code = g.code AND f.status = st) ORDER BY st)
        FROM unnest(CAST(:facility_statuses AS text[])) st) AS facilities_by_status"""
 
 
-def get_grid(session: Session, code: str) -> dict:
-    """The current version of grid ``code`` with its worker, open issues and facilities by status."""
+ISSUE_COUNTS = ("open_issues", "overdue_issues", "open_issues_by_status")
+
+
+def get_grid(session: Session, code: str, actor: Actor | None = None, *,
+             public_read: bool = False) -> dict:
+    """The current version of grid ``code`` with its worker, facilities by status, and the open
+    issues ``actor`` may read (counts are case data: None for the anonymous, unless
+    ``public_read``)."""
+    scope, params = read_scope_sql(actor, public_read=public_read)
     where = Where(["g.valid_to IS NULL", "g.code = :code"],
-                   {"code": code, "facility_statuses": list(FACILITY_STATUSES)})
-    return _one(session, _GRID_DETAIL_COLUMNS, _GRID_SOURCE, where,
-                f"current grid with code {code!r}")
+                  {"code": code, "facility_statuses": list(FACILITY_STATUSES), **params})
+    row = _one(session, _grid_detail_columns(scope), _GRID_SOURCE, where,
+               f"current grid with code {code!r}")
+    if actor is None and not public_read:
+        row.update(dict.fromkeys(ISSUE_COUNTS))
+    return row
 
 
 # --- buildings --------------------------------------------------------------------------------

@@ -12,6 +12,13 @@ issues count, so a leader can open the list behind any number. Definitions (:mod
 
 Issues tagged to an older version of a grid count for the grid of that code. Timeline buckets
 are calendar days, ISO weeks (Monday) or months in Beijing time.
+
+Statistics are for leaders, dispatchers and admins (:data:`STATISTICS_ROLES`), each over the
+cases they may read (a :class:`~gis.queries.reads.ScopedFilter`, or
+:func:`~gis.queries.reads.scoped_where`): a leader of a community sees its grids, and the cases
+in no grid that lie inside it. Per grid worker (:func:`worker_stats`), a
+case counts for whoever held its grid when it was reported (``grid_assignments``), so a worker
+who handed a grid over keeps the credit for their time.
 """
 
 from __future__ import annotations
@@ -23,10 +30,12 @@ from sqlalchemy.orm import Session
 from gis.errors import InvalidParameter
 from gis.people.actors import Actor, require_role
 from gis.queries.filters import IssueFilter, Where
+from gis.queries.reads import ScopedFilter, scoped_where
 from gis.rules import (
     BEIJING_TZ_NAME,
     CLOSED_STATUS,
     OPEN_STATUSES,
+    REGION_ROLES,
     closed_sql,
     on_time_rate,
     on_time_sql,
@@ -37,12 +46,29 @@ from gis.rules import (
 
 BUCKETS = ("day", "week", "month")
 COUNTS = ("reported", "open", "closed", "rejected", "overdue", "rated", "on_time")
+STATISTICS_ROLES = ("leader", "dispatcher", "admin")
+
+
+def _counts_sql(t: str) -> str:
+    """:data:`COUNTS` and the median time to close over the rows ``t`` of a grouped (possibly
+    outer) join: the one wording of the counts for the timeline and the workers."""
+    return f"""count({t}.id) AS reported,
+               count({t}.id) FILTER (WHERE {open_sql(t)}) AS open,
+               count({t}.id) FILTER (WHERE {closed_sql(t)}) AS closed,
+               count({t}.id) FILTER (WHERE {t}.status = 'rejected') AS rejected,
+               count({t}.id) FILTER (WHERE {overdue_sql(t)}) AS overdue,
+               count({t}.id) FILTER (WHERE {rated_sql(t)}) AS rated,
+               count({t}.id) FILTER (WHERE {on_time_sql(t)}) AS on_time,
+               round((percentile_cont(0.5) WITHIN GROUP (
+                         ORDER BY extract(epoch FROM {t}.closed_at - {t}.reported_at) / 3600)
+                      FILTER (WHERE {closed_sql(t)}))::numeric, 1)::float AS median_hours_to_close"""
 
 
 def counts_by_grid(session: Session, filters: IssueFilter, *,
                    median: bool = False) -> pd.DataFrame:
     """One row per grid code (``code`` None: the issues in no grid) with :data:`COUNTS`, the
-    first and last report time, and ``median_hours_to_close`` when ``median`` is asked for.
+    first and last report time, and ``median_hours_to_close`` when ``median`` is asked for. A
+    :class:`~gis.queries.reads.ScopedFilter` counts only the cases its reader may read.
 
     The scan is grouped by grid row and status: few groups, so PostgreSQL aggregates in parallel
     workers and needs no join; rows are then mapped to codes in pandas."""
@@ -93,13 +119,13 @@ def with_rates(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def grid_stats(session: Session, actor: Actor,
-                               filters: IssueFilter | None = None) -> tuple[list[dict], dict]:
-    """One row per current grid in the filters' scope (the grid, the community's grids, or all),
-    ordered by code; and the same counts over the filtered issues that lie in no grid (reported
-    outside every grid and beyond the tagging tolerance): work no grid worker sees, which a
-    leader should."""
-    require_role(actor, "leader", "admin")
-    filters = filters or IssueFilter()
+               filters: IssueFilter | None = None) -> tuple[list[dict], dict]:
+    """One row per current grid in the filters' scope (the grid, the community's grids, or all)
+    and the reader's region, ordered by code; and the same counts over the filtered issues in
+    their scope that lie in no grid (reported outside every grid and beyond the tagging
+    tolerance): work no grid worker sees, which a leader should."""
+    require_role(actor, *STATISTICS_ROLES)
+    filters = ScopedFilter.of(filters or IssueFilter(), actor)
     counts = counts_by_grid(session, filters, median=True)
     grids = pd.DataFrame(current_grids(session, filters),
                          columns=["grid_code", "grid_name", "community", "households"])
@@ -117,11 +143,15 @@ def grid_stats(session: Session, actor: Actor,
 
 
 def current_grids(session: Session, filters: IssueFilter) -> list[tuple]:
-    """(code, name, community, households) of the current grids the filters name."""
+    """(code, name, community, households) of the current grids the filters name, within the
+    reader's region when a :class:`~gis.queries.reads.ScopedFilter` has one."""
     where = Where(["cg.valid_to IS NULL"])
     if filters.grid:
         where.add("cg.code = :grid", grid=filters.grid)
     where.community("rc", filters.community)
+    region = filters.region_grids() if isinstance(filters, ScopedFilter) else None
+    if region is not None:
+        where.add("cg.code = ANY(:region_grids)", region_grids=sorted(region))
     return session.execute(text(f"""
         SELECT cg.code, cg.name, rc.name, cg.households
           FROM grids cg JOIN regions rc ON rc.id = cg.community_id
@@ -134,32 +164,54 @@ def _public(row: dict) -> dict:
     return {k: (None if isinstance(v, float) and v != v else v) for k, v in out.items()}
 
 
+def _rated(row) -> dict:
+    return _public(dict(row) | {"on_time_rate": on_time_rate(row["on_time"], row["rated"])})
+
+
 def timeline(session: Session, actor: Actor, filters: IssueFilter | None = None,
              bucket: str = "week") -> list[dict]:
-    """One row per bucket of report time from the first to the last report (empty ones too)."""
-    require_role(actor, "leader", "admin")
+    """One row per bucket of report time from the first to the last report (empty ones too),
+    over the cases the reader may read."""
+    require_role(actor, *STATISTICS_ROLES)
     if bucket not in BUCKETS:
         raise InvalidParameter(f"bucket must be one of {', '.join(BUCKETS)}; got {bucket!r}",
                                zh=f"bucket 须为 {'、'.join(BUCKETS)} 之一，收到 {bucket!r}")
-    where = (filters or IssueFilter()).where(session)
+    where = scoped_where(session, actor, filters)
     rows = session.execute(text(f"""
         WITH b AS (SELECT date_trunc(:bucket, i.reported_at AT TIME ZONE :tz) AS bucket, i.*
                      FROM issues i WHERE {where.sql})
-        SELECT s.bucket::date AS bucket_start,
-               count(b.id) AS reported,
-               count(b.id) FILTER (WHERE {open_sql('b')}) AS open,
-               count(b.id) FILTER (WHERE {closed_sql('b')}) AS closed,
-               count(b.id) FILTER (WHERE b.status = 'rejected') AS rejected,
-               count(b.id) FILTER (WHERE {overdue_sql('b')}) AS overdue,
-               count(b.id) FILTER (WHERE {rated_sql('b')}) AS rated,
-               count(b.id) FILTER (WHERE {on_time_sql('b')}) AS on_time,
-               round((percentile_cont(0.5) WITHIN GROUP (
-                         ORDER BY extract(epoch FROM b.closed_at - b.reported_at) / 3600)
-                      FILTER (WHERE {closed_sql('b')}))::numeric, 1)::float AS median_hours_to_close
+        SELECT s.bucket::date AS bucket_start, {_counts_sql('b')}
           FROM generate_series((SELECT min(bucket) FROM b), (SELECT max(bucket) FROM b),
                                CAST(:step AS interval)) AS s(bucket)
           LEFT JOIN b ON b.bucket = s.bucket
          GROUP BY s.bucket ORDER BY s.bucket"""),
         where.params | {"bucket": bucket, "tz": BEIJING_TZ_NAME, "step": f"1 {bucket}"}).mappings()
-    return [_public(dict(r) | {"on_time_rate": on_time_rate(r["on_time"], r["rated"])})
-            for r in rows]
+    return [_rated(r) for r in rows]
+
+
+def worker_stats(session: Session, actor: Actor, filters: IssueFilter | None = None) -> list[dict]:
+    """One row per grid worker who has held a grid of the reader's region (an admin's: any grid),
+    by username: the filtered cases in the reader's scope that were reported in a grid while the
+    worker held it (``reported_at`` in [``valid_from``, ``valid_to``) of the assignment), with
+    the grid statistics' counts and rates, and the grids those cases came from. A case reported
+    while two workers held its grid counts for both."""
+    require_role(actor, *STATISTICS_ROLES)
+    where = scoped_where(session, actor, filters)
+    holders = Where()
+    if actor.role in REGION_ROLES:
+        holders.add("ha.grid_code = ANY(:region_grids)", region_grids=sorted(actor.region_grid_codes))
+    rows = session.execute(text(f"""
+        WITH credited AS (
+            SELECT ga.user_id, g.code AS credited_grid, i.*
+              FROM issues i JOIN grids g ON g.id = i.grid_id
+              JOIN grid_assignments ga ON ga.grid_code = g.code AND i.reported_at >= ga.valid_from
+                   AND (ga.valid_to IS NULL OR i.reported_at < ga.valid_to)
+             WHERE {where.sql})
+        SELECT u.username, u.display_name,
+               coalesce(array_agg(DISTINCT c.credited_grid ORDER BY c.credited_grid)
+                        FILTER (WHERE c.id IS NOT NULL), '{{}}') AS grids,
+               {_counts_sql('c')}
+          FROM users u LEFT JOIN credited c ON c.user_id = u.id
+         WHERE u.id IN (SELECT ha.user_id FROM grid_assignments ha WHERE {holders.sql})
+         GROUP BY u.id ORDER BY u.username"""), where.params | holders.params).mappings()
+    return [_rated(r) for r in rows]

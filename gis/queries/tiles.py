@@ -3,8 +3,10 @@
 Layers: ``grids`` (current versions), ``buildings``, ``facilities`` and ``issues``, the open issues
 aggregated into cells of 1/32 of a tile (8 screen pixels on a 256-pixel tile): a cell holds
 ``count``, ``overdue``, its most frequent ``category`` and, when it holds one issue, ``issue_id``.
-Tiles carry no personal data. Tiles are XYZ (Web Mercator, y from the north); ``extent`` 4096.
-Their TileJSON and cache headers are written by ``api/protocols/tiles.py``.
+Tiles carry no personal data. The issues layer is case data (``TileLayer.case_data``): its tiles
+and bounds hold only the issues the reader may read (:func:`gis.people.actors.read_scope_sql`),
+so the same tile differs from one reader to another. Tiles are XYZ (Web Mercator, y from the
+north); ``extent`` 4096. Their TileJSON and cache headers are written by ``api/protocols/tiles.py``.
 """
 
 from __future__ import annotations
@@ -16,12 +18,15 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gis.errors import NotFound
+from gis.people.actors import read_scope_sql
+from gis.queries.reads import ANONYMOUS, Reader
 from gis.rules import open_sql, overdue_sql
 
 EXTENT = 4096
 BUFFER = 64  # tile units drawn beyond the edge, so lines and fills join without seams
 ISSUE_CELL = 128  # tile units per aggregation cell
 MAX_ZOOM = 24
+SCOPE = "/*scope*/TRUE"  # in a case-data layer's SQL: replaced by the reader's scope on ``i``
 
 
 @dataclass(frozen=True)
@@ -31,6 +36,7 @@ class TileLayer:
     properties: tuple[str, ...]  # what each feature carries besides its id
     rows_sql: str  # rows with ``id`` and an MVT ``geom``, reading the CTE ``tile(env, box)``
     extent_sql: str  # FROM ... WHERE ... of the rows the layer shows
+    case_data: bool = False  # issues: for logged-in readers, in their scope (SCOPE in the SQL)
 
 
 _GRIDS = f"""
@@ -61,7 +67,7 @@ _ISSUES = f"""
       FROM (SELECT i.id, i.category, {overdue_sql('i')} AS overdue,
                    ST_AsMVTGeom(m.geom, tile.env, {EXTENT}, 0, false) AS geom
               FROM issues i, tile, LATERAL (SELECT ST_Transform(i.geom, 3857) AS geom) m
-             WHERE {open_sql('i')} AND i.geom && tile.box
+             WHERE {open_sql('i')} AND i.geom && tile.box AND {SCOPE}
                AND {_IN_TILE}) p
      WHERE p.geom IS NOT NULL
      GROUP BY floor(ST_X(p.geom) / {ISSUE_CELL}), floor(ST_Y(p.geom) / {ISSUE_CELL})"""
@@ -74,7 +80,7 @@ LAYERS = {layer.id: layer for layer in (
     TileLayer("facilities", 13, ("code", "category", "status", "name"),
               _FACILITIES, "facilities"),
     TileLayer("issues", 0, ("count", "overdue", "category", "issue_id"),
-              _ISSUES, f"issues WHERE {open_sql('issues')}"),
+              _ISSUES, f"issues i WHERE {open_sql('i')} AND {SCOPE}", case_data=True),
 )}
 
 
@@ -95,21 +101,31 @@ def check_tile(z: int, x: int, y: int) -> None:
                        zh=f"瓦片 {z}/{x}/{y} 超出缩放级别 {z} 的 {2 ** z}x{2 ** z} 个瓦片的范围")
 
 
-def tile_sql(layer: str) -> str:
-    """The whole query of one layer's tile, with bound parameters ``z``, ``x``, ``y``.
+def _scoped(spec: TileLayer, sql: str, reader: Reader) -> tuple[str, dict]:
+    if not spec.case_data:
+        return sql, {}
+    scope, params = read_scope_sql(reader.actor, "i", public_read=reader.public_read)
+    return sql.replace(SCOPE, f"({scope})"), params
+
+
+def tile_sql(layer: str, reader: Reader = ANONYMOUS) -> tuple[str, dict]:
+    """The whole query of one layer's tile, with bound parameters ``z``, ``x``, ``y`` and those
+    of the reader's scope (returned).
 
     Features go in by id, so the same data always makes the same bytes (and the same ETag).
     """
     spec = layer_spec(layer)
+    rows, params = _scoped(spec, spec.rows_sql, reader)
     return f"""
         WITH tile AS (
             SELECT ST_TileEnvelope(:z, :x, :y) AS env,
                    ST_Transform(ST_TileEnvelope(:z, :x, :y, margin => {BUFFER / EXTENT}), 4326) AS box)
         SELECT ST_AsMVT(rows.*, '{spec.id}', {EXTENT}, 'geom', 'id')
-          FROM ({spec.rows_sql} ORDER BY id) rows WHERE rows.geom IS NOT NULL"""
+          FROM ({rows} ORDER BY id) rows WHERE rows.geom IS NOT NULL""", params
 
 
-def render_tile(session: Session, layer: str, z: int, x: int, y: int) -> bytes:
+def render_tile(session: Session, layer: str, z: int, x: int, y: int,
+                reader: Reader = ANONYMOUS) -> bytes:
     """The tile as MVT bytes; empty when nothing of ``layer`` is in it or z is below its minzoom."""
     spec = layer_spec(layer)
     check_tile(z, x, y)
@@ -118,16 +134,20 @@ def render_tile(session: Session, layer: str, z: int, x: int, y: int) -> bytes:
     # PostGIS declares its functions costly, so a tile of a few thousand rows passes
     # jit_above_cost and PostgreSQL spends ~0.5 s compiling a query that runs in milliseconds.
     session.execute(text("SET LOCAL jit = off"))
-    data = session.execute(text(tile_sql(layer)), {"z": z, "x": x, "y": y}).scalar()
+    sql, params = tile_sql(layer, reader)
+    data = session.execute(text(sql), params | {"z": z, "x": x, "y": y}).scalar()
     return bytes(data or b"")
 
 
-def layer_bounds(session: Session, layer: str) -> tuple[float, float, float, float] | None:
-    """(west, south, east, north) in degrees of what ``layer`` shows; None when it shows nothing."""
+def layer_bounds(session: Session, layer: str,
+                 reader: Reader = ANONYMOUS) -> tuple[float, float, float, float] | None:
+    """(west, south, east, north) in degrees of what ``layer`` shows the reader; None when it
+    shows nothing."""
     spec = layer_spec(layer)
+    source, params = _scoped(spec, spec.extent_sql, reader)
     box = session.execute(text(
         "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
-        f"(SELECT ST_Extent(geom) AS e FROM {spec.extent_sql}) s")).one()
+        f"(SELECT ST_Extent(geom) AS e FROM {source}) s"), params).one()
     return tuple(box) if box[0] is not None else None
 
 

@@ -32,8 +32,8 @@ def test_the_demo_ends_when_it_is_seen(demo_data, sql, current):
         assert sql("SELECT now()")[0][0] - demo_data.seen_at < timedelta(hours=1)
 
 
-def test_open311_default_window_has_the_last_90_days(client, sql, current):
-    got = client.get("/open311/v2/requests.json")
+def test_open311_default_window_has_the_last_90_days(client, headers, sql, current):
+    got = client.get("/open311/v2/requests.json", headers=headers["admin"])
     assert got.status_code == 200
     requests = got.json()
     expected = sql("SELECT count(*) FROM issues "

@@ -59,26 +59,26 @@ def both(client, method: str, path: str, headers: dict | None = None, **kwargs):
     ("post", "/api/v1/issues", "admin", {"category": "alien_landing", "lon": X, "lat": Y},
      422, "unknown_category", "unknown issue category 'alien_landing'; known: ",
      "未知的事件类别 'alien_landing'；可用的类别："),
-    ("get", "/api/v1/issues?bbox=1,2,3", None, None, 422, "invalid_coordinates",
+    ("get", "/api/v1/issues?bbox=1,2,3", "admin", None, 422, "invalid_coordinates",
      "bbox needs 4 numbers", "bbox 需要 4 个数"),
-    ("get", "/api/v1/issues?bbox=112,36,111,37", None, None, 422, "invalid_coordinates",
+    ("get", "/api/v1/issues?bbox=112,36,111,37", "admin", None, 422, "invalid_coordinates",
      "bbox min must not exceed max", "bbox 的最小值不能大于最大值"),
     ("get", "/api/v1/locate?lon=36.84&lat=112.86", None, None, 422, "invalid_coordinates",
      "lat/lon swapped?", "经纬度是否颠倒？"),
     ("post", "/api/v1/issues", "admin",
      {"category": "garbage", "lon": X, "lat": Y, "crs": "EPSG:123456789"}, 422, "unknown_crs",
      "unknown CRS 'EPSG:123456789'", "无法识别的坐标系 'EPSG:123456789'"),
-    ("get", "/api/v1/issues/999999999", None, None, 404, "not_found",
-     "no issue with id 999999999", "未找到：issue with id 999999999"),
+    ("get", "/api/v1/issues/999999999", "admin", None, 404, "not_found",
+     "no issue with id 999999999", "未找到：事件 999999999"),
     ("get", "/api/v1/grids/140429100001999", None, None, 404, "not_found", "no ", "未找到"),
     ("get", "/maps/heatmap?since=2025-03-02&until=2025-03-01", "admin", None, 422, "invalid_parameter",
      "since (2025-03-02) is after until (2025-03-01)", "起始时间 since"),
     ("get", "/api/v1/stats/grids", "worker05", None, 403, "forbidden",
-     "this needs the role leader or admin", "此操作需要以下角色之一：leader、admin"),
+     "this needs the role leader or dispatcher or admin", "此操作需要以下角色之一：领导、派遣员、管理员"),
     ("post", "/api/v1/issues", None, {"category": "garbage", "lon": X, "lat": Y}, 401,
      "unauthorized", "Log in first", "请先登录"),
-    ("get", "/api/v1/me", "forged", None, 401, "unauthorized", "invalid or expired",
-     "登录凭证无效或已过期"),
+    ("get", "/api/v1/me", "forged", None, 401, "unauthorized", "invalid, expired or ended",
+     "登录凭证无效、已过期或已失效"),
 ])
 def test_the_same_error_in_chinese_and_english(client, tokens, method, path, who, body, status,
                                                 code, english, chinese):
@@ -178,19 +178,20 @@ def test_broken_json_in_chinese(client, tokens):
 
 
 # -- the standards' formats ----------------------------------------------------------------------------
-def test_open311_errors_in_chinese(client):
+def test_open311_errors_in_chinese(client, tokens):
     en, zh = (client.get("/open311/v2/services/ufo.xml", headers=h) for h in (EN, ZH))
     assert en.status_code == zh.status_code == 404
     assert "<description>no service with service_code 'ufo'; see services.json</description>" in en.text
     assert "<description>没有 service_code 为 'ufo' 的服务；见 services.json</description>" in zh.text
-    en, zh = (client.get("/open311/v2/requests.json?start_date=yesterday", headers=h) for h in (EN, ZH))
+    en, zh = (client.get("/open311/v2/requests.json?start_date=yesterday",
+                         headers={**h, **tokens["admin"]}) for h in (EN, ZH))
     assert en.status_code == zh.status_code == 400
     assert zh.json() == [{"code": 400, "description": "start_date 应为 W3C 日期时间，如 "
                                                       "2025-03-01T08:00:00Z；收到 'yesterday'"}]
 
 
-def test_ogc_errors_in_chinese(client):
-    zh = client.get("/ogc/collections/issues/items?category=ufo", headers=ZH)
+def test_ogc_errors_in_chinese(client, tokens):
+    zh = client.get("/ogc/collections/issues/items?category=ufo", headers={**ZH, **tokens["admin"]})
     assert zh.status_code == 400
     assert zh.json()["description"].startswith("未知的事件类别 'ufo'")
     assert client.get("/ogc/collections/roads", headers=ZH).json()["detail"].startswith(

@@ -1,5 +1,9 @@
 """OGC API - Features against a real server, read by GDAL's OAPIF driver (Debian gdal-bin) and
-OWSLib's Features client, and checked against counts written independently in SQL."""
+OWSLib's Features client, and checked against counts written independently in SQL.
+
+The issues collection is case data: both clients read it with HTTP Basic credentials, as a GIS
+desktop does; grids, buildings and facilities need none. (Scopes per role are checked in
+tests/api/test_authorization_matrix.py and tests/api/test_doors.py.)"""
 
 from __future__ import annotations
 
@@ -11,10 +15,17 @@ import httpx
 import pytest
 import shapely
 from owslib.ogcapi.features import Features
+from owslib.util import Authentication
 from sqlalchemy import text
 
 from api.protocols import ogc
 from tests.api.live import live_server
+from tests.conftest import DEMO_PASSWORD
+
+# The admin reads every case (the counts below are over all of them); HTTP Basic, as QGIS sends it.
+ADMIN = ("admin", DEMO_PASSWORD)
+GDAL_ADMIN = ("--config", "GDAL_HTTP_AUTH", "BASIC",
+              "--config", "GDAL_HTTP_USERPWD", f"{ADMIN[0]}:{ADMIN[1]}")
 
 
 @pytest.fixture(scope="module")
@@ -31,9 +42,9 @@ def sql(demo_engine):
     return run
 
 
-def get(url, **params):
+def get(url, auth=None, **params):
     # httpx replaces a URL's own query with params when params are given, even empty ones
-    return httpx.get(url, params=params or None, timeout=30)
+    return httpx.get(url, params=params or None, auth=auth, timeout=30)
 
 
 def ogrinfo(*args: str) -> str:
@@ -44,10 +55,23 @@ def ogrinfo(*args: str) -> str:
 
 # -- GDAL ---------------------------------------------------------------------------------------
 def test_gdal_lists_the_collections(base):
-    out = ogrinfo("-so", f"OAPIF:{base}")
+    out = ogrinfo(*GDAL_ADMIN, "-so", f"OAPIF:{base}")
     assert re.findall(r"^\d+: (\w+) \(title: [^)]*\) \(([\w ]+)\)$", out, re.M) == [
         ("grids", "Multi Polygon"), ("buildings", "Polygon"), ("facilities", "Point"),
         ("issues", "Point")]
+
+
+def test_gdal_reads_issues_with_basic_credentials_and_not_without(base, sql):
+    out = ogrinfo(*GDAL_ADMIN, "-so", f"OAPIF:{base}", "issues")
+    assert f"Feature Count: {sql('SELECT count(*) FROM issues')[0][0]}" in out
+    for credentials, words in (((), "Log in first"),
+                               (("--config", "GDAL_HTTP_AUTH", "BASIC", "--config",
+                                 "GDAL_HTTP_USERPWD", "admin:wrong"), "Wrong username or password")):
+        # GDAL shows the collection's metadata (public) and reads no feature: the server said 401
+        refused = subprocess.run(["ogrinfo", "-ro", *credentials, "-so", f"OAPIF:{base}", "issues"],
+                                 capture_output=True, text=True, timeout=120)
+        assert "Feature Count: 0" in refused.stdout
+        assert "HTTP error code : 401" in refused.stderr and words in refused.stderr
 
 
 def test_gdal_reads_every_grid_with_its_geometry(base, sql):
@@ -74,7 +98,7 @@ def test_gdal_counts_features_and_reads_the_extent(base, sql):
 
 # -- OWSLib -------------------------------------------------------------------------------------
 def test_owslib_pages_through_issues(base, sql, demo_month):
-    client = Features(base)
+    client = Features(base, auth=Authentication(*ADMIN))
     assert set(ogc.CONFORMANCE) <= set(client.conformance()["conformsTo"])
     assert [c["id"] for c in client.collections()["collections"]] == list(ogc.COLLECTIONS)
     a, b = f"{demo_month.first}T00:00:00+08:00", f"{demo_month.last}T23:59:59+08:00"
@@ -157,13 +181,14 @@ def test_bbox_datetime_and_property_filters(base, sql, demo_month):
     n = sql("""SELECT count(*) FROM issues i JOIN grids g ON g.id = i.grid_id
                 WHERE g.code = :g AND i.status NOT IN ('closed', 'rejected')
                   AND i.reported_at >= :s""", g=grid, s=f"{since}T00:00:00+08:00")[0][0]
-    got = get(f"{base}/collections/issues/items", grid_code=grid, status="open",
+    got = get(f"{base}/collections/issues/items", ADMIN, grid_code=grid, status="open",
               datetime=f"{since}/..").json()
     assert got["numberMatched"] == n
     day = demo_month.first + timedelta(days=7)
     n = sql("SELECT count(*) FROM issues WHERE reported_at >= :a AND reported_at < :b",
             a=f"{day}T00:00:00+08:00", b=f"{day + timedelta(days=1)}T00:00:00+08:00")[0][0]
-    assert get(f"{base}/collections/issues/items", datetime=f"{day}").json()["numberMatched"] == n > 0
+    assert get(f"{base}/collections/issues/items", ADMIN,
+               datetime=f"{day}").json()["numberMatched"] == n > 0
 
 
 @pytest.mark.parametrize("path, params, words", [
@@ -177,7 +202,7 @@ def test_bbox_datetime_and_property_filters(base, sql, demo_month):
     ("issues/items", {"f": "xml"}, "f must be one of"),
 ])
 def test_invalid_parameters_are_400(base, path, params, words):
-    r = get(f"{base}/collections/{path}", **params)
+    r = get(f"{base}/collections/{path}", ADMIN, **params)
     assert r.status_code == 400, r.text
     assert words in r.json()["description"]
 
@@ -192,12 +217,14 @@ def test_single_features(base, sql):
 
 
 def test_issues_carry_no_personal_data(base, sql):
+    # not even for the admin, who may see them in /api/v1: a GIS desktop keeps what it loads
     contacts = [c for (c,) in sql("SELECT reporter_contact FROM issues WHERE reporter_contact "
                                   "IS NOT NULL ORDER BY reported_at DESC LIMIT 500")]
     assert contacts
-    body = get(f"{base}/collections/issues/items", limit=500).text
+    body = get(f"{base}/collections/issues/items", ADMIN, limit=500).text
     one = get(f"{base}/collections/issues/items/"
-              f"{sql('SELECT max(id) FROM issues WHERE reporter_contact IS NOT NULL')[0][0]}").text
+              f"{sql('SELECT max(id) FROM issues WHERE reporter_contact IS NOT NULL')[0][0]}",
+              ADMIN).text
     for private in ("reporter_contact", "client_uuid", *contacts):
         assert private not in body and private not in one
 
@@ -221,3 +248,27 @@ def test_openapi_30_definition(base):
     names = {p.get("name") or p["$ref"].rsplit("/", 1)[-1] for p in params}
     assert {"bbox", "limit", "offset", "datetime", "category", "status", "grid_code"} <= names
     assert doc["components"]["parameters"]["limit"]["schema"]["maximum"] == ogc.MAX_LIMIT
+
+
+# -- who reads the issues -------------------------------------------------------------------------
+def test_issues_need_a_log_in_the_rest_is_public(base, sql):
+    issue = sql("SELECT max(id) FROM issues")[0][0]
+    for url in (f"{base}/collections/issues/items", f"{base}/collections/issues/items/{issue}"):
+        anonymous = get(url)
+        assert anonymous.status_code == 401 and "Basic" in anonymous.headers["www-authenticate"]
+        assert get(url, ("admin", "wrong")).status_code == 401
+        assert get(url, ADMIN).status_code == 200
+    for cid in ("grids", "buildings", "facilities"):
+        assert get(f"{base}/collections/{cid}/items", limit=1).json()["numberReturned"] == 1
+    assert get(f"{base}/collections/issues").json()["id"] == "issues"  # metadata stays public
+
+
+def test_department_staff_read_their_departments_cases_only(base, sql):
+    expected = sql("""SELECT count(*) FROM issues i JOIN departments d ON d.id = i.department_id
+                       WHERE d.code = 'huanwei'""")[0][0]
+    body = get(f"{base}/collections/issues/items", ("huanwei01", DEMO_PASSWORD), limit=1).json()
+    assert body["numberMatched"] == expected > 0
+    other = sql("""SELECT min(i.id) FROM issues i JOIN departments d ON d.id = i.department_id
+                    WHERE d.code = 'shizheng'""")[0][0]
+    assert get(f"{base}/collections/issues/items/{other}",
+               ("huanwei01", DEMO_PASSWORD)).status_code == 403

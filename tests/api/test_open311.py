@@ -2,10 +2,14 @@
 
 `georeport` cannot post, so requests are posted the way the spec describes with a plain HTTP
 client (form-encoded body with api_key) and read back through `georeport` in JSON and in XML.
+Reading requests needs a log-in: `georeport` (which takes no credentials) reads as the admin
+through a netrc file, which its HTTP library honours, as a desktop user would set one up;
+services and discovery stay public.
 """
 
 from __future__ import annotations
 
+import os
 import uuid
 from datetime import datetime, time, timedelta
 
@@ -23,6 +27,7 @@ from tests.api.live import live_server
 from tests.conftest import DEMO_PASSWORD, committed_changes
 
 EMAIL, PHONE = "lisi@example.cn", "13911112222"
+ADMIN = ("admin", DEMO_PASSWORD)
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +39,20 @@ def base(demo_engine, app_database_url):
 
 
 @pytest.fixture(scope="module")
-def endpoint(base):
-    return f"{base}/open311/v2"
+def endpoint(base, tmp_path_factory):
+    """The endpoint; `georeport` logs in to it as the admin with the netrc file in NETRC."""
+    netrc = tmp_path_factory.mktemp("netrc") / "netrc"
+    netrc.write_text(f"machine 127.0.0.1 login {ADMIN[0]} password {ADMIN[1]}\n")
+    netrc.chmod(0o600)
+    before = os.environ.get("NETRC")
+    os.environ["NETRC"] = str(netrc)
+    try:
+        yield f"{base}/open311/v2"
+    finally:
+        if before is None:
+            os.environ.pop("NETRC", None)
+        else:
+            os.environ["NETRC"] = before
 
 
 @pytest.fixture(scope="module")
@@ -152,7 +169,7 @@ def test_gets_never_show_personal_data(endpoint, posted):
                             (f"requests/{request_id}.{fmt}", {}),
                             (f"requests.{fmt}", {"start_date": (now - timedelta(days=1)).isoformat(),
                                                  "end_date": (now + timedelta(days=1)).isoformat()})):
-            r = httpx.get(f"{endpoint}/{url}", params=params)
+            r = httpx.get(f"{endpoint}/{url}", params=params, auth=ADMIN)
             assert r.status_code == 200 and request_id in r.text
             for private in (EMAIL, PHONE, "李", "email", "phone", "contact"):
                 assert private not in r.text
@@ -291,7 +308,7 @@ def test_attributes_link_the_facility(endpoint, api_key, sql):
 ])
 def test_errors_use_the_spec_format(endpoint, api_key, method, path, form, status, words):
     if method == "get":
-        r = httpx.get(f"{endpoint}/{path}")
+        r = httpx.get(f"{endpoint}/{path}", auth=ADMIN)
     else:
         r = httpx.post(f"{endpoint}/{path}", data={"api_key": api_key, **form})
     assert r.status_code == status, r.text
@@ -302,6 +319,36 @@ def test_errors_use_the_spec_format(endpoint, api_key, method, path, form, statu
     else:
         assert r.json() == [{"code": status, "description": r.json()[0]["description"]}]
         assert words in r.json()[0]["description"]
+
+
+@pytest.mark.parametrize("fmt", ["json", "xml"])
+def test_reading_requests_needs_a_log_in_services_do_not(endpoint, posted, fmt):
+    request_id = posted.json()[0]["service_request_id"]
+    for path in (f"requests.{fmt}", f"requests/{request_id}.{fmt}"):
+        for auth in (None, ("admin", "wrong")):
+            r = httpx.get(f"{endpoint}/{path}", auth=auth)
+            assert r.status_code == 401 and "Basic" in r.headers["www-authenticate"]
+            if fmt == "json":
+                assert r.json()[0]["code"] == 401
+            else:
+                assert "<errors><error><code>401</code>" in r.text
+        assert httpx.get(f"{endpoint}/{path}", auth=ADMIN).status_code == 200
+    for path in (f"services.{fmt}", f"services/garbage.{fmt}", f"discovery.{fmt}"):
+        assert httpx.get(f"{endpoint}/{path}").status_code == 200
+
+
+def test_department_staff_read_their_departments_requests_only(endpoint, posted, sql):
+    window = {"start_date": (datetime.now().astimezone() - timedelta(days=60)).isoformat()}
+    huanwei = ("huanwei01", DEMO_PASSWORD)
+    got = httpx.get(f"{endpoint}/requests.json", params=window, auth=huanwei).json()
+    expected = {str(i) for (i,) in sql(
+        "SELECT i.id FROM issues i JOIN departments d ON d.id = i.department_id "
+        "WHERE d.code = 'huanwei' AND i.reported_at >= :s", s=window["start_date"])}
+    assert {r["service_request_id"] for r in got} == expected and expected
+    other = sql("SELECT min(i.id) FROM issues i JOIN departments d ON d.id = i.department_id "
+                "WHERE d.code = 'zhifa'")[0][0]
+    r = httpx.get(f"{endpoint}/requests/{other}.json", auth=huanwei)
+    assert r.status_code == 403 and r.json()[0]["code"] == 403
 
 
 @pytest.mark.parametrize("fmt", ["json", "xml"])

@@ -2,7 +2,8 @@
 
 Every filter is checked against a count written independently in SQL (or in Python over rows
 fetched by SQL), paging is followed to the end through the `next` links, and reporter contact
-is checked per role.
+is checked per role. Issues are case data: they are read as the admin (who reads every case)
+unless a test is about another role.
 """
 
 from __future__ import annotations
@@ -22,8 +23,15 @@ from api.schemas import (
     IssuePublic,
     IssuesPublic,
 )
+from gis.people.privacy import mask_text
 
 GRID_03 = "140429100001003"
+ADMIN: dict = {}  # the admin's bearer header, filled once per module (fixture `admin_reads`)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def admin_reads(headers):
+    ADMIN.update(headers["admin"])
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +41,9 @@ def community(committed_sql):
 
 def get_all(client, path: str, params: dict | None = None, headers: dict | None = None,
             limit: int = 500) -> list[dict]:
-    """Follow the `next` links from the first page to the last; check the counts on the way."""
+    """Follow the `next` links from the first page to the last (as the admin unless ``headers``
+    say otherwise); check the counts on the way."""
+    headers = ADMIN if headers is None else headers
     r = client.get(path, params={**(params or {}), "limit": limit}, headers=headers)
     assert r.status_code == 200, r.text
     body = r.json()
@@ -49,7 +59,7 @@ def get_all(client, path: str, params: dict | None = None, headers: dict | None 
 
 
 def count(client, path: str, **params) -> int:
-    r = client.get(path, params={**params, "limit": 1})
+    r = client.get(path, params={**params, "limit": 1}, headers=ADMIN)
     assert r.status_code == 200, r.text
     return r.json()["numberMatched"]
 
@@ -57,7 +67,7 @@ def count(client, path: str, **params) -> int:
 # --- grids ------------------------------------------------------------------------------------
 
 def test_grid_detail_has_worker_open_issues_and_facilities_by_status(client, sql):
-    r = client.get(f"/api/v1/grids/{GRID_03}")
+    r = client.get(f"/api/v1/grids/{GRID_03}", headers=ADMIN)
     assert r.status_code == 200
     feature = GridDetailPublic.model_validate(r.json())
     props = feature.properties
@@ -72,6 +82,9 @@ def test_grid_detail_has_worker_open_issues_and_facilities_by_status(client, sql
     assert {k: v for k, v in props.facilities_by_status.items() if v} == facilities
     assert set(props.facilities_by_status) == {"ok", "damaged", "missing", "repairing"}
     assert feature.geometry.type == "MultiPolygon"
+    anonymous = client.get(f"/api/v1/grids/{GRID_03}").json()["properties"]  # public, but not
+    assert anonymous["worker"] == "worker03" and anonymous["open_issues"] is None  # case counts
+    assert anonymous["open_issues_by_status"] is None and anonymous["facilities_by_status"]
 
 
 def test_unknown_grid_is_404_and_a_malformed_code_422(client):
@@ -166,7 +179,7 @@ def test_facility_errors(client):
 # --- issues -----------------------------------------------------------------------------------
 
 def test_issues_are_rfc7946_newest_first_with_the_documented_properties(client):
-    body = client.get("/api/v1/issues", params={"limit": 50}).json()
+    body = client.get("/api/v1/issues", params={"limit": 50}, headers=ADMIN).json()
     IssuesPublic.model_validate(body)
     times = [f["properties"]["reported_at"] for f in body["features"]]
     assert times == sorted(times, reverse=True)
@@ -183,11 +196,12 @@ def test_all_issues_paged_to_the_end(client, sql):
 
 def test_next_and_prev_links_keep_the_filters(client):
     body = client.get("/api/v1/issues", params={"category": "noise", "limit": 100,
-                                                "offset": 100}).json()
+                                                "offset": 100}, headers=ADMIN).json()
     links = {link["rel"]: link["href"] for link in body["links"]}
     assert "category=noise" in links["next"] and "offset=200" in links["next"]
     assert "offset=0" in links["prev"]
-    last = client.get("/api/v1/issues", params={"category": "noise", "offset": 10_000}).json()
+    last = client.get("/api/v1/issues", params={"category": "noise", "offset": 10_000},
+                      headers=ADMIN).json()
     assert last["numberReturned"] == 0 and last["numberMatched"] == 440
     assert [link["rel"] for link in last["links"]] == ["prev"]
 
@@ -267,7 +281,8 @@ def test_overdue_is_open_and_past_due(client, sql):
     features = get_all(client, "/api/v1/issues", {"status": "open"})
     overdue = {f["id"] for f in features if f["properties"]["overdue"]}
     assert overdue == _issue_ids(sql, "i.status NOT IN ('closed', 'rejected') AND i.due_at < now()")
-    closed = client.get("/api/v1/issues", params={"status": "closed", "limit": 200}).json()
+    closed = client.get("/api/v1/issues", params={"status": "closed", "limit": 200},
+                        headers=ADMIN).json()
     assert not any(f["properties"]["overdue"] for f in closed["features"])
 
 
@@ -280,42 +295,55 @@ def test_overdue_is_open_and_past_due(client, sql):
     ({"offset": -1}, "validation_error"),
 ])
 def test_bad_issue_filters_are_422(client, params, code):
-    r = client.get("/api/v1/issues", params=params)
+    r = client.get("/api/v1/issues", params=params, headers=ADMIN)
     assert r.status_code == 422 and r.json()["code"] == code
     assert r.json()["detail"]
 
 
 def test_one_issue_and_a_missing_one(client):
-    r = client.get("/api/v1/issues/1")
+    r = client.get("/api/v1/issues/1", headers=ADMIN)
     assert r.status_code == 200
     assert IssuePublic.model_validate(r.json()).id == 1
-    r = client.get("/api/v1/issues/99999999")
+    r = client.get("/api/v1/issues/99999999", headers=ADMIN)
     assert r.status_code == 404 and r.json()["code"] == "not_found"
 
 
 # --- personal data ----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("role, sees", [("anonymous", False), ("owner", True),
-                                        ("other_worker", False), ("leader", True), ("admin", True)])
+@pytest.mark.parametrize("role, sees", [("owner", True), ("other_worker", False),
+                                        ("leader", True), ("admin", True)])
 def test_reporter_contact_only_for_the_grids_worker_leaders_and_admins(client, headers, sql, role,
                                                                        sees):
+    stored = dict(sql("SELECT id, reporter_contact FROM issues"))
     issue_id, contact = sql("SELECT i.id, i.reporter_contact FROM issues i JOIN grids g "
                             "ON g.id = i.grid_id WHERE g.code = :c AND i.reporter_contact "
                             "IS NOT NULL ORDER BY i.id LIMIT 1", c=GRID_03)[0]
     one = client.get(f"/api/v1/issues/{issue_id}", headers=headers[role]).json()["properties"]
-    assert ("reporter_contact" in one) is sees
-    if sees:
-        assert one["reporter_contact"] == contact
+    assert one["reporter_contact"] == (contact if sees else mask_text(contact))
+    assert ("client_uuid" in one) is sees
     listed = client.get("/api/v1/issues", params={"grid": GRID_03, "limit": 50},
                         headers=headers[role]).json()["features"]
-    assert all(("reporter_contact" in f["properties"]) is sees for f in listed)
+    for f in listed:
+        contact = stored[f["id"]]
+        assert f["properties"]["reporter_contact"] == (contact if sees else mask_text(contact))
 
 
-def test_a_worker_sees_contact_in_their_grid_only(client, headers):
+def test_a_worker_sees_contact_in_their_grid_only(client, headers, sql):
+    stored = dict(sql("SELECT id, reporter_contact FROM issues"))
     features = get_all(client, "/api/v1/issues", {"category": "noise"}, headers=headers["owner"])
     for f in features:
-        assert ("reporter_contact" in f["properties"]) is (f["properties"]["grid_code"] == GRID_03)
+        own = f["properties"]["grid_code"] == GRID_03
+        assert ("client_uuid" in f["properties"]) is own
+        assert f["properties"]["reporter_contact"] == (stored[f["id"]] if own
+                                                       else mask_text(stored[f["id"]]))
     assert any(f["properties"]["grid_code"] == GRID_03 for f in features)
+    assert any(mask_text(stored[f["id"]]) != stored[f["id"]] for f in features)  # can fail
+
+
+def test_issues_need_a_log_in(client):
+    for path in ("/api/v1/issues", "/api/v1/issues/1"):
+        r = client.get(path)
+        assert r.status_code == 401 and r.json()["code"] == "unauthorized"
 
 
 def test_a_bad_token_is_401_not_anonymous(client):

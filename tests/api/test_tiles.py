@@ -2,6 +2,7 @@
 features: each tile holds exactly the features that belong in it, where they are.
 
 Tile bounds are computed here with pyproj from the Web Mercator definition, not with gis.queries.tiles.
+The issues layer is case data: it is read here as the admin (every case), with HTTP Basic.
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ from pyproj import Transformer
 from sqlalchemy import text
 
 from tests.api.live import live_server
+from tests.conftest import DEMO_PASSWORD
 
 HALF = 20037508.342789244  # half the Web Mercator world width in metres
 TO_LONLAT = Transformer.from_crs(3857, 4326, always_xy=True)
 TO_MERCATOR = Transformer.from_crs(4326, 3857, always_xy=True)
+ADMIN = ("admin", DEMO_PASSWORD)
 
 
 @pytest.fixture(scope="module")
@@ -64,8 +67,8 @@ def tiles_over(geoms, z):
     return [(z, x, y) for x in cols for y in rows]
 
 
-def fetch(client, layer, z, x, y):
-    r = client.get(f"/tiles/{layer}/{z}/{x}/{y}.mvt")
+def fetch(client, layer, z, x, y, auth=ADMIN):
+    r = client.get(f"/tiles/{layer}/{z}/{x}/{y}.mvt", auth=auth)
     assert r.status_code in (200, 204), r.text
     return mapbox_vector_tile.decode(r.content).get(layer, {"features": []}) if r.status_code == 200 else None
 
@@ -160,7 +163,7 @@ def test_unknown_layers_and_tiles_are_404(base, path):
 
 @pytest.mark.parametrize("layer", ["grids", "buildings", "facilities", "issues"])
 def test_tilejson(base, stored, layer):
-    doc = base.get(f"/tiles/{layer}.json").json()
+    doc = base.get(f"/tiles/{layer}.json", auth=ADMIN).json()
     assert doc["tilejson"] == "3.0.0" and doc["scheme"] == "xyz"
     assert doc["tiles"] == [f"{str(base.base_url).rstrip('/')}/tiles/{layer}/{{z}}/{{x}}/{{y}}.mvt"]
     assert [v["id"] for v in doc["vector_layers"]] == [layer]
@@ -169,3 +172,29 @@ def test_tilejson(base, stored, layer):
     assert doc["bounds"] == pytest.approx([w, s, e, n], abs=1e-6)
     assert w <= doc["center"][0] <= e and s <= doc["center"][1] <= n
     assert "reporter_contact" not in str(doc)
+
+
+def test_the_issues_layer_needs_a_log_in_and_is_private_to_the_reader(base, stored):
+    z, x, y = tiles_over(stored["open_issues"].values(), 14)[0]
+    for path in (f"/tiles/issues/{z}/{x}/{y}.mvt", "/tiles/issues.json"):
+        anonymous = base.get(path)
+        assert anonymous.status_code == 401 and "Basic" in anonymous.headers["www-authenticate"]
+    tile = base.get(f"/tiles/issues/{z}/{x}/{y}.mvt", auth=ADMIN)
+    assert tile.status_code == 200
+    assert tile.headers["cache-control"] == "private, max-age=30"
+    assert tile.headers["vary"] == "Authorization, Cookie"
+    for layer in ("grids", "buildings", "facilities"):  # public layers need no log-in
+        assert base.get(f"/tiles/{layer}.json").status_code == 200
+
+
+def test_a_department_sees_its_own_cases_in_the_issue_tiles(base, demo_engine):
+    with demo_engine.connect() as conn:
+        own = {i: shapely.from_wkb(bytes(w)) for i, w in conn.execute(text("""
+            SELECT i.id, ST_AsBinary(i.geom) FROM issues i JOIN departments d ON d.id = i.department_id
+             WHERE d.code = 'huanwei' AND i.status NOT IN ('closed', 'rejected')"""))}
+    assert own
+    tiles = tiles_over(own.values(), 14)
+    counted = sum(c["properties"]["count"] for t in tiles
+                  for c in (fetch(base, "issues", *t, auth=("huanwei01", DEMO_PASSWORD)) or
+                            {"features": []})["features"])
+    assert counted == len(own)

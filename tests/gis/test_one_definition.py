@@ -105,7 +105,7 @@ def test_overdue_is_a_boolean_wherever_an_issue_is_read(session, open_issue_with
     assert on_map["overdue"].map(type).eq(bool).all()
     assert on_map.loc[issue_id, "overdue"] is False or not on_map.loc[issue_id, "overdue"]
     assert bool(issue_detail(session, issue_id).issue["overdue"].iloc[0]) is False
-    export_grid_package(session, GRID_03, tmp_path / "g.gpkg")
+    export_grid_package(session, GRID_03, tmp_path / "g.gpkg", reader=reads.PUBLIC)
     packed = gpd.read_file(tmp_path / "g.gpkg", layer="issues").set_index("id")
     assert not packed.loc[issue_id, "overdue"]
 
