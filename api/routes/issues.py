@@ -46,7 +46,8 @@ def report_issue(
     except Forbidden:  # reported outside the reporter's scope: they get it back as the public would
         row, _, _ = reads.get_issue(session, None, stored.issue_id, public_read=True)
     issue = feature(row)
-    return IssueCreated(**issue, possible_duplicates=duplicates.possible_duplicates(session, stored.issue_id))
+    return IssueCreated(**issue, possible_duplicates=duplicates.possible_duplicates(
+        session, stored.issue_id, actor))
 
 
 @router.post("/{issue_id}/transitions", summary="Move an issue through the workflow")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from gis.people.actors import Actor, read_scope_sql
 from gis.rules import FINAL_SQL
 
 DUPLICATE_RADIUS_M = 30.0
@@ -13,9 +14,10 @@ DUPLICATE_WINDOW_H = 48
 DUPLICATES_LISTED = 20  # the nearest ones; a flooded street can bring a hundred reports
 
 
-def possible_duplicates(session: Session, issue_id: int) -> list[dict]:
+def possible_duplicates(session: Session, issue_id: int, reader: Actor | None = None) -> list[dict]:
     """Open issues of the same category within 30 m reported in the 48 h before this one, the
-    nearest :data:`DUPLICATES_LISTED` of them."""
+    nearest :data:`DUPLICATES_LISTED` of them; with ``reader``, only those they may read."""
+    scope, params = read_scope_sql(reader, "o") if reader is not None else ("TRUE", {})
     rows = session.execute(text(f"""
         SELECT o.id, o.status, o.reported_at,
                round(ST_Distance(o.geom::geography, i.geom::geography)::numeric, 1)::float AS distance_m
@@ -25,8 +27,8 @@ def possible_duplicates(session: Session, issue_id: int) -> list[dict]:
            AND o.reported_at BETWEEN i.reported_at - make_interval(hours => :h) AND i.reported_at
            AND o.geom && ST_Expand(i.geom, 2 * :r / (111320 * greatest(cos(radians(i.lat)), 0.05)))
            AND ST_DWithin(o.geom::geography, i.geom::geography, :r)
-         WHERE i.id = :id
+         WHERE i.id = :id AND {scope}
          ORDER BY distance_m, o.id
          LIMIT :n"""), {"id": issue_id, "h": DUPLICATE_WINDOW_H, "r": DUPLICATE_RADIUS_M,
-                        "n": DUPLICATES_LISTED}).mappings()
+                        "n": DUPLICATES_LISTED} | params).mappings()
     return [dict(r) for r in rows]

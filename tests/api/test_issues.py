@@ -132,6 +132,20 @@ def test_nearby_open_reports_are_possible_duplicates(client, tokens, cover):
     assert first.json()["id"] not in [d["id"] for d in far.json()["possible_duplicates"]]
 
 
+def test_possible_duplicates_are_only_those_the_reporter_may_read(client, tokens, cover, sql):
+    """Department staff read only their department's cases: a nearby case of another department
+    is not listed to them (nor its existence told), while a worker, who reads every case, sees it."""
+    _, lon, lat, _ = cover
+    first = report(client, tokens["worker05"], category="sewer_blocked", lon=lon, lat=lat).json()["id"]
+    sql("UPDATE issues SET department_id = (SELECT id FROM departments WHERE code = 'huanwei') "
+        "WHERE id = :i", i=first)
+    staff = bearer(client, "shizheng01")
+    theirs = report(client, staff, category="sewer_blocked", lon=lon + 0.0001, lat=lat)
+    assert theirs.status_code == 201 and theirs.json()["possible_duplicates"] == []
+    worker = report(client, tokens["worker05"], category="sewer_blocked", lon=lon + 0.0001, lat=lat)
+    assert first in [d["id"] for d in worker.json()["possible_duplicates"]]
+
+
 @pytest.mark.parametrize("body, status, words", [
     ({"category": "ufo", "lon": 112.86, "lat": 36.84}, 422, "unknown issue category"),
     ({"category": "garbage", "lon": 212.86, "lat": 36.84}, 422, "lon"),
