@@ -19,18 +19,25 @@ from pydantic import (
     field_validator,
 )
 
-from gis.rules import TRANSITION_TARGETS
+from gis.rules import PHOTO_KINDS, TRANSITION_TARGETS
 
 Text = Annotated[str, Field(max_length=2000)]
 
 
 class IssueCreate(BaseModel):
-    """A report as plain fields. ``lon``/``lat`` are in ``crs`` (easting/northing for projected EPSG)."""
+    """A report as plain fields. ``lon``/``lat`` are in ``crs`` (easting/northing for projected
+    EPSG); they may be left out only with ``location_from_photo``."""
 
     model_config = ConfigDict(extra="forbid")
 
-    lon: float = Field(description="Longitude (or easting) in `crs`")
-    lat: float = Field(description="Latitude (or northing) in `crs`")
+    lon: float | None = Field(None, description="Longitude (or easting) in `crs`; required "
+                              "unless `location_from_photo`")
+    lat: float | None = Field(None, description="Latitude (or northing) in `crs`; required "
+                              "unless `location_from_photo`")
+    location_from_photo: bool = Field(False, description=(
+        "Sent without lon/lat: the report waits for its location, which the first photo "
+        "uploaded with a GPS position (POST /api/v1/issues/{id}/photos) gives it. With lon/lat "
+        "the coordinates are used and this changes nothing."))
     crs: str = Field("wgs84", max_length=32, description="wgs84 | cgcs2000 | gcj02 | bd09 | EPSG:nnnn")
     category: str = Field(max_length=32, description="An issue category code, see /api/v1/categories")
     description: Text = ""
@@ -43,8 +50,8 @@ class IssueCreate(BaseModel):
 
     @field_validator("lon", "lat")
     @classmethod
-    def _finite(cls, v: float, info) -> float:
-        if not math.isfinite(v):
+    def _finite(cls, v: float | None, info) -> float | None:
+        if v is not None and not math.isfinite(v):
             raise ValueError(f"{info.field_name} must be a finite number, got {v}")
         return v
 
@@ -55,16 +62,17 @@ class PointGeometry(BaseModel):
 
 
 class IssueFeatureCreate(BaseModel):
-    """A report as a GeoJSON Feature whose properties are the fields of IssueCreate."""
+    """A report as a GeoJSON Feature whose properties are the fields of IssueCreate; its
+    geometry may be null only with ``properties.location_from_photo``."""
 
     type: Literal["Feature"]
-    geometry: PointGeometry
+    geometry: PointGeometry | None
     properties: dict[str, Any] = Field(default_factory=dict)
 
     def to_create(self) -> IssueCreate:
         """The plain fields; a problem in them is the request's validation error (422), named
         where the caller put the field (``geometry.coordinates`` or ``properties.<name>``)."""
-        lon, lat = self.geometry.coordinates[:2]
+        lon, lat = self.geometry.coordinates[:2] if self.geometry else (None, None)
         try:
             return IssueCreate.model_validate({**self.properties, "lon": lon, "lat": lat})
         except ValidationError as exc:
@@ -85,9 +93,32 @@ class IssueCreated(BaseModel):
 
     type: Literal["Feature"] = "Feature"
     id: int
-    geometry: dict
+    geometry: dict | None = Field(description="The location; null while a report waits for its "
+                                  "photo's GPS position")
     properties: dict
     possible_duplicates: list[Duplicate]
+
+
+class PhotoLink(BaseModel):
+    """A photo of a case as issues list it: where to fetch it and its thumbnail (for those who
+    may read the case), what it shows and when it was taken."""
+
+    id: int
+    url: str
+    thumbnail_url: str
+    kind: Literal[PHOTO_KINDS] = Field(description="report (as reported), before or after a fix")
+    taken_at: datetime | None
+    width: int
+    height: int
+
+
+class PhotoPublic(PhotoLink):
+    """A stored photo, as its upload is answered."""
+
+    issue_id: int
+    bytes: int
+    uploaded_at: datetime
+    located: bool = Field(description="This photo's GPS position gave the report its location")
 
 
 class TransitionCreate(BaseModel):

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections import deque
+from collections.abc import Sequence
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -14,11 +16,17 @@ from api.i18n import Language, preferred_language
 
 
 class BodySizeLimit:
-    """Refuse bodies over ``max_bytes`` with 413, by Content-Length or while streaming."""
+    """Refuse bodies over ``max_bytes`` with 413, by Content-Length or while streaming; the
+    paths matching a pattern of ``larger`` (a photo upload) have that pattern's limit instead."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int):
+    def __init__(self, app: ASGIApp, max_bytes: int,
+                 larger: Sequence[tuple[re.Pattern, int]] = ()):
         self.app = app
         self.max_bytes = max_bytes
+        self.larger = tuple(larger)
+
+    def limit_for(self, path: str) -> int:
+        return next((n for pattern, n in self.larger if pattern.fullmatch(path)), self.max_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -27,8 +35,9 @@ class BodySizeLimit:
         headers = dict(scope.get("headers") or [])
         declared = headers.get(b"content-length")
         lang = preferred_language(headers.get(b"accept-language", b"").decode("latin-1"))
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(send, lang)
+        limit = self.limit_for(scope.get("path", ""))
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._refuse(send, lang, limit)
             return
         seen = 0
         refused = started = False
@@ -42,10 +51,10 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
+                if seen > limit:
                     refused = True
                     if not started:
-                        await self._refuse(send, lang)
+                        await self._refuse(send, lang, limit)
                     return {"type": "http.disconnect"}
             return message
 
@@ -57,9 +66,9 @@ class BodySizeLimit:
 
         await self.app(scope, counting_receive, guarded_send)
 
-    async def _refuse(self, send: Send, lang: Language) -> None:
-        detail = (f"请求内容超过 {self.max_bytes} 字节的上限。" if lang == "zh"
-                  else f"The request body is larger than {self.max_bytes} bytes.")
+    async def _refuse(self, send: Send, lang: Language, limit: int) -> None:
+        detail = (f"请求内容超过 {limit} 字节的上限。" if lang == "zh"
+                  else f"The request body is larger than {limit} bytes.")
         body = json.dumps({"detail": detail, "code": "payload_too_large"},
                           ensure_ascii=False).encode()
         headers = {"content-type": "application/json", "content-length": str(len(body))}

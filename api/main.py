@@ -30,6 +30,7 @@ from api.routes import (
     open311,
     package,
     pages,
+    photos,
     stats,
     tiles,
     users,
@@ -68,11 +69,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.login_throttle = LoginThrottle(settings.login_attempts_per_minute)
     app.state.session_policy = settings.session_policy()
     app.state.basic_cache = BasicCache()
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.state.media = settings.media.storage()  # photos of cases (gis.media.storage)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes,
+                       larger=[(photos.UPLOAD_PATH, photos.upload_limit(settings))])
     add_exception_handlers(app)
     app.add_exception_handler(LoginRedirect, _to_login)
-    for module in (health, auth, grids, locate, issues, issues_read, buildings, facilities,
-                   categories, stats, package, open311, ogc, tiles, pages, users):
+    for module in (health, auth, grids, locate, issues, issues_read, photos, buildings,
+                   facilities, categories, stats, package, open311, ogc, tiles, pages, users):
         app.include_router(module.router)
     app.include_router(audit_trail.router)
     map_pages.install(app, settings.maps)  # HTML maps, and their JS/CSS under /static/

@@ -17,8 +17,9 @@ from fastapi import Depends, Request
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
+from api.issue_schemas import PhotoLink
 from gis.geo.grid_index import METHODS
-from gis.rules import FACILITY_STATUSES, ISSUE_STATUSES, STATUS_GROUPS
+from gis.rules import FACILITY_STATUSES, ISSUE_STATUSES, LOCATION_SOURCES, STATUS_GROUPS
 
 # The vocabulary of gis.rules as wire types (Literal[tuple] lists each value).
 FacilityStatus = Literal[FACILITY_STATUSES]
@@ -26,6 +27,7 @@ IssueStatus = Literal[ISSUE_STATUSES]
 # "open": every status but closed and rejected; "final": closed and rejected (gis.rules.STATUS_GROUPS)
 IssueStatusFilter = Literal[(*ISSUE_STATUSES, *STATUS_GROUPS)]
 Assignment = Literal[METHODS]
+LocationSource = Literal[LOCATION_SOURCES]
 
 
 def _day_or_instant(value: Any) -> Any:
@@ -261,7 +263,11 @@ class IssueProperties(BaseModel):
     closed_at: datetime | None
     reporter_contact: str | None = Field(
         None, description="Present only for the grid's worker, leaders and admins (personal data)")
-    photo_urls: list[str]
+    photo_urls: list[str] = Field(description="Links to photos held elsewhere (Open311 media_url)")
+    photos: list[PhotoLink] = Field(description="The photos uploaded for the case, oldest first")
+    location_source: LocationSource = Field(description=(
+        "report: the report's coordinates; photo: its first photo's GPS position (the location "
+        "is null until that photo arrives)"))
     source_crs: str
     overdue: bool = Field(description="Open and past its due time")
 
@@ -295,7 +301,8 @@ class FacilitiesPublic(FeatureCollectionPublic[FacilityPublic]):
 
 
 class IssuePublic(FeaturePublic[IssueProperties]):
-    pass
+    geometry: GeometryPublic | None = Field(description=(
+        "null while a report sent with location_from_photo waits for its photo"))
 
 
 class IssuesPublic(FeatureCollectionPublic[IssuePublic]):

@@ -16,6 +16,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from gis.media.photos import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, PILLOW_MAX_PIXELS
 from gis.rules import DEFAULT_TOLERANCE_M, MAX_VERTICES
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -109,6 +110,30 @@ class MapSettings(_Settings):
         description="Where `npm ci` (`make assets`) installed the maps' JavaScript and CSS.")
 
 
+class MediaSettings(_Settings):
+    """Photos of cases: where they are kept, and the largest upload taken."""
+
+    model_config = _config("GRIDMAP_MEDIA_")
+
+    root: Path = Field(REPO_ROOT / "data" / "media", description=(
+        "Where uploaded photos are kept, by the SHA-256 of their content."))
+    max_bytes: int = Field(DEFAULT_MAX_BYTES, ge=1024, description=(
+        "Largest photo file accepted, in bytes; larger ones get 413."))
+    max_pixels: int = Field(DEFAULT_MAX_PIXELS, ge=1, le=PILLOW_MAX_PIXELS, description=(
+        "Most pixels (width x height) a photo may declare; more is refused (422) before it is "
+        "decoded, against decompression bombs (at most Pillow's own limit)."))
+
+    def limits(self):
+        from gis.media.photos import PhotoLimits
+
+        return PhotoLimits(self.max_bytes, self.max_pixels)
+
+    def storage(self):
+        from gis.media.storage import FileStorage
+
+        return FileStorage(self.root)
+
+
 class Settings(_Settings):
     """All of GridMap's settings. The API's own ones are at the top; the rest by concern."""
 
@@ -135,6 +160,7 @@ class Settings(_Settings):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     maps: MapSettings = Field(default_factory=MapSettings)
+    media: MediaSettings = Field(default_factory=MediaSettings)
 
     def password_policy(self):
         from gis.people.passwords import PasswordPolicy

@@ -110,3 +110,23 @@ class PasswordChangeRequired(GridMapError):
 
 class WeakPassword(GridMapError):
     code = "weak_password"
+
+
+class InvalidPhoto(GridMapError):
+    """An upload that is not a photo GridMap takes: not an image, a format other than JPEG, PNG
+    or WebP, damaged, or more pixels than allowed (a decompression bomb)."""
+
+    code = "invalid_photo"
+
+
+class PhotoTooLarge(GridMapError):
+    """A photo file larger than the limit (GRIDMAP_MEDIA_MAX_BYTES)."""
+
+    code = "payload_too_large"
+
+
+class LocationRequired(GridMapError):
+    """A report sent without coordinates (``location_from_photo``) still has no location, and the
+    photo sent for it carries no GPS position."""
+
+    code = "location_required"

@@ -56,6 +56,17 @@ STATUS_NAMES: dict[str, tuple[str, str]] = {
 # -- facilities (部件) ------------------------------------------------------------------------------
 FACILITY_STATUSES = ("ok", "damaged", "missing", "repairing")
 
+# -- photos of a case --------------------------------------------------------------------------------
+# What a photo shows: the problem as reported (上报), the site before a fix (处置前) and after it
+# (处置后, what a check on site compares). Names in (Chinese, English).
+PHOTO_KINDS = ("report", "before", "after")
+PHOTO_KIND_NAMES = {"report": ("上报照片", "as reported"), "before": ("处置前", "before"),
+                    "after": ("处置后", "after")}
+# Where a case's location came from: the report's coordinates, or the GPS position in the EXIF
+# of its first photo (a report sent with ``location_from_photo``, which has no location until
+# that photo arrives).
+LOCATION_SOURCES = ("report", "photo")
+
 # -- geotagging --------------------------------------------------------------------------------------
 # A point outside every grid but within this many metres of one is tagged to the nearest
 # (``nearest``); farther away it stays unassigned for the community to triage.

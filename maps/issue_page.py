@@ -65,14 +65,19 @@ def build_issue_page(data: IssueDetail, *, access: IssueAccess | None = None, la
     issue = to_datum(data.issue, datum)
     row = issue.iloc[0]
     title = f"{t('issue_title', lang)} #{int(row['id'])} · {_category_name(data.category, lang)}"
-    m = new_map(options, lang, title=title, zoom=ISSUE_ZOOM,
-                location=(row.geometry.y, row.geometry.x))
+    # A report that waits for its photo's GPS position has no place yet: the map opens where
+    # maps open by default, without a pin, and the panel is what the page is for.
+    located = row.geometry is not None and not row.geometry.is_empty
+    at = {"location": (row.geometry.y, row.geometry.x)} if located else {}
+    m = new_map(options, lang, title=title, zoom=ISSUE_ZOOM, **at)
     grid = to_datum(data.grid, datum)
-    _fit(m, grid, row.geometry)
+    if located:
+        _fit(m, grid, row.geometry)
     _streets(m, to_datum(data.streets, datum), lang)
     grid_outline(m, grid, lang)
     _facility(m, to_datum(data.facility, datum), lang)
-    _issue_marker(m, row, data.category, lang)
+    if located:
+        _issue_marker(m, row, data.category, lang)
     m.add_child(IssuePageAssets())
     m.get_root().html.add_child(RawHtml(panel_html(data, lang, now, access)), name="gm-panel")
     m.add_child(PageInit({"lang": lang, "page": "issue", "issueId": int(row["id"])}))

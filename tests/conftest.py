@@ -35,7 +35,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.orm import Session
 
-from api.settings import DatabaseSettings, Settings
+from api.settings import DatabaseSettings, MediaSettings, Settings
 from gis.db.cluster import LocalCluster
 from gis.db.engine import make_engine, upgrade
 from gis.rules import BEIJING
@@ -205,8 +205,24 @@ def _session_on(conn: Connection) -> Session:
 
 
 def app_settings(database_url: str, **fields) -> Settings:
-    """Settings of an app under test: the test database, and ``fields`` over the defaults."""
+    """Settings of an app under test: the test database, photos kept in a directory of the test
+    run's own (removed when it ends), and ``fields`` over the defaults."""
+    fields.setdefault("media", MediaSettings(root=test_media_root()))
     return Settings(database=DatabaseSettings(url=database_url), **fields)
+
+
+_MEDIA_ROOT: list[Path] = []
+
+
+def test_media_root() -> Path:
+    """The test run's media directory, made when first asked for and removed at exit."""
+    if not _MEDIA_ROOT:
+        import atexit
+        import shutil
+
+        _MEDIA_ROOT.append(Path(tempfile.mkdtemp(prefix="gridmap-media-")))
+        atexit.register(shutil.rmtree, _MEDIA_ROOT[0], ignore_errors=True)
+    return _MEDIA_ROOT[0]
 
 
 @contextmanager

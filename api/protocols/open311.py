@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -184,22 +185,28 @@ def _date_range(start: datetime | None, end: datetime | None,
     return start, end
 
 
-def list_requests(session: Session, actor: Actor | None, query: IssueFilter, *,
-                  public_read: bool = False) -> list[dict]:
+PhotoUrl = Callable[[int], str]  # a stored photo's id -> the URL that serves it
+
+
+def list_requests(session: Session, actor: Actor | None, query: IssueFilter, photo_url: PhotoUrl,
+                  *, public_read: bool = False) -> list[dict]:
     """The service requests ``actor`` may read matching ``query``, newest first, at most 1,000."""
     rows = requests.read_service_requests(session, actor, query, MAX_REQUESTS,
                                           public_read=public_read)
-    return [_request(row) for row in rows]
+    return [_request(row, photo_url) for row in rows]
 
 
-def get_request(session: Session, actor: Actor | None, request_id: int, *,
+def get_request(session: Session, actor: Actor | None, request_id: int, photo_url: PhotoUrl, *,
                 public_read: bool = False) -> dict:
     return _request(requests.read_service_request(session, actor, request_id,
-                                                  public_read=public_read))
+                                                  public_read=public_read), photo_url)
 
 
-def _request(row: dict) -> dict:
-    photos = row["photo_urls"] or []
+def _request(row: dict, photo_url: PhotoUrl) -> dict:
+    """``media_url``: the first photo uploaded for the case, else the first link another system
+    sent; ``lat``/``long`` are null while a report waits for its photo's position."""
+    uploaded, links = row["photos"] or [], row["photo_urls"] or []
+    media_url = photo_url(uploaded[0]["id"]) if uploaded else (links[0] if links else None)
     agency = f"{row['grid_name']} ({row['grid_code']})" if row["grid_code"] else "社区待分派 / unassigned"
     return {
         "service_request_id": str(row["id"]),
@@ -216,9 +223,9 @@ def _request(row: dict) -> dict:
         "address": None,
         "address_id": None,
         "zipcode": None,
-        "lat": round(row["lat"], 7),
-        "long": round(row["lon"], 7),
-        "media_url": photos[0] if photos else None,
+        "lat": None if row["lat"] is None else round(row["lat"], 7),
+        "long": None if row["lon"] is None else round(row["lon"], 7),
+        "media_url": media_url,
     }
 
 

@@ -13,6 +13,7 @@ from api.issue_schemas import (
     TransitionCreate,
 )
 from api.routes.issues_read import record_reveal
+from api.routes.photos import link_photos
 from gis.errors import Forbidden
 from gis.issues import duplicates, reporting, workflow
 from gis.people.privacy import contains_personal
@@ -36,7 +37,8 @@ def report_issue(
         x=data.lon, y=data.lat, crs=data.crs, category=data.category, description=data.description,
         reporter_contact=data.reporter_contact, facility_id=data.facility_id,
         photo_urls=[str(u) for u in data.photo_urls], channel=data.channel,
-        client_uuid=reporting.key_to_uuid(idempotency_key) if idempotency_key else data.client_uuid)
+        client_uuid=reporting.key_to_uuid(idempotency_key) if idempotency_key else data.client_uuid,
+        location_from_photo=data.location_from_photo)
     stored = reporting.report_issue(session, request.app.state.grid_cache, actor, report)
     session.commit()
     if not stored.created:
@@ -45,7 +47,7 @@ def report_issue(
         row, _, _ = reads.get_issue(session, actor, stored.issue_id)
     except Forbidden:  # reported outside the reporter's scope: they get it back as the public would
         row, _, _ = reads.get_issue(session, None, stored.issue_id, public_read=True)
-    issue = feature(row)
+    issue = feature(link_photos(request, [row])[0])
     return IssueCreated(**issue, possible_duplicates=duplicates.possible_duplicates(
         session, stored.issue_id, actor))
 

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 
 from api.deps import BBoxDep, Limit, Offset, Reader, SessionDep, client_address
 from api.geojson import feature, feature_collection
+from api.routes.photos import link_photos
 from api.schemas import DayOrInstant, IssuePublic, IssuesPublic, IssueStatusFilter
 from gis.people import audit
 from gis.people.actors import Actor
@@ -51,7 +52,7 @@ def list_issues(request: Request, session: SessionDep, actor: Reader, filters: I
     page = reads.list_issues(session, actor, filters, limit=limit, offset=offset,
                              public_read=request.app.state.settings.public_read)
     record_reveal(request, session, actor, page.revealed)
-    return feature_collection(page.items, page.total, request, limit, offset)
+    return feature_collection(link_photos(request, page.items), page.total, request, limit, offset)
 
 
 @router.get("/{issue_id}", summary="One issue as a GeoJSON Feature",
@@ -61,7 +62,7 @@ def get_issue(request: Request, session: SessionDep, actor: Reader,
     row, _, revealed = reads.get_issue(session, actor, issue_id,
                                     public_read=request.app.state.settings.public_read)
     record_reveal(request, session, actor, [issue_id] if revealed else [])
-    return feature(row)
+    return feature(link_photos(request, [row])[0])
 
 
 def record_reveal(request: Request, session, actor: Actor | None, issue_ids: list[int]) -> None:

@@ -11,6 +11,7 @@ needs a log-in (HTTP Basic or a bearer token) and shows the caller's scope; post
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Form, Header, Path, Query, Request, Response
@@ -27,6 +28,7 @@ from api.errors import (
     status_for,
 )
 from api.protocols import open311
+from api.routes.photos import photo_url
 from gis.errors import NotFound
 from gis.people.api_keys import authenticate_api_key
 from gis.queries.filters import IssueFilter
@@ -112,7 +114,7 @@ def request_query(
             responses=ANSWERS)
 def list_requests(request: Request, session: SessionDep, actor: Reader, fmt: Format,
                   query: Annotated[IssueFilter, Depends(request_query)]) -> Response:
-    found = open311.list_requests(session, actor, query,
+    found = open311.list_requests(session, actor, query, partial(photo_url, request),
                                   public_read=request.app.state.settings.public_read)
     return render(request, "service_requests", found)
 
@@ -122,7 +124,7 @@ def list_requests(request: Request, session: SessionDep, actor: Reader, fmt: For
             responses=ANSWERS)
 def get_request(request: Request, session: SessionDep, actor: Reader, service_request_id: int,
                 fmt: Format) -> Response:
-    found = open311.get_request(session, actor, service_request_id,
+    found = open311.get_request(session, actor, service_request_id, partial(photo_url, request),
                                 public_read=request.app.state.settings.public_read)
     return render(request, "service_requests", [found])
 

@@ -32,7 +32,14 @@ from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from gis.geo.grid_index import METHODS
-from gis.rules import FACILITY_STATUSES, ISSUE_STATUSES, REGION_LEVELS, ROLES
+from gis.rules import (
+    FACILITY_STATUSES,
+    ISSUE_STATUSES,
+    LOCATION_SOURCES,
+    PHOTO_KINDS,
+    REGION_LEVELS,
+    ROLES,
+)
 
 SRID = 4326
 ASSIGNMENTS = METHODS  # how an issue or facility was tagged with its grid
@@ -277,6 +284,10 @@ class Issue(Base):
     __table_args__ = (
         _one_of("status", ISSUE_STATUSES),
         _one_of("assignment", ASSIGNMENTS),
+        _one_of("location_source", LOCATION_SOURCES),
+        # Only a report waiting for its photo's GPS position (migration 0006) has no location.
+        CheckConstraint("geom IS NOT NULL OR location_source = 'photo'",
+                        name="issues_located_or_waiting_for_photo"),
         Index("issues_reported_at_idx", "reported_at"),
         Index("issues_grid_status_idx", "grid_id", "status"),
     )
@@ -287,8 +298,9 @@ class Issue(Base):
     description: Mapped[str] = mapped_column(Text, server_default="")
     channel: Mapped[str] = mapped_column(String(32), server_default="app")
     reporter_contact: Mapped[str | None] = mapped_column(String(200))
-    photo_urls: Mapped[list] = mapped_column(JSONB, server_default="[]")
-    geom = mapped_column(Geometry("POINT", srid=SRID), nullable=False)
+    photo_urls: Mapped[list] = mapped_column(JSONB, server_default="[]")  # links from other systems
+    geom = mapped_column(Geometry("POINT", srid=SRID), nullable=True)  # None: waiting for a photo
+    location_source: Mapped[str] = mapped_column(String(16), server_default="report")
     # Generated from geom (migration 0003): the heatmap's scans read plain floats.
     lon: Mapped[float] = mapped_column(Float, Computed("ST_X(geom)", persisted=True))
     lat: Mapped[float] = mapped_column(Float, Computed("ST_Y(geom)", persisted=True))
@@ -310,6 +322,31 @@ class Issue(Base):
 
     grid: Mapped[Grid | None] = relationship()
     events: Mapped[list[IssueEvent]] = relationship(back_populates="issue", order_by="IssueEvent.at")
+
+
+class IssuePhoto(Base):
+    """A photo of a case, re-encoded without metadata and kept in the media store under the
+    SHA-256 of its bytes (``gis.media``); the idempotency key of its upload is unique per case."""
+
+    __tablename__ = "issue_photos"
+    __table_args__ = (
+        _one_of("kind", PHOTO_KINDS),
+        UniqueConstraint("issue_id", "idempotency_key", name="issue_photos_issue_key"),
+        Index("ix_issue_photos_issue", "issue_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(8), server_default="report")
+    content_key: Mapped[str] = mapped_column(String(64))
+    thumbnail_key: Mapped[str] = mapped_column(String(64))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    bytes: Mapped[int] = mapped_column(Integer)
+    taken_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    uploaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    uploaded_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
 
 
 class IssueEvent(Base):

@@ -35,8 +35,9 @@ _EXPORT_SQL = {
     # Personal data (reporter_contact) never leaves through an export. The idempotency key goes
     # along (the export is an administrator's act on the server): re-importing the file then
     # finds the same issues instead of duplicating them.
+    # A report still waiting for its photo's location has no place to export yet.
     "issues": f"""SELECT {select_list(EXPORT_ISSUE_FIELDS, geometry="wkb")}
-                    FROM {ISSUE_FROM} ORDER BY i.id""",
+                    FROM {ISSUE_FROM} WHERE i.geom IS NOT NULL ORDER BY i.id""",
 }
 
 

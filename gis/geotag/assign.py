@@ -98,6 +98,8 @@ class _Scope:
 
     def where(self, table: str) -> tuple[str, dict]:
         clauses, params = [], {}
+        if table == "issues":  # a report waiting for its photo's location has none to tag yet
+            clauses.append("t.geom IS NOT NULL")
         if table == "issues" and not self.include_closed:
             clauses.append(open_sql("t"))
         if table == "issues" and self.since is not None:

@@ -129,5 +129,7 @@ def _category(session: Session, code: str) -> dict:
 def _query(session: Session, sql: str, params: dict, columns: list[str]) -> gpd.GeoDataFrame:
     rows = session.execute(text(sql), params).mappings().all()
     frame = pd.DataFrame([{c: r[c] for c in columns} for r in rows], columns=columns)
-    geoms = shapely.from_wkb([bytes(r["wkb"]) for r in rows]) if rows else []
+    # no geometry: a report that waits for its photo's position
+    geoms = shapely.from_wkb([None if r["wkb"] is None else bytes(r["wkb"]) for r in rows]) \
+        if rows else []
     return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms, crs=WGS84), crs=WGS84)

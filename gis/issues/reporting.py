@@ -3,6 +3,10 @@
 A report is geotagged on write with the same grid index as everything else, linked to the
 facility it concerns, given its category's due time, and made idempotent by its client UUID: a
 tablet that retries the same report gets the same issue back, never a second row.
+
+A report may come without coordinates when it says ``location_from_photo``: it is stored without
+a location, and the first photo that carries a GPS position gives it one
+(:func:`place_from_photo`), tagged and linked by the same rules as a report with coordinates.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from gis.errors import Conflict, NotFound, UnknownCategory
+from gis.errors import Conflict, InvalidCoordinates, NotFound, UnknownCategory
 from gis.geotag.index_cache import GridIndexCache
 from gis.geotag.locate import locate_point
 from gis.people.actors import Actor
@@ -27,8 +31,11 @@ KEY_NAMESPACE = uuid.UUID("6f1d6a52-3c47-4b8e-9a53-5d0c1f2e7a10")
 
 @dataclass
 class IssueReport:
-    x: float
-    y: float
+    """A report. ``x``/``y`` are in ``crs``; both None only with ``location_from_photo`` (the
+    location comes from the first photo's GPS position)."""
+
+    x: float | None
+    y: float | None
     category: str
     crs: str = "wgs84"
     description: str = ""
@@ -37,6 +44,38 @@ class IssueReport:
     photo_urls: list[str] = field(default_factory=list)
     channel: str = "app"
     client_uuid: uuid.UUID | None = None
+    location_from_photo: bool = False
+
+    def __post_init__(self) -> None:
+        if (self.x is None) != (self.y is None):
+            raise InvalidCoordinates("give both lon and lat, or neither (with location_from_photo)",
+                                     zh="经度和纬度须同时提供，或都不提供（并设置 location_from_photo）")
+        if self.x is None and not self.location_from_photo:
+            raise InvalidCoordinates(
+                "a report needs lon and lat, unless it says location_from_photo: true (its "
+                "first photo with a GPS position then gives it its location)",
+                zh="上报需要经纬度（lon、lat）；若设置 location_from_photo: true，"
+                   "则以第一张带 GPS 位置的照片确定位置")
+
+    @property
+    def waits_for_photo(self) -> bool:
+        return self.x is None
+
+
+@dataclass(frozen=True)
+class _Nowhere:
+    """The place of a report waiting for its photo: no location, no grid yet."""
+
+    lon: None = None
+    lat: None = None
+    source_crs: str = "wgs84"  # what the photo's EXIF GPS will be in
+    method: str = "unassigned"
+    distance_m: None = None
+    grid_id: None = None
+    grid_version: None = None
+
+
+_NOWHERE = _Nowhere()
 
 
 @dataclass
@@ -60,21 +99,25 @@ def report_issue(session: Session, cache: GridIndexCache, actor: Actor, report: 
     if category.id is not None:  # this key was stored before: a retry
         return _replay(category, report)
     due_hours, facility_categories = category.due_hours, list(category.facility_categories or [])
-    place = locate_point(session, cache, report.x, report.y, report.crs, with_grid=False)
-    facility_id = report.facility_id or nearest_facility(session, place.lon, place.lat,
-                                                          facility_categories)
     if report.facility_id is not None:
         _check_facility(session, report.facility_id)
+    if report.waits_for_photo:
+        place, facility_id = _NOWHERE, report.facility_id
+    else:
+        place = locate_point(session, cache, report.x, report.y, report.crs, with_grid=False)
+        facility_id = report.facility_id or nearest_facility(session, place.lon, place.lat,
+                                                              facility_categories)
     # The issue and the first step of its history in one statement (one round trip).
     issue_id = session.execute(text("""
         WITH new AS (
             INSERT INTO issues (client_uuid, category, description, channel, reporter_contact,
-                                photo_urls, geom, source_crs, source_x, source_y, grid_id,
-                                grid_version, assignment, assignment_distance_m, facility_id, due_at)
+                                photo_urls, geom, location_source, source_crs, source_x, source_y,
+                                grid_id, grid_version, assignment, assignment_distance_m,
+                                facility_id, due_at)
             VALUES (:uuid, :category, :description, :channel, :contact, CAST(:photos AS jsonb),
-                    ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), :crs, :x, :y, :grid_id,
-                    :grid_version, :method, :distance, :facility_id,
-                    now() + make_interval(hours => :due_hours))
+                    ST_SetSRID(ST_MakePoint(CAST(:lon AS float8), CAST(:lat AS float8)), 4326),
+                    :source, :crs, :x, :y, :grid_id, :grid_version, :method, :distance,
+                    :facility_id, now() + make_interval(hours => :due_hours))
             ON CONFLICT (client_uuid) DO NOTHING
             RETURNING id),
         event AS (
@@ -84,6 +127,7 @@ def report_issue(session: Session, cache: GridIndexCache, actor: Actor, report: 
         "uuid": client_uuid, "category": report.category, "description": report.description,
         "channel": report.channel, "contact": report.reporter_contact,
         "photos": _json(report.photo_urls), "lon": place.lon, "lat": place.lat,
+        "source": "photo" if report.waits_for_photo else "report",
         "crs": place.source_crs, "x": report.x, "y": report.y, "grid_id": place.grid_id,
         "grid_version": place.grid_version, "method": place.method, "distance": place.distance_m,
         "facility_id": facility_id, "due_hours": due_hours,  # none: no time limit, never overdue
@@ -95,9 +139,11 @@ def report_issue(session: Session, cache: GridIndexCache, actor: Actor, report: 
 
 def _category_and_earlier(session: Session, code: str, client_uuid: uuid.UUID):
     """The issue category's due time and related facility categories, with the issue stored
-    earlier under ``client_uuid`` if any (id, category, source_x, source_y; None when new)."""
+    earlier under ``client_uuid`` if any (id, category, location_source, source_x, source_y;
+    None when new)."""
     row = session.execute(text("""
-        SELECT c.due_hours, c.facility_categories, e.id, e.category, e.source_x, e.source_y
+        SELECT c.due_hours, c.facility_categories, e.id, e.category, e.location_source,
+               e.source_x, e.source_y
           FROM categories c LEFT JOIN issues e ON e.client_uuid = :u
          WHERE c.code = :c AND c.kind = 'issue'"""), {"c": code, "u": client_uuid}).first()
     if row is None:
@@ -110,19 +156,51 @@ def _category_and_earlier(session: Session, code: str, client_uuid: uuid.UUID):
 
 def _by_client_uuid(session: Session, client_uuid: uuid.UUID):
     return session.execute(text(
-        "SELECT id, category, ST_X(geom) AS lon, ST_Y(geom) AS lat, source_x, source_y, source_crs "
+        "SELECT id, category, location_source, source_x, source_y "
         "FROM issues WHERE client_uuid = :u"), {"u": client_uuid}).first()
 
 
 def _replay(existing, report: IssueReport) -> Reported:
     """The same key must mean the same report; a reused key with other content is a conflict."""
-    same_place = (abs(existing.source_x - report.x) < 1e-9 and abs(existing.source_y - report.y) < 1e-9)
+    if report.waits_for_photo:
+        same_place = existing.location_source == "photo"
+    else:
+        same_place = (existing.location_source == "report" and existing.source_x is not None
+                      and abs(existing.source_x - report.x) < 1e-9
+                      and abs(existing.source_y - report.y) < 1e-9)
     if existing.category != report.category or not same_place:
         raise Conflict(f"idempotency key already used for issue {existing.id} with a different "
                        "category or location; use a new key for a new report",
                        zh=f"该幂等键（Idempotency-Key）已用于事件 {existing.id}，但类别或位置不同；"
                           "新的上报请使用新的键")
     return Reported(existing.id, created=False)
+
+
+def place_from_photo(session: Session, cache: GridIndexCache, issue_id: int, lon: float,
+                     lat: float) -> bool:
+    """Give the report ``issue_id``, which waits for its photo's position, the place (lon, lat)
+    (WGS84, from the photo's EXIF GPS): tagged with its grid and linked to the nearest matching
+    facility by the same rules as a report sent with coordinates. False when it has a location
+    already (another photo gave it one first)."""
+    row = session.execute(text("""
+        SELECT i.facility_id, k.facility_categories FROM issues i
+          JOIN categories k ON k.code = i.category
+         WHERE i.id = :id AND i.geom IS NULL FOR UPDATE OF i"""), {"id": issue_id}).first()
+    if row is None:
+        return False
+    place = locate_point(session, cache, lon, lat, "wgs84", with_grid=False)
+    facility_id = row.facility_id or nearest_facility(session, place.lon, place.lat,
+                                                      list(row.facility_categories or []))
+    session.execute(text("""
+        UPDATE issues SET geom = ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), source_crs = :crs,
+               source_x = :lon, source_y = :lat, grid_id = :grid_id, grid_version = :grid_version,
+               assignment = :method, assignment_distance_m = :distance, facility_id = :facility_id,
+               updated_at = now()
+         WHERE id = :id"""), {
+        "lon": place.lon, "lat": place.lat, "crs": place.source_crs, "grid_id": place.grid_id,
+        "grid_version": place.grid_version, "method": place.method, "distance": place.distance_m,
+        "facility_id": facility_id, "id": issue_id})
+    return True
 
 
 def nearest_facility(session: Session, lon: float, lat: float, categories: list[str]) -> int | None:

@@ -129,5 +129,7 @@ def read_feature(session: Session, collection_id: str, feature_id: str,
 
 
 def _impersonal(row: dict) -> dict:
-    """An issue without its personal fields, free text masked."""
-    return mask_free_text({k: v for k, v in row.items() if k not in PERSONAL_FIELDS})
+    """An issue without its personal fields, free text masked; its uploaded photos are the API's
+    to link (``/api/v1/issues``), not a flat property a GIS client could show."""
+    return mask_free_text({k: v for k, v in row.items()
+                           if k not in PERSONAL_FIELDS and k != "photos"})

@@ -46,7 +46,14 @@ ISSUE_FIELDS: dict[str, str] = {
     "closed_at": "i.closed_at",
     "updated_at": "i.updated_at",
     "reporter_contact": "i.reporter_contact",
-    "photo_urls": "i.photo_urls",
+    "photo_urls": "i.photo_urls",  # links to photos held elsewhere (Open311's media_url)
+    # The photos uploaded for the case (gis.issues.photos), oldest first; the API turns each id
+    # into the URLs that serve it to those who may read the case.
+    "photos": """coalesce((SELECT json_agg(json_build_object(
+                     'id', p.id, 'kind', p.kind, 'taken_at', p.taken_at, 'width', p.width,
+                     'height', p.height) ORDER BY p.id)
+                   FROM issue_photos p WHERE p.issue_id = i.id), '[]'::json)""",
+    "location_source": "i.location_source",
     "source_crs": "i.source_crs",
     "overdue": overdue_sql("i"),
     "final": f"i.status IN {FINAL_SQL}",
@@ -67,7 +74,8 @@ FREE_TEXT_FIELDS = ("description",)
 API_FIELDS = ("id", "client_uuid", "category", "category_zh", "category_en", "description",
               "channel", "status", "priority", "grid_code", "grid_version", "department_id", "assignment",
               "assignment_distance_m", "facility_id", "facility_code", "reported_at", "due_at",
-              "closed_at", "reporter_contact", "photo_urls", "source_crs", "overdue")
+              "closed_at", "reporter_contact", "photo_urls", "photos", "location_source",
+              "source_crs", "overdue")
 
 
 def select_list(fields: Iterable[str], *, geometry: str | None = "geojson") -> str:

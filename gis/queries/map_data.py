@@ -221,11 +221,13 @@ def _cell_steps(cell_m: float, lat0: float) -> tuple[float, float]:
 
 
 def _cells(session: Session, where: str, params: dict, cell_m: float, lat0: float) -> pd.DataFrame:
+    """(cell, weight) sums of the located issues (a report waiting for its photo's position is
+    counted with the unassigned, and has no cell)."""
     dx, dy = _cell_steps(cell_m, lat0)
     sql = f"""
         SELECT floor(i.lon / :dx)::bigint AS cx, floor(i.lat / :dy)::bigint AS cy,
                count(*) AS weight, sum(i.lon) AS sx, sum(i.lat) AS sy
-          FROM issues i WHERE {where} GROUP BY 1, 2"""
+          FROM issues i WHERE {where} AND i.lon IS NOT NULL GROUP BY 1, 2"""
     rows = session.execute(text(sql), params | {"dx": dx, "dy": dy}).all()
     frame = pd.DataFrame(rows, columns=["cx", "cy", "weight", "sx", "sy"])
     return frame.astype({"cx": "int64", "cy": "int64", "weight": "int64", "sx": "float64",
@@ -261,7 +263,7 @@ def _week_cells(session: Session, where: str, params: dict, cell_m: float,
         SELECT floor((date_part('epoch', i.reported_at) - :monday0) / 604800)::int AS week,
                floor(i.lon / :dx)::bigint AS cx, floor(i.lat / :dy)::bigint AS cy,
                count(*) AS weight, sum(i.lon) AS sx, sum(i.lat) AS sy
-          FROM issues i WHERE {where} GROUP BY 1, 2, 3"""
+          FROM issues i WHERE {where} AND i.lon IS NOT NULL GROUP BY 1, 2, 3"""
     rows = session.execute(text(sql), params | {"dx": dx, "dy": dy,
                                                 "monday0": MONDAY_0.timestamp()}).all()
     frame = pd.DataFrame(rows, columns=["week", "cx", "cy", "weight", "sx", "sy"])

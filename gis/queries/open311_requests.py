@@ -48,8 +48,8 @@ def category_names(session: Session, codes: list[str]) -> dict[str, str]:
 # The fields of the one issue read model a service request shows: only what the public may
 # read, no personal field (gis.queries.issue_model.PERSONAL_FIELDS).
 SERVICE_REQUEST_FIELDS = ("id", "category", "category_zh", "due_hours", "description", "status",
-                          "final", "reported_at", "due_at", "last_changed_at", "photo_urls", "lon",
-                          "lat", "grid_code", "grid_name")
+                          "final", "reported_at", "due_at", "last_changed_at", "photo_urls",
+                          "photos", "lon", "lat", "grid_code", "grid_name")
 _REQUEST_SQL = f"SELECT {select_list(SERVICE_REQUEST_FIELDS, geometry=None)} FROM {ISSUE_FROM}"
 
 

@@ -68,7 +68,8 @@ def _one(session: Session, select: str, source: str, where: Where, what: str) ->
 
 def _decode_json(row: dict) -> dict:
     for key, value in row.items():
-        if key in ("geometry", "props", "photo_urls", "open_issues_by_status", "facilities_by_status") \
+        if key in ("geometry", "props", "photo_urls", "photos", "open_issues_by_status",
+                   "facilities_by_status") \
                 and isinstance(value, str):
             row[key] = json.loads(value)
     return row

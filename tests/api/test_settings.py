@@ -12,12 +12,19 @@ from pydantic import AliasChoices, TypeAdapter
 from pydantic_settings import BaseSettings
 
 from api.main import create_app
-from api.settings import REPO_ROOT, DatabaseSettings, MapSettings, ServerSettings, Settings
+from api.settings import (
+    REPO_ROOT,
+    DatabaseSettings,
+    MapSettings,
+    MediaSettings,
+    ServerSettings,
+    Settings,
+)
 from gis.geotag.index_cache import GridIndexCache
 from gis.rules import DEFAULT_TOLERANCE_M
 from tests.conftest import app_settings
 
-GROUPS = (Settings, DatabaseSettings, ServerSettings, MapSettings)
+GROUPS = (Settings, DatabaseSettings, ServerSettings, MapSettings, MediaSettings)
 
 
 def _env_name(model: type[BaseSettings], field: str) -> str:

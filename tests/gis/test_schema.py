@@ -8,7 +8,7 @@ from sqlalchemy import inspect, text
 from gis.db.engine import current_revision, upgrade
 from gis.db.models import Base
 from gis.geo.grid_index import METHODS
-from gis.rules import FACILITY_STATUSES, ISSUE_STATUSES
+from gis.rules import FACILITY_STATUSES, ISSUE_STATUSES, LOCATION_SOURCES, PHOTO_KINDS
 
 GEOMETRY_TABLES = {"regions", "grids", "streets", "compounds", "buildings", "facilities", "issues"}
 
@@ -16,7 +16,7 @@ GEOMETRY_TABLES = {"regions", "grids", "streets", "compounds", "buildings", "fac
 def test_migrations_create_every_table_of_the_models(engine):
     tables = set(inspect(engine).get_table_names())
     assert set(Base.metadata.tables) <= tables
-    assert current_revision(engine) == "0005"  # the head: 0005 adds people, sessions and audit
+    assert current_revision(engine) == "0006"  # the head: 0006 adds the photos of cases
 
 
 def test_issue_lon_lat_follow_the_geometry(session):
@@ -103,9 +103,22 @@ def _allowed_values(engine, table: str, constraint: str) -> set[str]:
     ("facilities", "status_valid", FACILITY_STATUSES),
     ("issues", "assignment_valid", METHODS),
     ("facilities", "assignment_valid", METHODS),
+    ("issues", "location_source_valid", LOCATION_SOURCES),
+    ("issue_photos", "kind_valid", PHOTO_KINDS),
 ])
 def test_the_database_admits_exactly_the_vocabulary_of_the_domain(engine, table, constraint,
                                                                    values):
     """The migrations' CHECK constraints are history, written out; they must still say what
     gis.rules says (a new status needs a migration that changes the constraint)."""
     assert _allowed_values(engine, table, constraint) == set(values)
+
+
+def test_only_a_report_waiting_for_its_photo_may_lack_a_location(session):
+    from sqlalchemy.exc import IntegrityError
+
+    waiting = session.execute(text(
+        "INSERT INTO issues (category, location_source) VALUES ('garbage', 'photo') RETURNING id"))
+    assert waiting.scalar_one() > 0
+    with pytest.raises(IntegrityError, match="issues_located_or_waiting_for_photo"), \
+            session.begin_nested():
+        session.execute(text("INSERT INTO issues (category) VALUES ('garbage')"))
