@@ -207,14 +207,14 @@ def _session_on(conn: Connection) -> Session:
 def app_settings(database_url: str, **fields) -> Settings:
     """Settings of an app under test: the test database, photos kept in a directory of the test
     run's own (removed when it ends), and ``fields`` over the defaults."""
-    fields.setdefault("media", MediaSettings(root=test_media_root()))
+    fields.setdefault("media", MediaSettings(root=media_root_of_the_run()))
     return Settings(database=DatabaseSettings(url=database_url), **fields)
 
 
 _MEDIA_ROOT: list[Path] = []
 
 
-def test_media_root() -> Path:
+def media_root_of_the_run() -> Path:
     """The test run's media directory, made when first asked for and removed at exit."""
     if not _MEDIA_ROOT:
         import atexit

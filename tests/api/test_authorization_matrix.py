@@ -31,7 +31,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import quote
 
@@ -41,6 +41,8 @@ from fastapi.routing import iter_route_contexts
 from starlette.routing import Mount
 
 from api.main import create_app
+from gis.media.photos import clean_photo
+from gis.media.storage import FileStorage
 from gis.people import api_keys
 from gis.queries.tiles import tile_at
 from tests.api.conftest import bearer
@@ -52,7 +54,8 @@ from tests.api.scope_data import (
     grid_point,
     other_places,
 )
-from tests.conftest import DEMO_PASSWORD, _forget_cached_state, app_settings
+from tests.conftest import DEMO_PASSWORD, _forget_cached_state, app_settings, media_root_of_the_run
+from tests.photo_files import camera_jpeg
 
 APP_ROUTES = create_app(app_settings("postgresql://routes-only@127.0.0.1:1/none")).routes
 PAGE_PREFIXES = ("/maps/", "/admin", "/account")
@@ -138,6 +141,7 @@ class Target:
     lon: float
     lat: float
     building_at: tuple[float, float]  # a point of the building
+    photo: int = 0  # a photo of the case
 
 
 @dataclass
@@ -167,6 +171,20 @@ def _point_of_building(sql, building: int) -> tuple[float, float]:
                      "FROM buildings WHERE id = :b) s", b=building)[0])
 
 
+# A camera photo, and what GridMap keeps of it (in the media directory of the tests' apps).
+MATRIX_JPEG = camera_jpeg((160, 120), gps=(112.86, 36.84))
+_CLEAN = clean_photo(MATRIX_JPEG)
+
+
+def _add_photo(sql, issue_id: int) -> int:
+    store = FileStorage(media_root_of_the_run())
+    return sql("""INSERT INTO issue_photos (issue_id, content_key, thumbnail_key, width, height,
+                                            bytes)
+                  VALUES (:i, :c, :t, :w, :h, :b) RETURNING id""",
+               i=issue_id, c=store.put(_CLEAN.data), t=store.put(_CLEAN.thumbnail),
+               w=_CLEAN.width, h=_CLEAN.height, b=len(_CLEAN.data))[0][0]
+
+
 @pytest.fixture
 def data(sql, session) -> Data:
     places = other_places(sql)
@@ -176,6 +194,7 @@ def data(sql, session) -> Data:
         targets[name] = Target(place.issue_id, place.grid_code, place.facility_id,
                                place.building_id, place.lon, place.lat,
                                _point_of_building(sql, place.building_id))
+    targets = {name: replace(t, photo=_add_photo(sql, t.issue)) for name, t in targets.items()}
     _, key = api_keys.create_api_key(session, "matrix")
     session.flush()
     return Data(sql, targets, key)
@@ -192,6 +211,7 @@ class Call:
     url: str
     json: Any = None
     data: dict | None = None
+    files: dict | None = None
 
 
 Make = Callable[[Data, Target], Call]
@@ -356,6 +376,15 @@ TABLE: dict[tuple[str, str], tuple[Variant, ...]] = {
         lambda d, t: Call(f"/api/v1/issues/{t.issue}/history"), 401, READ)),
     ("POST", "/api/v1/issues"): row(Variant(lambda d, t: Call("/api/v1/issues", json={
         "category": "garbage", "lon": t.lon, "lat": t.lat}), 401, everyone(201))),  # anyone reports
+    # photos: added by whoever may act on the case (and its reporter); seen by its readers
+    ("POST", "/api/v1/issues/{issue_id}/photos"): row(Variant(
+        lambda d, t: Call(f"/api/v1/issues/{t.issue}/photos",
+                          files={"photo": ("photo.jpg", MATRIX_JPEG, "image/jpeg")}),
+        401, act(201))),
+    ("GET", "/api/v1/photos/{photo_id}"): row(Variant(
+        lambda d, t: Call(f"/api/v1/photos/{t.photo}"), 401, READ)),
+    ("GET", "/api/v1/photos/{photo_id}/thumbnail"): row(Variant(
+        lambda d, t: Call(f"/api/v1/photos/{t.photo}/thumbnail"), 401, READ)),
     ("POST", "/api/v1/issues/{issue_id}/transitions"): row(Variant(
         lambda d, t: Call(f"/api/v1/issues/{t.issue}/transitions", json={"to": "in_progress"}),
         401, act(200))),
@@ -434,6 +463,8 @@ def _send(client, method: str, call: Call, headers: dict | None = None):
         kwargs["json"] = call.json
     if call.data is not None:
         kwargs["data"] = call.data
+    if call.files is not None:
+        kwargs["files"] = call.files
     return client.request(method, call.url, **kwargs)
 
 
