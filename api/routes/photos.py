@@ -9,12 +9,14 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, File, Form, Header, Path, Request, Response, UploadFile
+from sqlalchemy.orm import Session
 
 from api.deps import CurrentActor, Reader, SessionDep
 from api.issue_schemas import PhotoPublic
 from api.settings import Settings
 from gis.issues import photos
 from gis.media.photos import MEDIA_TYPE
+from gis.people.actors import Actor
 from gis.queries.filters import local_time
 from gis.rules import PHOTO_KINDS
 
@@ -70,8 +72,8 @@ def add_photo(
 
 @router.get("/api/v1/photos/{photo_id}", name="photo", response_class=Response,
             summary="A photo of a case (for those who may read the case)", responses=PHOTO_ANSWER)
-def photo(request: Request, session: SessionDep, actor: Reader,
-          photo_id: Annotated[int, Path(ge=1, le=2_147_483_647)]) -> Response:
+def serve_photo(request: Request, session: SessionDep, actor: Reader,
+                photo_id: Annotated[int, Path(ge=1, le=2_147_483_647)]) -> Response:
     stored = _stored(request, session, actor, photo_id)
     return _serve(request, stored.content_key)
 
@@ -79,13 +81,14 @@ def photo(request: Request, session: SessionDep, actor: Reader,
 @router.get("/api/v1/photos/{photo_id}/thumbnail", name="photo_thumbnail",
             response_class=Response, summary="A photo's thumbnail (at most 320 px)",
             responses=PHOTO_ANSWER)
-def thumbnail(request: Request, session: SessionDep, actor: Reader,
-              photo_id: Annotated[int, Path(ge=1, le=2_147_483_647)]) -> Response:
+def serve_thumbnail(request: Request, session: SessionDep, actor: Reader,
+                    photo_id: Annotated[int, Path(ge=1, le=2_147_483_647)]) -> Response:
     stored = _stored(request, session, actor, photo_id)
     return _serve(request, stored.thumbnail_key)
 
 
-def _stored(request: Request, session, actor, photo_id: int) -> photos.StoredPhoto:
+def _stored(request: Request, session: Session, actor: Actor | None,
+            photo_id: int) -> photos.StoredPhoto:
     return photos.stored_photo(session, actor, photo_id,
                                public_read=request.app.state.settings.public_read)
 
