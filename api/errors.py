@@ -141,9 +141,9 @@ def validation_problems(exc: RequestValidationError, lang: Language) -> list[str
 
 
 def where(err: dict) -> str:
-    # Drop "body" and the tags of a discriminated body ("plain"/"feature") from the path.
+    # Drop "body" and the tags of a discriminated body ("plain", "feature"...) from the path.
     return ".".join(str(p) for p in err.get("loc", ())
-                    if p not in ("body", "plain", "feature")) or "request"
+                    if p not in ("body", "plain", "from_photo", "feature")) or "request"
 
 
 def _is_nul_error(exc: BaseException) -> bool:

@@ -26,18 +26,14 @@ Text = Annotated[str, Field(max_length=2000)]
 
 class IssueCreate(BaseModel):
     """A report as plain fields. ``lon``/``lat`` are in ``crs`` (easting/northing for projected
-    EPSG); they may be left out only with ``location_from_photo``."""
+    EPSG)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    lon: float | None = Field(None, description="Longitude (or easting) in `crs`; required "
-                              "unless `location_from_photo`")
-    lat: float | None = Field(None, description="Latitude (or northing) in `crs`; required "
-                              "unless `location_from_photo`")
+    lon: float = Field(description="Longitude (or easting) in `crs`")
+    lat: float = Field(description="Latitude (or northing) in `crs`")
     location_from_photo: bool = Field(False, description=(
-        "Sent without lon/lat: the report waits for its location, which the first photo "
-        "uploaded with a GPS position (POST /api/v1/issues/{id}/photos) gives it. With lon/lat "
-        "the coordinates are used and this changes nothing."))
+        "true: lon and lat may be left out (IssueCreateFromPhoto)"))
     crs: str = Field("wgs84", max_length=32, description="wgs84 | cgcs2000 | gcj02 | bd09 | EPSG:nnnn")
     category: str = Field(max_length=32, description="An issue category code, see /api/v1/categories")
     description: Text = ""
@@ -47,6 +43,24 @@ class IssueCreate(BaseModel):
     photo_urls: list[HttpUrl] = Field(default_factory=list, max_length=10)
     channel: Literal["app", "worker", "hotline_12345", "wechat", "open311"] = "app"
     client_uuid: uuid.UUID | None = Field(None, description="Idempotency key (or the header)")
+
+    @field_validator("lon", "lat")
+    @classmethod
+    def _finite(cls, v: float, info) -> float:
+        if not math.isfinite(v):
+            raise ValueError(f"{info.field_name} must be a finite number, got {v}")
+        return v
+
+
+class IssueCreateFromPhoto(IssueCreate):
+    """A report that takes its location from its first photo: sent without lon/lat, it waits
+    for the first photo uploaded with a GPS position (POST /api/v1/issues/{id}/photos), which
+    gives it its place and grid. With lon/lat the coordinates are used."""
+
+    lon: float | None = Field(None, description="Longitude (or easting) in `crs`, if known")
+    lat: float | None = Field(None, description="Latitude (or northing) in `crs`, if known")
+    location_from_photo: Literal[True] = Field(description=(
+        "The location comes from the first photo's GPS position (EXIF)"))
 
     @field_validator("lon", "lat")
     @classmethod
@@ -72,9 +86,11 @@ class IssueFeatureCreate(BaseModel):
     def to_create(self) -> IssueCreate:
         """The plain fields; a problem in them is the request's validation error (422), named
         where the caller put the field (``geometry.coordinates`` or ``properties.<name>``)."""
-        lon, lat = self.geometry.coordinates[:2] if self.geometry else (None, None)
+        coordinates = dict(zip(("lon", "lat"), self.geometry.coordinates[:2], strict=True)) \
+            if self.geometry else {}
+        model = IssueCreateFromPhoto if _from_photo(self.properties) else IssueCreate
         try:
-            return IssueCreate.model_validate({**self.properties, "lon": lon, "lat": lat})
+            return model.model_validate({**self.properties, **coordinates})
         except ValidationError as exc:
             raise RequestValidationError([
                 {**e, "loc": ("body", "geometry", "coordinates") if e["loc"][:1] in (("lon",), ("lat",))
@@ -139,11 +155,21 @@ class HistoryEvent(BaseModel):
 
 def _shape(value) -> str:
     kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
-    return "feature" if kind == "Feature" else "plain"
+    if kind == "Feature":
+        return "feature"
+    return "from_photo" if _from_photo(value) else "plain"
 
 
-# One body, two shapes, told apart by "type": "Feature" (so errors speak of one shape only).
+def _from_photo(value) -> bool:
+    flag = value.get("location_from_photo") if isinstance(value, dict) else \
+        getattr(value, "location_from_photo", None)
+    return flag is True
+
+
+# One body, told apart by "type": "Feature" and "location_from_photo": true (so that errors
+# speak of one shape only: a plain report without lat hears that lat is missing).
 IssueInput = Annotated[
-    Annotated[IssueCreate, Tag("plain")] | Annotated[IssueFeatureCreate, Tag("feature")],
+    Annotated[IssueCreate, Tag("plain")] | Annotated[IssueCreateFromPhoto, Tag("from_photo")]
+    | Annotated[IssueFeatureCreate, Tag("feature")],
     Discriminator(_shape),
 ]

@@ -308,17 +308,21 @@ def test_the_reporter_adds_report_photos_only(client, tokens, sql):
                   tokens["admin"]).status_code == 201
 
 
-@pytest.mark.parametrize("body, says", [
-    ({"category": "garbage"}, "location_from_photo"),
-    ({"category": "garbage", "lon": 112.86}, "both lon and lat"),
-    ({"category": "garbage", "lat": 36.84, "location_from_photo": True}, "both lon and lat"),
+@pytest.mark.parametrize("body, says, chinese", [
+    ({"category": "garbage"}, "lon: Field required; lat: Field required", "lat: 缺少此项（必填）"),
+    ({"category": "garbage", "lon": 112.86}, "lat: Field required", "lat: 缺少此项（必填）"),
+    ({"category": "garbage", "location_from_photo": False}, "lat: Field required", "lat: 缺少"),
+    ({"category": "garbage", "lat": 36.84, "location_from_photo": True}, "both lon and lat",
+     "经度和纬度须同时提供"),
+    ({"type": "Feature", "geometry": None, "properties": {"category": "garbage"}},
+     "geometry.coordinates: Field required", "geometry.coordinates: 缺少此项（必填）"),
 ])
-def test_a_report_without_coordinates_must_say_so(client, tokens, body, says):
+def test_a_report_without_coordinates_must_say_so(client, tokens, body, says, chinese):
     r = client.post("/api/v1/issues", headers=tokens["worker03"], json=body)
     assert r.status_code == 422 and says in r.json()["detail"]
     zh = client.post("/api/v1/issues", headers=tokens["worker03"] | {"Accept-Language": "zh"},
                      json=body)
-    assert "经纬度" in zh.json()["detail"] or "经度" in zh.json()["detail"]
+    assert chinese in zh.json()["detail"]
 
 
 def test_a_geojson_report_with_a_null_geometry_may_wait_for_its_photo(client, tokens):
