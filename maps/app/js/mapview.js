@@ -75,7 +75,7 @@ export class MapView {
       const [lon, lat] = f.geometry.coordinates;
       const category = categories[f.properties.category];
       const name = `${pick(category ? [category.name_zh, category.name_en] : null) || f.properties.category}`
-        + (f.properties.name ? ` ${f.properties.name}` : "");
+        + (f.properties.name ? ` ${f.properties.name}` : "") + ` #${f.id}`;
       const marker = L.marker([lat, lon], { icon: facilityIcon(f, category), title: name, alt: name, keyboard: true });
       marker.on("click", () => this.onFacility(f));
       marker.addTo(this.layers.facilities);
