@@ -21,6 +21,7 @@ const KINDS = ["me", "config", "categories", "grids", "buildings", "facilities",
 const NEIGHBOURS_M = 500; // neighbouring grids within this of the worker's own are kept too
 const SURROUNDINGS_M = 100; // buildings and facilities just outside the worker's grids too
 const LOGIN_URL = "/login?next=/app/";
+const REFRESH_MS = 5 * 60 * 1000; // new cases reach an open app within minutes
 
 const app = { data: null, position: null, pendingIssues: [], view: "map", online: navigator.onLine };
 window.gridmapApp = app; // for the browser tests to read the state
@@ -267,6 +268,7 @@ async function boot() {
   const kept = await storedJobs();
   showSync(kept, currentState());
   if (navigator.onLine) await refresh();
+  setInterval(() => { if (navigator.onLine && !app.sessionEnded) refresh(); }, REFRESH_MS);
   startSync(async () => {
     const me = await get("/api/v1/me");
     if (!app.data || me.username === app.data.me.username) setCsrfToken(me.csrf_token);
