@@ -206,6 +206,7 @@ async def _caller(request: Request, session: SessionDep) -> Actor | None:
     """The caller, any session state; CSRF checked for cookie-borne changes; writes audited."""
     actor, how = await _in_thread(_authenticate, request, session)
     request.state.actor = actor
+    request.state.auth_scheme = how  # "bearer", "basic", "cookie" or None
     if actor is None:
         return None
     if how == "cookie" and request.method not in SAFE_METHODS:

@@ -22,6 +22,7 @@ from api.routes import (
     buildings,
     categories,
     facilities,
+    field,
     grids,
     health,
     issues,
@@ -75,7 +76,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                        larger=[(photos.UPLOAD_PATH, photos.upload_limit(settings))])
     add_exception_handlers(app)
     app.add_exception_handler(LoginRedirect, _to_login)
-    for module in (health, auth, grids, locate, issues, issues_read, photos, buildings,
+    # field before issues_read: /api/v1/issues/duplicates is not an issue id
+    for module in (health, auth, grids, locate, field, issues, issues_read, photos, buildings,
                    facilities, categories, stats, package, open311, ogc, tiles, pages, users):
         app.include_router(module.router)
     app.include_router(audit_trail.router)

@@ -270,6 +270,7 @@ class IssueProperties(BaseModel):
         "is null until that photo arrives)"))
     source_crs: str
     overdue: bool = Field(description="Open and past its due time")
+    self_resolved: bool = Field(description="Reported and closed on site in one visit (自处理)")
 
 
 class GridPublic(FeaturePublic[GridProperties]):
@@ -382,7 +383,9 @@ class _WorkerKey(BaseModel):
 
 
 class WorkerStatsRow(_Counts, _WorkerKey):
-    pass
+    self_resolved: int = Field(description=(
+        "Of these cases, those the worker reported and closed in one visit (自处理); they are "
+        "counted among `closed` too"))
 
 
 class WorkerStatsPublic(BaseModel):

@@ -130,3 +130,23 @@ class LocationRequired(GridMapError):
     photo sent for it carries no GPS position."""
 
     code = "location_required"
+
+
+class ReasonRequired(GridMapError):
+    """An action on site that needs a reason came without one (a report verified as not valid)."""
+
+    code = "reason_required"
+
+
+class PhotoRequired(GridMapError):
+    """An action on site that needs photos of the case came before they were uploaded (自处理:
+    a photo before and a photo after the fix)."""
+
+    code = "photo_required"
+
+
+class AfterPhotoRequired(PhotoRequired):
+    """A failed check on site (核查不通过) needs a photo taken after the fix, uploaded since the
+    case was last reported as resolved."""
+
+    code = "after_photo_required"

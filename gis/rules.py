@@ -55,6 +55,31 @@ STATUS_NAMES: dict[str, tuple[str, str]] = {
 
 # -- facilities (部件) ------------------------------------------------------------------------------
 FACILITY_STATUSES = ("ok", "damaged", "missing", "repairing")
+# What a worker finds when checking a facility on patrol (部件巡检), names in (Chinese, English).
+# Each result is also the facility's status afterwards; damaged and missing open a linked case.
+FACILITY_CHECK_RESULTS = ("ok", "damaged", "missing")
+FACILITY_CHECK_RESULT_NAMES = {"ok": ("正常", "ok"), "damaged": ("损坏", "damaged"),
+                               "missing": ("缺失", "missing")}
+FACILITY_CHECK_REPORTS = ("damaged", "missing")  # the results that open a case
+# The issue category of a damaged or missing facility that no specific category covers (a
+# bench, a pavilion); a category covers a facility when its facility_categories name the
+# facility's category (gis.db.category_seeds).
+FACILITY_DAMAGED_CATEGORY = "facility_damaged"
+
+# -- work on site (现场核实、核查、自处理) -------------------------------------------------------------
+# The action a worker takes on site on a case in this status: 核实 (verify a report: valid ->
+# accepted, invalid -> rejected with a reason) and 核查 (check a fix: passed -> closed, failed ->
+# reopened for rework, with an after photo). Other statuses wait for the office or the department.
+FIELD_ACTIONS = {"reported": "verify", "resolved": "check"}
+FIELD_ACTION_NAMES = {"verify": ("核实", "verify"), "check": ("核查", "check"),
+                      "self_resolve": ("自处理", "resolve on site")}
+VERIFY_OUTCOMES = {True: "accepted", False: "rejected"}  # valid? -> status
+CHECK_OUTCOMES = {True: "closed", False: "reopened"}  # passed? -> status
+# 自处理: a small problem the worker fixes at once, reported and closed in one visit with before
+# and after photos. A move of its own, outside TRANSITIONS (which a dispatcher's moves follow):
+# one history step from 'reported' to 'closed' with this note, and ``issues.self_resolved``.
+SELF_RESOLVE = ("reported", "closed")
+SELF_RESOLVED_NOTE = "自处理 / resolved on site"
 
 # -- photos of a case --------------------------------------------------------------------------------
 # What a photo shows: the problem as reported (上报), the site before a fix (处置前) and after it
@@ -93,6 +118,12 @@ FINAL_SQL = _sql_list(FINAL_STATUSES)
 
 def open_sql(t: str = "i") -> str:
     return f"{t}.status NOT IN {FINAL_SQL}"
+
+
+def field_action_sql(t: str = "i") -> str:
+    """The :data:`FIELD_ACTIONS` action for the row's status, NULL for none."""
+    whens = " ".join(f"WHEN '{status}' THEN '{action}'" for status, action in FIELD_ACTIONS.items())
+    return f"(CASE {t}.status {whens} END)"
 
 
 def overdue_sql(t: str = "i", now: str = "now()") -> str:

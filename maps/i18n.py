@@ -6,7 +6,7 @@ label is translated once.
 
 from __future__ import annotations
 
-from gis.rules import STATUS_NAMES
+from gis.rules import PHOTO_KIND_NAMES, PHOTO_KINDS, STATUS_NAMES
 
 LANGS = ("zh", "en")
 
@@ -99,6 +99,12 @@ _TEXT: dict[str, tuple[str, str]] = {
     "closed_at": ("结案时间", "Closed"),
     "photos": ("照片", "Photos"),
     "photo": ("照片", "Photo"),
+    "case_photos": ("现场照片", "Photos of the case"),
+    # alt text of a photo's thumbnail, and its caption
+    "photo_alt": ("事件 #{issue} 照片 {n}（{kind}）", "Issue #{issue}, photo {n} ({kind})"),
+    "photo_alt_taken": ("，拍摄于 {time}（北京时间）", ", taken {time} Beijing time"),
+    "photo_taken": ("拍摄于 {time}", "Taken {time}"),
+    "photo_time_unknown": ("拍摄时间不详", "Time taken unknown"),
     "history": ("处理记录", "History"),
     "time": ("时间", "Time"),
     "actor": ("操作人", "By"),
@@ -154,6 +160,20 @@ def t(key: str, lang: str) -> str:
     """The label ``key`` in ``lang``."""
     zh, en = _TEXT[key]
     return en if lang == "en" else zh
+
+
+def photo_kind_label(kind: str, lang: str) -> str:
+    """What a photo shows (:data:`gis.rules.PHOTO_KIND_NAMES`): 上报照片, 处置前, 处置后 or
+    "as reported", "before", "after"."""
+    zh, en = PHOTO_KIND_NAMES.get(kind, (kind, kind))
+    return en if lang == "en" else zh
+
+
+def photo_kinds(kinds) -> list[str]:
+    """``kinds`` in the order of :data:`gis.rules.PHOTO_KINDS` (as the work goes), any other
+    after them."""
+    present = set(kinds)
+    return [k for k in PHOTO_KINDS if k in present] + sorted(present - set(PHOTO_KINDS))
 
 
 def status_label(status: str, lang: str) -> str:

@@ -6,6 +6,8 @@ one button per status the workflow allows next, with an optional note, for a rea
 on the issue. The form is driven by maps/static/issue.js against the JSON API with the page's
 session cookie and its CSRF token (a ``<meta name="csrf-token">`` the server adds to each answer,
 never to the cached page); after a change the page reloads and shows the new status and history.
+Below the form, the photos uploaded for the case (:func:`photos_html`), given by the caller as
+records with their URLs (this package knows no routes).
 
 The page never carries personal data: it is built from
 :data:`gis.issues.detail.ISSUE_DETAIL_COLUMNS` with the description and notes masked, and :func:`build_issue_page` refuses a frame that carries
@@ -17,6 +19,7 @@ issue.js fetches the issue and its history from the API and shows them in full. 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from urllib.parse import quote
 
@@ -24,6 +27,7 @@ import folium
 import pandas as pd
 
 from gis.issues.detail import IssueAccess, IssueDetail
+from gis.rules import BEIJING_TZ_NAME
 from maps.assets import ISSUE_PAGE_JS
 from maps.base import (
     BaseMapOptions,
@@ -39,9 +43,17 @@ from maps.base import (
     to_datum,
 )
 from maps.grid_map import PII_COLUMNS, STREET_COLOUR, grid_outline
-from maps.i18n import WHY_KEYS, facility_status_label, status_label, t
+from maps.i18n import (
+    WHY_KEYS,
+    facility_status_label,
+    photo_kind_label,
+    photo_kinds,
+    status_label,
+    t,
+)
 
 ISSUE_ZOOM = 18  # the zoom around an issue in no grid (otherwise the grid is fitted)
+PHOTO_FIELDS = ("id", "url", "thumbnail_url", "kind", "taken_at", "width", "height")
 
 
 class IssuePageAssets(JSCSSMixin):
@@ -52,10 +64,12 @@ class IssuePageAssets(JSCSSMixin):
 
 
 def build_issue_page(data: IssueDetail, *, access: IssueAccess | None = None, lang: str = "zh",
-                     options: BaseMapOptions | None = None,
-                     now: datetime | None = None) -> folium.Map:
+                     options: BaseMapOptions | None = None, now: datetime | None = None,
+                     photos: Sequence[Mapping] = ()) -> folium.Map:
     """The action page of one issue, from :func:`gis.issues.detail.issue_detail`'s data, for a
-    reader with ``access`` (by default an anonymous one: no form, no personal data)."""
+    reader with ``access`` (by default an anonymous one: no form, no personal data), with the
+    photos uploaded for it: records of :data:`PHOTO_FIELDS` (the photo and its thumbnail as a
+    path on this site or an http(s) URL; ``taken_at`` an aware datetime or None)."""
     leaked = PII_COLUMNS & set(data.issue.columns)
     if leaked:
         raise ValueError(f"the issue row for a page must not carry personal data; drop {sorted(leaked)}")
@@ -79,7 +93,8 @@ def build_issue_page(data: IssueDetail, *, access: IssueAccess | None = None, la
     if located:
         _issue_marker(m, row, data.category, lang)
     m.add_child(IssuePageAssets())
-    m.get_root().html.add_child(RawHtml(panel_html(data, lang, now, access)), name="gm-panel")
+    m.get_root().html.add_child(RawHtml(panel_html(data, lang, now, access, photos)),
+                                name="gm-panel")
     m.add_child(PageInit({"lang": lang, "page": "issue", "issueId": int(row["id"])}))
     return m
 
@@ -134,8 +149,8 @@ def _issue_marker(m: folium.Map, row, category: dict, lang: str) -> None:
 
 # -- the panel ----------------------------------------------------------------------------------
 def panel_html(data: IssueDetail, lang: str, now: datetime,
-               access: IssueAccess | None = None) -> str:
-    """Details, the action form and the history, as escaped HTML."""
+               access: IssueAccess | None = None, photos: Sequence[Mapping] = ()) -> str:
+    """Details, the action form, the photos and the history, as escaped HTML."""
     access = access or IssueAccess()
     issue = data.issue.iloc[0]
     issue_id = int(issue["id"])
@@ -157,7 +172,7 @@ def panel_html(data: IssueDetail, lang: str, now: datetime,
             f'{esc(_category_name(data.category, lang))}</h1>'
             f'<p class="gm-links">{" · ".join(links)}</p><p>{badge}</p>'
             f'{_details(data, lang, now)}{_action_form(data, access, lang)}'
-            f'{_history(data, lang)}</div>')
+            f'{photos_html(photos, issue_id, lang)}{_history(data, lang)}</div>')
 
 
 def _details(data: IssueDetail, lang: str, now: datetime) -> str:
@@ -230,6 +245,59 @@ def _history(data: IssueDetail, lang: str) -> str:
                     f'<td class="gm-event-note">{esc(e["note"] or "")}</td></tr>')
     return (f'<h2>{esc(t("history", lang))} ({len(data.history)})</h2>'
             f'<table class="gm-history"><tr>{head}</tr>{"".join(rows)}</table>')
+
+
+def photos_html(photos: Sequence[Mapping], issue_id: int, lang: str) -> str:
+    """The photos uploaded for the case, a thumbnail each (loaded when scrolled to) linking to
+    the photo, grouped by what they show in the order of the work (as reported, before, after);
+    nothing at all when there are none. The images are fetched with the reader's session: their
+    URLs serve only those who may read the case."""
+    if not photos:
+        return ""
+    groups = "".join(_photo_group(kind, [p for p in photos if p["kind"] == kind], issue_id, lang)
+                     for kind in photo_kinds(p["kind"] for p in photos))
+    return (f'<section class="gm-photos"><h2>{esc(t("case_photos", lang))} ({len(photos)})</h2>'
+            f'{groups}</section>')
+
+
+def _photo_group(kind: str, photos: list[Mapping], issue_id: int, lang: str) -> str:
+    name = photo_kind_label(kind, lang)
+    figures = "".join(_thumbnail(p, n, issue_id, name, lang) for n, p in enumerate(photos, 1))
+    return (f'<div class="gm-photo-kind" data-kind="{esc(kind)}">'
+            f'<h3>{esc(name[:1].upper() + name[1:])} ({len(photos)})</h3>'
+            f'<div class="gm-photo-row">{figures}</div></div>')
+
+
+def _thumbnail(photo: Mapping, n: int, issue_id: int, kind_name: str, lang: str) -> str:
+    taken = photo["taken_at"]
+    alt = t("photo_alt", lang).format(issue=issue_id, n=n, kind=kind_name)
+    if _given(taken):
+        alt += t("photo_alt_taken", lang).format(time=local_time(taken))
+        caption = (f'<time datetime="{esc(_beijing_iso(taken))}">'
+                   f'{esc(t("photo_taken", lang).format(time=local_time(taken)))}</time>')
+    else:
+        caption = esc(t("photo_time_unknown", lang))
+    # The photo's own width and height give the thumbnail its shape before it loads.
+    size = (f' width="{int(photo["width"])}" height="{int(photo["height"])}"'
+            if _given(photo.get("width")) and _given(photo.get("height")) else "")
+    return (f'<figure class="gm-photo" data-gm-photo="{int(photo["id"])}">'
+            f'<a href="{esc(_own_url(photo["url"]))}" target="_blank" rel="noopener">'
+            f'<img src="{esc(_own_url(photo["thumbnail_url"]))}" alt="{esc(alt)}"{size} '
+            f'loading="lazy" decoding="async"></a><figcaption>{caption}</figcaption></figure>')
+
+
+def _own_url(url) -> str:
+    """A photo URL as given (a path on this site, or http(s)); anything else is refused rather
+    than written into a link (no javascript: or protocol-relative URL from data)."""
+    text = str(url)
+    if (text.startswith("/") and not text.startswith("//")) or \
+            text.lower().startswith(("http://", "https://")):
+        return text
+    raise ValueError(f"a photo URL should be a path on this site or http(s); got {text!r}")
+
+
+def _beijing_iso(ts) -> str:
+    return pd.Timestamp(ts).tz_convert(BEIJING_TZ_NAME).isoformat()
 
 
 def _photo_links(urls, lang: str) -> str:

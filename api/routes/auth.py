@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel, Field
 
-from api.deps import CurrentActor, PendingActor, SessionDep, client_address
+from api.deps import CurrentActor, PendingActor, SessionDep, client_address, csrf_token
 from api.errors import LocalizedHTTPException
 from gis.errors import AccountLocked
 from gis.people import sessions
@@ -37,6 +37,9 @@ class MePublic(BaseModel):
     region_id: int | None
     department_id: int | None
     password_change_required: bool
+    csrf_token: str | None = Field(description=(
+        "The session's CSRF token, which a change sent with the session cookie must carry "
+        "(X-CSRF-Token); null when the caller did not come with the cookie"))
 
 
 class PasswordChange(BaseModel):
@@ -79,11 +82,13 @@ def login(request: Request, session: SessionDep,
 
 
 @router.get("/me", summary="Who the token belongs to, with their role and scope")
-def me(actor: PendingActor) -> MePublic:
+def me(request: Request, actor: PendingActor) -> MePublic:
+    by_cookie = getattr(request.state, "auth_scheme", None) == "cookie"
     return MePublic(id=actor.id, username=actor.username, display_name=actor.display_name,
                     role=actor.role, role_zh=ROLE_NAMES[actor.role][0], grids=sorted(actor.grid_codes),
                     region_id=actor.region_id, department_id=actor.department_id,
-                    password_change_required=actor.password_change_only)
+                    password_change_required=actor.password_change_only,
+                    csrf_token=csrf_token(request, actor.session_id or 0) if by_cookie else None)
 
 
 @router.post("/me/password", summary="Set your own password (ends your other sessions)")

@@ -29,7 +29,7 @@ from api.deps import PageReader, SessionDep
 from api.pages.routing import PageRoute, personalise
 from api.settings import MapSettings
 from gis.errors import SetupError
-from gis.issues.detail import issue_access, issue_detail
+from gis.issues.detail import issue_access, issue_detail, issue_photos
 from gis.people.actors import Actor
 from gis.queries import map_data
 from gis.queries.filters import IssueFilter
@@ -116,11 +116,23 @@ def issue_page(issue_id: Annotated[int, Path(ge=1, le=2_147_483_647, description
     _, cache, options = _context(request, basemap)
     access = issue_access(session, issue_id, actor,
                           public_read=request.app.state.settings.public_read)
-    # Every status change adds an issue_events row, which changes the data version.
+    photos = issue_photos(session, issue_id)
+    # Every status change adds an issue_events row, which changes the data version; an upload
+    # changes the photos.
     key = ("issue", issue_id, lang, options, access, _scope_key(actor),
-           map_data.data_version(session))
+           map_data.data_version(session), tuple(p["id"] for p in photos))
     return _page(request, actor, lang, cache, key, lambda: build_issue_page(
-        issue_detail(session, issue_id), access=access, lang=lang, options=options))
+        issue_detail(session, issue_id), access=access, lang=lang, options=options,
+        photos=_linked(request, photos)))
+
+
+def _linked(request: Request, photos: list[dict]) -> list[dict]:
+    """The photos with the paths that serve them (not absolute URLs: a cached page is served
+    under whichever host name it is asked for)."""
+    def path(name: str, photo_id: int) -> str:
+        return str(request.app.url_path_for(name, photo_id=photo_id))
+    return [p | {"url": path("photo", p["id"]), "thumbnail_url": path("photo_thumbnail", p["id"])}
+            for p in photos]
 
 
 def _blank_to_none(value):

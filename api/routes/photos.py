@@ -24,7 +24,8 @@ router = APIRouter(tags=["photos"])
 
 # The upload's path, which the body size limit lets carry a photo of the largest size taken
 # (GRIDMAP_MEDIA_MAX_BYTES) and the form's other fields (api.limits.BodySizeLimit).
-UPLOAD_PATH = re.compile(r"/api/v1/issues/[^/]+/photos")
+# (The photos of a case, and of a facility check: api.routes.field.)
+UPLOAD_PATH = re.compile(r"/api/v1/(issues|facility-checks)/[^/]+/photos")
 FORM_ALLOWANCE = 64 * 1024
 # A photo never changes under its URL: browsers may keep it, shared caches may not.
 CACHE_CONTROL = "private, max-age=86400"
@@ -67,7 +68,8 @@ def add_photo(
     if not added.created:
         response.status_code = 200
     row = photos.photo_row(session, added.photo_id)
-    return PhotoPublic(**row, **_urls(request, row["id"]), located=added.located)
+    row.pop("facility_check_id")
+    return PhotoPublic(**row, **photo_links(request, row["id"]), located=added.located)
 
 
 @router.get("/api/v1/photos/{photo_id}", name="photo", response_class=Response,
@@ -103,13 +105,13 @@ def _serve(request: Request, key: str) -> Response:
 
 
 # -- links, for the doors that list a case's photos ---------------------------------------------
-def _urls(request: Request, photo_id: int) -> dict[str, str]:
+def photo_links(request: Request, photo_id: int) -> dict[str, str]:
     return {"url": str(request.url_for("photo", photo_id=photo_id)),
             "thumbnail_url": str(request.url_for("photo_thumbnail", photo_id=photo_id))}
 
 
 def photo_url(request: Request, photo_id: int) -> str:
-    return _urls(request, photo_id)["url"]
+    return photo_links(request, photo_id)["url"]
 
 
 def link_photos(request: Request, rows: list[dict]) -> list[dict]:
@@ -117,7 +119,7 @@ def link_photos(request: Request, rows: list[dict]) -> list[dict]:
     width, height -> with url and thumbnail_url)."""
     for row in rows:
         if "photos" in row:
-            row["photos"] = [{"id": p["id"], **_urls(request, p["id"]), "kind": p["kind"],
+            row["photos"] = [{"id": p["id"], **photo_links(request, p["id"]), "kind": p["kind"],
                               "taken_at": p["taken_at"], "width": p["width"],
                               "height": p["height"]} for p in row["photos"] or []]
     return rows

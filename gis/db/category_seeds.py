@@ -58,6 +58,10 @@ ISSUE_CATEGORIES: tuple[Category, ...] = (
     Category("noise", "issue", "噪音扰民", "Noise", "街面秩序", "volume-up", "#fdbf6f", 48),
     Category("neighbour_dispute", "issue", "邻里纠纷", "Neighbour dispute", "扩展事件", "users",
              "#a6cee3", 120),
+    # A damaged or missing facility that no category above covers (部件巡检 opens it; migration
+    # 0007 adds it to databases seeded before).
+    Category("facility_damaged", "issue", "部件损坏/缺失", "Damaged or missing facility", "扩展事件",
+             "wrench", "#8c564b", 72, ("fitness", "toilet", "pavilion", "bench", "stage", "barrier")),
     Category("other", "issue", "其他", "Other", "扩展事件", "question", "#999999", 120),
 )
 

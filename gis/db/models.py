@@ -33,6 +33,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from gis.geo.grid_index import METHODS
 from gis.rules import (
+    FACILITY_CHECK_RESULTS,
     FACILITY_STATUSES,
     ISSUE_STATUSES,
     LOCATION_SOURCES,
@@ -319,24 +320,33 @@ class Issue(Base):
     due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # Reported and closed by the worker in one visit (自处理, migration 0007)
+    self_resolved: Mapped[bool] = mapped_column(Boolean, server_default="false")
 
     grid: Mapped[Grid | None] = relationship()
     events: Mapped[list[IssueEvent]] = relationship(back_populates="issue", order_by="IssueEvent.at")
 
 
 class IssuePhoto(Base):
-    """A photo of a case, re-encoded without metadata and kept in the media store under the
-    SHA-256 of its bytes (``gis.media``); the idempotency key of its upload is unique per case."""
+    """A photo of a case or of a facility check (or both: the photo of a check that opened a
+    case, migration 0007), re-encoded without metadata and kept in the media store under the
+    SHA-256 of its bytes (``gis.media``); the idempotency key of its upload is unique per case
+    and per check."""
 
     __tablename__ = "issue_photos"
     __table_args__ = (
         _one_of("kind", PHOTO_KINDS),
         UniqueConstraint("issue_id", "idempotency_key", name="issue_photos_issue_key"),
+        UniqueConstraint("facility_check_id", "idempotency_key", name="issue_photos_check_key"),
+        CheckConstraint("issue_id IS NOT NULL OR facility_check_id IS NOT NULL",
+                        name="issue_photos_of_a_case_or_check"),
         Index("ix_issue_photos_issue", "issue_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id", ondelete="CASCADE"))
+    issue_id: Mapped[int | None] = mapped_column(ForeignKey("issues.id", ondelete="CASCADE"))
+    facility_check_id: Mapped[int | None] = mapped_column(
+        ForeignKey("facility_checks.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(8), server_default="report")
     content_key: Mapped[str] = mapped_column(String(64))
     thumbnail_key: Mapped[str] = mapped_column(String(64))
@@ -350,9 +360,11 @@ class IssuePhoto(Base):
 
 
 class IssueEvent(Base):
-    """One step of an issue's history: the audit trail of the closed loop."""
+    """One step of an issue's history: the audit trail of the closed loop. ``client_key`` is the
+    Idempotency-Key of the action on site that made it, unique per case (migration 0007)."""
 
     __tablename__ = "issue_events"
+    __table_args__ = (UniqueConstraint("issue_id", "client_key", name="issue_events_issue_key"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id", ondelete="CASCADE"), index=True)
@@ -361,8 +373,29 @@ class IssueEvent(Base):
     from_status: Mapped[str | None] = mapped_column(String(16))
     to_status: Mapped[str] = mapped_column(String(16))
     note: Mapped[str | None] = mapped_column(Text)
+    client_key: Mapped[str | None] = mapped_column(String(255))
 
     issue: Mapped[Issue] = relationship(back_populates="events")
+
+
+class FacilityCheck(Base):
+    """A facility checked on patrol (部件巡检): what was found, by whom, and the case a damaged or
+    missing facility opened (migration 0007)."""
+
+    __tablename__ = "facility_checks"
+    __table_args__ = (
+        _one_of("result", FACILITY_CHECK_RESULTS),
+        Index("ix_facility_checks_facility", "facility_id", "checked_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    facility_id: Mapped[int] = mapped_column(ForeignKey("facilities.id", ondelete="CASCADE"))
+    actor_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    result: Mapped[str] = mapped_column(String(8))
+    note: Mapped[str | None] = mapped_column(Text)
+    checked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    issue_id: Mapped[int | None] = mapped_column(ForeignKey("issues.id", ondelete="SET NULL"))
+    client_key: Mapped[str | None] = mapped_column(String(255), unique=True)
 
 
 class ApiKey(Base):

@@ -21,9 +21,9 @@ from gis.db import models
 from gis.db.category_seeds import ALL_CATEGORIES
 
 # Tables a demo (re)load empties, children first.
-DEMO_TABLES = ("issue_events", "issues", "facilities", "buildings", "compounds", "streets",
-               "grid_assignments", "sessions", "login_failures", "grids", "users", "departments",
-               "regions")
+DEMO_TABLES = ("facility_checks", "issue_events", "issues", "facilities", "buildings",
+               "compounds", "streets", "grid_assignments", "sessions", "login_failures", "grids",
+               "users", "departments", "regions")
 
 
 def seed_categories(session: Session) -> int:

@@ -1,6 +1,6 @@
 """One issue as its action page shows it (``/maps/issue/{id}``): whitelisted columns, the grid it
 is tagged to, the linked facility, nearby streets for the offline base map, its history and the
-statuses it may move to next.
+statuses it may move to next; and the photos uploaded for it (:func:`issue_photos`).
 
 Maps never show personal data: reporter contact is never selected here, and the description
 and history notes are masked (:func:`gis.people.privacy.mask_text`); the page's own script asks
@@ -11,6 +11,7 @@ all is the reader's scope (:func:`issue_access`).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import geopandas as gpd
 import pandas as pd
@@ -106,6 +107,22 @@ def issue_detail(session: Session, issue_id: int) -> IssueDetail:
     return IssueDetail(issue, grid, facility, _streets(session, issue_id),
                        _category(session, str(issue["category"].iloc[0])),
                        history(session, issue_id, personal=False), TRANSITIONS.get(status, ()))
+
+
+def issue_photos(session: Session, issue_id: int) -> list[dict]:
+    """The photos uploaded for ``issue_id``, oldest first, as the read model lists them
+    (:data:`gis.queries.issue_model.ISSUE_FIELDS` ``photos``: id, kind, taken_at as an aware
+    datetime or None, width, height); [] when it has none or does not exist. Kept apart from
+    :func:`issue_detail` because the page cache is keyed on them: an upload changes no
+    ``data_version``."""
+    photos = session.execute(text(
+        f"SELECT {select_list(('photos',), geometry=None)} FROM {ISSUE_FROM} WHERE i.id = :id"),
+        {"id": issue_id}).scalar() or []
+    return [p | {"taken_at": _instant(p["taken_at"])} for p in photos]
+
+
+def _instant(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
 
 
 def _streets(session: Session, issue_id: int) -> gpd.GeoDataFrame:

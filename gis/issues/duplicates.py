@@ -1,12 +1,21 @@
 """Possible duplicates of a report: the same problem reported twice nearby, which the command
-centre merges rather than dispatches twice."""
+centre merges rather than dispatches twice.
+
+The rule, written once in :func:`_nearby`: open cases of the same category within
+:data:`DUPLICATE_RADIUS_M` metres (geodesic), reported in the :data:`DUPLICATE_WINDOW_H` hours
+up to the report, the nearest :data:`DUPLICATES_LISTED` of them, of those the reader may read.
+It serves a stored report (:func:`possible_duplicates`, in the answer to a report) and one not
+sent yet (:func:`duplicates_near`, which the tablet shows before sending).
+"""
 
 from __future__ import annotations
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from gis.geo.crs import parse_crs, to_wgs84
 from gis.people.actors import Actor, read_scope_sql
+from gis.queries.filters import check_categories
 from gis.rules import FINAL_SQL
 
 DUPLICATE_RADIUS_M = 30.0
@@ -16,19 +25,45 @@ DUPLICATES_LISTED = 20  # the nearest ones; a flooded street can bring a hundred
 
 def possible_duplicates(session: Session, issue_id: int, reader: Actor | None = None) -> list[dict]:
     """Open issues of the same category within 30 m reported in the 48 h before this one, the
-    nearest :data:`DUPLICATES_LISTED` of them; with ``reader``, only those they may read."""
-    scope, params = read_scope_sql(reader, "o") if reader is not None else ("TRUE", {})
+    nearest :data:`DUPLICATES_LISTED` of them; with ``reader``, only those they may read. A
+    report still waiting for its photo's position has none."""
+    report = session.execute(text(
+        "SELECT category, lon, lat, reported_at FROM issues WHERE id = :id AND geom IS NOT NULL"),
+        {"id": issue_id}).first()
+    if report is None:
+        return []
+    return _nearby(session, report.category, report.lon, report.lat, report.reported_at,
+                   reader, exclude=issue_id, public=reader is None)
+
+
+def duplicates_near(session: Session, reader: Actor | None, category: str, x: float, y: float,
+                    crs: str = "wgs84") -> list[dict]:
+    """The possible duplicates of a report of ``category`` at (x, y) in ``crs`` that is about to
+    be sent now, of the cases ``reader`` may read (each with its category)."""
+    check_categories(session, "issue", [category])
+    lon, lat = to_wgs84(x, y, parse_crs(crs))
+    return _nearby(session, category, lon, lat, None, reader)
+
+
+def _nearby(session: Session, category: str, lon: float, lat: float, reported_at, reader: Actor | None,
+            *, exclude: int | None = None, public: bool = False) -> list[dict]:
+    """The rule (see the module); ``reported_at`` None: now. ``public``: no reader, every case."""
+    scope, params = ("TRUE", {}) if public else read_scope_sql(reader, "o")
     rows = session.execute(text(f"""
-        SELECT o.id, o.status, o.reported_at,
-               round(ST_Distance(o.geom::geography, i.geom::geography)::numeric, 1)::float AS distance_m
-          FROM issues i JOIN issues o
-            ON o.category = i.category AND o.id <> i.id
+        WITH here AS (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS p,
+                             coalesce(CAST(:at AS timestamptz), now()) AS at)
+        SELECT o.id, o.status, o.category, o.reported_at,
+               round(ST_Distance(o.geom::geography, here.p::geography)::numeric, 1)::float
+                   AS distance_m
+          FROM issues o, here
+         WHERE o.category = :category AND o.id IS DISTINCT FROM CAST(:exclude AS integer)
            AND o.status NOT IN {FINAL_SQL}
-           AND o.reported_at BETWEEN i.reported_at - make_interval(hours => :h) AND i.reported_at
-           AND o.geom && ST_Expand(i.geom, 2 * :r / (111320 * greatest(cos(radians(i.lat)), 0.05)))
-           AND ST_DWithin(o.geom::geography, i.geom::geography, :r)
-         WHERE i.id = :id AND {scope}
+           AND o.reported_at BETWEEN here.at - make_interval(hours => :h) AND here.at
+           AND o.geom && ST_Expand(here.p, 2 * :r / (111320 * greatest(cos(radians(:lat)), 0.05)))
+           AND ST_DWithin(o.geom::geography, here.p::geography, :r)
+           AND {scope}
          ORDER BY distance_m, o.id
-         LIMIT :n"""), {"id": issue_id, "h": DUPLICATE_WINDOW_H, "r": DUPLICATE_RADIUS_M,
+         LIMIT :n"""), {"category": category, "lon": lon, "lat": lat, "at": reported_at,
+                        "exclude": exclude, "h": DUPLICATE_WINDOW_H, "r": DUPLICATE_RADIUS_M,
                         "n": DUPLICATES_LISTED} | params).mappings()
     return [dict(r) for r in rows]

@@ -15,6 +15,22 @@ from gis.rules import FINAL_SQL, STATUS_NAMES, TRANSITIONS
 def transition(session: Session, actor: Actor, issue_id: int, to_status: str,
                note: str | None = None) -> str:
     """Move an issue to ``to_status`` if the workflow allows it; returns the previous status."""
+    current = lock_case(session, actor, issue_id)
+    allowed = TRANSITIONS.get(current, ())
+    if to_status not in allowed:
+        raise IllegalTransition(
+            f"issue {issue_id} is {current!r}; it can go to "
+            f"{', '.join(repr(s) for s in allowed) if allowed else 'nothing (final)'}, not {to_status!r}",
+            zh=f"事件 {issue_id} 当前为「{STATUS_NAMES[current][0]}」，只能转为"
+               f"{allowed_zh(current)}，"
+               f"不能转为「{STATUS_NAMES.get(to_status, (to_status,))[0]}」")
+    record_move(session, actor, issue_id, current, to_status, note)
+    return current
+
+
+def lock_case(session: Session, actor: Actor, issue_id: int) -> str:
+    """The status of case ``issue_id``, locked until the transaction ends (moves of one case
+    happen one after the other), once ``actor`` is known to be allowed to act on it."""
     row = session.execute(text("""
         SELECT i.status, g.code, i.department_id FROM issues i LEFT JOIN grids g ON g.id = i.grid_id
          WHERE i.id = :id FOR UPDATE OF i"""), {"id": issue_id}).first()
@@ -22,20 +38,27 @@ def transition(session: Session, actor: Actor, issue_id: int, to_status: str,
         raise NotFound(f"issue {issue_id} does not exist", zh=f"事件 {issue_id} 不存在")
     current, grid_code, department_id = row
     require_act_on_issue(actor, grid_code, department_id)
-    allowed = TRANSITIONS.get(current, ())
-    if to_status not in allowed:
-        raise IllegalTransition(
-            f"issue {issue_id} is {current!r}; it can go to "
-            f"{', '.join(repr(s) for s in allowed) if allowed else 'nothing (final)'}, not {to_status!r}",
-            zh=f"事件 {issue_id} 当前为「{STATUS_NAMES[current][0]}」，只能转为"
-               f"{'、'.join(f'「{STATUS_NAMES[s][0]}」' for s in allowed) if allowed else '（无：已是最终状态）'}，"
-               f"不能转为「{STATUS_NAMES.get(to_status, (to_status,))[0]}」")
+    return current
+
+
+def allowed_zh(status: str) -> str:
+    """Where a case in ``status`` may go, in Chinese (「任务派遣」、「不予立案」)."""
+    allowed = TRANSITIONS.get(status, ())
+    return ("、".join(f"「{STATUS_NAMES[s][0]}」" for s in allowed) if allowed
+            else "（无：已是最终状态）")
+
+
+def record_move(session: Session, actor: Actor, issue_id: int, from_status: str, to_status: str,
+                note: str | None, *, client_key: str | None = None,
+                self_resolved: bool = False) -> None:
+    """Write a move the caller has checked: the status (with ``closed_at`` for a final one) and
+    the step of the history, under the action's idempotency key if it has one."""
     session.execute(text(f"""
         UPDATE issues SET status = CAST(:to AS varchar), updated_at = now(),
-               closed_at = CASE WHEN CAST(:to AS varchar) IN {FINAL_SQL} THEN now() END
-         WHERE id = :id"""), {"to": to_status, "id": issue_id})
-    _add_event(session, issue_id, actor, current, to_status, note)
-    return current
+               closed_at = CASE WHEN CAST(:to AS varchar) IN {FINAL_SQL} THEN now() END,
+               self_resolved = self_resolved OR :self_resolved
+         WHERE id = :id"""), {"to": to_status, "id": issue_id, "self_resolved": self_resolved})
+    _add_event(session, issue_id, actor, from_status, to_status, note, client_key)
 
 
 def history(session: Session, issue_id: int, *, personal: bool = True) -> list[dict]:
@@ -54,8 +77,9 @@ def history(session: Session, issue_id: int, *, personal: bool = True) -> list[d
 
 
 def _add_event(session: Session, issue_id: int, actor: Actor | None, from_status: str | None,
-               to_status: str, note: str | None) -> None:
+               to_status: str, note: str | None, client_key: str | None = None) -> None:
     session.execute(text(
-        "INSERT INTO issue_events (issue_id, actor_id, from_status, to_status, note) "
-        "VALUES (:i, :a, :f, :t, :n)"),
-        {"i": issue_id, "a": actor.id if actor else None, "f": from_status, "t": to_status, "n": note})
+        "INSERT INTO issue_events (issue_id, actor_id, from_status, to_status, note, client_key) "
+        "VALUES (:i, :a, :f, :t, :n, :k)"),
+        {"i": issue_id, "a": actor.id if actor else None, "f": from_status, "t": to_status,
+         "n": note, "k": client_key})

@@ -87,8 +87,10 @@ def read_scope_sql(actor: Actor | None, t: str = "i", *, public_read: bool = Fal
     return _in_region_sql(actor, t)
 
 
-def personal_sql(actor: Actor | None, t: str = "i") -> tuple[str, dict]:
-    """A boolean expression on the ``issues`` row ``t``: may ``actor`` see its personal data."""
+def act_scope_sql(actor: Actor | None, t: str = "i") -> tuple[str, dict]:
+    """A boolean expression on the ``issues`` row ``t``: may ``actor`` act on the case (the SQL
+    form of :meth:`Actor.may_act_on`: a worker in the grids they hold, any version of them;
+    everyone else where they read)."""
     if actor is None:
         return "FALSE", {}
     if actor.role == "admin":
@@ -97,6 +99,12 @@ def personal_sql(actor: Actor | None, t: str = "i") -> tuple[str, dict]:
         return (f"({t}.grid_id IN (SELECT sg.id FROM grids sg WHERE sg.code = ANY(:scope_own)))",
                 {"scope_own": sorted(actor.grid_codes)})
     return read_scope_sql(actor, t)
+
+
+def personal_sql(actor: Actor | None, t: str = "i") -> tuple[str, dict]:
+    """A boolean expression on the ``issues`` row ``t``: may ``actor`` see its personal data
+    (whoever may act on the case)."""
+    return act_scope_sql(actor, t)
 
 
 def _in_region_sql(actor: Actor, t: str) -> tuple[str, dict]:

@@ -56,6 +56,7 @@ ISSUE_FIELDS: dict[str, str] = {
     "location_source": "i.location_source",
     "source_crs": "i.source_crs",
     "overdue": overdue_sql("i"),
+    "self_resolved": "i.self_resolved",  # 自处理: reported and closed on site in one visit
     "final": f"i.status IN {FINAL_SQL}",
     "lon": "i.lon",
     "lat": "i.lat",
@@ -75,7 +76,7 @@ API_FIELDS = ("id", "client_uuid", "category", "category_zh", "category_en", "de
               "channel", "status", "priority", "grid_code", "grid_version", "department_id", "assignment",
               "assignment_distance_m", "facility_id", "facility_code", "reported_at", "due_at",
               "closed_at", "reporter_contact", "photo_urls", "photos", "location_source",
-              "source_crs", "overdue")
+              "source_crs", "overdue", "self_resolved")
 
 
 def select_list(fields: Iterable[str], *, geometry: str | None = "geojson") -> str:

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field, fields
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from gis.errors import Forbidden, NotFound
-from gis.people.actors import Actor, read_scope_sql
+from gis.errors import Forbidden, InvalidCoordinates, NotFound
+from gis.people.actors import Actor, act_scope_sql, read_scope_sql
 from gis.queries.filters import BBox, IssueFilter, Where, check_categories
 from gis.queries.issue_model import API_FIELDS, ISSUE_FROM, personal_column, present, select_list
-from gis.rules import FACILITY_STATUSES, REGION_ROLES, open_sql, overdue_sql
+from gis.rules import FACILITY_STATUSES, REGION_ROLES, field_action_sql, open_sql, overdue_sql
 
 
 @dataclass(frozen=True)
@@ -206,6 +206,38 @@ def list_issues(session: Session, actor: Actor | None, filters: IssueFilter | No
     where.params |= params
     page = _page(session, f"{select_list(API_FIELDS)}, {personal}", ISSUE_FROM, where,
                  "i.reported_at DESC, i.id DESC", limit, offset)
+    page.revealed = [row["id"] for row in page.items if present(row, actor)]
+    return page
+
+
+TASKS_LISTED = 500
+
+
+def list_tasks(session: Session, actor: Actor, lon: float | None = None, lat: float | None = None,
+               *, limit: int = TASKS_LISTED) -> Page:
+    """我的任务: the open cases ``actor`` may act on (a worker: in the grids they hold; everyone
+    else: in their scope), read as :func:`list_issues` reads them, each with the action on site
+    it waits for (:func:`gis.rules.field_action_sql`: ``verify``, ``check`` or None) and its
+    distance in metres from (``lon``, ``lat``) in WGS84 (None without them). Overdue first, then
+    by due time (none last), then nearest (with a position), then by id; at most ``limit``."""
+    if (lon is None) != (lat is None):
+        raise InvalidCoordinates("give both lon and lat, or neither",
+                                 zh="经度和纬度须同时提供，或都不提供")
+    where = Where([open_sql("i")])
+    scope, params = act_scope_sql(actor)
+    if scope != "TRUE":
+        where.add(scope, **params)
+    distance = "CAST(NULL AS float)"
+    if lon is not None and lat is not None:
+        distance = ("round(ST_Distance(i.geom::geography, ST_SetSRID(ST_MakePoint(:here_lon, "
+                    ":here_lat), 4326)::geography)::numeric, 1)::float")
+        where.params |= {"here_lon": lon, "here_lat": lat}
+    personal, personal_params = personal_column(actor)
+    where.params |= personal_params
+    select = (f"{select_list(API_FIELDS)}, {field_action_sql('i')} AS action, "
+              f"{distance} AS distance_m, {personal}")
+    order = f"{overdue_sql('i')} DESC, i.due_at ASC NULLS LAST, distance_m ASC NULLS LAST, i.id"
+    page = _page(session, select, ISSUE_FROM, where, order, limit, 0)
     page.revealed = [row["id"] for row in page.items if present(row, actor)]
     return page
 

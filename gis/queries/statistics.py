@@ -193,8 +193,9 @@ def worker_stats(session: Session, actor: Actor, filters: IssueFilter | None = N
     """One row per grid worker who has held a grid of the reader's region (an admin's: any grid),
     by username: the filtered cases in the reader's scope that were reported in a grid while the
     worker held it (``reported_at`` in [``valid_from``, ``valid_to``) of the assignment), with
-    the grid statistics' counts and rates, and the grids those cases came from. A case reported
-    while two workers held its grid counts for both."""
+    the grid statistics' counts and rates, the grids those cases came from, and how many of the
+    cases were resolved on site at once (``self_resolved``, 自处理; they count among ``closed``
+    too). A case reported while two workers held its grid counts for both."""
     require_role(actor, *STATISTICS_ROLES)
     where = scoped_where(session, actor, filters)
     holders = Where()
@@ -210,7 +211,8 @@ def worker_stats(session: Session, actor: Actor, filters: IssueFilter | None = N
         SELECT u.username, u.display_name,
                coalesce(array_agg(DISTINCT c.credited_grid ORDER BY c.credited_grid)
                         FILTER (WHERE c.id IS NOT NULL), '{{}}') AS grids,
-               {_counts_sql('c')}
+               {_counts_sql('c')},
+               count(c.id) FILTER (WHERE c.self_resolved) AS self_resolved
           FROM users u LEFT JOIN credited c ON c.user_id = u.id
          WHERE u.id IN (SELECT ha.user_id FROM grid_assignments ha WHERE {holders.sql})
          GROUP BY u.id ORDER BY u.username"""), where.params | holders.params).mappings()

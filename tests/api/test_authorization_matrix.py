@@ -265,6 +265,41 @@ def _square(lon: float, lat: float, half: float = 0.00005) -> dict:
     return {"type": "Polygon", "coordinates": [ring]}
 
 
+def _at(d: Data, t: Target, status: str, *photo_kinds: str) -> None:
+    """The target case put in ``status`` (inside the request's savepoint), with photo rows of
+    ``photo_kinds``."""
+    d.sql("UPDATE issues SET status = :s WHERE id = :i", s=status, i=t.issue)
+    for kind in photo_kinds:
+        d.sql("""INSERT INTO issue_photos (issue_id, kind, content_key, thumbnail_key, width,
+                                           height, bytes) VALUES (:i, :k, 'c', 't', 1, 1, 1)""",
+              i=t.issue, k=kind)
+
+
+def _acting(status: str, action: str, body: dict, *photo_kinds: str) -> Make:
+    def make(d: Data, t: Target) -> Call:
+        _at(d, t, status, *photo_kinds)
+        return Call(f"/api/v1/issues/{t.issue}/{action}", json=body)
+    return make
+
+
+def _check_photo(d: Data, t: Target) -> Call:
+    """A photo of a check of the target's facility made by the admin (so that no other cell
+    made it), which opened the target case."""
+    check = d.sql("""INSERT INTO facility_checks (facility_id, actor_id, result, issue_id)
+                     VALUES (:f, (SELECT id FROM users WHERE username = 'admin'), 'damaged', :i)
+                     RETURNING id""", f=t.facility, i=t.issue)[0][0]
+    return Call(f"/api/v1/facility-checks/{check}/photos",
+                files={"photo": ("photo.jpg", MATRIX_JPEG, "image/jpeg")})
+
+
+def _tasks(d: Data, t: Target) -> Call:
+    # long overdue: first in every list that holds it, whatever else is open
+    d.sql("UPDATE issues SET due_at = now() - interval '10 years' WHERE id = :i", i=t.issue)
+    return Call(f"/api/v1/me/tasks?lon={t.lon}&lat={t.lat}")
+
+
+# A worker's tasks are the cases of their grids; everyone else's, the cases of their scope.
+TASKS_LISTED = by_role((True, False), (True, False), (True, False), (True, False), (True, True))
 NEW_PASSWORD = "Matrix-Check-2026!x"
 PUBLIC = everyone(200)
 
@@ -393,6 +428,23 @@ TABLE: dict[tuple[str, str], tuple[Variant, ...]] = {
     ("POST", "/api/v1/issues/{issue_id}/transitions"): row(Variant(
         lambda d, t: Call(f"/api/v1/issues/{t.issue}/transitions", json={"to": "in_progress"}),
         401, act(200))),
+    # work on site (核实, 核查, 自处理, 部件巡检): whoever may act on the case, or change in the grid
+    ("POST", "/api/v1/issues/{issue_id}/verify"): row(Variant(
+        _acting("reported", "verify", {"valid": True}), 401, act(200))),
+    ("POST", "/api/v1/issues/{issue_id}/check"): row(Variant(
+        _acting("resolved", "check", {"passed": True}), 401, act(200))),
+    ("POST", "/api/v1/issues/{issue_id}/self-resolve"): row(Variant(
+        _acting("reported", "self-resolve", {}, "before", "after"), 401, act(200))),
+    ("POST", "/api/v1/facilities/{facility_id}/checks"): row(Variant(
+        lambda d, t: Call(f"/api/v1/facilities/{t.facility}/checks", json={"result": "damaged"}),
+        401, change(201))),
+    ("POST", "/api/v1/facility-checks/{check_id}/photos"): row(Variant(
+        _check_photo, 401, change(201))),
+    ("GET", "/api/v1/me/tasks"): row(Variant(
+        _tasks, 401, everyone(200), lambda r, t: t.issue in _ids(r), TASKS_LISTED)),
+    ("GET", "/api/v1/issues/duplicates"): row(Variant(
+        lambda d, t: Call(f"/api/v1/issues/duplicates?lon={t.lon}&lat={t.lat}&category=garbage"),
+        401, everyone(200), lambda r, t: t.issue in {i["id"] for i in r.json()}, LISTED)),
     ("GET", "/open311/v2/requests.{fmt}"): row(Variant(
         lambda d, t: Call(f"/open311/v2/requests.json?service_request_id={t.issue}"), 401,
         everyone(200), lambda r, t: t.issue in _open311_ids(r), LISTED)),

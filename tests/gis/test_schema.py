@@ -8,7 +8,13 @@ from sqlalchemy import inspect, text
 from gis.db.engine import current_revision, upgrade
 from gis.db.models import Base
 from gis.geo.grid_index import METHODS
-from gis.rules import FACILITY_STATUSES, ISSUE_STATUSES, LOCATION_SOURCES, PHOTO_KINDS
+from gis.rules import (
+    FACILITY_CHECK_RESULTS,
+    FACILITY_STATUSES,
+    ISSUE_STATUSES,
+    LOCATION_SOURCES,
+    PHOTO_KINDS,
+)
 
 GEOMETRY_TABLES = {"regions", "grids", "streets", "compounds", "buildings", "facilities", "issues"}
 
@@ -16,7 +22,7 @@ GEOMETRY_TABLES = {"regions", "grids", "streets", "compounds", "buildings", "fac
 def test_migrations_create_every_table_of_the_models(engine):
     tables = set(inspect(engine).get_table_names())
     assert set(Base.metadata.tables) <= tables
-    assert current_revision(engine) == "0006"  # the head: 0006 adds the photos of cases
+    assert current_revision(engine) == "0007"  # the head: 0007 adds the work on site
 
 
 def test_issue_lon_lat_follow_the_geometry(session):
@@ -88,7 +94,8 @@ def test_categories_are_seeded_once_with_both_languages(session):
     rows = session.execute(text("SELECT code, kind, name_zh, name_en FROM categories")).all()
     assert {r.code for r in rows} == {c.code for c in ALL_CATEGORIES}
     zh = {r.name_zh for r in rows}
-    assert {"凉亭", "路灯", "雨水井盖", "污水井盖", "下水道堵塞", "私搭乱建", "供暖故障"} <= zh
+    assert {"凉亭", "路灯", "雨水井盖", "污水井盖", "下水道堵塞", "私搭乱建", "供暖故障",
+            "部件损坏/缺失"} <= zh
 
 
 def _allowed_values(engine, table: str, constraint: str) -> set[str]:
@@ -105,6 +112,7 @@ def _allowed_values(engine, table: str, constraint: str) -> set[str]:
     ("facilities", "assignment_valid", METHODS),
     ("issues", "location_source_valid", LOCATION_SOURCES),
     ("issue_photos", "kind_valid", PHOTO_KINDS),
+    ("facility_checks", "result_valid", FACILITY_CHECK_RESULTS),
 ])
 def test_the_database_admits_exactly_the_vocabulary_of_the_domain(engine, table, constraint,
                                                                    values):
@@ -122,3 +130,28 @@ def test_only_a_report_waiting_for_its_photo_may_lack_a_location(session):
     with pytest.raises(IntegrityError, match="issues_located_or_waiting_for_photo"), \
             session.begin_nested():
         session.execute(text("INSERT INTO issues (category) VALUES ('garbage')"))
+
+
+def test_the_migration_seeds_the_facility_category_as_the_seeds_say(session):
+    """Migration 0007 writes the seed row of facility_damaged out as history; it must still be
+    the row gis.db.category_seeds holds (and every facility category has an issue category)."""
+    from gis.db.category_seeds import FACILITY_CATEGORIES, ISSUE_CATEGORIES
+    from gis.rules import FACILITY_DAMAGED_CATEGORY
+
+    seed = next(c for c in ISSUE_CATEGORIES if c.code == FACILITY_DAMAGED_CATEGORY)
+    row = session.execute(text(
+        "SELECT name_zh, name_en, std_code, icon, colour, due_hours, facility_categories "
+        "FROM categories WHERE code = :c"), {"c": FACILITY_DAMAGED_CATEGORY}).one()
+    assert tuple(row) == (seed.name_zh, seed.name_en, seed.std_code, seed.icon, seed.colour,
+                          seed.due_hours, list(seed.facility_categories))
+    covered = {f for c in ISSUE_CATEGORIES for f in c.facility_categories}
+    assert {c.code for c in FACILITY_CATEGORIES} <= covered
+
+
+def test_a_photo_belongs_to_a_case_or_a_facility_check(session):
+    from sqlalchemy.exc import IntegrityError
+
+    with pytest.raises(IntegrityError, match="issue_photos_of_a_case_or_check"), \
+            session.begin_nested():
+        session.execute(text("""INSERT INTO issue_photos (content_key, thumbnail_key, width, height,
+                                                          bytes) VALUES ('a', 'b', 1, 1, 1)"""))

@@ -152,7 +152,7 @@ def test_paging_past_the_end_still_counts(session):
 def test_categories_by_kind(session):
     kinds = {c["kind"] for c in reads.list_categories(session, "issue")}
     assert kinds == {"issue"}
-    assert len(reads.list_categories(session)) == 23
+    assert len(reads.list_categories(session)) == 24  # 11 facility, 13 issue categories
 
 
 # --- statistics -------------------------------------------------------------------------------

@@ -166,6 +166,20 @@ def issue_detail(status: str = "dispatched", *, description: str = "<b>井盖</b
         history=events, allowed_next=TRANSITIONS[status])
 
 
+def issue_photos() -> list[dict]:
+    """Photos of issue 4242 as the issue page is given them (oldest first, kinds interleaved):
+    two as reported (the second without a time taken), one after and one before the fix. Times
+    in UTC, which the page shows as Beijing time."""
+    def photo(photo_id: int, kind: str, taken_at, width: int = 400, height: int = 300) -> dict:
+        return {"id": photo_id, "url": f"/api/v1/photos/{photo_id}",
+                "thumbnail_url": f"/api/v1/photos/{photo_id}/thumbnail", "kind": kind,
+                "taken_at": taken_at, "width": width, "height": height}
+    return [photo(11, "report", NOW - timedelta(days=3, hours=1)),
+            photo(12, "report", None, 300, 400),
+            photo(13, "after", NOW - timedelta(hours=2)),
+            photo(14, "before", NOW - timedelta(days=1))]
+
+
 # A mainland mobile number standing alone. Folium's element ids are random hex: a run of digits
 # inside one (between letters or after "_") is no phone number and must not fail a test.
 PHONE = r"(?<![0-9A-Za-z_])1[3-9]\d{9}(?![0-9A-Za-z_])"

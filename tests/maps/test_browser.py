@@ -24,9 +24,11 @@ from urllib.parse import urlsplit
 import pytest
 from sqlalchemy import text
 
+from gis.media.photos import THUMBNAIL_SIDE
 from gis.rules import TRANSITIONS
 from maps.i18n import status_label
-from tests.conftest import DEMO_PASSWORD, committed_changes
+from tests.conftest import DEMO_PASSWORD, committed_changes, media_root_of_the_run
+from tests.photo_files import camera_jpeg
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -47,7 +49,8 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def server(demo_engine, app_database_url):
     port = _free_port()
-    env = dict(os.environ, DATABASE_URL=app_database_url, GRIDMAP_MAPS_ONLINE="0")
+    env = dict(os.environ, DATABASE_URL=app_database_url, GRIDMAP_MAPS_ONLINE="0",
+               GRIDMAP_MEDIA_ROOT=str(media_root_of_the_run()))
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "api.main:create_app", "--factory", "--host",
          "127.0.0.1", "--port", str(port), "--log-level", "warning"],
@@ -451,6 +454,44 @@ def test_another_grids_worker_reads_but_cannot_act_in_english_portrait(visit, de
     _touch_sized(page.locator(".gm-userbar button"))
     v.shot("issue-page-768x1024-en-read-only")
     v.check_clean()
+
+
+def test_the_grids_worker_sees_a_photo_uploaded_for_the_case(visit, demo_engine):
+    issue_id, _ = _issue_to_act_on(demo_engine)
+    v = visit("worker08")
+    page = v.open(f"/maps/issue/{issue_id}")
+    assert page.locator(".gm-photos").count() == 0  # none yet: no section at all
+    with committed_changes(demo_engine):
+        token = page.evaluate("document.querySelector('meta[name=csrf-token]').content")
+        sent = page.request.post(
+            f"{v.server}/api/v1/issues/{issue_id}/photos", headers={"X-CSRF-Token": token},
+            multipart={"kind": "before", "photo": {"name": "before.jpg", "mimeType": "image/jpeg",
+                                                   "buffer": camera_jpeg()}})
+        assert sent.status == 201, sent.text()
+        photo = sent.json()
+        page.reload(wait_until="load")
+        v.settle()
+        figure = page.locator(f'.gm-photo-kind[data-kind="before"] '
+                              f'figure[data-gm-photo="{photo["id"]}"]')
+        assert page.locator(".gm-photo-kind h3").all_inner_texts() == ["处置前 (1)"]
+        img = figure.locator("img")
+        assert img.get_attribute("loading") == "lazy"
+        assert img.get_attribute("alt") == (
+            f"事件 #{issue_id} 照片 1（处置前），拍摄于 2026-03-14 09:26（北京时间）")
+        assert figure.locator("figcaption").inner_text() == "拍摄于 2026-03-14 09:26"
+        href = figure.locator("a").get_attribute("href")
+        assert v.server + href == photo["url"]
+        img.scroll_into_view_if_needed()  # loaded lazily: when the panel shows it
+        page.wait_for_function("(img) => img.complete", arg=img.element_handle())
+        # the thumbnail, not the photo: 400 x 300 turned upright (EXIF orientation 6), fitted
+        # into THUMBNAIL_SIDE
+        assert img.evaluate("(img) => [img.naturalWidth, img.naturalHeight]") == [
+            THUMBNAIL_SIDE * 3 // 4, THUMBNAIL_SIDE]
+        _touch_sized(figure.locator("a"))
+        full = page.request.get(v.server + href)  # the link: the photo, with the session
+        assert full.status == 200 and full.headers["content-type"] == "image/jpeg"
+        v.shot("issue-page-photos-1024x768")
+        v.check_clean()
 
 
 def test_the_admin_page_in_a_browser(visit):

@@ -4,6 +4,7 @@ workflow form as the reader's access allows, English labels and the GCJ-02 shift
 import html as html_lib
 import json
 import re
+from html.parser import HTMLParser
 
 import folium
 import pytest
@@ -13,7 +14,7 @@ from gis.issues.detail import IssueAccess
 from gis.rules import TRANSITIONS
 from maps.assets import external_links
 from maps.base import BaseMapOptions, render
-from maps.issue_page import build_issue_page
+from maps.issue_page import build_issue_page, photos_html
 from maps.issue_page import panel_html as issue_panel_html
 from tests.maps import builders
 from tests.maps.builders import PHONE
@@ -72,6 +73,105 @@ def test_only_http_photo_links_become_links():
     html = _page(data)
     assert 'href="https://photos.example/1.jpg"' in html
     assert 'href="javascript' not in html and "照片 2: javascript:alert(1)" in html
+
+
+class _Photos(HTMLParser):
+    """The photo section as read from the page: per kind group (in page order) its heading and
+    its thumbnails, each with the link it sits in, the image's attributes and its caption."""
+
+    def __init__(self, html: str):
+        super().__init__()
+        self.groups: list[dict] = []
+        self._in: str | None = None
+        self._href: str | None = None
+        self.feed(html)
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if "data-kind" in attrs:
+            self.groups.append({"kind": attrs["data-kind"], "heading": "", "photos": []})
+        elif tag in ("h3", "figcaption") and self.groups:
+            self._in = tag
+        elif tag == "a" and self.groups:
+            self._href = attrs.get("href")
+        elif tag == "img" and self.groups:
+            self.groups[-1]["photos"].append({"href": self._href, "caption": "", **attrs})
+        elif tag == "time" and self._in == "figcaption":
+            self.groups[-1]["photos"][-1]["datetime"] = attrs["datetime"]
+
+    def handle_endtag(self, tag):
+        if tag == "a":
+            self._href = None
+        if tag == self._in:
+            self._in = None
+
+    def handle_data(self, data):
+        if self._in == "h3":
+            self.groups[-1]["heading"] += data
+        elif self._in == "figcaption":
+            self.groups[-1]["photos"][-1]["caption"] += data
+
+
+def test_photos_are_thumbnails_grouped_by_kind_linking_to_the_photo():
+    html = _page(photos=builders.issue_photos())
+    assert "现场照片 (4)" in html
+    groups = _Photos(html).groups
+    assert [(g["kind"], g["heading"]) for g in groups] == [
+        ("report", "上报照片 (2)"), ("before", "处置前 (1)"), ("after", "处置后 (1)")]
+    report, before, after = (g["photos"] for g in groups)
+    first = report[0]
+    assert (first["href"], first["src"]) == ("/api/v1/photos/11", "/api/v1/photos/11/thumbnail")
+    assert first["loading"] == "lazy" and (first["width"], first["height"]) == ("400", "300")
+    # Beijing time: 11:00 UTC is 19:00 in Beijing
+    assert first["alt"] == "事件 #4242 照片 1（上报照片），拍摄于 2025-12-28 19:00（北京时间）"
+    assert first["caption"] == "拍摄于 2025-12-28 19:00"
+    assert first["datetime"] == "2025-12-28T19:00:00+08:00"
+    assert report[1]["alt"] == "事件 #4242 照片 2（上报照片）"  # no time taken: none claimed
+    assert report[1]["caption"] == "拍摄时间不详" and "datetime" not in report[1]
+    assert [(p["href"], p["alt"]) for p in before + after] == [
+        ("/api/v1/photos/14", "事件 #4242 照片 1（处置前），拍摄于 2025-12-30 20:00（北京时间）"),
+        ("/api/v1/photos/13", "事件 #4242 照片 1（处置后），拍摄于 2025-12-31 18:00（北京时间）")]
+    assert all(p["loading"] == "lazy" and p["src"] == p["href"] + "/thumbnail"
+               for g in groups for p in g["photos"])
+    assert external_links(html) == []
+
+
+def test_photos_in_english():
+    groups = _Photos(_page(photos=builders.issue_photos(), lang="en")).groups
+    assert [g["heading"] for g in groups] == ["As reported (2)", "Before (1)", "After (1)"]
+    first = groups[0]["photos"][0]
+    assert first["alt"] == "Issue #4242, photo 1 (as reported), taken 2025-12-28 19:00 Beijing time"
+    assert first["caption"] == "Taken 2025-12-28 19:00"
+    assert groups[0]["photos"][1]["caption"] == "Time taken unknown"
+
+
+def test_photos_of_a_kind_alone_make_one_group():
+    photos = [p for p in builders.issue_photos() if p["kind"] == "after"]
+    groups = _Photos(photos_html(photos, 4242, "zh")).groups
+    assert [(g["kind"], g["heading"], len(g["photos"])) for g in groups] == [
+        ("after", "处置后 (1)", 1)]
+
+
+def test_no_photos_no_photo_section():
+    for html in (_page(), _page(photos=[])):
+        assert "gm-photos" not in html and "现场照片" not in html and "<img" not in html
+    assert photos_html([], 4242, "zh") == ""
+
+
+@pytest.mark.parametrize("url", ["javascript:alert(1)", "//elsewhere.example/1.jpg",
+                                 "data:image/jpeg;base64,AAAA"])
+def test_a_photo_url_that_is_no_path_or_http_is_refused(url):
+    photos = builders.issue_photos()
+    photos[2]["thumbnail_url"] = url
+    with pytest.raises(ValueError, match="photo URL"):
+        photos_html(photos, 4242, "zh")
+
+
+def test_photo_data_is_shown_as_text():
+    photos = builders.issue_photos()[:1]
+    photos[0]["url"] = '/api/v1/photos/11?a="><script>x</script>'
+    html = photos_html(photos, 4242, "zh")
+    assert "<script>" not in html and 'href="/api/v1/photos/11?a=&quot;&gt;&lt;script&gt;' in html
 
 
 def test_reporter_contact_never_reaches_the_page():

@@ -96,6 +96,23 @@ def test_issue_page_shows_the_issue_and_its_history(client, demo_engine):
     assert english.headers["x-page-cache"] == "miss" and f"Issue #{issue_id}" in english.text
 
 
+def test_issue_page_shows_the_photos_uploaded_since_it_was_cached(client, demo_engine, sql):
+    issue_id, _ = _open_issue(demo_engine)
+    before = client.get(f"/maps/issue/{issue_id}")
+    assert "gm-photos" not in before.text
+    [photo_id] = sql("""INSERT INTO issue_photos (issue_id, kind, content_key, thumbnail_key,
+                            width, height, bytes, taken_at)
+                        VALUES (:i, 'before', 'c', 't', 400, 300, 1000,
+                                '2026-03-14T01:26:00Z') RETURNING id""", i=issue_id)[0]
+    after = client.get(f"/maps/issue/{issue_id}")  # an upload changes no data version
+    assert after.headers["x-page-cache"] == "miss"
+    # Paths, not absolute URLs: the cached page is served under any host name.
+    assert (f'<a href="/api/v1/photos/{photo_id}" target="_blank" rel="noopener">'
+            f'<img src="/api/v1/photos/{photo_id}/thumbnail" ') in after.text
+    assert "处置前 (1)" in after.text and "拍摄于 2026-03-14 09:26" in after.text
+    assert client.get(f"/maps/issue/{issue_id}").headers["x-page-cache"] == "hit"
+
+
 def test_issue_page_is_404_for_a_missing_issue_and_422_for_a_bad_id(client, demo_engine):
     with demo_engine.connect() as conn:
         missing = conn.execute(text("SELECT max(id) + 1000 FROM issues")).scalar()
