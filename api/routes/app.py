@@ -11,6 +11,7 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 
+from gis.errors import SetupError
 from gis.issues.duplicates import DUPLICATE_RADIUS_M
 from gis.issues.reporting import FACILITY_LINK_M
 from gis.media.photos import MAX_SIDE
@@ -51,7 +52,11 @@ def shell() -> FileResponse:
 
 @router.get("/app/sw.js")
 def service_worker(request: Request) -> Response:
-    script = field_app.service_worker(request.app.state.settings.maps.node_modules)
+    node_modules = request.app.state.settings.maps.node_modules
+    missing = field_app.missing_files(node_modules)
+    if missing:
+        raise SetupError(f"the app's files are not installed ({missing[0]}, ...): run `make assets`")
+    script = field_app.service_worker(node_modules)
     return Response(script, media_type="application/javascript; charset=utf-8",
                     headers=REVALIDATE | {"Service-Worker-Allowed": f"{field_app.APP_URL}/"})
 

@@ -44,8 +44,9 @@ def media_root(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def server(demo_engine, app_database_url, media_root):
     port = _free_port()
+    # Each test logs worker08 in afresh: more log-ins a minute than a person makes.
     env = dict(os.environ, DATABASE_URL=app_database_url, GRIDMAP_MAPS_ONLINE="0",
-               GRIDMAP_MEDIA_ROOT=str(media_root))
+               GRIDMAP_MEDIA_ROOT=str(media_root), GRIDMAP_LOGIN_ATTEMPTS_PER_MINUTE="1000")
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "api.main:create_app", "--factory", "--host",
          "127.0.0.1", "--port", str(port), "--log-level", "warning"], env=env, cwd=ROOT)
@@ -147,9 +148,12 @@ class Tablet:
 
         expect(self.page.locator("#sync")).to_have_text(text)
 
-    def wait_synced(self) -> None:
+    def wait_synced(self, jobs: int = 1) -> None:
+        """Wait until ``jobs`` jobs (in all, since the page opened) have been acknowledged and
+        nothing waits."""
         self.page.wait_for_function(
-            "document.getElementById('sync').textContent.trim() === '已同步'", timeout=60_000)
+            "([n]) => window.gridmapApp.sentJobs >= n && "
+            "document.getElementById('sync').textContent.trim() === '已同步'", arg=[jobs])
 
     def report(self, category: str, description: str, photos, *, double_tap=False,
                after=None) -> dict:
@@ -228,7 +232,7 @@ def test_offline_reports_arrive_exactly_once_without_exif(tablet, demo_engine, m
         t.expect_sync("待同步 3")
         assert _stored(demo_engine, described) == []  # nothing has left the tablet
         t.offline(False)
-        t.wait_synced()
+        t.wait_synced(3)
         stored = _stored(demo_engine, described)
         assert [s["description"] for s in stored] == described  # three, once each
         store = FileStorage(media_root)
@@ -396,8 +400,8 @@ def test_self_resolve_closes_in_one_visit(tablet, demo_engine, photo_file):
 
 
 def test_a_damaged_facility_opens_a_linked_issue(tablet, demo_engine, committed_sql, photo_file):
-    facility_id, status = committed_sql("""
-        SELECT f.id, f.status FROM facilities f JOIN grids g ON g.id = f.grid_id
+    facility_id, status, updated_at = committed_sql("""
+        SELECT f.id, f.status, f.updated_at FROM facilities f JOIN grids g ON g.id = f.grid_id
          WHERE g.code = :c AND f.category = 'bench' AND f.status = 'ok' ORDER BY f.id LIMIT 1""",
                                         c=GRID)[0]
     try:
@@ -417,15 +421,20 @@ def test_a_damaged_facility_opens_a_linked_issue(tablet, demo_engine, committed_
                     ORDER BY c.id DESC LIMIT 1"""), {"f": facility_id}).one()
             assert check.result == "damaged" and check.status == "damaged"
             assert check.issue_id is not None and check.facility_id == facility_id
-            with demo_engine.begin() as conn:
-                conn.execute(text("DELETE FROM facility_checks WHERE facility_id = :f"),
-                             {"f": facility_id})
-                conn.execute(text("UPDATE facilities SET status = :s WHERE id = :f"),
-                             {"s": status, "f": facility_id})
+            with demo_engine.connect() as conn:  # the check's photo is its case's photo too
+                kinds = conn.execute(text("SELECT kind FROM issue_photos WHERE issue_id = :i"),
+                                     {"i": check.issue_id}).scalars().all()
+            assert kinds == ["report"]
+            _restore(demo_engine, facility_id, status, updated_at)
     finally:
-        with demo_engine.begin() as conn:
-            conn.execute(text("UPDATE facilities SET status = :s WHERE id = :f"),
-                         {"s": status, "f": facility_id})
+        _restore(demo_engine, facility_id, status, updated_at)
+
+
+def _restore(engine, facility_id: int, status: str, updated_at) -> None:
+    """Undo the one change a check makes to an existing row: its facility's state."""
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE facilities SET status = :s, updated_at = :u WHERE id = :f"),
+                     {"s": status, "u": updated_at, "f": facility_id})
 
 
 # -- the tablet applies the server's rules ----------------------------------------------------------
@@ -551,13 +560,32 @@ def test_the_tablet_orders_tasks_overdue_first_then_due_then_distance(tablet, se
 def test_english_is_available(tablet):
     t = tablet()
     t.log_in()
-    t.page.get_by_role("button", name="English").click()
+    with t.page.expect_navigation():
+        t.page.get_by_role("button", name="English").click()
     t.ready()
     for name in ("Map", "My tasks", "Report", "中文"):
         t.page.get_by_role("button", name=name).wait_for()
     assert t.page.evaluate("document.documentElement.lang") == "en"
     t.page.get_by_role("button", name="Report").click()
     t.page.get_by_text("Category", exact=True).wait_for()
-    t.page.get_by_role("button", name="中文").click()
+    with t.page.expect_navigation():
+        t.page.get_by_role("button", name="中文").click()
     t.ready()
     t.page.get_by_role("button", name="上报").wait_for()
+
+
+def test_possible_duplicates_are_shown_before_sending(tablet, demo_engine):
+    """An open case of the same category a few metres away, reported today: the form names it
+    while the worker is still writing (online), by the server's duplicate rule."""
+    with committed_changes(demo_engine):
+        issue_id = _case_in(demo_engine, "reported", "门口垃圾堆积，已有人报过")
+        t = tablet()
+        t.log_in()
+        t.page.get_by_role("button", name="上报").click()
+        t.page.get_by_text("GPS 精度").wait_for()
+        duplicates = t.page.locator("#duplicates")
+        t.page.get_by_role("radio", name="路灯不亮").check()
+        t.page.wait_for_timeout(500)
+        assert duplicates.is_hidden()  # another category: no duplicate
+        t.page.get_by_role("radio", name="垃圾堆积").check()
+        duplicates.get_by_text(f"#{issue_id} 信息收集").wait_for()
