@@ -22,6 +22,13 @@ router = APIRouter(include_in_schema=False)
 # The shell and the service worker are checked on every visit (and then served from the cache
 # when nothing changed); a stale service worker would keep a stale app for a day.
 REVALIDATE = {"Cache-Control": "no-cache"}
+# The app runs only its own files: no inline or foreign script can run in a page that holds a
+# worker's cases. Styles may be inline (Leaflet positions its layers with style attributes);
+# photos shown before sending are blob: URLs.
+SHELL_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+                "img-src 'self' blob: data:; font-src 'self'; connect-src 'self'; "
+                "worker-src 'self'; manifest-src 'self'; object-src 'none'; base-uri 'none'; "
+                "frame-ancestors 'none'; form-action 'self'")
 
 
 class AppConfig(BaseModel):
@@ -47,7 +54,8 @@ def app_root() -> RedirectResponse:
 @router.get("/app/")
 def shell() -> FileResponse:
     return FileResponse(field_app.APP_DIR / "index.html", media_type="text/html; charset=utf-8",
-                        headers=REVALIDATE)
+                        headers=REVALIDATE | {"Content-Security-Policy": SHELL_POLICY,
+                                              "X-Content-Type-Options": "nosniff"})
 
 
 @router.get("/app/sw.js")

@@ -27,6 +27,9 @@ def test_the_shell_is_public_and_revalidated(client):
     answer = client.get("/app/")
     assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/html")
     assert answer.headers["cache-control"] == "no-cache"
+    policy = answer.headers["content-security-policy"]
+    assert "script-src 'self';" in policy and "'unsafe-eval'" not in policy
+    assert "<script>" not in answer.text  # no inline script (the policy would refuse it)
     assert '<link rel="manifest" href="/app/manifest.webmanifest">' in answer.text
     assert client.get("/app", follow_redirects=False).headers["location"] == "/app/"
 

@@ -13,11 +13,6 @@ with the app's size and its time to interactive offline (field-app.json).
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -26,14 +21,13 @@ from sqlalchemy import text
 from gis.media.storage import FileStorage
 from maps import field_app
 from tests.conftest import DEMO_PASSWORD, committed_changes
-from tests.maps.test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, _free_port
+from tests.maps.live import ARTIFACTS, ROOT, chromium, live_server
 from tests.photo_files import CAMERA_MAKE, camera_jpeg, metadata_left
 
 WORKER, GRID = "worker08", "140429100001008"
 SIZES = {"tablet-landscape": {"width": 1024, "height": 768},
          "tablet-portrait": {"width": 768, "height": 1024},
          "phone": {"width": 390, "height": 844}}
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -43,40 +37,16 @@ def media_root(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(demo_engine, app_database_url, media_root):
-    port = _free_port()
     # Each test logs worker08 in afresh: more log-ins a minute than a person makes.
-    env = dict(os.environ, DATABASE_URL=app_database_url, GRIDMAP_MAPS_ONLINE="0",
-               GRIDMAP_MEDIA_ROOT=str(media_root), GRIDMAP_LOGIN_ATTEMPTS_PER_MINUTE="1000")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "api.main:create_app", "--factory", "--host",
-         "127.0.0.1", "--port", str(port), "--log-level", "warning"], env=env, cwd=ROOT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}/health", timeout=2)
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("the server did not start") from None
-                time.sleep(0.2)
+    with live_server(app_database_url, GRIDMAP_MEDIA_ROOT=str(media_root),
+                     GRIDMAP_LOGIN_ATTEMPTS_PER_MINUTE="1000") as base:
         yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
 
 
 @pytest.fixture(scope="module")
 def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: run GRIDMAP_WITH_BROWSER=1 scripts/system-deps.sh")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")
@@ -106,9 +76,15 @@ class Tablet:
         self.page.set_default_timeout(90_000)  # the machine's two cores may be busy
         self.errors: list[str] = []
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on("console", self._console)
 
         # watched, not intercepted: intercepting would also take the service worker's requests
         self.context.on("request", self._local_only)
+
+    def _console(self, message):
+        # a script or style the page's security policy refused, or any other script error
+        if message.type == "error" and not message.text.startswith("Failed to load resource"):
+            self.errors.append(message.text)
 
     def _local_only(self, request):
         if not request.url.startswith((self.server + "/", f"blob:{self.server}/", "data:")):
@@ -124,17 +100,17 @@ class Tablet:
         self.page.wait_for_url(f"{self.server}/app/")
         self.ready()
         # the service worker controls the page and the worker's data are kept for offline use
-        self.page.wait_for_function("navigator.serviceWorker.controller !== null")
-        self.page.wait_for_function("window.gridmapApp.data && window.gridmapApp.data.tasks !== null")
+        self.page.wait_for_function("() => navigator.serviceWorker.controller !== null")
+        self.page.wait_for_function("() => window.gridmapApp.data && window.gridmapApp.data.tasks !== null")
 
     def ready(self) -> None:
-        self.page.wait_for_function("document.body.dataset.ready === 'true'")
+        self.page.wait_for_function("() => document.body.dataset.ready === 'true'")
 
     def reload(self) -> int:
         """Reload and wait for the app; returns its time to interactive (ms from navigation)."""
         self.page.reload()
         self.ready()
-        return int(self.page.evaluate("document.body.dataset.readyAt"))
+        return int(self.page.evaluate("() => document.body.dataset.readyAt"))
 
     def offline(self, value: bool = True) -> None:
         self.context.set_offline(value)
@@ -177,7 +153,7 @@ class Tablet:
         else:
             submit.click()
         page.get_by_role("button", name="地图").wait_for()
-        page.wait_for_function("document.getElementById('view-map').hidden === false")
+        page.wait_for_function("() => document.getElementById('view-map').hidden === false")
         return preview
 
     def close(self) -> None:
@@ -532,9 +508,13 @@ def test_screens_at_three_sizes_and_offline_start(tablet, demo_engine, server):
                 ARTIFACTS.mkdir(exist_ok=True)
                 page.screenshot(path=str(ARTIFACTS / f"field-app-{name}-{view}.png"))
             if name == "tablet-landscape":
+                # what the tablet keeps: the precached shell and the worker's data
+                measured["kept_bytes"] = t.page.evaluate(
+                    "() => navigator.storage.estimate().then((e) => e.usage)")
                 t.offline()
                 measured["offline_ready_ms"] = sorted(t.reload() for _ in range(5))
                 assert t.page.locator("#net").inner_text() == "离线"
+            assert t.errors == [], name
             t.close()
     size = field_app.app_size(ROOT / "node_modules")
     (ARTIFACTS / "field-app.json").write_text(json.dumps(
@@ -565,13 +545,14 @@ def test_english_is_available(tablet):
     t.ready()
     for name in ("Map", "My tasks", "Report", "中文"):
         t.page.get_by_role("button", name=name).wait_for()
-    assert t.page.evaluate("document.documentElement.lang") == "en"
+    assert t.page.evaluate("() => document.documentElement.lang") == "en"
     t.page.get_by_role("button", name="Report").click()
     t.page.get_by_text("Category", exact=True).wait_for()
     with t.page.expect_navigation():
         t.page.get_by_role("button", name="中文").click()
     t.ready()
     t.page.get_by_role("button", name="上报").wait_for()
+    assert t.errors == []
 
 
 def test_possible_duplicates_are_shown_before_sending(tablet, demo_engine):

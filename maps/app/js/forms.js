@@ -21,6 +21,25 @@ function errorBox() { return el("p", { class: "form-error", role: "alert", hidde
 
 function showError(box, text) { box.textContent = text; box.hidden = !text; }
 
+// A form's submit handler that runs ``work`` one at a time, its button disabled meanwhile: a
+// second tap while the first is being written does nothing.
+function submitOnce(button, work) {
+  let sending = false;
+  return async (event) => {
+    event.preventDefault();
+    if (sending) return;
+    sending = true; button.disabled = true;
+    try { await work(); } finally { sending = false; button.disabled = false; }
+  };
+}
+
+// A labelled group of radio buttons: ``options`` are [value, label] pairs.
+function choiceGroup(id, label, name, options) {
+  return el("div", { class: "field" }, el("span", { class: "label", id }, label),
+    el("div", { role: "radiogroup", "aria-labelledby": id, class: "choices" }, options.map(([value, text]) =>
+      el("label", { class: "choice" }, el("input", { type: "radio", name, value }), " ", text))));
+}
+
 /** A photo picker: a file control (camera first), shrunk thumbnails each with 删除, at most ``max``. */
 class PhotoPicker {
   constructor(id, label, kind, config, errors, max = 6, hint = null) {
@@ -269,33 +288,24 @@ export function actionForm(container, app, task, { onSaved, onClose }) {
   const choices = action === "verify"
     ? [["valid", t("verify_valid")], ["invalid", t("verify_invalid")]]
     : [["pass", t("check_pass")], ["fail", t("check_fail")]];
-  const radios = choices.map(([value, label]) => el("label", { class: "choice" },
-    el("input", { type: "radio", name: "result", value }), " ", label));
   const note = el("textarea", { id: "action-note", rows: 2, maxlength: 2000 });
   const after = action === "check" ? new PhotoPicker("action-photos", t("photos_after"), "after", app.data.config, errors, 6) : null;
   const submit = el("button", { type: "submit", class: "primary big" }, t("submit"));
-  let sending = false;
-  const form = el("form", { novalidate: true, onsubmit: async (e) => {
-    e.preventDefault();
-    if (sending) return;
-    sending = true; submit.disabled = true;
-    try {
-      if (after) await after.busy;
-      const chosen = form.querySelector("input[name=result]:checked");
-      const text = note.value.trim();
-      if (!chosen) { showError(errors, t("choose_result")); return; }
-      if (chosen.value === "invalid" && !text) { showError(errors, t("need_reason")); return; }
-      if (chosen.value === "fail" && !after.items.length) { showError(errors, t("need_after_for_fail")); return; }
-      const job = action === "verify"
-        ? { key, type: "verify", issue_id: task.id, valid: chosen.value === "valid", reason: text }
-        : { key, type: "check", issue_id: task.id, passed: chosen.value === "pass", note: text, photos: after.forJob(key) };
-      job.created_at = new Date().toISOString();
-      await saveJob(job, () => onSaved(job));
-    } finally { sending = false; submit.disabled = false; }
-  } },
+  const form = el("form", { novalidate: true, onsubmit: submitOnce(submit, async () => {
+    if (after) await after.busy;
+    const chosen = form.querySelector("input[name=result]:checked");
+    const text = note.value.trim();
+    if (!chosen) { showError(errors, t("choose_result")); return; }
+    if (chosen.value === "invalid" && !text) { showError(errors, t("need_reason")); return; }
+    if (chosen.value === "fail" && !after.items.length) { showError(errors, t("need_after_for_fail")); return; }
+    const job = action === "verify"
+      ? { key, type: "verify", issue_id: task.id, valid: chosen.value === "valid", reason: text }
+      : { key, type: "check", issue_id: task.id, passed: chosen.value === "pass", note: text, photos: after.forJob(key) };
+    job.created_at = new Date().toISOString();
+    await saveJob(job, () => onSaved(job));
+  }) },
   el("h3", {}, t(action === "verify" ? "verify_title" : "check_title")),
-  el("div", { class: "field" }, el("span", { class: "label", id: "result-label" }, t("result")),
-    el("div", { role: "radiogroup", "aria-labelledby": "result-label", class: "choices" }, radios)),
+  choiceGroup("result-label", t("result"), "result", choices),
   field("action-note", action === "verify" ? t("reason") : t("note"), note),
   after ? after.element : null, errors,
   el("div", { class: "actions" }, submit, close));
@@ -309,30 +319,22 @@ export function facilityForm(container, app, facility, { onSaved, onClose }) {
   const fp = facility.properties;
   const fc = (app.data.categories.facility || []).find((c) => c.code === fp.category);
   const name = `${fc ? pick([fc.name_zh, fc.name_en]) : fp.category}${fp.name ? ` ${fp.name}` : ""} #${facility.id}`;
-  const radios = ["ok", "damaged", "missing"].map((value) => el("label", { class: "choice" },
-    el("input", { type: "radio", name: "facility-result", value }), " ", t(`result_${value}`)));
   const note = el("textarea", { id: "facility-note", rows: 2, maxlength: 2000 });
   const photo = new PhotoPicker("facility-photo", t("photos"), "report", app.data.config, errors, 1);
   const submit = el("button", { type: "submit", class: "primary big" }, t("submit"));
-  let sending = false;
-  const form = el("form", { novalidate: true, onsubmit: async (e) => {
-    e.preventDefault();
-    if (sending) return;
-    sending = true; submit.disabled = true;
-    try {
-      await photo.busy;
-      const chosen = form.querySelector("input[name=facility-result]:checked");
-      if (!chosen) { showError(errors, t("choose_result")); return; }
-      if (!photo.items.length) { showError(errors, t("need_photo_one")); return; }
-      const job = { key, type: "facility", created_at: new Date().toISOString(), facility_id: facility.id, label: name,
-        result: chosen.value, note: note.value.trim(), photos: photo.forJob(key), check_id: null };
-      await saveJob(job, () => onSaved(job));
-    } finally { sending = false; submit.disabled = false; }
-  } },
+  const form = el("form", { novalidate: true, onsubmit: submitOnce(submit, async () => {
+    await photo.busy;
+    const chosen = form.querySelector("input[name=facility-result]:checked");
+    if (!chosen) { showError(errors, t("choose_result")); return; }
+    if (!photo.items.length) { showError(errors, t("need_photo_one")); return; }
+    const job = { key, type: "facility", created_at: new Date().toISOString(), facility_id: facility.id, label: name,
+      result: chosen.value, note: note.value.trim(), photos: photo.forJob(key), check_id: null };
+    await saveJob(job, () => onSaved(job));
+  }) },
   el("h3", {}, t("facility_title"), " · ", name),
-  el("p", {}, t("facility_status_now", { s: t(`result_${fp.status === "repairing" ? "damaged" : fp.status}`) })),
-  el("div", { class: "field" }, el("span", { class: "label", id: "facility-result-label" }, t("result")),
-    el("div", { role: "radiogroup", "aria-labelledby": "facility-result-label", class: "choices" }, radios)),
+  el("p", {}, t("facility_status_now", { s: t(`result_${fp.status}`) })),
+  choiceGroup("facility-result-label", t("result"), "facility-result",
+    ["ok", "damaged", "missing"].map((value) => [value, t(`result_${value}`)])),
   el("p", { class: "muted" }, t("check_opens_issue")),
   photo.element, field("facility-note", t("note"), note), errors,
   el("div", { class: "actions" }, submit, el("button", { type: "button", onclick: onClose }, t("close"))));

@@ -88,6 +88,7 @@ const WORDS = {
   result_ok: ["正常", "OK"],
   result_damaged: ["损坏", "Damaged"],
   result_missing: ["缺失", "Missing"],
+  result_repairing: ["维修中", "Being repaired"],
   check_opens_issue: ["损坏或缺失将自动生成事件", "Damaged or missing opens an issue"],
   need_photo_one: ["请拍摄照片", "Take a photo"],
   close: ["关闭", "Close"],

@@ -14,7 +14,9 @@ import { boundsOf } from "./geo.js";
 import { beijingTime, language, pick, setLanguage, t, translateShell } from "./i18n.js";
 import { MapView } from "./mapview.js";
 import { jobs as storedJobs, loadData, saveData, savedAt } from "./store.js";
-import { currentState, dropJob, onChange, retryJob, setUser, start as startSync, syncNow } from "./sync.js";
+import {
+  currentState, dropJob, onChange, retryJob, sentCount, setUser, start as startSync, syncNow,
+} from "./sync.js";
 import { renderTasks } from "./tasks.js";
 
 const KINDS = ["me", "config", "categories", "grids", "buildings", "facilities", "tasks"];
@@ -160,6 +162,7 @@ function showSync(all, state) {
   const failed = list.filter((j) => j.failed).length;
   const button = $("sync");
   button.hidden = false;
+  app.sentJobs = sentCount();
   button.classList.toggle("failed", failed > 0 || state.paused === "login");
   button.classList.toggle("waiting", waiting > 0);
   const parts = [];

@@ -22,6 +22,7 @@ let delay = FIRST_DELAY_MS;
 let listeners = [];
 let state = { running: false, paused: null, lastError: null };
 let user = null;
+let sent = 0; // jobs acknowledged in full since the app opened
 let ensureSession = async () => {};
 
 /** Whose jobs are sent: a tablet shared by two workers sends each one's jobs under their own
@@ -98,6 +99,7 @@ async function runJob(key) {
   try {
     await STEPS[job.type](job);
     await removeJob(job.key);
+    sent += 1;
   } catch (err) {
     if (!(err instanceof ApiError) || err.kind !== "refused") throw err;
     job.failed = { message: err.message, status: err.status, code: err.code };
@@ -160,6 +162,8 @@ export async function dropJob(key) {
 }
 
 export function currentState() { return state; }
+
+export function sentCount() { return sent; }
 
 /** Start sending: now, whenever the network comes back, and when another tab adds a job.
  * ``session`` fetches the session's CSRF token (throws ApiError when it cannot). */
