@@ -99,8 +99,15 @@ class Tablet:
         self.page.get_by_role("button", name="登录").click()
         self.page.wait_for_url(f"{self.server}/app/")
         self.ready()
-        # the service worker controls the page and the worker's data are kept for offline use
-        self.page.wait_for_function("() => navigator.serviceWorker.controller !== null")
+        # The service worker is active (the shell is kept) and the worker's data are kept for
+        # offline use. Whether it controls this very page is a race it may lose (it activated
+        # while the page was loading); the next load goes through it either way.
+        self.page.evaluate("""() => { navigator.serviceWorker.ready.then((r) => {
+            const done = () => { window.gridmapShellKept = true; };
+            if (r.active.state === 'activated') done();
+            else r.active.addEventListener('statechange', (e) => e.target.state === 'activated' && done());
+        }); }""")
+        self.page.wait_for_function("() => window.gridmapShellKept === true")
         self.page.wait_for_function("() => window.gridmapApp.data && window.gridmapApp.data.tasks !== null")
 
     def ready(self) -> None:
@@ -335,6 +342,8 @@ def test_a_failed_check_reopens_the_case_with_an_after_photo(tablet, demo_engine
         t.page.get_by_label("处置后照片").set_input_files(str(photo_file))
         t.page.locator("#task-panel .thumbs li img").first.wait_for()
         t.page.get_by_label("说明").fill("东侧仍有垃圾")
+        ARTIFACTS.mkdir(exist_ok=True)
+        t.page.screenshot(path=str(ARTIFACTS / "field-app-tablet-landscape-核查.png"))
         t.page.get_by_role("button", name="提交").click()
         t.expect_sync("待同步 1")
         t.offline(False)
