@@ -305,7 +305,7 @@ export function actionForm(container, app, task, { onSaved, onClose }) {
     await saveJob(job, () => onSaved(job));
   }) },
   el("h3", {}, t(action === "verify" ? "verify_title" : "check_title")),
-  choiceGroup("result-label", t("result"), "result", choices),
+  choiceGroup("result-label", t(`${action}_result`), "result", choices),
   field("action-note", action === "verify" ? t("reason") : t("note"), note),
   after ? after.element : null, errors,
   el("div", { class: "actions" }, submit, close));

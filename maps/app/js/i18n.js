@@ -85,6 +85,8 @@ const WORDS = {
   facility_title: ["部件巡检", "Facility check"],
   facility_status_now: ["当前状态：{s}", "Now: {s}"],
   result: ["巡检结果", "Result"],
+  verify_result: ["核实结果", "Verification"],
+  check_result: ["核查结果", "Check"],
   result_ok: ["正常", "OK"],
   result_damaged: ["损坏", "Damaged"],
   result_missing: ["缺失", "Missing"],
