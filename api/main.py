@@ -15,6 +15,7 @@ from fastapi.responses import RedirectResponse
 from api.deps import BasicCache, LoginRedirect
 from api.errors import add_exception_handlers
 from api.limits import BodySizeLimit, LoginThrottle
+from api.routes import app as field_app
 from api.routes import audit as audit_trail
 from api.routes import (
     auth,
@@ -81,5 +82,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
     app.include_router(audit_trail.router)
     map_pages.install(app, settings.maps)  # HTML maps, and their JS/CSS under /static/
+    field_app.install(app)  # the grid worker's app at /app/
     logging.getLogger("gridmap").setLevel(logging.INFO)
     return app

@@ -311,6 +311,11 @@ TABLE: dict[tuple[str, str], tuple[Variant, ...]] = {
     ("GET", "/docs"): row(Variant(fixed("/docs"), 200, PUBLIC)),
     ("GET", "/docs/oauth2-redirect"): row(Variant(fixed("/docs/oauth2-redirect"), 200, PUBLIC)),
     ("GET", "/redoc"): row(Variant(fixed("/redoc"), 200, PUBLIC)),
+    # the worker app's shell holds no case data: it must open with no network and no session
+    ("GET", "/app"): row(Variant(fixed("/app"), 308, everyone(308))),
+    ("GET", "/app/"): row(Variant(fixed("/app/"), 200, PUBLIC)),
+    ("GET", "/app/sw.js"): row(Variant(fixed("/app/sw.js"), 200, PUBLIC)),
+    ("GET", "/app/config.json"): row(Variant(fixed("/app/config.json"), 200, PUBLIC)),
     # a log-in carries its own credentials: no row per cell
     ("POST", "/api/v1/auth/token"): row(Variant(
         fixed("/api/v1/auth/token", data={"username": "worker03", "password": DEMO_PASSWORD}), 200)),

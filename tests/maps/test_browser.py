@@ -10,15 +10,8 @@ Needs Debian's chromium (``GRIDMAP_WITH_BROWSER=1 scripts/system-deps.sh``) and 
 
 from __future__ import annotations
 
-import os
 import re
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from contextlib import contextmanager
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -28,60 +21,25 @@ from gis.media.photos import THUMBNAIL_SIDE
 from gis.rules import TRANSITIONS
 from maps.i18n import status_label
 from tests.conftest import DEMO_PASSWORD, committed_changes, media_root_of_the_run
+from tests.maps.live import ARTIFACTS, chromium, live_server
 from tests.photo_files import camera_jpeg
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 GRID = "140429100001008"
 TABLET = {"width": 1024, "height": 768}
 TABLET_PORTRAIT = {"width": 768, "height": 1024}
 REFUSED = re.compile(r"Failed to load resource: the server responded with a status of (\d+)")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(demo_engine, app_database_url):
-    port = _free_port()
-    env = dict(os.environ, DATABASE_URL=app_database_url, GRIDMAP_MAPS_ONLINE="0",
-               GRIDMAP_MEDIA_ROOT=str(media_root_of_the_run()))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "api.main:create_app", "--factory", "--host",
-         "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-        env=env, cwd=Path(__file__).resolve().parents[2])
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}/health", timeout=2)
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("the server did not start") from None
-                time.sleep(0.2)
+    with live_server(app_database_url, GRIDMAP_MEDIA_ROOT=str(media_root_of_the_run())) as base:
         yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
 
 
 @pytest.fixture(scope="module")
 def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: run GRIDMAP_WITH_BROWSER=1 scripts/system-deps.sh")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 class Visit:
