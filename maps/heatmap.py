@@ -34,13 +34,12 @@ from maps.base import (
     to_datum,
 )
 from maps.colours import quantile_classes
+from maps.heat_scale import fit_zoom, heat_scale
 from maps.i18n import status_label, t
 
 HOTSPOT_COLOUR = "#7a0177"
 MODES = ("raw", "rate")
-HEAT_ANCHOR_ZOOM = 16  # weights count in full from this zoom on
-HEAT_RADIUS = 18
-HEAT_BLUR = 14
+INITIAL_ZOOM = 14  # before the map is fitted to the grids (and when no grid matches)
 SIMPLIFY_DEG = 2e-6  # ~0.2 m: drops only collinear and near-duplicate vertices
 TOP_N = 10
 TOOLTIP_FIELDS = ("name", "code", "community", "worker", "issues", "per_1000", "open", "overdue",
@@ -54,15 +53,16 @@ def build_heatmap(data: HeatmapData, *, lang: str = "zh", options: BaseMapOption
         raise ValueError(f"mode should be one of {MODES}, got {mode!r}")
     options = options or BaseMapOptions()
     datum = options.datum
-    m = new_map(options, lang, title=t("heatmap_title", lang), zoom=14)
+    m = new_map(options, lang, title=t("heatmap_title", lang), zoom=INITIAL_ZOOM)
     grids = to_datum(_simplified(data.grids), datum)
     fit(m, grids)
+    zoom = fit_zoom(grids.total_bounds) if not grids.empty else INITIAL_ZOOM
     _context(m, grids, lang)
     classes = {"raw": quantile_classes(grids["issues"]),
                "rate": quantile_classes(grids["per_1000"])}
     choropleth = _choropleth(m, grids, classes, lang)
-    heat = _heat(m, data, datum, lang)
-    animation, animation_max = _animation(m, data, datum, lang)
+    heat = _heat(m, data, datum, lang, zoom)
+    animation, animation_max = _animation(m, data, datum, lang, zoom)
     _hotspots(m, grids, lang)
     folium.LayerControl(position="topright", collapsed=True).add_to(m)
     plugins.Fullscreen(position="topleft", title=t("fullscreen", lang),
@@ -118,52 +118,42 @@ def _choropleth(m: folium.Map, grids: gpd.GeoDataFrame, classes: dict, lang: str
     return layer
 
 
-def _heat(m: folium.Map, data: HeatmapData, datum: str, lang: str):
+def _heat(m: folium.Map, data: HeatmapData, datum: str, lang: str, zoom: int):
     lat, lon = latlon_to_datum(data.cells["lat"], data.cells["lon"], datum)
     weights = data.cells["weight"].to_numpy(dtype=float)
+    scale = heat_scale(lat, lon, weights, cell_m=data.cell_m, zoom=zoom)
     points = np.column_stack([lat, lon, weights])
-    layer = plugins.HeatMap(points.tolist(), name=t("heat", lang), radius=HEAT_RADIUS,
-                            blur=HEAT_BLUR, min_opacity=0.35, max_zoom=HEAT_ANCHOR_ZOOM,
-                            max=_heat_max(lat, lon, weights))
+    layer = plugins.HeatMap(points.tolist(), name=t("heat", lang), radius=scale.radius,
+                            blur=scale.blur, min_opacity=scale.min_opacity,
+                            max_zoom=scale.max_zoom, max=scale.max)
     layer.add_to(m)
     return layer
 
 
-def _heat_max(lat: np.ndarray, lon: np.ndarray, weights: np.ndarray) -> float:
-    """The largest weight Leaflet.heat will find in one of its screen cells at the anchor zoom.
-
-    Leaflet.heat sums the weights falling in a screen cell (radius/2 pixels square) and
-    saturates at its `max` option (default 1, which would draw a cell of 40 issues like a cell
-    of 1). Binning our cells the same way at the anchor zoom gives the sum it will see there.
-    """
-    if len(weights) == 0:
-        return 1.0
-    side_px = HEAT_RADIUS / 2
-    deg_per_px = 360.0 / (256 * 2 ** HEAT_ANCHOR_ZOOM)
-    mean_lat = float(np.mean(lat))
-    col = np.floor(np.asarray(lon) / (side_px * deg_per_px)).astype(np.int64)
-    row = np.floor(np.asarray(lat) / (side_px * deg_per_px * np.cos(np.radians(mean_lat))))
-    _, bins = np.unique(np.column_stack([col, row.astype(np.int64)]), axis=0, return_inverse=True)
-    return max(float(np.bincount(bins.ravel(), weights=weights).max()), 1.0)
-
-
-def _animation(m: folium.Map, data: HeatmapData, datum: str, lang: str):
+def _animation(m: folium.Map, data: HeatmapData, datum: str, lang: str, zoom: int):
+    """The weekly animation (heatmap.js, which does not bin): each week's cells on one scale,
+    :func:`maps.heat_scale.heat_scale` of the week cells taken week by week."""
     weeks = data.weeks
     if weeks.empty:
         return None, None
     lat, lon = latlon_to_datum(weeks["lat"], weeks["lon"], datum)
     order = np.argsort(weeks["week"].to_numpy(), kind="stable")
     week = weeks["week"].to_numpy()[order]
-    rows = np.column_stack([lat[order], lon[order], weeks["weight"].to_numpy()[order]]).tolist()
+    weights = weeks["weight"].to_numpy(dtype=float)[order]
+    scale = heat_scale(lat[order], lon[order], weights, cell_m=data.week_cell_m, zoom=zoom,
+                       frames=week)
+    # heatmap.js ignores an alpha above 1 (keeping the last point's), so weights above the
+    # scale are capped here, as Leaflet.heat caps its own.
+    rows = np.column_stack([lat[order], lon[order], np.minimum(weights, scale.max)]).tolist()
     index, starts = np.unique(week, return_index=True)
     ends = [*starts[1:].tolist(), len(rows)]
     series = [rows[a:b] for a, b in zip(starts.tolist(), ends, strict=True)]
-    index = index.tolist()
-    layer = plugins.HeatMapWithTime(series, index=index, name=t("animation", lang),
-                                    radius=HEAT_RADIUS, min_opacity=0.1, max_opacity=0.8,
-                                    auto_play=False, show=False, position="bottomleft")
+    layer = plugins.HeatMapWithTime(series, index=index.tolist(), name=t("animation", lang),
+                                    radius=scale.reach, blur=scale.blur / scale.reach,
+                                    min_opacity=0.1, max_opacity=0.8, auto_play=False,
+                                    show=False, position="bottomleft")
     layer.add_to(m)
-    return layer, int(weeks["weight"].max())
+    return layer, scale.max
 
 
 def _hotspots(m: folium.Map, grids: gpd.GeoDataFrame, lang: str) -> None:

@@ -10,17 +10,21 @@ Needs Debian's chromium (``GRIDMAP_WITH_BROWSER=1 scripts/system-deps.sh``) and 
 
 from __future__ import annotations
 
+import json
 import re
 from contextlib import contextmanager
 from urllib.parse import urlsplit
 
+import numpy as np
 import pytest
+import shapely
 from sqlalchemy import text
 
 from gis.media.photos import THUMBNAIL_SIDE
 from gis.rules import TRANSITIONS
 from maps.i18n import status_label
 from tests.conftest import DEMO_PASSWORD, committed_changes, media_root_of_the_run
+from tests.maps import leaflet_heat as lh
 from tests.maps.live import ARTIFACTS, chromium, live_server
 from tests.photo_files import camera_jpeg
 
@@ -468,4 +472,67 @@ def test_the_admin_page_in_a_browser(visit):
         assert add.get_by_label(label, exact=True).count() == 1, label
     _touch_sized(worker.locator("button"))
     v.shot("admin-users-1024x768")
+    v.check_clean()
+
+
+
+# The heat canvas keeps the accumulated alpha that picks each pixel's colour (simpleheat only
+# recolours RGB), so yellow and red are the pixels of alpha >= 0.8 (204 of 255). The
+# community's area is the grids' outlines filled on a canvas of the same size.
+HEAT_PIXELS = """() => {
+  const page = GridMap.pages[0], map = page.map;
+  const heat = document.querySelector("canvas.leaflet-heatmap-layer");
+  const w = heat.width, h = heat.height;
+  const alpha = heat.getContext("2d").getImageData(0, 0, w, h).data;
+  const mask = document.createElement("canvas");
+  mask.width = w; mask.height = h;
+  const ctx = mask.getContext("2d");
+  const rings = (ll) => L.LineUtil.isFlat(ll) ? [ll] : ll.flatMap(rings);
+  page.choropleth.eachLayer((layer) => {
+    ctx.beginPath();
+    for (const ring of rings(layer.getLatLngs())) {
+      ring.forEach((ll, i) => {
+        const p = map.latLngToContainerPoint(ll);
+        i ? ctx.lineTo(p.x, p.y) : ctx.moveTo(p.x, p.y);
+      });
+      ctx.closePath();
+    }
+    ctx.fill("evenodd");
+  });
+  const inside = ctx.getImageData(0, 0, w, h).data;
+  let area = 0, hot = 0;
+  for (let i = 3; i < inside.length; i += 4) {
+    if (inside[i] >= 128) { area++; if (alpha[i] >= 204) hot++; }
+  }
+  const points = page.options.heat._latlngs;
+  const densest = points.slice().sort((a, b) => b[2] - a[2]).slice(0, 10).map((p) => {
+    const c = map.latLngToContainerPoint([p[0], p[1]]);
+    return alpha[(Math.floor(c.y) * w + Math.floor(c.x)) * 4 + 3] / 255;
+  });
+  return {zoom: map.getZoom(), hot: hot / area, densest: densest, points: points,
+          options: page.options.heat.options, grids: page.choropleth.toGeoJSON()};
+}"""
+
+
+def test_heatmap_shows_where_not_everywhere(visit):
+    # Issue 14: at the community's zoom no more than ~15% of its area in the two hottest
+    # colours, and the densest cells always in them, read off Chromium's own heat canvas;
+    # tests/maps/leaflet_heat.py (the model tests/maps/test_heat_scale.py measures with) must
+    # agree with it.
+    v = visit("leader")
+    page = v.open("/maps/heatmap")
+    seen = page.evaluate(HEAT_PIXELS)
+    o = seen["options"]
+    assert seen["zoom"] == o["maxZoom"]  # the scale was computed for the zoom the page opened at
+    assert seen["hot"] <= 0.15, seen["hot"]
+    assert min(seen["densest"]) >= lh.HOT, seen["densest"]
+    grids = shapely.union_all([shapely.from_geojson(json.dumps(f["geometry"]))
+                               for f in seen["grids"]["features"]])
+    lat, lon, weights = np.array(seen["points"], dtype=float).T
+    view = lh.View.around(grids.bounds, seen["zoom"])
+    squares = lh.bins(view, lat, lon, weights, radius=o["radius"], blur=o["blur"],
+                      max_zoom=o["maxZoom"], max_value=o["max"])
+    alpha = lh.intensity(view, squares, radius=o["radius"], blur=o["blur"], max_value=o["max"],
+                         min_opacity=o["minOpacity"])
+    assert lh.hot_share(alpha, lh.area_mask(view, grids)) == pytest.approx(seen["hot"], abs=0.02)
     v.check_clean()
