@@ -10,7 +10,7 @@ tests validate real responses against them so the documentation cannot drift.
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import date, datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from fastapi import Depends, Request
@@ -395,7 +395,8 @@ class CalendarStatusPublic(BaseModel):
     fallback_years: list[int]
     warning: str | None = Field(description="Names the years that fall back; null when none")
     warning_zh: str | None
-    workday_end: time = Field(description="End of the working day, Beijing time")
+    workday_end: str = Field(pattern=r"^\d{2}:\d{2}$",
+                             description="End of the working day, Beijing time (HH:MM)")
 
 
 class CategoriesPublic(BaseModel):

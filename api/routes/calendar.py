@@ -20,4 +20,4 @@ router = APIRouter(prefix="/api/v1/calendar", tags=["calendar"])
 def status(request: Request, session: SessionDep, actor: CurrentActor) -> CalendarStatusPublic:
     found = calendar_status(session, datetime.now(BEIJING).date())
     return CalendarStatusPublic(**found,
-                                workday_end=request.app.state.settings.workday_end)
+                                workday_end=f"{request.app.state.settings.workday_end:%H:%M}")

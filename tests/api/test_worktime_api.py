@@ -87,4 +87,4 @@ def test_the_calendar_status_names_the_years_that_fall_back(client, headers):
     assert body.fallback_years == expected
     assert (body.warning is None) == (not expected)
     assert body.official_years == [min(official_years()), max(official_years())]
-    assert body.workday_end.strftime("%H:%M") == "17:30"
+    assert body.workday_end == "17:30"

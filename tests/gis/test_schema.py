@@ -10,13 +10,13 @@ from gis.db.models import Base
 from gis.geo.grid_index import METHODS
 from gis.rules import (
     FACILITY_CHECK_RESULTS,
-    LIMIT_UNITS,
-    STEPS,
-    URGENCIES,
     FACILITY_STATUSES,
     ISSUE_STATUSES,
+    LIMIT_UNITS,
     LOCATION_SOURCES,
     PHOTO_KINDS,
+    STEPS,
+    URGENCIES,
 )
 
 GEOMETRY_TABLES = {"regions", "grids", "streets", "compounds", "buildings", "facilities", "issues"}
