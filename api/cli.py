@@ -14,6 +14,7 @@ from datetime import date
 from pydantic import ValidationError
 
 from api.cli_audit import add_audit_commands, report_application_role
+from api.cli_calendar import add_calendar_commands
 from api.settings import Settings
 from gis.errors import GridMapError, InvalidParameter
 
@@ -118,7 +119,7 @@ def demo(args: argparse.Namespace, settings: Settings) -> int:
     except ValueError as exc:
         print(f"gridmap demo: {exc}; nothing loaded", file=sys.stderr)
         return 2
-    with session_scope(engine) as session:
+    with session_scope(engine, settings.session_info()) as session:
         counts = load_demo(session, data, hash_password(settings.demo_password))
     _assign_all(engine, settings)
     engine.dispose()
@@ -159,7 +160,7 @@ def import_file(args: argparse.Namespace, settings: Settings) -> int:
     try:
         gdf = read_layer(args.file, args.kind, fix=args.fix, crs=args.crs, layer=args.layer)
         engine = make_engine(settings.resolved_database_url(), pool_size=1)
-        with session_scope(engine) as session:
+        with session_scope(engine, settings.session_info()) as session:
             count = import_features(session, args.kind, gdf)
     except ImportFailed as exc:
         print(f"gridmap import: {exc}; nothing was imported", file=sys.stderr)
@@ -566,6 +567,7 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=api_key_cmd, action="revoke")
 
     add_audit_commands(sub)
+    add_calendar_commands(sub)
     _people_parsers(sub)
 
     p = sub.add_parser("serve", help="run the HTTP API")

@@ -19,7 +19,7 @@ from pydantic import (
     field_validator,
 )
 
-from gis.rules import PHOTO_KINDS, TRANSITION_TARGETS
+from gis.rules import PHOTO_KINDS, TRANSITION_TARGETS, URGENCIES
 
 Text = Annotated[str, Field(max_length=2000)]
 
@@ -43,6 +43,8 @@ class IssueCreate(BaseModel):
     photo_urls: list[HttpUrl] = Field(default_factory=list, max_length=10)
     channel: Literal["app", "worker", "hotline_12345", "wechat", "open311"] = "app"
     client_uuid: uuid.UUID | None = Field(None, description="Idempotency key (or the header)")
+    urgency: Literal[URGENCIES] = Field("normal", description=(
+        "紧急 urgent or 一般 normal: which time limits of the category apply"))
 
     @field_validator("lon", "lat")
     @classmethod

@@ -20,6 +20,7 @@ from api.routes import audit as audit_trail
 from api.routes import (
     auth,
     buildings,
+    calendar,
     categories,
     facilities,
     field,
@@ -56,7 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         engine = make_engine(settings.application_database_url())
         app.state.engine = engine
-        app.state.sessions = session_factory(engine)
+        app.state.sessions = session_factory(engine, settings.session_info())
         app.state.grid_cache = GridIndexCache(settings.assign_tolerance_m)
         yield
         engine.dispose()
@@ -78,7 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(LoginRedirect, _to_login)
     # field before issues_read: /api/v1/issues/duplicates is not an issue id
     for module in (health, auth, grids, locate, field, issues, issues_read, photos, buildings,
-                   facilities, categories, stats, package, open311, ogc, tiles, pages, users):
+                   facilities, categories, calendar, stats, package, open311, ogc, tiles, pages, users):
         app.include_router(module.router)
     app.include_router(audit_trail.router)
     map_pages.install(app, settings.maps)  # HTML maps, and their JS/CSS under /static/

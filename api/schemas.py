@@ -19,7 +19,14 @@ from pydantic_core import PydanticCustomError
 
 from api.issue_schemas import PhotoLink
 from gis.geo.grid_index import METHODS
-from gis.rules import FACILITY_STATUSES, ISSUE_STATUSES, LOCATION_SOURCES, STATUS_GROUPS
+from gis.rules import (
+    FACILITY_STATUSES,
+    ISSUE_STATUSES,
+    LIMIT_UNITS,
+    LOCATION_SOURCES,
+    STATUS_GROUPS,
+    URGENCIES,
+)
 
 # The vocabulary of gis.rules as wire types (Literal[tuple] lists each value).
 FacilityStatus = Literal[FACILITY_STATUSES]
@@ -28,6 +35,8 @@ IssueStatus = Literal[ISSUE_STATUSES]
 IssueStatusFilter = Literal[(*ISSUE_STATUSES, *STATUS_GROUPS)]
 Assignment = Literal[METHODS]
 LocationSource = Literal[LOCATION_SOURCES]
+Urgency = Literal[URGENCIES]
+LimitUnit = Literal[LIMIT_UNITS]
 
 
 def _day_or_instant(value: Any) -> Any:
@@ -240,6 +249,23 @@ class FacilityProperties(BaseModel):
     updated_at: datetime
 
 
+class StepDeadline(BaseModel):
+    started_at: datetime
+    due_at: datetime | None = Field(description="null: the category sets no limit for the step")
+    done_at: datetime | None = Field(description="null while the step runs")
+    overdue: bool = Field(description="Running and past its deadline")
+    late: bool = Field(description="Done after its deadline")
+
+
+class StepDeadlines(BaseModel):
+    """The latest run of each step of a case (a reworked case handles twice: the second)."""
+
+    accept: StepDeadline | None = None
+    dispatch: StepDeadline | None = None
+    handle: StepDeadline | None = None
+    verify: StepDeadline | None = None
+
+
 class IssueProperties(BaseModel):
     id: int
     client_uuid: str | None = Field(
@@ -252,6 +278,7 @@ class IssueProperties(BaseModel):
     channel: str
     status: IssueStatus
     priority: int
+    urgency: Urgency = Field(description="紧急 urgent or 一般 normal: which time limits apply")
     grid_code: str | None
     grid_version: int | None
     assignment: Assignment
@@ -259,7 +286,11 @@ class IssueProperties(BaseModel):
     facility_id: int | None
     facility_code: str | None
     reported_at: datetime
-    due_at: datetime | None
+    due_at: datetime | None = Field(description=(
+        "The deadline promised to the resident: the handling limit counted from the report"))
+    deadlines: StepDeadlines = Field(description=(
+        "Each step's latest run: its deadline and whether it is overdue (steps not reached "
+        "yet are absent)"))
     closed_at: datetime | None
     reporter_contact: str | None = Field(
         None, description="Present only for the grid's worker, leaders and admins (personal data)")
@@ -312,6 +343,28 @@ class IssuesPublic(FeatureCollectionPublic[IssuePublic]):
 
 # --- categories and statistics ----------------------------------------------------------------
 
+class Limit(BaseModel):
+    value: int = Field(ge=1)
+    unit: LimitUnit = Field(description=(
+        "minutes and hours: elapsed time, around the clock; workdays: ends at the end of the "
+        "working day (17:30 Beijing time) of the N-th working day of the official calendar "
+        "after the day the step starts"))
+
+
+class StepLimits(BaseModel):
+    """A step without a limit is absent (its cases are never overdue at it)."""
+
+    accept: Limit | None = None
+    dispatch: Limit | None = None
+    handle: Limit | None = None
+    verify: Limit | None = None
+
+
+class CategoryLimits(BaseModel):
+    normal: StepLimits
+    urgent: StepLimits
+
+
 class CategoryPublic(BaseModel):
     code: str
     kind: Literal["facility", "issue"]
@@ -320,8 +373,30 @@ class CategoryPublic(BaseModel):
     std_code: str = Field(description="Class in the urban-management standard (部件/事件 class)")
     icon: str
     colour: str
-    due_hours: int | None = Field(description="Issues: default time limit in hours")
     facility_categories: list[str] = Field(description="Issues: facility categories it may concern")
+    limits: CategoryLimits | None = Field(description=(
+        "Issues: the time limit of each step (accept 受理/立案, dispatch 派遣, handle 处置, verify "
+        "核查) for normal (一般) and urgent (紧急) cases; null for facility categories"))
+
+
+class CalendarYear(BaseModel):
+    year: int
+    source: Literal["official", "fallback"] = Field(description=(
+        "official: the State Council's notice (chinesecalendar); fallback: Monday to Friday"))
+    overrides: int = Field(description="Local overrides entered for the year")
+
+
+class CalendarStatusPublic(BaseModel):
+    package: str
+    package_version: str
+    official_years: list[int] = Field(description="First and last year the package knows")
+    years: list[CalendarYear] = Field(description=(
+        "The current year, the next, and every year with overrides"))
+    fallback_years: list[int]
+    warning: str | None = Field(description="Names the years that fall back; null when none")
+    warning_zh: str | None
+    workday_end: str = Field(pattern=r"^\d{2}:\d{2}$",
+                             description="End of the working day, Beijing time (HH:MM)")
 
 
 class CategoriesPublic(BaseModel):

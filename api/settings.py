@@ -10,6 +10,7 @@ default, and a test keeps the two in step.
 
 from __future__ import annotations
 
+from datetime import time
 from pathlib import Path
 from typing import Literal
 
@@ -17,7 +18,7 @@ from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gis.media.photos import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, PILLOW_MAX_PIXELS
-from gis.rules import DEFAULT_TOLERANCE_M, MAX_VERTICES
+from gis.rules import DEFAULT_TOLERANCE_M, DEFAULT_WORKDAY_END, MAX_VERTICES
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEVELOPMENT_SECRET = "gridmap-development-secret-not-for-production"
@@ -157,10 +158,19 @@ class Settings(_Settings):
     assign_tolerance_m: float = Field(DEFAULT_TOLERANCE_M, ge=0,
                                       description="Nearest-grid tolerance in metres.")
     demo_password: str = Field("gridmap-demo", description="Password of the demo accounts.")
+    workday_end: time = Field(DEFAULT_WORKDAY_END, description=(
+        "End of the working day, Beijing time (HH:MM): a limit of N working days ends then on "
+        "the N-th working day after the day its step starts."))
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     maps: MapSettings = Field(default_factory=MapSettings)
     media: MediaSettings = Field(default_factory=MediaSettings)
+
+    def session_info(self) -> dict:
+        """What the domain reads from a session's ``info`` (gis.worktime.store)."""
+        from gis.worktime.store import WORKDAY_END_KEY
+
+        return {WORKDAY_END_KEY: self.workday_end}
 
     def password_policy(self):
         from gis.people.passwords import PasswordPolicy

@@ -8,7 +8,7 @@ issue as open, overdue or on time differently from another.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 # -- time ------------------------------------------------------------------------------------------
@@ -52,6 +52,33 @@ STATUS_NAMES: dict[str, tuple[str, str]] = {
     "rejected": ("不予立案", "Rejected"),
     "reopened": ("返工", "Reopened"),
 }
+
+# -- working time (docs/ARCHITECTURE.md, "Working time") -------------------------------------------
+# The steps a case's time limits apply to, names in (Chinese, English). ``verify`` is the check on
+# site of a department's fix (核查, the field action 'check'); the 核实 of a report belongs to
+# ``accept``.
+STEPS = ("accept", "dispatch", "handle", "verify")
+STEP_NAMES = {"accept": ("受理/立案", "accept"), "dispatch": ("派遣", "dispatch"),
+              "handle": ("处置", "handle"), "verify": ("核查", "verify")}
+# The step that runs while a case is in a status; final statuses run none. A move to a status of
+# another step ends the running step and starts that one, so rework (resolved -> reopened) starts
+# a new handle step and 'reopened' -> 'dispatched' goes on with the same one.
+STATUS_STEP = {"reported": "accept", "accepted": "dispatch", "dispatched": "handle",
+               "in_progress": "handle", "reopened": "handle", "resolved": "verify"}
+# The step whose limit, counted from the report, is the deadline promised to the resident
+# (``issues.due_at``).
+PROMISE_STEP = "handle"
+URGENCIES = ("normal", "urgent")
+URGENCY_NAMES = {"normal": ("一般", "normal"), "urgent": ("紧急", "urgent")}
+DEFAULT_URGENCY = "normal"
+# minutes and hours are elapsed time, around the clock; workdays count working days of the
+# official calendar (gis.worktime.limits.deadline).
+LIMIT_UNITS = ("minutes", "hours", "workdays")
+LIMIT_UNIT_NAMES = {"minutes": ("分钟", "minutes"), "hours": ("小时", "hours"),
+                    "workdays": ("个工作日", "working days")}
+# The end of the working day, Beijing time: a limit of N working days ends then on the N-th
+# working day after the day its step starts (the setting GRIDMAP_WORKDAY_END).
+DEFAULT_WORKDAY_END = time(17, 30)
 
 # -- facilities (部件) ------------------------------------------------------------------------------
 FACILITY_STATUSES = ("ok", "damaged", "missing", "repairing")
@@ -129,6 +156,17 @@ def field_action_sql(t: str = "i") -> str:
 def overdue_sql(t: str = "i", now: str = "now()") -> str:
     """A boolean, never NULL: open, with a due time, and past it."""
     return f"({open_sql(t)} AND {t}.due_at IS NOT NULL AND {t}.due_at < {now})"
+
+
+def step_overdue_sql(s: str = "s", now: str = "now()") -> str:
+    """A step of a case (an ``issue_steps`` row aliased ``s``) is overdue: not done, with a
+    deadline, past it. A step ends when its case moves on, so an open step belongs to an open
+    case."""
+    return f"({s}.done_at IS NULL AND {s}.due_at IS NOT NULL AND {s}.due_at < {now})"
+
+
+def is_step_overdue(due_at: datetime | None, done_at: datetime | None, now: datetime) -> bool:
+    return done_at is None and due_at is not None and due_at < now
 
 
 def closed_sql(t: str = "i") -> str:

@@ -292,7 +292,8 @@ def client(app_client: TestClient, db_connection: Connection) -> Iterator[TestCl
 _UNFINGERPRINTED = ("grid_index_state", "issue_edit_state", "spatial_ref_sys", "alembic_version",
                     "sessions", "login_failures", "audit_log")
 # Tables whose added rows committed_changes deletes, children first.
-_ADDED_ROWS = ("issue_photos", "facility_checks", "issue_events", "issues", "api_keys")
+_ADDED_ROWS = ("issue_photos", "facility_checks", "issue_steps", "issue_events", "issues",
+               "api_keys")
 
 
 def demo_fingerprint(engine: Engine) -> dict[str, tuple[int, str]]:

@@ -38,7 +38,7 @@ from gis.issues import reporting
 from gis.people.actors import Actor
 from gis.queries import open311_requests as requests
 from gis.queries.filters import IssueFilter, local_time
-from gis.rules import BEIJING
+from gis.rules import BEIJING, DEFAULT_URGENCY, LIMIT_UNIT_NAMES, PROMISE_STEP
 from gis.rules import STATUS_NAMES as RULE_STATUS_NAMES
 
 SPEC_URL = "http://wiki.open311.org/GeoReport_v2"
@@ -91,13 +91,17 @@ def service_definition(session: Session, service_code: str) -> dict:
 
 def _service(row: dict) -> dict:
     return {"service_code": row["code"], "service_name": row["name_zh"],
-            "description": f"{row['name_en']}. {_due_notice(row['due_hours'])}",
+            "description": f"{row['name_en']}. {_due_notice(row['limits']['normal'].get(PROMISE_STEP))}",
             "metadata": bool(row["facility_categories"]), "type": "realtime",
             "keywords": ", ".join((row["code"], row["name_en"].lower())), "group": row["std_code"]}
 
 
-def _due_notice(hours: int | None) -> str:
-    return f"处理时限 {hours} 小时 / handled within {hours} h" if hours else "按规定时限处理"
+def _due_notice(limit: dict | None) -> str:
+    """The handling limit as a notice: 处理时限 15 个工作日 / handled within 15 working days."""
+    if not limit:
+        return "按规定时限处理"
+    zh, en = LIMIT_UNIT_NAMES[limit["unit"]]
+    return f"处理时限 {limit['value']} {zh} / handled within {limit['value']} {en}"
 
 
 def _attributes(session: Session, row: dict) -> list[dict]:
@@ -216,7 +220,7 @@ def _request(row: dict, photo_url: PhotoUrl) -> dict:
         "service_code": row["category"],
         "description": row["description"],
         "agency_responsible": agency,
-        "service_notice": _due_notice(row["due_hours"]),
+        "service_notice": _due_notice(row["handle_limit"]),
         "requested_datetime": _w3c_out(row["reported_at"]),
         "updated_datetime": _w3c_out(row["last_changed_at"]),
         "expected_datetime": _w3c_out(row["due_at"]),
@@ -273,7 +277,8 @@ def post_request(session: Session, cache: GridIndexCache, api_key_id: int, post:
         channel=CHANNEL, facility_id=_facility(session, category, post, x, y, crs),
         client_uuid=_client_uuid(api_key_id, idempotency_key))
     stored = reporting.report_issue(session, cache, None, report)
-    return Posted(stored.issue_id, stored.created, _due_notice(category["due_hours"]))
+    return Posted(stored.issue_id, stored.created,
+                  _due_notice(category["limits"][DEFAULT_URGENCY].get(PROMISE_STEP)))
 
 
 def _checked_category(session: Session, post: RequestPost) -> dict:

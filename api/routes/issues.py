@@ -38,7 +38,7 @@ def report_issue(
         reporter_contact=data.reporter_contact, facility_id=data.facility_id,
         photo_urls=[str(u) for u in data.photo_urls], channel=data.channel,
         client_uuid=reporting.key_to_uuid(idempotency_key) if idempotency_key else data.client_uuid,
-        location_from_photo=data.location_from_photo)
+        location_from_photo=data.location_from_photo, urgency=data.urgency)
     stored = reporting.report_issue(session, request.app.state.grid_cache, actor, report)
     session.commit()
     if not stored.created:

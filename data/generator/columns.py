@@ -10,5 +10,5 @@ FACILITY_COLUMNS = ["code", "category", "name", "status", "install_date", "owner
 USER_COLUMNS = ["username", "display_name", "phone", "role", "grid_code", "region_code", "department"]
 DEPARTMENT_COLUMNS = ["code", "name", "categories"]
 ISSUE_COLUMNS = ["client_uuid", "category", "description", "channel", "reporter_contact",
-                 "reported_at", "status", "due_at", "closed_at", "grid_code", "facility_code"]
+                 "reported_at", "status", "urgency", "due_at", "closed_at", "grid_code", "facility_code"]
 EVENT_COLUMNS = ["issue_client_uuid", "at", "actor_username", "from_status", "to_status", "note"]

@@ -57,12 +57,13 @@ from data.generator.columns import (
     REGION_COLUMNS,
     STREET_COLUMNS,
 )
+from data.generator.deadlines import draw_urgency, promised_due
 from data.generator.demo_town import taidong_town
 from data.generator.drawing import rng_stream
 from data.generator.issue_times import Calendar, channels
 from data.generator.people import departments_frame, draw_users, masked_phones
 from data.generator.place import DEMO_GRIDS, ISSUES_PER_GRID, MAX_GRIDS, WGS84, to_lonlat
-from data.generator.reports import DUE_HOURS, ISSUE_CODES, Reports
+from data.generator.reports import ISSUE_CODES, Reports
 from data.generator.site import Site, build_site
 from data.generator.site_reports import site_reports
 from data.generator.town import Town
@@ -73,7 +74,7 @@ from data.generator.workflow import (
     simulate_workflow,
     timestamps,
 )
-from gis.rules import BEIJING, BEIJING_TZ_NAME
+from gis.rules import BEIJING, BEIJING_TZ_NAME, URGENCIES
 
 EVENTS_MAX_ISSUES = 200_000  # above this the per-step audit trail is left out (memory)
 # Days ``today`` may be: the compounds' and facilities' histories run from the 1980s to 2022.
@@ -255,7 +256,9 @@ def _issue_frames(reports: Reports, town: Town, users: pd.DataFrame, cal: Calend
     reported = reports.reported[order]
     kinds, grid = reports.kind[order], reports.grid[order]
     n = len(order)
-    due_hours = DUE_HOURS[kinds]
+    urgency = draw_urgency(kinds, rng_stream(seed, "urgency"))
+    due = promised_due(reported, kinds, urgency)
+    due_hours = (due - reported) / 3_600  # the scale of each case's simulated times
     channel = channels(reported, rng)
     workers = users[users["role"].eq("worker")]
     worker, phone = workers["username"].to_numpy(object), workers["phone"].to_numpy(object)
@@ -263,12 +266,12 @@ def _issue_frames(reports: Reports, town: Town, users: pd.DataFrame, cal: Calend
     flow = simulate_workflow(reported, due_hours, cal.seen_at, rng)
     hold_a_case_in_every_grid(flow, grid)
     uuids = random_uuids(rng, n)
-    due = reported + np.round(due_hours * 3_600).astype(np.int64)
     issues = _gdf({
         "client_uuid": uuids, "category": ISSUE_CODES[kinds],
         "description": reports.description[order], "channel": channel,
         "reporter_contact": contact, "reported_at": timestamps(reported),
-        "status": flow.status, "due_at": timestamps(due),
+        "status": flow.status, "urgency": np.array(URGENCIES, dtype=object)[urgency],
+        "due_at": timestamps(due),
         "closed_at": timestamps(flow.closed_at()),
         "grid_code": town.grid_codes.astype(object)[grid],
         "facility_code": reports.facility_code[order],

@@ -1,5 +1,5 @@
-"""A report before its workflow: the year's category mix, each category's time limit, and the
-record that both ways of placing reports fill in."""
+"""A report before its workflow: the year's category mix and the record that both ways of
+placing reports fill in."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from data.generator.drawing import quota
-from gis.db.category_seeds import ISSUE_CATEGORIES
 
 # A year's reports of the demo community by category; other totals keep these proportions.
 ISSUE_MIX = {
@@ -19,10 +18,7 @@ ISSUE_MIX = {
 }
 
 
-_ISSUE_BY_CODE = {c.code: c for c in ISSUE_CATEGORIES}
-
 ISSUE_CODES = np.array(list(ISSUE_MIX), dtype=object)
-DUE_HOURS = np.array([_ISSUE_BY_CODE[c].due_hours for c in ISSUE_MIX], dtype=float)
 
 
 def issue_kinds(n: int) -> np.ndarray:

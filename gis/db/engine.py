@@ -61,14 +61,16 @@ def _with_driver(url: str) -> str:
     return url
 
 
-def session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+def session_factory(engine: Engine, info: dict | None = None) -> sessionmaker[Session]:
+    """Sessions of ``engine``; ``info`` is copied into each session's ``info`` (the settings the
+    domain reads there, such as the end of the working day: gis.worktime.store)."""
+    return sessionmaker(engine, expire_on_commit=False, info=info)
 
 
 @contextmanager
-def session_scope(engine: Engine) -> Iterator[Session]:
+def session_scope(engine: Engine, info: dict | None = None) -> Iterator[Session]:
     """A session that commits on success and rolls back on error."""
-    with session_factory(engine)() as session, session.begin():
+    with session_factory(engine, info)() as session, session.begin():
         yield session
 
 

@@ -36,10 +36,13 @@ from gis.rules import (
     FACILITY_CHECK_RESULTS,
     FACILITY_STATUSES,
     ISSUE_STATUSES,
+    LIMIT_UNITS,
     LOCATION_SOURCES,
     PHOTO_KINDS,
     REGION_LEVELS,
     ROLES,
+    STEPS,
+    URGENCIES,
 )
 
 SRID = 4326
@@ -211,7 +214,6 @@ class Category(Base):
     std_code: Mapped[str] = mapped_column(String(16))
     icon: Mapped[str] = mapped_column(String(32))
     colour: Mapped[str] = mapped_column(String(16))
-    due_hours: Mapped[int | None] = mapped_column(Integer)
     facility_categories: Mapped[list[str]] = mapped_column(ARRAY(String(32)), server_default="{}")
 
 
@@ -284,6 +286,7 @@ class Issue(Base):
     __tablename__ = "issues"
     __table_args__ = (
         _one_of("status", ISSUE_STATUSES),
+        _one_of("urgency", URGENCIES),
         _one_of("assignment", ASSIGNMENTS),
         _one_of("location_source", LOCATION_SOURCES),
         # Only a report waiting for its photo's GPS position (migration 0006) has no location.
@@ -315,6 +318,7 @@ class Issue(Base):
     facility_id: Mapped[int | None] = mapped_column(ForeignKey("facilities.id"))
     department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
     status: Mapped[str] = mapped_column(String(16), server_default="reported")
+    urgency: Mapped[str] = mapped_column(String(8), server_default="normal")  # migration 0008
     priority: Mapped[int] = mapped_column(Integer, server_default="3")
     reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -376,6 +380,58 @@ class IssueEvent(Base):
     client_key: Mapped[str | None] = mapped_column(String(255))
 
     issue: Mapped[Issue] = relationship(back_populates="events")
+
+
+class TimeLimit(Base):
+    """The time limit of one step of a category's cases at one urgency (migration 0008), in
+    minutes, hours or working days (gis.worktime.limits)."""
+
+    __tablename__ = "time_limits"
+    __table_args__ = (_one_of("urgency", URGENCIES), _one_of("step", STEPS),
+                      _one_of("unit", LIMIT_UNITS),
+                      CheckConstraint("value > 0", name="value_positive"))
+
+    category: Mapped[str] = mapped_column(
+        ForeignKey("categories.code", ondelete="CASCADE", onupdate="CASCADE"), primary_key=True)
+    urgency: Mapped[str] = mapped_column(String(8), primary_key=True)
+    step: Mapped[str] = mapped_column(String(16), primary_key=True)
+    value: Mapped[int] = mapped_column(Integer)
+    unit: Mapped[str] = mapped_column(String(8))
+
+
+class CalendarOverride(Base):
+    """A day made a working day or a holiday locally, winning over the official calendar
+    (gis.worktime.calendar; migration 0008)."""
+
+    __tablename__ = "calendar_overrides"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    working: Mapped[bool] = mapped_column(Boolean)
+    note: Mapped[str] = mapped_column(Text, server_default="")
+    created_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class IssueStep(Base):
+    """A step of a case (accept, dispatch, handle, verify): when it started, its deadline and
+    when it was done; at most one runs at a time (gis.worktime.steps; migration 0008)."""
+
+    __tablename__ = "issue_steps"
+    __table_args__ = (
+        _one_of("step", STEPS),
+        CheckConstraint("done_at IS NULL OR done_at >= started_at", name="done_after_start"),
+        Index("ix_issue_steps_issue", "issue_id", "started_at", "id"),
+        Index("issue_steps_one_running", "issue_id", unique=True,
+              postgresql_where="done_at IS NULL"),
+        Index("ix_issue_steps_running_due", "due_at", postgresql_where="done_at IS NULL"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id", ondelete="CASCADE"))
+    step: Mapped[str] = mapped_column(String(16))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class FacilityCheck(Base):

@@ -19,19 +19,28 @@ from sqlalchemy.orm import Session
 
 from gis.db import models
 from gis.db.category_seeds import ALL_CATEGORIES
+from gis.worktime.steps import replay
+from gis.worktime.store import all_limits, load_calendar, workday_end
 
 # Tables a demo (re)load empties, children first.
-DEMO_TABLES = ("facility_checks", "issue_events", "issues", "facilities", "buildings",
+DEMO_TABLES = ("facility_checks", "issue_steps", "issue_events", "issues", "facilities", "buildings",
                "compounds", "streets", "grid_assignments", "sessions", "login_failures", "grids",
                "users", "departments", "regions")
 
 
 def seed_categories(session: Session) -> int:
-    """Insert the seed categories that are missing; never overwrite a deployment's edits."""
-    rows = [asdict(c) | {"facility_categories": list(c.facility_categories)} for c in ALL_CATEGORIES]
+    """Insert the seed categories that are missing, with their time limits; never overwrite a
+    deployment's edits (a category's limits are seeded only with the category)."""
+    rows = [{k: v for k, v in asdict(c).items() if k != "limits"}
+            | {"facility_categories": list(c.facility_categories)} for c in ALL_CATEGORIES]
     stmt = (insert(models.Category).values(rows)
             .on_conflict_do_nothing(index_elements=["code"]).returning(models.Category.code))
-    return len(session.execute(stmt).all())
+    added = {code for (code,) in session.execute(stmt).all()}
+    limits = [{"category": c.code, "urgency": s.urgency, "step": s.step, "value": s.value,
+               "unit": s.unit} for c in ALL_CATEGORIES if c.code in added for s in c.limits]
+    if limits:
+        session.execute(insert(models.TimeLimit).values(limits).on_conflict_do_nothing())
+    return len(added)
 
 
 def clear_demo(session: Session) -> None:
@@ -58,13 +67,14 @@ def load_demo(session: Session, demo, password_hash: str) -> dict[str, int]:
     _load_facilities(conn, demo.facilities)
     issue_ids = _load_issues(conn, demo.issues)
     _load_events(conn, demo.issue_events, issue_ids, user_ids)
+    steps = _load_steps(session, demo.issues, demo.issue_events, issue_ids)
     _record_dispatches(session)
     return {
         "regions": len(region_ids), "grids": len(grid_ids), "users": len(user_ids),
         "departments": len(department_ids),
         "streets": len(demo.streets), "compounds": len(compound_ids),
         "buildings": len(demo.buildings), "facilities": len(demo.facilities),
-        "issues": len(issue_ids), "issue_events": len(demo.issue_events),
+        "issues": len(issue_ids), "issue_events": len(demo.issue_events), "issue_steps": steps,
     }
 
 
@@ -157,7 +167,7 @@ def _load_issues(conn: Connection, issues: gpd.GeoDataFrame) -> dict[str, int]:
     frame = issues.assign(client_uuid=issues["client_uuid"].astype(str),
                           source_x=issues.geometry.x, source_y=issues.geometry.y)
     cols = ["client_uuid", "category", "description", "channel", "reporter_contact", "status",
-            "reported_at", "due_at", "closed_at", "source_x", "source_y"]
+            "urgency", "reported_at", "due_at", "closed_at", "source_x", "source_y"]
     _copy(conn, "issues", [*cols, "geom"], _rows(frame, cols))
     found = conn.execute(text("SELECT client_uuid::text, id FROM issues")).all()
     return dict(found)
@@ -171,6 +181,30 @@ def _load_events(conn: Connection, events: pd.DataFrame, issue_ids: dict[str, in
                           actor_id=events["actor_username"].map(user_ids).astype("Int64"))
     cols = ["issue_id", "at", "actor_id", "from_status", "to_status", "note"]
     _copy(conn, "issue_events", cols, _rows(frame, cols, geometry=False))
+
+
+def _load_steps(session: Session, issues: pd.DataFrame, events: pd.DataFrame,
+                issue_ids: dict[str, int]) -> int:
+    """Each case's steps and deadlines, replayed from its history by the live rule
+    (gis.worktime.steps.replay) with the database's limits and calendar."""
+    if events.empty:
+        return 0
+    limits, calendar, end = all_limits(session), load_calendar(session), workday_end(session)
+    kind = dict(zip(issues["client_uuid"].astype(str),
+                    zip(issues["category"], issues["urgency"], strict=True), strict=True))
+    ordered = events.assign(uuid=events["issue_client_uuid"].astype(str)).sort_values(
+        ["uuid", "at"], kind="stable")
+    rows = []
+    for uuid, history in ordered.groupby("uuid", sort=False):
+        category, urgency = kind[uuid]
+        moves = zip(history["at"].map(pd.Timestamp.to_pydatetime), history["from_status"].where(
+            history["from_status"].notna(), None), history["to_status"], strict=True)
+        mine = limits.get(category, {}).get(urgency, {})
+        rows.extend((issue_ids[uuid], s.step, s.started_at, s.due_at, s.done_at)
+                    for s in replay(moves, mine, calendar, end))
+    _copy(session.connection(), "issue_steps", ["issue_id", "step", "started_at", "due_at",
+                                                "done_at"], rows)
+    return len(rows)
 
 
 # -- COPY plumbing ---------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from gis.people.privacy import mask_text
 from gis.queries.issue_model import FREE_TEXT_FIELDS, ISSUE_FROM, select_list
 from gis.queries.reads import Reader
 from gis.rules import REGION_ROLES, open_sql
+from gis.worktime.store import limits_json_sql
 
 NEIGHBOUR_M = 5.0  # shared boundaries drawn with small gaps still make neighbours
 SYNC_ENDPOINT = "/api/v1/issues"
@@ -71,8 +72,11 @@ _LAYERS = (
          WHERE g.code = :code AND {open_sql('i')} AND {_SCOPE}
          ORDER BY i.reported_at, i.id"""),
 )
-_CATEGORIES_SQL = """SELECT code, kind, name_zh, name_en, icon, colour, due_hours
-                       FROM categories ORDER BY kind, std_code, code"""
+# limits: the issue categories' time limits as JSON text ({"normal": {"handle": {"value",
+# "unit"}, ...}, "urgent": {...}}, gis.worktime.store.limits_json_sql), null for facilities
+_CATEGORIES_SQL = f"""SELECT code, kind, name_zh, name_en, icon, colour,
+                        CASE WHEN kind = 'issue' THEN CAST({limits_json_sql('k')} AS text) END AS limits
+                       FROM categories k ORDER BY kind, std_code, code"""
 
 
 def export_grid_package(session: Session, code: str, path: str | Path, *,

@@ -16,9 +16,12 @@ from sqlalchemy.orm import Session
 
 from gis.errors import ImportFailed
 from gis.queries.issue_model import ISSUE_FROM, select_list
-from gis.rules import BEIJING_TZ_NAME
+from gis.rules import BEIJING_TZ_NAME, DEFAULT_URGENCY, URGENCIES
+from gis.worktime.steps import promised_due
+from gis.worktime.store import all_limits, load_calendar, workday_end
 
-EXPORT_ISSUE_FIELDS = ("id", "client_uuid", "category", "description", "status", "reported_at",
+EXPORT_ISSUE_FIELDS = ("id", "client_uuid", "category", "description", "status", "urgency",
+                       "reported_at",
                        "closed_at", "grid_code", "assignment")
 _EXPORT_SQL = {
     "grids": """SELECT g.code, g.name, c.name AS community, g.households, g.population, g.version,
@@ -142,21 +145,44 @@ def _import_facilities(session: Session, gdf: gpd.GeoDataFrame) -> int:
 
 
 def _import_issues(session: Session, gdf: gpd.GeoDataFrame) -> int:
+    """Historical cases: each one's due_at is its handling limit counted from its reported_at by
+    the live rule (gis.worktime.steps.promised_due). They come without a history, so they have
+    no step rows."""
     _check_categories(session, gdf, "issue")
+    _check_urgencies(gdf)
+    limits, calendar, end = all_limits(session), load_calendar(session), workday_end(session)
     for row in gdf.itertuples():
+        reported_at = _time(getattr(row, "reported_at", None))
+        urgency = _urgency(getattr(row, "urgency", None))
         session.execute(text(
-            "INSERT INTO issues (client_uuid, category, description, status, reported_at, geom, "
-            "source_x, source_y, due_at) "
-            "SELECT :uuid, :category, :description, :status, :reported_at, "
-            "ST_GeomFromEWKT(:geom), :x, :y, :reported_at + make_interval(hours => c.due_hours) "
-            "FROM categories c WHERE c.code = :category "
+            "INSERT INTO issues (client_uuid, category, description, status, urgency, reported_at, "
+            "geom, source_x, source_y, due_at) "
+            "VALUES (:uuid, :category, :description, :status, :urgency, :reported_at, "
+            "ST_GeomFromEWKT(:geom), :x, :y, :due_at) "
             "ON CONFLICT (client_uuid) DO NOTHING"),
             {"uuid": _text(getattr(row, "client_uuid", None)) or str(uuid.uuid4()),
              "category": row.category, "description": _text(getattr(row, "description", None)) or "",
-             "status": _text(getattr(row, "status", None)) or "reported",
-             "reported_at": _time(getattr(row, "reported_at", None)), "geom": _ewkt(row.geometry),
-             "x": row.geometry.x, "y": row.geometry.y})
+             "status": _text(getattr(row, "status", None)) or "reported", "urgency": urgency,
+             "reported_at": reported_at, "geom": _ewkt(row.geometry),
+             "x": row.geometry.x, "y": row.geometry.y,
+             "due_at": promised_due(reported_at, limits.get(row.category, {}).get(urgency, {}),
+                                    calendar, end)})
     return len(gdf)
+
+
+def _urgency(value) -> str:
+    return _text(value) or DEFAULT_URGENCY
+
+
+def _check_urgencies(gdf: gpd.GeoDataFrame) -> None:
+    if "urgency" not in gdf:
+        return
+    bad = [(i + 1, f"urgency is one of {', '.join(URGENCIES)}, got {u!r}")
+           for i, u in enumerate(gdf["urgency"]) if _urgency(u) not in URGENCIES]
+    if bad:
+        raise ImportFailed(f"{len(bad)} row(s) name an unknown urgency", rows=bad,
+                           zh=f"有 {len(bad)} 行的紧急程度无法识别（第一处：第 {bad[0][0]} 行）；"
+                              f"可用的值：{'、'.join(URGENCIES)}")
 
 
 def _text(value) -> str | None:

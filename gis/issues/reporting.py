@@ -1,7 +1,9 @@
 """Issue reports: the first step of the closed loop (docs/ARCHITECTURE.md, "The issue workflow").
 
 A report is geotagged on write with the same grid index as everything else, linked to the
-facility it concerns, given its category's due time, and made idempotent by its client UUID: a
+facility it concerns, given its deadlines (the handling limit of its category and urgency
+counted from the report as ``due_at``, the deadline promised to the resident, and the running
+accept step's; docs/ARCHITECTURE.md, "Working time"), and made idempotent by its client UUID: a
 tablet that retries the same report gets the same issue back, never a second row.
 
 A report may come without coordinates when it says ``location_from_photo``: it is stored without
@@ -15,14 +17,20 @@ import json
 import math
 import uuid
 from dataclasses import dataclass, field
+from datetime import date
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from gis.errors import Conflict, InvalidCoordinates, NotFound, UnknownCategory
+from gis.errors import Conflict, InvalidCoordinates, InvalidParameter, NotFound, UnknownCategory
 from gis.geotag.index_cache import GridIndexCache
 from gis.geotag.locate import locate_point
 from gis.people.actors import Actor
+from gis.rules import BEIJING_TZ_NAME, DEFAULT_URGENCY, URGENCIES
+from gis.worktime.calendar import WorkCalendar
+from gis.worktime.limits import Limit, deadline
+from gis.worktime.steps import promised_due, step_change
+from gis.worktime.store import limits_json_sql, workday_end
 
 FACILITY_LINK_M = 20.0
 REPORTED_NOTE = "上报 / reported"
@@ -45,8 +53,12 @@ class IssueReport:
     channel: str = "app"
     client_uuid: uuid.UUID | None = None
     location_from_photo: bool = False
+    urgency: str = DEFAULT_URGENCY  # normal (一般) or urgent (紧急): which limits apply
 
     def __post_init__(self) -> None:
+        if self.urgency not in URGENCIES:
+            raise InvalidParameter(f"urgency is one of {', '.join(URGENCIES)}, got {self.urgency!r}",
+                                   zh=f"紧急程度须为 {'、'.join(URGENCIES)} 之一，而不是 {self.urgency!r}")
         if (self.x is None) != (self.y is None):
             raise InvalidCoordinates("give both lon and lat, or neither (with location_from_photo)",
                                      zh="经度和纬度须同时提供，或都不提供（并设置 location_from_photo）")
@@ -98,7 +110,8 @@ def report_issue(session: Session, cache: GridIndexCache, actor: Actor, report: 
     category = _category_and_earlier(session, report.category, client_uuid)
     if category.id is not None:  # this key was stored before: a retry
         return _replay(category, report)
-    due_hours, facility_categories = category.due_hours, list(category.facility_categories or [])
+    facility_categories = list(category.facility_categories or [])
+    due_at, accept_due = _deadlines(session, category, report.urgency)
     if report.facility_id is not None:
         _check_facility(session, report.facility_id)
     if report.waits_for_photo:
@@ -107,22 +120,25 @@ def report_issue(session: Session, cache: GridIndexCache, actor: Actor, report: 
         place = locate_point(session, cache, report.x, report.y, report.crs, with_grid=False)
         facility_id = report.facility_id or nearest_facility(session, place.lon, place.lat,
                                                               facility_categories)
-    # The issue and the first step of its history in one statement (one round trip).
+    # The issue, the first step of its history and its running step in one statement.
     issue_id = session.execute(text("""
         WITH new AS (
             INSERT INTO issues (client_uuid, category, description, channel, reporter_contact,
                                 photo_urls, geom, location_source, source_crs, source_x, source_y,
                                 grid_id, grid_version, assignment, assignment_distance_m,
-                                facility_id, due_at)
+                                facility_id, urgency, reported_at, due_at)
             VALUES (:uuid, :category, :description, :channel, :contact, CAST(:photos AS jsonb),
                     ST_SetSRID(ST_MakePoint(CAST(:lon AS float8), CAST(:lat AS float8)), 4326),
                     :source, :crs, :x, :y, :grid_id, :grid_version, :method, :distance,
-                    :facility_id, now() + make_interval(hours => :due_hours))
+                    :facility_id, :urgency, :now, :due_at)
             ON CONFLICT (client_uuid) DO NOTHING
             RETURNING id),
         event AS (
             INSERT INTO issue_events (issue_id, actor_id, from_status, to_status, note)
-            SELECT id, :actor, NULL, 'reported', :note FROM new)
+            SELECT id, :actor, NULL, 'reported', :note FROM new),
+        step AS (
+            INSERT INTO issue_steps (issue_id, step, started_at, due_at)
+            SELECT id, :step, :now, :step_due FROM new)
         SELECT id FROM new"""), {
         "uuid": client_uuid, "category": report.category, "description": report.description,
         "channel": report.channel, "contact": report.reporter_contact,
@@ -130,20 +146,36 @@ def report_issue(session: Session, cache: GridIndexCache, actor: Actor, report: 
         "source": "photo" if report.waits_for_photo else "report",
         "crs": place.source_crs, "x": report.x, "y": report.y, "grid_id": place.grid_id,
         "grid_version": place.grid_version, "method": place.method, "distance": place.distance_m,
-        "facility_id": facility_id, "due_hours": due_hours,  # none: no time limit, never overdue
+        "facility_id": facility_id, "urgency": report.urgency, "now": category.now,
+        "due_at": due_at,  # none: no time limit, never overdue
+        "step": step_change(None, "reported").starts, "step_due": accept_due,
         "actor": actor.id if actor else None, "note": REPORTED_NOTE}).scalar()
     if issue_id is None:  # a concurrent retry with the same key won the race
         return _replay(_by_client_uuid(session, client_uuid), report)
     return Reported(issue_id, created=True)
 
 
+def _deadlines(session: Session, category, urgency: str):
+    """The deadline promised to the resident (``due_at``) and the accept step's, counted from
+    the report (the transaction's ``now``) under the category's limits for ``urgency``."""
+    limits = {step: Limit(**spec) for step, spec in category.limits[urgency].items()}
+    calendar = WorkCalendar({date.fromisoformat(d): w for d, w in (category.overrides or {}).items()})
+    end = workday_end(session)
+    accept = limits.get(step_change(None, "reported").starts)
+    return (promised_due(category.now, limits, calendar, end),
+            deadline(category.now, accept, calendar, end) if accept else None)
+
+
 def _category_and_earlier(session: Session, code: str, client_uuid: uuid.UUID):
-    """The issue category's due time and related facility categories, with the issue stored
-    earlier under ``client_uuid`` if any (id, category, location_source, source_x, source_y;
-    None when new)."""
-    row = session.execute(text("""
-        SELECT c.due_hours, c.facility_categories, e.id, e.category, e.location_source,
-               e.source_x, e.source_y
+    """The issue category's limits and related facility categories, the calendar overrides from
+    today on and the transaction's time (``now``), with the issue stored earlier under
+    ``client_uuid`` if any (id, category, location_source, source_x, source_y; None when new).
+    One round trip: this is the intake's hot path."""
+    row = session.execute(text(f"""
+        SELECT now() AS now, {limits_json_sql("c")} AS limits, c.facility_categories,
+               (SELECT json_object_agg(o.day, o.working) FROM calendar_overrides o
+                 WHERE o.day >= CAST(now() AT TIME ZONE '{BEIJING_TZ_NAME}' AS date)) AS overrides,
+               e.id, e.category, e.location_source, e.source_x, e.source_y
           FROM categories c LEFT JOIN issues e ON e.client_uuid = :u
          WHERE c.code = :c AND c.kind = 'issue'"""), {"c": code, "u": client_uuid}).first()
     if row is None:

@@ -1,5 +1,6 @@
 """The workflow of an issue: moves between statuses as :data:`gis.rules.TRANSITIONS` allows,
-each one an ``issue_events`` row (the audit trail), and the history read back."""
+each one an ``issue_events`` row (the audit trail) that also ends and starts the case's steps
+with their deadlines (:mod:`gis.worktime.steps`), and the history read back."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from gis.errors import IllegalTransition, NotFound
 from gis.people.actors import Actor, require_act_on_issue
 from gis.people.privacy import mask_text
 from gis.rules import FINAL_SQL, STATUS_NAMES, TRANSITIONS
+from gis.worktime import steps
 
 
 def transition(session: Session, actor: Actor, issue_id: int, to_status: str,
@@ -51,14 +53,16 @@ def allowed_zh(status: str) -> str:
 def record_move(session: Session, actor: Actor, issue_id: int, from_status: str, to_status: str,
                 note: str | None, *, client_key: str | None = None,
                 self_resolved: bool = False) -> None:
-    """Write a move the caller has checked: the status (with ``closed_at`` for a final one) and
-    the step of the history, under the action's idempotency key if it has one."""
+    """Write a move the caller has checked: the status (with ``closed_at`` for a final one), the
+    step of the history, under the action's idempotency key if it has one, and the steps with
+    deadlines that the move ends and starts."""
     session.execute(text(f"""
         UPDATE issues SET status = CAST(:to AS varchar), updated_at = now(),
                closed_at = CASE WHEN CAST(:to AS varchar) IN {FINAL_SQL} THEN now() END,
                self_resolved = self_resolved OR :self_resolved
          WHERE id = :id"""), {"to": to_status, "id": issue_id, "self_resolved": self_resolved})
     _add_event(session, issue_id, actor, from_status, to_status, note, client_key)
+    steps.on_move(session, issue_id, from_status, to_status)
 
 
 def history(session: Session, issue_id: int, *, personal: bool = True) -> list[dict]:

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 from gis.people.actors import Actor, personal_sql
 from gis.people.privacy import contains_personal, mask_text
-from gis.rules import FINAL_SQL, overdue_sql
+from gis.rules import FINAL_SQL, PROMISE_STEP, overdue_sql, step_overdue_sql
 
 # Aliases: i = issues, k = categories, g = the grid version the issue is tagged to,
 # c = that grid's community, fa = the linked facility.
@@ -32,6 +32,7 @@ ISSUE_FIELDS: dict[str, str] = {
     "channel": "i.channel",
     "status": "i.status",
     "priority": "i.priority",
+    "urgency": "i.urgency",
     "grid_code": "g.code",
     "grid_name": "g.name",
     "grid_version": "i.grid_version",
@@ -60,7 +61,19 @@ ISSUE_FIELDS: dict[str, str] = {
     "final": f"i.status IN {FINAL_SQL}",
     "lon": "i.lon",
     "lat": "i.lat",
-    "due_hours": "k.due_hours",
+    # the limit the case's due_at was counted with: its category's handling limit at its urgency
+    "handle_limit": f"""(SELECT json_build_object('value', t.value, 'unit', t.unit)
+                        FROM time_limits t WHERE t.category = i.category
+                         AND t.urgency = i.urgency AND t.step = '{PROMISE_STEP}')""",
+    # each step's latest run (gis.worktime.steps): {"handle": {"started_at", "due_at",
+    # "done_at", "overdue", "late"}, ...}; steps not reached are absent
+    "deadlines": f"""coalesce((SELECT json_object_agg(s.step, json_build_object(
+                     'started_at', s.started_at, 'due_at', s.due_at, 'done_at', s.done_at,
+                     'overdue', {step_overdue_sql('s')},
+                     'late', coalesce(s.done_at > s.due_at, false)))
+                   FROM (SELECT DISTINCT ON (step) * FROM issue_steps
+                          WHERE issue_id = i.id ORDER BY step, started_at DESC, id DESC) s),
+                  '{{}}'::json)""",
     # the last step of its history (a status change), else the last edit
     "last_changed_at": "coalesce((SELECT max(e.at) FROM issue_events e WHERE e.issue_id = i.id), "
                        "i.updated_at)",
@@ -73,9 +86,9 @@ PERSONAL_FIELDS = ("reporter_contact", "client_uuid")
 FREE_TEXT_FIELDS = ("description",)
 # What the API answers for one issue (list, item, the answer to a report): every field.
 API_FIELDS = ("id", "client_uuid", "category", "category_zh", "category_en", "description",
-              "channel", "status", "priority", "grid_code", "grid_version", "department_id", "assignment",
+              "channel", "status", "priority", "urgency", "grid_code", "grid_version", "department_id", "assignment",
               "assignment_distance_m", "facility_id", "facility_code", "reported_at", "due_at",
-              "closed_at", "reporter_contact", "photo_urls", "photos", "location_source",
+              "deadlines", "closed_at", "reporter_contact", "photo_urls", "photos", "location_source",
               "source_crs", "overdue", "self_resolved")
 
 

@@ -86,11 +86,11 @@ def data_version(session: Session) -> tuple:
 
 # -- categories ---------------------------------------------------------------------------------
 def categories(session: Session, kind: str) -> pd.DataFrame:
-    """Category rows (code, name_zh, name_en, icon, colour, due_hours) of ``kind``."""
+    """Category rows (code, name_zh, name_en, icon, colour) of ``kind``."""
     rows = session.execute(text(
-        "SELECT code, name_zh, name_en, icon, colour, due_hours FROM categories "
+        "SELECT code, name_zh, name_en, icon, colour FROM categories "
         "WHERE kind = :kind ORDER BY std_code, code"), {"kind": kind}).mappings().all()
-    return pd.DataFrame(rows, columns=["code", "name_zh", "name_en", "icon", "colour", "due_hours"])
+    return pd.DataFrame(rows, columns=["code", "name_zh", "name_en", "icon", "colour"])
 
 
 # -- heatmap aggregates -------------------------------------------------------------------------

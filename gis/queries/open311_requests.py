@@ -20,14 +20,16 @@ from gis.people.actors import Actor, read_scope_sql
 from gis.queries.filters import IssueFilter
 from gis.queries.issue_model import ISSUE_FROM, mask_free_text, select_list
 from gis.queries.reads import scoped_where
+from gis.worktime.store import limits_json_sql
 
 
 # -- services -------------------------------------------------------------------------------------
 def issue_categories(session: Session, code: str | None = None) -> list[dict]:
-    """Issue categories (all, or the one ``code``) with names, standard class, due hours and the
-    facility categories they concern."""
+    """Issue categories (all, or the one ``code``) with names, standard class, time limits
+    (gis.worktime.store.limits_json_sql) and the facility categories they concern."""
     rows = session.execute(text(
-        "SELECT code, name_zh, name_en, std_code, due_hours, facility_categories FROM categories "
+        f"SELECT code, name_zh, name_en, std_code, {limits_json_sql('k')} AS limits, "
+        "facility_categories FROM categories k "
         "WHERE kind = 'issue' AND (CAST(:c AS text) IS NULL OR code = :c) ORDER BY std_code, code"),
         {"c": code}).mappings()
     return [dict(r) for r in rows]
@@ -47,7 +49,7 @@ def category_names(session: Session, codes: list[str]) -> dict[str, str]:
 # -- service requests -----------------------------------------------------------------------------
 # The fields of the one issue read model a service request shows: only what the public may
 # read, no personal field (gis.queries.issue_model.PERSONAL_FIELDS).
-SERVICE_REQUEST_FIELDS = ("id", "category", "category_zh", "due_hours", "description", "status",
+SERVICE_REQUEST_FIELDS = ("id", "category", "category_zh", "handle_limit", "description", "status",
                           "final", "reported_at", "due_at", "last_changed_at", "photo_urls",
                           "photos", "lon", "lat", "grid_code", "grid_name")
 _REQUEST_SQL = f"SELECT {select_list(SERVICE_REQUEST_FIELDS, geometry=None)} FROM {ISSUE_FROM}"

@@ -19,6 +19,7 @@ from gis.people.actors import Actor, act_scope_sql, read_scope_sql
 from gis.queries.filters import BBox, IssueFilter, Where, check_categories
 from gis.queries.issue_model import API_FIELDS, ISSUE_FROM, personal_column, present, select_list
 from gis.rules import FACILITY_STATUSES, REGION_ROLES, field_action_sql, open_sql, overdue_sql
+from gis.worktime.store import limits_json_sql
 
 
 @dataclass(frozen=True)
@@ -313,13 +314,15 @@ def get_issue(session: Session, actor: Actor | None, issue_id: int, *,
 # --- categories -------------------------------------------------------------------------------
 
 def list_categories(session: Session, kind: str | None = None) -> list[dict]:
-    """Facility and issue categories (code, names in Chinese and English, icon, colour, due hours)."""
+    """Facility and issue categories (code, names in Chinese and English, icon, colour; for
+    issues the time limits of each step by urgency, gis.worktime.store.limits_json_sql)."""
     where = Where()
     if kind:
-        where.add("kind = :kind", kind=kind)
+        where.add("k.kind = :kind", kind=kind)
     rows = session.execute(text(
-        "SELECT code, kind, name_zh, name_en, std_code, icon, colour, due_hours, facility_categories "
-        f"FROM categories WHERE {where.sql} ORDER BY kind, std_code, code"), where.params).mappings()
+        "SELECT code, kind, name_zh, name_en, std_code, icon, colour, facility_categories, "
+        f"CASE WHEN kind = 'issue' THEN {limits_json_sql('k')} END AS limits "
+        f"FROM categories k WHERE {where.sql} ORDER BY kind, std_code, code"), where.params).mappings()
     return [dict(r) for r in rows]
 
 

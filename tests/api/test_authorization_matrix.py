@@ -382,6 +382,8 @@ TABLE: dict[tuple[str, str], tuple[Variant, ...]] = {
                 lambda r, t: t.issue in _tile_issue_ids(r), LISTED, name="issues")),
     # -- the caller's own account -----------------------------------------------------------------
     ("GET", "/api/v1/me"): row(Variant(fixed("/api/v1/me"), 401, everyone(200))),
+    ("GET", "/api/v1/calendar/status"): row(Variant(fixed("/api/v1/calendar/status"), 401,
+                                                    everyone(200))),
     ("POST", "/api/v1/me/password"): row(Variant(
         fixed("/api/v1/me/password", json={"old_password": DEMO_PASSWORD,
                                            "new_password": NEW_PASSWORD}), 401, everyone(200))),

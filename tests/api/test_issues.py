@@ -2,12 +2,16 @@
 
 import threading
 import uuid
+from datetime import datetime, timedelta
 
 import httpx
 import pytest
 from sqlalchemy import text
 
 from gis.geo.crs import from_wgs84
+from gis.rules import BEIJING
+from gis.worktime.calendar import WorkCalendar
+from gis.worktime.limits import Limit, deadline
 from tests.api.conftest import bearer
 from tests.api.live import live_server
 
@@ -51,9 +55,15 @@ def test_a_report_is_tagged_linked_and_given_a_due_time(client, tokens, cover):
     assert props["status"] == "reported" and props["facility_id"] == fid
     # worker01 does not hold grid 005: they get their own report back as any other grid's case
     assert props["reporter_contact"] == "138****0000" and "client_uuid" not in props
-    hours = (__import__("datetime").datetime.fromisoformat(props["due_at"])
-             - __import__("datetime").datetime.fromisoformat(props["reported_at"])).total_seconds() / 3600
-    assert hours == pytest.approx(4, abs=0.01)  # cover_damaged: made safe within hours
+    # cover_damaged, normal: replaced within 1 working day (gis.worktime), 17:30 Beijing time
+    reported, due = (datetime.fromisoformat(props[k]) for k in ("reported_at", "due_at"))
+    assert props["urgency"] == "normal"
+    assert due == deadline(reported, Limit(1, "workdays"), WorkCalendar())
+    assert due.astimezone(BEIJING).strftime("%H:%M") == "17:30" and due - reported > timedelta(hours=1)
+    urgent = report(client, tokens["worker01"], category="cover_damaged", lon=lon, lat=lat,
+                    urgency="urgent").json()["properties"]
+    assert (datetime.fromisoformat(urgent["due_at"]) - datetime.fromisoformat(urgent["reported_at"])
+            == timedelta(hours=2))  # made safe within 2 hours, around the clock
 
 
 def test_the_grids_worker_sees_the_contact(client, tokens, cover):

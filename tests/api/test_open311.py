@@ -23,6 +23,8 @@ from api.protocols import open311
 from gis.db.engine import session_scope
 from gis.people import api_keys
 from gis.rules import BEIJING
+from gis.worktime.calendar import WorkCalendar
+from gis.worktime.limits import Limit, deadline
 from tests.api.live import live_server
 from tests.conftest import DEMO_PASSWORD, committed_changes
 
@@ -153,12 +155,13 @@ def test_a_request_posted_in_xml_answers_in_xml(endpoint, api_key, grid05):
 
 def test_the_report_is_stored_like_any_other_with_its_contact(posted, sql, grid05):
     request_id = int(posted.json()[0]["service_request_id"])
-    row = sql("""SELECT i.channel, i.assignment, g.code, i.reporter_contact, i.due_at - i.reported_at,
+    row = sql("""SELECT i.channel, i.assignment, g.code, i.reporter_contact, i.reported_at, i.due_at,
                         (SELECT count(*) FROM issue_events e WHERE e.issue_id = i.id)
                    FROM issues i JOIN grids g ON g.id = i.grid_id WHERE i.id = :i""", i=request_id)[0]
     assert row[0] == "open311" and row[1] == "inside" and row[2] == grid05[2]
     assert EMAIL in row[3] and PHONE in row[3] and "李 四" in row[3]  # for the grid's worker
-    assert row[4] == timedelta(hours=24) and row[5] == 1
+    # garbage, normal: within 1 working day (gis.worktime), the rule every report follows
+    assert row[5] == deadline(row[4], Limit(1, "workdays"), WorkCalendar()) and row[6] == 1
 
 
 def test_gets_never_show_personal_data(endpoint, posted):

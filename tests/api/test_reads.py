@@ -358,7 +358,9 @@ def test_categories_list_both_kinds_with_chinese_and_english_names(client, sql):
     assert body.count == sql("SELECT count(*) FROM categories")[0][0] == len(body.data)
     by_code = {c.code: c for c in body.data}
     assert by_code["streetlight"].name_zh == "路灯" and by_code["streetlight"].name_en == "Streetlight"
-    assert by_code["garbage"].kind == "issue" and by_code["garbage"].due_hours == 24
+    assert by_code["garbage"].kind == "issue"
+    assert by_code["garbage"].limits.normal.handle.model_dump() == {"value": 1, "unit": "workdays"}
+    assert by_code["streetlight"].limits is None  # facilities have no time limits
     facility = client.get("/api/v1/categories", params={"kind": "facility"}).json()
     assert {c["kind"] for c in facility["data"]} == {"facility"} and facility["count"] == 11
     assert client.get("/api/v1/categories", params={"kind": "other"}).status_code == 422

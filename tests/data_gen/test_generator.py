@@ -30,15 +30,18 @@ from data.generator import (
 from gis.db.category_seeds import FACILITY_CATEGORIES, ISSUE_CATEGORIES
 from gis.geo.crs import metric_crs_for
 from gis.geo.topology import check_grids
-from gis.rules import FACILITY_DAMAGED_CATEGORY, TRANSITIONS
+from gis.rules import FACILITY_DAMAGED_CATEGORY, PROMISE_STEP, TRANSITIONS, URGENCIES
+from gis.worktime.calendar import WorkCalendar
+from gis.worktime.limits import Limit, deadline
 
 METRIC = metric_crs_for(112.86)
 FRAMES = ("regions", "grids", "streets", "compounds", "buildings", "facilities", "users", "issues",
           "issue_events")
-DUE_HOURS = {c.code: c.due_hours for c in ISSUE_CATEGORIES}
 # The categories the demo's year of reports is drawn from: every issue category but those
 # only the work on site opens (facility_damaged, from a facility check).
-DEMO_CATEGORIES = set(DUE_HOURS) - {FACILITY_DAMAGED_CATEGORY}
+DEMO_CATEGORIES = {c.code for c in ISSUE_CATEGORIES} - {FACILITY_DAMAGED_CATEGORY}
+HANDLE = {(c.code, s.urgency): Limit(s.value, s.unit) for c in ISSUE_CATEGORIES for s in c.limits
+          if s.step == PROMISE_STEP}
 TODAY = date(2026, 5, 20)  # the year of issues runs from 21 May 2025
 
 
@@ -380,8 +383,12 @@ def test_issue_basics(demo):
     assert i["reported_at"].between(first, demo.seen_at).all()
     assert i["reported_at"].is_monotonic_increasing
     assert i["description"].str.contains(r"[\u4e00-\u9fff]").all()
-    due = i["reported_at"] + pd.to_timedelta(i["category"].map(DUE_HOURS), unit="h")
-    assert (i["due_at"] == due).all()
+    # the live rule (gis.worktime), case by case: the handling limit counted from the report
+    calendar = WorkCalendar()
+    due = [deadline(r.reported_at.to_pydatetime(), HANDLE[r.category, r.urgency], calendar)
+           for r in i.itertuples()]
+    assert (i["due_at"] == pd.Series(due, index=i.index).dt.tz_convert("Asia/Shanghai")).all()
+    assert set(i["urgency"]) == set(URGENCIES) and (i["urgency"] == "normal").mean() > 0.8
 
 
 def test_every_issue_strictly_inside_one_grid(demo):

@@ -159,7 +159,7 @@ def test_no_personal_field_on_the_public_pages_data(session):
 
 
 def test_a_category_without_time_limit_gives_an_issue_never_overdue(session):
-    session.execute(text("UPDATE categories SET due_hours = NULL WHERE code = 'noise'"))
+    session.execute(text("DELETE FROM time_limits WHERE category = 'noise'"))
     lon, lat = session.execute(text(
         "SELECT ST_X(ST_PointOnSurface(geom)), ST_Y(ST_PointOnSurface(geom)) FROM grids "
         "WHERE code = :c AND valid_to IS NULL"), {"c": GRID_03}).one()

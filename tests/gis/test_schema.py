@@ -12,8 +12,11 @@ from gis.rules import (
     FACILITY_CHECK_RESULTS,
     FACILITY_STATUSES,
     ISSUE_STATUSES,
+    LIMIT_UNITS,
     LOCATION_SOURCES,
     PHOTO_KINDS,
+    STEPS,
+    URGENCIES,
 )
 
 GEOMETRY_TABLES = {"regions", "grids", "streets", "compounds", "buildings", "facilities", "issues"}
@@ -22,7 +25,7 @@ GEOMETRY_TABLES = {"regions", "grids", "streets", "compounds", "buildings", "fac
 def test_migrations_create_every_table_of_the_models(engine):
     tables = set(inspect(engine).get_table_names())
     assert set(Base.metadata.tables) <= tables
-    assert current_revision(engine) == "0007"  # the head: 0007 adds the work on site
+    assert current_revision(engine) == "0008"  # the head: 0008 adds working time
 
 
 def test_issue_lon_lat_follow_the_geometry(session):
@@ -113,6 +116,11 @@ def _allowed_values(engine, table: str, constraint: str) -> set[str]:
     ("issues", "location_source_valid", LOCATION_SOURCES),
     ("issue_photos", "kind_valid", PHOTO_KINDS),
     ("facility_checks", "result_valid", FACILITY_CHECK_RESULTS),
+    ("issues", "urgency_valid", URGENCIES),
+    ("time_limits", "urgency_valid", URGENCIES),
+    ("time_limits", "step_valid", STEPS),
+    ("time_limits", "unit_valid", LIMIT_UNITS),
+    ("issue_steps", "step_valid", STEPS),
 ])
 def test_the_database_admits_exactly_the_vocabulary_of_the_domain(engine, table, constraint,
                                                                    values):
@@ -140,10 +148,10 @@ def test_the_migration_seeds_the_facility_category_as_the_seeds_say(session):
 
     seed = next(c for c in ISSUE_CATEGORIES if c.code == FACILITY_DAMAGED_CATEGORY)
     row = session.execute(text(
-        "SELECT name_zh, name_en, std_code, icon, colour, due_hours, facility_categories "
+        "SELECT name_zh, name_en, std_code, icon, colour, facility_categories "
         "FROM categories WHERE code = :c"), {"c": FACILITY_DAMAGED_CATEGORY}).one()
     assert tuple(row) == (seed.name_zh, seed.name_en, seed.std_code, seed.icon, seed.colour,
-                          seed.due_hours, list(seed.facility_categories))
+                          list(seed.facility_categories))
     covered = {f for c in ISSUE_CATEGORIES for f in c.facility_categories}
     assert {c.code for c in FACILITY_CATEGORIES} <= covered
 
@@ -155,3 +163,23 @@ def test_a_photo_belongs_to_a_case_or_a_facility_check(session):
             session.begin_nested():
         session.execute(text("""INSERT INTO issue_photos (content_key, thumbnail_key, width, height,
                                                           bytes) VALUES ('a', 'b', 1, 1, 1)"""))
+
+
+def test_the_migrations_limits_are_the_seeds_and_the_database_holds_them(session):
+    """Migration 0008 writes the seeds' time limits out as history; they must still be those of
+    gis.db.category_seeds, and the migrated, seeded database holds exactly them."""
+    import importlib
+
+    from gis.db.category_seeds import ISSUE_CATEGORIES
+
+    m = importlib.import_module("gis.db.migrations.versions.0008_working_time")
+    written = {(code, urgency, step, *limit)
+               for code, handle in m.HANDLE.items()
+               for urgency, h in zip(m.URGENCIES, handle, strict=True)
+               for step, limit in (m.COMMON[urgency] | {"handle": h}).items()}
+    seeds = {(c.code, s.urgency, s.step, s.value, s.unit) for c in ISSUE_CATEGORIES for s in c.limits}
+    assert written == seeds
+    stored = set(session.execute(text(
+        "SELECT category, urgency, step, value, unit FROM time_limits")).all())
+    assert stored == seeds
+    assert len(seeds) == len(ISSUE_CATEGORIES) * 2 * 4  # every step of every category, both urgencies

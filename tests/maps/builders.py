@@ -26,7 +26,7 @@ NOW = datetime(2025, 12, 31, 12, tzinfo=UTC)
 def categories(kind: str) -> pd.DataFrame:
     rows = FACILITY_CATEGORIES if kind == "facility" else ISSUE_CATEGORIES
     return pd.DataFrame([{"code": c.code, "name_zh": c.name_zh, "name_en": c.name_en,
-                          "icon": c.icon, "colour": c.colour, "due_hours": c.due_hours}
+                          "icon": c.icon, "colour": c.colour}
                          for c in rows])
 
 

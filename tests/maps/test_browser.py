@@ -275,6 +275,9 @@ def _restored(engine, issue_id: int):
     with engine.connect() as conn:
         row = conn.execute(text("SELECT status, updated_at, closed_at FROM issues WHERE id = :i"),
                            {"i": issue_id}).one()
+        steps = conn.execute(text("SELECT coalesce(max(id), 0), array_agg(id) FILTER (WHERE "
+                                  "done_at IS NULL) FROM issue_steps WHERE issue_id = :i"),
+                             {"i": issue_id}).one()
     with committed_changes(engine):
         try:
             yield
@@ -283,6 +286,11 @@ def _restored(engine, issue_id: int):
                 conn.execute(text("""UPDATE issues SET status = :s, updated_at = :u, closed_at = :c
                     WHERE id = :i"""), {"s": row.status, "u": row.updated_at, "c": row.closed_at,
                                         "i": issue_id})
+                # the step the move ended runs again; the one it started goes
+                conn.execute(text("DELETE FROM issue_steps WHERE issue_id = :i AND id > :m"),
+                             {"i": issue_id, "m": steps[0]})
+                conn.execute(text("UPDATE issue_steps SET done_at = NULL WHERE id = ANY(:ids)"),
+                             {"ids": steps[1] or []})
 
 
 def _open_popup_of(page, issue_id: int) -> None:

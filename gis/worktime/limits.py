@@ -1,0 +1,71 @@
+"""The one rule that turns a time limit into a deadline (docs/ARCHITECTURE.md, "Working time").
+
+* ``minutes`` and ``hours`` are elapsed time around the clock: urgent steps (a missing manhole
+  cover made safe within 2 hours) run through nights, weekends and holidays.
+* ``workdays``: a limit of N working days ends at the end of the working day (17:30 Beijing time,
+  the setting GRIDMAP_WORKDAY_END) of the N-th working day *after the day the step starts*. The
+  day the step starts never counts, whatever the hour and whether or not it is a working day: a
+  step started on a Monday (at 08:00 or at 23:00) with 1 working day ends on Tuesday at 17:30; one
+  started on a Saturday, or on Friday after 17:30, ends on Monday at 17:30; one started on the
+  first day of the Spring Festival holiday ends at 17:30 on the first working day after it. A
+  step started on a working day therefore always has the rest of that day as a grace, and a
+  report after hours loses nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+
+from gis.rules import BEIJING, DEFAULT_WORKDAY_END, LIMIT_UNIT_NAMES, LIMIT_UNITS
+from gis.worktime.calendar import MAX_WORKDAYS, WorkCalendar
+
+# The longest elapsed limit accepted (a year), so that a typo cannot promise a century.
+_MAX_ELAPSED = {"minutes": 366 * 24 * 60, "hours": 366 * 24, "workdays": MAX_WORKDAYS}
+
+
+@dataclass(frozen=True)
+class Limit:
+    """A time limit: ``value`` ``unit`` (minutes, hours or workdays)."""
+
+    value: int
+    unit: str
+
+    def __post_init__(self) -> None:
+        if self.unit not in LIMIT_UNITS:
+            raise ValueError(f"a limit's unit is one of {', '.join(LIMIT_UNITS)}, got {self.unit!r}")
+        if not 1 <= self.value <= _MAX_ELAPSED[self.unit]:
+            raise ValueError(f"a limit in {self.unit} is 1 to {_MAX_ELAPSED[self.unit]}, "
+                             f"got {self.value}")
+
+    def as_dict(self) -> dict:
+        return {"value": self.value, "unit": self.unit}
+
+    def describe(self) -> str:
+        """'15 个工作日 / 15 working days'."""
+        zh, en = LIMIT_UNIT_NAMES[self.unit]
+        return f"{self.value} {zh} / {self.value} {en}"
+
+
+def deadline(start: datetime, limit: Limit, calendar: WorkCalendar,
+             workday_end: time = DEFAULT_WORKDAY_END) -> datetime:
+    """When a step started at ``start`` (timezone-aware) with ``limit`` must be done."""
+    if start.tzinfo is None:
+        raise ValueError(f"a step's start needs a time zone, got {start!r}")
+    if limit.unit == "minutes":
+        return start + timedelta(minutes=limit.value)
+    if limit.unit == "hours":
+        return start + timedelta(hours=limit.value)
+    day = calendar.nth_workday_after(start.astimezone(BEIJING).date(), limit.value)
+    return datetime.combine(day, workday_end, tzinfo=BEIJING)
+
+
+def parse_workday_end(value: str | time) -> time:
+    """'17:30' -> time(17, 30); the end of a working day, Beijing time."""
+    if isinstance(value, time):
+        return value
+    try:
+        parsed = time.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"the end of a working day is HH:MM, got {value!r}") from None
+    return parsed.replace(tzinfo=None)
