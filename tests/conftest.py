@@ -348,6 +348,15 @@ def demo_left_as_it_was(request: pytest.FixtureRequest) -> Iterator[None]:
     assert not changed, f"{request.module.__name__} left the demo data changed in {changed}"
 
 
+def commands_use(scratch: tuple[str, Engine], monkeypatch: pytest.MonkeyPatch) -> Engine:
+    """Make the ``gridmap`` commands a test runs connect to the scratch database (as its owner);
+    returns its engine."""
+    url, db = scratch
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.delenv("GRIDMAP_OWNER_DATABASE_URL", raising=False)
+    return db
+
+
 @contextmanager
 def scratch_database(engine: Engine, database_url: str, name: str,
                      pool_size: int = 1) -> Iterator[tuple[str, Engine]]:

@@ -16,7 +16,7 @@ from api.settings import DatabaseSettings, Settings
 from gis.db.cluster import LocalCluster
 from gis.errors import SetupError
 from gis.rules import AUDIT_RETENTION_DAYS
-from tests.conftest import scratch_database
+from tests.conftest import commands_use, scratch_database
 
 SCRATCH_DB = "gridmap_audit_cli"
 
@@ -31,10 +31,7 @@ def scratch(engine, database_url):
 @pytest.fixture
 def trail(scratch, monkeypatch):
     """The scratch database's engine; the commands connect to it (as the owner)."""
-    url, db = scratch
-    monkeypatch.setenv("DATABASE_URL", url)
-    monkeypatch.delenv("GRIDMAP_OWNER_DATABASE_URL", raising=False)
-    return db
+    return commands_use(scratch, monkeypatch)
 
 
 def add(db, username: str, at: str, action: str = "write", **fields) -> None:

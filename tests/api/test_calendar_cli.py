@@ -11,7 +11,7 @@ from sqlalchemy import text
 from api.cli import main as gridmap
 from gis.rules import BEIJING
 from gis.worktime.calendar import official_years
-from tests.conftest import scratch_database
+from tests.conftest import commands_use, scratch_database
 
 SCRATCH_DB = "gridmap_calendar_cli"
 
@@ -24,9 +24,7 @@ def scratch(engine, database_url):
 
 @pytest.fixture
 def calendar_db(scratch, monkeypatch):
-    url, db = scratch
-    monkeypatch.setenv("DATABASE_URL", url)
-    monkeypatch.delenv("GRIDMAP_OWNER_DATABASE_URL", raising=False)
+    db = commands_use(scratch, monkeypatch)
     yield db
     with db.begin() as conn:
         conn.execute(text("DELETE FROM calendar_overrides"))
