@@ -19,7 +19,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse
 from fastapi.routing import iter_route_contexts
-from pydantic import BeforeValidator
+from pydantic import BeforeValidator, Field
 
 from api.dashboard_schemas import (
     DashHeatPublic,
@@ -53,11 +53,14 @@ def _blank_to_none(value):
     return value or None  # an empty form field means "no filter"
 
 
+Day = Annotated[date, Field(ge=date(2000, 1, 1), le=date(2099, 12, 31))]
+
+
 def dash_filter(
     period: Annotated[PeriodKind, Query(description="week (ISO), month or quarter")] = "month",
-    day: Annotated[date | None, BeforeValidator(_blank_to_none), Query(
-        alias="date", ge=date(2000, 1, 1), le=date(2099, 12, 31),
-        description="A day of the period to show (Beijing time); today by default")] = None,
+    day: Annotated[Day | None, BeforeValidator(_blank_to_none), Query(
+        alias="date", description="A day of the period to show (Beijing time); today by default")
+    ] = None,
     community: Annotated[str | None, Query(max_length=100,
                                            description="Community name or code")] = None,
     category: Annotated[list[str] | None, Query(

@@ -19,9 +19,10 @@
  * evaluation (/api/v1/evaluation?role=department|worker), which say 暂无数据 until the server
  * offers them. Everything from the server is written with textContent, never as HTML.
  *
- * For tests and the curious: window.gridmapDash holds the charts, the map, the last answers
- * and `loads`, the number of completed loads (document.body.dataset.ready is "true" after the
- * first).
+ * For tests and the curious: window.gridmapDash holds the charts, the map, the last answers,
+ * `loads`, the number of completed loads (document.body.dataset.ready is "true" after the
+ * first, and readyAt its time in ms since the navigation), and `loadedQuery`, the filters of the
+ * last one.
  */
 (function () {
   "use strict";
@@ -466,6 +467,7 @@
 
   function load() {
     var mine = ++sequence;
+    var asked = query(filters());
     var box = heatBox();
     var kpis = api("/summary").then(function (result) {
       if (result.ok && mine === sequence) {
@@ -493,6 +495,10 @@
     return Promise.all(work).then(function () {
       if (mine === sequence) {
         dash.loads += 1;
+        dash.loadedQuery = asked;
+        if (!document.body.hasAttribute("data-ready")) {
+          document.body.setAttribute("data-ready-at", String(Math.round(window.performance.now())));
+        }
         document.body.setAttribute("data-ready", "true");
       }
     });

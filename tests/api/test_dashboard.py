@@ -106,6 +106,8 @@ def test_the_period_is_todays_by_default(client, roles):
     today = datetime.now(BEIJING).date()
     assert body["period"]["since"] <= str(today) <= body["period"]["until"]
     assert get(client, roles, "leader", "summary")["period"]["kind"] == "month"
+    assert get(client, roles, "leader", "summary", period="week", date="")["period"] == \
+        body["period"]  # an empty form field is no date
 
 
 # -- the trends -----------------------------------------------------------------------------------
