@@ -251,7 +251,7 @@ def test_the_big_screen_holds_every_panel_without_scrolling(dash, demo_month):
     assert fit["scroll"] == fit["view"], fit
     width, height = fit["view"]
     for name, left, top, right, bottom in fit["panels"]:
-        assert 0 <= left and right <= width and 0 <= top and bottom <= height, name
+        assert left >= 0 and top >= 0 and right <= width and bottom <= height, name
         assert bottom - top > 60, name
     d.shot("dash-big")
     measured["big"] = _weight(page)
