@@ -20,7 +20,7 @@ BEIJING_OFFSET = timezone(timedelta(hours=8))
 
 # -- statuses and the closed loop (信息收集 → 案卷建立 → 任务派遣 → 任务处理 → 处理反馈 → 核查结案) --
 ISSUE_STATUSES = ("reported", "accepted", "dispatched", "in_progress", "resolved", "closed",
-                  "rejected", "reopened")
+                  "rejected", "reopened", "on_hold")
 # The loop has ended for these: they are not open and never overdue. 'closed' is the only one
 # that counts as closed (结案); 'rejected' cases were never taken on.
 FINAL_STATUSES = ("closed", "rejected")
@@ -38,8 +38,10 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
     "reopened": ("dispatched", "in_progress"),
     "closed": (),
     "rejected": (),
+    "on_hold": (),
 }
-# Every status a transition can lead to (all but the first, 'reported').
+# Every status a transition can lead to (not the first, 'reported', nor 'on_hold', which only
+# the branch action 'hold' enters).
 TRANSITION_TARGETS = tuple(s for s in ISSUE_STATUSES if any(s in to for to in TRANSITIONS.values()))
 # Each status by the stage of the closed loop it stands for (Chinese, English).
 STATUS_NAMES: dict[str, tuple[str, str]] = {
@@ -51,7 +53,51 @@ STATUS_NAMES: dict[str, tuple[str, str]] = {
     "closed": ("核查结案", "Closed"),
     "rejected": ("不予立案", "Rejected"),
     "reopened": ("返工", "Reopened"),
+    "on_hold": ("挂账", "On hold"),
 }
+
+# -- the command centre's branches (docs/ARCHITECTURE.md, "Dispatch and the branches") ----------
+# 挂账: a department parks a case it cannot fix now (funds, a court order, the season). The case
+# stays open and counted, but no step runs and it is never overdue; 'resume' takes it up again
+# with a fresh handling limit.
+HOLD_STATUS = "on_hold"
+# Open statuses whose time does not run: never overdue.
+UNTIMED_STATUSES = FINAL_STATUSES + (HOLD_STATUS,)
+# A dispatcher's dispatch: accepted (or reworked) -> dispatched, to a department or to the grid
+# worker (community matters). A dispatch rule (category x region) does it on acceptance.
+DISPATCH_MOVE = (("accepted", "reopened"), "dispatched")
+# The branch actions that move a case, outside TRANSITIONS (which the generic transitions
+# endpoint follows): from which statuses, to which status.
+BRANCH_MOVES: dict[str, tuple[tuple[str, ...], str]] = {
+    "dispatch": DISPATCH_MOVE,
+    "return": (("dispatched", "in_progress"), "accepted"),  # 回退: not ours, back to the dispatcher
+    "hold": (("dispatched", "in_progress", "reopened"), HOLD_STATUS),  # 挂账
+    "resume": ((HOLD_STATUS,), "in_progress"),  # 解除挂账
+}
+# The statuses a department may ask for more time in (延期申请), and a leader may issue a
+# supervision notice on (督办): a case being handled / any open case.
+EXTENSION_STATUSES = ("dispatched", "in_progress", "reopened")
+SUPERVISION_STATUSES = tuple(s for s in ISSUE_STATUSES if s not in FINAL_STATUSES)
+# The kinds of a case's history rows (issue_events.kind). Moves change the status ('move' is a
+# plain transition, a report, a check on site); the others leave it (to_status NULL).
+MOVE_EVENT_KINDS = ("move", "dispatch", "return", "hold", "resume")
+NOTE_EVENT_KINDS = ("extension_request", "extension_approved", "extension_refused",
+                    "supervise", "supervision_reply")
+EVENT_KINDS = MOVE_EVENT_KINDS + NOTE_EVENT_KINDS
+EVENT_KIND_NAMES = {
+    "move": ("流转", "move"), "dispatch": ("派遣", "dispatch"), "return": ("回退", "return"),
+    "hold": ("挂账", "hold"), "resume": ("解除挂账", "resume"),
+    "extension_request": ("延期申请", "extension requested"),
+    "extension_approved": ("延期批准", "extension approved"),
+    "extension_refused": ("延期驳回", "extension refused"),
+    "supervise": ("督办", "supervision notice"), "supervision_reply": ("督办回复", "reply to supervision"),
+}
+# What the in-app notification list tells whom: a step past its deadline (the dispatchers and
+# leaders of the case's region), a case returned or an extension asked for (its dispatchers), a
+# supervision notice (the department or worker handling the case), an extension decided and a
+# supervision answered (who asked).
+NOTIFICATION_KINDS = ("overdue", "returned", "extension_request", "extension_decided",
+                      "supervision", "supervision_reply")
 
 # -- working time (docs/ARCHITECTURE.md, "Working time") -------------------------------------------
 # The steps a case's time limits apply to, names in (Chinese, English). ``verify`` is the check on
@@ -130,9 +176,9 @@ MAX_VERTICES = 10_000
 
 
 def is_overdue(status: str, due_at: datetime | None, now: datetime) -> bool:
-    """Open and past its due time. A case whose category sets no time limit (``due_at`` None)
-    is never overdue."""
-    return status not in FINAL_STATUSES and due_at is not None and due_at < now
+    """Open, its time running (not on hold) and past its due time. A case whose category sets no
+    time limit (``due_at`` None) is never overdue."""
+    return status not in UNTIMED_STATUSES and due_at is not None and due_at < now
 
 
 # -- the same rules as SQL, over an ``issues`` row aliased ``t`` ------------------------------------
@@ -141,6 +187,7 @@ def _sql_list(values: tuple[str, ...]) -> str:
 
 
 FINAL_SQL = _sql_list(FINAL_STATUSES)
+UNTIMED_SQL = _sql_list(UNTIMED_STATUSES)
 
 
 def open_sql(t: str = "i") -> str:
@@ -154,8 +201,8 @@ def field_action_sql(t: str = "i") -> str:
 
 
 def overdue_sql(t: str = "i", now: str = "now()") -> str:
-    """A boolean, never NULL: open, with a due time, and past it."""
-    return f"({open_sql(t)} AND {t}.due_at IS NOT NULL AND {t}.due_at < {now})"
+    """A boolean, never NULL: open and not on hold, with a due time, and past it."""
+    return f"({t}.status NOT IN {UNTIMED_SQL} AND {t}.due_at IS NOT NULL AND {t}.due_at < {now})"
 
 
 def step_overdue_sql(s: str = "s", now: str = "now()") -> str:

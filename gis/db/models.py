@@ -27,17 +27,21 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from gis.geo.grid_index import METHODS
 from gis.rules import (
+    EVENT_KINDS,
     FACILITY_CHECK_RESULTS,
     FACILITY_STATUSES,
     ISSUE_STATUSES,
     LIMIT_UNITS,
     LOCATION_SOURCES,
+    MOVE_EVENT_KINDS,
+    NOTIFICATION_KINDS,
     PHOTO_KINDS,
     REGION_LEVELS,
     ROLES,
@@ -368,16 +372,25 @@ class IssueEvent(Base):
     Idempotency-Key of the action on site that made it, unique per case (migration 0007)."""
 
     __tablename__ = "issue_events"
-    __table_args__ = (UniqueConstraint("issue_id", "client_key", name="issue_events_issue_key"),)
+    __table_args__ = (
+        UniqueConstraint("issue_id", "client_key", name="issue_events_issue_key"),
+        _one_of("kind", EVENT_KINDS),
+        CheckConstraint(f"(kind IN ({', '.join(repr(k) for k in MOVE_EVENT_KINDS)})) = "
+                        "(to_status IS NOT NULL)", name="moves_have_a_status"),
+        Index("ix_issue_events_kind", "kind", "at", postgresql_where="kind <> 'move'"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id", ondelete="CASCADE"), index=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     from_status: Mapped[str | None] = mapped_column(String(16))
-    to_status: Mapped[str] = mapped_column(String(16))
+    to_status: Mapped[str | None] = mapped_column(String(16))  # None: not a move (migration 0009)
     note: Mapped[str | None] = mapped_column(Text)
     client_key: Mapped[str | None] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(24), server_default="move")
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
+    details: Mapped[dict | None] = mapped_column(JSONB)
 
     issue: Mapped[Issue] = relationship(back_populates="events")
 
@@ -432,6 +445,94 @@ class IssueStep(Base):
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    notified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # late, told
+
+
+class DispatchRule(Base):
+    """Category x region -> department (None: the grid's worker), applied on acceptance when
+    ``auto``, otherwise only suggested; the most specific region wins (migration 0009)."""
+
+    __tablename__ = "dispatch_rules"
+    __table_args__ = (UniqueConstraint("category", "region_id", name="one_rule_per_category_and_region",
+                                       postgresql_nulls_not_distinct=True),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    category: Mapped[str] = mapped_column(
+        ForeignKey("categories.code", ondelete="CASCADE", onupdate="CASCADE"))
+    region_id: Mapped[int | None] = mapped_column(ForeignKey("regions.id", ondelete="CASCADE"))
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id", ondelete="CASCADE"))
+    auto: Mapped[bool] = mapped_column(Boolean, server_default="true")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class ExtensionRequest(Base):
+    """延期申请: a department asks for more time; a dispatcher approves (the deadline moves) or
+    refuses. At most one is pending per case (migration 0009)."""
+
+    __tablename__ = "extension_requests"
+    __table_args__ = (
+        _one_of("unit", LIMIT_UNITS),
+        CheckConstraint("value > 0", name="value_positive"),
+        CheckConstraint("btrim(reason) <> ''", name="reason_given"),
+        CheckConstraint("(decided_at IS NULL) = (approved IS NULL)", name="decided_together"),
+        Index("ix_extension_requests_issue", "issue_id"),
+        Index("extension_requests_one_pending", "issue_id", unique=True,
+              postgresql_where="decided_at IS NULL"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id", ondelete="CASCADE"))
+    requested_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    value: Mapped[int] = mapped_column(Integer)
+    unit: Mapped[str] = mapped_column(String(8))
+    reason: Mapped[str] = mapped_column(Text)
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    approved: Mapped[bool | None] = mapped_column(Boolean)
+    decision_note: Mapped[str | None] = mapped_column(Text)
+    due_before: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    due_after: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Supervision(Base):
+    """督办: a leader's notice on a case, which the handler must answer (migration 0009)."""
+
+    __tablename__ = "supervisions"
+    __table_args__ = (
+        CheckConstraint("btrim(note) <> ''", name="note_given"),
+        CheckConstraint("(replied_at IS NULL) = (reply IS NULL)", name="replied_together"),
+        Index("ix_supervisions_issue", "issue_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id", ondelete="CASCADE"))
+    issued_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    note: Mapped[str] = mapped_column(Text)
+    reply_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    replied_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    replied_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reply: Mapped[str | None] = mapped_column(Text)
+
+
+class Notification(Base):
+    """One entry of a user's in-app notification list (migration 0009)."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        _one_of("kind", NOTIFICATION_KINDS),
+        Index("ix_notifications_user", "user_id", text("at DESC")),
+        Index("ix_notifications_unread", "user_id", postgresql_where="read_at IS NULL"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    issue_id: Mapped[int | None] = mapped_column(ForeignKey("issues.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(24))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    title: Mapped[str] = mapped_column(Text)
+    read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class FacilityCheck(Base):
