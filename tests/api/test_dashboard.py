@@ -244,6 +244,17 @@ def test_a_case_on_time_with_a_late_step_is_listed_for_its_step(client, roles, s
     assert row["hours_late"] == row["step_hours_late"] == 1.5
 
 
+def test_a_case_on_hold_is_open_but_never_overdue(client, roles, sql):
+    """挂账: the case is parked (no step runs), counted open, and off the overdue list."""
+    before = get(client, roles, "leader", "summary")
+    case = get(client, roles, "leader", "overdue")["data"][0]["id"]
+    sql("UPDATE issue_steps SET done_at = now() WHERE issue_id = :i AND done_at IS NULL", i=case)
+    sql("UPDATE issues SET status = 'on_hold' WHERE id = :i", i=case)
+    after = get(client, roles, "leader", "summary")
+    assert (after["open"], after["overdue"]) == (before["open"], before["overdue"] - 1)
+    assert case not in {c["id"] for c in get(client, roles, "leader", "overdue")["data"]}
+
+
 # -- the heat map ------------------------------------------------------------------------------------
 def test_the_heat_map_counts_the_periods_cases(client, roles, sql, demo_month):
     body = DashHeatPublic.model_validate(
