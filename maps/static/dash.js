@@ -235,7 +235,7 @@
       tooltip: {trigger: "axis", axisPointer: {type: "shadow"}, confine: true},
       legend: {type: "scroll", top: 0, left: 0, right: 0},
       xAxis: {type: "category", data: labels},
-      yAxis: {type: "value", name: text.cases, minInterval: 1},
+      yAxis: {type: "value", minInterval: 1},
       series: series}), true);
   }
 
