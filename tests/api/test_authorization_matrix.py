@@ -58,7 +58,7 @@ from tests.conftest import DEMO_PASSWORD, _forget_cached_state, app_settings, me
 from tests.photo_files import camera_jpeg
 
 APP_ROUTES = create_app(app_settings("postgresql://routes-only@127.0.0.1:1/none")).routes
-PAGE_PREFIXES = ("/maps/", "/admin", "/account")
+PAGE_PREFIXES = ("/maps/", "/admin", "/account", "/notifications")
 LOGIN_PAGES = ("/login", "/logout")  # the log-in page and its form: for the anonymous
 STATIC_PREFIX = "/static/"
 USERS = ("worker03", "leader", "dispatcher", "shizheng01", "admin")
