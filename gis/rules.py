@@ -125,6 +125,10 @@ LIMIT_UNIT_NAMES = {"minutes": ("分钟", "minutes"), "hours": ("小时", "hours
 # The end of the working day, Beijing time: a limit of N working days ends then on the N-th
 # working day after the day its step starts (the setting GRIDMAP_WORKDAY_END).
 DEFAULT_WORKDAY_END = time(17, 30)
+# The start of the working day (the setting GRIDMAP_WORKDAY_START): office hours, from it to the
+# end, are what working hours count (gis.worktime.limits.working_hours: the evaluation's
+# handling time).
+DEFAULT_WORKDAY_START = time(8, 30)
 
 # -- facilities (部件) ------------------------------------------------------------------------------
 FACILITY_STATUSES = ("ok", "damaged", "missing", "repairing")
