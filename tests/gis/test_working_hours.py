@@ -23,7 +23,7 @@ def at(day: str, hour: int = 10, minute: int = 0) -> datetime:
 
 
 def test_office_hours_of_a_plain_week():
-    assert DEFAULT_WORKDAY_START == time(8, 30) and DEFAULT_WORKDAY_END == time(17, 30)
+    assert (time(8, 30), time(17, 30)) == (DEFAULT_WORKDAY_START, DEFAULT_WORKDAY_END)
     # Monday 9 March 2026, 16:00 -> Tuesday 10:00: 1.5 h on Monday, 1.5 h on Tuesday
     assert working_hours(at("2026-03-09", 16), at("2026-03-10", 10), OFFICIAL) == 3.0
     # Friday 17:00 -> Monday 09:00: half an hour each side of the weekend
