@@ -193,6 +193,37 @@ class Period:
                 "label": self.label}
 
 
+# The longest explicit period (two years and a day): what one evaluation may scan.
+MAX_PERIOD_DAYS = 731
+
+
+# The days an evaluation may be about (a period and the one before it stay within the calendar).
+FIRST_DAY, LAST_DAY = date(1950, 1, 1), date(2199, 12, 31)
+
+
+def period_from(kind: str | None, day: date | None, since: date | None, until: date | None,
+                today: date) -> Period:
+    """The period a request names: ``since`` and ``until`` (both, and nothing else), or the
+    ``kind`` (default month) containing ``day`` (default ``today``)."""
+    for name, value in (("date", day), ("since", since), ("until", until)):
+        if value is not None and not FIRST_DAY <= value <= LAST_DAY:
+            raise InvalidParameter(f"{name} must be within {FIRST_DAY} and {LAST_DAY}; got {value}",
+                                   zh=f"{name} 须在 {FIRST_DAY} 至 {LAST_DAY} 之间，收到 {value}")
+    if since is None and until is None:
+        return Period.of(kind or "month", day or today)
+    if since is None or until is None:
+        raise InvalidParameter("explicit dates need both since and until",
+                               zh="按日期评价需要同时给出 since 和 until")
+    if kind is not None or day is not None:
+        raise InvalidParameter("give either period and date, or since and until, not both",
+                               zh="period/date 与 since/until 只能二选一")
+    period = Period.between(since, until)
+    if period.days > MAX_PERIOD_DAYS:
+        raise InvalidParameter(f"a period is at most {MAX_PERIOD_DAYS} days; got {period.days}",
+                               zh=f"评价周期最长 {MAX_PERIOD_DAYS} 天，收到 {period.days} 天")
+    return period
+
+
 # -- score and grade -----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Scoring:
