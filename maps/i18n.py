@@ -6,7 +6,7 @@ label is translated once.
 
 from __future__ import annotations
 
-from gis.rules import PHOTO_KIND_NAMES, PHOTO_KINDS, STATUS_NAMES
+from gis.rules import EVENT_KIND_NAMES, PHOTO_KIND_NAMES, PHOTO_KINDS, STATUS_NAMES
 
 LANGS = ("zh", "en")
 
@@ -178,6 +178,11 @@ def photo_kinds(kinds) -> list[str]:
 
 def status_label(status: str, lang: str) -> str:
     zh, en = STATUS.get(status, (status, status))
+    return en if lang == "en" else zh
+
+
+def event_kind_label(kind: str, lang: str) -> str:
+    zh, en = EVENT_KIND_NAMES.get(kind, (kind, kind))
     return en if lang == "en" else zh
 
 

@@ -45,6 +45,7 @@ from maps.base import (
 from maps.grid_map import PII_COLUMNS, STREET_COLOUR, grid_outline
 from maps.i18n import (
     WHY_KEYS,
+    event_kind_label,
     facility_status_label,
     photo_kind_label,
     photo_kinds,
@@ -237,14 +238,27 @@ def _history(data: IssueDetail, lang: str) -> str:
     head = "".join(f"<th>{esc(t(k, lang))}</th>" for k in ("time", "actor", "change", "note"))
     rows = []
     for e in data.history:
-        change = (f'{esc(status_label(e["from_status"], lang)) if e["from_status"] else "—"}'
-                  f' → {esc(status_label(e["to_status"], lang))}')
+        change = _change(e, lang)
         rows.append(f'<tr class="gm-event" data-gm-event="{int(e["id"])}">'
                     f'<td>{esc(local_time(e["at"]))}</td>'
                     f'<td>{esc(e["actor"] or t("system", lang))}</td><td>{change}</td>'
                     f'<td class="gm-event-note">{esc(e["note"] or "")}</td></tr>')
     return (f'<h2>{esc(t("history", lang))} ({len(data.history)})</h2>'
             f'<table class="gm-history"><tr>{head}</tr>{"".join(rows)}</table>')
+
+
+def _change(event: Mapping, lang: str) -> str:
+    """A move as 'from → to', led by its branch (回退, 派遣...) and department; an entry that is
+    not a move (延期申请, 督办...) by its kind alone."""
+    kind = event.get("kind", "move")
+    branch = "" if kind == "move" else event_kind_label(kind, lang)
+    if event.get("department_name"):
+        branch += f" · {event['department_name']}"
+    if event["to_status"] is None:
+        return esc(branch)
+    move = (f'{esc(status_label(event["from_status"], lang)) if event["from_status"] else "—"}'
+            f' → {esc(status_label(event["to_status"], lang))}')
+    return f'<span class="gm-branch">{esc(branch)}</span> {move}' if branch else move
 
 
 def photos_html(photos: Sequence[Mapping], issue_id: int, lang: str) -> str:
