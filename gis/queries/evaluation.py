@@ -328,10 +328,10 @@ def evaluate(session: Session, actor: Actor, role: str, period: Period,
     require_role(actor, *STATISTICS_ROLES)
     check_role(role)
     scoring = scoring or load_scoring(session)
-    units = _UNITS[role](session, actor, period)
     previous = period.previous()
     now = _VALUES[role](session, actor, period)
     before = _VALUES[role](session, actor, previous)
+    units = _UNITS[role](session, actor, period, sorted(k for k, v in now.items() if _any(v)))
     rows = [_row(role, unit, now, before) for unit in units]
     scores = score_units(role, {r["key"]: r["values"] for r in rows}, scoring)
     previous_scores = score_units(role, {u.key: before.get(u.key) or _empty(role) for u in units},
@@ -351,6 +351,11 @@ def evaluate_all(session: Session, actor: Actor, period: Period) -> dict[str, di
     """Every role's evaluation (the workbook's sheets)."""
     scoring = load_scoring(session)
     return {role: evaluate(session, actor, role, period, scoring) for role in EVALUATION_ROLES}
+
+
+def _any(values: Values) -> bool:
+    """Something happened: a count above 0 or a rate with a value."""
+    return any(v not in (None, 0) for v in values.values())
 
 
 def _empty(role: str) -> Values:
@@ -392,8 +397,12 @@ def _in_span(column: str, d: str = "d") -> str:
     return f"({column} >= {d}.at AND ({d}.next_at IS NULL OR {column} < {d}.next_at))"
 
 
-def _department_units(session: Session, actor: Actor, period: Period) -> list[Unit]:
-    rows = session.execute(text("SELECT code, name FROM departments ORDER BY code")).all()
+def _department_units(session: Session, actor: Actor, period: Period,
+                      present: list[str]) -> list[Unit]:
+    """The active departments, and any other that has something in the period."""
+    rows = session.execute(text("SELECT code, name FROM departments "
+                                "WHERE active OR code = ANY(:present) ORDER BY code"),
+                           {"present": present}).all()
     return [Unit(*r) for r in rows]
 
 
@@ -472,16 +481,20 @@ def _handling_hours(session: Session, actor: Actor, period: Period) -> dict[str,
 
 
 # -- grid workers ----------------------------------------------------------------------------------
-def _worker_units(session: Session, actor: Actor, period: Period) -> list[Unit]:
-    """Whoever held a grid of the reader's region (an admin's: any) during the period."""
+def _worker_units(session: Session, actor: Actor, period: Period,
+                  present: list[str]) -> list[Unit]:
+    """Whoever held a grid of the reader's region (an admin's: any) during the period, and any
+    other worker whose cases in the reader's scope had something in it (a case reported before
+    they handed the grid over, decided in the period)."""
     region = ""
-    params = period.params()
+    params = period.params() | {"present": present}
     if actor.role in REGION_ROLES:
         region = "AND ga.grid_code = ANY(:region_grids)"
         params["region_grids"] = sorted(actor.region_grid_codes)
     rows = session.execute(text(f"""
         SELECT u.username, u.display_name FROM users u
-         WHERE u.id IN (SELECT ga.user_id FROM grid_assignments ga
+         WHERE u.username = ANY(:present)
+            OR u.id IN (SELECT ga.user_id FROM grid_assignments ga
                          WHERE ga.valid_from < :until AND (ga.valid_to IS NULL OR ga.valid_to > :since)
                                {region})
          ORDER BY u.username"""), params).all()
@@ -602,11 +615,11 @@ def _per_1000(cases: int, households: int | None) -> float | None:
     return round(cases * 1000.0 / households, 2) if households else None
 
 
-_UNITS: dict[str, Callable[[Session, Actor, Period], list[Unit]]] = {
+_UNITS: dict[str, Callable[[Session, Actor, Period, list[str]], list[Unit]]] = {
     "department": _department_units,
     "worker": _worker_units,
-    "grid": lambda s, a, p: _area_units(s, a, "grid"),
-    "community": lambda s, a, p: _area_units(s, a, "community"),
+    "grid": lambda s, a, p, present: _area_units(s, a, "grid"),
+    "community": lambda s, a, p, present: _area_units(s, a, "community"),
 }
 _VALUES: dict[str, Callable[[Session, Actor, Period], dict[str, Values]]] = {
     "department": _department_values,

@@ -347,6 +347,23 @@ def test_scores_grades_and_the_change_in_march(session, march):
     assert a["grade"] == grade_of(a["score"], THRESHOLDS)
 
 
+def test_who_is_listed(session, march):
+    """Active departments, and inactive ones with something in the period; the workers who held
+    a grid in the period, and those whose cases had something in it."""
+    session.execute(text("UPDATE departments SET active = false WHERE code = :b"), {"b": B})
+    session.execute(text("UPDATE grid_assignments SET valid_to = :t WHERE valid_to = :h"),
+                    {"t": at("2024-02-29", 23), "h": at("2024-03-16", 12)})
+    departments = _values(evaluate(session, march.leader, "department", MARCH))
+    assert {A, B} <= set(departments)
+    quiet = Period.of("month", date(2023, 1, 1))
+    assert A in _values(evaluate(session, march.leader, "department", quiet))
+    assert B not in _values(evaluate(session, march.leader, "department", quiet))
+    # evalworker1 handed grid 001 over before March; c4, reported in February, was checked in March
+    workers = _values(evaluate(session, march.leader, "worker", MARCH))
+    assert workers[W1] == {"reports": 0, "valid_report_rate": None, "on_time_verify_rate": None,
+                           "on_time_check_rate": 1.0, "self_resolved": 0}
+
+
 def test_the_scope_and_the_roles(session, march):
     other = Actor(0, "elsewhere", "别处", "leader", region_id=1,
                   region_grid_codes=frozenset({"140429100001003"}))
