@@ -23,6 +23,7 @@ from api.routes import (
     calendar,
     categories,
     command,
+    dashboard,
     evaluation,
     facilities,
     field,
@@ -81,9 +82,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(LoginRedirect, _to_login)
     # field before issues_read: /api/v1/issues/duplicates is not an issue id
     for module in (health, auth, grids, locate, field, issues, issues_read, photos, buildings,
-                   facilities, categories, calendar, command, stats, evaluation, package, open311,
-                   ogc, tiles, pages, users):
+                   facilities, categories, calendar, command, stats, dashboard, evaluation,
+                   package, open311, ogc, tiles, pages, users):
         app.include_router(module.router)
+    app.include_router(dashboard.page_router)  # /dash, the leaders' dashboard
     app.include_router(audit_trail.router)
     map_pages.install(app, settings.maps)  # HTML maps, and their JS/CSS under /static/
     field_app.install(app)  # the grid worker's app at /app/

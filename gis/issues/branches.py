@@ -26,7 +26,8 @@ from sqlalchemy.orm import Session
 
 from gis.errors import Conflict, Forbidden, InvalidParameter, NotFound, ReasonRequired
 from gis.issues import notifications, workflow
-from gis.issues.actions import require_status
+from gis.issues.actions import allowed_actions, require_status
+from gis.issues.dispatch import DISPATCHER_ROLES
 from gis.people.actors import Actor, require_role
 from gis.rules import BRANCH_MOVES, EXTENSION_STATUSES, SUPERVISION_STATUSES
 from gis.worktime.limits import Limit, deadline
@@ -196,8 +197,10 @@ def _extend(session: Session, issue_id: int, due_at: datetime | None, limit: Lim
     step = session.execute(text("SELECT id, due_at FROM issue_steps WHERE issue_id = :i "
                                 "AND done_at IS NULL AND step = 'handle'"), {"i": issue_id}).first()
     if step is not None and step.due_at is not None:
-        session.execute(text("UPDATE issue_steps SET due_at = :d, notified_at = NULL WHERE id = :s"),
+        session.execute(text("UPDATE issue_steps SET due_at = :d WHERE id = :s"),
                         {"d": deadline(step.due_at, limit, calendar, end), "s": step.id})
+        # late again after the new deadline: to be told again
+        session.execute(text("DELETE FROM step_alerts WHERE step_id = :s"), {"s": step.id})
     if due_at is None:
         return None
     due_after = deadline(due_at, limit, calendar, end)
@@ -264,3 +267,45 @@ def _set_last_details(session: Session, issue_id: int, details: dict) -> None:
         UPDATE issue_events SET details = CAST(:d AS jsonb)
          WHERE id = (SELECT max(id) FROM issue_events WHERE issue_id = :i)"""),
         {"i": issue_id, "d": workflow.details_json(details)})
+
+
+# -- what a reader may do now (the issue page's buttons) ----------------------------------------
+@dataclass(frozen=True)
+class Available:
+    """The command-centre actions ``actor`` may take on a case now: names of
+    :func:`gis.issues.actions.allowed_actions` plus ``approve_extension``/``refuse_extension``
+    (a request is pending) and ``reply`` (to the notice ``supervision``); the departments a
+    dispatch may go to, as (code, name)."""
+
+    actions: tuple[str, ...] = ()
+    supervision: int | None = None
+    departments: tuple[tuple[str, str], ...] = ()
+
+
+def available(session: Session, actor: Actor, issue_id: int) -> Available:
+    """What ``actor``, who may act on case ``issue_id``, may do to it with the command centre's
+    actions, by the same rules the actions check (their status and role)."""
+    row = session.execute(text("""
+        SELECT i.status, i.department_id,
+               EXISTS (SELECT 1 FROM extension_requests r WHERE r.issue_id = i.id
+                        AND r.decided_at IS NULL) AS pending,
+               (SELECT min(s.id) FROM supervisions s WHERE s.issue_id = i.id
+                   AND s.replied_at IS NULL) AS supervision
+          FROM issues i WHERE i.id = :i"""), {"i": issue_id}).one()
+    handles = actor.role == "admin" or (actor.role == "department") or (
+        actor.role == "worker" and row.department_id is None)
+    decides = actor.role in DECIDER_ROLES
+    allowed = allowed_actions(row.status)["actions"]
+    wanted = {"dispatch": actor.role in DISPATCHER_ROLES, "return": handles, "hold": handles,
+              "resume": handles or decides, "request_extension": handles and not row.pending,
+              "supervise": actor.role in SUPERVISOR_ROLES}
+    actions = [a for a in allowed if wanted.get(a)]
+    if row.pending and decides:
+        actions += ["approve_extension", "refuse_extension"]
+    if row.supervision is not None and (handles or actor.role == "dispatcher"):
+        actions.append("reply")
+    departments = ()
+    if "dispatch" in actions:
+        departments = tuple(tuple(d) for d in session.execute(text(
+            "SELECT code, name FROM departments WHERE active ORDER BY name")).all())
+    return Available(tuple(actions), row.supervision if "reply" in actions else None, departments)

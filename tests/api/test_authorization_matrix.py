@@ -58,7 +58,7 @@ from tests.conftest import DEMO_PASSWORD, _forget_cached_state, app_settings, me
 from tests.photo_files import camera_jpeg
 
 APP_ROUTES = create_app(app_settings("postgresql://routes-only@127.0.0.1:1/none")).routes
-PAGE_PREFIXES = ("/maps/", "/admin", "/account")
+PAGE_PREFIXES = ("/maps/", "/admin", "/account", "/notifications")
 LOGIN_PAGES = ("/login", "/logout")  # the log-in page and its form: for the anonymous
 STATIC_PREFIX = "/static/"
 USERS = ("worker03", "leader", "dispatcher", "shizheng01", "admin")
@@ -334,6 +334,12 @@ def _a_rule(d: Data, t: Target) -> Call:
     return Call(f"/api/v1/dispatch-rules/{rule}")
 
 
+def _late(d: Data, t: Target) -> Call:
+    """The overdue list, with the target case past its promised deadline."""
+    d.sql("UPDATE issues SET due_at = now() - interval '1 hour' WHERE id = :i", i=t.issue)
+    return Call("/api/v1/dashboard/overdue?limit=1000")
+
+
 # A worker's tasks are the cases of their grids; everyone else's, the cases of their scope.
 TASKS_LISTED = by_role((True, False), (True, False), (True, False), (True, False), (True, True))
 NEW_PASSWORD = "Matrix-Check-2026!x"
@@ -525,6 +531,18 @@ TABLE: dict[tuple[str, str], tuple[Variant, ...]] = {
         lambda r, t: t.grid in {g["grid_code"] for g in r.json()["data"]}, STATS_LISTED)),
     ("GET", "/api/v1/stats/timeline"): row(Variant(fixed("/api/v1/stats/timeline"), 401, STATS)),
     ("GET", "/api/v1/stats/workers"): row(Variant(fixed("/api/v1/stats/workers"), 401, STATS)),
+    # -- the leaders' dashboard: as the statistics, over each reader's region --------------------
+    ("GET", "/api/v1/dashboard/summary"): row(Variant(fixed("/api/v1/dashboard/summary"), 401,
+                                                      STATS)),
+    ("GET", "/api/v1/dashboard/trend"): row(Variant(fixed("/api/v1/dashboard/trend"), 401, STATS)),
+    ("GET", "/api/v1/dashboard/overdue"): row(Variant(
+        _late, 401, STATS, lambda r, t: t.issue in {c["id"] for c in r.json()["data"]},
+        STATS_LISTED)),
+    ("GET", "/api/v1/dashboard/heat"): row(Variant(
+        fixed("/api/v1/dashboard/heat"), 401, STATS,
+        lambda r, t: t.grid in {f["properties"]["code"] for f in r.json()["grids"]["features"]},
+        STATS_LISTED)),
+    ("GET", "/dash"): row(Variant(fixed("/dash"), 303, STATS)),
     # -- the evaluation (综合评价): the same readers and regions as the statistics ------------------
     ("GET", "/api/v1/evaluation"): row(Variant(
         fixed("/api/v1/evaluation?role=grid"), 401, STATS,

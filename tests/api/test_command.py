@@ -6,6 +6,7 @@ the notification of late steps, once each."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 
 import pytest
@@ -15,6 +16,7 @@ from gis.worktime.calendar import WorkCalendar
 from gis.worktime.limits import Limit, deadline
 from tests.api.conftest import bearer
 from tests.api.scope_data import GRID_OWN, add_case, grid_id, grid_point
+from tests.api.test_pages import page_login
 
 USERS = ("dispatcher", "leader", "shizheng01", "huanwei01", "worker03", "worker05", "admin")
 ZH = {"Accept-Language": "zh-CN"}
@@ -290,3 +292,23 @@ def test_dispatch_rules_and_the_automatic_share(client, tokens, sql):
                      WHERE f.at >= CAST(:d AS date)::timestamp AT TIME ZONE 'Asia/Shanghai'""", d=today)[0]
     assert (share["dispatches"], share["automatic"]) == tuple(firsts)
     assert share["automatic"] >= 1 and share["dispatches"] >= 2
+
+
+def test_the_notification_page_lists_and_marks_read(client, tokens, sql):
+    """The page every user reaches from 通知 in the user bar: newest first, unread marked, and a
+    form that marks them all read (with the session's CSRF token)."""
+    issue = new_case(sql, status="dispatched", department="huanwei")
+    r = post(client, f"/issues/{issue}/return", {"reason": "不是我们的"}, tokens["huanwei01"])
+    assert r.status_code == 200
+    assert page_login(client, "dispatcher").status_code == 303
+    page = client.get("/notifications")
+    assert page.status_code == 200, page.text
+    assert f'/maps/issue/{issue}?lang=zh' in page.text and "事件" in page.text
+    assert 'data-kind="returned"' in page.text and "gm-notification-unread" in page.text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    done = client.post("/notifications/read", data={"csrf_token": token, "lang": "zh"},
+                       follow_redirects=False)
+    assert done.status_code == 303
+    assert client.get("/api/v1/me/notifications", headers=tokens["dispatcher"]).json()["unread"] == 0
+    assert "gm-notification-unread" not in client.get("/notifications").text
+    assert 'class="gm-bell"' in page.text  # the user bar's way there

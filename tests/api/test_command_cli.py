@@ -61,5 +61,6 @@ def test_escalate_notifies_each_late_step_once(command_db, capsys):
     assert gridmap(["escalate"]) == 0
     assert capsys.readouterr().out.strip() == "late steps notified: 0"
     with command_db.begin() as conn:
-        assert conn.execute(text("SELECT notified_at IS NOT NULL FROM issue_steps "
-                                 "WHERE issue_id = :i"), {"i": issue}).scalar_one()
+        assert conn.execute(text("SELECT count(*) FROM step_alerts a JOIN issue_steps s "
+                                 "ON s.id = a.step_id WHERE s.issue_id = :i"),
+                            {"i": issue}).scalar_one() == 1
