@@ -24,6 +24,7 @@ from api.routes import (
     categories,
     command,
     dashboard,
+    evaluation,
     facilities,
     field,
     grids,
@@ -81,8 +82,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(LoginRedirect, _to_login)
     # field before issues_read: /api/v1/issues/duplicates is not an issue id
     for module in (health, auth, grids, locate, field, issues, issues_read, photos, buildings,
-                   facilities, categories, calendar, command, stats, dashboard, package, open311,
-                   ogc, tiles, pages, users):
+                   facilities, categories, calendar, command, stats, dashboard, evaluation,
+                   package, open311, ogc, tiles, pages, users):
         app.include_router(module.router)
     app.include_router(dashboard.page_router)  # /dash, the leaders' dashboard
     app.include_router(audit_trail.router)

@@ -18,7 +18,12 @@ from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gis.media.photos import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, PILLOW_MAX_PIXELS
-from gis.rules import DEFAULT_TOLERANCE_M, DEFAULT_WORKDAY_END, MAX_VERTICES
+from gis.rules import (
+    DEFAULT_TOLERANCE_M,
+    DEFAULT_WORKDAY_END,
+    DEFAULT_WORKDAY_START,
+    MAX_VERTICES,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEVELOPMENT_SECRET = "gridmap-development-secret-not-for-production"
@@ -161,6 +166,9 @@ class Settings(_Settings):
     workday_end: time = Field(DEFAULT_WORKDAY_END, description=(
         "End of the working day, Beijing time (HH:MM): a limit of N working days ends then on "
         "the N-th working day after the day its step starts."))
+    workday_start: time = Field(DEFAULT_WORKDAY_START, description=(
+        "Start of the working day, Beijing time (HH:MM): working hours (the evaluation's "
+        "handling time) count office hours, from it to the end, of working days."))
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     maps: MapSettings = Field(default_factory=MapSettings)
@@ -168,9 +176,16 @@ class Settings(_Settings):
 
     def session_info(self) -> dict:
         """What the domain reads from a session's ``info`` (gis.worktime.store)."""
-        from gis.worktime.store import WORKDAY_END_KEY
+        from gis.worktime.store import WORKDAY_END_KEY, WORKDAY_START_KEY
 
-        return {WORKDAY_END_KEY: self.workday_end}
+        return {WORKDAY_END_KEY: self.workday_end, WORKDAY_START_KEY: self.workday_start}
+
+    @model_validator(mode="after")
+    def _a_working_day_ends_after_it_starts(self) -> Settings:
+        if self.workday_end <= self.workday_start:
+            raise ValueError(f"GRIDMAP_WORKDAY_END ({self.workday_end:%H:%M}) must be after "
+                             f"GRIDMAP_WORKDAY_START ({self.workday_start:%H:%M})")
+        return self
 
     def password_policy(self):
         from gis.people.passwords import PasswordPolicy

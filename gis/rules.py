@@ -125,6 +125,66 @@ LIMIT_UNIT_NAMES = {"minutes": ("分钟", "minutes"), "hours": ("小时", "hours
 # The end of the working day, Beijing time: a limit of N working days ends then on the N-th
 # working day after the day its step starts (the setting GRIDMAP_WORKDAY_END).
 DEFAULT_WORKDAY_END = time(17, 30)
+# The start of the working day (the setting GRIDMAP_WORKDAY_START): office hours, from it to the
+# end, are what working hours count (gis.worktime.limits.working_hours: the evaluation's
+# handling time).
+DEFAULT_WORKDAY_START = time(8, 30)
+
+# -- evaluation (综合评价; docs/ARCHITECTURE.md, "Evaluation") -------------------------------------
+# Who is evaluated, names in (Chinese, English): the Chinese names are the export's sheet names.
+EVALUATION_ROLES = ("department", "worker", "grid", "community")
+EVALUATION_ROLE_NAMES = {"department": ("专业部门", "departments"),
+                         "worker": ("网格员", "grid workers"), "grid": ("网格", "grids"),
+                         "community": ("社区", "communities")}
+# Periods: a Beijing calendar week (from Monday), month or quarter; or explicit dates.
+EVALUATION_PERIODS = ("week", "month", "quarter")
+# What an indicator's number is (a share 0-1, a count, working hours, cases per 1,000
+# households) and which way is better.
+INDICATOR_UNITS = ("rate", "count", "hours", "per_1000")
+INDICATOR_BETTER = ("higher", "lower")
+# The indicators of each role: (key, 中文, English, unit, better). The first of each role counts
+# the cases its other indicators are about: a grade needs at least the role's minimum of them
+# (``evaluation_minimums``). gis.queries.evaluation defines each; the weights are data
+# (``evaluation_weights``, seeded with DEFAULT_EVALUATION_WEIGHTS).
+_CLOSURE = ("closure_rate", "结案率", "closure rate", "rate", "higher")
+_ON_TIME = ("on_time_rate", "按期结案率", "on-time closure rate", "rate", "higher")
+_AREA_INDICATORS = (("cases", "案件数", "cases", "count", "lower"),
+                    ("per_1000_households", "千户案件数", "cases per 1,000 households", "per_1000",
+                     "lower"),
+                    _CLOSURE, _ON_TIME)
+EVALUATION_INDICATORS: dict[str, tuple[tuple[str, str, str, str, str], ...]] = {
+    "department": (
+        ("dispatched", "派遣数", "dispatches received", "count", "higher"),
+        _CLOSURE, _ON_TIME,
+        ("rework_rate", "返工率", "rework rate", "rate", "lower"),
+        ("extension_rate", "延期率", "extension rate", "rate", "lower"),
+        ("return_rate", "回退率", "return rate", "rate", "lower"),
+        ("handling_hours", "平均处置时长", "mean handling time", "hours", "lower"),
+    ),
+    "worker": (
+        ("reports", "上报数", "cases reported", "count", "higher"),
+        ("valid_report_rate", "有效上报率", "valid report rate", "rate", "higher"),
+        ("on_time_verify_rate", "按时核实率", "on-time verification rate", "rate", "higher"),
+        ("on_time_check_rate", "按时核查率", "on-time check rate", "rate", "higher"),
+        ("self_resolved", "自处理数", "resolved on site", "count", "higher"),
+    ),
+    "grid": _AREA_INDICATORS,
+    "community": _AREA_INDICATORS,
+}
+# The default weights of the composite score (counts of cases weigh nothing: they are shown).
+DEFAULT_EVALUATION_WEIGHTS: dict[str, dict[str, float]] = {
+    "department": {"dispatched": 0, "closure_rate": 25, "on_time_rate": 30, "rework_rate": 15,
+                   "extension_rate": 10, "return_rate": 10, "handling_hours": 10},
+    "worker": {"reports": 0, "valid_report_rate": 30, "on_time_verify_rate": 35,
+               "on_time_check_rate": 35, "self_resolved": 0},
+    "grid": {"cases": 0, "per_1000_households": 20, "closure_rate": 30, "on_time_rate": 50},
+    "community": {"cases": 0, "per_1000_households": 20, "closure_rate": 30, "on_time_rate": 50},
+}
+# Grades A-E by the lowest composite score each needs (``evaluation_grades``).
+GRADES = ("A", "B", "C", "D", "E")
+DEFAULT_GRADE_THRESHOLDS = {"A": 90.0, "B": 75.0, "C": 60.0, "D": 40.0, "E": 0.0}
+# Fewer cases than this in a period (the role's first indicator): no score and no grade.
+DEFAULT_MIN_CASES = 5
 
 # -- facilities (部件) ------------------------------------------------------------------------------
 FACILITY_STATUSES = ("ok", "damaged", "missing", "repairing")
@@ -214,6 +274,16 @@ def step_overdue_sql(s: str = "s", now: str = "now()") -> str:
 
 def is_step_overdue(due_at: datetime | None, done_at: datetime | None, now: datetime) -> bool:
     return done_at is None and due_at is not None and due_at < now
+
+
+def step_rated_sql(s: str = "s") -> str:
+    """A step that can be on time or late: done, and it had a deadline."""
+    return f"({s}.done_at IS NOT NULL AND {s}.due_at IS NOT NULL)"
+
+
+def step_on_time_sql(s: str = "s") -> str:
+    """A step done by its deadline (按时: the evaluation's 按时核实率 and 按时核查率)."""
+    return f"({step_rated_sql(s)} AND {s}.done_at <= {s}.due_at)"
 
 
 def closed_sql(t: str = "i") -> str:

@@ -34,9 +34,12 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from gis.geo.grid_index import METHODS
 from gis.rules import (
+    EVALUATION_INDICATORS,
+    EVALUATION_ROLES,
     EVENT_KINDS,
     FACILITY_CHECK_RESULTS,
     FACILITY_STATUSES,
+    GRADES,
     ISSUE_STATUSES,
     LIMIT_UNITS,
     LOCATION_SOURCES,
@@ -542,6 +545,49 @@ class Notification(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     title: Mapped[str] = mapped_column(Text)
     read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class EvaluationWeight(Base):
+    """How much an indicator weighs in its role's composite score (gis.queries.evaluation;
+    migration 0010). The pairs (role, indicator) are those of gis.rules.EVALUATION_INDICATORS."""
+
+    __tablename__ = "evaluation_weights"
+    __table_args__ = (
+        _one_of("role", EVALUATION_ROLES),
+        CheckConstraint("weight >= 0", name="weight_not_negative"),
+        CheckConstraint("(role || ':' || indicator) IN ("
+                        + ", ".join(f"'{role}:{i[0]}'" for role, indicators
+                                    in EVALUATION_INDICATORS.items() for i in indicators) + ")",
+                        name="indicator_valid"),
+    )
+
+    role: Mapped[str] = mapped_column(String(16), primary_key=True)
+    indicator: Mapped[str] = mapped_column(String(32), primary_key=True)
+    weight: Mapped[float] = mapped_column(Float)
+
+
+class EvaluationGrade(Base):
+    """The lowest composite score of a grade A-E (migration 0010)."""
+
+    __tablename__ = "evaluation_grades"
+    __table_args__ = (
+        _one_of("grade", GRADES),
+        CheckConstraint("min_score >= 0 AND min_score <= 100", name="min_score_range"),
+    )
+
+    grade: Mapped[str] = mapped_column(String(1), primary_key=True)
+    min_score: Mapped[float] = mapped_column(Float)
+
+
+class EvaluationMinimum(Base):
+    """The fewest cases in a period for a score and a grade, per role (migration 0010)."""
+
+    __tablename__ = "evaluation_minimums"
+    __table_args__ = (_one_of("role", EVALUATION_ROLES),
+                      CheckConstraint("min_cases >= 0", name="min_cases_not_negative"))
+
+    role: Mapped[str] = mapped_column(String(16), primary_key=True)
+    min_cases: Mapped[int] = mapped_column(Integer)
 
 
 class FacilityCheck(Base):

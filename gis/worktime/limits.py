@@ -10,6 +10,10 @@
   first day of the Spring Festival holiday ends at 17:30 on the first working day after it. A
   step started on a working day therefore always has the rest of that day as a grace, and a
   report after hours loses nothing.
+
+Working hours (:func:`working_hours`) measure a span the other way round: the part of it that
+falls inside office hours (08:30 to 17:30 Beijing time, the settings GRIDMAP_WORKDAY_START and
+GRIDMAP_WORKDAY_END) of working days. The evaluation's handling time is counted with it.
 """
 
 from __future__ import annotations
@@ -17,7 +21,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
-from gis.rules import BEIJING, DEFAULT_WORKDAY_END, LIMIT_UNIT_NAMES, LIMIT_UNITS
+from gis.rules import (
+    BEIJING,
+    DEFAULT_WORKDAY_END,
+    DEFAULT_WORKDAY_START,
+    LIMIT_UNIT_NAMES,
+    LIMIT_UNITS,
+)
 from gis.worktime.calendar import MAX_WORKDAYS, WorkCalendar
 
 # The longest elapsed limit accepted (a year), so that a typo cannot promise a century.
@@ -60,8 +70,33 @@ def deadline(start: datetime, limit: Limit, calendar: WorkCalendar,
     return datetime.combine(day, workday_end, tzinfo=BEIJING)
 
 
+def working_hours(start: datetime, end: datetime, calendar: WorkCalendar,
+                  day_start: time = DEFAULT_WORKDAY_START,
+                  day_end: time = DEFAULT_WORKDAY_END) -> float:
+    """The hours of [``start``, ``end``) (timezone-aware) that fall inside office hours,
+    [``day_start``, ``day_end``) Beijing time, of working days; 0 when ``end`` is not after
+    ``start``. Nights, weekends and holidays do not count; an adjusted working weekend (调休) does.
+    Additive: the hours of [a, c) are those of [a, b) plus those of [b, c)."""
+    for name, value in (("start", start), ("end", end)):
+        if value.tzinfo is None:
+            raise ValueError(f"working hours need times with a time zone, got {name}={value!r}")
+    if day_end <= day_start:
+        raise ValueError(f"the working day must end after it starts, got {day_start}-{day_end}")
+    if end <= start:
+        return 0.0
+    seconds, day = 0.0, start.astimezone(BEIJING).date()
+    last = end.astimezone(BEIJING).date()
+    while day <= last:
+        if calendar.is_workday(day):
+            opens = datetime.combine(day, day_start, tzinfo=BEIJING)
+            closes = datetime.combine(day, day_end, tzinfo=BEIJING)
+            seconds += max((min(end, closes) - max(start, opens)).total_seconds(), 0.0)
+        day += timedelta(days=1)
+    return seconds / 3600
+
+
 def parse_workday_end(value: str | time) -> time:
-    """'17:30' -> time(17, 30); the end of a working day, Beijing time."""
+    """'17:30' -> time(17, 30); the end (or the start) of a working day, Beijing time."""
     if isinstance(value, time):
         return value
     try:

@@ -1,10 +1,11 @@
 """Working time in the database: the local calendar overrides, the calendar's status (which
-years fall back to Monday to Friday), the time limits table and the end of the working day.
+years fall back to Monday to Friday), the time limits table and the office hours.
 
-The end of the working day is a setting (GRIDMAP_WORKDAY_END); the application puts it in each
-session's ``info`` (``api.main``, the ``gridmap`` command) and :func:`workday_end` reads it
-there, so every write that starts a step counts with the same value without threading it
-through every call. A session without it (a test's, a script's) uses 17:30.
+The start and end of the working day are settings (GRIDMAP_WORKDAY_START, GRIDMAP_WORKDAY_END);
+the application puts them in each session's ``info`` (``api.main``, the ``gridmap`` command)
+and :func:`workday_start` / :func:`workday_end` read them there, so every write that starts a
+step and every count of working hours use the same values without threading them through every
+call. A session without them (a test's, a script's) uses 08:30 and 17:30.
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gis.errors import NotFound
-from gis.rules import DEFAULT_WORKDAY_END, URGENCIES
+from gis.rules import DEFAULT_WORKDAY_END, DEFAULT_WORKDAY_START, URGENCIES
 from gis.worktime.calendar import WorkCalendar, official_years
 from gis.worktime.limits import Limit
 
 WORKDAY_END_KEY = "workday_end"
+WORKDAY_START_KEY = "workday_start"
 
 # Limits by urgency and step: {"normal": {"handle": Limit, ...}, "urgent": {...}}
 Limits = dict[str, dict[str, Limit]]
@@ -29,6 +31,10 @@ Limits = dict[str, dict[str, Limit]]
 
 def workday_end(session: Session) -> time:
     return session.info.get(WORKDAY_END_KEY, DEFAULT_WORKDAY_END)
+
+
+def workday_start(session: Session) -> time:
+    return session.info.get(WORKDAY_START_KEY, DEFAULT_WORKDAY_START)
 
 
 # -- the calendar ----------------------------------------------------------------------------------

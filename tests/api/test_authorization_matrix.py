@@ -543,6 +543,15 @@ TABLE: dict[tuple[str, str], tuple[Variant, ...]] = {
         lambda r, t: t.grid in {f["properties"]["code"] for f in r.json()["grids"]["features"]},
         STATS_LISTED)),
     ("GET", "/dash"): row(Variant(fixed("/dash"), 303, STATS)),
+    # -- the evaluation (综合评价): the same readers and regions as the statistics ------------------
+    ("GET", "/api/v1/evaluation"): row(Variant(
+        fixed("/api/v1/evaluation?role=grid"), 401, STATS,
+        lambda r, t: t.grid in {g["key"] for g in r.json()["data"]}, STATS_LISTED)),
+    ("GET", "/api/v1/evaluation/export.xlsx"): row(Variant(
+        fixed("/api/v1/evaluation/export.xlsx?period=week"), 401, STATS)),
+    ("GET", "/api/v1/evaluation/export.csv"): row(Variant(
+        fixed("/api/v1/evaluation/export.csv?role=grid"), 401, STATS,
+        lambda r, t: t.grid in r.text, STATS_LISTED)),
     # -- people and the audit trail ----------------------------------------------------------------
     ("GET", "/api/v1/audit"): row(Variant(fixed("/api/v1/audit"), 401, admin_only(200))),
     ("GET", "/api/v1/departments"): row(Variant(fixed("/api/v1/departments"), 401, everyone(200))),

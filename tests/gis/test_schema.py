@@ -25,7 +25,7 @@ GEOMETRY_TABLES = {"regions", "grids", "streets", "compounds", "buildings", "fac
 def test_migrations_create_every_table_of_the_models(engine):
     tables = set(inspect(engine).get_table_names())
     assert set(Base.metadata.tables) <= tables
-    assert current_revision(engine) == "0009"  # the head: 0009 adds the command centre
+    assert current_revision(engine) == "0010"  # the head: 0010 adds the evaluation's data
 
 
 def test_issue_lon_lat_follow_the_geometry(session):

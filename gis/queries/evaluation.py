@@ -1,0 +1,629 @@
+"""Evaluation (综合评价, docs/ARCHITECTURE.md "Evaluation"): per period and per role, the standard
+indicators of digital urban management, a composite score 0-100 and a grade A-E, beside those of
+the period before.
+
+**Periods.** A Beijing calendar week (Monday to Sunday), month or quarter containing a day, or
+explicit dates; both ends inclusive, whole Beijing days. The previous period is the one of the
+same kind just before (the previous week, month, quarter), or as many days just before.
+
+**Cohorts: what a period's numbers are about.** Each indicator counts the things that *happened
+in the period* (a dispatch, a decision on a report, a check, a report), and judges their outcome
+*as things stand when the evaluation is asked for*: a case dispatched in March and closed in
+April counts in March's closure rate once it is closed. A period's numbers can therefore still
+rise while its cases are being closed, never by events after it being counted in it.
+
+**Departments (专业部门).** A dispatch (an ``issue_events`` row of kind ``dispatch``) hands a case
+to its department until the case's next dispatch: the dispatch's *span*. The department
+*returned* it (回退) when a ``return`` event falls in the span. Its *cases* of a period are the
+cases dispatched to it in the period that it did not return (each counted once, however often it
+was dispatched to it):
+
+* 派遣数 ``dispatched``: dispatches to it in the period;
+* 结案率 ``closure_rate``: its cases now closed / its cases;
+* 按期结案率 ``on_time_rate``: its cases closed by their due time / its closed cases that had one
+  (:func:`gis.rules.on_time_sql`, :func:`~gis.rules.rated_sql`: the statistics' definition);
+* 返工率 ``rework_rate``: its cases moved to ``reopened`` (返工) during its span / its cases;
+* 延期率 ``extension_rate``: its cases with an extension request (延期申请) made during its span
+  and approved / its cases;
+* 回退率 ``return_rate``: its dispatches of the period that it returned / its dispatches;
+* 平均处置时长 ``handling_hours``: the mean, in working hours (office hours of working days,
+  :func:`gis.worktime.limits.working_hours`), of the handling steps (``issue_steps`` of step
+  ``handle``) done in the period while the case was with it (in the span of a dispatch to it that
+  it did not return). A hold (挂账) ends a handling step and the resume starts another.
+
+**Grid workers (网格员).** A worker's cases are those reported in a grid while they held it
+(``grid_assignments``, as ``/api/v1/stats/workers`` credits them):
+
+* 上报数 ``reports``: their cases reported in the period;
+* 有效上报率 ``valid_report_rate``: of their cases decided in the period (the move out of
+  ``reported``: accepted, rejected or resolved on site), those not rejected;
+* 按时核实率 ``on_time_verify_rate``: of the verifications of their cases in the period (moves
+  ``reported`` -> ``accepted`` or ``rejected``), those whose accept step ended by its deadline
+  (:func:`gis.rules.step_on_time_sql`), over those whose accept step had one;
+* 按时核查率 ``on_time_check_rate``: of the checks of their cases in the period (moves
+  ``resolved`` -> ``closed`` or ``reopened``), those whose verify step (核查) ended by its deadline,
+  over those whose verify step had one;
+* 自处理数 ``self_resolved``: their cases of the period resolved on site (``issues.self_resolved``).
+
+**Grids and communities (网格, 社区).** Their cases of a period are those reported in the period in
+the grid (any version of it) or in the community's grids: 案件数 ``cases``; 千户案件数
+``per_1000_households`` (cases per 1,000 households of the current grids); 结案率 ``closure_rate``
+(closed / cases not rejected: a rejected report is no case to close) and 按期结案率
+``on_time_rate`` as above.
+
+**Score and grade.** Each indicator becomes a number from 0 to 1 (:func:`normalise`): a rate as
+it is, or 1 - rate when lower is better; a count, hours or cases per 1,000 households against the
+best of the role's graded peers in the period (higher is better: own / best; lower: best / own).
+The composite score is 100 x the weighted mean of those that have a value (:func:`composite`),
+the weights from ``evaluation_weights``; the grade the best whose threshold the score reaches
+(``evaluation_grades``: A 90, B 75, C 60, D 40, E 0). With fewer cases than the role's minimum
+(``evaluation_minimums``, 5; counted by the role's first indicator) there is no score or grade.
+
+Everything is over the cases the reader may read (leaders, dispatchers and admins; a leader's
+region), as the statistics are.
+"""
+
+from __future__ import annotations
+
+import calendar as month_calendar
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from gis.errors import InvalidParameter, SetupError
+from gis.people.actors import Actor, read_scope_sql, require_role
+from gis.queries.statistics import STATISTICS_ROLES
+from gis.rules import (
+    BEIJING,
+    DEFAULT_MIN_CASES,
+    EVALUATION_INDICATORS,
+    EVALUATION_PERIODS,
+    EVALUATION_ROLES,
+    GRADES,
+    REGION_ROLES,
+    closed_sql,
+    on_time_rate,
+    on_time_sql,
+    rated_sql,
+    step_on_time_sql,
+    step_rated_sql,
+)
+from gis.worktime.limits import working_hours
+from gis.worktime.store import load_calendar, workday_end, workday_start
+
+Values = dict[str, float | int | None]
+
+
+# -- the indicators ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Indicator:
+    key: str
+    zh: str
+    en: str
+    unit: str  # gis.rules.INDICATOR_UNITS
+    better: str  # higher | lower
+
+    def as_dict(self) -> dict:
+        return {"key": self.key, "zh": self.zh, "en": self.en, "unit": self.unit,
+                "better": self.better}
+
+
+INDICATORS: dict[str, tuple[Indicator, ...]] = {
+    role: tuple(Indicator(*row) for row in rows) for role, rows in EVALUATION_INDICATORS.items()}
+
+
+def check_role(role: str) -> None:
+    if role not in EVALUATION_ROLES:
+        raise InvalidParameter(f"role must be one of {', '.join(EVALUATION_ROLES)}; got {role!r}",
+                               zh=f"role 须为 {'、'.join(EVALUATION_ROLES)} 之一，收到 {role!r}")
+
+
+# -- periods -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Period:
+    """Whole Beijing days from ``since`` to ``until``, both inclusive; ``kind`` week, month,
+    quarter, or None for explicit dates."""
+
+    since: date
+    until: date
+    kind: str | None = None
+
+    @classmethod
+    def of(cls, kind: str, day: date) -> Period:
+        """The week (from Monday), month or quarter that contains ``day``."""
+        if kind not in EVALUATION_PERIODS:
+            raise InvalidParameter(
+                f"period must be one of {', '.join(EVALUATION_PERIODS)}; got {kind!r}",
+                zh=f"period 须为 {'、'.join(EVALUATION_PERIODS)} 之一，收到 {kind!r}")
+        if kind == "week":
+            monday = day - timedelta(days=day.weekday())
+            return cls(monday, monday + timedelta(days=6), kind)
+        first_month = day.month if kind == "month" else 3 * ((day.month - 1) // 3) + 1
+        last_month = first_month + (0 if kind == "month" else 2)
+        last_day = month_calendar.monthrange(day.year, last_month)[1]
+        return cls(date(day.year, first_month, 1), date(day.year, last_month, last_day), kind)
+
+    @classmethod
+    def between(cls, since: date, until: date) -> Period:
+        if since > until:
+            raise InvalidParameter(f"since ({since}) is after until ({until})",
+                                   zh=f"起始日期 since({since})晚于结束日期 until({until})")
+        return cls(since, until)
+
+    @property
+    def days(self) -> int:
+        return (self.until - self.since).days + 1
+
+    def previous(self) -> Period:
+        """The period of the same kind just before (as many days, for explicit dates)."""
+        if self.kind is not None:
+            return Period.of(self.kind, self.since - timedelta(days=1))
+        return Period(self.since - timedelta(days=self.days), self.since - timedelta(days=1))
+
+    @property
+    def label(self) -> str:
+        """'2026-W46', '2026-11', '2026-Q4', or '2026-11-01/2026-11-15' (ISO 8601)."""
+        if self.kind == "week":
+            year, week, _ = self.since.isocalendar()
+            return f"{year}-W{week:02d}"
+        if self.kind == "month":
+            return f"{self.since:%Y-%m}"
+        if self.kind == "quarter":
+            return f"{self.since.year}-Q{(self.since.month - 1) // 3 + 1}"
+        return f"{self.since.isoformat()}/{self.until.isoformat()}"
+
+    @property
+    def start_at(self) -> datetime:
+        return datetime.combine(self.since, time.min, tzinfo=BEIJING)
+
+    @property
+    def end_at(self) -> datetime:
+        """The first instant after the period."""
+        return datetime.combine(self.until + timedelta(days=1), time.min, tzinfo=BEIJING)
+
+    def params(self) -> dict:
+        return {"since": self.start_at, "until": self.end_at}
+
+    def as_dict(self) -> dict:
+        return {"since": self.since.isoformat(), "until": self.until.isoformat(),
+                "label": self.label}
+
+
+# The longest explicit period (two years and a day): what one evaluation may scan.
+MAX_PERIOD_DAYS = 731
+
+
+# The days an evaluation may be about (a period and the one before it stay within the calendar).
+FIRST_DAY, LAST_DAY = date(1950, 1, 1), date(2199, 12, 31)
+
+
+def period_from(kind: str | None, day: date | None, since: date | None, until: date | None,
+                today: date) -> Period:
+    """The period a request names: ``since`` and ``until`` (both, and nothing else), or the
+    ``kind`` (default month) containing ``day`` (default ``today``)."""
+    for name, value in (("date", day), ("since", since), ("until", until)):
+        if value is not None and not FIRST_DAY <= value <= LAST_DAY:
+            raise InvalidParameter(f"{name} must be within {FIRST_DAY} and {LAST_DAY}; got {value}",
+                                   zh=f"{name} 须在 {FIRST_DAY} 至 {LAST_DAY} 之间，收到 {value}")
+    if since is None and until is None:
+        return Period.of(kind or "month", day or today)
+    if since is None or until is None:
+        raise InvalidParameter("explicit dates need both since and until",
+                               zh="按日期评价需要同时给出 since 和 until")
+    if kind is not None or day is not None:
+        raise InvalidParameter("give either period and date, or since and until, not both",
+                               zh="period/date 与 since/until 只能二选一")
+    period = Period.between(since, until)
+    if period.days > MAX_PERIOD_DAYS:
+        raise InvalidParameter(f"a period is at most {MAX_PERIOD_DAYS} days; got {period.days}",
+                               zh=f"评价周期最长 {MAX_PERIOD_DAYS} 天，收到 {period.days} 天")
+    return period
+
+
+# -- score and grade -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Scoring:
+    """The data the scores are made with: weights per role and indicator, the lowest score of
+    each grade, the fewest cases for a grade per role."""
+
+    weights: dict[str, dict[str, float]]
+    thresholds: dict[str, float]
+    min_cases: dict[str, int]
+
+
+def load_scoring(session: Session) -> Scoring:
+    weights: dict[str, dict[str, float]] = {role: {} for role in EVALUATION_ROLES}
+    for role, indicator, weight in session.execute(text(
+            "SELECT role, indicator, weight FROM evaluation_weights")).all():
+        weights[role][indicator] = weight
+    thresholds = dict(session.execute(text(
+        "SELECT grade, min_score FROM evaluation_grades")).all())
+    minimums = dict(session.execute(text("SELECT role, min_cases FROM evaluation_minimums")).all())
+    _check_thresholds(thresholds)
+    return Scoring(weights, thresholds,
+                   {role: minimums.get(role, DEFAULT_MIN_CASES) for role in EVALUATION_ROLES})
+
+
+def _check_thresholds(thresholds: dict[str, float]) -> None:
+    scores = [thresholds[g] for g in GRADES if g in thresholds]
+    if any(a <= b for a, b in zip(scores, scores[1:], strict=False)):
+        raise SetupError(f"evaluation_grades must fall from A to E; they are {thresholds}")
+
+
+def normalise(indicator: Indicator, value: float | None, best: float | None) -> float | None:
+    """``value`` as a number from 0 (worst) to 1 (best): a rate as it is, or 1 - rate when
+    lower is better; anything else against ``best``, the best value of the graded peers (own /
+    best when higher is better, best / own when lower is). None when it cannot be judged."""
+    if value is None:
+        return None
+    if indicator.unit == "rate":
+        share = min(max(float(value), 0.0), 1.0)
+        return share if indicator.better == "higher" else 1.0 - share
+    if indicator.better == "higher":
+        return None if best is None or best <= 0 else min(max(value / best, 0.0), 1.0)
+    if value <= 0:
+        return 1.0
+    return None if best is None else min(max(best / value, 0.0), 1.0)
+
+
+def best_of(indicator: Indicator, values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    if not present:
+        return None
+    return max(present) if indicator.better == "higher" else min(present)
+
+
+def composite(normalised: dict[str, float | None], weights: dict[str, float]) -> float | None:
+    """100 x the weighted mean of the indicators that have a value (weights need not add up to
+    anything: they are normalised over those); None when none of them weighs anything."""
+    pairs = [(weights.get(k, 0.0), v) for k, v in normalised.items() if v is not None]
+    total = sum(w for w, _ in pairs if w > 0)
+    if total <= 0:
+        return None
+    return round(100.0 * sum(w * v for w, v in pairs if w > 0) / total, 1)
+
+
+def grade_of(score: float | None, thresholds: dict[str, float]) -> str | None:
+    """The best grade whose lowest score ``score`` reaches."""
+    if score is None:
+        return None
+    return next((g for g in GRADES if g in thresholds and score >= thresholds[g]), None)
+
+
+def score_units(role: str, values: dict[str, Values],
+                scoring: Scoring) -> dict[str, tuple[float | None, str | None]]:
+    """(score, grade) per unit; units with fewer cases than the role's minimum get neither and
+    are not the best of anything."""
+    indicators = INDICATORS[role]
+    basis = indicators[0].key
+    graded = {k: v for k, v in values.items() if (v.get(basis) or 0) >= scoring.min_cases[role]}
+    bests = {i.key: best_of(i, [v.get(i.key) for v in graded.values()]) for i in indicators}
+    out: dict[str, tuple[float | None, str | None]] = {}
+    for key, unit in values.items():
+        if key not in graded:
+            out[key] = (None, None)
+            continue
+        score = composite({i.key: normalise(i, unit.get(i.key), bests[i.key]) for i in indicators},
+                          scoring.weights[role])
+        out[key] = (score, grade_of(score, scoring.thresholds))
+    return out
+
+
+# -- the evaluation --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Unit:
+    key: str
+    name: str
+
+
+def evaluate(session: Session, actor: Actor, role: str, period: Period,
+             scoring: Scoring | None = None) -> dict:
+    """The evaluation of ``role`` in ``period`` over what ``actor`` may read: the period and the
+    one before, the indicators, and per unit its values, score, grade and those of the period
+    before; best score first."""
+    require_role(actor, *STATISTICS_ROLES)
+    check_role(role)
+    scoring = scoring or load_scoring(session)
+    previous = period.previous()
+    now = _VALUES[role](session, actor, period)
+    before = _VALUES[role](session, actor, previous)
+    units = _UNITS[role](session, actor, period, sorted(k for k, v in now.items() if _any(v)))
+    rows = [_row(role, unit, now, before) for unit in units]
+    scores = score_units(role, {r["key"]: r["values"] for r in rows}, scoring)
+    previous_scores = score_units(role, {u.key: before.get(u.key) or _empty(role) for u in units},
+                                  scoring)
+    for row in rows:
+        row["score"], row["grade"] = scores[row["key"]]
+        row["previous_score"], row["previous_grade"] = previous_scores[row["key"]]
+        row["score_change"] = (None if row["score"] is None or row["previous_score"] is None
+                               else round(row["score"] - row["previous_score"], 1))
+    rows.sort(key=lambda r: (r["score"] is None, -(r["score"] or 0), r["key"]))
+    return {"role": role, "period": period.as_dict(), "previous": previous.as_dict(),
+            "indicators": [i.as_dict() for i in INDICATORS[role]], "data": rows,
+            "count": len(rows)}
+
+
+def evaluate_all(session: Session, actor: Actor, period: Period) -> dict[str, dict]:
+    """Every role's evaluation (the workbook's sheets)."""
+    scoring = load_scoring(session)
+    return {role: evaluate(session, actor, role, period, scoring) for role in EVALUATION_ROLES}
+
+
+def _any(values: Values) -> bool:
+    """Something happened: a count above 0 or a rate with a value."""
+    return any(v not in (None, 0) for v in values.values())
+
+
+def _empty(role: str) -> Values:
+    """A unit with nothing in the period: its counts 0, the rest without a value."""
+    return {i.key: 0 if i.unit == "count" else None for i in INDICATORS[role]}
+
+
+def _row(role: str, unit: Unit, now: dict[str, Values], before: dict[str, Values]) -> dict:
+    return {"key": unit.key, "name": unit.name, "values": now.get(unit.key) or _empty(role)}
+
+
+def _scope(actor: Actor, t: str = "i") -> tuple[str, dict]:
+    return read_scope_sql(actor, t)
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+# -- departments -----------------------------------------------------------------------------------
+def _spans_sql(cases: str) -> str:
+    """Each dispatch of the cases ``cases`` (a sub-query of issue ids) and its span: until the
+    case's next dispatch (``next_at``, NULL: none yet); ``returned`` when a return falls in it."""
+    return f"""
+        spans AS (
+            SELECT e.id, e.issue_id, e.department_id, e.at,
+                   lead(e.at) OVER (PARTITION BY e.issue_id ORDER BY e.at, e.id) AS next_at
+              FROM issue_events e
+             WHERE e.kind = 'dispatch' AND e.issue_id IN ({cases})),
+        dispatches AS (
+            SELECT s.*, EXISTS (
+                       SELECT 1 FROM issue_events r
+                        WHERE r.issue_id = s.issue_id AND r.kind = 'return' AND r.at >= s.at
+                          AND (s.next_at IS NULL OR r.at < s.next_at)) AS returned
+              FROM spans s WHERE s.department_id IS NOT NULL)"""
+
+
+def _in_span(column: str, d: str = "d") -> str:
+    return f"({column} >= {d}.at AND ({d}.next_at IS NULL OR {column} < {d}.next_at))"
+
+
+def _department_units(session: Session, actor: Actor, period: Period,
+                      present: list[str]) -> list[Unit]:
+    """The active departments, and any other that has something in the period."""
+    rows = session.execute(text("SELECT code, name FROM departments "
+                                "WHERE active OR code = ANY(:present) ORDER BY code"),
+                           {"present": present}).all()
+    return [Unit(*r) for r in rows]
+
+
+def _department_values(session: Session, actor: Actor, period: Period) -> dict[str, Values]:
+    scope, params = _scope(actor)
+    rows = session.execute(text(f"""
+        WITH {_spans_sql("SELECT issue_id FROM issue_events WHERE kind = 'dispatch' "
+                         "AND at >= :since AND at < :until")},
+        flagged AS (
+            SELECT d.*, EXISTS (
+                       SELECT 1 FROM issue_events w WHERE w.issue_id = d.issue_id
+                          AND w.to_status = 'reopened' AND {_in_span('w.at')}) AS reworked,
+                   EXISTS (
+                       SELECT 1 FROM extension_requests x WHERE x.issue_id = d.issue_id
+                          AND x.approved AND {_in_span('x.requested_at')}) AS extended
+              FROM dispatches d WHERE d.at >= :since AND d.at < :until)
+        SELECT dep.code, count(*) AS dispatched,
+               count(*) FILTER (WHERE f.returned) AS returned,
+               count(DISTINCT f.issue_id) FILTER (WHERE NOT f.returned) AS cases,
+               count(DISTINCT f.issue_id) FILTER (WHERE NOT f.returned AND {closed_sql('i')})
+                   AS closed,
+               count(DISTINCT f.issue_id) FILTER (WHERE NOT f.returned AND {rated_sql('i')})
+                   AS rated,
+               count(DISTINCT f.issue_id) FILTER (WHERE NOT f.returned AND {on_time_sql('i')})
+                   AS on_time,
+               count(DISTINCT f.issue_id) FILTER (WHERE NOT f.returned AND f.reworked) AS reworked,
+               count(DISTINCT f.issue_id) FILTER (WHERE NOT f.returned AND f.extended) AS extended
+          FROM flagged f JOIN issues i ON i.id = f.issue_id
+          JOIN departments dep ON dep.id = f.department_id
+         WHERE {scope} GROUP BY dep.code"""), params | period.params()).mappings()
+    hours = _handling_hours(session, actor, period)
+    out: dict[str, Values] = {}
+    for r in rows:
+        out[r["code"]] = {
+            "dispatched": r["dispatched"],
+            "closure_rate": _rate(r["closed"], r["cases"]),
+            "on_time_rate": on_time_rate(r["on_time"], r["rated"]),
+            "rework_rate": _rate(r["reworked"], r["cases"]),
+            "extension_rate": _rate(r["extended"], r["cases"]),
+            "return_rate": _rate(r["returned"], r["dispatched"]),
+            "handling_hours": hours.get(r["code"]),
+        }
+    for code, mean in hours.items():  # handled in the period what was dispatched before it
+        out.setdefault(code, {"dispatched": 0, "closure_rate": None, "on_time_rate": None,
+                              "rework_rate": None, "extension_rate": None, "return_rate": None,
+                              "handling_hours": mean})
+    return out
+
+
+def handling_steps(session: Session, actor: Actor, period: Period) -> list[tuple]:
+    """(department code, started_at, done_at) of the handling steps done in ``period`` while
+    their case was with a department that did not return it."""
+    scope, params = _scope(actor)
+    return session.execute(text(f"""
+        WITH {_spans_sql("SELECT issue_id FROM issue_steps WHERE step = 'handle' "
+                         "AND done_at >= :since AND done_at < :until")}
+        SELECT dep.code, st.started_at, st.done_at
+          FROM issue_steps st
+          JOIN dispatches d ON d.issue_id = st.issue_id AND {_in_span('st.done_at')}
+          JOIN departments dep ON dep.id = d.department_id
+          JOIN issues i ON i.id = st.issue_id
+         WHERE st.step = 'handle' AND st.done_at >= :since AND st.done_at < :until
+           AND NOT d.returned AND {scope}"""), params | period.params()).all()
+
+
+def _handling_hours(session: Session, actor: Actor, period: Period) -> dict[str, float]:
+    steps = handling_steps(session, actor, period)
+    if not steps:
+        return {}
+    calendar = load_calendar(session, min(s[1] for s in steps).astimezone(BEIJING).date())
+    start, end = workday_start(session), workday_end(session)
+    per_department: dict[str, list[float]] = defaultdict(list)
+    for code, started_at, done_at in steps:
+        per_department[code].append(working_hours(started_at, done_at, calendar, start, end))
+    return {code: round(sum(h) / len(h), 2) for code, h in per_department.items()}
+
+
+# -- grid workers ----------------------------------------------------------------------------------
+def _worker_units(session: Session, actor: Actor, period: Period,
+                  present: list[str]) -> list[Unit]:
+    """Whoever held a grid of the reader's region (an admin's: any) during the period, and any
+    other worker whose cases in the reader's scope had something in it (a case reported before
+    they handed the grid over, decided in the period)."""
+    region = ""
+    params = period.params() | {"present": present}
+    if actor.role in REGION_ROLES:
+        region = "AND ga.grid_code = ANY(:region_grids)"
+        params["region_grids"] = sorted(actor.region_grid_codes)
+    rows = session.execute(text(f"""
+        SELECT u.username, u.display_name FROM users u
+         WHERE u.username = ANY(:present)
+            OR u.id IN (SELECT ga.user_id FROM grid_assignments ga
+                         WHERE ga.valid_from < :until AND (ga.valid_to IS NULL OR ga.valid_to > :since)
+                               {region})
+         ORDER BY u.username"""), params).all()
+    return [Unit(*r) for r in rows]
+
+
+def _credited_sql(scope: str) -> str:
+    """The cases each worker is credited with: reported in a grid while they held it."""
+    return f"""credited AS (
+            SELECT ga.user_id, i.id, i.reported_at, i.self_resolved
+              FROM issues i JOIN grids g ON g.id = i.grid_id
+              JOIN grid_assignments ga ON ga.grid_code = g.code AND i.reported_at >= ga.valid_from
+                   AND (ga.valid_to IS NULL OR i.reported_at < ga.valid_to)
+             WHERE {scope})"""
+
+
+def _worker_values(session: Session, actor: Actor, period: Period) -> dict[str, Values]:
+    scope, params = _scope(actor)
+    rows = session.execute(text(f"""
+        WITH {_credited_sql(scope)},
+        reports AS (
+            SELECT c.user_id, count(*) AS reports, count(*) FILTER (WHERE c.self_resolved) AS self
+              FROM credited c WHERE c.reported_at >= :since AND c.reported_at < :until
+             GROUP BY c.user_id),
+        decisions AS (
+            SELECT c.user_id, count(*) AS decided,
+                   count(*) FILTER (WHERE e.to_status <> 'rejected') AS valid
+              FROM credited c JOIN issue_events e ON e.issue_id = c.id
+             WHERE e.from_status = 'reported' AND e.to_status IS NOT NULL
+               AND e.at >= :since AND e.at < :until
+             GROUP BY c.user_id),
+        verifications AS ({_timed_moves_sql('reported', ('accepted', 'rejected'), 'accept')}),
+        checks AS ({_timed_moves_sql('resolved', ('closed', 'reopened'), 'verify')})
+        SELECT u.username, coalesce(r.reports, 0) AS reports, coalesce(r.self, 0) AS self,
+               coalesce(d.decided, 0) AS decided, coalesce(d.valid, 0) AS valid,
+               coalesce(v.rated, 0) AS verify_rated, coalesce(v.on_time, 0) AS verify_on_time,
+               coalesce(k.rated, 0) AS check_rated, coalesce(k.on_time, 0) AS check_on_time
+          FROM users u LEFT JOIN reports r ON r.user_id = u.id
+          LEFT JOIN decisions d ON d.user_id = u.id
+          LEFT JOIN verifications v ON v.user_id = u.id
+          LEFT JOIN checks k ON k.user_id = u.id
+         WHERE u.id IN (SELECT user_id FROM credited)"""), params | period.params()).mappings()
+    return {r["username"]: {
+        "reports": r["reports"],
+        "valid_report_rate": _rate(r["valid"], r["decided"]),
+        "on_time_verify_rate": on_time_rate(r["verify_on_time"], r["verify_rated"]),
+        "on_time_check_rate": on_time_rate(r["check_on_time"], r["check_rated"]),
+        "self_resolved": r["self"],
+    } for r in rows}
+
+
+def _timed_moves_sql(from_status: str, to_statuses: tuple[str, str], step: str) -> str:
+    """Per worker: the moves of their cases in the period from ``from_status`` to one of
+    ``to_statuses`` whose ``step`` (the one the move ended: the latest started by then) had a
+    deadline (``rated``), and those done by it (``on_time``)."""
+    return f"""
+            SELECT c.user_id, count(*) FILTER (WHERE {step_rated_sql('s')}) AS rated,
+                   count(*) FILTER (WHERE {step_on_time_sql('s')}) AS on_time
+              FROM credited c JOIN issue_events e ON e.issue_id = c.id
+              CROSS JOIN LATERAL (
+                  SELECT st.due_at, st.done_at FROM issue_steps st
+                   WHERE st.issue_id = e.issue_id AND st.step = '{step}' AND st.started_at <= e.at
+                   ORDER BY st.started_at DESC, st.id DESC LIMIT 1) s
+             WHERE e.from_status = '{from_status}'
+               AND e.to_status IN ('{to_statuses[0]}', '{to_statuses[1]}')
+               AND e.at >= :since AND e.at < :until
+             GROUP BY c.user_id"""
+
+
+# -- grids and communities -------------------------------------------------------------------------
+def _region_grids(actor: Actor) -> tuple[str, dict]:
+    if actor.role in REGION_ROLES:
+        return "cg.code = ANY(:region_grids)", {"region_grids": sorted(actor.region_grid_codes)}
+    return "TRUE", {}
+
+
+def _area_units(session: Session, actor: Actor, level: str) -> list[Unit]:
+    region, params = _region_grids(actor)
+    unit = "cg" if level == "grid" else "rc"
+    rows = session.execute(text(f"""
+        SELECT DISTINCT {unit}.code, {unit}.name FROM grids cg
+          JOIN regions rc ON rc.id = cg.community_id
+         WHERE cg.valid_to IS NULL AND {region} ORDER BY {unit}.code"""), params).all()
+    return [Unit(*r) for r in rows]
+
+
+def _area_values(session: Session, actor: Actor, period: Period, level: str) -> dict[str, Values]:
+    scope, params = _scope(actor)
+    unit = "g.code" if level == "grid" else "rc.code"
+    households = dict(session.execute(text(f"""
+        SELECT {'g.code' if level == 'grid' else 'rc.code'}, sum(g.households)
+          FROM grids g JOIN regions rc ON rc.id = g.community_id
+         WHERE g.valid_to IS NULL GROUP BY 1""")).all())
+    rows = session.execute(text(f"""
+        SELECT {unit} AS code, count(*) AS cases,
+               count(*) FILTER (WHERE i.status <> 'rejected') AS taken,
+               count(*) FILTER (WHERE {closed_sql('i')}) AS closed,
+               count(*) FILTER (WHERE {rated_sql('i')}) AS rated,
+               count(*) FILTER (WHERE {on_time_sql('i')}) AS on_time
+          FROM issues i JOIN grids g ON g.id = i.grid_id
+          JOIN regions rc ON rc.id = g.community_id
+         WHERE i.reported_at >= :since AND i.reported_at < :until AND {scope}
+         GROUP BY {unit}"""), params | period.params()).mappings()
+    out: dict[str, Values] = {code: {  # no case: none per 1,000 households
+        "cases": 0, "per_1000_households": _per_1000(0, n), "closure_rate": None,
+        "on_time_rate": None} for code, n in households.items()}
+    for r in rows:
+        out[r["code"]] = {
+            "cases": r["cases"],
+            "per_1000_households": _per_1000(r["cases"], households.get(r["code"])),
+            "closure_rate": _rate(r["closed"], r["taken"]),
+            "on_time_rate": on_time_rate(r["on_time"], r["rated"]),
+        }
+    return out
+
+
+def _per_1000(cases: int, households: int | None) -> float | None:
+    return round(cases * 1000.0 / households, 2) if households else None
+
+
+_UNITS: dict[str, Callable[[Session, Actor, Period, list[str]], list[Unit]]] = {
+    "department": _department_units,
+    "worker": _worker_units,
+    "grid": lambda s, a, p, present: _area_units(s, a, "grid"),
+    "community": lambda s, a, p, present: _area_units(s, a, "community"),
+}
+_VALUES: dict[str, Callable[[Session, Actor, Period], dict[str, Values]]] = {
+    "department": _department_values,
+    "worker": _worker_values,
+    "grid": lambda s, a, p: _area_values(s, a, p, "grid"),
+    "community": lambda s, a, p: _area_values(s, a, p, "community"),
+}

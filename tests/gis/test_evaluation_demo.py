@@ -1,0 +1,28 @@
+"""The evaluation on the demo: every indicator of every role equals the recount in plain Python
+from the raw rows (tests/gis/evaluation_world.py), for a month, the quarter around it and a week,
+as the admin and as the community's leader."""
+
+from __future__ import annotations
+
+import pytest
+
+from gis.people.actors import load_actor
+from gis.queries.evaluation import Period, evaluate
+from gis.rules import EVALUATION_ROLES
+from tests.gis.evaluation_world import recount
+
+
+@pytest.fixture
+def readers(session):
+    return {name: load_actor(session, name)[0] for name in ("admin", "leader")}
+
+
+@pytest.mark.parametrize("reader", ["admin", "leader"])
+@pytest.mark.parametrize("role", EVALUATION_ROLES)
+def test_every_indicator_equals_the_recount_on_the_demo(session, readers, demo_month, role, reader):
+    actor = readers[reader]
+    for period in (Period.of("month", demo_month.first), Period.of("quarter", demo_month.first),
+                   Period.of("week", demo_month.first)):
+        found = {r["key"]: r["values"] for r in evaluate(session, actor, role, period)["data"]}
+        assert found, (role, period)
+        assert found == recount(session, actor, role, period, list(found)), (role, period.label)
