@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from api.cli_audit import add_audit_commands, report_application_role
 from api.cli_calendar import add_calendar_commands
+from api.cli_command import add_command_centre_commands
 from api.settings import Settings
 from gis.errors import GridMapError, InvalidParameter
 
@@ -568,6 +569,7 @@ def _parser() -> argparse.ArgumentParser:
 
     add_audit_commands(sub)
     add_calendar_commands(sub)
+    add_command_centre_commands(sub)
     _people_parsers(sub)
 
     p = sub.add_parser("serve", help="run the HTTP API")

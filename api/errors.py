@@ -219,6 +219,8 @@ def error_response(request: Request, exc: BaseException, *, logged: bool = False
     body = {"detail": message_for(exc, lang), "code": code_for(exc)}
     if isinstance(exc, RequestValidationError):
         body["errors"] = jsonable(exc.errors(), lang)
+    if getattr(exc, "allowed", None) is not None:  # a refused move names the legal ones
+        body["allowed"] = exc.allowed
     headers = language_headers(lang) | dict(getattr(exc, "headers", None) or {})
     if code_for(exc) == "database_unavailable":
         headers.setdefault("Retry-After", str(RETRY_AFTER_S))

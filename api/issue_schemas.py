@@ -19,7 +19,7 @@ from pydantic import (
     field_validator,
 )
 
-from gis.rules import PHOTO_KINDS, TRANSITION_TARGETS, URGENCIES
+from gis.rules import EVENT_KINDS, PHOTO_KINDS, TRANSITION_TARGETS, URGENCIES
 
 Text = Annotated[str, Field(max_length=2000)]
 
@@ -147,12 +147,23 @@ class TransitionCreate(BaseModel):
 
 
 class HistoryEvent(BaseModel):
+    """One entry of a case's history: a move (``to_status``) or, with ``to_status`` null, an
+    entry that leaves the status (an extension asked for or decided, a supervision notice and
+    its reply). ``actor`` null: the resident, or the system (an automatic dispatch)."""
+
     id: int
     at: datetime
     actor: str | None
     from_status: str | None
-    to_status: str
+    to_status: str | None
     note: str | None
+    kind: Literal[EVENT_KINDS] = Field(description="move, dispatch, return, hold, resume, "
+                                       "extension_request|approved|refused, supervise, supervision_reply")
+    department: str | None = Field(None, description="The department dispatched to, returning, "
+                                   "asking or noticed")
+    department_name: str | None = None
+    details: dict | None = Field(None, description="dispatch: auto, rule, worker; extension: "
+                                 "value, unit, due_before, due_after; resume: due_before, due_after")
 
 
 def _shape(value) -> str:

@@ -22,6 +22,8 @@ from api.routes import (
     buildings,
     calendar,
     categories,
+    command,
+    dashboard,
     facilities,
     field,
     grids,
@@ -79,8 +81,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(LoginRedirect, _to_login)
     # field before issues_read: /api/v1/issues/duplicates is not an issue id
     for module in (health, auth, grids, locate, field, issues, issues_read, photos, buildings,
-                   facilities, categories, calendar, stats, package, open311, ogc, tiles, pages, users):
+                   facilities, categories, calendar, command, stats, dashboard, package, open311,
+                   ogc, tiles, pages, users):
         app.include_router(module.router)
+    app.include_router(dashboard.page_router)  # /dash, the leaders' dashboard
     app.include_router(audit_trail.router)
     map_pages.install(app, settings.maps)  # HTML maps, and their JS/CSS under /static/
     field_app.install(app)  # the grid worker's app at /app/

@@ -48,7 +48,14 @@ class InvalidParameter(GridMapError):
 
 
 class IllegalTransition(GridMapError):
+    """A move or action the case's status does not allow; ``allowed`` says what it does allow
+    (``{"to": [statuses], "actions": [actions]}``, gis.issues.actions), for the 409's body."""
+
     code = "illegal_transition"
+
+    def __init__(self, message: str = "", *, zh: str | None = None, allowed: dict | None = None):
+        super().__init__(message, zh=zh)
+        self.allowed = allowed
 
 
 class Conflict(GridMapError):

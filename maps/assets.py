@@ -121,6 +121,12 @@ PAGE_CSS = (_own("gridmap.css"),)
 PAGE_JS = (_own("gridmap.js"),)
 # Loaded by the issue action page only (log-in and the workflow buttons).
 ISSUE_PAGE_JS = (_own("issue.js"),)
+# The leaders' dashboard (/dash, no Folium): ECharts' build of lines and bars ("common": 650 KB
+# against 1 MB for every chart type), Leaflet and Leaflet.heat for its small heat map, and our
+# own script and styles.
+DASH_CSS = (_npm("leaflet", "dist/leaflet.css"), _own("dash.css"))
+DASH_JS = (_npm("echarts", "dist/echarts.common.min.js"), _npm("leaflet", "dist/leaflet.js"),
+           _npm("leaflet.heat", "dist/leaflet-heat.js"), _own("dash.js"))
 
 
 class UnmappedAsset(RuntimeError):
@@ -211,7 +217,7 @@ def missing_assets(node_modules: Path) -> list[str]:
         found = json.loads(manifest.read_text(encoding="utf-8")).get("version")
         if found != version:
             problems.append(f"{name} is {found}, package.json pins {version}")
-    own = set(PAGE_CSS + PAGE_JS + ISSUE_PAGE_JS)
+    own = set(PAGE_CSS + PAGE_JS + ISSUE_PAGE_JS + DASH_CSS + DASH_JS)
     for url in {u for urls in CDN_TO_LOCAL.values() for u in urls} | own:
         path = local_path(url, root)
         if path is None or not path.is_file():

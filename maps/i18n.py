@@ -6,7 +6,7 @@ label is translated once.
 
 from __future__ import annotations
 
-from gis.rules import PHOTO_KIND_NAMES, PHOTO_KINDS, STATUS_NAMES
+from gis.rules import EVENT_KIND_NAMES, PHOTO_KIND_NAMES, PHOTO_KINDS, STATUS_NAMES
 
 LANGS = ("zh", "en")
 
@@ -118,6 +118,24 @@ _TEXT: dict[str, tuple[str, str]] = {
     "login": ("登录", "Log in"),
     "note_optional": ("备注 (可选)", "Note (optional)"),
     "move_to": ("转为", "Move to"),
+    # the command centre's actions on the issue page
+    "command_heading": ("指挥调度", "Command centre"),
+    "dispatch_to": ("派遣至", "Dispatch to"),
+    "by_rule": ("按派遣规则", "by the dispatch rule"),
+    "to_worker": ("网格员（社区事务）", "the grid worker (community matter)"),
+    "extension_amount": ("延期时长", "Extension"),
+    "reason_hint": ("回退、挂账、申请延期、驳回延期、督办和回复须在备注中写明原因或内容。",
+                    "Returning, holding, asking for or refusing an extension, a notice and a "
+                    "reply need the reason or text in the note."),
+    "action_dispatch": ("派遣", "Dispatch"),
+    "action_return": ("回退", "Return"),
+    "action_hold": ("挂账", "Put on hold"),
+    "action_resume": ("解除挂账", "Resume"),
+    "action_request_extension": ("申请延期", "Ask for an extension"),
+    "action_approve_extension": ("批准延期", "Approve the extension"),
+    "action_refuse_extension": ("驳回延期", "Refuse the extension"),
+    "action_supervise": ("督办", "Supervision notice"),
+    "action_reply": ("回复督办", "Reply to the notice"),
     "no_next_status": ("此事件已办结，无后续操作。", "This issue is final: nothing more to do."),
     "reporter_contact": ("报告人联系方式", "Reporter contact"),
     "request_failed": ("操作失败", "Request failed"),
@@ -178,6 +196,11 @@ def photo_kinds(kinds) -> list[str]:
 
 def status_label(status: str, lang: str) -> str:
     zh, en = STATUS.get(status, (status, status))
+    return en if lang == "en" else zh
+
+
+def event_kind_label(kind: str, lang: str) -> str:
+    zh, en = EVENT_KIND_NAMES.get(kind, (kind, kind))
     return en if lang == "en" else zh
 
 

@@ -27,7 +27,7 @@ import folium
 import pandas as pd
 
 from gis.issues.detail import IssueAccess, IssueDetail
-from gis.rules import BEIJING_TZ_NAME
+from gis.rules import BEIJING_TZ_NAME, LIMIT_UNIT_NAMES
 from maps.assets import ISSUE_PAGE_JS
 from maps.base import (
     BaseMapOptions,
@@ -45,6 +45,7 @@ from maps.base import (
 from maps.grid_map import PII_COLUMNS, STREET_COLOUR, grid_outline
 from maps.i18n import (
     WHY_KEYS,
+    event_kind_label,
     facility_status_label,
     photo_kind_label,
     photo_kinds,
@@ -165,7 +166,8 @@ def panel_html(data: IssueDetail, lang: str, now: datetime,
         badge += f' <span class="gm-overdue">{esc(t("overdue", lang))}</span>'
     text = {k: t(k, lang) for k in ("request_failed", "network_error", "sending", "details")}
     config = {"id": issue_id, "lang": lang, "text": text, "reveal": access.personal,
-              "why": {k: t(f"why_{k}", lang) for k in WHY_KEYS}}
+              "why": {k: t(f"why_{k}", lang) for k in WHY_KEYS},
+              "supervision": access.command.supervision}
     return (f'<div id="gm-panel" class="gm-issue-panel" '
             f'data-gm-issue="{esc(json.dumps(config, ensure_ascii=False))}">'
             f'<h1>{esc(t("issue_title", lang))} #{issue_id} · '
@@ -218,33 +220,79 @@ def _action_form(data: IssueDetail, access: IssueAccess, lang: str) -> str:
                    f'{esc(t("login", lang))}</a></p>')
     elif not access.may_act:
         actions = f'<p class="gm-read-only">{esc(t("read_only", lang))}</p>'
-    elif data.allowed_next:
+    elif data.allowed_next or access.command.actions:
+        # A dispatch names who fixes the case: the command centre's form, not a plain move.
+        moves = [s for s in data.allowed_next if s != "dispatched"]
         buttons = "".join(
             f'<button type="button" class="gm-transition" data-to="{esc(s)}">'
-            f'{esc(status_label(s, lang))}</button>' for s in data.allowed_next)
+            f'{esc(status_label(s, lang))}</button>' for s in moves)
+        transitions = (f'<p class="gm-move-to">{esc(t("move_to", lang))}:</p>'
+                       f'<div class="gm-transitions">{buttons}</div>' if moves else "")
         actions = (f'<div id="gm-actions"><label class="gm-note" for="gm-note">'
                    f'{esc(t("note_optional", lang))}</label>'
                    f'<textarea id="gm-note" maxlength="2000" rows="2"></textarea>'
-                   f'<p class="gm-move-to">{esc(t("move_to", lang))}:</p>'
-                   f'<div class="gm-transitions">{buttons}</div></div>')
+                   f'{transitions}{_command_form(access, lang)}</div>')
     else:
         actions = f'<p class="gm-final">{esc(t("no_next_status", lang))}</p>'
     return (f'<h2>{esc(t("act_heading", lang))}</h2>'
             f'<div id="gm-error" class="gm-error" role="alert" hidden></div>{actions}')
 
 
+def _command_form(access: IssueAccess, lang: str) -> str:
+    """The command centre's actions open to the reader now (gis.issues.branches.available):
+    one button each, with a department choice for a dispatch and an amount for an extension."""
+    command = access.command
+    if not command.actions:
+        return ""
+    fields = []
+    if "dispatch" in command.actions:
+        options = [("", t("by_rule", lang)), ("@worker", t("to_worker", lang)),
+                   *command.departments]
+        choices = "".join(f'<option value="{esc(v)}">{esc(n)}</option>' for v, n in options)
+        fields.append(f'<label for="gm-department">{esc(t("dispatch_to", lang))}</label>'
+                      f'<select id="gm-department">{choices}</select>')
+    if "request_extension" in command.actions:
+        units = "".join(f'<option value="{u}">{esc(LIMIT_UNIT_NAMES[u][0 if lang != "en" else 1])}'
+                        f'</option>' for u in ("workdays", "hours"))
+        fields.append(f'<label for="gm-extension-value">{esc(t("extension_amount", lang))}</label>'
+                      f'<span class="gm-extension"><input id="gm-extension-value" type="number" '
+                      f'min="1" max="366" value="1" inputmode="numeric">'
+                      f'<select id="gm-extension-unit" aria-label="{esc(t("extension_amount", lang))}">'
+                      f'{units}</select></span>')
+    buttons = "".join(
+        f'<button type="button" class="gm-command" data-action="{esc(a)}">'
+        f'{esc(t("action_" + a, lang))}</button>' for a in command.actions)
+    return (f'<h3 class="gm-command-heading">{esc(t("command_heading", lang))}</h3>'
+            f'<p class="gm-reason-hint">{esc(t("reason_hint", lang))}</p>'
+            f'<div class="gm-command-fields">{"".join(fields)}</div>'
+            f'<div class="gm-commands">{buttons}</div>')
+
+
 def _history(data: IssueDetail, lang: str) -> str:
     head = "".join(f"<th>{esc(t(k, lang))}</th>" for k in ("time", "actor", "change", "note"))
     rows = []
     for e in data.history:
-        change = (f'{esc(status_label(e["from_status"], lang)) if e["from_status"] else "—"}'
-                  f' → {esc(status_label(e["to_status"], lang))}')
+        change = _change(e, lang)
         rows.append(f'<tr class="gm-event" data-gm-event="{int(e["id"])}">'
                     f'<td>{esc(local_time(e["at"]))}</td>'
                     f'<td>{esc(e["actor"] or t("system", lang))}</td><td>{change}</td>'
                     f'<td class="gm-event-note">{esc(e["note"] or "")}</td></tr>')
     return (f'<h2>{esc(t("history", lang))} ({len(data.history)})</h2>'
             f'<table class="gm-history"><tr>{head}</tr>{"".join(rows)}</table>')
+
+
+def _change(event: Mapping, lang: str) -> str:
+    """A move as 'from → to', led by its branch (回退, 派遣...) and department; an entry that is
+    not a move (延期申请, 督办...) by its kind alone."""
+    kind = event.get("kind", "move")
+    branch = "" if kind == "move" else event_kind_label(kind, lang)
+    if event.get("department_name"):
+        branch += f" · {event['department_name']}"
+    if event["to_status"] is None:
+        return esc(branch)
+    move = (f'{esc(status_label(event["from_status"], lang)) if event["from_status"] else "—"}'
+            f' → {esc(status_label(event["to_status"], lang))}')
+    return f'<span class="gm-branch">{esc(branch)}</span> {move}' if branch else move
 
 
 def photos_html(photos: Sequence[Mapping], issue_id: int, lang: str) -> str:

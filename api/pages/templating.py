@@ -11,6 +11,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from api.pages.words import role_name, t
+from gis.queries.statistics import STATISTICS_ROLES
 
 environment = Environment(
     loader=PackageLoader("api.pages", "templates"),
@@ -19,6 +20,7 @@ environment = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+environment.globals["dash_roles"] = STATISTICS_ROLES  # who the user bar links to /dash
 
 
 def render(template: str, *, lang: str, **context: Any) -> str:

@@ -1,5 +1,6 @@
-"""The words of the log-in, password and admin pages, in Chinese (the default) and English
-(``?lang=en``): one table, so each is translated once."""
+"""The words of the log-in, password and admin pages and of the leaders' dashboard, in Chinese
+(the default) and English (``?lang=en``): one table, so each is translated once. The dashboard's
+script gets its words from the page (:data:`DASH_SCRIPT_WORDS`)."""
 
 from __future__ import annotations
 
@@ -79,6 +80,70 @@ WORDS: dict[str, tuple[str, str]] = {
         "Initial password (shown this once only: tell the user in person or by phone; they "
         "must change it at the first log-in):"),
     "not_yourself": ("不能停用自己的账号。", "You cannot disable your own account."),
+    "dash_link": ("驾驶舱", "Dashboard"),
+    "notifications_link": ("通知", "Notifications"),
+    "notifications_title": ("通知", "Notifications"),
+    "unread_count": ("{n} 条未读", "{n} unread"),
+    "mark_all_read": ("全部标为已读", "Mark all read"),
+    "no_notifications": ("暂无通知。", "No notifications."),
+    "notification_kind_overdue": ("超时", "late"),
+    "notification_kind_returned": ("回退", "returned"),
+    "notification_kind_extension_request": ("延期申请", "extension asked"),
+    "notification_kind_extension_decided": ("延期审批", "extension decided"),
+    "notification_kind_supervision": ("督办", "supervision notice"),
+    "notification_kind_supervision_reply": ("督办回复", "reply to a notice"),
+    "open_issue": ("查看事件", "Open the issue"),
+    # the leaders' dashboard (/dash)
+    "dash_title": ("领导驾驶舱", "Leaders' dashboard"),
+    "big_screen": ("大屏", "Big screen"),
+    "tablet_view": ("平板", "Tablet"),
+    "period": ("统计周期", "Period"),
+    "period_week": ("周", "Week"),
+    "period_month": ("月", "Month"),
+    "period_quarter": ("季度", "Quarter"),
+    "day": ("日期", "Date"),
+    "community": ("社区", "Community"),
+    "all_communities": ("全部社区", "All communities"),
+    "category": ("类别", "Category"),
+    "all_categories": ("全部类别", "All categories"),
+    "apply": ("查看", "Show"),
+    "kpi_open": ("在办案件", "Open cases"),
+    "kpi_overdue": ("当前超期", "Overdue now"),
+    "kpi_reported": ("本期上报", "Reported in the period"),
+    "kpi_closed": ("本期结案", "Closed in the period"),
+    "kpi_on_time": ("本期按期结案率", "On-time closure rate"),
+    "trend_title": ("每周案件趋势（按类别）", "Cases reported per week, by category"),
+    "on_time_title": ("每周按期结案率", "On-time closure rate per week"),
+    "heat_title": ("本期案件热力", "Where cases were reported in the period"),
+    "overdue_title": ("超期案件", "Overdue cases"),
+    "league_title": ("部门排行", "Department league table"),
+    "workers_title": ("网格员评价", "Grid workers' grades"),
+    "loading": ("加载中…", "Loading…"),
+    "no_data": ("暂无数据", "No data yet"),
+    "evaluation_pending": ("综合评价功能尚未启用", "The evaluation is not available yet"),
+    "load_failed": ("加载失败", "Could not load"),
+    "col_case": ("案件", "Case"),
+    "col_category": ("类别", "Category"),
+    "col_grid": ("网格", "Grid"),
+    "col_department": ("部门", "Department"),
+    "col_late": ("超期时长", "Late by"),
+    "col_step": ("超期环节", "Overdue step"),
+    "col_rank": ("名次", "Rank"),
+    "col_name": ("名称", "Name"),
+    "col_score": ("得分", "Score"),
+    "col_grade": ("等级", "Grade"),
+    "col_change": ("较上期", "Change"),
+    "promised": ("承诺时限", "Promised deadline"),
+    "hours": ("小时", "h"),
+    "cases": ("件", "cases"),
+    "closed_n": ("结案数", "Closed"),
+    "on_time_rate": ("按期结案率", "On-time rate"),
+    "selected_period": ("本期", "This period"),
+    "no_grid": ("无网格", "No grid"),
+    "no_department": ("未派遣", "Not dispatched"),
+    "more_rows": ("另有 {n} 件未显示", "{n} more not shown"),
+    "export_xlsx": ("导出 Excel", "Export XLSX"),
+    "export_csv": ("导出 CSV", "Export CSV"),
     # errors
     "error_title": ("出错了", "Something went wrong"),
     "error_401": ("请先登录", "Log in first"),
@@ -87,6 +152,16 @@ WORDS: dict[str, tuple[str, str]] = {
     "error_422": ("请求有误", "The request is invalid"),
     "back_to_overview": ("返回网格总览", "Back to the overview"),
 }
+
+
+# The words the dashboard's script writes (charts, tables, states), handed to it by the page.
+DASH_SCRIPT_WORDS = (
+    "loading", "no_data", "evaluation_pending", "load_failed", "col_case", "col_category",
+    "col_grid", "col_department", "col_late", "col_step", "col_rank", "col_name", "col_score",
+    "col_grade", "col_change", "promised", "hours", "cases", "closed_n", "on_time_rate",
+    "selected_period", "no_grid", "no_department", "more_rows", "export_xlsx", "export_csv",
+    "big_screen", "tablet_view", "other_language", "period_week", "period_month",
+    "period_quarter")
 
 
 def page_lang(value: str | None) -> PageLang:

@@ -50,9 +50,10 @@ from api.pages.templating import render
 from api.pages.words import page_lang, t
 from api.routes.auth import raise_login_error, throttle
 from gis.errors import Conflict, GridMapError, Unauthorized, WeakPassword
+from gis.issues import notifications
 from gis.people import accounts, directory, sessions
 from gis.people.actors import Actor, require_role
-from gis.rules import ROLES
+from gis.rules import BEIJING, ROLES
 
 router = APIRouter(tags=["pages"], route_class=PageRoute, include_in_schema=False)
 LOGIN_CSRF_COOKIE = "gridmap_csrf"
@@ -315,3 +316,26 @@ def _users_page(request: Request, session, actor: Actor, lang: str, *, status: i
                   regions=directory.regions(session), roles=ROLES, message=message, notice=notice,
                   one_time_password=one_time, form=form or EMPTY_FORM)
     return HTMLResponse(html, status_code=status, headers=NO_STORE)
+
+
+# -- notifications ---------------------------------------------------------------------------------
+@router.get("/notifications", response_class=HTMLResponse)
+def notifications_page(request: Request, session: SessionDep, actor: PageActor,
+                       lang: LangParam = None) -> HTMLResponse:
+    """The caller's notifications, newest first, unread ones marked; a form marks them read."""
+    lang = page_lang(lang)
+    box = notifications.inbox(session, actor, limit=200)
+    session.commit()  # late steps found while looking are notified once
+    items = [n | {"local_at": n["at"].astimezone(BEIJING).strftime("%Y-%m-%d %H:%M")}
+             for n in box.items]
+    html = render("notifications.html", lang=lang, actor=actor, unread=box.unread, items=items,
+                  csrf=csrf_token(request, actor.session_id or 0))
+    return HTMLResponse(html, headers=NO_STORE)
+
+
+@router.post("/notifications/read")
+def notifications_read(session: SessionDep, actor: PageActor,
+                       lang: LangField = "") -> RedirectResponse:
+    notifications.mark_read(session, actor)
+    session.commit()
+    return RedirectResponse(f"/notifications?lang={page_lang(lang)}", status_code=303)

@@ -20,6 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gis.errors import Forbidden, NotFound
+from gis.issues.branches import Available, available
 from gis.issues.workflow import history
 from gis.people.actors import Actor, personal_sql, read_scope_sql
 from gis.people.privacy import mask_text
@@ -61,6 +62,7 @@ class IssueAccess:
     logged_in: bool = False
     may_act: bool = False
     personal: bool = False
+    command: Available = Available()  # the command centre's actions open to them now
 
 
 def issue_access(session: Session, issue_id: int, reader: Actor | None, *,
@@ -80,7 +82,9 @@ def issue_access(session: Session, issue_id: int, reader: Actor | None, *,
                         zh=f"事件 {issue_id} 不在您的查看范围内")
     if reader is None:
         return IssueAccess()
-    return IssueAccess(True, reader.may_act_on(row.code, row.department_id), bool(row.personal))
+    may_act = reader.may_act_on(row.code, row.department_id)
+    command = available(session, reader, issue_id) if may_act else Available()
+    return IssueAccess(True, may_act, bool(row.personal), command)
 
 
 def issue_detail(session: Session, issue_id: int) -> IssueDetail:

@@ -40,6 +40,7 @@ from gis.errors import (
 )
 from gis.geotag.index_cache import GridIndexCache
 from gis.issues import reporting, workflow
+from gis.issues.actions import allowed_actions
 from gis.people.actors import Actor, require_change
 from gis.rules import (
     CHECK_OUTCOMES,
@@ -151,7 +152,8 @@ def _wrong_status(issue_id: int, current: str, action: str, required: str) -> Il
         f"From {current!r} it can go to "
         f"{', '.join(repr(s) for s in allowed) if allowed else 'nothing (final)'}",
         zh=f"事件 {issue_id} 当前为「{_zh(current)}」，{name_zh}只适用于「{_zh(required)}」状态的事件；"
-           f"当前只能转为{workflow.allowed_zh(current)}")
+           f"当前只能转为{workflow.allowed_zh(current)}",
+        allowed=allowed_actions(current))
 
 
 def _after_photo_since_resolved(session: Session, issue_id: int) -> None:

@@ -11,6 +11,11 @@
  * - The workflow buttons move the issue (POST /api/v1/issues/{id}/transitions, JSON {to, note});
  *   on success the page reloads so its status and history are the server's. A 401 (the session
  *   ended) goes to the log-in page and back here.
+ * - The command centre's buttons (.gm-command, data-action) call its actions: dispatch (to the
+ *   department chosen in #gm-department, the grid worker, or by the rule), return, hold, resume,
+ *   request_extension (#gm-extension-value, #gm-extension-unit), approve_extension,
+ *   refuse_extension, supervise and reply (to the notice settings "supervision"); the note is
+ *   the reason or text each needs. On success the page reloads, like a move.
  * API errors ({"detail": "...", "code": "..."}) are shown in the #gm-error box, explained in the
  * page's language (settings "why", by HTTP status) with the API's own message as the detail:
  * every request sends the page's language as Accept-Language, so that message is in it too.
@@ -179,6 +184,69 @@
     });
   };
 
+  // The request of a command-centre action: [path under the issue, or absolute; JSON body].
+  IssuePage.prototype.commandRequest = function (action, note) {
+    var base = "/api/v1/issues/" + this.cfg.id;
+    if (action === "dispatch") {
+      var choice = byId("gm-department").value;
+      var body = { note: note || null };
+      if (choice === "@worker") {
+        body.to_worker = true;
+      } else if (choice) {
+        body.department = choice;
+      }
+      return [base + "/dispatch", body];
+    }
+    if (action === "return" || action === "hold") {
+      return [base + "/" + action, { reason: note }];
+    }
+    if (action === "resume") {
+      return [base + "/resume", { note: note || null }];
+    }
+    if (action === "request_extension") {
+      return [base + "/extensions", {
+        value: Number(byId("gm-extension-value").value),
+        unit: byId("gm-extension-unit").value,
+        reason: note,
+      }];
+    }
+    if (action === "approve_extension" || action === "refuse_extension") {
+      return [base + "/extensions/decision",
+        { approve: action === "approve_extension", note: note || null }];
+    }
+    if (action === "supervise") {
+      return [base + "/supervisions", { note: note }];
+    }
+    return ["/api/v1/supervisions/" + this.cfg.supervision + "/reply", { reply: note }];
+  };
+
+  IssuePage.prototype.command = function (button) {
+    var self = this;
+    var buttons = this.panel.querySelectorAll(".gm-transition, .gm-command");
+    var request = this.commandRequest(button.getAttribute("data-action"), byId("gm-note").value.trim());
+    var label = button.textContent;
+    for (var i = 0; i < buttons.length; i++) {
+      buttons[i].disabled = true;
+    }
+    button.textContent = this.cfg.text.sending;
+    this.clearError();
+    call(request[0], {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfToken() },
+      body: JSON.stringify(request[1]),
+    }).then(function (result) {
+      if (result.ok) {
+        window.location.reload();
+        return;
+      }
+      self.failed(result);
+      self.release(buttons, button, label);
+    }, function () {
+      self.unreachable();
+      self.release(buttons, button, label);
+    });
+  };
+
   IssuePage.prototype.release = function (buttons, button, label) {
     button.textContent = label;
     for (var i = 0; i < buttons.length; i++) {
@@ -192,6 +260,12 @@
     for (var i = 0; i < buttons.length; i++) {
       buttons[i].addEventListener("click", function (ev) {
         self.move(ev.currentTarget);
+      });
+    }
+    var commands = this.panel.querySelectorAll(".gm-command");
+    for (var j = 0; j < commands.length; j++) {
+      commands[j].addEventListener("click", function (ev) {
+        self.command(ev.currentTarget);
       });
     }
     if (this.cfg.reveal) {

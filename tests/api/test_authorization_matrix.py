@@ -58,7 +58,7 @@ from tests.conftest import DEMO_PASSWORD, _forget_cached_state, app_settings, me
 from tests.photo_files import camera_jpeg
 
 APP_ROUTES = create_app(app_settings("postgresql://routes-only@127.0.0.1:1/none")).routes
-PAGE_PREFIXES = ("/maps/", "/admin", "/account")
+PAGE_PREFIXES = ("/maps/", "/admin", "/account", "/notifications")
 LOGIN_PAGES = ("/login", "/logout")  # the log-in page and its form: for the anonymous
 STATIC_PREFIX = "/static/"
 USERS = ("worker03", "leader", "dispatcher", "shizheng01", "admin")
@@ -298,6 +298,48 @@ def _tasks(d: Data, t: Target) -> Call:
     return Call(f"/api/v1/me/tasks?lon={t.lon}&lat={t.lat}")
 
 
+# The command centre. The targets' cases are the 市政所's (own) and the 环卫所's (other): a worker
+# handles no department's case; dispatchers, leaders and admins decide in their region.
+DISPATCH = by_role((403, 403), (200, 403), (200, 403), (403, 403), (200, 200))
+DESK = by_role((403, 403), (200, 200), (200, 200), (403, 403), (200, 200))
+
+
+def HANDLE(ok: int) -> dict[str, int]:  # noqa: N802 - a cell table, like act()
+    return by_role((403, 403), (403, 403), (403, 403), (ok, 403), (ok, ok))
+
+
+def DECIDE_OR_HANDLE(ok: int) -> dict[str, int]:  # noqa: N802
+    return by_role((403, 403), (ok, 403), (ok, 403), (ok, 403), (ok, ok))
+
+
+def _pending_extension(d: Data, t: Target) -> Call:
+    _at(d, t, "dispatched")
+    d.sql("INSERT INTO extension_requests (issue_id, value, unit, reason) "
+          "VALUES (:i, 2, 'workdays', '材料未到')", i=t.issue)
+    return Call(f"/api/v1/issues/{t.issue}/extensions/decision", json={"approve": True})
+
+
+def _supervision_reply(d: Data, t: Target) -> Call:
+    _at(d, t, "dispatched")
+    notice = d.sql("INSERT INTO supervisions (issue_id, note) VALUES (:i, '请加快') RETURNING id",
+                   i=t.issue)[0][0]
+    return Call(f"/api/v1/supervisions/{notice}/reply", json={"reply": "已处理"})
+
+
+def _a_rule(d: Data, t: Target) -> Call:
+    rule = d.sql("INSERT INTO dispatch_rules (category, region_id, department_id) "
+                 "VALUES ('noise', (SELECT id FROM regions WHERE code = '140429'), NULL) "
+                 "ON CONFLICT ON CONSTRAINT one_rule_per_category_and_region DO UPDATE SET auto = true "
+                 "RETURNING id")[0][0]
+    return Call(f"/api/v1/dispatch-rules/{rule}")
+
+
+def _late(d: Data, t: Target) -> Call:
+    """The overdue list, with the target case past its promised deadline."""
+    d.sql("UPDATE issues SET due_at = now() - interval '1 hour' WHERE id = :i", i=t.issue)
+    return Call("/api/v1/dashboard/overdue?limit=1000")
+
+
 # A worker's tasks are the cases of their grids; everyone else's, the cases of their scope.
 TASKS_LISTED = by_role((True, False), (True, False), (True, False), (True, False), (True, True))
 NEW_PASSWORD = "Matrix-Check-2026!x"
@@ -454,12 +496,53 @@ TABLE: dict[tuple[str, str], tuple[Variant, ...]] = {
         lambda d, t: Call(f"/open311/v2/requests/{t.issue}.xml"), 401, READ)),
     ("GET", "/api/v1/grids/{code}/package"): row(Variant(
         lambda d, t: Call(f"/api/v1/grids/{t.grid}/package"), 401, PACKAGE)),
+    # -- the command centre: dispatch, the branches, rules, notifications --------------------------
+    ("POST", "/api/v1/issues/{issue_id}/dispatch"): row(Variant(
+        _acting("accepted", "dispatch", {"department": "huanwei"}), 401, DISPATCH)),
+    ("POST", "/api/v1/issues/{issue_id}/return"): row(Variant(
+        _acting("dispatched", "return", {"reason": "非本部门职责"}), 401, HANDLE(200))),
+    ("POST", "/api/v1/issues/{issue_id}/hold"): row(Variant(
+        _acting("in_progress", "hold", {"reason": "等待资金"}), 401, HANDLE(200))),
+    ("POST", "/api/v1/issues/{issue_id}/resume"): row(Variant(
+        _acting("on_hold", "resume", {}), 401, DECIDE_OR_HANDLE(200))),
+    ("POST", "/api/v1/issues/{issue_id}/extensions"): row(Variant(
+        _acting("dispatched", "extensions", {"value": 2, "unit": "workdays", "reason": "材料"}),
+        401, HANDLE(201))),
+    ("POST", "/api/v1/issues/{issue_id}/extensions/decision"): row(Variant(
+        _pending_extension, 401, DISPATCH)),
+    ("POST", "/api/v1/issues/{issue_id}/supervisions"): row(Variant(
+        _acting("dispatched", "supervisions", {"note": "请加快处理"}), 401,
+        by_role((403, 403), (201, 403), (403, 403), (403, 403), (201, 201)))),
+    ("POST", "/api/v1/supervisions/{supervision_id}/reply"): row(Variant(
+        _supervision_reply, 401,
+        by_role((403, 403), (403, 403), (200, 403), (200, 403), (200, 200)))),
+    ("GET", "/api/v1/me/notifications"): row(Variant(fixed("/api/v1/me/notifications"), 401,
+                                                     everyone(200))),
+    ("POST", "/api/v1/me/notifications/read"): row(Variant(
+        fixed("/api/v1/me/notifications/read", json={"all": True}), 401, everyone(200))),
+    ("GET", "/api/v1/dispatch-rules"): row(Variant(fixed("/api/v1/dispatch-rules"), 401, DESK)),
+    ("PUT", "/api/v1/dispatch-rules"): row(Variant(fixed("/api/v1/dispatch-rules", json={
+        "category": "garbage", "department": "huanwei"}), 401, admin_only(200))),
+    ("DELETE", "/api/v1/dispatch-rules/{rule_id}"): row(Variant(_a_rule, 401, admin_only(204))),
+    ("GET", "/api/v1/stats/dispatch"): row(Variant(fixed("/api/v1/stats/dispatch"), 401, DESK)),
     # -- statistics: leaders, dispatchers, admins, each over their region -------------------------
     ("GET", "/api/v1/stats/grids"): row(Variant(
         fixed("/api/v1/stats/grids"), 401, STATS,
         lambda r, t: t.grid in {g["grid_code"] for g in r.json()["data"]}, STATS_LISTED)),
     ("GET", "/api/v1/stats/timeline"): row(Variant(fixed("/api/v1/stats/timeline"), 401, STATS)),
     ("GET", "/api/v1/stats/workers"): row(Variant(fixed("/api/v1/stats/workers"), 401, STATS)),
+    # -- the leaders' dashboard: as the statistics, over each reader's region --------------------
+    ("GET", "/api/v1/dashboard/summary"): row(Variant(fixed("/api/v1/dashboard/summary"), 401,
+                                                      STATS)),
+    ("GET", "/api/v1/dashboard/trend"): row(Variant(fixed("/api/v1/dashboard/trend"), 401, STATS)),
+    ("GET", "/api/v1/dashboard/overdue"): row(Variant(
+        _late, 401, STATS, lambda r, t: t.issue in {c["id"] for c in r.json()["data"]},
+        STATS_LISTED)),
+    ("GET", "/api/v1/dashboard/heat"): row(Variant(
+        fixed("/api/v1/dashboard/heat"), 401, STATS,
+        lambda r, t: t.grid in {f["properties"]["code"] for f in r.json()["grids"]["features"]},
+        STATS_LISTED)),
+    ("GET", "/dash"): row(Variant(fixed("/dash"), 303, STATS)),
     # -- people and the audit trail ----------------------------------------------------------------
     ("GET", "/api/v1/audit"): row(Variant(fixed("/api/v1/audit"), 401, admin_only(200))),
     ("GET", "/api/v1/departments"): row(Variant(fixed("/api/v1/departments"), 401, everyone(200))),

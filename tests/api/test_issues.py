@@ -176,13 +176,17 @@ def test_anonymous_reports_are_401(client):
     assert r.status_code == 401
 
 
-def test_the_workflow_goes_round_the_loop_with_history(client, tokens, cover):
+def test_the_workflow_goes_round_the_loop_with_history(client, tokens, cover, sql):
+    """The grid's worker moves the case; dispatch is the command centre's (here the leader's: no
+    rule dispatches on acceptance, and with none the case goes to the worker)."""
+    sql("DELETE FROM dispatch_rules")
     _, lon, lat, _ = cover
     issue_id = report(client, tokens["worker05"], category="garbage", lon=lon, lat=lat).json()["id"]
     path = f"/api/v1/issues/{issue_id}/transitions"
     for to in ("accepted", "dispatched", "in_progress", "resolved", "reopened", "in_progress",
                "resolved", "closed"):
-        r = client.post(path, json={"to": to, "note": f"→ {to}"}, headers=tokens["worker05"])
+        who = "leader" if to == "dispatched" else "worker05"
+        r = client.post(path, json={"to": to, "note": f"→ {to}"}, headers=tokens[who])
         assert r.status_code == 200, (to, r.text)
     r = client.post(path, json={"to": "accepted"}, headers=tokens["worker05"])
     assert r.status_code == 409 and "final" in r.json()["detail"]
@@ -190,7 +194,8 @@ def test_the_workflow_goes_round_the_loop_with_history(client, tokens, cover):
     history = client.get(f"/api/v1/issues/{issue_id}/history", headers=tokens["worker05"]).json()
     assert [e["to_status"] for e in history] == ["reported", "accepted", "dispatched", "in_progress",
                                                  "resolved", "reopened", "in_progress", "resolved", "closed"]
-    assert all(e["actor"] == "worker05" for e in history)
+    assert [e["actor"] for e in history] == ["worker05", "worker05", "leader"] + ["worker05"] * 6
+    assert [e["kind"] for e in history].count("dispatch") == 1
 
 
 def test_an_illegal_transition_names_the_allowed_ones(client, tokens, cover):

@@ -46,7 +46,8 @@ def test_a_transition_shows_in_history_and_next_statuses(session):
     assert data.issue["status"].iloc[0] == "in_progress"
     assert data.history[-1] | {"id": None, "at": None} == {
         "id": None, "at": None, "actor": "leader", "from_status": "dispatched",
-        "to_status": "in_progress", "note": "到场"}
+        "to_status": "in_progress", "note": "到场", "kind": "move", "department": None,
+        "department_name": None, "details": None}
     assert data.allowed_next == ("resolved",)
     assert map_data.data_version(session) != before  # the page cache sees the change
 

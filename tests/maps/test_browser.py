@@ -259,11 +259,12 @@ def test_overview_links_to_grid_maps(visit):
 # -- the issue page: log in and act -------------------------------------------------------------
 def _issue_to_act_on(engine) -> tuple[int, str]:
     """An open issue of GRID whose first next status keeps it open (so the grid map's count of
-    open issues is the same before and after), with its status."""
+    open issues is the same before and after) and is a plain move of the worker's (not a
+    dispatch, nor an acceptance that a dispatch rule would follow), with its status."""
     with engine.connect() as conn:
         return tuple(conn.execute(text("""SELECT i.id, i.status FROM issues i
             JOIN grids g ON g.id = i.grid_id WHERE g.code = :c
-             AND i.status IN ('reported', 'accepted', 'dispatched', 'in_progress', 'reopened')
+             AND i.status IN ('dispatched', 'in_progress')
              AND i.reporter_contact IS NOT NULL ORDER BY i.id LIMIT 1"""), {"c": GRID}).one())
 
 

@@ -10,6 +10,7 @@ import folium
 import pytest
 
 from gis.geo.crs import from_wgs84
+from gis.issues.branches import Available
 from gis.issues.detail import IssueAccess
 from gis.rules import TRANSITIONS
 from maps.assets import external_links
@@ -209,10 +210,28 @@ def test_the_script_reveals_personal_data_only_for_those_allowed():
 @pytest.mark.parametrize("status", ["reported", "accepted", "dispatched", "in_progress",
                                     "resolved", "reopened", "closed", "rejected"])
 def test_buttons_are_the_transitions_the_workflow_allows(status):
+    """Every move but a dispatch, which names who fixes the case (the command centre's form)."""
     html = _page(builders.issue_detail(status))
-    assert _buttons(html) == list(TRANSITIONS[status])
+    assert _buttons(html) == [s for s in TRANSITIONS[status] if s != "dispatched"]
     final = "此事件已办结" in html
     assert final == (TRANSITIONS[status] == ())
+
+
+def test_the_command_centre_form_offers_what_the_reader_may_do():
+    access = IssueAccess(logged_in=True, may_act=True, personal=True, command=Available(
+        ("dispatch", "supervise", "reply"), supervision=77,
+        departments=(("huanwei", "环卫所"), ("shizheng", "市政管理所"))))
+    html = _page(builders.issue_detail("accepted"), access=access)
+    assert re.findall(r'class="gm-command" data-action="([^"]+)"', html) == [
+        "dispatch", "supervise", "reply"]
+    assert re.findall(r'<option value="([^"]*)">', html) == ["", "@worker", "huanwei", "shizheng"]
+    assert ">派遣</button>" in html and ">回复督办</button>" in html and "gm-extension" not in html
+    config = json.loads(html_lib.unescape(re.search(r'data-gm-issue="([^"]*)"', html).group(1)))
+    assert config["supervision"] == 77
+    asking = IssueAccess(logged_in=True, may_act=True, command=Available(("request_extension",)))
+    html = _page(builders.issue_detail("in_progress"), access=asking, lang="en")
+    assert 'id="gm-extension-value"' in html and ">working days</option>" in html
+    assert "gm-command" not in _page(builders.issue_detail("accepted"))  # none open: no form
 
 
 def test_closed_issue_has_no_buttons_and_is_not_overdue():
@@ -274,3 +293,26 @@ def test_failures_are_explained_in_the_page_language(lang, forbidden):
     assert set(config["why"]) == {"401", "403", "409", "422", "429", "503"}
     assert config["why"]["403"].startswith(forbidden)
     assert config["text"]["details"] == ("详情" if lang == "zh" else "Details")
+
+
+def test_history_names_the_branches():
+    """A branch move is led by its name and department; an entry that is no move shows its kind."""
+    data = builders.issue_detail("accepted")
+    at = builders.NOW
+    data.history.extend([
+        {"id": 3, "at": at, "actor": None, "from_status": "accepted", "to_status": "dispatched",
+         "note": "自动派遣", "kind": "dispatch", "department_name": "市政管理所"},
+        {"id": 4, "at": at, "actor": "shizheng01", "from_status": "dispatched",
+         "to_status": "accepted", "note": "回退：非市政设施", "kind": "return",
+         "department_name": "市政管理所"},
+        {"id": 5, "at": at, "actor": "leader", "from_status": "accepted", "to_status": None,
+         "note": "督办：请加快", "kind": "supervise", "department_name": None}])
+    html = issue_panel_html(data, "zh", builders.NOW, ACTOR)
+    rows = re.findall(r'<tr class="gm-event" data-gm-event="(\d)">(.*?)</tr>', html)
+    changes = {int(i): re.findall(r"<td>(.*?)</td>", row)[2] for i, row in rows}
+    assert changes[2] == "信息收集 → 案卷建立"
+    assert changes[3] == '<span class="gm-branch">派遣 · 市政管理所</span> 案卷建立 → 任务派遣'
+    assert changes[4] == '<span class="gm-branch">回退 · 市政管理所</span> 任务派遣 → 案卷建立'
+    assert changes[5] == "督办"
+    english = issue_panel_html(data, "en", builders.NOW, ACTOR)
+    assert "return · 市政管理所" in english and "supervision notice" in english
