@@ -32,18 +32,19 @@ from data.generator.workflow import (
     Workflow,
 )
 from gis.rules import BEIJING_TZ_NAME, EVENT_KINDS, ISSUE_STATUSES, LIMIT_UNITS, SELF_RESOLVED_NOTE
+from gis.worktime.limits import Limit
 
 _REPORT_NOTES = {"worker": "网格员巡查上报", "hotline_12345": "12345热线转办",
                  "wechat": "居民在社区微信群反映", "app": "居民通过APP上报"}
 _REJECT_NOTES = ("重复上报，已合并处理", "不属于社区职责范围，已告知诉求人", "现场核实不属实")
 _NOTES = {"sign": "已签收，安排人员处置", "fix": "处置完毕，已上传处置后照片",
-          "resume": "条件具备，恢复处置", "pass": "核查通过，结案", "fail": "核查未通过，要求返工",
+          "resume": "解除挂账：条件具备，恢复处置", "pass": "核查通过，结案", "fail": "核查未通过，要求返工",
           "restart": "返工，重新处置"}
 _HOLD_REASONS = ("需协调维修资金，暂缓处置", "涉及产权纠纷，待法院裁定", "冬季不具备施工条件，待开春处置",
                  "需上级部门审批立项", "当事人长期外出，暂无法处置")
 _EXTENSION_REASONS = ("需采购配件，申请延期", "工程量较大，申请延期", "住户不在家，无法入户维修",
                       "需协调多个部门联合处置", "天气原因无法施工")
-_DECISIONS = {True: "同意延期", False: "理由不充分，不予延期，请按期办结"}
+_REFUSALS = "理由不充分，请按期办结"
 _SUPERVISE_NOTES = (("该案件已超期，请尽快处置并回复", "群众多次反映，请加快办理并说明情况"),
                     ("挂账时间较长，请说明进展及下一步安排",))
 _REPLIES = ("已安排人员处置，预计今日完成", "已协调相关单位，正在加紧处置", "已向住户说明情况，正在推进")
@@ -169,16 +170,16 @@ def _move_notes(flow, names, case, role, department, auto, rng) -> np.ndarray:
     rejected = np.isin(role, (R["reject"], R["reject_intake"]))
     note[rejected] = _pick(_REJECT_NOTES, rejected.sum(), rng)
     note[role == R["self_resolve"]] = SELF_RESOLVED_NOTE
-    to = np.where(department == dep.WORKER, "网格员",
+    to = np.where(department == dep.WORKER, "网格员 " + names.worker[case],
                   _DEPARTMENT_NAMES[np.maximum(department, 0)])
     dispatching = role == R["dispatch"]
-    note[dispatching] = np.where(auto, "按派遣规则自动派遣至", "派遣至")[dispatching] + to[dispatching]
+    note[dispatching] = np.where(auto, "自动派遣至", "派遣至")[dispatching] + to[dispatching]
     redispatch = role == R["redispatch"]
     note[redispatch] = "返工，重新派遣至" + to[redispatch]
     returned = role == R["return"]
-    note[returned] = _return_reasons(flow, names, case[returned])
+    note[returned] = "回退：" + _return_reasons(flow, names, case[returned])
     held = role == R["hold"]
-    note[held] = _pick(_HOLD_REASONS, held.sum(), rng)
+    note[held] = "挂账：" + _pick(_HOLD_REASONS, held.sum(), rng)
     return note
 
 
@@ -203,80 +204,92 @@ def _return_reasons(flow: Workflow, names: Names, case: np.ndarray) -> np.ndarra
 # -- extensions --------------------------------------------------------------------------------
 def _extensions(flow: Workflow, names: Names, handlers: _Handlers,
                 rng) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The event rows of the extension requests and decisions, and the requests' rows."""
+    """The event rows of the extension requests and decisions, and the requests' rows (in case
+    order: a request's number, in details, is its position from 1). As gis.issues.branches
+    writes them: the request names the time asked for; the decision the case's deadline before
+    and after it (the same when refused), as does the request's row once decided."""
     b = flow.branches
     case = np.flatnonzero(flow.happened(b.requested))
+    number = np.arange(1, len(case) + 1)
     decided = flow.happened(b.decided[case], case)
-    approved = b.approved[case]
+    approved = b.approved[case] & decided
     unit = np.array(LIMIT_UNITS, dtype=object)[b.unit[case]]
-    before, asked = iso(b.due_before[case]), iso(b.due_after[case])
+    value = b.value[case]
+    before = np.where(decided, b.due_before[case], -1)
+    after = np.where(approved, b.due_after[case], before)
     department = handlers.department_code(flow.right[case])
     reason = _pick(_EXTENSION_REASONS, len(case), rng)
+    asked = np.array([f"延期申请 {Limit(int(v), u).describe()}：" for v, u in zip(value, unit,
+                                                                            strict=True)],
+                     dtype=object)
     staff = handlers.right[case]
     statuses = np.array(ISSUE_STATUSES, dtype=object)
     request = _frame(case, b.requested[case], staff,
-                     statuses[flow.status_at(b.requested[case], case)],
-                     None, reason, "extension_request", department,
-                     [_extension(v, u, x, y) for v, u, x, y in zip(b.value[case], unit, before,
-                                                                   asked, strict=True)], 1)
+                     statuses[flow.status_at(b.requested[case], case)], None, asked + reason,
+                     "extension_request", department,
+                     [{"request": int(n), "value": int(v), "unit": u}
+                      for n, v, u in zip(number, value, unit, strict=True)], 1)
     d = np.flatnonzero(decided)
-    after = np.where(approved[d], np.array(asked, dtype=object)[d], np.array(before, dtype=object)[d])
+    note = np.where(approved, "批准延期 " + np.array([Limit(int(v), u).describe() for v, u in zip(
+        value, unit, strict=True)], dtype=object), "驳回延期：" + _REFUSALS)
     decision = _frame(case[d], b.decided[case[d]], names.dispatcher,
-                      statuses[flow.status_at(b.decided[case[d]], case[d])], None,
-                      np.where(approved[d], _DECISIONS[True], _DECISIONS[False]),
+                      statuses[flow.status_at(b.decided[case[d]], case[d])], None, note[d],
                       np.where(approved[d], "extension_approved", "extension_refused"),
-                      department[d], [_extension(v, u, x, y) for v, u, x, y in zip(
-                          b.value[case[d]], unit[d], np.array(before, dtype=object)[d], after,
-                          strict=True)], 1)
+                      department[d],
+                      [{"request": int(n), "value": int(v), "unit": u, "due_before": x, "due_after": y}
+                       for n, v, u, x, y in zip(number[d], value[d], unit[d], iso(before[d]),
+                                                iso(after[d]), strict=True)], 1)
     rows = pd.DataFrame({
         "case": case, "requested_by": staff, "requested_at": timestamps(b.requested[case]),
-        "value": b.value[case], "unit": unit, "reason": reason,
+        "value": value, "unit": unit, "reason": reason,
         "decided_by": np.where(decided, names.dispatcher, None),
         "decided_at": timestamps(np.where(decided, b.decided[case], -1)),
         "approved": pd.array(np.where(decided, approved, None), dtype="boolean"),
-        "decision_note": np.where(decided, np.where(approved, _DECISIONS[True], _DECISIONS[False]),
-                                  None),
-        "due_before": timestamps(b.due_before[case]),
-        "due_after": timestamps(np.where(decided & approved, b.due_after[case], -1)),
+        "decision_note": np.where(decided & ~approved, _REFUSALS, None),
+        "due_before": timestamps(before), "due_after": timestamps(after),
     })
     return pd.concat([request, decision], ignore_index=True), rows
-
-
-def _extension(value, unit, before, after) -> dict:
-    return {"value": int(value), "unit": unit, "due_before": before, "due_after": after}
 
 
 # -- supervision notices ---------------------------------------------------------------------------
 def _supervisions(flow: Workflow, names: Names, handlers: _Handlers, table: WorkdayTable,
                   rng) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The event rows of the notices and their replies, and the notices' rows."""
+    """The event rows of the notices and their replies, and the notices' rows (by case and
+    time: a notice's number, in details, is its position from 1), as gis.issues.branches
+    writes them."""
     b = flow.branches
-    frames, rows = [], []
+    slots = [np.flatnonzero(flow.happened(b.supervised[:, slot])) for slot in (0, 1)]
+    case = np.concatenate(slots)
+    slot = np.repeat([0, 1], [len(x) for x in slots])
+    issued = b.supervised[case, slot]
+    order = np.lexsort((issued, case))
+    case, slot, issued = case[order], slot[order], issued[order]
+    number = np.arange(1, len(case) + 1)
+    replied = b.replied[case, slot]
+    answered = flow.happened(replied, case)
+    department = handlers.department_code(flow.right[case])
+    note = np.where(slot == 0, _pick(_SUPERVISE_NOTES[0], len(case), rng),
+                    _pick(_SUPERVISE_NOTES[1], len(case), rng))
+    due = table.deadline(issued, 1, WORKDAYS)
     statuses = np.array(ISSUE_STATUSES, dtype=object)
-    for slot in (0, 1):
-        case = np.flatnonzero(flow.happened(b.supervised[:, slot]))
-        issued, replied = b.supervised[case, slot], b.replied[case, slot]
-        answered = flow.happened(replied, case)
-        department = handlers.department_code(flow.right[case])
-        note = _pick(_SUPERVISE_NOTES[slot], len(case), rng)
-        reply = _pick(_REPLIES, len(case), rng)
-        staff = handlers.right[case]
-        frames.append(_frame(case, issued, names.leader, statuses[flow.status_at(issued, case)], None,
-                             note, "supervise", department, None, 1))
-        a = np.flatnonzero(answered)
-        status = statuses[flow.status_at(replied[a], case[a])]
-        reply[a] = np.where(status == "resolved", "已处置完毕，等待核查", reply[a])
-        frames.append(_frame(case[a], replied[a], staff[a], status, None, reply[a],
-                             "supervision_reply", department[a], None, 1))
-        rows.append(pd.DataFrame({
-            "case": case, "issued_by": names.leader, "issued_at": timestamps(issued),
-            "note": note,
-            "reply_due_at": timestamps(table.deadline(issued, 1, WORKDAYS)),
-            "replied_by": np.where(answered, staff, None),
-            "replied_at": timestamps(np.where(answered, replied, -1)),
-            "reply": np.where(answered, reply, None)}))
-    notices = pd.concat(rows, ignore_index=True).sort_values(["case", "issued_at"], kind="stable")
-    return pd.concat(frames, ignore_index=True), notices.reset_index(drop=True)
+    notices = _frame(case, issued, names.leader, statuses[flow.status_at(issued, case)], None,
+                     "督办：" + note, "supervise", department,
+                     [{"supervision": int(n), "reply_due_at": d}
+                      for n, d in zip(number, iso(due), strict=True)], 1)
+    a = np.flatnonzero(answered)
+    status = statuses[flow.status_at(replied[a], case[a])]
+    reply = np.where(status == "resolved", "已处置完毕，等待核查", _pick(_REPLIES, len(a), rng))
+    staff = handlers.right[case]
+    replies = _frame(case[a], replied[a], staff[a], status, None, "督办回复：" + reply,
+                     "supervision_reply", department[a],
+                     [{"supervision": int(n)} for n in number[a]], 1)
+    answer = np.full(len(case), None, dtype=object)
+    answer[a] = reply
+    rows = pd.DataFrame({
+        "case": case, "issued_by": names.leader, "issued_at": timestamps(issued), "note": note,
+        "reply_due_at": timestamps(due), "replied_by": np.where(answered, staff, None),
+        "replied_at": timestamps(np.where(answered, replied, -1)), "reply": answer})
+    return pd.concat([notices, replies], ignore_index=True), rows
 
 
 # -- helpers ---------------------------------------------------------------------------------------

@@ -69,9 +69,11 @@ def load_demo(session: Session, demo, password_hash: str) -> dict[str, int]:
     _load_facilities(conn, demo.facilities)
     rule_ids = _load_dispatch_rules(conn, demo.dispatch_rules, region_ids, department_ids)
     issue_ids = _load_issues(conn, demo.issues, department_ids)
-    _load_events(conn, demo.issue_events, issue_ids, user_ids, department_ids, rule_ids)
-    _load_extension_requests(conn, demo.extension_requests, issue_ids, user_ids)
-    _load_supervisions(conn, demo.supervisions, issue_ids, user_ids)
+    numbered = {"rule": rule_ids,
+                "request": _load_extension_requests(conn, demo.extension_requests, issue_ids,
+                                                    user_ids),
+                "supervision": _load_supervisions(conn, demo.supervisions, issue_ids, user_ids)}
+    _load_events(conn, demo.issue_events, issue_ids, user_ids, department_ids, numbered)
     steps = _load_steps(session, demo.issues, demo.issue_events, issue_ids)
     return {
         "regions": len(region_ids), "grids": len(grid_ids), "users": len(user_ids),
@@ -184,38 +186,43 @@ def _load_issues(conn: Connection, issues: gpd.GeoDataFrame,
 
 def _load_events(conn: Connection, events: pd.DataFrame, issue_ids: dict[str, int],
                  user_ids: dict[str, int], department_ids: dict[str, int],
-                 rule_ids: list[int]) -> None:
-    """The history rows in their order (ids follow it, as ``at`` does); a dispatch's rule is
-    named by its number in the demo's rules, stored as the loaded rule's id."""
+                 numbered: dict[str, list[int]]) -> None:
+    """The history rows in their order (ids follow it, as ``at`` does). The rule, extension
+    request and supervision notice a row's details name by their number (position from 1 in
+    the demo's frames) are stored as the loaded rows' ids."""
     if events.empty:
         return
     frame = events.assign(issue_id=events["issue_client_uuid"].astype(str).map(issue_ids),
                           actor_id=events["actor_username"].map(user_ids).astype("Int64"),
                           department_id=_ids(events["department"], department_ids),
-                          details=events["details"].map(lambda d: _with_rule_id(d, rule_ids)))
+                          details=events["details"].map(lambda d: _with_ids(d, numbered)))
     cols = ["issue_id", "at", "actor_id", "from_status", "to_status", "note", "kind",
             "department_id", "details"]
     _copy(conn, "issue_events", cols, _rows(frame, cols, geometry=False))
 
 
-def _with_rule_id(details, rule_ids: list[int]):
-    if not isinstance(details, dict) or not details.get("rule"):
+def _with_ids(details, numbered: dict[str, list[int]]):
+    if not isinstance(details, dict):
         return details
-    return details | {"rule": rule_ids[details["rule"] - 1]}
+    return details | {key: ids[details[key] - 1] for key, ids in numbered.items()
+                      if details.get(key)}
 
 
 def _load_extension_requests(conn: Connection, requests: pd.DataFrame, issue_ids: dict[str, int],
-                             user_ids: dict[str, int]) -> None:
+                             user_ids: dict[str, int]) -> list[int]:
+    """The requests in their order; returns their ids, by position."""
     frame = requests.assign(issue_id=requests["issue_client_uuid"].astype(str).map(issue_ids),
                             requested_by=_ids(requests["requested_by"], user_ids),
                             decided_by=_ids(requests["decided_by"], user_ids))
     cols = ["issue_id", "requested_by", "requested_at", "value", "unit", "reason", "decided_by",
             "decided_at", "approved", "decision_note", "due_before", "due_after"]
     _copy(conn, "extension_requests", cols, _rows(frame, cols, geometry=False))
+    return list(conn.execute(text("SELECT id FROM extension_requests ORDER BY id")).scalars())
 
 
 def _load_supervisions(conn: Connection, supervisions: pd.DataFrame, issue_ids: dict[str, int],
-                       user_ids: dict[str, int]) -> None:
+                       user_ids: dict[str, int]) -> list[int]:
+    """The notices in their order; returns their ids, by position."""
     frame = supervisions.assign(
         issue_id=supervisions["issue_client_uuid"].astype(str).map(issue_ids),
         issued_by=_ids(supervisions["issued_by"], user_ids),
@@ -223,6 +230,7 @@ def _load_supervisions(conn: Connection, supervisions: pd.DataFrame, issue_ids: 
     cols = ["issue_id", "issued_by", "issued_at", "note", "reply_due_at", "replied_by",
             "replied_at", "reply"]
     _copy(conn, "supervisions", cols, _rows(frame, cols, geometry=False))
+    return list(conn.execute(text("SELECT id FROM supervisions ORDER BY id")).scalars())
 
 
 def _ids(keys: pd.Series, ids: dict) -> pd.Series:

@@ -15,10 +15,9 @@ from datetime import date, datetime
 import numpy as np
 import pandas as pd
 import pytest
+import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-import shapely
 
 from data.generator import DemoData, generate_demo
 from data.generator.workflow import PATHS, check_path
@@ -287,12 +286,17 @@ def test_each_case_is_with_the_department_of_its_last_dispatch(demo):
 def test_extensions_move_the_deadline_when_approved(demo):
     """An approved extension moves the case's due_at by the time granted, from the old one by the
     live rule (gis.worktime.limits.extended); a refused or pending one moves nothing. The rows of
-    extension_requests are those of the history."""
+    extension_requests are those of the history, which name them by number."""
     x, e, i = demo.extension_requests, demo.issue_events, demo.issues.set_index("client_uuid")
-    assert len(x) == e["kind"].eq("extension_request").sum() and not x.duplicated(
-        ["issue_client_uuid", "requested_at"]).any()
+    asked = e[e["kind"].eq("extension_request")]
+    assert len(x) == len(asked) and not x["issue_client_uuid"].duplicated().any()
+    numbers = asked["details"].map(lambda d: d["request"])
+    assert (x["issue_client_uuid"].to_numpy()[numbers - 1] == asked["issue_client_uuid"]).all()
+    assert (x["requested_at"].to_numpy()[numbers - 1] == asked["at"]).all()
     decided = x[x["approved"].notna()]
     assert len(decided) == e["kind"].isin(["extension_approved", "extension_refused"]).sum()
+    pending = x[x["approved"].isna()]
+    assert pending["due_before"].isna().all() and pending["due_after"].isna().all()
     approved = decided[decided["approved"].astype(bool)]
     for row in approved.itertuples():
         granted = Limit(int(row.value), row.unit)
@@ -304,7 +308,7 @@ def test_extensions_move_the_deadline_when_approved(demo):
     assert len(final) > 20
     assert (i.loc[final.index, "due_at"] == final["due_after"]).all()
     refused = decided[~decided["approved"].astype(bool)]
-    assert refused["due_after"].isna().all() and len(refused) > 5
+    assert (refused["due_after"] == refused["due_before"]).all() and len(refused) > 5
     unmoved = refused[~refused["issue_client_uuid"].isin(later.index)]
     assert (i.loc[unmoved["issue_client_uuid"], "due_at"].to_numpy()
             == unmoved["due_before"].to_numpy()).all()
@@ -347,7 +351,15 @@ def test_holds_stop_the_clock_and_resuming_restarts_it(demo):
 
 def test_supervision_notices_and_their_replies(demo):
     s, e = demo.supervisions, demo.issue_events
-    assert len(s) == e["kind"].eq("supervise").sum() > 50
+    notices = e[e["kind"].eq("supervise")]
+    assert len(s) == len(notices) > 50
+    numbers = notices["details"].map(lambda d: d["supervision"])
+    assert (s["issued_at"].to_numpy()[numbers - 1] == notices["at"]).all()
+    assert (s["reply_due_at"].to_numpy()[numbers - 1] == notices["details"].map(
+        lambda d: pd.Timestamp(d["reply_due_at"]))).all()
+    answers = e[e["kind"].eq("supervision_reply")]
+    assert (s["replied_at"].to_numpy()[answers["details"].map(lambda d: d["supervision"]) - 1]
+            == answers["at"]).all()
     answered = s[s["replied_at"].notna()]
     assert len(answered) == e["kind"].eq("supervision_reply").sum()
     assert 0.7 < len(answered) / len(s) < 0.97  # most answered, a few not

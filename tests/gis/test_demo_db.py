@@ -107,6 +107,13 @@ def test_the_branch_tables_agree_with_the_history(session, demo_data):
          WHERE e.kind = 'extension_request' AND e.at = x.requested_at
            AND e.actor_id IS NOT DISTINCT FROM x.requested_by""")).scalar_one()
     assert pending == counts[0]
+    astray = session.execute(text("""
+        SELECT count(*) FROM issue_events e
+          LEFT JOIN extension_requests x ON x.id = (e.details->>'request')::bigint
+          LEFT JOIN supervisions s ON s.id = (e.details->>'supervision')::bigint
+         WHERE (e.kind LIKE 'extension%' AND x.issue_id IS DISTINCT FROM e.issue_id)
+            OR (e.kind LIKE 'supervis%' AND s.issue_id IS DISTINCT FROM e.issue_id)""")).scalar_one()
+    assert astray == 0
 
 
 def test_every_facility_and_building_lies_inside_a_grid(session):
