@@ -155,7 +155,7 @@ LEADER_ON_TIME = 0.9  # the community secretary checks the fixes of community ma
 # The grid workers, from the best to the worst: the share of their steps done in time (核实 of a
 # resident's report, 核查 of a fix). The worse also report more that proves invalid (a duplicate,
 # a matter that is no matter): the worst, padding a quota, a third of his reports.
-WORKER_ON_TIME = (0.995, 0.99, 0.985, 0.98, 0.97, 0.96, 0.95, 0.94, 0.92, 0.86, 0.78, 0.62, 0.45,
+WORKER_ON_TIME = (0.995, 0.99, 0.985, 0.98, 0.975, 0.97, 0.96, 0.95, 0.94, 0.82, 0.76, 0.58, 0.4,
                   0.15)
 EXTENSION_APPROVED = 0.7
 _RETURN_STARTED_SHARE, _HOLD_STARTED_SHARE, _REWORK_REDISPATCH_SHARE = 0.3, 0.7, 0.5
