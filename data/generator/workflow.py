@@ -144,9 +144,13 @@ FIRST_PHASE = np.arange(_WIDTH)[None, :] <= _RETURN_AT[:, None]
 # Where a case held in progress stops: when the department it ends with has started on it.
 STARTED = np.array([next((j for j, s in enumerate(row) if s == S["in_progress"]
                           and not FIRST_PHASE[t, j]), -1) for t, row in enumerate(STATUS)])
-# Moves' share of the time of their run, before noise.
+# Moves' share of the time of their run, before noise; and each run's last move.
 _RUN_WEIGHT = {R["sign"]: 1.0, R["fix"]: 3.0, R["return"]: 1.0, R["hold"]: 1.0,
                R["restart"]: 0.8, R["redispatch"]: 0.25}
+WEIGHT = np.array([[_RUN_WEIGHT.get(r, 0.0) if run >= 0 else 0.0 for r, run in zip(roles, runs)]
+                   for roles, runs in zip(ROLE, RUN)])
+RUN_LAST = np.array([[max(k for k in range(_WIDTH) if runs[k] == run) if run >= 0 else j
+                      for j, run in enumerate(runs)] for runs in RUN])
 
 # -- who works how well --------------------------------------------------------------------------
 _SIGMA = 0.6  # spread of a step's time around its median, in log units
@@ -167,7 +171,8 @@ _HOUR, _DAY = 3_600, 86_400
 def median_factor(on_time) -> np.ndarray:
     """The log-median of a step's share of its limit for which ``on_time`` of the steps end
     within the limit."""
-    z = np.vectorize(NormalDist().inv_cdf)(np.clip(np.asarray(on_time, float), 0.01, 0.995))
+    z = np.vectorize(NormalDist().inv_cdf, otypes=[float])(
+        np.clip(np.asarray(on_time, float), 0.01, 0.995))
     return -_SIGMA * z
 
 
@@ -380,7 +385,7 @@ class _Clock:
         self.n = len(cases.reported)
         self.horizon = as_of + 120 * _DAY  # later steps are cut anyway: no deadline needed
         self.handler = handler
-        self.worker_mu = median_factor(worker_on_time)[cases.grid]
+        self.worker_mu = median_factor(worker_on_time)[cases.grid]  # (per grid, then per case)
         self.dept_mu = self._department_quality()
         self.run_total = np.zeros((self.n, _WIDTH))
         self.run_start = np.zeros((self.n, _WIDTH), np.int64)
@@ -395,31 +400,29 @@ class _Clock:
         month = (self.c.reported + 8 * _HOUR).astype("datetime64[s]").astype("datetime64[M]")
         month_number = month.astype(np.int64) % 12
         jitter = self.rng.normal(0, 0.04, (len(on_time), 12))
-        share = np.clip(on_time[:, None] + jitter, 0.05, 0.995)[self.handler, month_number]
+        mu = median_factor(np.clip(on_time[:, None] + jitter, 0.05, 0.995))
+        factor = mu[self.handler, month_number]
         day = (self.c.reported + 8 * _HOUR).astype("datetime64[s]").astype("datetime64[D]")
         day_of_month = (day - month.astype("datetime64[D]")).astype(np.int64) + 1
         swamped = ((month_number == 10) & (day_of_month >= 15)) | \
             ((month_number == 11) & (day_of_month <= 10))
-        heating = self.handler == list(dep.DEPARTMENT_CODES).index("gongre")
-        share[heating & swamped] = np.minimum(share[heating & swamped], 0.35)
-        return median_factor(share)
+        heating = (self.handler == list(dep.DEPARTMENT_CODES).index("gongre")) & swamped
+        factor[heating] = np.maximum(factor[heating], median_factor(0.35))
+        return factor
 
     def _run_shares(self) -> np.ndarray:
         """The share of its run of the handling step that has passed at each move: the moves
         of a run divide its time by weights with some noise; the last move ends it (1.0)."""
-        base = np.vectorize(lambda r: _RUN_WEIGHT.get(r, 0.0))(ROLE[self.f.path])
-        w = base * self.rng.lognormal(0, 0.5, base.shape)
+        w = WEIGHT[self.f.path]
+        moves = w > 0
+        w[moves] *= self.rng.lognormal(0, 0.5, moves.sum())
         run = RUN[self.f.path]
         passed = np.zeros((self.n, _WIDTH))
         for j in range(1, _WIDTH):
             same = (run[:, j] >= 0) & (run[:, j] == run[:, j - 1])
-            passed[:, j] = np.where(run[:, j] >= 0, w[:, j] + np.where(same, passed[:, j - 1], 0),
-                                    0)
-        totals = np.zeros((self.n, _WIDTH))
-        np.maximum.at(totals, (np.repeat(np.arange(self.n), _WIDTH), np.maximum(run, 0).ravel()),
-                      passed.ravel())
-        return np.where(run >= 0, passed / np.maximum(
-            np.take_along_axis(totals, np.maximum(run, 0), axis=1), 1e-12), 0.0)
+            passed[:, j] = w[:, j] + np.where(same, passed[:, j - 1], 0)
+        total = np.take_along_axis(passed, RUN_LAST[self.f.path], axis=1)
+        return np.where(run >= 0, passed / np.maximum(total, 1e-12), 0.0)
 
     def run(self) -> None:
         times = self.f.times

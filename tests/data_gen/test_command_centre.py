@@ -434,3 +434,10 @@ def test_the_same_seed_gives_the_same_history(demo):
         pd.testing.assert_frame_equal(getattr(demo, name), getattr(again, name))
     assert np.array_equal(demo.issues["department"].fillna("-"),
                           again.issues["department"].fillna("-"))
+
+
+@pytest.mark.parametrize("issues", [0, 1, 7])
+def test_tiny_datasets_have_legal_histories(issues):
+    data = generate_demo(issues=issues, today=TODAY)
+    assert len(data.issues) == issues and legal_history(data.issue_events).all()
+    assert len(data.extension_requests) <= issues and len(data.supervisions) <= 2 * issues
