@@ -120,6 +120,8 @@ _TEXT: dict[str, tuple[str, str]] = {
     "move_to": ("转为", "Move to"),
     # the command centre's actions on the issue page
     "command_heading": ("指挥调度", "Command centre"),
+    "returned": ("已回退至派遣员，此事件不再由本部门处理。",
+                 "Returned to the dispatcher: the case is no longer your department's."),
     "dispatch_to": ("派遣至", "Dispatch to"),
     "by_rule": ("按派遣规则", "by the dispatch rule"),
     "to_worker": ("网格员（社区事务）", "the grid worker (community matter)"),

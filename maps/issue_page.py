@@ -164,7 +164,8 @@ def panel_html(data: IssueDetail, lang: str, now: datetime,
     badge = f'<span class="gm-status gm-status-{esc(status)}">{esc(status_label(status, lang))}</span>'
     if bool(issue["overdue"]):
         badge += f' <span class="gm-overdue">{esc(t("overdue", lang))}</span>'
-    text = {k: t(k, lang) for k in ("request_failed", "network_error", "sending", "details")}
+    text = {k: t(k, lang) for k in ("request_failed", "network_error", "sending", "details",
+                                    "returned")}
     config = {"id": issue_id, "lang": lang, "text": text, "reveal": access.personal,
               "why": {k: t(f"why_{k}", lang) for k in WHY_KEYS},
               "supervision": access.command.supervision}

@@ -445,7 +445,16 @@ class IssueStep(Base):
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    notified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # late, told
+
+
+class StepAlert(Base):
+    """A late step whose lateness has been notified, once (gis.issues.notifications; 0009)."""
+
+    __tablename__ = "step_alerts"
+
+    step_id: Mapped[int] = mapped_column(ForeignKey("issue_steps.id", ondelete="CASCADE"),
+                                         primary_key=True)
+    notified_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 class DispatchRule(Base):

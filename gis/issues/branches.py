@@ -197,8 +197,10 @@ def _extend(session: Session, issue_id: int, due_at: datetime | None, limit: Lim
     step = session.execute(text("SELECT id, due_at FROM issue_steps WHERE issue_id = :i "
                                 "AND done_at IS NULL AND step = 'handle'"), {"i": issue_id}).first()
     if step is not None and step.due_at is not None:
-        session.execute(text("UPDATE issue_steps SET due_at = :d, notified_at = NULL WHERE id = :s"),
+        session.execute(text("UPDATE issue_steps SET due_at = :d WHERE id = :s"),
                         {"d": deadline(step.due_at, limit, calendar, end), "s": step.id})
+        # late again after the new deadline: to be told again
+        session.execute(text("DELETE FROM step_alerts WHERE step_id = :s"), {"s": step.id})
     if due_at is None:
         return None
     due_after = deadline(due_at, limit, calendar, end)

@@ -8,8 +8,8 @@ asked. Nothing here is sent anywhere else: clients poll the unread count.
 
 Late steps are found by :func:`notify_overdue`, which any process may run at any time (polling
 for notifications runs it; so does ``gridmap escalate`` from a timer): each late step is
-notified once (``issue_steps.notified_at``, claimed with SKIP LOCKED so two processes never
-both notify it), dated when the step fell due.
+notified once (a ``step_alerts`` row, claimed by its primary key: of two processes looking at
+once, the second waits for the first and finds it claimed), dated when the step fell due.
 """
 
 from __future__ import annotations
@@ -82,12 +82,17 @@ def notify_region(session: Session, issue_id: int, roles: tuple[str, ...], kind:
 def notify_overdue(session: Session) -> int:
     """Notify each step that is late and was not notified yet; returns how many steps."""
     late = session.execute(text(f"""
+        WITH claimed AS (
+            INSERT INTO step_alerts (step_id)
+            SELECT s.id FROM issue_steps s
+             WHERE {step_overdue_sql('s')}
+               AND NOT EXISTS (SELECT 1 FROM step_alerts a WHERE a.step_id = s.id)
+            ON CONFLICT (step_id) DO NOTHING
+            RETURNING step_id)
         SELECT s.id, s.issue_id, s.step, s.due_at, c.name_zh AS category
-          FROM issue_steps s JOIN issues i ON i.id = s.issue_id
-          JOIN categories c ON c.code = i.category
-         WHERE {step_overdue_sql('s')} AND s.notified_at IS NULL
-         ORDER BY s.due_at
-           FOR UPDATE OF s SKIP LOCKED""")).all()
+          FROM claimed JOIN issue_steps s ON s.id = claimed.step_id
+          JOIN issues i ON i.id = s.issue_id JOIN categories c ON c.code = i.category
+         ORDER BY s.due_at""")).all()
     if not late:
         return 0
     staff: dict[int, list[int]] = {}
@@ -99,8 +104,6 @@ def notify_overdue(session: Session) -> int:
     if rows:
         session.execute(text("INSERT INTO notifications (user_id, issue_id, kind, at, title) "
                              "VALUES (:u, :i, 'overdue', :at, :t)"), rows)
-    session.execute(text("UPDATE issue_steps SET notified_at = now() WHERE id = ANY(:ids)"),
-                    {"ids": [s.id for s in late]})
     return len(late)
 
 

@@ -235,6 +235,10 @@
       headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfToken() },
       body: JSON.stringify(request[1]),
     }).then(function (result) {
+      if (result.ok && button.getAttribute("data-action") === "return") {
+        self.returned(); // no longer the department's: its page would refuse them now
+        return;
+      }
       if (result.ok) {
         window.location.reload();
         return;
@@ -245,6 +249,16 @@
       self.unreachable();
       self.release(buttons, button, label);
     });
+  };
+
+  // A returned case is the dispatcher's again: say so where the actions were.
+  IssuePage.prototype.returned = function () {
+    var actions = byId("gm-actions");
+    var notice = document.createElement("p");
+    notice.className = "gm-returned";
+    notice.setAttribute("role", "status");
+    notice.textContent = this.cfg.text.returned;
+    actions.parentNode.replaceChild(notice, actions);
   };
 
   IssuePage.prototype.release = function (buttons, button, label) {

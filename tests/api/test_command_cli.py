@@ -61,5 +61,41 @@ def test_escalate_notifies_each_late_step_once(command_db, capsys):
     assert gridmap(["escalate"]) == 0
     assert capsys.readouterr().out.strip() == "late steps notified: 0"
     with command_db.begin() as conn:
-        assert conn.execute(text("SELECT notified_at IS NOT NULL FROM issue_steps "
-                                 "WHERE issue_id = :i"), {"i": issue}).scalar_one()
+        assert conn.execute(text("SELECT count(*) FROM step_alerts a JOIN issue_steps s "
+                                 "ON s.id = a.step_id WHERE s.issue_id = :i"),
+                            {"i": issue}).scalar_one() == 1
+
+
+def test_two_processes_looking_at_once_notify_a_late_step_once(command_db):
+    """The second looker waits on the first's claim (the step's key in step_alerts) and, once
+    the first commits, finds the step told: one set of notifications, not two."""
+    import threading
+
+    from sqlalchemy.orm import Session
+
+    from gis.issues.notifications import notify_overdue
+
+    with command_db.begin() as conn:
+        issue = conn.execute(text("""
+            INSERT INTO issues (category, geom, status) VALUES
+            ('garbage', ST_SetSRID(ST_MakePoint(112.86, 36.84), 4326), 'dispatched') RETURNING id""")
+                             ).scalar_one()
+        conn.execute(text("""INSERT INTO issue_steps (issue_id, step, started_at, due_at)
+                             VALUES (:i, 'handle', now() - interval '1 day', now() - interval '1 hour')"""),
+                     {"i": issue})
+    results = {}
+    with Session(command_db) as first:
+        results["first"] = notify_overdue(first)  # claimed, not committed yet
+
+        def second() -> None:
+            with Session(command_db) as other:
+                results["second"] = notify_overdue(other)
+                other.commit()
+
+        looker = threading.Thread(target=second)
+        looker.start()
+        looker.join(0.5)
+        assert looker.is_alive()  # waiting on the first's claim, not notifying it again
+        first.commit()
+    looker.join(30)
+    assert results == {"first": 1, "second": 0}

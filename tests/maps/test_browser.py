@@ -545,3 +545,81 @@ def test_heatmap_shows_where_not_everywhere(visit):
                          min_opacity=o["minOpacity"])
     assert lh.hot_share(alpha, lh.area_mask(view, grids)) == pytest.approx(seen["hot"], abs=0.02)
     v.check_clean()
+
+
+@contextmanager
+def _case_put_back(engine, issue_id: int):
+    """The case's row as it was, its new history, steps and notifications gone, afterwards."""
+    columns = "status, department_id, due_at, updated_at, closed_at"
+    with engine.connect() as conn:
+        row = conn.execute(text(f"SELECT {columns} FROM issues WHERE id = :i"), {"i": issue_id}).one()
+        steps = conn.execute(text("SELECT coalesce(max(id), 0), array_agg(id) FILTER (WHERE "
+                                  "done_at IS NULL) FROM issue_steps WHERE issue_id = :i"),
+                             {"i": issue_id}).one()
+    with committed_changes(engine):
+        try:
+            yield
+        finally:
+            with engine.begin() as conn:
+                conn.execute(text("""UPDATE issues SET status = :s, department_id = :d, due_at = :due,
+                    updated_at = :u, closed_at = :c WHERE id = :i"""),
+                    {"s": row.status, "d": row.department_id, "due": row.due_at,
+                     "u": row.updated_at, "c": row.closed_at, "i": issue_id})
+                conn.execute(text("DELETE FROM issue_steps WHERE issue_id = :i AND id > :m"),
+                             {"i": issue_id, "m": steps[0]})
+                conn.execute(text("UPDATE issue_steps SET done_at = NULL WHERE id = ANY(:ids)"),
+                             {"ids": steps[1] or []})
+                conn.execute(text("DELETE FROM notifications WHERE issue_id = :i"), {"i": issue_id})
+
+
+def test_the_command_centre_on_the_issue_page(visit, demo_engine):
+    """The dispatcher dispatches an accepted case to the 环卫所 from its page; the 环卫所's staff
+    return it with a reason; the dispatcher's user bar then counts the notification."""
+    issue_id, _ = _issue_to_act_on(demo_engine)
+    with _case_put_back(demo_engine, issue_id):
+        with demo_engine.begin() as conn:
+            conn.execute(text("UPDATE issues SET status = 'accepted', department_id = NULL "
+                              "WHERE id = :i"), {"i": issue_id})
+            conn.execute(text("DELETE FROM notifications"))
+        desk = visit("dispatcher")
+        page = desk.open(f"/maps/issue/{issue_id}")
+        commands = page.locator(".gm-command")
+        assert "派遣" in commands.all_inner_texts()
+        assert page.locator(".gm-transition").all_inner_texts() == ["不予立案"]  # no plain dispatch
+        _touch_sized(commands)
+        page.locator("#gm-department").select_option("huanwei")
+        page.locator("#gm-note").fill("请环卫所清运")
+        with page.expect_navigation():
+            page.locator('.gm-command[data-action="dispatch"]').click()
+        desk.settle()
+        assert page.locator(".gm-status").inner_text() == "任务派遣"
+        assert "派遣 · 环卫所" in page.locator("tr.gm-event").last.inner_text()
+        desk.shot("issue-page-dispatched-1024x768")
+
+        staff = visit("huanwei01")
+        page = staff.open(f"/maps/issue/{issue_id}")
+        actions = page.locator(".gm-command").evaluate_all("(bs) => bs.map((b) => b.dataset.action)")
+        assert {"return", "hold", "request_extension"} <= set(actions) and "dispatch" not in actions
+        page.locator('.gm-command[data-action="return"]').click()  # without a reason: refused
+        page.locator("#gm-error").wait_for()
+        assert "422" in page.locator("#gm-error").inner_text()
+        page.locator("#gm-note").fill("非环卫职责，属市政设施")
+        page.locator('.gm-command[data-action="return"]').click()
+        page.locator(".gm-returned").wait_for()  # theirs no longer: no reload into a refusal
+        assert page.locator(".gm-returned").inner_text().startswith("已回退至派遣员")
+        staff.check_clean(refused=[(422, f"/api/v1/issues/{issue_id}/return")])
+
+        page = desk.open(f"/maps/issue/{issue_id}")
+        assert page.locator(".gm-status").inner_text() == "案卷建立"
+        assert "回退 · 环卫所" in page.locator("tr.gm-event").last.inner_text()
+        page.wait_for_function("() => !document.querySelector('.gm-bell .gm-unread').hidden")
+        unread = page.evaluate(
+            "() => fetch('/api/v1/me/notifications').then((r) => r.json()).then((b) => b.unread)")
+        assert page.locator(".gm-bell .gm-unread").inner_text() == str(min(unread, 99)) + (
+            "+" if unread > 99 else "")
+        with page.expect_navigation():
+            page.locator(".gm-bell").click()
+        returned = page.locator('.gm-notification[data-kind="returned"]')
+        assert returned.count() == 1 and f"#{issue_id}" in returned.inner_text()
+        desk.shot("notifications-1024x768")
+        desk.check_clean()

@@ -11,8 +11,9 @@ notifications
 - ``dispatch_rules``: category x region -> department (NULL: the grid's worker), automatic or
   only suggested; the most specific region wins.
 - ``extension_requests`` (延期申请) and ``supervisions`` (督办), each with its decision or reply.
-- ``notifications``: the in-app list, per user, with read time; ``issue_steps.notified_at``
-  marks a late step whose lateness has been notified.
+- ``notifications``: the in-app list, per user, with read time; ``step_alerts`` marks each late
+  step whose lateness has been notified (apart from the steps themselves: bookkeeping of the
+  notifications, not of the case).
 
 Revision ID: 0009
 Revises: 0008
@@ -114,11 +115,15 @@ def upgrade() -> None:
         )""")
     op.execute("CREATE INDEX ix_notifications_user ON notifications (user_id, at DESC)")
     op.execute("CREATE INDEX ix_notifications_unread ON notifications (user_id) WHERE read_at IS NULL")
-    op.execute("ALTER TABLE issue_steps ADD COLUMN notified_at timestamptz")
+    op.execute("""
+        CREATE TABLE step_alerts (
+            step_id bigint PRIMARY KEY REFERENCES issue_steps(id) ON DELETE CASCADE,
+            notified_at timestamptz NOT NULL DEFAULT now()
+        )""")
 
 
 def downgrade() -> None:
-    op.execute("ALTER TABLE issue_steps DROP COLUMN notified_at")
+    op.execute("DROP TABLE step_alerts")
     op.execute("DROP TABLE notifications")
     op.execute("DROP TABLE supervisions")
     op.execute("DROP TABLE extension_requests")
