@@ -24,10 +24,10 @@ from gis.worktime.steps import replay
 from gis.worktime.store import all_limits, load_calendar, workday_end
 
 # Tables a demo (re)load empties, children first.
-DEMO_TABLES = ("notifications", "supervisions", "extension_requests", "facility_checks",
-               "issue_steps", "issue_events", "issues", "facilities", "buildings", "compounds",
-               "streets", "grid_assignments", "sessions", "login_failures", "grids",
-               "dispatch_rules", "users", "departments", "regions")
+DEMO_TABLES = ("notifications", "step_alerts", "supervisions", "extension_requests",
+               "facility_checks", "issue_steps", "issue_events", "issues", "facilities",
+               "buildings", "compounds", "streets", "grid_assignments", "sessions",
+               "login_failures", "grids", "dispatch_rules", "users", "departments", "regions")
 
 
 def seed_categories(session: Session) -> int:
