@@ -147,8 +147,8 @@ STARTED = np.array([next((j for j, s in enumerate(row) if s == S["in_progress"]
 # Moves' share of the time of their run, before noise; and each run's last move.
 _RUN_WEIGHT = {R["sign"]: 1.0, R["fix"]: 3.0, R["return"]: 1.0, R["hold"]: 1.0,
                R["restart"]: 0.8, R["redispatch"]: 0.25}
-WEIGHT = np.array([[_RUN_WEIGHT.get(r, 0.0) if run >= 0 else 0.0 for r, run in zip(roles, runs)]
-                   for roles, runs in zip(ROLE, RUN)])
+WEIGHT = np.where(RUN >= 0, np.vectorize(lambda r: _RUN_WEIGHT.get(r, 0.0), otypes=[float])(ROLE),
+                  0.0)
 RUN_LAST = np.array([[max(k for k in range(_WIDTH) if runs[k] == run) if run >= 0 else j
                       for j, run in enumerate(runs)] for runs in RUN])
 
