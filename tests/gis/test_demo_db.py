@@ -219,3 +219,20 @@ def test_approved_extensions_and_resumptions_moved_the_deadlines(session):
             ON e.issue_id = x.issue_id AND e.at = x.decided_at AND e.kind = 'extension_approved'
          WHERE x.approved""")).one()
     assert moved[0] == 0 and moved[1] > 0
+
+
+def test_the_rule_a_dispatch_names_is_the_one_the_live_lookup_finds(session):
+    """The demo's rules are applied as the command centre applies them (the most specific region
+    above the case's grid, gis.issues.dispatch.rule_for_case): each dispatch that names a rule
+    names the case's rule, and so does every automatic one."""
+    from gis.issues.dispatch import rule_for_case
+
+    rows = session.execute(text("""
+        SELECT e.issue_id, (e.details->>'rule')::int, (e.details->>'auto')::boolean
+          FROM issue_events e WHERE e.kind = 'dispatch' AND e.details->>'rule' IS NOT NULL
+         ORDER BY e.id""")).all()
+    sample = rows[::7]
+    assert len(sample) > 300 and any(auto for _, _, auto in sample)
+    for issue, rule, auto in sample:
+        found = rule_for_case(session, issue)
+        assert found is not None and found.id == rule and (found.auto or not auto), issue
