@@ -65,18 +65,14 @@ from data.generator.demo_town import taidong_town
 from data.generator.drawing import rng_stream
 from data.generator.history import Names, history_frames, random_uuids, timestamps
 from data.generator.issue_times import Calendar, channels
+from data.generator.paths import SELF_RESOLVED
 from data.generator.people import draw_users, masked_phones, staff_table
 from data.generator.place import DEMO_GRIDS, ISSUES_PER_GRID, MAX_GRIDS, WGS84, to_lonlat
 from data.generator.reports import ISSUE_CODES, Reports
 from data.generator.site import Site, build_site
 from data.generator.site_reports import site_reports
 from data.generator.town import Town
-from data.generator.workflow import (
-    SELF_RESOLVED,
-    Cases,
-    hold_a_case_in_every_grid,
-    simulate_workflow,
-)
+from data.generator.workflow import Cases, hold_a_case_in_every_grid, simulate_workflow
 from gis.rules import BEIJING, BEIJING_TZ_NAME, URGENCIES
 
 EVENTS_MAX_ISSUES = 200_000  # above this the per-step audit trail is left out (memory)

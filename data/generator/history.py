@@ -22,15 +22,8 @@ import pandas as pd
 from data.generator import departments as dep
 from data.generator.columns import EVENT_COLUMNS, EXTENSION_COLUMNS, SUPERVISION_COLUMNS
 from data.generator.deadlines import WORKDAYS, WorkdayTable
-from data.generator.workflow import (
-    FIRST_PHASE,
-    KIND,
-    ROLE,
-    STATUS,
-    Cases,
-    R,
-    Workflow,
-)
+from data.generator.paths import FIRST_PHASE, KIND, ROLE, STATUS, R
+from data.generator.workflow import Cases, Workflow
 from gis.rules import BEIJING_TZ_NAME, EVENT_KINDS, ISSUE_STATUSES, LIMIT_UNITS, SELF_RESOLVED_NOTE
 from gis.worktime.limits import Limit
 

@@ -2,14 +2,11 @@
 every generated case: its whole history simulated from the report, then cut where the data is
 seen.
 
-A case takes one of a few dozen paths (:data:`PATHS`): self-resolved on site, rejected on intake
-or after acceptance, or accepted, dispatched and handled, with or without a return (回退) and a
-new dispatch, a hold (挂账) and its resumption, and rework after a failed check (返工). Every
-move of every path is checked against the live rules when this module is imported
-(``gis.rules.TRANSITIONS`` for plain moves, ``BRANCH_MOVES`` for dispatch, return, hold and
-resume, ``SELF_RESOLVE``), so the generator cannot write a history the API would refuse. The
-entries that are not moves, extension requests (延期) and supervision notices (督办), are drawn
-on the handling of the case (:class:`Branches`).
+Each case takes one of the paths of :mod:`data.generator.paths` (checked against the live rules):
+how it is taken on, where it is dispatched first (a rule's department, right or not, or the
+desk's choice) and whether it comes back (回退), is held (挂账) and reworked (返工), each as
+likely as its department and worker make it. The entries that are not moves, extension requests
+(延期) and supervision notices (督办), are drawn on the handling of the case (:class:`Branches`).
 
 Each step takes a share of its own time limit (gis.worktime: accept and dispatch in minutes,
 handling in working days or hours, the check on site in hours), drawn lognormal so that the
@@ -27,130 +24,38 @@ import numpy as np
 
 from data.generator import departments as dep
 from data.generator.deadlines import WORKDAYS, WorkdayTable, step_limit
-from data.generator.reports import ISSUE_MIX
-from gis.rules import (
-    BRANCH_MOVES,
-    EVENT_KINDS,
-    FINAL_STATUSES,
-    ISSUE_STATUSES,
-    SELF_RESOLVE,
-    STATUS_STEP,
-    TRANSITIONS,
+from data.generator.paths import (
+    FIRST_PHASE,
+    HANDLED,
+    HOLD_DISPATCHED,
+    HOLD_STARTED,
+    LENGTH,
+    MAIN_RUN,
+    NO_HOLD,
+    NO_RETURN,
+    NO_REWORK,
+    REJECTED_AFTER_ACCEPTANCE,
+    REJECTED_ON_INTAKE,
+    RETURN_DISPATCHED,
+    RETURN_STARTED,
+    REWORK_REDISPATCHED,
+    REWORK_RESTARTED,
+    ROLE,
+    RUN,
+    RUN_END,
+    RUN_LAST,
+    RUN_STARTS,
+    SELF_RESOLVED,
+    STARTED,
+    STATUS,
+    WEIGHT,
+    WIDTH,
+    R,
+    S,
+    handled_path,
 )
-
-S = {s: i for i, s in enumerate(ISSUE_STATUSES)}
-K = {k: i for i, k in enumerate(EVENT_KINDS)}
-# What a move is in the story: it decides how long the move takes and who makes it.
-ROLES = ("report", "accept", "reject_intake", "reject", "self_resolve", "dispatch", "sign", "fix",
-         "return", "hold", "resume", "pass", "fail", "restart", "redispatch")
-R = {r: i for i, r in enumerate(ROLES)}
-_NO_RETURN, _RETURN_DISPATCHED, _RETURN_STARTED = range(3)  # 回退 before or after starting
-_NO_HOLD, _HOLD_DISPATCHED, _HOLD_STARTED = range(3)
-_NO_REWORK, _REWORK_REDISPATCHED, _REWORK_RESTARTED = range(3)
-SELF_RESOLVED, REJECTED_ON_INTAKE, REJECTED_AFTER_ACCEPTANCE = range(3)
-_HANDLED = 3  # the first path that is dispatched and handled
-
-
-def _path(returned: int, held: int, rework: int) -> list[tuple[str, str, str]]:
-    """(status, event kind, role) of each step of a handled case."""
-    p = [("reported", "move", "report"), ("accepted", "move", "accept"),
-         ("dispatched", "dispatch", "dispatch")]
-    if returned == _RETURN_STARTED:
-        p.append(("in_progress", "move", "sign"))
-    if returned != _NO_RETURN:
-        p += [("accepted", "return", "return"), ("dispatched", "dispatch", "dispatch")]
-    if held == _HOLD_STARTED:
-        p.append(("in_progress", "move", "sign"))
-    if held != _NO_HOLD:
-        p += [("on_hold", "hold", "hold"), ("in_progress", "resume", "resume")]
-    else:
-        p.append(("in_progress", "move", "sign"))
-    p.append(("resolved", "move", "fix"))
-    if rework == _REWORK_REDISPATCHED:
-        p += [("reopened", "move", "fail"), ("dispatched", "dispatch", "redispatch"),
-              ("in_progress", "move", "sign"), ("resolved", "move", "fix")]
-    elif rework == _REWORK_RESTARTED:
-        p += [("reopened", "move", "fail"), ("in_progress", "move", "restart"),
-              ("resolved", "move", "fix")]
-    return p + [("closed", "move", "pass")]
-
-
-def _paths() -> list[list[tuple[str, str, str]]]:
-    report = ("reported", "move", "report")
-    out = [[report, ("closed", "move", "self_resolve")],
-           [report, ("rejected", "move", "reject_intake")],
-           [report, ("accepted", "move", "accept"), ("rejected", "move", "reject")]]
-    return out + [_path(r, h, w) for r in range(3) for h in range(3) for w in range(3)]
-
-
-def check_path(path: list[tuple[str, str, str]]) -> None:
-    """Refuse a path with a step the live workflow would refuse: a plain move outside
-    TRANSITIONS (or 自处理's), a branch move from a status it cannot leave or to another."""
-    for (before, _, _), (after, kind, _) in zip(path[:-1], path[1:], strict=True):
-        if kind == "move":
-            ok = after in TRANSITIONS[before] or (before, after) == SELF_RESOLVE
-        else:
-            sources, target = BRANCH_MOVES[kind]
-            ok = before in sources and after == target
-        if not ok:
-            raise ValueError(f"a generated path steps from {before!r} to {after!r} as a {kind!r}, "
-                             f"which the live workflow (gis.rules) does not allow")
-
-
-def _table(paths) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    for path in paths:
-        check_path(path)
-    width = max(len(p) for p in paths)
-
-    def column(i, names):
-        return np.array([[names[step[i]] for step in p] + [-1] * (width - len(p)) for p in paths])
-
-    return column(0, S), column(1, K), column(2, R)
-
-
-PATHS = _paths()
-STATUS, KIND, ROLE = _table(PATHS)
-LENGTH = (STATUS >= 0).sum(axis=1)
-_WIDTH = STATUS.shape[1]
-
-
-def _runs() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The runs of the handling step in each path: a run starts when a case enters a status of
-    the handle step from one of another step (dispatched, resumed, reopened) and lasts until it
-    leaves them (resolved, returned, put on hold). Returns (run of each move (-1 none), the role
-    of each run's last move, the main run: the first to end in a fix)."""
-    handle = np.vectorize(lambda s: s >= 0 and STATUS_STEP.get(ISSUE_STATUSES[s]) == "handle")(
-        STATUS)
-    run = np.full(STATUS.shape, -1)
-    ends = np.full((len(PATHS), _WIDTH), -1)
-    for t in range(len(PATHS)):
-        count = -1
-        for j in range(1, LENGTH[t]):
-            if handle[t, j - 1] and not (j >= 2 and handle[t, j - 2]):
-                count += 1
-            if handle[t, j - 1]:
-                run[t, j], ends[t, count] = count, ROLE[t, j]
-    main = np.array([next((r for r in range(_WIDTH) if ends[t, r] == R["fix"]), -1)
-                     for t in range(len(PATHS))])
-    return run, ends, main
-
-
-RUN, RUN_END, MAIN_RUN = _runs()
-_RUN_STARTS = (RUN >= 0) & ((np.roll(RUN, 1, axis=1) != RUN) | (np.arange(_WIDTH) == 1))
-# The moves made by the department a case went to first (up to its return), the others by the
-# one it ends with.
-_RETURN_AT = np.array([list(row).index(R["return"]) if R["return"] in row else -1 for row in ROLE])
-FIRST_PHASE = np.arange(_WIDTH)[None, :] <= _RETURN_AT[:, None]
-# Where a case held in progress stops: when the department it ends with has started on it.
-STARTED = np.array([next((j for j, s in enumerate(row) if s == S["in_progress"]
-                          and not FIRST_PHASE[t, j]), -1) for t, row in enumerate(STATUS)])
-# Moves' share of the time of their run, before noise; and each run's last move.
-_RUN_WEIGHT = {R["sign"]: 1.0, R["fix"]: 3.0, R["return"]: 1.0, R["hold"]: 1.0,
-               R["restart"]: 0.8, R["redispatch"]: 0.25}
-WEIGHT = np.where(RUN >= 0, np.vectorize(lambda r: _RUN_WEIGHT.get(r, 0.0), otypes=[float])(ROLE),
-                  0.0)
-RUN_LAST = np.array([[max(k for k in range(_WIDTH) if runs[k] == run) if run >= 0 else j
-                      for j, run in enumerate(runs)] for runs in RUN])
+from data.generator.reports import ISSUE_MIX
+from gis.rules import FINAL_STATUSES, ISSUE_STATUSES
 
 # -- who works how well --------------------------------------------------------------------------
 _SIGMA = 0.6  # spread of a step's time around its median, in log units
@@ -239,7 +144,7 @@ class Workflow:
         stops there)."""
         done, path, times = self.done[rows], self.path[rows], self.times[rows]
         pending = np.where(done < LENGTH[path],
-                           times[np.arange(len(done)), np.minimum(done, _WIDTH - 1)],
+                           times[np.arange(len(done)), np.minimum(done, WIDTH - 1)],
                            np.iinfo(np.int64).max)
         return (at >= 0) & (at <= self.seen_at) & (at < pending)
 
@@ -265,7 +170,7 @@ class Workflow:
         """The department each case is dispatched to when the data is seen (dep.WORKER: the grid
         worker or none): that of its last dispatch, unless a return came after it."""
         out = np.full(len(self.done), dep.WORKER)
-        for j in range(1, _WIDTH):
+        for j in range(1, WIDTH):
             role = ROLE[self.path, j]
             happened = j < self.done
             dispatched = happened & np.isin(role, (R["dispatch"], R["redispatch"]))
@@ -279,10 +184,10 @@ def simulate_workflow(cases: Cases, table: WorkdayTable, as_of: int, rng) -> Wor
     n = len(cases.reported)
     first, shirk = _first_dispatch(cases, rng)
     worker_on_time = _worker_quality(int(cases.grid.max(initial=0)) + 1, rng)
-    handler = np.where(cases.right == dep.WORKER, len(dep.DEMO_DEPARTMENTS), cases.right)
+    handler = _as_row(cases.right)
     path = _choose_paths(cases, first, shirk, handler, worker_on_time, rng)
     accepted_by_worker = ~cases.by_worker & _daytime(cases.reported)
-    flow = Workflow(path, np.full((n, _WIDTH), -1, np.int64), np.ones(n, np.int64), first,
+    flow = Workflow(path, np.full((n, WIDTH), -1, np.int64), np.ones(n, np.int64), first,
                     cases.right, cases.rule_auto & (first == cases.rule_department),
                     accepted_by_worker, np.zeros(n, np.int64), np.full(n, -1, np.int64),
                     _no_branches(n), as_of)
@@ -318,7 +223,7 @@ def _first_dispatch(cases: Cases, rng) -> tuple[np.ndarray, np.ndarray]:
     first[no_rule] = np.where(u[no_rule] < 0.95, cases.right[no_rule], wrong[no_rule])
     auto = has_rule & cases.rule_auto
     first[auto] = cases.rule_department[auto]
-    shirk_rate = dep.table("shirk")[np.where(cases.right == dep.WORKER, -1, cases.right)]
+    shirk_rate = dep.table("shirk")[_as_row(cases.right)]
     shirk = (first == cases.right) & (cases.right != dep.WORKER) & (rng.random(n) < shirk_rate)
     return first, shirk
 
@@ -351,25 +256,25 @@ def _choose_paths(cases: Cases, first, shirk, handler, worker_on_time, rng) -> n
     u = rng.random((n, 6))
     late_worker = 1.0 - worker_on_time[cases.grid]
     self_resolvable = np.isin(cases.kind, _SELF_RESOLVABLE)
-    intake = np.full(n, _HANDLED)
+    intake = np.full(n, HANDLED)
     intake[cases.by_worker & self_resolvable & (u[:, 0] < 0.35 * worker_on_time[cases.grid])] = \
         SELF_RESOLVED
     invalid = np.where(cases.by_worker, 0.01 + 0.45 * late_worker ** 2, 0.025)
-    intake[(intake == _HANDLED) & (u[:, 1] < invalid)] = REJECTED_ON_INTAKE
+    intake[(intake == HANDLED) & (u[:, 1] < invalid)] = REJECTED_ON_INTAKE
     # A case an automatic rule dispatches on acceptance never waits for the desk to refuse it.
-    intake[(intake == _HANDLED) & (u[:, 1] > 0.98) & ~(cases.rule_auto & (cases.rule > 0))] = \
+    intake[(intake == HANDLED) & (u[:, 1] > 0.98) & ~(cases.rule_auto & (cases.rule > 0))] = \
         REJECTED_AFTER_ACCEPTANCE
     returned = np.where((first != cases.right) | shirk,
-                        np.where(u[:, 2] < _RETURN_STARTED_SHARE, _RETURN_STARTED,
-                                 _RETURN_DISPATCHED), _NO_RETURN)
+                        np.where(u[:, 2] < _RETURN_STARTED_SHARE, RETURN_STARTED,
+                                 RETURN_DISPATCHED), NO_RETURN)
     held = np.where(u[:, 3] < dep.table("hold")[handler],
-                    np.where(u[:, 4] < _HOLD_STARTED_SHARE, _HOLD_STARTED, _HOLD_DISPATCHED),
-                    _NO_HOLD)
+                    np.where(u[:, 4] < _HOLD_STARTED_SHARE, HOLD_STARTED, HOLD_DISPATCHED),
+                    NO_HOLD)
     rework_rate = dep.table("rework")[handler]
     rework = np.where(u[:, 5] < rework_rate,
                       np.where(u[:, 5] < rework_rate * _REWORK_REDISPATCH_SHARE,
-                               _REWORK_REDISPATCHED, _REWORK_RESTARTED), _NO_REWORK)
-    return np.where(intake < _HANDLED, intake, _HANDLED + (returned * 3 + held) * 3 + rework)
+                               REWORK_REDISPATCHED, REWORK_RESTARTED), NO_REWORK)
+    return np.where(intake < HANDLED, intake, handled_path(returned, held, rework))
 
 
 # Small things a worker fixes at once on patrol (自处理): rubbish, a car moved on, clutter.
@@ -387,8 +292,8 @@ class _Clock:
         self.handler = handler
         self.worker_mu = median_factor(worker_on_time)[cases.grid]  # (per grid, then per case)
         self.dept_mu = self._department_quality()
-        self.run_total = np.zeros((self.n, _WIDTH))
-        self.run_start = np.zeros((self.n, _WIDTH), np.int64)
+        self.run_total = np.zeros((self.n, WIDTH))
+        self.run_start = np.zeros((self.n, WIDTH), np.int64)
         self.reached = self._run_shares()
         self.extension = _extension_wanted(handler, flow.path, rng)
         self.by_day = self._limit("handle")[1] == WORKDAYS
@@ -417,8 +322,8 @@ class _Clock:
         moves = w > 0
         w[moves] *= self.rng.lognormal(0, 0.5, moves.sum())
         run = RUN[self.f.path]
-        passed = np.zeros((self.n, _WIDTH))
-        for j in range(1, _WIDTH):
+        passed = np.zeros((self.n, WIDTH))
+        for j in range(1, WIDTH):
             same = (run[:, j] >= 0) & (run[:, j] == run[:, j - 1])
             passed[:, j] = w[:, j] + np.where(same, passed[:, j - 1], 0)
         total = np.take_along_axis(passed, RUN_LAST[self.f.path], axis=1)
@@ -428,9 +333,9 @@ class _Clock:
         times = self.f.times
         times[:, 0] = self.c.reported
         self.f.promised = self.table.deadline(self.c.reported, *self._limit("handle"))
-        for j in range(1, _WIDTH):
+        for j in range(1, WIDTH):
             live = j < LENGTH[self.f.path]
-            starts = live & _RUN_STARTS[self.f.path, j]
+            starts = live & RUN_STARTS[self.f.path, j]
             if starts.any():
                 self._start_runs(np.flatnonzero(starts), j)
             seconds = np.maximum(self._step_seconds(j, live), 1).astype(np.int64)
@@ -625,7 +530,7 @@ def hold_a_case_in_every_grid(flow: Workflow, grid: np.ndarray) -> None:
     """
     served = np.zeros(int(grid.max(initial=-1)) + 1, bool)
     served[grid[np.isin(flow.last, _ACTIONABLE)]] = True
-    candidates = np.flatnonzero((flow.path >= _HANDLED) & ~served[grid])[::-1]
+    candidates = np.flatnonzero((flow.path >= HANDLED) & ~served[grid])[::-1]
     _, first = np.unique(grid[candidates], return_index=True)  # the newest of each grid
     newest = candidates[first]
     flow.done[newest] = np.minimum(flow.done[newest], STARTED[flow.path[newest]] + 1)

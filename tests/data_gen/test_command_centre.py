@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from data.generator import DemoData, generate_demo
-from data.generator.workflow import PATHS, check_path
+from data.generator.paths import PATHS, check_path
 from gis.db.category_seeds import ISSUE_CATEGORIES
 from gis.geo.crs import metric_crs_for
 from gis.rules import (
