@@ -20,18 +20,22 @@ Two layouts:
 
 The demo lives in the present: its year of issues ends on ``today`` (by default the current
 date in Beijing), and the data is *seen* at the end of that day, or now when no day is pinned.
-Every issue carries a workflow (docs/ARCHITECTURE.md, "The issue workflow") simulated from its
-report to that moment, so recent cases are still open and their due times lie in the near future or the recent past; nothing is
-reported, moved or closed after it. The step-by-step history (``issue_events``) is left out above
-``EVENTS_MAX_ISSUES`` issues to keep benchmark data small, while status and closing time are
-still set.
+Every issue carries a workflow (docs/ARCHITECTURE.md, "The issue workflow", "Dispatch and the
+branches") simulated from its report to that moment, so recent cases are still open and their
+due times lie in the near future or the recent past; nothing is reported, moved or closed after
+it. The step-by-step history (``issue_events``, with the extension requests and supervision
+notices) is left out above ``EVENTS_MAX_ISSUES`` issues to keep benchmark data small, while
+status, closing time, due time and department are still set.
 
 Each part of the data is drawn in its own module, from its own random stream (so that how one
 part draws never shifts another): the place and its local metric frame (``place``), the two
 layouts (``demo_town``, ``city_town``, on ``town``), the site with its ``streets``, ``compounds``,
-``buildings`` and ``facilities``, the ``people``, and the issues: what and how many
-(``reports``), when (``issue_times``), where (``site_reports``, ``bulk_reports``) and what
-became of them (``workflow``). This module puts them together into a :class:`DemoData`.
+``buildings`` and ``facilities``, the ``people`` and the ``departments`` (with the dispatch
+rules), and the issues: what and how many (``reports``), when (``issue_times``), where
+(``site_reports``, ``bulk_reports``), their deadlines (``deadlines``) and what became of them:
+the path each took through the command centre (``paths``, ``workflow``) and its history, with
+the extension requests and supervision notices (``history``). This module puts them together
+into a :class:`DemoData`.
 """
 
 from __future__ import annotations

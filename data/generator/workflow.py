@@ -469,8 +469,9 @@ class _Clock:
             out[rows] = self._window(before[rows], step, rows) * self._share(mu)
 
     def _hold(self, out, role, before) -> None:
-        """挂账 lasts days to months, and one hold in five is never lifted; a long hold draws a
-        supervision notice. (Resuming starts a fresh handling limit, the case's new due time.)"""
+        """挂账 lasts days to months, and about one hold in twelve is never lifted; a long hold
+        draws a supervision notice. (Resuming starts a fresh handling limit, the case's new due
+        time.)"""
         resuming = np.flatnonzero(role == R["resume"])
         if not len(resuming):
             return
