@@ -37,6 +37,7 @@ def bulk_reports(town: Town, grids_lonlat: np.ndarray, n: int, cal: Calendar,
         description=_bulk_descriptions(town, kinds, grid, rng),
         facility_code=np.full(n, None, dtype=object),
         reported=report_times(kinds, cal, rng_stream(seed, "issue-times")),
+        compound=np.full(n, -1, dtype=np.int64), place_kind=np.full(n, "street", dtype=object),
     )
 
 

@@ -24,7 +24,7 @@ _WORK_UNITS = ("供销社", "粮食局", "电业局", "县医院", "一中", "�
 _DEMO_ESTATE_NAMES = ("金地小区", "太行花园", "丰州佳苑", "东湖名邸", "锦绣家园", "阳光新城",
                       "福馨苑", "盛世华庭", "温馨家园", "长乐苑", "翰林府", "御景苑")
 _ESTATE_SUFFIXES = ("花园", "家园", "佳苑", "名邸", "华庭", "新城", "雅居", "嘉园", "公馆")
-_PROPERTY_COMPANIES = ("武乡县安居物业服务有限公司", "武乡县太行物业管理有限公司",
+PROPERTY_COMPANIES = ("武乡县安居物业服务有限公司", "武乡县太行物业管理有限公司",
                        "山西锦华物业服务有限公司", "长治市恒泰物业管理有限公司",
                        "武乡县宏达物业服务有限公司")
 
@@ -125,7 +125,7 @@ def _describe_compounds(frame: pd.DataFrame, town: Town, streets: Streets, year:
     gates = [_gate(p, streets) for p in frame["geometry"]]
     frame["gate_x"] = [g[0] for g in gates]
     frame["gate_y"] = [g[1] for g in gates]
-    companies = rng.choice(_PROPERTY_COMPANIES, n)
+    companies = rng.choice(PROPERTY_COMPANIES, n)
     frame["maintainer"] = np.where(frame["has_property_company"], companies, None)
 
 

@@ -20,18 +20,22 @@ Two layouts:
 
 The demo lives in the present: its year of issues ends on ``today`` (by default the current
 date in Beijing), and the data is *seen* at the end of that day, or now when no day is pinned.
-Every issue carries a workflow (docs/ARCHITECTURE.md, "The issue workflow") simulated from its
-report to that moment, so recent cases are still open and their due times lie in the near future or the recent past; nothing is
-reported, moved or closed after it. The step-by-step history (``issue_events``) is left out above
-``EVENTS_MAX_ISSUES`` issues to keep benchmark data small, while status and closing time are
-still set.
+Every issue carries a workflow (docs/ARCHITECTURE.md, "The issue workflow", "Dispatch and the
+branches") simulated from its report to that moment, so recent cases are still open and their
+due times lie in the near future or the recent past; nothing is reported, moved or closed after
+it. The step-by-step history (``issue_events``, with the extension requests and supervision
+notices) is left out above ``EVENTS_MAX_ISSUES`` issues to keep benchmark data small, while
+status, closing time, due time and department are still set.
 
 Each part of the data is drawn in its own module, from its own random stream (so that how one
 part draws never shifts another): the place and its local metric frame (``place``), the two
 layouts (``demo_town``, ``city_town``, on ``town``), the site with its ``streets``, ``compounds``,
-``buildings`` and ``facilities``, the ``people``, and the issues: what and how many
-(``reports``), when (``issue_times``), where (``site_reports``, ``bulk_reports``) and what
-became of them (``workflow``). This module puts them together into a :class:`DemoData`.
+``buildings`` and ``facilities``, the ``people`` and the ``departments`` (with the dispatch
+rules), and the issues: what and how many (``reports``), when (``issue_times``), where
+(``site_reports``, ``bulk_reports``), their deadlines (``deadlines``) and what became of them:
+the path each took through the command centre (``paths``, ``workflow``) and its history, with
+the extension requests and supervision notices (``history``). This module puts them together
+into a :class:`DemoData`.
 """
 
 from __future__ import annotations
@@ -45,35 +49,34 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from data.generator import departments as dep
 from data.generator.bulk_reports import bulk_reports
 from data.generator.city_town import city_town
 from data.generator.columns import (
     BUILDING_COLUMNS,
     COMPOUND_COLUMNS,
     EVENT_COLUMNS,
+    EXTENSION_COLUMNS,
     FACILITY_COLUMNS,
     GRID_COLUMNS,
     ISSUE_COLUMNS,
     REGION_COLUMNS,
     STREET_COLUMNS,
+    SUPERVISION_COLUMNS,
 )
-from data.generator.deadlines import draw_urgency, promised_due
+from data.generator.deadlines import WorkdayTable, draw_urgency
 from data.generator.demo_town import taidong_town
 from data.generator.drawing import rng_stream
+from data.generator.history import Names, history_frames, random_uuids, timestamps
 from data.generator.issue_times import Calendar, channels
-from data.generator.people import departments_frame, draw_users, masked_phones
+from data.generator.paths import SELF_RESOLVED
+from data.generator.people import draw_users, masked_phones, staff_table
 from data.generator.place import DEMO_GRIDS, ISSUES_PER_GRID, MAX_GRIDS, WGS84, to_lonlat
 from data.generator.reports import ISSUE_CODES, Reports
 from data.generator.site import Site, build_site
 from data.generator.site_reports import site_reports
 from data.generator.town import Town
-from data.generator.workflow import (
-    history_events,
-    hold_a_case_in_every_grid,
-    random_uuids,
-    simulate_workflow,
-    timestamps,
-)
+from data.generator.workflow import Cases, hold_a_case_in_every_grid, simulate_workflow
 from gis.rules import BEIJING, BEIJING_TZ_NAME, URGENCIES
 
 EVENTS_MAX_ISSUES = 200_000  # above this the per-step audit trail is left out (memory)
@@ -98,8 +101,11 @@ class DemoData:
     facilities: gpd.GeoDataFrame
     users: pd.DataFrame
     departments: pd.DataFrame
+    dispatch_rules: pd.DataFrame  # in order: a rule's number (details' "rule") is its position + 1
     issues: gpd.GeoDataFrame
     issue_events: pd.DataFrame
+    extension_requests: pd.DataFrame
+    supervisions: pd.DataFrame
     seen_at: datetime  # the moment the data is seen (Beijing time): nothing in it happens later
 
 
@@ -170,7 +176,9 @@ def _assemble(town: Town, site: Site | None, seed: int, n_issues: int, cal: Cale
         reports = site_reports(site, n_issues, cal, seed)
     else:
         reports = bulk_reports(town, grids_lonlat, n_issues, cal, seed)
-    issues, events = _issue_frames(reports, town, users, cal, seed)
+    communities = np.unique(town.grid_community.astype(str))
+    rules = dep.dispatch_rules(town.region_codes, town.region_levels, communities)
+    issues, history = _issue_frames(reports, town, site, users, rules, communities, cal, seed)
     return DemoData(
         regions=_region_frame(town),
         grids=_grid_frame(town, grids_lonlat, users, rng_stream(seed, "population")),
@@ -179,8 +187,9 @@ def _assemble(town: Town, site: Site | None, seed: int, n_issues: int, cal: Cale
         compounds=_compound_frame(site, town),
         buildings=_building_frame(site, town),
         facilities=_facility_frame(site, town),
-        users=users, departments=departments_frame(), issues=issues, issue_events=events,
-        seen_at=datetime.fromtimestamp(cal.seen_at, BEIJING),
+        users=users, departments=dep.departments_frame(), dispatch_rules=rules.frame,
+        issues=issues, issue_events=history[0], extension_requests=history[1],
+        supervisions=history[2], seen_at=datetime.fromtimestamp(cal.seen_at, BEIJING),
     )
 
 
@@ -216,12 +225,14 @@ def _empty(dtypes: dict[str, str]) -> dict[str, pd.Series]:
 def _compound_frame(site: Site | None, town: Town) -> gpd.GeoDataFrame:
     if site is None:
         return _gdf(_empty({"name": "str", "kind": "str", "has_property_company": "bool",
-                            "built_year": "int64", "grid_code": "str"}), [], COMPOUND_COLUMNS)
+                            "built_year": "int64", "grid_code": "str",
+                            "property_company": "str"}), [], COMPOUND_COLUMNS)
     cps = site.compounds
     return _gdf({"name": cps["name"], "kind": cps["kind"],
                  "has_property_company": cps["has_property_company"].astype(bool),
                  "built_year": cps["built_year"].astype(int),
-                 "grid_code": town.grid_codes[cps["grid"]].astype(object)},
+                 "grid_code": town.grid_codes[cps["grid"]].astype(object),
+                 "property_company": dep.property_company_of(cps["maintainer"].to_numpy())},
                 to_lonlat(cps["geometry"].to_numpy()), COMPOUND_COLUMNS)
 
 
@@ -248,35 +259,73 @@ def _facility_frame(site: Site | None, town: Town) -> gpd.GeoDataFrame:
                 FACILITY_COLUMNS)
 
 
-def _issue_frames(reports: Reports, town: Town, users: pd.DataFrame, cal: Calendar,
-                  seed: int) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+def _issue_frames(reports: Reports, town: Town, site: Site | None, users: pd.DataFrame,
+                  rules: dep.Rules, communities: np.ndarray, cal: Calendar,
+                  seed: int) -> tuple[gpd.GeoDataFrame, tuple[pd.DataFrame, ...]]:
     """Issues in order of reporting, with channels, contacts, workflow state and history."""
     rng = rng_stream(seed, "workflow")
     order = np.argsort(reports.reported, kind="stable")
     reported = reports.reported[order]
-    kinds, grid = reports.kind[order], reports.grid[order]
+    kinds, grid, compound = reports.kind[order], reports.grid[order], reports.compound[order]
     n = len(order)
     urgency = draw_urgency(kinds, rng_stream(seed, "urgency"))
-    due = promised_due(reported, kinds, urgency)
-    due_hours = (due - reported) / 3_600  # the scale of each case's simulated times
     channel = channels(reported, rng)
     workers = users[users["role"].eq("worker")]
     worker, phone = workers["username"].to_numpy(object), workers["phone"].to_numpy(object)
     contact = np.where(channel == "worker", phone[grid], masked_phones(rng, n))
-    flow = simulate_workflow(reported, due_hours, cal.seen_at, rng)
+    cases = _cases(reported, kinds, urgency, channel, grid, compound, reports.place_kind[order],
+                   town, site, rules, communities)
+    table = WorkdayTable.around(cal.start, cal.seen_at)
+    flow = simulate_workflow(cases, table, cal.seen_at, rng)
     hold_a_case_in_every_grid(flow, grid)
     uuids = random_uuids(rng, n)
+    department = flow.department()
     issues = _gdf({
         "client_uuid": uuids, "category": ISSUE_CODES[kinds],
         "description": reports.description[order], "channel": channel,
         "reporter_contact": contact, "reported_at": timestamps(reported),
         "status": flow.status, "urgency": np.array(URGENCIES, dtype=object)[urgency],
-        "due_at": timestamps(due),
+        "due_at": timestamps(flow.due()),
         "closed_at": timestamps(flow.closed_at()),
+        "department": np.where(department == dep.WORKER, None,
+                               dep.DEPARTMENT_CODES[np.maximum(department, 0)]).astype(object),
+        "self_resolved": (flow.path == SELF_RESOLVED) & (flow.done == 2),
         "grid_code": town.grid_codes.astype(object)[grid],
         "facility_code": reports.facility_code[order],
     }, reports.points[order], ISSUE_COLUMNS)
     if n > EVENTS_MAX_ISSUES:
-        return issues, pd.DataFrame(_empty(dict.fromkeys(EVENT_COLUMNS, "str")
-                                           | {"at": f"datetime64[ns, {BEIJING_TZ_NAME}]"}))
-    return issues, history_events(uuids, flow, channel, worker[grid], rng)
+        return issues, _no_history()
+    names = Names(worker[grid], channel, _compound_names(site, compound), staff_table(),
+                  cases.rule)
+    return issues, history_frames(uuids, flow, cases, names, table, rng)
+
+
+def _cases(reported, kinds, urgency, channel, grid, compound, place_kind, town: Town,
+           site: Site | None, rules: dep.Rules, communities: np.ndarray) -> Cases:
+    """What each case's workflow depends on: who must fix it, and the dispatch rule that
+    applies in its community."""
+    companies = dep.property_company_of(site.compounds["maintainer"].to_numpy()) \
+        if site is not None else np.array([None], dtype=object)
+    company = np.where(compound >= 0, companies[np.maximum(compound, 0)], None)
+    community = np.searchsorted(communities, town.grid_community.astype(str)[grid])
+    return Cases(reported, kinds, urgency, channel == "worker", grid,
+                 dep.responsible(kinds, company, place_kind), rules.number[kinds, community],
+                 rules.department[kinds, community], rules.auto[kinds, community])
+
+
+def _compound_names(site: Site | None, compound: np.ndarray) -> np.ndarray:
+    if site is None:
+        return np.full(len(compound), "", dtype=object)
+    names = site.compounds["name"].to_numpy(object)
+    return np.where(compound >= 0, names[np.maximum(compound, 0)], "").astype(object)
+
+
+def _no_history() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Typed empty history frames, for datasets too large to keep one."""
+    stamp = f"datetime64[ns, {BEIJING_TZ_NAME}]"
+    events = pd.DataFrame(_empty(dict.fromkeys(EVENT_COLUMNS, "object") | {"at": stamp}))
+    extensions = pd.DataFrame(_empty(dict.fromkeys(EXTENSION_COLUMNS, "object") | dict.fromkeys(
+        ("requested_at", "decided_at", "due_before", "due_after"), stamp)))
+    supervisions = pd.DataFrame(_empty(dict.fromkeys(SUPERVISION_COLUMNS, "object") | dict.fromkeys(
+        ("issued_at", "reply_due_at", "replied_at"), stamp)))
+    return events, extensions, supervisions

@@ -10,11 +10,12 @@ import numpy as np
 from data.generator.drawing import quota
 
 # A year's reports of the demo community by category; other totals keep these proportions.
+# (绿化损坏, 园林所's, was counted under "other" before it had a category of its own.)
 ISSUE_MIX = {
     "garbage": 880, "parking_chaos": 800, "heating_failure": 520, "sewer_blocked": 420,
-    "noise": 440, "other": 430, "streetlight_out": 360, "neighbour_dispute": 340,
+    "noise": 440, "other": 260, "streetlight_out": 360, "neighbour_dispute": 340,
     "cover_damaged": 210, "road_damaged": 200, "illegal_construction": 230,
-    "elevator_failure": 170,
+    "elevator_failure": 170, "greenery": 170,
 }
 
 
@@ -36,3 +37,8 @@ class Reports:
     description: np.ndarray
     facility_code: np.ndarray
     reported: np.ndarray
+    # Where, beyond the point: the compound (row of the site's compounds, -1 none: a street, or
+    # no detail) and the kind of place (site_reports' facility, street, yard, room, unit, side,
+    # square; "street" without detail). Who must fix a case depends on them (a property's yard).
+    compound: np.ndarray
+    place_kind: np.ndarray

@@ -34,6 +34,7 @@ _WHERE: dict[str, tuple[tuple[float, str, object], ...]] = {
     "illegal_construction": ((1.0, "side", "old"),),
     "road_damaged": ((0.7, "street", "lanes"), (0.3, "yard", "old")),
     "other": ((0.6, "side", "trouble"), (0.4, "street", "traffic")),
+    "greenery": ((0.6, "street", "lanes"), (0.4, "square", ("fitness", "pavilion"))),
 }
 # How residents name a facility in a report (streetlights by their painted pole number).
 _SPOKEN = {"rain_cover": "雨水井盖", "sewage_cover": "污水井盖", "water_cover": "自来水井盖",
@@ -49,6 +50,7 @@ class _Spot:
     kind: str
     facility: int = -1  # row in the site's facilities
     label: str = ""
+    compound: int = -1  # row in the site's compounds: the yard or building it is in or at
 
 
 class _Placer:
@@ -106,7 +108,7 @@ class _Placer:
         label = f["label"] if f["category"] == "streetlight" else _SPOKEN[f["category"]]
         place = self._yard_place(f["compound"], x, y) if f["compound"] >= 0 else \
             self._street_place(f["street"], x, y)
-        return _Spot(x, y, place, "facility", i, label)
+        return _Spot(x, y, place, "facility", i, label, int(f["compound"]))
 
     def _street(self, weights: str) -> _Spot:
         streets = self.streets
@@ -127,7 +129,7 @@ class _Placer:
         for _ in range(500):
             x, y = self.rng.uniform(minx, maxx), self.rng.uniform(miny, maxy)
             if poly.contains(Point(x, y).buffer(1.0, quad_segs=2)) and not self._in_building(x, y):
-                return _Spot(x, y, self.cps[c]["name"], "yard")
+                return _Spot(x, y, self.cps[c]["name"], "yard", compound=c)
         raise RuntimeError(f"no free ground in {self.cps[c]['name']}")
 
     def _room(self, weights: str) -> _Spot:
@@ -153,7 +155,8 @@ class _Placer:
             u, v = [(half, along), (along, half), (-half, along), (along, -half)][side]
             x, y = _from_building_frame(b, u, v)
             if wall.contains(Point(x, y).buffer(0.5, quad_segs=2)) and not self._in_building(x, y):
-                return _Spot(x, y, b["compound_name"] + b["name"] + _side_of(b, x, y), "side")
+                return _Spot(x, y, b["compound_name"] + b["name"] + _side_of(b, x, y), "side",
+                             compound=int(b["compound"]))
         spot = self._inside_building_row(b)
         spot.kind = "side"
         return spot
@@ -163,7 +166,8 @@ class _Placer:
         f = self.facs[int(pool[self.rng.integers(0, len(pool))])]
         x, y = self._near(f["x"], f["y"], 2.0, 8.0)
         name = self.cps[f["compound"]]["name"]
-        return _Spot(x, y, f"{name}{_SPOKEN[f['category']]}附近", "square")
+        return _Spot(x, y, f"{name}{_SPOKEN[f['category']]}附近", "square",
+                     compound=int(f["compound"]))
 
     # -- helpers ----------------------------------------------------------------------------
     def _inside_building(self, weights: str):
@@ -175,7 +179,8 @@ class _Placer:
         v = self.rng.uniform(-0.4, 0.4) * b["depth"]
         x, y = _from_building_frame(b, u, v)
         unit = int(self.rng.integers(1, b["units"] + 1))
-        return _Spot(x, y, f"{b['compound_name']}{b['name']}{unit}单元", "unit")
+        return _Spot(x, y, f"{b['compound_name']}{b['name']}{unit}单元", "unit",
+                     compound=int(b["compound"]))
 
     def _near(self, x0: float, y0: float, r_min: float, r_max: float) -> tuple[float, float]:
         """A point a few metres from (x0, y0) that is still strictly inside a grid."""
@@ -315,4 +320,6 @@ def site_reports(site: Site, n: int, cal: Calendar, seed: int) -> Reports:
         facility_code=np.array([codes[s.facility] if s.facility >= 0 else None for s in spots],
                                dtype=object),
         reported=report_times(kinds, cal, rng_stream(seed, "issue-times")),
+        compound=np.array([s.compound for s in spots], dtype=np.int64),
+        place_kind=np.array([s.kind for s in spots], dtype=object),
     )

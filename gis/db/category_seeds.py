@@ -87,6 +87,10 @@ ISSUE_CATEGORIES: tuple[Category, ...] = (
              _limits((24, "hours"), (1, "hours"))),
     Category("road_damaged", "issue", "道路破损", "Damaged road", "施工管理", "road", "#808080", (),
              _limits((5, "workdays"), (4, "hours"))),
+    # 园林所's matter: street trees (行道树) and green space; a fallen tree across a way is made
+    # safe within 4 hours.
+    Category("greenery", "issue", "绿化损坏", "Damaged greenery or trees", "市容环境", "tree",
+             "#1b9e77", (), _limits((3, "workdays"), (4, "hours"))),
     Category("noise", "issue", "噪音扰民", "Noise", "街面秩序", "volume-up", "#fdbf6f", (),
              _limits((2, "workdays"), (2, "hours"))),
     Category("neighbour_dispute", "issue", "邻里纠纷", "Neighbour dispute", "扩展事件", "users",

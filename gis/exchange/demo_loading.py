@@ -19,13 +19,15 @@ from sqlalchemy.orm import Session
 
 from gis.db import models
 from gis.db.category_seeds import ALL_CATEGORIES
+from gis.worktime.limits import Limit
 from gis.worktime.steps import replay
 from gis.worktime.store import all_limits, load_calendar, workday_end
 
 # Tables a demo (re)load empties, children first.
-DEMO_TABLES = ("facility_checks", "issue_steps", "issue_events", "issues", "facilities", "buildings",
-               "compounds", "streets", "grid_assignments", "sessions", "login_failures", "grids",
-               "users", "departments", "regions")
+DEMO_TABLES = ("notifications", "step_alerts", "supervisions", "extension_requests",
+               "facility_checks", "issue_steps", "issue_events", "issues", "facilities",
+               "buildings", "compounds", "streets", "grid_assignments", "sessions",
+               "login_failures", "grids", "dispatch_rules", "users", "departments", "regions")
 
 
 def seed_categories(session: Session) -> int:
@@ -65,16 +67,22 @@ def load_demo(session: Session, demo, password_hash: str) -> dict[str, int]:
     compound_ids = _load_compounds(conn, demo.compounds)
     _load_buildings(conn, demo.buildings, compound_ids)
     _load_facilities(conn, demo.facilities)
-    issue_ids = _load_issues(conn, demo.issues)
-    _load_events(conn, demo.issue_events, issue_ids, user_ids)
+    rule_ids = _load_dispatch_rules(conn, demo.dispatch_rules, region_ids, department_ids)
+    issue_ids = _load_issues(conn, demo.issues, department_ids)
+    numbered = {"rule": rule_ids,
+                "request": _load_extension_requests(conn, demo.extension_requests, issue_ids,
+                                                    user_ids),
+                "supervision": _load_supervisions(conn, demo.supervisions, issue_ids, user_ids)}
+    _load_events(conn, demo.issue_events, issue_ids, user_ids, department_ids, numbered)
     steps = _load_steps(session, demo.issues, demo.issue_events, issue_ids)
-    _record_dispatches(session)
     return {
         "regions": len(region_ids), "grids": len(grid_ids), "users": len(user_ids),
-        "departments": len(department_ids),
+        "departments": len(department_ids), "dispatch_rules": len(rule_ids),
         "streets": len(demo.streets), "compounds": len(compound_ids),
         "buildings": len(demo.buildings), "facilities": len(demo.facilities),
         "issues": len(issue_ids), "issue_events": len(demo.issue_events), "issue_steps": steps,
+        "extension_requests": len(demo.extension_requests),
+        "supervisions": len(demo.supervisions),
     }
 
 
@@ -136,14 +144,14 @@ def _load_grid_workers(session: Session, users: pd.DataFrame, user_ids: dict[str
     session.flush()
 
 
-def _record_dispatches(session: Session) -> None:
-    """The demo's cases that went through dispatch went to the department handling their category
-    (the demo's dispatch record; live dispatch is the command centre's)."""
-    session.execute(text("""
-        UPDATE issues i SET department_id = d.id FROM departments d
-         WHERE i.category = ANY(d.categories)
-           AND EXISTS (SELECT 1 FROM issue_events e WHERE e.issue_id = i.id
-                        AND e.to_status = 'dispatched')"""))
+def _load_dispatch_rules(conn: Connection, rules: pd.DataFrame, region_ids: dict[str, int],
+                         department_ids: dict[str, int]) -> list[int]:
+    """The rules in their order; returns their ids, by position (rule number - 1)."""
+    frame = rules.assign(region_id=_ids(rules["region_code"], region_ids),
+                         department_id=_ids(rules["department"], department_ids))
+    cols = ["category", "region_id", "department_id", "auto"]
+    _copy(conn, "dispatch_rules", cols, _rows(frame, cols, geometry=False))
+    return list(conn.execute(text("SELECT id FROM dispatch_rules ORDER BY id")).scalars())
 
 
 def _load_compounds(conn: Connection, compounds: gpd.GeoDataFrame) -> dict[str, int]:
@@ -163,30 +171,78 @@ def _load_facilities(conn: Connection, facilities: gpd.GeoDataFrame) -> None:
     _copy(conn, "facilities", [*cols, "geom"], _rows(facilities, cols))
 
 
-def _load_issues(conn: Connection, issues: gpd.GeoDataFrame) -> dict[str, int]:
+def _load_issues(conn: Connection, issues: gpd.GeoDataFrame,
+                 department_ids: dict[str, int]) -> dict[str, int]:
     frame = issues.assign(client_uuid=issues["client_uuid"].astype(str),
-                          source_x=issues.geometry.x, source_y=issues.geometry.y)
+                          source_x=issues.geometry.x, source_y=issues.geometry.y,
+                          department_id=_ids(issues["department"], department_ids))
     cols = ["client_uuid", "category", "description", "channel", "reporter_contact", "status",
-            "urgency", "reported_at", "due_at", "closed_at", "source_x", "source_y"]
+            "urgency", "reported_at", "due_at", "closed_at", "department_id", "self_resolved",
+            "source_x", "source_y"]
     _copy(conn, "issues", [*cols, "geom"], _rows(frame, cols))
     found = conn.execute(text("SELECT client_uuid::text, id FROM issues")).all()
     return dict(found)
 
 
 def _load_events(conn: Connection, events: pd.DataFrame, issue_ids: dict[str, int],
-                 user_ids: dict[str, int]) -> None:
+                 user_ids: dict[str, int], department_ids: dict[str, int],
+                 numbered: dict[str, list[int]]) -> None:
+    """The history rows in their order (ids follow it, as ``at`` does). The rule, extension
+    request and supervision notice a row's details name by their number (position from 1 in
+    the demo's frames) are stored as the loaded rows' ids."""
     if events.empty:
         return
     frame = events.assign(issue_id=events["issue_client_uuid"].astype(str).map(issue_ids),
-                          actor_id=events["actor_username"].map(user_ids).astype("Int64"))
-    cols = ["issue_id", "at", "actor_id", "from_status", "to_status", "note"]
+                          actor_id=events["actor_username"].map(user_ids).astype("Int64"),
+                          department_id=_ids(events["department"], department_ids),
+                          details=events["details"].map(lambda d: _with_ids(d, numbered)))
+    cols = ["issue_id", "at", "actor_id", "from_status", "to_status", "note", "kind",
+            "department_id", "details"]
     _copy(conn, "issue_events", cols, _rows(frame, cols, geometry=False))
+
+
+def _with_ids(details, numbered: dict[str, list[int]]):
+    if not isinstance(details, dict):
+        return details
+    return details | {key: ids[details[key] - 1] for key, ids in numbered.items()
+                      if details.get(key)}
+
+
+def _load_extension_requests(conn: Connection, requests: pd.DataFrame, issue_ids: dict[str, int],
+                             user_ids: dict[str, int]) -> list[int]:
+    """The requests in their order; returns their ids, by position."""
+    frame = requests.assign(issue_id=requests["issue_client_uuid"].astype(str).map(issue_ids),
+                            requested_by=_ids(requests["requested_by"], user_ids),
+                            decided_by=_ids(requests["decided_by"], user_ids))
+    cols = ["issue_id", "requested_by", "requested_at", "value", "unit", "reason", "decided_by",
+            "decided_at", "approved", "decision_note", "due_before", "due_after"]
+    _copy(conn, "extension_requests", cols, _rows(frame, cols, geometry=False))
+    return list(conn.execute(text("SELECT id FROM extension_requests ORDER BY id")).scalars())
+
+
+def _load_supervisions(conn: Connection, supervisions: pd.DataFrame, issue_ids: dict[str, int],
+                       user_ids: dict[str, int]) -> list[int]:
+    """The notices in their order; returns their ids, by position."""
+    frame = supervisions.assign(
+        issue_id=supervisions["issue_client_uuid"].astype(str).map(issue_ids),
+        issued_by=_ids(supervisions["issued_by"], user_ids),
+        replied_by=_ids(supervisions["replied_by"], user_ids))
+    cols = ["issue_id", "issued_by", "issued_at", "note", "reply_due_at", "replied_by",
+            "replied_at", "reply"]
+    _copy(conn, "supervisions", cols, _rows(frame, cols, geometry=False))
+    return list(conn.execute(text("SELECT id FROM supervisions ORDER BY id")).scalars())
+
+
+def _ids(keys: pd.Series, ids: dict) -> pd.Series:
+    """Keys (codes, usernames; missing: none) as the ids they stand for."""
+    return keys.map(ids).astype("Int64")
 
 
 def _load_steps(session: Session, issues: pd.DataFrame, events: pd.DataFrame,
                 issue_ids: dict[str, int]) -> int:
     """Each case's steps and deadlines, replayed from its history by the live rule
-    (gis.worktime.steps.replay) with the database's limits and calendar."""
+    (gis.worktime.steps.replay) with the database's limits and calendar: its moves, and the
+    approved extensions that moved the deadline of the step running then."""
     if events.empty:
         return 0
     limits, calendar, end = all_limits(session), load_calendar(session), workday_end(session)
@@ -197,11 +253,15 @@ def _load_steps(session: Session, issues: pd.DataFrame, events: pd.DataFrame,
     rows = []
     for uuid, history in ordered.groupby("uuid", sort=False):
         category, urgency = kind[uuid]
-        moves = zip(history["at"].map(pd.Timestamp.to_pydatetime), history["from_status"].where(
-            history["from_status"].notna(), None), history["to_status"], strict=True)
+        moved = history[history["to_status"].notna()]
+        moves = zip(moved["at"].map(pd.Timestamp.to_pydatetime), moved["from_status"].where(
+            moved["from_status"].notna(), None), moved["to_status"], strict=True)
+        approved = history[history["kind"].eq("extension_approved")]
+        granted = [(at.to_pydatetime(), Limit(d["value"], d["unit"]))
+                   for at, d in zip(approved["at"], approved["details"], strict=True)]
         mine = limits.get(category, {}).get(urgency, {})
         rows.extend((issue_ids[uuid], s.step, s.started_at, s.due_at, s.done_at)
-                    for s in replay(moves, mine, calendar, end))
+                    for s in replay(moves, mine, calendar, end, granted))
     _copy(session.connection(), "issue_steps", ["issue_id", "step", "started_at", "due_at",
                                                 "done_at"], rows)
     return len(rows)

@@ -30,7 +30,7 @@ from gis.issues.actions import allowed_actions, require_status
 from gis.issues.dispatch import DISPATCHER_ROLES
 from gis.people.actors import Actor, require_role
 from gis.rules import BRANCH_MOVES, EXTENSION_STATUSES, SUPERVISION_STATUSES
-from gis.worktime.limits import Limit, deadline
+from gis.worktime.limits import Limit, deadline, extended
 from gis.worktime.store import load_calendar, workday_end
 
 HANDLER_ROLES = ("department", "worker", "admin")
@@ -198,12 +198,12 @@ def _extend(session: Session, issue_id: int, due_at: datetime | None, limit: Lim
                                 "AND done_at IS NULL AND step = 'handle'"), {"i": issue_id}).first()
     if step is not None and step.due_at is not None:
         session.execute(text("UPDATE issue_steps SET due_at = :d WHERE id = :s"),
-                        {"d": deadline(step.due_at, limit, calendar, end), "s": step.id})
+                        {"d": extended(step.due_at, limit, calendar, end), "s": step.id})
         # late again after the new deadline: to be told again
         session.execute(text("DELETE FROM step_alerts WHERE step_id = :s"), {"s": step.id})
     if due_at is None:
         return None
-    due_after = deadline(due_at, limit, calendar, end)
+    due_after = extended(due_at, limit, calendar, end)
     session.execute(text("UPDATE issues SET due_at = :d WHERE id = :i"), {"d": due_after, "i": issue_id})
     return due_after
 

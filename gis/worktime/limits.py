@@ -95,6 +95,15 @@ def working_hours(start: datetime, end: datetime, calendar: WorkCalendar,
     return seconds / 3600
 
 
+def extended(due: datetime, granted: Limit, calendar: WorkCalendar,
+             workday_end: time = DEFAULT_WORKDAY_END) -> datetime:
+    """A deadline moved by an approved extension (延期) of ``granted`` time: counted from the old
+    deadline by the same rule as a step's (N working days end at the end of the N-th working
+    day after the old deadline's day; hours and minutes run on from it). The case's ``due_at``
+    and its running handling step move alike."""
+    return deadline(due, granted, calendar, workday_end)
+
+
 def parse_workday_end(value: str | time) -> time:
     """'17:30' -> time(17, 30); the end (or the start) of a working day, Beijing time."""
     if isinstance(value, time):

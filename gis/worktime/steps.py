@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from gis.rules import PROMISE_STEP, STATUS_STEP
 from gis.worktime.calendar import WorkCalendar
-from gis.worktime.limits import Limit, deadline
+from gis.worktime.limits import Limit, deadline, extended
 from gis.worktime.store import load_calendar, workday_end
 
 
@@ -60,12 +60,18 @@ class StepRow:
 
 
 def replay(moves: Iterable[tuple[datetime, str | None, str]], limits: dict[str, Limit],
-           calendar: WorkCalendar, end: time) -> list[StepRow]:
+           calendar: WorkCalendar, end: time,
+           extensions: Iterable[tuple[datetime, Limit]] = ()) -> list[StepRow]:
     """The steps of a history of moves (at, from status, to status), oldest first, under one
-    urgency's ``limits``: what :func:`on_move` would have recorded live."""
+    urgency's ``limits``: what :func:`on_move` would have recorded live. ``extensions`` are the
+    approved extensions (at, time granted), oldest first: each moves the deadline of the step
+    running then (:func:`gis.worktime.limits.extended`)."""
     rows: list[StepRow] = []
     running: tuple[str, datetime, datetime | None] | None = None
+    pending = list(extensions)
     for at, from_status, to_status in moves:
+        while pending and pending[0][0] <= at:
+            running = _extend(running, pending.pop(0)[1], calendar, end)
         change = step_change(from_status, to_status)
         if change.ends and running is not None:
             rows.append(StepRow(*running, at))
@@ -73,9 +79,19 @@ def replay(moves: Iterable[tuple[datetime, str | None, str]], limits: dict[str, 
         if change.starts is not None:
             limit = limits.get(change.starts)
             running = (change.starts, at, deadline(at, limit, calendar, end) if limit else None)
+    for _, granted in pending:
+        running = _extend(running, granted, calendar, end)
     if running is not None:
         rows.append(StepRow(*running, None))
     return rows
+
+
+def _extend(running: tuple[str, datetime, datetime | None] | None, granted: Limit,
+            calendar: WorkCalendar, end: time) -> tuple[str, datetime, datetime | None] | None:
+    if running is None or running[2] is None:
+        return running
+    step, started, due = running
+    return step, started, extended(due, granted, calendar, end)
 
 
 def on_move(session: Session, issue_id: int, from_status: str | None, to_status: str) -> None:

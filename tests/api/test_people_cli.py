@@ -164,17 +164,17 @@ def test_assign_replaces_the_grids_and_history_shows_who_held_them(run, scratch)
 
 
 def test_departments_are_added_and_listed(run, scratch):
-    code, out, err = run("department", "add", "yuanlin", "--name", "园林所", "--category", "garbage",
+    code, out, err = run("department", "add", "shuiwu", "--name", "水务所", "--category", "garbage",
                          "--region", "武乡县")
-    assert code == 0 and "department yuanlin added" in out, err
-    assert run("department", "add", "yuanlin", "--name", "园林绿化所")[1].strip() == "department yuanlin updated"
+    assert code == 0 and "department shuiwu added" in out, err
+    assert run("department", "add", "shuiwu", "--name", "水务管理所")[1].strip() == "department shuiwu updated"
     code, out, _ = run("department", "list")
-    yuanlin = next(line for line in out.splitlines() if line.startswith("yuanlin "))
-    assert "园林绿化所" in yuanlin and "garbage" in yuanlin and "武乡县 140429" in yuanlin  # kept
+    shuiwu = next(line for line in out.splitlines() if line.startswith("shuiwu "))
+    assert "水务管理所" in shuiwu and "garbage" in shuiwu and "武乡县 140429" in shuiwu  # kept
     code, _, err = run("department", "add", "bad", "--name", "坏", "--category", "flying_saucer")
     assert code == 1 and "unknown issue categories flying_saucer" in err
     assert fetch(scratch, "SELECT username FROM audit_log WHERE action = 'department_admin' "
-                          "AND target = 'yuanlin'") == [(BY,), (BY,)]
+                          "AND target = 'shuiwu'") == [(BY,), (BY,)]
 
 
 def roster(path, rows):

@@ -57,7 +57,7 @@ def tokens(app_client) -> dict[str, dict]:
 
 @pytest.fixture
 def case(sql) -> int:
-    """A case in worker03's grid, dispatched to 市政管理所 (shizheng01)."""
+    """A case in worker03's grid, dispatched to 市政所 (shizheng01)."""
     lon, lat = grid_point(sql, GRID_OWN)
     return add_case(sql, lon, lat, grid_id=grid_id(sql, GRID_OWN), department="shizheng")
 

@@ -194,7 +194,7 @@ def test_all_issues_paged_to_the_end(client, sql):
     assert {f["id"] for f in features} == {r[0] for r in sql("SELECT id FROM issues")}
 
 
-def test_next_and_prev_links_keep_the_filters(client):
+def test_next_and_prev_links_keep_the_filters(client, sql):
     body = client.get("/api/v1/issues", params={"category": "noise", "limit": 100,
                                                 "offset": 100}, headers=ADMIN).json()
     links = {link["rel"]: link["href"] for link in body["links"]}
@@ -202,7 +202,8 @@ def test_next_and_prev_links_keep_the_filters(client):
     assert "offset=0" in links["prev"]
     last = client.get("/api/v1/issues", params={"category": "noise", "offset": 10_000},
                       headers=ADMIN).json()
-    assert last["numberReturned"] == 0 and last["numberMatched"] == 440
+    noise = sql("SELECT count(*) FROM issues WHERE category = 'noise'")[0][0]
+    assert last["numberReturned"] == 0 and last["numberMatched"] == noise > 200
     assert [link["rel"] for link in last["links"]] == ["prev"]
 
 
@@ -216,7 +217,7 @@ def _issue_ids(sql, where: str, **params) -> set[int]:
     ({"category": ["noise", "garbage"]}, "i.category IN ('noise', 'garbage')"),
     ({"status": "closed"}, "i.status = 'closed'"),
     ({"status": "open"}, "i.status IN ('reported', 'accepted', 'dispatched', 'in_progress', "
-                         "'resolved', 'reopened')"),
+                         "'resolved', 'reopened', 'on_hold')"),
     ({"status": ["open", "rejected"]}, "i.status <> 'closed'"),
     ({"grid": GRID_03}, f"g.code = '{GRID_03}'"),
     ({"grid": GRID_03, "status": "closed", "category": "noise"},
@@ -280,7 +281,9 @@ def test_free_text_wildcards_are_literal(client):
 def test_overdue_is_open_and_past_due(client, sql):
     features = get_all(client, "/api/v1/issues", {"status": "open"})
     overdue = {f["id"] for f in features if f["properties"]["overdue"]}
-    assert overdue == _issue_ids(sql, "i.status NOT IN ('closed', 'rejected') AND i.due_at < now()")
+    # open, not on hold (挂账 stops the clock), and past due
+    assert overdue == _issue_ids(sql, "i.status NOT IN ('closed', 'rejected', 'on_hold') "
+                                      "AND i.due_at < now()")
     closed = client.get("/api/v1/issues", params={"status": "closed", "limit": 200},
                         headers=ADMIN).json()
     assert not any(f["properties"]["overdue"] for f in closed["features"])

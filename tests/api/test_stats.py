@@ -81,7 +81,7 @@ def test_grid_rows_match_sql_counts(client, leader, sql):
                sum(CASE WHEN i.status IN ('closed', 'rejected') THEN 0 ELSE 1 END),
                sum(CASE WHEN i.status = 'closed' THEN 1 ELSE 0 END),
                sum(CASE WHEN i.status = 'rejected' THEN 1 ELSE 0 END),
-               sum(CASE WHEN i.status NOT IN ('closed', 'rejected') AND i.due_at < now()
+               sum(CASE WHEN i.status NOT IN ('closed', 'rejected', 'on_hold') AND i.due_at < now()
                         THEN 1 ELSE 0 END)
           FROM issues i JOIN grids g ON g.id = i.grid_id GROUP BY g.code""")}
     for row in body.data:

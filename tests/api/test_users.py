@@ -146,7 +146,7 @@ ADMIN_ONLY = [("get", "/api/v1/users", None), ("post", "/api/v1/users", NEW),
               ("post", "/api/v1/users/worker01/disable", None),
               ("post", "/api/v1/users/worker01/enable", None),
               ("post", "/api/v1/users/worker01/password", None),
-              ("post", "/api/v1/departments", {"code": "yuanlin", "name": "园林所"})]
+              ("post", "/api/v1/departments", {"code": "shuiwu", "name": "水务所"})]
 
 
 @pytest.mark.parametrize("method, path, body", ADMIN_ONLY)
@@ -164,9 +164,9 @@ def test_departments_are_read_by_anyone_logged_in_and_added_by_admins(client, he
     assert client.get("/api/v1/departments").status_code == 401
     listed = client.get("/api/v1/departments", headers=headers["owner"]).json()
     shizheng = next(d for d in listed["data"] if d["code"] == "shizheng")
-    assert shizheng["name"] == "市政管理所" and "sewer_blocked" in shizheng["categories"]
-    assert shizheng["staff"] == 1
-    body = {"code": "yuanlin", "name": "园林所", "categories": ["garbage"], "region": "武乡县"}
+    assert shizheng["name"] == "市政所" and "sewer_blocked" in shizheng["categories"]
+    assert shizheng["staff"] == 2
+    body = {"code": "shuiwu", "name": "水务所", "categories": ["sewer_blocked"], "region": "武乡县"}
     r = client.post("/api/v1/departments", json=body, headers=headers["admin"])
     assert r.status_code == 201, r.text
     assert (r.json()["region_code"], r.json()["staff"]) == ("140429", 0)
@@ -174,8 +174,8 @@ def test_departments_are_read_by_anyone_logged_in_and_added_by_admins(client, he
     r = client.post("/api/v1/departments", json=body | {"code": "x2", "categories": ["flying_saucer"]},
                     headers=headers["admin"])
     assert r.status_code == 422 and "unknown issue categories flying_saucer" in r.json()["detail"]
-    create(client, headers, username="lin.feng", role="部门人员", grids=None, department="yuanlin")
-    assert client.get("/api/v1/users/lin.feng", headers=headers["admin"]).json()["department_name"] == "园林所"
+    create(client, headers, username="lin.feng", role="部门人员", grids=None, department="shuiwu")
+    assert client.get("/api/v1/users/lin.feng", headers=headers["admin"]).json()["department_name"] == "水务所"
 
 
 @pytest.fixture

@@ -191,7 +191,8 @@ def test_per_grid_counts_match_sql(session):
     rows = session.execute(text("""
         SELECT g.code, count(*),
                count(*) FILTER (WHERE i.status NOT IN ('closed', 'rejected')),
-               count(*) FILTER (WHERE i.status NOT IN ('closed', 'rejected') AND i.due_at < now()),
+               count(*) FILTER (WHERE i.status NOT IN ('closed', 'rejected', 'on_hold')
+                                  AND i.due_at < now()),
                count(*) FILTER (WHERE i.status = 'closed'),
                count(*) FILTER (WHERE i.status = 'closed' AND i.closed_at <= i.due_at)
           FROM issues i JOIN grids g ON g.id = i.grid_id GROUP BY g.code""")).all()

@@ -48,7 +48,7 @@ def test_an_excel_roster_with_chinese_headers_and_numbers_typed_as_numbers(tmp_p
         [1, "zhang.wei", "张伟", 13800001111, "网格员", f"{GRID_01}、{GRID_02}", None, None, GIVEN],
         [2, "li.na", "李娜", 13800002222.0, "网格员", float(GRID_03), None, None, None],
         [3, "wang.fang", "王芳", None, "社区书记", None, "太东社区", None, None],
-        [4, "zhao.lei", "赵磊", "138-0000-4444", "部门人员", None, None, "市政管理所", None],
+        [4, "zhao.lei", "赵磊", "138-0000-4444", "部门人员", None, None, "市政所", None],
         [5, "chen.jing", "陈静", 1.38000055e10, "派遣员", None, 140429, None, None],
     ])
     roster = read_roster(path)

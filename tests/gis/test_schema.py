@@ -167,7 +167,9 @@ def test_a_photo_belongs_to_a_case_or_a_facility_check(session):
 
 def test_the_migrations_limits_are_the_seeds_and_the_database_holds_them(session):
     """Migration 0008 writes the seeds' time limits out as history; they must still be those of
-    gis.db.category_seeds, and the migrated, seeded database holds exactly them."""
+    gis.db.category_seeds for the categories it knew (one seeded later, greenery, comes with its
+    limits through seed_categories, as `gridmap db upgrade` runs it), and the migrated, seeded
+    database holds exactly the seeds'."""
     import importlib
 
     from gis.db.category_seeds import ISSUE_CATEGORIES
@@ -178,7 +180,8 @@ def test_the_migrations_limits_are_the_seeds_and_the_database_holds_them(session
                for urgency, h in zip(m.URGENCIES, handle, strict=True)
                for step, limit in (m.COMMON[urgency] | {"handle": h}).items()}
     seeds = {(c.code, s.urgency, s.step, s.value, s.unit) for c in ISSUE_CATEGORIES for s in c.limits}
-    assert written == seeds
+    assert written == {row for row in seeds if row[0] in m.HANDLE}
+    assert {c.code for c in ISSUE_CATEGORIES} - set(m.HANDLE) == {"greenery"}
     stored = set(session.execute(text(
         "SELECT category, urgency, step, value, unit FROM time_limits")).all())
     assert stored == seeds

@@ -152,7 +152,7 @@ def test_paging_past_the_end_still_counts(session):
 def test_categories_by_kind(session):
     kinds = {c["kind"] for c in reads.list_categories(session, "issue")}
     assert kinds == {"issue"}
-    assert len(reads.list_categories(session)) == 24  # 11 facility, 13 issue categories
+    assert len(reads.list_categories(session)) == 25  # 11 facility, 14 issue categories
 
 
 # --- statistics -------------------------------------------------------------------------------
@@ -168,7 +168,7 @@ def test_overdue_counts_follow_the_clock(session):
     """An open issue due in the future is not overdue; moved into the past, it is."""
     issue_id = session.execute(text(
         "SELECT i.id FROM issues i JOIN grids g ON g.id = i.grid_id WHERE g.code = :c "
-        "AND i.status NOT IN ('closed', 'rejected') LIMIT 1"), {"c": GRID_03}).scalar()
+        "AND i.status NOT IN ('closed', 'rejected', 'on_hold') LIMIT 1"), {"c": GRID_03}).scalar()
     session.execute(text("UPDATE issues SET due_at = now() - interval '1 hour' WHERE id = :i"),
                     {"i": issue_id})
     row = next(r for r in statistics.grid_stats(session, as_actor(session, LEADER))[0] if r["grid_code"] == GRID_03)
