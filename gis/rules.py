@@ -143,9 +143,10 @@ EVALUATION_PERIODS = ("week", "month", "quarter")
 INDICATOR_UNITS = ("rate", "count", "hours", "per_1000")
 INDICATOR_BETTER = ("higher", "lower")
 # The indicators of each role: (key, 中文, English, unit, better). The first of each role counts
-# the cases its other indicators are about: a grade needs at least the role's minimum of them
-# (``evaluation_minimums``). gis.queries.evaluation defines each; the weights are data
-# (``evaluation_weights``, seeded with DEFAULT_EVALUATION_WEIGHTS).
+# cases; a grade needs at least the role's minimum (``evaluation_minimums``) of what its
+# indicators judge (gis.queries.evaluation: a department's dispatches, a worker's reports,
+# verifications and checks, an area's cases). The weights are data (``evaluation_weights``,
+# seeded with DEFAULT_EVALUATION_WEIGHTS).
 _CLOSURE = ("closure_rate", "结案率", "closure rate", "rate", "higher")
 _ON_TIME = ("on_time_rate", "按期结案率", "on-time closure rate", "rate", "higher")
 _AREA_INDICATORS = (("cases", "案件数", "cases", "count", "lower"),
@@ -183,7 +184,7 @@ DEFAULT_EVALUATION_WEIGHTS: dict[str, dict[str, float]] = {
 # Grades A-E by the lowest composite score each needs (``evaluation_grades``).
 GRADES = ("A", "B", "C", "D", "E")
 DEFAULT_GRADE_THRESHOLDS = {"A": 90.0, "B": 75.0, "C": 60.0, "D": 40.0, "E": 0.0}
-# Fewer cases than this in a period (the role's first indicator): no score and no grade.
+# Fewer than this in a period (see above): no score and no grade.
 DEFAULT_MIN_CASES = 5
 
 # -- facilities (部件) ------------------------------------------------------------------------------

@@ -31,19 +31,20 @@ was dispatched to it):
   ``handle``) done in the period while the case was with it (in the span of a dispatch to it that
   it did not return). A hold (挂账) ends a handling step and the resume starts another.
 
-**Grid workers (网格员).** A worker's cases are those reported in a grid while they held it
-(``grid_assignments``, as ``/api/v1/stats/workers`` credits them):
+**Grid workers (网格员).** What a worker did themselves: the moves whose actor they are (they may
+act only in the grids they hold, so these are cases of their grids). A case a dispatcher accepted
+from the office was not verified by the worker, and a resident's report is not the worker's:
 
-* 上报数 ``reports``: their cases reported in the period;
-* 有效上报率 ``valid_report_rate``: of their cases decided in the period (the move out of
+* 上报数 ``reports``: the cases they reported in the period (the report's actor);
+* 有效上报率 ``valid_report_rate``: of their reports decided in the period (the move out of
   ``reported``: accepted, rejected or resolved on site), those not rejected;
-* 按时核实率 ``on_time_verify_rate``: of the verifications of their cases in the period (moves
-  ``reported`` -> ``accepted`` or ``rejected``), those whose accept step ended by its deadline
+* 按时核实率 ``on_time_verify_rate``: of their verifications in the period (moves ``reported`` ->
+  ``accepted`` or ``rejected``), those whose accept step ended by its deadline
   (:func:`gis.rules.step_on_time_sql`), over those whose accept step had one;
-* 按时核查率 ``on_time_check_rate``: of the checks of their cases in the period (moves
-  ``resolved`` -> ``closed`` or ``reopened``), those whose verify step (核查) ended by its deadline,
-  over those whose verify step had one;
-* 自处理数 ``self_resolved``: their cases of the period resolved on site (``issues.self_resolved``).
+* 按时核查率 ``on_time_check_rate``: of their checks in the period (moves ``resolved`` ->
+  ``closed`` or ``reopened``), those whose verify step (核查) ended by its deadline, over those
+  whose verify step had one;
+* 自处理数 ``self_resolved``: their reports of the period resolved on site (``issues.self_resolved``).
 
 **Grids and communities (网格, 社区).** Their cases of a period are those reported in the period in
 the grid (any version of it) or in the community's grids: 案件数 ``cases``; 千户案件数
@@ -56,8 +57,9 @@ it is, or 1 - rate when lower is better; a count, hours or cases per 1,000 house
 best of the role's graded peers in the period (higher is better: own / best; lower: best / own).
 The composite score is 100 x the weighted mean of those that have a value (:func:`composite`),
 the weights from ``evaluation_weights``; the grade the best whose threshold the score reaches
-(``evaluation_grades``: A 90, B 75, C 60, D 40, E 0). With fewer cases than the role's minimum
-(``evaluation_minimums``, 5; counted by the role's first indicator) there is no score or grade.
+(``evaluation_grades``: A 90, B 75, C 60, D 40, E 0). Below the role's minimum
+(``evaluation_minimums``, 5) of what its indicators judge — a department's dispatches, a worker's
+reports, verifications and checks, a grid's or community's cases — there is no score or grade.
 
 Everything is over the cases the reader may read (leaders, dispatchers and admins; a leader's
 region), as the statistics are.
@@ -96,6 +98,7 @@ from gis.worktime.limits import working_hours
 from gis.worktime.store import load_calendar, workday_end, workday_start
 
 Values = dict[str, float | int | None]
+Found = tuple[dict[str, Values], dict[str, int]]  # values per unit, and the basis of the minimum
 
 
 # -- the indicators ----------------------------------------------------------------------------
@@ -294,13 +297,15 @@ def grade_of(score: float | None, thresholds: dict[str, float]) -> str | None:
     return next((g for g in GRADES if g in thresholds and score >= thresholds[g]), None)
 
 
-def score_units(role: str, values: dict[str, Values],
-                scoring: Scoring) -> dict[str, tuple[float | None, str | None]]:
-    """(score, grade) per unit; units with fewer cases than the role's minimum get neither and
-    are not the best of anything."""
+def score_units(role: str, values: dict[str, Values], scoring: Scoring,
+                basis: dict[str, int] | None = None) -> dict[str, tuple[float | None, str | None]]:
+    """(score, grade) per unit; units whose ``basis`` (how many cases their indicators judge;
+    by default the role's first indicator) is below the role's minimum get neither and are not
+    the best of anything."""
     indicators = INDICATORS[role]
-    basis = indicators[0].key
-    graded = {k: v for k, v in values.items() if (v.get(basis) or 0) >= scoring.min_cases[role]}
+    if basis is None:
+        basis = {k: v.get(indicators[0].key) or 0 for k, v in values.items()}
+    graded = {k: v for k, v in values.items() if basis.get(k, 0) >= scoring.min_cases[role]}
     bests = {i.key: best_of(i, [v.get(i.key) for v in graded.values()]) for i in indicators}
     out: dict[str, tuple[float | None, str | None]] = {}
     for key, unit in values.items():
@@ -329,13 +334,13 @@ def evaluate(session: Session, actor: Actor, role: str, period: Period,
     check_role(role)
     scoring = scoring or load_scoring(session)
     previous = period.previous()
-    now = _VALUES[role](session, actor, period)
-    before = _VALUES[role](session, actor, previous)
+    now, now_basis = _VALUES[role](session, actor, period)
+    before, before_basis = _VALUES[role](session, actor, previous)
     units = _UNITS[role](session, actor, period, sorted(k for k, v in now.items() if _any(v)))
     rows = [_row(role, unit, now, before) for unit in units]
-    scores = score_units(role, {r["key"]: r["values"] for r in rows}, scoring)
+    scores = score_units(role, {r["key"]: r["values"] for r in rows}, scoring, now_basis)
     previous_scores = score_units(role, {u.key: before.get(u.key) or _empty(role) for u in units},
-                                  scoring)
+                                  scoring, before_basis)
     for row in rows:
         row["score"], row["grade"] = scores[row["key"]]
         row["previous_score"], row["previous_grade"] = previous_scores[row["key"]]
@@ -406,7 +411,14 @@ def _department_units(session: Session, actor: Actor, period: Period,
     return [Unit(*r) for r in rows]
 
 
-def _department_values(session: Session, actor: Actor, period: Period) -> dict[str, Values]:
+def _first_counts(role: str, values: dict[str, Values]) -> tuple[dict[str, Values],
+                                                                  dict[str, int]]:
+    """The values, and as the basis of the minimum the role's first indicator."""
+    first = INDICATORS[role][0].key
+    return values, {k: v[first] or 0 for k, v in values.items()}
+
+
+def _department_values(session: Session, actor: Actor, period: Period) -> Found:
     scope, params = _scope(actor)
     rows = session.execute(text(f"""
         WITH {_spans_sql("SELECT issue_id FROM issue_events WHERE kind = 'dispatch' "
@@ -449,7 +461,7 @@ def _department_values(session: Session, actor: Actor, period: Period) -> dict[s
         out.setdefault(code, {"dispatched": 0, "closure_rate": None, "on_time_rate": None,
                               "rework_rate": None, "extension_rate": None, "return_rate": None,
                               "handling_hours": mean})
-    return out
+    return _first_counts("department", out)
 
 
 def handling_steps(session: Session, actor: Actor, period: Period) -> list[tuple]:
@@ -484,8 +496,7 @@ def _handling_hours(session: Session, actor: Actor, period: Period) -> dict[str,
 def _worker_units(session: Session, actor: Actor, period: Period,
                   present: list[str]) -> list[Unit]:
     """Whoever held a grid of the reader's region (an admin's: any) during the period, and any
-    other worker whose cases in the reader's scope had something in it (a case reported before
-    they handed the grid over, decided in the period)."""
+    other grid worker who did something in it on the reader's cases."""
     region = ""
     params = period.params() | {"present": present}
     if actor.role in REGION_ROLES:
@@ -501,67 +512,68 @@ def _worker_units(session: Session, actor: Actor, period: Period,
     return [Unit(*r) for r in rows]
 
 
-def _credited_sql(scope: str) -> str:
-    """The cases each worker is credited with: reported in a grid while they held it."""
-    return f"""credited AS (
-            SELECT ga.user_id, i.id, i.reported_at, i.self_resolved
-              FROM issues i JOIN grids g ON g.id = i.grid_id
-              JOIN grid_assignments ga ON ga.grid_code = g.code AND i.reported_at >= ga.valid_from
-                   AND (ga.valid_to IS NULL OR i.reported_at < ga.valid_to)
-             WHERE {scope})"""
-
-
-def _worker_values(session: Session, actor: Actor, period: Period) -> dict[str, Values]:
+def _worker_values(session: Session, actor: Actor, period: Period) -> Found:
+    """Per grid worker (whoever has held a grid), what they did themselves: the moves of the
+    reader's cases whose actor they are. The basis of the minimum is all they did: their
+    reports, verifications and checks."""
     scope, params = _scope(actor)
     rows = session.execute(text(f"""
-        WITH {_credited_sql(scope)},
+        WITH moves AS (
+            SELECT e.issue_id, e.actor_id, e.at, e.from_status, e.to_status, i.reported_at,
+                   i.self_resolved
+              FROM issue_events e JOIN issues i ON i.id = e.issue_id
+             WHERE e.to_status IS NOT NULL AND {scope}),
         reports AS (
-            SELECT c.user_id, count(*) AS reports, count(*) FILTER (WHERE c.self_resolved) AS self
-              FROM credited c WHERE c.reported_at >= :since AND c.reported_at < :until
-             GROUP BY c.user_id),
+            SELECT m.actor_id AS user_id, count(*) AS reports,
+                   count(*) FILTER (WHERE m.self_resolved) AS self
+              FROM moves m WHERE m.from_status IS NULL
+               AND m.reported_at >= :since AND m.reported_at < :until
+             GROUP BY m.actor_id),
         decisions AS (
-            SELECT c.user_id, count(*) AS decided,
-                   count(*) FILTER (WHERE e.to_status <> 'rejected') AS valid
-              FROM credited c JOIN issue_events e ON e.issue_id = c.id
-             WHERE e.from_status = 'reported' AND e.to_status IS NOT NULL
-               AND e.at >= :since AND e.at < :until
-             GROUP BY c.user_id),
+            SELECT r.actor_id AS user_id, count(*) AS decided,
+                   count(*) FILTER (WHERE d.to_status <> 'rejected') AS valid
+              FROM moves r JOIN moves d ON d.issue_id = r.issue_id AND d.from_status = 'reported'
+             WHERE r.from_status IS NULL AND d.at >= :since AND d.at < :until
+             GROUP BY r.actor_id),
         verifications AS ({_timed_moves_sql('reported', ('accepted', 'rejected'), 'accept')}),
         checks AS ({_timed_moves_sql('resolved', ('closed', 'reopened'), 'verify')})
         SELECT u.username, coalesce(r.reports, 0) AS reports, coalesce(r.self, 0) AS self,
                coalesce(d.decided, 0) AS decided, coalesce(d.valid, 0) AS valid,
                coalesce(v.rated, 0) AS verify_rated, coalesce(v.on_time, 0) AS verify_on_time,
-               coalesce(k.rated, 0) AS check_rated, coalesce(k.on_time, 0) AS check_on_time
+               coalesce(k.rated, 0) AS check_rated, coalesce(k.on_time, 0) AS check_on_time,
+               coalesce(r.reports, 0) + coalesce(v.moves, 0) + coalesce(k.moves, 0) AS basis
           FROM users u LEFT JOIN reports r ON r.user_id = u.id
           LEFT JOIN decisions d ON d.user_id = u.id
           LEFT JOIN verifications v ON v.user_id = u.id
           LEFT JOIN checks k ON k.user_id = u.id
-         WHERE u.id IN (SELECT user_id FROM credited)"""), params | period.params()).mappings()
+         WHERE u.id IN (SELECT user_id FROM grid_assignments)"""),
+        params | period.params()).mappings().all()
     return {r["username"]: {
         "reports": r["reports"],
         "valid_report_rate": _rate(r["valid"], r["decided"]),
         "on_time_verify_rate": on_time_rate(r["verify_on_time"], r["verify_rated"]),
         "on_time_check_rate": on_time_rate(r["check_on_time"], r["check_rated"]),
         "self_resolved": r["self"],
-    } for r in rows}
+    } for r in rows}, {r["username"]: r["basis"] for r in rows}
 
 
 def _timed_moves_sql(from_status: str, to_statuses: tuple[str, str], step: str) -> str:
-    """Per worker: the moves of their cases in the period from ``from_status`` to one of
-    ``to_statuses`` whose ``step`` (the one the move ended: the latest started by then) had a
-    deadline (``rated``), and those done by it (``on_time``)."""
+    """Per actor: their moves in the period from ``from_status`` to one of ``to_statuses``
+    whose ``step`` (the one the move ended: the latest started by then) had a deadline
+    (``rated``), and those done by it (``on_time``)."""
     return f"""
-            SELECT c.user_id, count(*) FILTER (WHERE {step_rated_sql('s')}) AS rated,
+            SELECT m.actor_id AS user_id, count(*) AS moves,
+                   count(*) FILTER (WHERE {step_rated_sql('s')}) AS rated,
                    count(*) FILTER (WHERE {step_on_time_sql('s')}) AS on_time
-              FROM credited c JOIN issue_events e ON e.issue_id = c.id
+              FROM moves m
               CROSS JOIN LATERAL (
                   SELECT st.due_at, st.done_at FROM issue_steps st
-                   WHERE st.issue_id = e.issue_id AND st.step = '{step}' AND st.started_at <= e.at
+                   WHERE st.issue_id = m.issue_id AND st.step = '{step}' AND st.started_at <= m.at
                    ORDER BY st.started_at DESC, st.id DESC LIMIT 1) s
-             WHERE e.from_status = '{from_status}'
-               AND e.to_status IN ('{to_statuses[0]}', '{to_statuses[1]}')
-               AND e.at >= :since AND e.at < :until
-             GROUP BY c.user_id"""
+             WHERE m.from_status = '{from_status}'
+               AND m.to_status IN ('{to_statuses[0]}', '{to_statuses[1]}')
+               AND m.at >= :since AND m.at < :until
+             GROUP BY m.actor_id"""
 
 
 # -- grids and communities -------------------------------------------------------------------------
@@ -581,7 +593,7 @@ def _area_units(session: Session, actor: Actor, level: str) -> list[Unit]:
     return [Unit(*r) for r in rows]
 
 
-def _area_values(session: Session, actor: Actor, period: Period, level: str) -> dict[str, Values]:
+def _area_values(session: Session, actor: Actor, period: Period, level: str) -> Found:
     scope, params = _scope(actor)
     unit = "g.code" if level == "grid" else "rc.code"
     households = dict(session.execute(text(f"""
@@ -608,7 +620,7 @@ def _area_values(session: Session, actor: Actor, period: Period, level: str) -> 
             "closure_rate": _rate(r["closed"], r["taken"]),
             "on_time_rate": on_time_rate(r["on_time"], r["rated"]),
         }
-    return out
+    return _first_counts(level, out)
 
 
 def _per_1000(cases: int, households: int | None) -> float | None:
@@ -621,7 +633,7 @@ _UNITS: dict[str, Callable[[Session, Actor, Period, list[str]], list[Unit]]] = {
     "grid": lambda s, a, p, present: _area_units(s, a, "grid"),
     "community": lambda s, a, p, present: _area_units(s, a, "community"),
 }
-_VALUES: dict[str, Callable[[Session, Actor, Period], dict[str, Values]]] = {
+_VALUES: dict[str, Callable[[Session, Actor, Period], Found]] = {
     "department": _department_values,
     "worker": _worker_values,
     "grid": lambda s, a, p: _area_values(s, a, p, "grid"),

@@ -1,7 +1,7 @@
 """A small world for the evaluation's tests, built inside the test's rolled-back transaction: a
 community of two grids under the demo's street, two departments, two grid workers who hand a grid
 over in the middle of March 2024, and cases with whole histories (dispatches, returns, holds,
-extensions, rework, checks) written straight into ``issues``, ``issue_events``, ``issue_steps``
+extensions, rework, checks, each move by its actor) written straight into ``issues``, ``issue_events``, ``issue_steps``
 and ``extension_requests``. March 2024 is long before the demo's year, so the demo adds nothing
 to it; the leader's region is the community alone.
 
@@ -56,6 +56,7 @@ class Move:
     at: datetime
     to: str
     department: str | None = None  # the department a dispatch sends to
+    actor: str | None = None  # who made the move (a username); None: nobody named
 
 
 @dataclass
@@ -66,6 +67,13 @@ class Case:
     category: str = "garbage"
     due_hours: float | None = 24.0  # issues.due_at after the report; None: no due time
     extensions: list[tuple[datetime, bool | None]] = field(default_factory=list)
+    reporter: str | None = None  # a worker's own report; None: a resident's
+
+
+def holder(grid: str, t: datetime) -> str:
+    """Who held ``grid`` at ``t``."""
+    first, second = WORKERS
+    return first if grid == list(GRIDS)[0] and t < HANDOVER else second
 
 
 def _square(lon: float, lat: float, half: float) -> str:
@@ -97,6 +105,8 @@ def build_world(conn: Session) -> World:
         INSERT INTO users (username, display_name, role, password_hash)
         VALUES (:u, :d, 'worker', 'x') RETURNING id""", u=name, d=display)
                 for name, display in WORKERS.items()}
+    user_ids |= dict(conn.execute(text("SELECT username, id FROM users WHERE username IN "
+                                       "('dispatcher', 'leader')")).all())  # the demo's
     (g1, g2), (w1, w2) = list(GRIDS), list(WORKERS)
     for code, user, since, until in ((g1, w1, at("2023-06-01"), HANDOVER),
                                      (g1, w2, HANDOVER, None), (g2, w2, at("2023-06-01"), None)):
@@ -131,7 +141,7 @@ def add_case(conn: Session, world: World, case: Case) -> int:
         if kind == "dispatch":
             department = move.department
         event_department = department if kind in ("dispatch", "return") else None
-        events.append((move.at, status, move.to, kind, event_department))
+        events.append((move.at, status, move.to, kind, event_department, move.actor))
         if kind == "return":
             department = None
         status = move.to
@@ -148,12 +158,12 @@ def add_case(conn: Session, world: World, case: Case) -> int:
                  s=status, dep=world.department_ids.get(department), r=case.reported_at, due=due,
                  closed=closed_at, self=self_resolved)
     rows = [{"i": issue, "at": case.reported_at, "f": None, "t": "reported", "k": "move",
-             "d": None}]
-    rows += [{"i": issue, "at": a, "f": f, "t": t, "k": k, "d": world.department_ids.get(d)}
-             for a, f, t, k, d in events]
+             "d": None, "a": world.user_ids.get(case.reporter)}]
+    rows += [{"i": issue, "at": a, "f": f, "t": t, "k": k, "d": world.department_ids.get(d),
+              "a": world.user_ids.get(actor)} for a, f, t, k, d, actor in events]
     conn.execute(text("""INSERT INTO issue_events (issue_id, at, from_status, to_status, kind,
-                                                   department_id)
-                         VALUES (:i, :at, :f, :t, :k, :d)"""), rows)
+                                                   department_id, actor_id)
+                         VALUES (:i, :at, :f, :t, :k, :d, :a)"""), rows)
     _add_steps(conn, issue, case, events)
     for requested_at, approved in case.extensions:
         decided = None if approved is None else requested_at + timedelta(hours=1)
@@ -166,7 +176,7 @@ def add_case(conn: Session, world: World, case: Case) -> int:
 
 def _add_steps(conn: Session, issue: int, case: Case, events: list[tuple]) -> None:
     limits = category_limits(conn, case.category)["normal"]
-    moves = [(case.reported_at, None, "reported")] + [(a, f, t) for a, f, t, _, _ in events]
+    moves = [(case.reported_at, None, "reported")] + [(a, f, t) for a, f, t, *_ in events]
     steps = replay(moves, limits, load_calendar(conn), DEFAULT_WORKDAY_END)
     if steps:
         conn.execute(text("""INSERT INTO issue_steps (issue_id, step, started_at, due_at, done_at)
@@ -181,22 +191,26 @@ def random_case(rng: random.Random, start: datetime, days: int) -> Case:
     branches at random: rejection, 自处理, dispatches to either department or to the worker,
     returns, extensions, holds, rework, and an end anywhere on the way."""
     t = start + timedelta(minutes=rng.randrange(days * 24 * 60))
-    case = Case(rng.choice(list(GRIDS)), t, category=rng.choice(["garbage", "road_damaged"]),
-                due_hours=rng.choice([None, 8.0, 24.0, 72.0, 200.0]))
+    grid = rng.choice(list(GRIDS))
+    case = Case(grid, t, category=rng.choice(["garbage", "road_damaged"]),
+                due_hours=rng.choice([None, 8.0, 24.0, 72.0, 200.0]),
+                reporter=holder(grid, t) if rng.random() < 0.5 else None)
 
-    def step(to: str, department: str | None = None, hours: float = 6.0) -> None:
+    def step(to: str, department: str | None = None, hours: float = 6.0,
+             others: tuple[str | None, ...] = (None,)) -> None:
+        """A move ``to`` within ``hours``, by the grid's holder then or one of ``others``."""
         nonlocal t
         t += timedelta(minutes=rng.randrange(1, int(hours * 60) + 2))
-        case.moves.append(Move(t, to, department))
+        case.moves.append(Move(t, to, department, rng.choice([holder(grid, t), *others])))
 
     first = rng.random()
     if first < 0.1:
-        step("rejected", hours=1)
+        step("rejected", hours=1, others=("dispatcher",))
         return case
-    if first < 0.2:
-        step("closed", hours=0.5)
+    if first < 0.2 and case.reporter:
+        case.moves.append(Move(t + timedelta(minutes=20), "closed", actor=case.reporter))
         return case
-    step("accepted", hours=1.5)
+    step("accepted", hours=1.5, others=("dispatcher",))
     departments = [*DEPARTMENTS, None]
     step("dispatched", rng.choice(departments), hours=1)
     while rng.random() < 0.25:
@@ -217,11 +231,11 @@ def random_case(rng: random.Random, start: datetime, days: int) -> Case:
         if rng.random() < 0.1:
             return case
         if rng.random() < 0.25:
-            step("reopened", hours=3)
+            step("reopened", hours=3, others=("leader",))
             if rng.random() < 0.5:
                 step("dispatched", rng.choice(departments), hours=2)
             continue
-        step("closed", hours=3)
+        step("closed", hours=3, others=("leader",))
         return case
     return case
 
@@ -251,8 +265,8 @@ def read_raw(conn: Session) -> Raw:
     issues = {r.id: r for r in _rows(conn, """SELECT id, grid_id, status, reported_at, due_at,
                                                      closed_at, self_resolved FROM issues""")}
     events, steps, extensions = defaultdict(list), defaultdict(list), defaultdict(list)
-    for r in _rows(conn, """SELECT id, issue_id, at, from_status, to_status, kind, department_id
-                              FROM issue_events ORDER BY at, id"""):
+    for r in _rows(conn, """SELECT id, issue_id, at, from_status, to_status, kind, department_id,
+                                   actor_id FROM issue_events ORDER BY at, id"""):
         events[r.issue_id].append(r)
     for r in _rows(conn, "SELECT id, issue_id, step, started_at, due_at, done_at FROM issue_steps"):
         steps[r.issue_id].append(r)
@@ -340,39 +354,40 @@ def recount_departments(raw: Raw, scope: set[int], period: Period,
     return out
 
 
-def _holder(raw: Raw, issue) -> list[int]:
-    code = raw.grid_code.get(issue.grid_id)
-    return [a.user_id for a in raw.assignments
-            if a.grid_code == code and a.valid_from <= issue.reported_at
-            and (a.valid_to is None or issue.reported_at < a.valid_to)]
-
-
 def recount_workers(raw: Raw, scope: set[int], period: Period) -> dict[str, dict]:
+    """What each grid worker did themselves: the moves they are the actor of."""
+    holders = {a.user_id for a in raw.assignments}
     counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for i in scope:
-        issue = raw.issues[i]
-        for user in _holder(raw, issue):
-            c = counts[raw.users[user]]
-            c["credited"] += 1
-            if _within(issue.reported_at, period):
-                c["reports"] += 1
-                c["self"] += issue.self_resolved
-            for e in raw.events[i]:
-                if not _within(e.at, period) or e.to_status is None:
-                    continue
-                if e.from_status == "reported":
-                    c["decided"] += 1
-                    c["valid"] += e.to_status != "rejected"
-                for frm, tos, step, key in (("reported", ("accepted", "rejected"), "accept", "v"),
-                                            ("resolved", ("closed", "reopened"), "verify", "k")):
-                    if e.from_status == frm and e.to_status in tos:
-                        ran = [s for s in raw.steps[i] if s.step == step and s.started_at <= e.at]
-                        if not ran:
-                            continue
-                        s = max(ran, key=lambda s: (s.started_at, s.id))
-                        if s.due_at is not None and s.done_at is not None:
-                            c[key + "_rated"] += 1
-                            c[key + "_on_time"] += s.done_at <= s.due_at
+        issue, history = raw.issues[i], raw.events[i]
+        reporter = next((e.actor_id for e in history if e.from_status is None
+                         and e.to_status == "reported"), None)
+        for e in history:
+            if e.to_status is None:
+                continue
+            if e.from_status is None:
+                if reporter in holders and _within(issue.reported_at, period):
+                    counts[raw.users[reporter]]["reports"] += 1
+                    counts[raw.users[reporter]]["self"] += issue.self_resolved
+                continue
+            if not _within(e.at, period):
+                continue
+            if e.from_status == "reported" and reporter in holders:
+                counts[raw.users[reporter]]["decided"] += 1
+                counts[raw.users[reporter]]["valid"] += e.to_status != "rejected"
+            if e.actor_id not in holders:
+                continue
+            c = counts[raw.users[e.actor_id]]
+            for frm, tos, step, key in (("reported", ("accepted", "rejected"), "accept", "v"),
+                                        ("resolved", ("closed", "reopened"), "verify", "k")):
+                if e.from_status == frm and e.to_status in tos:
+                    ran = [s for s in raw.steps[i] if s.step == step and s.started_at <= e.at]
+                    if not ran:
+                        continue
+                    s = max(ran, key=lambda s: (s.started_at, s.id))
+                    if s.due_at is not None and s.done_at is not None:
+                        c[key + "_rated"] += 1
+                        c[key + "_on_time"] += s.done_at <= s.due_at
     return {user: {"reports": c["reports"], "valid_report_rate": _share(c["valid"], c["decided"]),
                    "on_time_verify_rate": _share(c["v_on_time"], c["v_rated"]),
                    "on_time_check_rate": _share(c["k_on_time"], c["k_rated"]),

@@ -88,7 +88,7 @@ def test_a_period_holds_its_day_and_its_previous_ends_the_day_before(kind, day):
 
 # -- score and grade (no database) --------------------------------------------------------------
 rates = st.one_of(st.none(), st.floats(0, 1))
-weights = st.floats(0, 100)
+weights = st.one_of(st.just(0.0), st.floats(0.01, 100))  # as weights are written: no 1e-300
 
 
 def _department(values: dict, weighting: dict | None = None) -> float | None:
@@ -221,60 +221,70 @@ def test_thresholds_that_do_not_fall_from_a_to_e_are_a_setup_error(session):
 # -- March 2024, worked out by hand -----------------------------------------------------------------
 def march_cases() -> dict[str, Case]:
     """Garbage cases (accept within 30 minutes, handling 1 working day, check within 2 hours);
-    due 24 hours after the report unless said. March 2024 has no holiday; 4 March is a Monday."""
+    due 24 hours after the report unless said. March 2024 has no holiday; 4 March is a Monday.
+    evalworker1 holds grid 001 until 16 March, evalworker2 after it and grid 002 throughout."""
     return {
-        # on time everywhere; handled 09:20-13:00 (3 h 40)
+        # evalworker1's report, verified and checked by them on time; handled 09:20-13:00 (3 h 40)
         "c1": Case(G1, at("2024-03-04", 9), [
-            Move(at("2024-03-04", 9, 10), "accepted"),
-            Move(at("2024-03-04", 9, 20), "dispatched", A),
+            Move(at("2024-03-04", 9, 10), "accepted", actor=W1),
+            Move(at("2024-03-04", 9, 20), "dispatched", A, "dispatcher"),
             Move(at("2024-03-04", 10), "in_progress"), Move(at("2024-03-04", 13), "resolved"),
-            Move(at("2024-03-04", 14), "closed")]),
-        # accepted late; returned by A, handled by B (11:20 to 15:00 next day: 6 h 10 + 6 h 30),
-        # checked late, closed late
+            Move(at("2024-03-04", 14), "closed", actor=W1)], reporter=W1),
+        # a resident's, accepted late by the desk; returned by A, handled by B (11:20 to 15:00
+        # next day: 6 h 10 + 6 h 30), checked late by evalworker1, closed late
         "c2": Case(G1, at("2024-03-05", 9), [
-            Move(at("2024-03-05", 10), "accepted"),
+            Move(at("2024-03-05", 10), "accepted", actor="dispatcher"),
             Move(at("2024-03-05", 10, 10), "dispatched", A),
             Move(at("2024-03-05", 11, 10), "accepted"),
             Move(at("2024-03-05", 11, 20), "dispatched", B),
             Move(at("2024-03-05", 12), "in_progress"), Move(at("2024-03-06", 15), "resolved"),
-            Move(at("2024-03-06", 18), "closed")]),
-        # extended, reworked (handled 7 h, then 17:00-11:00 next day: 3 h), closed late
+            Move(at("2024-03-06", 18), "closed", actor=W1)]),
+        # evalworker1's, accepted by the desk; extended, reworked (handled 7 h, then 17:00-11:00
+        # next day: 3 h; the failed check is evalworker1's, on time), closed late after the
+        # leader's check
         "c3": Case(G1, at("2024-03-07", 9), [
-            Move(at("2024-03-07", 9, 5), "accepted"),
+            Move(at("2024-03-07", 9, 5), "accepted", actor="dispatcher"),
             Move(at("2024-03-07", 9, 15), "dispatched", A),
             Move(at("2024-03-07", 9, 30), "in_progress"),
-            Move(at("2024-03-07", 16, 15), "resolved"), Move(at("2024-03-07", 17), "reopened"),
+            Move(at("2024-03-07", 16, 15), "resolved"),
+            Move(at("2024-03-07", 17), "reopened", actor=W1),
             Move(at("2024-03-08", 9), "in_progress"), Move(at("2024-03-08", 11), "resolved"),
-            Move(at("2024-03-08", 12), "closed")], extensions=[(at("2024-03-07", 10), True)]),
-        # dispatched in February, handled into 1 March (8 h 10 + 2 h), closed late
+            Move(at("2024-03-08", 12), "closed", actor="leader")],
+            extensions=[(at("2024-03-07", 10), True)], reporter=W1),
+        # evalworker1's, dispatched in February, handled into 1 March (8 h 10 + 2 h), checked by
+        # evalworker1 on time, closed late
         "c4": Case(G1, at("2024-02-29", 9), [
-            Move(at("2024-02-29", 9, 10), "accepted"),
+            Move(at("2024-02-29", 9, 10), "accepted", actor="dispatcher"),
             Move(at("2024-02-29", 9, 20), "dispatched", A),
             Move(at("2024-02-29", 10), "in_progress"), Move(at("2024-03-01", 10, 30), "resolved"),
-            Move(at("2024-03-01", 11), "closed")]),
-        # still being handled; its extension was refused
+            Move(at("2024-03-01", 11), "closed", actor=W1)], reporter=W1),
+        # a resident's, verified late by evalworker1 (40 minutes), still being handled; its
+        # extension was refused
         "c5": Case(G1, at("2024-03-11", 9), [
-            Move(at("2024-03-11", 9, 10), "accepted"),
-            Move(at("2024-03-11", 9, 20), "dispatched", A),
+            Move(at("2024-03-11", 9, 40), "accepted", actor=W1),
+            Move(at("2024-03-11", 9, 50), "dispatched", A),
             Move(at("2024-03-11", 10), "in_progress")],
             extensions=[(at("2024-03-11", 11), False)]),
-        # 自处理 in grid 002
-        "c6": Case(G2, at("2024-03-12", 10), [Move(at("2024-03-12", 10, 20), "closed")]),
-        # rejected in grid 001 after the handover (evalworker2's)
-        "c7": Case(G1, at("2024-03-18", 9), [Move(at("2024-03-18", 9, 20), "rejected")]),
-        # put on hold and resumed (handled 1 h 40, then 1 h); no due time
+        # 自处理 by evalworker2 in grid 002
+        "c6": Case(G2, at("2024-03-12", 10), [Move(at("2024-03-12", 10, 20), "closed", actor=W2)],
+                   reporter=W2),
+        # evalworker2's report in grid 001 after the handover, rejected by the desk
+        "c7": Case(G1, at("2024-03-18", 9), [Move(at("2024-03-18", 9, 20), "rejected",
+                                                  actor="dispatcher")], reporter=W2),
+        # a resident's, verified and checked by evalworker2 on time; put on hold and resumed
+        # (handled 1 h 40, then 1 h); no due time
         "c8": Case(G2, at("2024-03-19", 9), [
-            Move(at("2024-03-19", 9, 10), "accepted"),
+            Move(at("2024-03-19", 9, 10), "accepted", actor=W2),
             Move(at("2024-03-19", 9, 20), "dispatched", B),
             Move(at("2024-03-19", 10), "in_progress"), Move(at("2024-03-19", 11), "on_hold"),
             Move(at("2024-03-20", 9), "in_progress"), Move(at("2024-03-20", 10), "resolved"),
-            Move(at("2024-03-20", 11), "closed")], due_hours=None),
-        # dispatched to the grid worker (no department), closed on time
+            Move(at("2024-03-20", 11), "closed", actor=W2)], due_hours=None),
+        # evalworker1's, dispatched to the grid worker (no department), closed on time
         "c9": Case(G1, at("2024-03-14", 9), [
-            Move(at("2024-03-14", 9, 10), "accepted"),
+            Move(at("2024-03-14", 9, 10), "accepted", actor="dispatcher"),
             Move(at("2024-03-14", 9, 20), "dispatched", None),
             Move(at("2024-03-14", 10), "in_progress"), Move(at("2024-03-14", 12), "resolved"),
-            Move(at("2024-03-14", 12, 30), "closed")]),
+            Move(at("2024-03-14", 12, 30), "closed", actor=W1)], reporter=W1),
     }
 
 
@@ -311,10 +321,17 @@ def test_departments_in_march(session, march):
 def test_workers_in_march(session, march):
     found = _values(evaluate(session, march.leader, "worker", MARCH))
     assert set(found) == {W1, W2}  # who held the community's grids in March
-    assert found[W1] == {"reports": 5, "valid_report_rate": 1.0, "on_time_verify_rate": 0.8,
-                         "on_time_check_rate": 0.8333, "self_resolved": 0}
-    assert found[W2] == {"reports": 3, "valid_report_rate": 0.6667, "on_time_verify_rate": 1.0,
+    # reports c1, c3, c9 (c4 came in February), all accepted; verified c1 on time, c5 late;
+    # checked c1, c3 (failed), c4, c9 on time and c2 late (c3's last check was the leader's)
+    assert found[W1] == {"reports": 3, "valid_report_rate": 1.0, "on_time_verify_rate": 0.5,
+                         "on_time_check_rate": 0.8, "self_resolved": 0}
+    # reports c6 (自处理) and c7 (rejected); verified and checked c8 on time
+    assert found[W2] == {"reports": 2, "valid_report_rate": 0.5, "on_time_verify_rate": 1.0,
                          "on_time_check_rate": 1.0, "self_resolved": 1}
+    # the minimum (5) counts reports, verifications and checks: 3 + 2 + 5 and 2 + 1 + 1
+    rows = {r["key"]: r for r in evaluate(session, march.leader, "worker", MARCH)["data"]}
+    assert rows[W1]["score"] == 30 * 1.0 + 35 * 0.5 + 35 * 0.8 == 75.5
+    assert (rows[W1]["grade"], rows[W2]["score"], rows[W2]["grade"]) == ("B", None, None)
 
 
 def test_grids_and_the_community_in_march(session, march):
@@ -358,10 +375,9 @@ def test_who_is_listed(session, march):
     quiet = Period.of("month", date(2023, 1, 1))
     assert A in _values(evaluate(session, march.leader, "department", quiet))
     assert B not in _values(evaluate(session, march.leader, "department", quiet))
-    # evalworker1 handed grid 001 over before March; c4, reported in February, was checked in March
+    # evalworker1 handed grid 001 over before March (in this test); what they did in March counts
     workers = _values(evaluate(session, march.leader, "worker", MARCH))
-    assert workers[W1] == {"reports": 0, "valid_report_rate": None, "on_time_verify_rate": None,
-                           "on_time_check_rate": 1.0, "self_resolved": 0}
+    assert workers[W1]["on_time_check_rate"] == 0.8
 
 
 def test_the_scope_and_the_roles(session, march):

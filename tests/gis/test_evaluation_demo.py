@@ -1,6 +1,7 @@
 """The evaluation on the demo: every indicator of every role equals the recount in plain Python
 from the raw rows (tests/gis/evaluation_world.py), for a month, the quarter around it and a week,
-as the admin and as the community's leader."""
+as the admin and as the community's leader; and its year tells the good from the bad: every
+grade A-E occurs among the departments, workers and grids."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from gis.people.actors import load_actor
 from gis.queries.evaluation import Period, evaluate
 from gis.rules import EVALUATION_ROLES
 from tests.gis.evaluation_world import recount
+
+GRADED_ROLES = ("department", "worker", "grid")
 
 
 @pytest.fixture
@@ -26,3 +29,14 @@ def test_every_indicator_equals_the_recount_on_the_demo(session, readers, demo_m
         found = {r["key"]: r["values"] for r in evaluate(session, actor, role, period)["data"]}
         assert found, (role, period)
         assert found == recount(session, actor, role, period, list(found)), (role, period.label)
+
+
+@pytest.mark.parametrize("kind", ["month", "quarter"])
+def test_every_grade_occurs_among_departments_workers_and_grids(session, readers, demo_month,
+                                                                 kind):
+    period = Period.of(kind, demo_month.first)
+    grades = {role: {r["grade"] for r in evaluate(session, readers["admin"], role,
+                                                  period)["data"]} - {None}
+              for role in GRADED_ROLES}
+    assert set().union(*grades.values()) == {"A", "B", "C", "D", "E"}, grades
+    assert len(grades["department"]) >= 3 and len(grades["worker"]) >= 3, grades
