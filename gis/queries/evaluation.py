@@ -384,13 +384,16 @@ def _rate(part: int, whole: int) -> float | None:
 def _spans_sql(cases: str) -> str:
     """Each dispatch of the cases ``cases`` (a sub-query of issue ids) and its span: until the
     case's next dispatch (``next_at``, NULL: none yet); ``returned`` when a return falls in it."""
+    # Materialized: each flag is computed once, not once per aggregate that reads it, and the
+    # cases' events are found by their case (not by the index of all dispatches).
     return f"""
+        cases AS MATERIALIZED ({cases}),
         spans AS (
             SELECT e.id, e.issue_id, e.department_id, e.at,
                    lead(e.at) OVER (PARTITION BY e.issue_id ORDER BY e.at, e.id) AS next_at
-              FROM issue_events e
-             WHERE e.kind = 'dispatch' AND e.issue_id IN ({cases})),
-        dispatches AS (
+              FROM cases c JOIN issue_events e ON e.issue_id = c.issue_id
+             WHERE e.kind = 'dispatch'),
+        dispatches AS MATERIALIZED (
             SELECT s.*, EXISTS (
                        SELECT 1 FROM issue_events r
                         WHERE r.issue_id = s.issue_id AND r.kind = 'return' AND r.at >= s.at
@@ -421,9 +424,9 @@ def _first_counts(role: str, values: dict[str, Values]) -> tuple[dict[str, Value
 def _department_values(session: Session, actor: Actor, period: Period) -> Found:
     scope, params = _scope(actor)
     rows = session.execute(text(f"""
-        WITH {_spans_sql("SELECT issue_id FROM issue_events WHERE kind = 'dispatch' "
+        WITH {_spans_sql("SELECT DISTINCT issue_id FROM issue_events WHERE kind = 'dispatch' "
                          "AND at >= :since AND at < :until")},
-        flagged AS (
+        flagged AS MATERIALIZED (
             SELECT d.*, EXISTS (
                        SELECT 1 FROM issue_events w WHERE w.issue_id = d.issue_id
                           AND w.to_status = 'reopened' AND {_in_span('w.at')}) AS reworked,
@@ -469,7 +472,7 @@ def handling_steps(session: Session, actor: Actor, period: Period) -> list[tuple
     their case was with a department that did not return it."""
     scope, params = _scope(actor)
     return session.execute(text(f"""
-        WITH {_spans_sql("SELECT issue_id FROM issue_steps WHERE step = 'handle' "
+        WITH {_spans_sql("SELECT DISTINCT issue_id FROM issue_steps WHERE step = 'handle' "
                          "AND done_at >= :since AND done_at < :until")}
         SELECT dep.code, st.started_at, st.done_at
           FROM issue_steps st
@@ -532,8 +535,9 @@ def _worker_values(session: Session, actor: Actor, period: Period) -> Found:
         decisions AS (
             SELECT r.actor_id AS user_id, count(*) AS decided,
                    count(*) FILTER (WHERE d.to_status <> 'rejected') AS valid
-              FROM moves r JOIN moves d ON d.issue_id = r.issue_id AND d.from_status = 'reported'
-             WHERE r.from_status IS NULL AND d.at >= :since AND d.at < :until
+              FROM moves d JOIN issue_events r ON r.issue_id = d.issue_id
+                   AND r.from_status IS NULL AND r.to_status IS NOT NULL
+             WHERE d.from_status = 'reported' AND d.at >= :since AND d.at < :until
              GROUP BY r.actor_id),
         verifications AS ({_timed_moves_sql('reported', ('accepted', 'rejected'), 'accept')}),
         checks AS ({_timed_moves_sql('resolved', ('closed', 'reopened'), 'verify')})
