@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gis.rules import BEIJING, DEFAULT_WORKDAY_END, DEFAULT_WORKDAY_START
@@ -95,12 +95,14 @@ def minute_count(start: datetime, end: datetime, calendar: WorkCalendar,
 
 
 @given(spans, calendars, office_hours)
+@settings(deadline=None)  # the brute force walks up to 8,640 minutes: no time limit on it
 def test_agrees_with_a_count_minute_by_minute(span, calendar, hours):
     assert working_hours(*span, calendar, *hours) == pytest.approx(
         minute_count(*span, calendar, hours), abs=1e-9)
 
 
 @given(minutes, st.integers(0, 40 * 24 * 60), st.integers(0, 40 * 24 * 60), calendars)
+@settings(deadline=None)
 def test_additive_over_a_split_point(start, first, second, calendar):
     split = start + timedelta(minutes=first)
     end = split + timedelta(minutes=second)
@@ -109,6 +111,7 @@ def test_additive_over_a_split_point(start, first, second, calendar):
 
 
 @given(spans, calendars, office_hours)
+@settings(deadline=None)
 def test_never_more_than_the_office_hours_of_each_day_touched(span, calendar, hours):
     start, end = span
     per_day = (datetime.combine(date.min, hours[1]) - datetime.combine(date.min, hours[0]))
@@ -119,6 +122,7 @@ def test_never_more_than_the_office_hours_of_each_day_touched(span, calendar, ho
 
 
 @given(st.dates(date(2025, 1, 1), date(2027, 12, 31)), st.times(), st.times(), calendars)
+@settings(deadline=None)
 def test_nothing_on_a_day_off(day, a, b, calendar):
     start, end = sorted(datetime.combine(day, t, tzinfo=BEIJING) for t in (a, b))
     hours = working_hours(start, end, calendar)
