@@ -359,6 +359,9 @@
   }
 
   // -- the league tables (the evaluation) ---------------------------------------------------------
+  // How the evaluation's units read after a number (gis.rules.INDICATOR_UNITS), [中文, English].
+  var UNIT_SUFFIX = {hours: ["小时", "h"], per_1000: ["件/千户", "per 1,000 households"]};
+
   function indicatorValue(indicator, value) {
     if (value === null || value === undefined) {
       return "–";
@@ -369,7 +372,10 @@
     if (indicator.unit === "%" || indicator.unit === "percent") {
       return value.toFixed(1) + "%";
     }
-    return (Math.round(value * 10) / 10) + (indicator.unit ? " " + indicator.unit : "");
+    var rounded = Math.round(value * 10) / 10;
+    var suffix = UNIT_SUFFIX[indicator.unit];  // a count reads as a plain number
+    return rounded.toLocaleString(lang === "en" ? "en" : "zh-CN") +
+      (suffix ? " " + suffix[lang === "en" ? 1 : 0] : "");
   }
 
   function change(value) {
