@@ -361,6 +361,11 @@
   // -- the league tables (the evaluation) ---------------------------------------------------------
   // How the evaluation's units read after a number (gis.rules.INDICATOR_UNITS), [中文, English].
   var UNIT_SUFFIX = {hours: ["小时", "h"], per_1000: ["件/千户", "per 1,000 households"]};
+  // The indicators a league table shows beside the score: how many, and what a leader asks first.
+  var LEAGUE_COLUMNS = {
+    department: ["dispatched", "on_time_rate", "return_rate"],
+    worker: ["reports", "valid_report_rate", "on_time_verify_rate"],
+  };
 
   function indicatorValue(indicator, value) {
     if (value === null || value === undefined) {
@@ -397,7 +402,12 @@
       return;
     }
     showState(el, "drawn");
-    var shown = (body.indicators || []).slice(0, 2);
+    var wanted = LEAGUE_COLUMNS[body.role] || [];
+    var indicators = body.indicators || [];
+    var shown = indicators.filter(function (i) { return wanted.indexOf(i.key) >= 0; });
+    if (!shown.length) {
+      shown = indicators.slice(0, 2);  // a role the page has no choice for: its first two
+    }
     var table = element("table", null, "gm-table gm-league-table");
     var head = table.createTHead().insertRow();
     [text.col_rank, text.col_name].concat(shown.map(function (i) { return lang === "en" ? i.en : i.zh; }))
