@@ -141,6 +141,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "selected_period": ("本期", "This period"),
     "no_grid": ("无网格", "No grid"),
     "no_department": ("未派遣", "Not dispatched"),
+    "grid_worker": ("网格员", "Grid worker"),
     "more_rows": ("另有 {n} 件未显示", "{n} more not shown"),
     "export_xlsx": ("导出 Excel", "Export XLSX"),
     "export_csv": ("导出 CSV", "Export CSV"),
@@ -159,7 +160,7 @@ DASH_SCRIPT_WORDS = (
     "loading", "no_data", "evaluation_pending", "load_failed", "col_case", "col_category",
     "col_grid", "col_department", "col_late", "col_step", "col_rank", "col_name", "col_score",
     "col_grade", "col_change", "promised", "hours", "cases", "closed_n", "on_time_rate",
-    "selected_period", "no_grid", "no_department", "more_rows", "export_xlsx", "export_csv",
+    "selected_period", "no_grid", "no_department", "grid_worker", "more_rows", "export_xlsx", "export_csv",
     "big_screen", "tablet_view", "other_language", "period_week", "period_month",
     "period_quarter")
 

@@ -290,7 +290,9 @@
       row.insertCell().appendChild(link);
       row.insertCell().textContent = (lang === "en" ? c.category_en : c.category_zh) || c.category;
       row.insertCell().textContent = c.grid_name || text.no_grid;
-      row.insertCell().textContent = c.department || text.no_department;
+      // no department: a case being handled is the grid worker's (a community matter)
+      row.insertCell().textContent = c.department ||
+        (HANDLED.indexOf(c.status) >= 0 ? text.grid_worker : text.no_department);
       var late = row.insertCell();
       late.textContent = hours(c.hours_late);
       late.className = "gm-late";
@@ -360,6 +362,7 @@
 
   // -- the league tables (the evaluation) ---------------------------------------------------------
   // How the evaluation's units read after a number (gis.rules.INDICATOR_UNITS), [中文, English].
+  var HANDLED = ["dispatched", "in_progress", "reopened", "on_hold", "resolved"];
   var UNIT_SUFFIX = {hours: ["小时", "h"], per_1000: ["件/千户", "per 1,000 households"]};
   // The indicators a league table shows beside the score: how many, and what a leader asks first.
   var LEAGUE_COLUMNS = {
