@@ -29,7 +29,7 @@ from gis.issues import notifications, workflow
 from gis.issues.actions import allowed_actions, require_status
 from gis.issues.dispatch import DISPATCHER_ROLES
 from gis.people.actors import Actor, require_role
-from gis.rules import BRANCH_MOVES, EXTENSION_STATUSES, SUPERVISION_STATUSES
+from gis.rules import BRANCH_MOVES, EVENT_KIND_NAMES, EXTENSION_STATUSES, SUPERVISION_STATUSES
 from gis.worktime.limits import Limit, deadline, extended
 from gis.worktime.store import load_calendar, workday_end
 
@@ -73,32 +73,36 @@ def _as_handler(actor: Actor, case: Case) -> None:
                         zh=f"事件 {case.id} 已派遣给专业部门，由部门处理")
 
 
-# -- 回退 ------------------------------------------------------------------------------------------
+# -- 回退 and 挂账: the handler's moves with a reason ------------------------------------------------
 def return_case(session: Session, actor: Actor, issue_id: int, reason: str | None) -> str:
     """回退: back to the dispatcher (``accepted``), dispatched to nobody. Returns the status left."""
-    case = _lock(session, actor, issue_id)
-    _as_handler(actor, case)
-    sources, to_status = BRANCH_MOVES["return"]
-    require_status(issue_id, case.status, "return", sources)
-    reason = _reason(reason, "returning a case", "回退")
-    session.execute(text("UPDATE issues SET department_id = NULL WHERE id = :i"), {"i": issue_id})
-    workflow.record_move(session, actor, issue_id, case.status, to_status, f"回退：{reason}",
-                         kind="return", department_id=case.department_id)
+    case, reason = _handler_move(session, actor, issue_id, "return", reason, "returning a case")
     notifications.notify_region(session, issue_id, notifications.DISPATCH_DESK, "returned",
                                 f"事件 {issue_id} 被回退：{reason}", skip=actor.id)
     return case.status
 
 
-# -- 挂账 ------------------------------------------------------------------------------------------
 def hold(session: Session, actor: Actor, issue_id: int, reason: str | None) -> str:
+    """挂账: parked, open and counted, never overdue. Returns the status left."""
+    case, _ = _handler_move(session, actor, issue_id, "hold", reason, "putting a case on hold")
+    return case.status
+
+
+def _handler_move(session: Session, actor: Actor, issue_id: int, action: str, reason: str | None,
+                  what_en: str) -> tuple[Case, str]:
+    """The handler's ``action`` (a branch move that needs a reason) on case ``issue_id``; a
+    return also takes the case from its department."""
     case = _lock(session, actor, issue_id)
     _as_handler(actor, case)
-    sources, to_status = BRANCH_MOVES["hold"]
-    require_status(issue_id, case.status, "hold", sources)
-    reason = _reason(reason, "putting a case on hold", "挂账")
-    workflow.record_move(session, actor, issue_id, case.status, to_status, f"挂账：{reason}",
-                         kind="hold", department_id=case.department_id)
-    return case.status
+    sources, to_status = BRANCH_MOVES[action]
+    require_status(issue_id, case.status, action, sources)
+    name = EVENT_KIND_NAMES[action][0]
+    reason = _reason(reason, what_en, name)
+    if action == "return":
+        session.execute(text("UPDATE issues SET department_id = NULL WHERE id = :i"), {"i": issue_id})
+    workflow.record_move(session, actor, issue_id, case.status, to_status, f"{name}：{reason}",
+                         kind=action, department_id=case.department_id)
+    return case, reason
 
 
 def resume(session: Session, actor: Actor, issue_id: int, note: str | None = None) -> datetime | None:

@@ -158,22 +158,33 @@
   };
 
   IssuePage.prototype.move = function (button) {
-    var self = this;
-    var buttons = this.panel.querySelectorAll(".gm-transition");
     var note = byId("gm-note").value.trim();
+    this.send(button, "/api/v1/issues/" + this.cfg.id + "/transitions",
+              { to: button.getAttribute("data-to"), note: note || null });
+  };
+
+  // POST ``body`` to ``url`` for ``button``: every action button is held while it goes; on
+  // success the page reloads (or ``done`` runs instead), on failure it says why.
+  IssuePage.prototype.send = function (button, url, body, done) {
+    var self = this;
+    var buttons = this.panel.querySelectorAll(".gm-transition, .gm-command");
     var label = button.textContent;
     for (var i = 0; i < buttons.length; i++) {
       buttons[i].disabled = true;
     }
     button.textContent = this.cfg.text.sending;
     this.clearError();
-    call("/api/v1/issues/" + this.cfg.id + "/transitions", {
+    call(url, {
       method: "POST",
       headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfToken() },
-      body: JSON.stringify({ to: button.getAttribute("data-to"), note: note || null }),
+      body: JSON.stringify(body),
     }).then(function (result) {
       if (result.ok) {
-        window.location.reload();
+        if (done) {
+          done();
+        } else {
+          window.location.reload();
+        }
         return;
       }
       self.failed(result);
@@ -222,33 +233,11 @@
 
   IssuePage.prototype.command = function (button) {
     var self = this;
-    var buttons = this.panel.querySelectorAll(".gm-transition, .gm-command");
-    var request = this.commandRequest(button.getAttribute("data-action"), byId("gm-note").value.trim());
-    var label = button.textContent;
-    for (var i = 0; i < buttons.length; i++) {
-      buttons[i].disabled = true;
-    }
-    button.textContent = this.cfg.text.sending;
-    this.clearError();
-    call(request[0], {
-      method: "POST",
-      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfToken() },
-      body: JSON.stringify(request[1]),
-    }).then(function (result) {
-      if (result.ok && button.getAttribute("data-action") === "return") {
-        self.returned(); // no longer the department's: its page would refuse them now
-        return;
-      }
-      if (result.ok) {
-        window.location.reload();
-        return;
-      }
-      self.failed(result);
-      self.release(buttons, button, label);
-    }, function () {
-      self.unreachable();
-      self.release(buttons, button, label);
-    });
+    var action = button.getAttribute("data-action");
+    var request = this.commandRequest(action, byId("gm-note").value.trim());
+    // a returned case is no longer the department's: its page would refuse them now
+    this.send(button, request[0], request[1],
+              action === "return" ? function () { self.returned(); } : null);
   };
 
   // A returned case is the dispatcher's again: say so where the actions were.

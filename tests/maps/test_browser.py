@@ -270,12 +270,13 @@ def _issue_to_act_on(engine) -> tuple[int, str]:
 
 @contextmanager
 def _restored(engine, issue_id: int):
-    """The server the browser talks to commits: afterwards the issue's row is put back as it was,
-    its new history rows are deleted, and the demo data is checked to be exactly as before
-    (``committed_changes``): other tests read it."""
+    """The server the browser talks to commits: afterwards the issue's row is put back as it was
+    (status, department and deadline included), its new history rows and notifications are
+    deleted, and the demo data is checked to be exactly as before (``committed_changes``):
+    other tests read it."""
+    columns = "status, department_id, due_at, updated_at, closed_at"
     with engine.connect() as conn:
-        row = conn.execute(text("SELECT status, updated_at, closed_at FROM issues WHERE id = :i"),
-                           {"i": issue_id}).one()
+        row = conn.execute(text(f"SELECT {columns} FROM issues WHERE id = :i"), {"i": issue_id}).one()
         steps = conn.execute(text("SELECT coalesce(max(id), 0), array_agg(id) FILTER (WHERE "
                                   "done_at IS NULL) FROM issue_steps WHERE issue_id = :i"),
                              {"i": issue_id}).one()
@@ -284,14 +285,16 @@ def _restored(engine, issue_id: int):
             yield
         finally:
             with engine.begin() as conn:
-                conn.execute(text("""UPDATE issues SET status = :s, updated_at = :u, closed_at = :c
-                    WHERE id = :i"""), {"s": row.status, "u": row.updated_at, "c": row.closed_at,
-                                        "i": issue_id})
+                conn.execute(text("""UPDATE issues SET status = :s, department_id = :d, due_at = :due,
+                    updated_at = :u, closed_at = :c WHERE id = :i"""),
+                    {"s": row.status, "d": row.department_id, "due": row.due_at,
+                     "u": row.updated_at, "c": row.closed_at, "i": issue_id})
                 # the step the move ended runs again; the one it started goes
                 conn.execute(text("DELETE FROM issue_steps WHERE issue_id = :i AND id > :m"),
                              {"i": issue_id, "m": steps[0]})
                 conn.execute(text("UPDATE issue_steps SET done_at = NULL WHERE id = ANY(:ids)"),
                              {"ids": steps[1] or []})
+                conn.execute(text("DELETE FROM notifications WHERE issue_id = :i"), {"i": issue_id})
 
 
 def _open_popup_of(page, issue_id: int) -> None:
@@ -547,36 +550,11 @@ def test_heatmap_shows_where_not_everywhere(visit):
     v.check_clean()
 
 
-@contextmanager
-def _case_put_back(engine, issue_id: int):
-    """The case's row as it was, its new history, steps and notifications gone, afterwards."""
-    columns = "status, department_id, due_at, updated_at, closed_at"
-    with engine.connect() as conn:
-        row = conn.execute(text(f"SELECT {columns} FROM issues WHERE id = :i"), {"i": issue_id}).one()
-        steps = conn.execute(text("SELECT coalesce(max(id), 0), array_agg(id) FILTER (WHERE "
-                                  "done_at IS NULL) FROM issue_steps WHERE issue_id = :i"),
-                             {"i": issue_id}).one()
-    with committed_changes(engine):
-        try:
-            yield
-        finally:
-            with engine.begin() as conn:
-                conn.execute(text("""UPDATE issues SET status = :s, department_id = :d, due_at = :due,
-                    updated_at = :u, closed_at = :c WHERE id = :i"""),
-                    {"s": row.status, "d": row.department_id, "due": row.due_at,
-                     "u": row.updated_at, "c": row.closed_at, "i": issue_id})
-                conn.execute(text("DELETE FROM issue_steps WHERE issue_id = :i AND id > :m"),
-                             {"i": issue_id, "m": steps[0]})
-                conn.execute(text("UPDATE issue_steps SET done_at = NULL WHERE id = ANY(:ids)"),
-                             {"ids": steps[1] or []})
-                conn.execute(text("DELETE FROM notifications WHERE issue_id = :i"), {"i": issue_id})
-
-
 def test_the_command_centre_on_the_issue_page(visit, demo_engine):
     """The dispatcher dispatches an accepted case to the 环卫所 from its page; the 环卫所's staff
     return it with a reason; the dispatcher's user bar then counts the notification."""
     issue_id, _ = _issue_to_act_on(demo_engine)
-    with _case_put_back(demo_engine, issue_id):
+    with _restored(demo_engine, issue_id):
         with demo_engine.begin() as conn:
             conn.execute(text("UPDATE issues SET status = 'accepted', department_id = NULL "
                               "WHERE id = :i"), {"i": issue_id})
