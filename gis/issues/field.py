@@ -119,8 +119,14 @@ def _act(session: Session, actor: Actor, issue_id: int, action: str, to_status: 
     current = workflow.lock_case(session, actor, issue_id)
     required = ACTION_FROM[action]
     if client_key is not None:
-        earlier = session.execute(text(
-            "SELECT from_status, to_status FROM issue_events WHERE issue_id = :i AND client_key = :k"),
+        # ...and where that request left the case: the last move made in its transaction
+        # (the same now()), which an automatic dispatch may have followed.
+        earlier = session.execute(text("""
+            SELECT e.from_status, e.to_status,
+                   (SELECT l.to_status FROM issue_events l WHERE l.issue_id = e.issue_id
+                       AND l.at = e.at AND l.to_status IS NOT NULL ORDER BY l.id DESC LIMIT 1)
+                       AS left_at
+              FROM issue_events e WHERE e.issue_id = :i AND e.client_key = :k"""),
             {"i": issue_id, "k": client_key}).first()
         if earlier is not None:
             return _replay(issue_id, action, earlier, required, to_status)
@@ -130,7 +136,9 @@ def _act(session: Session, actor: Actor, issue_id: int, action: str, to_status: 
         precondition(session, issue_id)
     workflow.record_move(session, actor, issue_id, current, to_status, note, client_key=client_key,
                          self_resolved=action == "self_resolve")
-    return Moved(issue_id, current, to_status)
+    # Where the case stands now: a report found valid goes on at once when a rule dispatches it.
+    now = session.execute(text("SELECT status FROM issues WHERE id = :i"), {"i": issue_id}).scalar_one()
+    return Moved(issue_id, current, now)
 
 
 def _replay(issue_id: int, action: str, earlier, required: str, to_status: str) -> Moved:
@@ -141,7 +149,7 @@ def _replay(issue_id: int, action: str, earlier, required: str, to_status: str) 
             "use a new key for a new action",
             zh=f"该幂等键（Idempotency-Key）已用于事件 {issue_id} 的另一操作"
                f"（「{_zh(earlier.from_status)}」→「{_zh(earlier.to_status)}」）；新的操作请使用新的键")
-    return Moved(issue_id, earlier.from_status, earlier.to_status, replayed=True)
+    return Moved(issue_id, earlier.from_status, earlier.left_at, replayed=True)
 
 
 def _wrong_status(issue_id: int, current: str, action: str, required: str) -> IllegalTransition:

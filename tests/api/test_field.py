@@ -73,6 +73,24 @@ def test_verify_and_its_replay(client, tokens, sql):
     assert other.status_code == 409 and other.json()["code"] == "conflict"
 
 
+def test_a_valid_report_an_automatic_rule_dispatches_says_so_and_so_does_its_replay(
+        client, tokens, sql):
+    """核实 that accepts a case its automatic rule dispatches at once: the answer (and the replay's)
+    is where the case stands, with what may follow from there."""
+    sql("DELETE FROM dispatch_rules WHERE category = 'garbage'")
+    sql("""INSERT INTO dispatch_rules (category, department_id, auto)
+           VALUES ('garbage', (SELECT id FROM departments WHERE code = 'huanwei'), true)""")
+    issue = case(sql)
+    first = act(client, issue, "verify", {"valid": True}, tokens["worker03"], "v-auto")
+    assert first.status_code == 200
+    assert (first.json()["from"], first.json()["to"]) == ("reported", "dispatched")
+    assert first.json()["allowed_next"] == ["in_progress"]
+    again = act(client, issue, "verify", {"valid": True}, tokens["worker03"], "v-auto")
+    assert again.json() | {"replayed": False} == first.json() and again.json()["replayed"]
+    assert sql("SELECT kind FROM issue_events WHERE issue_id = :i ORDER BY id", i=issue) == [
+        ("move",), ("dispatch",)]
+
+
 def test_verify_refusals_in_chinese(client, tokens, sql):
     issue = case(sql)
     r = act(client, issue, "verify", {"valid": False}, tokens["worker03"], lang="zh")
