@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Path, Query, Request
 from sqlalchemy import event, text
 from sqlalchemy.orm import Session
 
@@ -60,6 +60,8 @@ def parse_bbox(
 BBoxDep = Annotated[BBox | None, Depends(parse_bbox)]
 Limit = Annotated[int, Query(ge=1, le=10_000, description="Page size")]
 Offset = Annotated[int, Query(ge=0, le=2_000_000_000, description="Items to skip")]
+# A case's id in a path: a PostgreSQL integer, so a larger one is a 422, not a database error.
+IssueId = Annotated[int, Path(ge=1, le=2_147_483_647, description="Issue id")]
 
 
 def client_address(request: Request) -> str:

@@ -32,7 +32,7 @@ from api.command_schemas import (
     ResumeCreate,
     SupervisionCreate,
 )
-from api.deps import CurrentActor, SessionDep
+from api.deps import CurrentActor, IssueId, SessionDep
 from gis.issues import branches, dispatch, notifications
 from gis.issues.actions import allowed_actions
 from gis.people.actors import require_role
@@ -40,7 +40,6 @@ from gis.queries.dispatching import dispatch_share
 from gis.rules import BEIJING
 
 router = APIRouter(prefix="/api/v1", tags=["command centre"])
-IssueId = Annotated[int, Path(ge=1, le=2_147_483_647, description="Issue id")]
 _MOVE = {409: {"description": "The case's status does not allow this; `allowed` says what does"},
          403: {"description": "Not the caller's case or role"}}
 

@@ -15,7 +15,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Header, Path, Query, Request, Response, UploadFile
 
-from api.deps import CurrentActor, SessionDep
+from api.deps import CurrentActor, IssueId, SessionDep
 from api.field_schemas import (
     CheckCreate,
     CheckPhotoPublic,
@@ -35,7 +35,6 @@ from gis.queries import reads
 from gis.queries.filters import local_time
 
 router = APIRouter(prefix="/api/v1", tags=["work on site"])
-IssueId = Annotated[int, Path(ge=1, le=2_147_483_647, description="Issue id")]
 IdempotencyKey = Annotated[str | None, Header(max_length=255, description=(
     "Unique per action (a UUID is best): the same key again returns the first answer"))]
 _MOVE_ERRORS = {409: {"description": "The case is not in the status the action is for, or the "

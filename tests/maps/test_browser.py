@@ -23,27 +23,15 @@ from sqlalchemy import text
 from gis.media.photos import THUMBNAIL_SIDE
 from gis.rules import TRANSITIONS
 from maps.i18n import status_label
-from tests.conftest import DEMO_PASSWORD, committed_changes, media_root_of_the_run
+from tests.conftest import DEMO_PASSWORD, committed_changes
 from tests.maps import leaflet_heat as lh
-from tests.maps.live import ARTIFACTS, chromium, live_server
+from tests.maps.live import ARTIFACTS
 from tests.photo_files import camera_jpeg
 
 GRID = "140429100001008"
 TABLET = {"width": 1024, "height": 768}
 TABLET_PORTRAIT = {"width": 768, "height": 1024}
 REFUSED = re.compile(r"Failed to load resource: the server responded with a status of (\d+)")
-
-
-@pytest.fixture(scope="module")
-def server(demo_engine, app_database_url):
-    with live_server(app_database_url, GRIDMAP_MEDIA_ROOT=str(media_root_of_the_run())) as base:
-        yield base
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as b:
-        yield b
 
 
 class Visit:

@@ -22,26 +22,14 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from api.routes.dashboard import EVALUATION_PATH
-from tests.conftest import DEMO_PASSWORD, media_root_of_the_run
-from tests.maps.live import ARTIFACTS, chromium, live_server
+from tests.conftest import DEMO_PASSWORD
+from tests.maps.live import ARTIFACTS
 
 TABLET = {"width": 1024, "height": 768}
 PORTRAIT = {"width": 768, "height": 1024}
 BIG = {"width": 1920, "height": 1080}
 CHARTS = ("chart-trend", "chart-on-time")
 PAGE_BUDGET_BYTES = 2_500_000  # everything /dash loads, uncompressed
-
-
-@pytest.fixture(scope="module")
-def server(demo_engine, app_database_url):
-    with live_server(app_database_url, GRIDMAP_MEDIA_ROOT=str(media_root_of_the_run())) as base:
-        yield base
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as b:
-        yield b
 
 
 def log_in(page, server: str, username: str, path: str = "/dash") -> None:

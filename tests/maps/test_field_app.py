@@ -21,7 +21,7 @@ from sqlalchemy import text
 from gis.media.storage import FileStorage
 from maps import field_app
 from tests.conftest import DEMO_PASSWORD, committed_changes
-from tests.maps.live import ARTIFACTS, ROOT, chromium, live_server
+from tests.maps.live import ARTIFACTS, ROOT, live_server
 from tests.photo_files import CAMERA_MAKE, camera_jpeg, metadata_left
 
 WORKER, GRID = "worker08", "140429100001008"
@@ -41,12 +41,6 @@ def server(demo_engine, app_database_url, media_root):
     with live_server(app_database_url, GRIDMAP_MEDIA_ROOT=str(media_root),
                      GRIDMAP_LOGIN_ATTEMPTS_PER_MINUTE="1000") as base:
         yield base
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as b:
-        yield b
 
 
 @pytest.fixture(scope="module")
