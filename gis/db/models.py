@@ -115,6 +115,66 @@ class IssueEditState(Base):
     version: Mapped[int] = mapped_column(BigInteger, server_default="0")
 
 
+class IssueRollupReference(Base):
+    """The cell grid of the issue rollup (migration 0011, gis.queries.rollup): one row."""
+
+    __tablename__ = "issue_rollup_reference"
+    __table_args__ = (CheckConstraint("id = 1", name="issue_rollup_reference_single_row"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, server_default="1")
+    lat0: Mapped[float] = mapped_column(Float)
+    base_cell_m: Mapped[float] = mapped_column(Float)
+    dx: Mapped[float] = mapped_column(Float)
+    dy: Mapped[float] = mapped_column(Float)
+
+
+class IssueRollupGrids(Base):
+    """Issues per quarter, grid (0: none), category and status, kept by triggers (migration
+    0011, gis.queries.rollup)."""
+
+    __tablename__ = "issue_rollup_grids"
+
+    quarter: Mapped[date] = mapped_column(Date, primary_key=True)
+    grid_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    category: Mapped[str] = mapped_column(String(32), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger)
+    rated: Mapped[int] = mapped_column(BigInteger)
+    on_time: Mapped[int] = mapped_column(BigInteger)
+
+
+class IssueRollupCells(Base):
+    """Located issues per quarter, base cell, category and status, with the sums of their
+    positions in 1e-7 degrees (migration 0011, gis.queries.rollup)."""
+
+    __tablename__ = "issue_rollup_cells"
+
+    quarter: Mapped[date] = mapped_column(Date, primary_key=True)
+    cx: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    cy: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    category: Mapped[str] = mapped_column(String(32), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger)
+    sx: Mapped[int] = mapped_column(BigInteger)
+    sy: Mapped[int] = mapped_column(BigInteger)
+
+
+class IssueRollupWeeks(Base):
+    """Located issues per week, weekly cell, category and status (migration 0011,
+    gis.queries.rollup)."""
+
+    __tablename__ = "issue_rollup_weeks"
+
+    week: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cx: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    cy: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    category: Mapped[str] = mapped_column(String(32), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger)
+    sx: Mapped[int] = mapped_column(BigInteger)
+    sy: Mapped[int] = mapped_column(BigInteger)
+
+
 class GridIndexState(Base):
     """A single-row counter bumped by a trigger whenever grids change, so every process can tell
     that its in-memory grid index is stale without rebuilding it per request."""
@@ -301,6 +361,9 @@ class Issue(Base):
                         name="issues_located_or_waiting_for_photo"),
         Index("issues_reported_at_idx", "reported_at"),
         Index("issues_grid_status_idx", "grid_id", "status"),
+        # The issues whose time runs, by due time: overdue counts (migration 0011).
+        Index("issues_timed_due_idx", "due_at",
+              postgresql_where=text("status NOT IN ('closed', 'rejected', 'on_hold')")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

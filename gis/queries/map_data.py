@@ -12,7 +12,11 @@ per issue. PostgreSQL aggregates the filtered issues into
 * **weeks x coarser cells** for the time animation.
 
 Cell sizes are picked from the area in view against a budget of rows, and cells are merged 2x2
-in numpy when a budget is still exceeded, so weights always add up to the issue count.
+in numpy when a budget is still exceeded, so weights always add up to the issue count. Cells
+are those of the database's cell grid (:class:`gis.queries.rollup.CellGrid`), and positions are
+summed as integers, so that where the rollup's keys express the filter and a layer's cells are
+no finer than the rollup's, the layer is read from the rollup (the whole quarters or weeks of
+the time range) and a scan of the rest, with the very numbers a scan of everything gives.
 Hotspots are Getis-Ord Gi* (PySAL esda) over the grids' Queen contiguity, with a permutation
 p-value.
 
@@ -26,12 +30,10 @@ columns (no reporter contact is ever selected here) and their descriptions are m
 
 from __future__ import annotations
 
-import math
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
 from typing import TypeVar
 
 import geopandas as gpd
@@ -43,20 +45,31 @@ from sqlalchemy.orm import Session
 
 from gis.errors import NotFound
 from gis.people.privacy import mask_text
-from gis.queries.filters import IssueFilter
+from gis.queries import rollup
+from gis.queries.filters import IssueFilter, Where
 from gis.queries.issue_model import ISSUE_FROM, select_list
 from gis.queries.reads import ScopedFilter
+from gis.queries.rollup import (
+    COORD_UNITS,
+    HEAT_CELL_BUDGET,
+    MIN_CELL_M,
+    MONDAY_0,
+    WEEK_FACTOR,
+    CellGrid,
+    Scope,
+    metres_per_degree,
+    pick_cell_size,
+    week_sql,
+    week_start,
+)
 from gis.queries.statistics import counts_by_grid, with_rates
-from gis.rules import BEIJING_OFFSET
 
 WGS84 = "EPSG:4326"
-# Weeks are counted in whole seconds from a local Monday midnight, which costs far less per row
-# than date_trunc('week', ... AT TIME ZONE ...); exact because Beijing time is a fixed offset.
-MONDAY_0 = datetime(1992, 1, 6, tzinfo=BEIJING_OFFSET)
-# Cell sizes the heat layer may use, in metres: "nice" sizes, each a power-of-two multiple of
-# the smallest so that 2x2 merging in numpy lands on another row's size exactly.
-MIN_CELL_M = 10.0
-HEAT_CELL_BUDGET = 25_000  # cells shipped to the page (~25 bytes each)
+# Cell sizes the heat layer may use, in metres, are MIN_CELL_M * 2**k (gis.queries.rollup), so
+# that 2x2 merging in numpy lands on another row's size exactly. HEAT_CELL_BUDGET: cells shipped
+# to the page (~25 bytes each).
+__all__ = ["HEAT_CELL_BUDGET", "MIN_CELL_M", "MONDAY_0", "metres_per_degree", "pick_cell_size",
+           "week_start"]
 WEEK_CELL_BUDGET = 12_000  # (week, cell) triplets for the animation
 HOTSPOT_ALPHA = 0.05
 HOTSPOT_PERMUTATIONS = 999
@@ -117,27 +130,29 @@ class HeatmapData:
 
 
 def heatmap_data(session: Session, flt: IssueFilter, *, cell_budget: int = HEAT_CELL_BUDGET,
-                 week_budget: int = WEEK_CELL_BUDGET, hotspots: bool = True) -> HeatmapData:
-    """Aggregate the filtered issues for the leader heatmap (see the module text)."""
+                 week_budget: int = WEEK_CELL_BUDGET, hotspots: bool = True,
+                 use_rollup: bool = True) -> HeatmapData:
+    """Aggregate the filtered issues for the leader heatmap (see the module text);
+    ``use_rollup=False`` scans every issue (the same answer, slower)."""
     grids = grids_in_scope(session, flt)
     if flt.grid and grids.empty:
         raise NotFound(f"no current grid with code {flt.grid!r}",
                        zh=f"没有编码为 {flt.grid!r} 的现行网格")
-    lat0 = _mid_lat(grids)
     area = _area_m2(grids)
     where = flt.where(session)
-    where, params = where.sql, where.params
     _tune(session)
-    stats = counts_by_grid(session, flt)  # per grid, unassigned, time range
+    cell_grid = rollup.cell_grid(session)
+    scope = rollup.scope_of(session, flt) if use_rollup else None
+    stats = counts_by_grid(session, flt, rollup=use_rollup)  # per grid, and unassigned
     total = int(stats["reported"].sum())
     unassigned = int(stats.loc[stats["code"].isna(), "reported"].sum())
     cell_m = pick_cell_size(area, min(total, cell_budget * 4) or 1, cell_budget)
     week_cell_m = pick_cell_size(area, min(total, week_budget * 4) or 1,
-                                 week_budget / _n_weeks(stats), start=cell_m)
+                                 week_budget / _n_weeks(session, where), start=cell_m)
     cells, weeks = side_by_side(
-        session, lambda s: _cells(s, where, params, cell_m, lat0),
-        lambda s: _week_cells(s, where, params, week_cell_m, lat0))
-    cells = coarsen_to_budget(cells, cell_m, cell_budget)
+        session, lambda s: _cell_layer(s, flt, where, scope, cell_grid, cell_m),
+        lambda s: _cell_layer(s, flt, where, scope, cell_grid, week_cell_m, weeks=True))
+    cells = coarsen_to_budget(cells, cell_m, cell_budget, units=COORD_UNITS)
     cell_m = cells.attrs["cell_m"]
     weeks, week_cell_m = _coarsen_weeks(weeks, week_cell_m, week_budget)
     grids = _join_stats(grids, stats[stats["code"].notna()])
@@ -182,13 +197,6 @@ def _frame(rows, columns: list[str], wkb: str = "wkb") -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms, crs=WGS84), crs=WGS84)
 
 
-def _mid_lat(grids: gpd.GeoDataFrame) -> float:
-    if grids.empty:
-        return 36.84
-    minx, miny, maxx, maxy = grids.total_bounds
-    return float((miny + maxy) / 2)
-
-
 def _area_m2(grids: gpd.GeoDataFrame) -> float:
     """Area of the grids' bounding box in m², the upper bound on cells a filter can fill."""
     if grids.empty:
@@ -198,82 +206,81 @@ def _area_m2(grids: gpd.GeoDataFrame) -> float:
     return max((maxx - minx) * m_lon * (maxy - miny) * m_lat, 1.0)
 
 
-def metres_per_degree(lat: float) -> tuple[float, float]:
-    """(metres per degree of longitude, of latitude) at ``lat`` on the WGS84 ellipsoid."""
-    phi = math.radians(lat)
-    m_lat = 111132.954 - 559.822 * math.cos(2 * phi) + 1.175 * math.cos(4 * phi)
-    m_lon = 111412.84 * math.cos(phi) - 93.5 * math.cos(3 * phi)
-    return m_lon, m_lat
+_CELL_TYPES = {"week": "int64", "cx": "int64", "cy": "int64", "weight": "int64", "sx": "int64",
+               "sy": "int64"}
 
 
-def pick_cell_size(area_m2: float, max_points: int, budget: float, start: float = MIN_CELL_M) -> float:
-    """The smallest ``start * 2**k`` metres whose cells over ``area_m2`` (at most one per point)
-    fit ``budget``."""
-    size = start
-    while min(area_m2 / (size * size), max_points) > max(budget, 1) and size < 1e6:
-        size *= 2
-    return size
+def _cell_layer(session: Session, flt: IssueFilter, where: Where, scope: Scope | None,
+                grid: CellGrid, cell_m: float, *, weeks: bool = False) -> pd.DataFrame:
+    """The heat cells (``weeks``: the (week, cell) sums) of ``cell_m`` metres: from the rollup
+    where ``scope`` (:func:`gis.queries.rollup.scope_of`) takes in every grid and the cells are
+    no finer than the rollup's, and from a scan of the time range's partial buckets; from a
+    scan of everything otherwise."""
+    shift = None
+    if scope is not None and scope.everywhere:
+        shift = grid.shift(cell_m, WEEK_FACTOR if weeks else 1)
+    buckets = None
+    if shift is not None:
+        buckets = rollup.whole_buckets("week" if weeks else "quarter", flt)
+    if buckets is None:
+        return _scan_cells(session, where, grid, cell_m, weeks=weeks)
+    parts = [rollup.cell_sums(session, scope, buckets, shift, weeks=weeks)]
+    outside = buckets.outside_sql("i")
+    if outside:
+        _, params = buckets.inside_sql("i")
+        rest = Where([*where.clauses, f"({' OR '.join(outside)})"], where.params | params)
+        parts.append(_scan_cells(session, rest, grid, cell_m, weeks=weeks))
+    keys = ["week", "cx", "cy"] if weeks else ["cx", "cy"]
+    frame = pd.concat([p for p in parts if not p.empty] or parts[:1], ignore_index=True)
+    return (frame.groupby(keys, as_index=False)[["weight", "sx", "sy"]].sum()
+            .astype({k: v for k, v in _CELL_TYPES.items() if k in frame}))
 
 
-def _cell_steps(cell_m: float, lat0: float) -> tuple[float, float]:
-    m_lon, m_lat = metres_per_degree(lat0)
-    return cell_m / m_lon, cell_m / m_lat
-
-
-def _cells(session: Session, where: str, params: dict, cell_m: float, lat0: float) -> pd.DataFrame:
-    """(cell, weight) sums of the located issues (a report waiting for its photo's position is
-    counted with the unassigned, and has no cell)."""
-    dx, dy = _cell_steps(cell_m, lat0)
+def _scan_cells(session: Session, where: Where, grid: CellGrid, cell_m: float, *,
+                weeks: bool = False) -> pd.DataFrame:
+    """(cell, weight, sx, sy) sums of the located issues (a report waiting for its photo's
+    position is counted with the unassigned, and has no cell), with ``week`` first for
+    ``weeks``; positions in :data:`~gis.queries.rollup.COORD_UNITS`, as the rollup sums them."""
+    dx, dy = grid.steps(cell_m)
+    lead = f"{week_sql('i')} AS week, " if weeks else ""
+    groups = "1, 2, 3" if weeks else "1, 2"
     sql = f"""
-        SELECT floor(i.lon / :dx)::bigint AS cx, floor(i.lat / :dy)::bigint AS cy,
-               count(*) AS weight, sum(i.lon) AS sx, sum(i.lat) AS sy
-          FROM issues i WHERE {where} AND i.lon IS NOT NULL GROUP BY 1, 2"""
-    rows = session.execute(text(sql), params | {"dx": dx, "dy": dy}).all()
-    frame = pd.DataFrame(rows, columns=["cx", "cy", "weight", "sx", "sy"])
-    return frame.astype({"cx": "int64", "cy": "int64", "weight": "int64", "sx": "float64",
-                         "sy": "float64"})
+        SELECT {lead}floor(i.lon / :dx)::bigint AS cx, floor(i.lat / :dy)::bigint AS cy,
+               count(*) AS weight, sum({rollup.units_sql('i', 'lon')})::bigint AS sx,
+               sum({rollup.units_sql('i', 'lat')})::bigint AS sy
+          FROM issues i WHERE {where.sql} AND i.lon IS NOT NULL GROUP BY {groups}"""
+    rows = session.execute(text(sql), where.params | {"dx": dx, "dy": dy}).all()
+    columns = (["week"] if weeks else []) + ["cx", "cy", "weight", "sx", "sy"]
+    frame = pd.DataFrame(rows, columns=columns)
+    return frame.astype({c: _CELL_TYPES[c] for c in columns})
 
 
-def coarsen_to_budget(cells: pd.DataFrame, cell_m: float, budget: int) -> pd.DataFrame:
-    """Merge cells 2x2 until at most ``budget`` remain; return lat, lon (weighted mean position),
-    weight, with ``attrs['cell_m']`` the final size. Weights are summed, never dropped."""
+def coarsen_to_budget(cells: pd.DataFrame, cell_m: float, budget: int,
+                      units: float = 1) -> pd.DataFrame:
+    """Merge cells 2x2 until at most ``budget`` remain; return lat, lon (weighted mean position,
+    ``sx``, ``sy`` being sums in ``units`` per degree), weight, with ``attrs['cell_m']`` the
+    final size, heaviest first (then by cell). Weights are summed, never dropped."""
     while len(cells) > budget:
         cells = (cells.assign(cx=cells["cx"] // 2, cy=cells["cy"] // 2)
                  .groupby(["cx", "cy"], as_index=False)[["weight", "sx", "sy"]].sum())
         cell_m *= 2
-    out = pd.DataFrame({"lat": cells["sy"] / cells["weight"], "lon": cells["sx"] / cells["weight"],
+    cells = cells.sort_values(["weight", "cx", "cy"], ascending=[False, True, True],
+                              ignore_index=True)
+    out = pd.DataFrame({"lat": cells["sy"] / cells["weight"] / units,
+                        "lon": cells["sx"] / cells["weight"] / units,
                         "weight": cells["weight"].astype("int64")})
-    out = out.sort_values("weight", ascending=False, ignore_index=True)
     out.attrs["cell_m"] = cell_m
     return out
 
 
-def _n_weeks(stats: pd.DataFrame) -> int:
+def _n_weeks(session: Session, where: Where) -> int:
     """Calendar weeks the filtered issues span (at most one more than whole weeks)."""
-    if stats.empty or stats["first"].isna().all():
+    first, last = session.execute(text(
+        f"SELECT min(i.reported_at), max(i.reported_at) FROM issues i WHERE {where.sql}"),
+        where.params).one()
+    if first is None:
         return 1
-    return int((stats["last"].max() - stats["first"].min()).days // 7 + 2)
-
-
-def _week_cells(session: Session, where: str, params: dict, cell_m: float,
-                lat0: float) -> pd.DataFrame:
-    """(week, cell) sums; ``week`` counts weeks from :data:`MONDAY_0`."""
-    dx, dy = _cell_steps(cell_m, lat0)
-    sql = f"""
-        SELECT floor((date_part('epoch', i.reported_at) - :monday0) / 604800)::int AS week,
-               floor(i.lon / :dx)::bigint AS cx, floor(i.lat / :dy)::bigint AS cy,
-               count(*) AS weight, sum(i.lon) AS sx, sum(i.lat) AS sy
-          FROM issues i WHERE {where} AND i.lon IS NOT NULL GROUP BY 1, 2, 3"""
-    rows = session.execute(text(sql), params | {"dx": dx, "dy": dy,
-                                                "monday0": MONDAY_0.timestamp()}).all()
-    frame = pd.DataFrame(rows, columns=["week", "cx", "cy", "weight", "sx", "sy"])
-    return frame.astype({"week": "int64", "cx": "int64", "cy": "int64", "weight": "int64",
-                         "sx": "float64", "sy": "float64"})
-
-
-def week_start(index: int) -> date:
-    """The Monday (a local date) that starts week ``index`` counted from :data:`MONDAY_0`."""
-    return MONDAY_0.date() + timedelta(weeks=int(index))
+    return int((last - first).days // 7 + 2)
 
 
 def _coarsen_weeks(weeks: pd.DataFrame, cell_m: float, budget: int) -> tuple[pd.DataFrame, float]:
@@ -281,11 +288,14 @@ def _coarsen_weeks(weeks: pd.DataFrame, cell_m: float, budget: int) -> tuple[pd.
         weeks = (weeks.assign(cx=weeks["cx"] // 2, cy=weeks["cy"] // 2)
                  .groupby(["week", "cx", "cy"], as_index=False)[["weight", "sx", "sy"]].sum())
         cell_m *= 2
+    weeks = weeks.sort_values(["week", "weight", "cx", "cy"], ascending=[True, False, True, True],
+                              ignore_index=True)
     starts = {k: week_start(k).isoformat() for k in set(weeks["week"].tolist())}
-    out = pd.DataFrame({"week": weeks["week"].map(starts), "lat": weeks["sy"] / weeks["weight"],
-                        "lon": weeks["sx"] / weeks["weight"],
+    out = pd.DataFrame({"week": weeks["week"].map(starts),
+                        "lat": weeks["sy"] / weeks["weight"] / COORD_UNITS,
+                        "lon": weeks["sx"] / weeks["weight"] / COORD_UNITS,
                         "weight": weeks["weight"].astype("int64")})
-    return out.sort_values(["week", "weight"], ascending=[True, False], ignore_index=True), cell_m
+    return out, cell_m
 
 
 def _tune(session: Session) -> None:
@@ -337,7 +347,7 @@ def _has_written(session: Session) -> bool:
 def _join_stats(grids: gpd.GeoDataFrame, stats: pd.DataFrame) -> gpd.GeoDataFrame:
     """The grids with the statistics' counts and rates (:func:`gis.queries.statistics.with_rates`),
     named as the heatmap shows them (``issues`` reported, ``per_1000`` households)."""
-    out = with_rates(grids.merge(stats.drop(columns=["first", "last"]), on="code", how="left"))
+    out = with_rates(grids.merge(stats, on="code", how="left"))
     return out.rename(columns={"reported": "issues", "per_1000_households": "per_1000"})
 
 

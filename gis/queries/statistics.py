@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from gis.errors import InvalidParameter
 from gis.people.actors import Actor, require_role
+from gis.queries import rollup
 from gis.queries.filters import IssueFilter, Where
 from gis.queries.reads import ScopedFilter, scoped_where
 from gis.rules import (
@@ -64,35 +65,73 @@ def _counts_sql(t: str) -> str:
                       FILTER (WHERE {closed_sql(t)}))::numeric, 1)::float AS median_hours_to_close"""
 
 
-def counts_by_grid(session: Session, filters: IssueFilter, *,
-                   median: bool = False) -> pd.DataFrame:
-    """One row per grid code (``code`` None: the issues in no grid) with :data:`COUNTS`, the
-    first and last report time, and ``median_hours_to_close`` when ``median`` is asked for. A
+def counts_by_grid(session: Session, filters: IssueFilter, *, median: bool = False,
+                   rollup: bool = True) -> pd.DataFrame:
+    """One row per grid code (``code`` None: the issues in no grid) with :data:`COUNTS`, and
+    ``median_hours_to_close`` when ``median`` is asked for. A
     :class:`~gis.queries.reads.ScopedFilter` counts only the cases its reader may read.
 
-    The scan is grouped by grid row and status: few groups, so PostgreSQL aggregates in parallel
-    workers and needs no join; rows are then mapped to codes in pandas."""
+    When the rollup's keys express the filter (:func:`gis.queries.rollup.scope_of`), the cases
+    of its whole quarters are read from ``issue_rollup_grids`` and their overdue ones from the
+    issues whose time runs; the rest is scanned (``rollup=False`` scans all: the same answer).
+    The scans are grouped by grid row and status: few groups, so PostgreSQL aggregates in
+    parallel workers and needs no join; rows are then mapped to codes in pandas."""
     where = filters.where(session)
-    rows = session.execute(text(f"""
-        SELECT i.grid_id, i.status, count(*) AS reported,
-               count(*) FILTER (WHERE {overdue_sql('i')}) AS overdue,
-               count(*) FILTER (WHERE {rated_sql('i')}) AS rated,
-               count(*) FILTER (WHERE {on_time_sql('i')}) AS on_time,
-               min(i.reported_at) AS first, max(i.reported_at) AS last
-          FROM issues i WHERE {where.sql} GROUP BY i.grid_id, i.status"""), where.params).all()
-    frame = pd.DataFrame(rows, columns=["grid_id", "status", "reported", "overdue", "rated",
-                                        "on_time", "first", "last"])
+    frame = _grid_status_counts(session, filters, where, rollup)
     frame["open"] = frame["reported"].where(frame["status"].isin(OPEN_STATUSES), 0)
     frame["closed"] = frame["reported"].where(frame["status"] == CLOSED_STATUS, 0)
     frame["rejected"] = frame["reported"].where(frame["status"] == "rejected", 0)
     codes = dict(session.execute(text("SELECT id, code FROM grids")).all())
     frame["code"] = frame["grid_id"].map(codes)
-    out = frame.groupby("code", dropna=False, as_index=False).agg(
-        {**dict.fromkeys(COUNTS, "sum"), "first": "min", "last": "max"})
-    out = out[["code", *COUNTS, "first", "last"]].astype(dict.fromkeys(COUNTS, "int64"))
+    out = frame.groupby("code", dropna=False, as_index=False)[list(COUNTS)].sum()
+    out = out[["code", *COUNTS]].astype(dict.fromkeys(COUNTS, "int64"))
     if median:
         out = out.merge(_median_hours(session, where), on="code", how="left")
     return out
+
+
+_GRID_STATUS = ["grid_id", "status", "reported", "overdue", "rated", "on_time"]
+
+
+def _grid_status_counts(session: Session, filters: IssueFilter, where: Where,
+                        use_rollup: bool) -> pd.DataFrame:
+    """(grid_id, status) rows of counts, from the rollup where it holds the filter's cases."""
+    scope = rollup.scope_of(session, filters) if use_rollup else None
+    buckets = rollup.whole_buckets("quarter", filters) if scope is not None else None
+    if scope is None or buckets is None:
+        return _scan_grid_status(session, where)
+    inside, params = buckets.inside_sql("i")
+    outside = buckets.outside_sql("i") + ([scope.rest_sql] if scope.rest_sql else [])
+    held = inside + (f" AND NOT ({scope.rest_sql})" if scope.rest_sql else "")
+    parts = [rollup.grid_counts(session, scope, buckets).assign(overdue=0)[_GRID_STATUS],
+             _scan_overdue(session, _and(where, held, params))]
+    if outside:
+        parts.append(_scan_grid_status(session, _and(where, " OR ".join(outside), params)))
+    return pd.concat([p for p in parts if not p.empty] or parts[:1], ignore_index=True)
+
+
+def _and(where: Where, clause: str, params: dict) -> Where:
+    return Where([*where.clauses, f"({clause})"], where.params | params)
+
+
+def _scan_grid_status(session: Session, where: Where) -> pd.DataFrame:
+    rows = session.execute(text(f"""
+        SELECT i.grid_id, i.status, count(*) AS reported,
+               count(*) FILTER (WHERE {overdue_sql('i')}) AS overdue,
+               count(*) FILTER (WHERE {rated_sql('i')}) AS rated,
+               count(*) FILTER (WHERE {on_time_sql('i')}) AS on_time
+          FROM issues i WHERE {where.sql} GROUP BY i.grid_id, i.status"""), where.params).all()
+    return pd.DataFrame(rows, columns=_GRID_STATUS)
+
+
+def _scan_overdue(session: Session, where: Where) -> pd.DataFrame:
+    """Overdue cases per (grid_id, status): overdue depends on now(), so it is never rolled
+    up; the issues whose time runs have an index of their own (issues_timed_due_idx)."""
+    rows = session.execute(text(f"""
+        SELECT i.grid_id, i.status, 0, count(*), 0, 0 FROM issues i
+         WHERE {where.sql} AND {overdue_sql('i')} GROUP BY i.grid_id, i.status"""),
+        where.params).all()
+    return pd.DataFrame(rows, columns=_GRID_STATUS)
 
 
 def _median_hours(session: Session, where: Where) -> pd.DataFrame:
@@ -160,7 +199,7 @@ def current_grids(session: Session, filters: IssueFilter) -> list[tuple]:
 
 def _public(row: dict) -> dict:
     """A statistics row without the helper columns, NaN as None."""
-    out = {k: v for k, v in row.items() if k not in ("first", "last", "rated", "on_time")}
+    out = {k: v for k, v in row.items() if k not in ("rated", "on_time")}
     return {k: (None if isinstance(v, float) and v != v else v) for k, v in out.items()}
 
 
