@@ -364,6 +364,7 @@ class Issue(Base):
         # The issues whose time runs, by due time: overdue counts (migration 0011).
         Index("issues_timed_due_idx", "due_at",
               postgresql_where=text("status NOT IN ('closed', 'rejected', 'on_hold')")),
+        Index("issues_closed_at_idx", "closed_at", postgresql_where=text("status = 'closed'")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -251,7 +251,7 @@ def _scan_cells(session: Session, where: Where, grid: CellGrid, cell_m: float, *
           FROM issues i WHERE {where.sql} AND i.lon IS NOT NULL GROUP BY {groups}"""
     rows = session.execute(text(sql), where.params | {"dx": dx, "dy": dy}).all()
     columns = (["week"] if weeks else []) + ["cx", "cy", "weight", "sx", "sy"]
-    frame = pd.DataFrame(rows, columns=columns)
+    frame = rollup.frame_of(rows, columns)
     return frame.astype({c: _CELL_TYPES[c] for c in columns})
 
 

@@ -121,7 +121,7 @@ def _scan_grid_status(session: Session, where: Where) -> pd.DataFrame:
                count(*) FILTER (WHERE {rated_sql('i')}) AS rated,
                count(*) FILTER (WHERE {on_time_sql('i')}) AS on_time
           FROM issues i WHERE {where.sql} GROUP BY i.grid_id, i.status"""), where.params).all()
-    return pd.DataFrame(rows, columns=_GRID_STATUS)
+    return rollup.frame_of(rows, _GRID_STATUS)
 
 
 def _scan_overdue(session: Session, where: Where) -> pd.DataFrame:
@@ -131,7 +131,7 @@ def _scan_overdue(session: Session, where: Where) -> pd.DataFrame:
         SELECT i.grid_id, i.status, 0, count(*), 0, 0 FROM issues i
          WHERE {where.sql} AND {overdue_sql('i')} GROUP BY i.grid_id, i.status"""),
         where.params).all()
-    return pd.DataFrame(rows, columns=_GRID_STATUS)
+    return rollup.frame_of(rows, _GRID_STATUS)
 
 
 def _median_hours(session: Session, where: Where) -> pd.DataFrame:

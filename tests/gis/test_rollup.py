@@ -412,3 +412,31 @@ def test_statements_moving_issues_between_keys_in_opposite_orders_never_deadlock
     assert errors == []
     with demo_engine.connect() as conn:
         assert rollup.check(conn) == []
+
+
+@given(day=st.dates(date(2025, 1, 1), date(2025, 12, 31)),
+       kind=st.sampled_from(dashboard.PERIODS), reader=st.sampled_from(["admin", "leader"]),
+       categories=st.lists(st.sampled_from(CATEGORIES), max_size=2).map(tuple))
+@EXAMPLES
+def test_the_dashboards_summary_is_one_scans(session, day, kind, reader, categories):
+    """The headline read in parts (rollup, indexes) against the same rules in one scan."""
+    from gis.queries.reads import scoped_where
+    from gis.rules import closed_sql, on_time_sql, open_sql, rated_sql
+
+    actor = load_actor(session, reader)[0]
+    flt = dashboard.DashFilter(dashboard.period_of(kind, day), categories=categories)
+    where = scoped_where(session, actor, flt.issues())
+    window = {"a": dashboard._window(flt.period)["p_since"],
+              "b": dashboard._window(flt.period)["p_after"]}
+    closed = f"{closed_sql('i')} AND i.closed_at >= :a AND i.closed_at < :b"
+    scanned = session.execute(text(f"""
+        SELECT count(*) FILTER (WHERE {open_sql('i')}) AS open,
+               count(*) FILTER (WHERE {dashboard.overdue_now_sql()}) AS overdue,
+               count(*) FILTER (WHERE i.reported_at >= :a AND i.reported_at < :b) AS reported,
+               count(*) FILTER (WHERE {closed}) AS closed,
+               count(*) FILTER (WHERE {closed} AND {rated_sql('i')}) AS rated,
+               count(*) FILTER (WHERE {closed} AND {on_time_sql('i')}) AS on_time
+          FROM issues i LEFT JOIN issue_steps s ON s.issue_id = i.id AND s.done_at IS NULL
+         WHERE {where.sql}"""), where.params | window).mappings().one()
+    ours = dashboard.summary(session, actor, flt)
+    assert {k: ours[k] for k in scanned} == dict(scanned)

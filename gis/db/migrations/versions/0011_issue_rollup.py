@@ -14,9 +14,10 @@ triggers, for the heatmap, the statistics and the dashboard at city scale
 Quarters are Beijing calendar quarters of ``reported_at``. Statement-level triggers on issues
 (INSERT, UPDATE, DELETE, TRUNCATE) add each statement's changes per key, one upsert per key in
 key order (so two statements never wait for each other's rows in opposite orders), and remove
-rows whose count falls to zero. Also a partial index of the issues whose time runs
-(gis.rules.UNTIMED_STATUSES left out) by due time: overdue depends on now(), so it is counted
-from the open issues, not rolled up.
+rows whose count falls to zero. Also two partial indexes: the issues whose time runs
+(gis.rules.UNTIMED_STATUSES left out) by due time, since overdue depends on now() and is counted
+from them, not rolled up; and the closed issues by closing time (the dashboard's closures of a
+period).
 
 The expressions are gis.queries.rollup's, written out here as history; a property test checks
 that the triggers keep the tables equal to gis.queries.rollup.check's scan.
@@ -171,6 +172,7 @@ def upgrade() -> None:
     _reference()
     op.execute(f"""CREATE INDEX issues_timed_due_idx ON issues (due_at)
                    WHERE status NOT IN {UNTIMED}""")
+    op.execute("CREATE INDEX issues_closed_at_idx ON issues (closed_at) WHERE status = 'closed'")
     op.execute(_function("gridmap_rollup_insert", [("new_rows", "1")], drop_zero=False))
     op.execute(_function("gridmap_rollup_update", [("new_rows", "1"), ("old_rows", "-1")],
                          drop_zero=True, guard=UPDATE_GUARD))
@@ -199,6 +201,7 @@ def downgrade() -> None:
         op.execute(f"DROP TRIGGER IF EXISTS issues_rollup_{name} ON issues")
         op.execute(f"DROP FUNCTION IF EXISTS gridmap_rollup_{name}()")
     op.execute("DROP INDEX IF EXISTS issues_timed_due_idx")
+    op.execute("DROP INDEX IF EXISTS issues_closed_at_idx")
     for table in ("issue_rollup_weeks", "issue_rollup_cells", "issue_rollup_grids",
                   "issue_rollup_reference"):
         op.execute(f"DROP TABLE IF EXISTS {table}")
