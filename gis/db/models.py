@@ -129,12 +129,12 @@ class IssueRollupReference(Base):
 
 
 class IssueRollupGrids(Base):
-    """Issues per quarter, grid (0: none), category and status, kept by triggers (migration
+    """Issues per year, grid (0: none), category and status, kept by triggers (migration
     0011, gis.queries.rollup)."""
 
     __tablename__ = "issue_rollup_grids"
 
-    quarter: Mapped[date] = mapped_column(Date, primary_key=True)
+    year: Mapped[date] = mapped_column(Date, primary_key=True)
     grid_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     category: Mapped[str] = mapped_column(String(32), primary_key=True)
     status: Mapped[str] = mapped_column(String(16), primary_key=True)
@@ -144,12 +144,12 @@ class IssueRollupGrids(Base):
 
 
 class IssueRollupCells(Base):
-    """Located issues per quarter, base cell, category and status, with the sums of their
+    """Located issues per year, base cell, category and status, with the sums of their
     positions in 1e-7 degrees (migration 0011, gis.queries.rollup)."""
 
     __tablename__ = "issue_rollup_cells"
 
-    quarter: Mapped[date] = mapped_column(Date, primary_key=True)
+    year: Mapped[date] = mapped_column(Date, primary_key=True)
     cx: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     cy: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     category: Mapped[str] = mapped_column(String(32), primary_key=True)

@@ -15,7 +15,7 @@ Cell sizes are picked from the area in view against a budget of rows, and cells 
 in numpy when a budget is still exceeded, so weights always add up to the issue count. Cells
 are those of the database's cell grid (:class:`gis.queries.rollup.CellGrid`), and positions are
 summed as integers, so that where the rollup's keys express the filter and a layer's cells are
-no finer than the rollup's, the layer is read from the rollup (the whole quarters or weeks of
+no finer than the rollup's, the layer is read from the rollup (the whole years or weeks of
 the time range) and a scan of the rest, with the very numbers a scan of everything gives.
 Hotspots are Getis-Ord Gi* (PySAL esda) over the grids' Queen contiguity, with a permutation
 p-value.
@@ -221,7 +221,7 @@ def _cell_layer(session: Session, flt: IssueFilter, where: Where, scope: Scope |
         shift = grid.shift(cell_m, WEEK_FACTOR if weeks else 1)
     buckets = None
     if shift is not None:
-        buckets = rollup.whole_buckets("week" if weeks else "quarter", flt)
+        buckets = rollup.whole_buckets("week" if weeks else "year", flt)
     if buckets is None:
         return _scan_cells(session, where, grid, cell_m, weeks=weeks)
     parts = [rollup.cell_sums(session, scope, buckets, shift, weeks=weeks)]

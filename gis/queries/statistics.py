@@ -72,7 +72,7 @@ def counts_by_grid(session: Session, filters: IssueFilter, *, median: bool = Fal
     :class:`~gis.queries.reads.ScopedFilter` counts only the cases its reader may read.
 
     When the rollup's keys express the filter (:func:`gis.queries.rollup.scope_of`), the cases
-    of its whole quarters are read from ``issue_rollup_grids`` and their overdue ones from the
+    of its whole years are read from ``issue_rollup_grids`` and their overdue ones from the
     issues whose time runs; the rest is scanned (``rollup=False`` scans all: the same answer).
     The scans are grouped by grid row and status: few groups, so PostgreSQL aggregates in
     parallel workers and needs no join; rows are then mapped to codes in pandas."""
@@ -97,7 +97,7 @@ def _grid_status_counts(session: Session, filters: IssueFilter, where: Where,
                         use_rollup: bool) -> pd.DataFrame:
     """(grid_id, status) rows of counts, from the rollup where it holds the filter's cases."""
     scope = rollup.scope_of(session, filters) if use_rollup else None
-    buckets = rollup.whole_buckets("quarter", filters) if scope is not None else None
+    buckets = rollup.whole_buckets("year", filters) if scope is not None else None
     if scope is None or buckets is None:
         return _scan_grid_status(session, where)
     inside, params = buckets.inside_sql("i")
