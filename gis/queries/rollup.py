@@ -320,7 +320,10 @@ def _sources(grid: str = "ref") -> dict[str, tuple[list[tuple[str, str]], list[t
         "issue_rollup_grids": (
             [("year", year_sql("t")), ("grid_id", f"coalesce(t.grid_id, {NO_GRID})"),
              ("category", "t.category"), ("status", "t.status")],
-            [("n", "1"), ("rated", f"({rated})::int"), ("on_time", f"({on_time})::int")], False),
+            # IS TRUE: a closed case without a closing time is not on time (NULL, as a scan's
+            # FILTER takes it), and a row trigger's value must not be NULL
+            [("n", "1"), ("rated", f"({rated})::int"), ("on_time", f"(({on_time}) IS TRUE)::int")],
+            False),
         "issue_rollup_cells": (
             [("year", year_sql("t")), ("cx", cell_sql("t", "lon", f"{grid}.dx")),
              ("cy", cell_sql("t", "lat", f"{grid}.dy")), ("category", "t.category"),
