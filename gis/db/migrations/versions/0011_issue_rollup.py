@@ -100,19 +100,26 @@ def _apply(table: str, keys, values, located: bool, sources: list[tuple[str, str
         SELECT {klist}, {sums} FROM ({union}) c GROUP BY {klist} HAVING {nonzero}
          ORDER BY {klist}
         ON CONFLICT ({klist}) DO UPDATE SET
-            {', '.join(f'{v} = r.{v} + excluded.{v}' for v in vnames)};"""
+            {', '.join(f'{v} = r.{v} + excluded.{v}' for v in vnames)}"""
     if not drop_zero:
-        return upsert
-    matched = " AND ".join(f"r.{k} = c.{k}" for k in knames)
-    return upsert + f"""
-        DELETE FROM {table} r USING (SELECT DISTINCT {klist} FROM ({union}) u) c
-         WHERE {matched} AND r.n = 0;"""
+        return upsert + ";"
+    # Each emptied key is deleted by its primary key (a join with the transition tables would be
+    # planned blind, as a scan of the whole rollup table).
+    matched = " AND ".join(f"{k} = emptied.{k}" for k in knames)
+    return f"""
+        FOR emptied IN {upsert} RETURNING {', '.join(f'r.{k}' for k in knames)}, r.n LOOP
+            IF emptied.n = 0 THEN
+                DELETE FROM {table} WHERE {matched};
+            END IF;
+        END LOOP;"""
 
 
 def _function(name: str, sources: list[tuple[str, str]], drop_zero: bool, guard: str = "") -> str:
     body = "".join(_apply(t, k, v, located, sources, drop_zero) for t, k, v, located in TABLES)
     return f"""
         CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$
+        DECLARE
+            emptied record;
         BEGIN
             {guard}
             {body}
