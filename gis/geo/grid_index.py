@@ -25,7 +25,9 @@ refused when the index is built (``InvalidGeometry``), because "interior" means 
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,6 +59,12 @@ _MAX_CELLS = 1 << 25
 # of mixed cells by nothing measurable.
 _MARGIN = 1e-6
 _PAIRS_PER_CHUNK = 1 << 21  # (edge, strip) pairs handled at a time, to bound scratch memory
+
+# Bulk tagging: points per span (a span's float temporaries, 512 KiB each, stay in cache), and
+# threads by default. Below PARALLEL_MIN_POINTS a second thread costs more than it saves.
+SPAN_POINTS = 1 << 16
+PARALLEL_MIN_POINTS = 200_000
+MAX_DEFAULT_WORKERS = 4
 
 # Degree bounds of a metric tolerance, which pad the raster and decide which cells are surely
 # beyond tolerance (the distances themselves are always computed in metres). The meridional
@@ -139,6 +147,7 @@ class GridIndex:
         self._tree = shapely.STRtree(self.geometries)
         self._setup_metric()
         self._setup_cells(cell_target)
+        self._warm_prepared()
         # plain-Python twins of the arrays, for the single-point path (numpy scalars are slow)
         self._inside = [Assignment(i, k, INSIDE, None) for i, k in enumerate(self.keys)]
         self._geom_list = self.geometries.tolist()
@@ -189,6 +198,18 @@ class GridIndex:
         self._reach_tree = shapely.STRtree(shapely.box(x0 - t, y0 - t, x1 + t, y1 + t))
         self._pad_lon, self._pad_lat = _degree_pads(self.tolerance_m, lat0, lat1)
 
+    def _warm_prepared(self) -> None:
+        """Ask every prepared grid each question once, so that GEOS builds the indexes it builds
+        lazily now, single-threaded: the threads of ``locate_many`` (and a server's) then only
+        read them."""
+        if len(self) == 0:
+            return
+        probe = shapely.point_on_surface(self.geometries)
+        shapely.contains_properly(self.geometries, probe)
+        shapely.intersects(self.geometries, probe)
+        x0, y0, _, _ = shapely.bounds(self._metric_geoms).T
+        shapely.distance(self._metric_geoms, shapely.points(x0 - 1.0, y0 - 1.0))
+
     def _project_xy(self, xy: np.ndarray) -> np.ndarray:
         x, y = self._to_metric.transform(xy[:, 0], xy[:, 1])
         return np.column_stack([x, y])
@@ -207,9 +228,12 @@ class GridIndex:
         if cell_target <= 0 or len(self) == 0:
             self._frame = _frame_for(bounds, 1)
             self._cells = np.full((1, 1), _MIXED if len(self) else _FAR, np.int16)
+            self._edge_cells = None
         else:
             self._frame = _frame_for(bounds, cell_target)
-            self._cells = _build_cell_table(self._frame, self.geometries, self._near_rects())
+            self._cells, self._edge_cells = _build_cell_table(
+                self._frame, self.geometries, self._near_rects()
+            )
         self._cells_flat = memoryview(self._cells.reshape(-1))
         f = self._frame
         self._x0, self._y0, self._kx, self._ky = f.x0, f.y0, f.kx, f.ky
@@ -285,41 +309,102 @@ class GridIndex:
 
     # ---- many points --------------------------------------------------------------------------
 
-    def locate_many(self, lon, lat, *, use_cells: bool = True) -> BulkAssignment:
+    def locate_many(
+        self, lon, lat, *, use_cells: bool = True, workers: int | None = None
+    ) -> BulkAssignment:
         """Tag many points at once: a table lookup for all, geometry only for the few that need it.
 
+        The points go in spans of ``SPAN_POINTS``, so a span's temporaries stay in the CPU's cache,
+        and the spans go to ``workers`` threads (default: one below ``PARALLEL_MIN_POINTS``
+        points, else every CPU this process may use, at most ``MAX_DEFAULT_WORKERS``). numpy and
+        shapely release the GIL for most of that work. A point's answer depends on that point
+        alone, so the result is the same row for row whatever the spans and threads.
         ``use_cells=False`` sends every point down the exact path; the answers must not change.
         """
         lon, lat = _as_coordinate_arrays(lon, lat)
+        n = len(lon)
+        workers = _default_workers(n) if workers is None else _checked_workers(workers)
         out = BulkAssignment(
-            position=np.full(len(lon), -1, np.int64),
-            method=np.full(len(lon), _UNASSIGNED_CODE, np.uint8),
-            distance_m=np.full(len(lon), np.nan),
+            position=np.empty(n, np.int64),
+            method=np.empty(n, np.uint8),
+            distance_m=np.empty(n),
         )
-        codes = self._cell_codes(lon, lat) if use_cells else np.full(len(lon), _MIXED, np.int8)
-        inside = np.flatnonzero(codes >= 0)
-        out.position[inside] = codes[inside]
-        out.method[inside] = _INSIDE_CODE
-        mixed = np.flatnonzero(codes == _MIXED)
-        unresolved = self._resolve_covered(lon, lat, mixed, out)
-        self._resolve_nearest(lon, lat, np.union1d(np.flatnonzero(codes == _NEAR), unresolved), out)
+        spans = [slice(i, min(i + SPAN_POINTS, n)) for i in range(0, n, SPAN_POINTS)]
+
+        def run(span: slice) -> None:
+            part = BulkAssignment(out.position[span], out.method[span], out.distance_m[span])
+            self._locate_span(lon[span], lat[span], part, use_cells)
+
+        if workers == 1 or len(spans) < 2:
+            for span in spans:
+                run(span)
+        else:
+            with ThreadPoolExecutor(min(workers, len(spans))) as pool:
+                for _ in pool.map(run, spans):  # re-raises a span's exception here
+                    pass
         return out
 
-    def _cell_codes(self, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
-        """The cell code of every point (``_FAR`` off the raster), vectorised, few temporaries."""
+    def _locate_span(
+        self, lon: np.ndarray, lat: np.ndarray, out: BulkAssignment, use_cells: bool
+    ) -> None:
+        """``locate_many`` for one span, written into ``out`` (views of the whole result)."""
+        if use_cells:
+            codes, cell = self._cell_codes(lon, lat)
+        else:
+            codes, cell = np.full(len(lon), _MIXED, np.int8), None
+        np.maximum(codes, -1, out=out.position)  # the grid of pure cells, -1 for the rest
+        np.less(codes, 0, out=out.method)  # _INSIDE_CODE (0) for pure cells, 1 for the rest
+        out.method *= _UNASSIGNED_CODE
+        out.distance_m.fill(np.nan)
+        ask = np.flatnonzero((codes == _MIXED) | (codes == _NEAR))
+        kind = codes[ask]
+        mixed, outside = ask[kind == _MIXED], ask[kind == _NEAR]
+        if cell is not None and self._edge_cells is not None and len(mixed):
+            side = self._side_of_edge(lon[mixed], lat[mixed], cell[mixed])
+            inside = side >= 0
+            out.position[mixed[inside]] = side[inside]
+            out.method[mixed[inside]] = _INSIDE_CODE
+            outside = np.concatenate([outside, mixed[side == _NEAR]])
+            mixed = mixed[side == _MIXED]
+        unresolved = self._resolve_covered(lon, lat, mixed, out)
+        self._resolve_nearest(lon, lat, np.concatenate([outside, unresolved]), out)
+
+    def _cell_codes(self, lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The cell code of every point (``_FAR`` off the raster) and its cell's flat index."""
         fx = lon - self._x0
         fx *= self._kx
         fy = lat - self._y0
         fy *= self._ky
         off = (fx < 0) | (fx >= self._ncols) | (fy < 0) | (fy >= self._nrows)
         with np.errstate(invalid="ignore"):  # absurd coordinates overflow; they are off anyway
-            cell = fy.astype(np.int64)
+            cell = fy.astype(np.intp)
             cell *= self._ncols
-            cell += fx.astype(np.int64)
+            cell += fx.astype(np.intp)
         cell[off] = 0
         codes = self._cells.reshape(-1)[cell]
         codes[off] = _FAR
-        return codes
+        return codes, cell
+
+    def _side_of_edge(self, lon: np.ndarray, lat: np.ndarray, cell: np.ndarray) -> np.ndarray:
+        """For points in mixed cells: the grid whose interior holds each, _NEAR where no grid
+        does, both by the side of the cell's one edge; _MIXED where that does not decide.
+
+        The side is the sign of Shewchuk's orientation determinant, trusted only beyond its
+        error bound, so it is the exact sign; points on or a rounding away from the edge are
+        left to geometry (they may be on the boundary).
+        """
+        ec = self._edge_cells
+        edge = ec.edge[np.searchsorted(ec.cells, cell)]
+        side = np.full(len(edge), _MIXED, np.int32)
+        has = np.flatnonzero(edge >= 0)
+        e, px, py = edge[has], lon[has], lat[has]
+        left = (ec.edges.ax[e] - px) * (ec.edges.by[e] - py)
+        right = (ec.edges.ay[e] - py) * (ec.edges.bx[e] - px)
+        det = left - right
+        sure = np.abs(det) > _ORIENT_ERROR * (np.abs(left) + np.abs(right))
+        e, det = e[sure], det[sure]
+        side[has[sure]] = np.where(det > 0, ec.edges.left[e], ec.edges.right[e])
+        return side
 
     def _resolve_covered(
         self, lon: np.ndarray, lat: np.ndarray, idx: np.ndarray, out: BulkAssignment
@@ -425,6 +510,23 @@ def _refuse(geoms: np.ndarray, keys: Sequence[str], bad: np.ndarray, what: str) 
     raise InvalidGeometry(f"{len(bad_at)} grid(s) {what}: {', '.join(named)}")
 
 
+def _default_workers(n_points: int) -> int:
+    """Threads for ``n_points``: one for small inputs, else the CPUs we may use (at most a few)."""
+    if n_points < PARALLEL_MIN_POINTS:
+        return 1
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, MAX_DEFAULT_WORKERS))
+
+
+def _checked_workers(workers: int) -> int:
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be a whole number >= 1, got {workers!r}")
+    return workers
+
+
 def _as_coordinate_arrays(lon, lat) -> tuple[np.ndarray, np.ndarray]:
     """Flat float64 arrays of equal length, all finite."""
     lon = np.asarray(lon, dtype=np.float64).reshape(-1)
@@ -481,11 +583,18 @@ def _frame_for(bounds: tuple[float, float, float, float], n_cells: int) -> _Fram
 _BAND_CELLS = 1 << 21  # cells labelled at a time, which bounds the build's scratch memory
 
 
-def _build_cell_table(frame: _Frame, geoms: np.ndarray, near_rects: np.ndarray) -> np.ndarray:
-    """Code every cell: a grid position (pure interior), _MIXED, _NEAR or _FAR."""
-    ax, ay, bx, by, grid = _edges_in_cells(frame, geoms)
-    boundary = _mark_boundary_cells(frame, ax, ay, bx, by)
-    rows, c0, c1, owner = _interior_runs(frame, ax, ay, bx, by, grid)
+def _build_cell_table(
+    frame: _Frame, geoms: np.ndarray, near_rects: np.ndarray
+) -> tuple[np.ndarray, _EdgeCells]:
+    """Code every cell: a grid position (pure interior), _MIXED, _NEAR or _FAR; and the mixed
+    cells that a single edge decides (see _EdgeCells)."""
+    ring_edges = _ring_edges(geoms)
+    ax, ay, bx, by = _to_cell_units(frame, *ring_edges[:4])
+    edges = _unique_edges(*ring_edges)
+    boundary, pair_cell, pair_edge = _mark_boundary_cells(
+        frame, *_to_cell_units(frame, edges.ax, edges.ay, edges.bx, edges.by)
+    )
+    rows, c0, c1, owner = _interior_runs(frame, ax, ay, bx, by, ring_edges[4])
     rects = _rects_in_cells(frame, near_rects)
     table = np.empty((frame.nrows, frame.ncols), np.int16 if len(geoms) < 2**15 else np.int32)
     band = max(1, _BAND_CELLS // frame.ncols)
@@ -494,40 +603,56 @@ def _build_cell_table(frame: _Frame, geoms: np.ndarray, near_rects: np.ndarray) 
         lo, hi = np.searchsorted(rows, [r0, r1])
         runs = (rows[lo:hi] - r0, c0[lo:hi], c1[lo:hi], owner[lo:hi])
         table[r0:r1] = _label_band(r1 - r0, frame.ncols, runs, rects - [0, r0, 0, r0])
-    table[boundary] = _MIXED
-    return table
+    flat = table.reshape(-1)
+    on_edge = np.flatnonzero(boundary.reshape(-1))
+    del boundary
+    centre = flat[on_edge]  # the scanline's answer at each boundary cell's centre
+    flat[on_edge] = _MIXED
+    return table, _single_edge_cells(frame, flat, on_edge, centre, pair_cell, pair_edge, edges)
 
 
-def _edges_in_cells(frame: _Frame, geoms: np.ndarray):
-    """Every ring edge of every grid, in cell units: (ax, ay, bx, by, grid position)."""
+def _ring_edges(geoms: np.ndarray):
+    """Every ring edge of every grid, in degrees: (ax, ay, bx, by, grid position, interior on
+    the left of a -> b)."""
     parts, part_grid = shapely.get_parts(geoms, return_index=True)
     rings, ring_part = shapely.get_rings(parts, return_index=True)
+    hole = np.r_[False, ring_part[1:] == ring_part[:-1]]  # each part's first ring is its shell
+    interior_left = shapely.is_ccw(rings) != hole
     xy, ring_of = shapely.get_coordinates(rings, return_index=True)
-    x = (xy[:, 0] - frame.x0) * frame.kx
-    y = (xy[:, 1] - frame.y0) * frame.ky
     a = np.flatnonzero(ring_of[1:] == ring_of[:-1])
-    return x[a], y[a], x[a + 1], y[a + 1], part_grid[ring_part[ring_of[a]]]
+    ring = ring_of[a]
+    return (
+        xy[a, 0], xy[a, 1], xy[a + 1, 0], xy[a + 1, 1],
+        part_grid[ring_part[ring]], interior_left[ring],
+    )
 
 
-def _mark_boundary_cells(frame: _Frame, ax, ay, bx, by) -> np.ndarray:
-    """Cells whose closed box some grid edge touches or comes within _MARGIN of.
-
-    Each edge is walked along its major axis (so the slope used is at most 1 and rounding stays
-    ~1e-12 cells): see _mark_strips. The margin also makes the lookup safe: a query point that
-    rounding puts in a pure cell it is not in lies within ~1e-12 of that cell's box, with no
-    boundary in between, so it has the same answer.
-    """
-    ax, ay, bx, by = _unique_edges(ax, ay, bx, by)
-    mask = np.zeros((frame.nrows, frame.ncols), bool)
-    flat = np.abs(bx - ax) >= np.abs(by - ay)
-    _mark_strips(mask, ax[flat], ay[flat], bx[flat], by[flat])
-    steep = ~flat  # the same walk with the axes swapped, through a transposed view of the mask
-    _mark_strips(mask.T, ay[steep], ax[steep], by[steep], bx[steep])
-    return mask
+def _to_cell_units(frame: _Frame, ax, ay, bx, by):
+    return (
+        (ax - frame.x0) * frame.kx,
+        (ay - frame.y0) * frame.ky,
+        (bx - frame.x0) * frame.kx,
+        (by - frame.y0) * frame.ky,
+    )
 
 
-def _unique_edges(ax, ay, bx, by):
-    """Each edge once: neighbouring grids share their edges, so half the work is repeated."""
+@dataclass(frozen=True)
+class _Edges:
+    """Distinct edges in degrees, each from its smaller end, with what lies on either side: a
+    grid position, _NEAR (no grid: outside all), or _MIXED (several grids: bad data)."""
+
+    ax: np.ndarray
+    ay: np.ndarray
+    bx: np.ndarray
+    by: np.ndarray
+    left: np.ndarray
+    right: np.ndarray
+
+
+def _unique_edges(ax, ay, bx, by, grid, interior_left) -> _Edges:
+    """Each edge once (neighbouring grids share their edges, so half the walk would repeat),
+    with the grid on each side. Equal means equal doubles in degrees: edges that differ by a
+    hair stay two, and a cell both come near is then decided by geometry."""
     swap = (ax > bx) | ((ax == bx) & (ay > by))
     e = np.column_stack(
         [
@@ -537,12 +662,112 @@ def _unique_edges(ax, ay, bx, by):
             np.where(swap, ay, by),
         ]
     )
-    e = np.unique(e, axis=0)
-    return e[:, 0], e[:, 1], e[:, 2], e[:, 3]
+    e, which = np.unique(e, axis=0, return_inverse=True)
+    which = which.reshape(-1)
+    on_left = interior_left != swap
+    return _Edges(
+        e[:, 0], e[:, 1], e[:, 2], e[:, 3],
+        _side_owner(len(e), which[on_left], grid[on_left]),
+        _side_owner(len(e), which[~on_left], grid[~on_left]),
+    )
 
 
-def _mark_strips(mask: np.ndarray, ax, ay, bx, by) -> None:
-    """Mark mask[row, col] for every cell within _MARGIN of an edge; edges have |dy| <= |dx|.
+def _side_owner(n_edges: int, edge: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """Per edge: the one grid with its interior on that side, _NEAR if none, _MIXED if several."""
+    count = np.bincount(edge, minlength=n_edges)
+    owner = np.full(n_edges, _NEAR, np.int32)
+    owner[edge] = grid
+    owner[count > 1] = _MIXED
+    return owner
+
+
+@dataclass(frozen=True)
+class _EdgeCells:
+    """Mixed cells that one edge alone comes near: there the side of that edge is the answer.
+
+    ``cells`` are the flat indices of all mixed cells, sorted; ``edge`` gives, for each, the
+    edge (into ``edges``) that alone comes within _MARGIN of it, or -1 where that is not so or
+    the sides cannot be trusted. Within such a cell the edge runs from border to border (its
+    ends, vertices, would bring a second edge), so a point strictly left of it is in the interior
+    of ``edges.left`` (or outside every grid, for _NEAR), and likewise on the right.
+    """
+
+    cells: np.ndarray
+    edge: np.ndarray
+    edges: _Edges
+
+
+# Relative error bound of the orientation determinant in floating point (Shewchuk's
+# ccwerrboundA, epsilon = 2**-53): beyond it the computed sign is the exact one.
+_ORIENT_ERROR = (3.0 + 16.0 * 2.0**-53) * 2.0**-53
+
+# A cell centre this far (in cells) from the cell's edge is on its side beyond any rounding.
+_CENTRE_CLEAR = 1e-6
+
+
+def _single_edge_cells(
+    frame: _Frame, flat: np.ndarray, on_edge: np.ndarray, centre: np.ndarray,
+    pair_cell: np.ndarray, pair_edge: np.ndarray, edges: _Edges,
+) -> _EdgeCells:
+    """Find the cells one edge decides, and check each against the scanline fill.
+
+    A grid that covers part of such a cell without an edge in it covers all of it (overlapping
+    grids, bad data) and so its centre: then the scanline's answer at the centre differs from
+    the side's, and the cell is left to geometry.
+    """
+    cells = np.flatnonzero(flat == _MIXED)
+    edge = np.full(len(cells), -1, np.int32)
+    order = np.argsort(pair_cell, kind="stable")
+    pc, pe = pair_cell[order], pair_edge[order]
+    alone = np.ones(len(pc), bool)
+    alone[1:] &= pc[1:] != pc[:-1]
+    alone[:-1] &= pc[1:] != pc[:-1]
+    pc, pe = pc[alone], pe[alone]
+    row, col = np.divmod(pc, frame.ncols)
+    ax, ay, bx, by = _to_cell_units(
+        frame, edges.ax[pe], edges.ay[pe], edges.bx[pe], edges.by[pe]
+    )
+    cross = (bx - ax) * (row + 0.5 - ay) - (by - ay) * (col + 0.5 - ax)
+    side = cross / np.hypot(bx - ax, by - ay)  # signed distance of the centre, in cells
+    expected = np.where(side > 0, edges.left[pe], edges.right[pe])
+    seen = centre[np.searchsorted(on_edge, pc)]
+    agree = (expected == seen) | ((expected == _NEAR) & (seen == _FAR))
+    ok = (np.abs(side) > _CENTRE_CLEAR) & (expected != _MIXED) & agree
+    edge[np.searchsorted(cells, pc[ok])] = pe[ok]
+    return _EdgeCells(cells, edge, edges)
+
+
+def _mark_boundary_cells(frame: _Frame, ax, ay, bx, by):
+    """Cells whose closed box some grid edge touches or comes within _MARGIN of; and every
+    (cell, edge) pair behind that, cells as flat indices.
+
+    Each edge is walked along its major axis (so the slope used is at most 1 and rounding stays
+    ~1e-12 cells): see _mark_strips. The margin also makes the lookup safe: a query point that
+    rounding puts in a pure cell it is not in lies within ~1e-12 of that cell's box, with no
+    boundary in between, so it has the same answer.
+    """
+    mask = np.zeros((frame.nrows, frame.ncols), bool)
+    ids = np.arange(len(ax), dtype=np.int32)
+    flat = np.abs(bx - ax) >= np.abs(by - ay)
+    cells, edges = [], []
+    walks = _mark_strips(frame.nrows, frame.ncols, ax[flat], ay[flat], bx[flat], by[flat])
+    for edge, row, col in walks:
+        mask[row, col] = True
+        cells.append(row * frame.ncols + col)
+        edges.append(ids[flat][edge])
+    steep = ~flat  # the same walk with the axes swapped
+    walks = _mark_strips(frame.ncols, frame.nrows, ay[steep], ax[steep], by[steep], bx[steep])
+    for edge, col, row in walks:
+        mask[row, col] = True
+        cells.append(row * frame.ncols + col)
+        edges.append(ids[steep][edge])
+    if not cells:
+        return mask, np.zeros(0, np.int64), np.zeros(0, np.int32)
+    return mask, np.concatenate(cells), np.concatenate(edges)
+
+
+def _mark_strips(nrows: int, ncols: int, ax, ay, bx, by):
+    """Yield (edge, row, col) for every cell within _MARGIN of an edge; edges have |dy| <= |dx|.
 
     Exact by construction: cell (c, r) is within m of edge e iff the piece of e with x in
     [c - m, c + 1 + m] has a y within [r - m, r + 1 + m]. That piece's y-range runs between its
@@ -552,7 +777,6 @@ def _mark_strips(mask: np.ndarray, ax, ay, bx, by) -> None:
     swap = ax > bx
     ax, bx = np.where(swap, bx, ax), np.where(swap, ax, bx)
     ay, by = np.where(swap, by, ay), np.where(swap, ay, by)
-    nrows, ncols = mask.shape
     col_lo = np.clip(np.ceil(ax - _MARGIN) - 1, 0, ncols - 1).astype(np.int64)
     col_hi = np.clip(np.floor(bx + _MARGIN), 0, ncols - 1).astype(np.int64)
     strips = col_hi - col_lo + 1
@@ -566,7 +790,7 @@ def _mark_strips(mask: np.ndarray, ax, ay, bx, by) -> None:
         row_lo = np.clip(np.ceil(np.minimum(y0, y1) - _MARGIN) - 1, 0, nrows - 1).astype(np.int64)
         row_hi = np.clip(np.floor(np.maximum(y0, y1) + _MARGIN), 0, nrows - 1).astype(np.int64)
         pair, row = _expand(row_lo, np.maximum(row_hi - row_lo + 1, 0))
-        mask[row, col[pair]] = True
+        yield edge[pair], row, col[pair]
 
 
 def _expand(first: np.ndarray, count: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
