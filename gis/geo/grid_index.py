@@ -323,7 +323,7 @@ class GridIndex:
         """
         lon, lat = _as_coordinate_arrays(lon, lat)
         n = len(lon)
-        workers = _default_workers(n) if workers is None else _checked_workers(workers)
+        workers = default_workers(n) if workers is None else _checked_workers(workers)
         out = BulkAssignment(
             position=np.empty(n, np.int64),
             method=np.empty(n, np.uint8),
@@ -510,7 +510,7 @@ def _refuse(geoms: np.ndarray, keys: Sequence[str], bad: np.ndarray, what: str) 
     raise InvalidGeometry(f"{len(bad_at)} grid(s) {what}: {', '.join(named)}")
 
 
-def _default_workers(n_points: int) -> int:
+def default_workers(n_points: int) -> int:
     """Threads for ``n_points``: one for small inputs, else the CPUs we may use (at most a few)."""
     if n_points < PARALLEL_MIN_POINTS:
         return 1

@@ -492,8 +492,8 @@ def test_a_cell_inside_an_overlapping_grid_is_left_to_geometry():
 
 
 def test_default_workers_follow_the_input_size():
-    assert grid_index._default_workers(grid_index.PARALLEL_MIN_POINTS - 1) == 1
-    many = grid_index._default_workers(grid_index.PARALLEL_MIN_POINTS)
+    assert grid_index.default_workers(grid_index.PARALLEL_MIN_POINTS - 1) == 1
+    many = grid_index.default_workers(grid_index.PARALLEL_MIN_POINTS)
     assert 1 <= many <= grid_index.MAX_DEFAULT_WORKERS
     assert many == min(len(os.sched_getaffinity(0)), grid_index.MAX_DEFAULT_WORKERS)
 
