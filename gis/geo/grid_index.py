@@ -60,9 +60,13 @@ _MAX_CELLS = 1 << 25
 _MARGIN = 1e-6
 _PAIRS_PER_CHUNK = 1 << 21  # (edge, strip) pairs handled at a time, to bound scratch memory
 
-# Bulk tagging: points per span (a span's float temporaries, 512 KiB each, stay in cache), and
-# threads by default. Below PARALLEL_MIN_POINTS a second thread costs more than it saves.
-SPAN_POINTS = 1 << 16
+# _NEAR cells are re-checked in blocks of this many cells a side, in metres (see _sharpen_near).
+_NEAR_BLOCK = 4
+_BEND_SLACK_M = 1.0
+
+# Bulk tagging: at most this many points per span (a span's temporaries take ~30 bytes a point),
+# and threads by default. Below PARALLEL_MIN_POINTS a second thread costs more than it saves.
+SPAN_POINTS = 1 << 20
 PARALLEL_MIN_POINTS = 200_000
 MAX_DEFAULT_WORKERS = 4
 
@@ -234,6 +238,7 @@ class GridIndex:
             self._cells, self._edge_cells = _build_cell_table(
                 self._frame, self.geometries, self._near_rects()
             )
+            self._sharpen_near()
         self._cells_flat = memoryview(self._cells.reshape(-1))
         f = self._frame
         self._x0, self._y0, self._kx, self._ky = f.x0, f.y0, f.kx, f.ky
@@ -243,6 +248,39 @@ class GridIndex:
         """Each grid's bounds padded by the tolerance: no point beyond them is within tolerance."""
         b = shapely.bounds(self.geometries)
         return b + np.array([-self._pad_lon, -self._pad_lat, self._pad_lon, self._pad_lat])
+
+    def _sharpen_near(self) -> None:
+        """Turn _NEAR cells that are surely beyond tolerance of every grid into _FAR.
+
+        _NEAR comes from the grids' padded bounding boxes, which reach far past a ragged district
+        edge. Here blocks of _NEAR_BLOCK x _NEAR_BLOCK cells are measured in the metric CRS: a
+        block whose box (its corners projected) lies more than ``tolerance_m`` + _BEND_SLACK_M
+        from every grid holds no point within tolerance. The slack covers the bend of the
+        projected box's sides, micrometres over a few dozen metres.
+        """
+        f, flat = self._frame, self._cells.reshape(-1)
+        near = np.flatnonzero(flat == _NEAR)
+        if len(near) == 0:
+            return
+        rows, cols = np.divmod(near, f.ncols)
+        block, which = np.unique(
+            (rows // _NEAR_BLOCK) * f.ncols + cols // _NEAR_BLOCK, return_inverse=True
+        )
+        r0, c0 = np.divmod(block, f.ncols)
+        r0, c0 = r0 * _NEAR_BLOCK, c0 * _NEAR_BLOCK
+        r1, c1 = np.minimum(r0 + _NEAR_BLOCK, f.nrows), np.minimum(c0 + _NEAR_BLOCK, f.ncols)
+        lon = f.x0 + np.column_stack([c0, c1, c1, c0]) / f.kx
+        lat = f.y0 + np.column_stack([r0, r0, r1, r1]) / f.ky
+        x, y = self._to_metric.transform(lon.reshape(-1), lat.reshape(-1))
+        boxes = shapely.polygons(np.stack([x, y], axis=-1).reshape(-1, 4, 2))
+        reach = self.tolerance_m + _BEND_SLACK_M
+        bx0, by0, bx1, by1 = shapely.bounds(boxes).T
+        s = _BEND_SLACK_M  # the tree's boxes reach tolerance_m; the blocks reach the slack
+        b, g = self._reach_tree.query(shapely.box(bx0 - s, by0 - s, bx1 + s, by1 + s))
+        close = shapely.distance(self._metric_geoms[g], boxes[b]) <= reach
+        keep = np.zeros(len(block), bool)
+        keep[b[close]] = True
+        flat[near[~keep[which.reshape(-1)]]] = _FAR
 
     def cell_stats(self) -> dict[str, float]:
         """Share of cells by kind, and the table's size: for benchmarks and tuning."""
@@ -314,60 +352,74 @@ class GridIndex:
     ) -> BulkAssignment:
         """Tag many points at once: a table lookup for all, geometry only for the few that need it.
 
-        The points go in spans of ``SPAN_POINTS``, so a span's temporaries stay in the CPU's cache,
-        and the spans go to ``workers`` threads (default: one below ``PARALLEL_MIN_POINTS``
-        points, else every CPU this process may use, at most ``MAX_DEFAULT_WORKERS``). numpy and
-        shapely release the GIL for most of that work. A point's answer depends on that point
-        alone, so the result is the same row for row whatever the spans and threads.
+        The lookup, array work over every point, runs on ``workers`` threads (default: see
+        ``default_workers``), each over one contiguous span (spans hold at most ``SPAN_POINTS``,
+        which bounds scratch memory). numpy releases the GIL for it and a span costs a thread
+        some twenty calls, so threads seldom wait for one another. The few points the table
+        leaves open are then settled together on the calling thread. A point's answer depends
+        on that point alone, so the rows are the same whatever the spans and threads.
         ``use_cells=False`` sends every point down the exact path; the answers must not change.
         """
         lon, lat = _as_coordinate_arrays(lon, lat)
         n = len(lon)
         workers = default_workers(n) if workers is None else _checked_workers(workers)
         out = BulkAssignment(
-            position=np.empty(n, np.int64),
-            method=np.empty(n, np.uint8),
-            distance_m=np.empty(n),
+            position=np.full(n, -1, np.int64),
+            method=np.full(n, _UNASSIGNED_CODE, np.uint8),
+            distance_m=np.full(n, np.nan),
         )
-        spans = [slice(i, min(i + SPAN_POINTS, n)) for i in range(0, n, SPAN_POINTS)]
+        if not use_cells:
+            self._settle(lon, lat, np.arange(n), None, np.zeros(0, np.intp), out)
+            return out
+        n_spans = max(min(workers, n), -(-n // SPAN_POINTS), 1)
+        ends = np.linspace(0, n, n_spans + 1).astype(np.intp).tolist()
+        spans = [slice(a, b) for a, b in zip(ends[:-1], ends[1:], strict=True)]
 
-        def run(span: slice) -> None:
-            part = BulkAssignment(out.position[span], out.method[span], out.distance_m[span])
-            self._locate_span(lon[span], lat[span], part, use_cells)
+        def lookup(span: slice) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            return self._lookup_span(lon[span], lat[span], out.position[span], out.method[span])
 
         if workers == 1 or len(spans) < 2:
-            for span in spans:
-                run(span)
+            found = [lookup(span) for span in spans]
         else:
             with ThreadPoolExecutor(min(workers, len(spans))) as pool:
-                for _ in pool.map(run, spans):  # re-raises a span's exception here
-                    pass
+                found = list(pool.map(lookup, spans))  # re-raises a span's exception here
+        starts = [span.start for span in spans]
+        mixed = np.concatenate([m + start for (m, _, _), start in zip(found, starts, strict=True)])
+        cell = np.concatenate([c for _, c, _ in found])
+        near = np.concatenate([m + start for (_, _, m), start in zip(found, starts, strict=True)])
+        self._settle(lon, lat, mixed, cell, near, out)
         return out
 
-    def _locate_span(
-        self, lon: np.ndarray, lat: np.ndarray, out: BulkAssignment, use_cells: bool
-    ) -> None:
-        """``locate_many`` for one span, written into ``out`` (views of the whole result)."""
-        if use_cells:
-            codes, cell = self._cell_codes(lon, lat)
-        else:
-            codes, cell = np.full(len(lon), _MIXED, np.int8), None
-        np.maximum(codes, -1, out=out.position)  # the grid of pure cells, -1 for the rest
-        np.less(codes, 0, out=out.method)  # _INSIDE_CODE (0) for pure cells, 1 for the rest
-        out.method *= _UNASSIGNED_CODE
-        out.distance_m.fill(np.nan)
+    def _lookup_span(
+        self, lon: np.ndarray, lat: np.ndarray, position: np.ndarray, method: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The table's answer for one span, into ``position`` and ``method`` (views of the
+        result); returns the span's points in mixed cells, their cells, and those in near cells.
+        """
+        codes, cell = self._cell_codes(lon, lat)
+        np.maximum(codes, -1, out=position)  # the grid of pure cells, -1 for the rest
+        np.less(codes, 0, out=method)  # _INSIDE_CODE (0) for pure cells, 1 for the rest
+        method *= _UNASSIGNED_CODE
         ask = np.flatnonzero((codes == _MIXED) | (codes == _NEAR))
         kind = codes[ask]
-        mixed, outside = ask[kind == _MIXED], ask[kind == _NEAR]
+        mixed = ask[kind == _MIXED]
+        return mixed, cell[mixed], ask[kind == _NEAR]
+
+    def _settle(
+        self, lon: np.ndarray, lat: np.ndarray, mixed: np.ndarray, cell: np.ndarray | None,
+        near: np.ndarray, out: BulkAssignment,
+    ) -> None:
+        """The points the table leaves open: those in mixed cells by the side of the cell's one
+        edge where that decides, else by geometry; the rest, outside every grid, by tolerance."""
         if cell is not None and self._edge_cells is not None and len(mixed):
-            side = self._side_of_edge(lon[mixed], lat[mixed], cell[mixed])
+            side = self._side_of_edge(lon[mixed], lat[mixed], cell)
             inside = side >= 0
             out.position[mixed[inside]] = side[inside]
             out.method[mixed[inside]] = _INSIDE_CODE
-            outside = np.concatenate([outside, mixed[side == _NEAR]])
+            near = np.concatenate([near, mixed[side == _NEAR]])
             mixed = mixed[side == _MIXED]
         unresolved = self._resolve_covered(lon, lat, mixed, out)
-        self._resolve_nearest(lon, lat, np.concatenate([outside, unresolved]), out)
+        self._resolve_nearest(lon, lat, np.concatenate([near, unresolved]), out)
 
     def _cell_codes(self, lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The cell code of every point (``_FAR`` off the raster) and its cell's flat index."""
