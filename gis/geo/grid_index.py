@@ -446,7 +446,7 @@ class GridIndex:
         left to geometry (they may be on the boundary).
         """
         ec = self._edge_cells
-        edge = ec.edge[np.searchsorted(ec.cells, cell)]
+        edge = ec.edge[ec.slots(cell)]
         side = np.full(len(edge), _MIXED, np.int32)
         has = np.flatnonzero(edge >= 0)
         e, px, py = edge[has], lon[has], lat[has]
@@ -737,16 +737,35 @@ def _side_owner(n_edges: int, edge: np.ndarray, grid: np.ndarray) -> np.ndarray:
 class _EdgeCells:
     """Mixed cells that one edge alone comes near: there the side of that edge is the answer.
 
-    ``cells`` are the flat indices of all mixed cells, sorted; ``edge`` gives, for each, the
-    edge (into ``edges``) that alone comes within _MARGIN of it, or -1 where that is not so or
-    the sides cannot be trusted. Within such a cell the edge runs from border to border (its
+    ``edge`` gives, for each mixed cell in the table's order, the edge (into ``edges``) that
+    alone comes within _MARGIN of it, or -1 where that is not so or the sides cannot be trusted.
+    ``slots`` finds a mixed cell's place in that order: bit i of ``words[w]`` is set when cell
+    64 w + i is mixed, and ``before[w]`` counts the mixed cells before word w (a rank query by
+    popcount, ~1 bit a cell, where a binary search over the cells would miss the cache 20 times). Within such a cell the edge runs from border to border (its
     ends, vertices, would bring a second edge), so a point strictly left of it is in the interior
     of ``edges.left`` (or outside every grid, for _NEAR), and likewise on the right.
     """
 
-    cells: np.ndarray
+    words: np.ndarray
+    before: np.ndarray
     edge: np.ndarray
     edges: _Edges
+
+    @classmethod
+    def ranking(cls, mixed: np.ndarray, edge: np.ndarray, edges: _Edges) -> _EdgeCells:
+        """Index ``edge`` (one entry per True of the flat mask ``mixed``) by cell."""
+        bits = np.zeros(-(-len(mixed) // 64) * 64, bool)
+        bits[: len(mixed)] = mixed
+        words = np.packbits(bits, bitorder="little").view("<u8")
+        before = np.cumsum(np.bitwise_count(words), dtype=np.int64)
+        before = np.r_[np.int64(0), before[:-1]]
+        return cls(words, before, edge, edges)
+
+    def slots(self, cells: np.ndarray) -> np.ndarray:
+        """Places of mixed ``cells`` (flat indices) in the table's order of mixed cells."""
+        w = cells >> 6
+        below = (np.uint64(1) << (cells & 63).astype(np.uint64)) - np.uint64(1)
+        return self.before[w] + np.bitwise_count(self.words[w] & below)
 
 
 # Relative error bound of the orientation determinant in floating point (Shewchuk's
@@ -767,8 +786,9 @@ def _single_edge_cells(
     grids, bad data) and so its centre: then the scanline's answer at the centre differs from
     the side's, and the cell is left to geometry.
     """
-    cells = np.flatnonzero(flat == _MIXED)
-    edge = np.full(len(cells), -1, np.int32)
+    mixed = flat == _MIXED
+    edge = np.full(np.count_nonzero(mixed), -1, np.int32)
+    ranked = _EdgeCells.ranking(mixed, edge, edges)
     order = np.argsort(pair_cell, kind="stable")
     pc, pe = pair_cell[order], pair_edge[order]
     alone = np.ones(len(pc), bool)
@@ -785,8 +805,8 @@ def _single_edge_cells(
     seen = centre[np.searchsorted(on_edge, pc)]
     agree = (expected == seen) | ((expected == _NEAR) & (seen == _FAR))
     ok = (np.abs(side) > _CENTRE_CLEAR) & (expected != _MIXED) & agree
-    edge[np.searchsorted(cells, pc[ok])] = pe[ok]
-    return _EdgeCells(cells, edge, edges)
+    edge[ranked.slots(pc[ok])] = pe[ok]
+    return ranked
 
 
 def _mark_boundary_cells(frame: _Frame, ax, ay, bx, by):
