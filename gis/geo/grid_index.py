@@ -364,11 +364,12 @@ class GridIndex:
         n = len(lon)
         workers = default_workers(n) if workers is None else _checked_workers(workers)
         out = BulkAssignment(
-            position=np.full(n, -1, np.int64),
-            method=np.full(n, _UNASSIGNED_CODE, np.uint8),
-            distance_m=np.full(n, np.nan),
+            position=np.empty(n, np.int64), method=np.empty(n, np.uint8), distance_m=np.empty(n)
         )
         if not use_cells:
+            out.position.fill(-1)
+            out.method.fill(_UNASSIGNED_CODE)
+            out.distance_m.fill(np.nan)
             self._settle(lon, lat, np.arange(n), None, np.zeros(0, np.intp), out)
             return out
         n_spans = max(min(workers, n), -(-n // SPAN_POINTS), 1)
@@ -376,6 +377,7 @@ class GridIndex:
         spans = [slice(a, b) for a, b in zip(ends[:-1], ends[1:], strict=True)]
 
         def lookup(span: slice) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            out.distance_m[span].fill(np.nan)
             return self._lookup_span(lon[span], lat[span], out.position[span], out.method[span])
 
         if workers == 1 or len(spans) < 2:
@@ -422,19 +424,30 @@ class GridIndex:
         self._resolve_nearest(lon, lat, np.concatenate([near, unresolved]), out)
 
     def _cell_codes(self, lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The cell code of every point (``_FAR`` off the raster) and its cell's flat index."""
+        """The cell code of every point (``_FAR`` off the raster) and its cell's flat index.
+
+        Columns and rows are truncated toward zero, so a point less than a cell west or south of
+        the raster lands in its first column or row, not off it. Its answer is still right: the
+        raster reaches the pad (which exceeds the tolerance) beyond every grid, so such a point
+        is beyond tolerance of all, and those cells, whose outer side lies there too, are never
+        pure: _MIXED and _NEAR send the point to the exact rules, _FAR says what is true of it.
+        """
         fx = lon - self._x0
         fx *= self._kx
         fy = lat - self._y0
         fy *= self._ky
-        off = (fx < 0) | (fx >= self._ncols) | (fy < 0) | (fy >= self._nrows)
         with np.errstate(invalid="ignore"):  # absurd coordinates overflow; they are off anyway
+            col = fx.astype(np.intp)
             cell = fy.astype(np.intp)
-            cell *= self._ncols
-            cell += fx.astype(np.intp)
-        cell[off] = 0
+        off = (col.view(np.uintp) >= self._ncols) | (cell.view(np.uintp) >= self._nrows)
+        cell *= self._ncols
+        cell += col
+        off_any = off.any()
+        if off_any:
+            cell[off] = 0
         codes = self._cells.reshape(-1)[cell]
-        codes[off] = _FAR
+        if off_any:
+            codes[off] = _FAR
         return codes, cell
 
     def _side_of_edge(self, lon: np.ndarray, lat: np.ndarray, cell: np.ndarray) -> np.ndarray:

@@ -337,6 +337,24 @@ def test_far_points_are_unassigned(lon, lat):
     assert bulk.position.tolist() == [-1] and bulk.method_names().tolist() == [UNASSIGNED]
 
 
+@pytest.mark.parametrize("cell_target", [None, 0, 4, 150_000])
+def test_points_at_and_just_off_the_raster_edges(cell_target):
+    """Off the raster by less than a cell, the bulk lookup truncates into the first column or
+    row; the answers must still be those of the exact path and of locate."""
+    index = world_index(cell_target)
+    f = index._frame
+    x1, y1 = f.x0 + f.ncols / f.kx, f.y0 + f.nrows / f.ky
+    xs = [f.x0 - 0.5 / f.kx, f.x0 - 1e-12, f.x0, f.x0 + 0.5 / f.kx, x1 - 1e-12, x1, x1 + 0.5 / f.kx]
+    ys = [f.y0 - 0.5 / f.ky, f.y0 - 1e-12, f.y0, (f.y0 + y1) / 2, y1 - 1e-12, y1, y1 + 0.5 / f.ky]
+    lon, lat = (a.ravel() for a in np.meshgrid(xs, ys))
+    bulk = index.locate_many(lon, lat)
+    exact = index.locate_many(lon, lat, use_cells=False)
+    np.testing.assert_array_equal(bulk.position, exact.position)
+    np.testing.assert_array_equal(bulk.method, exact.method)
+    for i, (x, y) in enumerate(zip(lon.tolist(), lat.tolist(), strict=True)):
+        assert METHODS[bulk.method[i]] == index.locate(x, y).method
+
+
 def test_empty_index_assigns_nothing():
     index = GridIndex([], [])
     assert len(index) == 0
