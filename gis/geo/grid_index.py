@@ -12,6 +12,12 @@ geometry test. The index keeps two structures over the same grids:
 * **STRtrees** of the grids, for the exact answer in mixed cells and the boundary rule, and of the
   grids projected to the metric CRS ``metric_crs_for(centre lon)``, for the nearest-grid rule.
 
+For bulk tagging two more shortcuts keep geometry rare. Most mixed cells have one grid edge alone
+near them; there the exact side of that edge (an orientation test trusted only beyond its error
+bound) is the answer (``_EdgeCells``). And near cells are re-measured in metres, so that only
+cells that may lie within tolerance of a grid send points to the distance test. The lookup runs
+on threads for large inputs; the answers are the same row for row.
+
 Rules, in order: interior of a grid -> ``inside``; on a boundary or vertex -> ``boundary``, the
 covering grid with the smallest key; outside but within ``tolerance_m`` -> ``nearest`` (ties: the
 smallest key); else ``unassigned``. Keys are compared as ``str``, so the choice depends on the data
