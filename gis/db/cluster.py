@@ -167,14 +167,15 @@ class LocalCluster:
         """The hot standby of this cluster, beside it (``data/pg`` -> ``data/pg-replica``)."""
         return StandbyCluster(self.link.with_name(self.link.name + REPLICA_SUFFIX), self)
 
-    def stop(self) -> bool:
-        """Stop the server if it runs; True when it was running."""
+    def stop(self, mode: str = "fast") -> bool:
+        """Stop the server if it runs; True when it was running. ``fast`` ends the sessions and
+        writes a checkpoint; ``immediate`` just ends the server (for one about to be deleted)."""
         if not (self.pgdata / "PG_VERSION").exists():
             return False
         pg_bin = find_pg_bin(self.pg_bin)
         if not self._is_running(pg_bin):
             return False
-        self._pg_ctl(pg_bin, "stop", "-w", "-m", "fast")
+        self._pg_ctl(pg_bin, "stop", "-w", "-m", mode)
         return True
 
     def info(self) -> ClusterInfo | None:
@@ -189,7 +190,7 @@ class LocalCluster:
     def destroy(self) -> None:
         """Stop and delete the cluster (tests use throwaway clusters)."""
         with contextlib.suppress(SetupError):
-            self.stop()
+            self.stop("immediate")
         target = self.directory
         shutil.rmtree(target, ignore_errors=True)
         if self.link.is_symlink():
@@ -394,6 +395,9 @@ class StandbyCluster(LocalCluster):
         if primary is None or not self.primary.info().running:
             return
         with psycopg.connect(self._admin_dsn(primary) + " dbname=postgres", autocommit=True) as conn:
+            # the sender of a standby just stopped may not have noticed yet: end it (waiting 5 s)
+            conn.execute("SELECT pg_terminate_backend(active_pid, 5000) FROM pg_replication_slots "
+                         "WHERE slot_name = %s AND active_pid IS NOT NULL", (SLOT,))
             conn.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
                          "WHERE slot_name = %s", (SLOT,))
 
