@@ -32,13 +32,18 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import psycopg
 
+from api.settings import Settings
 from gis.db.cluster import SLOT, LocalCluster
+from gis.db.engine import make_engine
+from gis.db.replica import primary_lsn
 
 ROOT = Path(__file__).resolve().parent.parent
+RUN_TAG = f"replica bench {uuid.uuid4().hex[:8]}"  # marks the in-process reports, deleted after
 
 
 def _cli(env: dict, *args: str) -> str:
@@ -118,19 +123,78 @@ def _same_issues(primary_dsn: str, standby_dsn: str, attempts: int = 600) -> int
     return got
 
 
-def _wal_position_cost(dsn: str, calls: int = 2000) -> float:
-    """Median µs of what the own-write marker adds to a change: `SELECT pg_current_wal_lsn()`
-    on a pooled connection (loopback)."""
+def _wal_position_cost(dsn: str, calls: int = 2000) -> tuple[float, float]:
+    """Median µs of what the own-write marker adds to a change, as the server runs it
+    (`gis.db.replica.primary_lsn`: a pooled connection, its liveness check, the query), and of
+    the bare query on an open connection."""
+    engine = make_engine(dsn, pool_size=1)
+    try:
+        primary_lsn(engine)
+        marker = _median_us(lambda: primary_lsn(engine), calls)
+    finally:
+        engine.dispose()
     with psycopg.connect(dsn, autocommit=True) as conn:
-        times = []
-        for _ in range(calls):
-            started = time.perf_counter()
-            conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()
-            times.append((time.perf_counter() - started) * 1e6)
+        bare = _median_us(lambda: conn.execute("SELECT pg_current_wal_lsn()::text").fetchone(),
+                          calls)
+    return marker, bare
+
+
+def _median_us(call, calls: int) -> float:
+    times = []
+    for _ in range(calls):
+        started = time.perf_counter()
+        call()
+        times.append((time.perf_counter() - started) * 1e6)
     return statistics.median(times)
 
 
-def _report(runs: dict, lsn_us: float) -> None:
+def _sequential(primary: LocalCluster, read_url: str, password: str, n: int) -> dict[str, float]:
+    """Median ms of one report sent alone, in-process (TestClient, one connection at a time), to
+    the app without and with the read database, alternating request by request so that both see
+    the same machine; the reports are deleted afterwards."""
+    from fastapi.testclient import TestClient
+
+    from api.main import create_app
+    from api.settings import DatabaseSettings
+
+    app_url = primary.info().app_url
+    apps = {"primary only": create_app(Settings(database=DatabaseSettings(url=app_url))),
+            "reads routed": create_app(Settings(database=DatabaseSettings(url=app_url,
+                                                                          read_url=read_url)))}
+    times: dict[str, list[float]] = {label: [] for label in apps}
+    with TestClient(apps["primary only"]) as a, TestClient(apps["reads routed"]) as b:
+        clients = {"primary only": a, "reads routed": b}
+        token = a.post("/api/v1/auth/token", data={"username": "worker01", "password": password})
+        headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+        body = {"category": "other", "lon": 0.0, "lat": 0.0, "description": RUN_TAG}
+        body |= _a_point(primary)
+        for i in range(n):
+            for label, client in (clients.items() if i % 2 else reversed(clients.items())):
+                started = time.perf_counter()
+                r = client.post("/api/v1/issues", json=body,
+                                headers={**headers, "Idempotency-Key": uuid.uuid4().hex})
+                times[label].append((time.perf_counter() - started) * 1000)
+                assert r.status_code == 201, r.text
+    with psycopg.connect(_dsn(primary.info().url), autocommit=True) as conn:
+        conn.execute("DELETE FROM issue_events WHERE issue_id IN "
+                     "(SELECT id FROM issues WHERE description = %s)", (RUN_TAG,))
+        conn.execute("DELETE FROM issues WHERE description = %s", (RUN_TAG,))
+    return {label: statistics.median(t) for label, t in times.items()}
+
+
+def _a_point(primary: LocalCluster) -> dict:
+    with psycopg.connect(_dsn(primary.info().url)) as conn:
+        lon, lat = conn.execute("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p "
+                                "FROM grids WHERE valid_to IS NULL ORDER BY code LIMIT 1) g"
+                                ).fetchone()
+    return {"lon": lon, "lat": lat}
+
+
+def _dsn(url: str) -> str:
+    return url.replace("postgresql+psycopg", "postgresql")
+
+
+def _report(runs: dict, cost: tuple[float, float], alone: dict[str, float]) -> None:
     print(f"\n{'run':<14}{'reports/s':>10}{'p99 ms':>8}{'samples':>9}{'lag p50 ms':>11}"
           f"{'lag p99 ms':>11}{'lag max ms':>11}{'behind max KB':>14}{'standby = primary':>19}")
     for label, rows in runs.items():
@@ -144,13 +208,19 @@ def _report(runs: dict, lsn_us: float) -> None:
     lags = [x for rows in runs.values() for _, s, _ in rows for x in s.lag_ms]
     behind = [x for rows in runs.values() for _, s, _ in rows for x in s.behind_bytes]
     base, routed = rate["primary only"], rate["reads routed"]
-    print(f"the own-write marker's query (pg_current_wal_lsn), median of 2,000: {lsn_us:.0f} µs")
+    lsn_us = cost[0]
+    print(f"one report alone, in-process, median of {alone['n']:.0f} each, alternated: "
+          f"{alone['primary only']:.2f} ms without the read database, "
+          f"{alone['reads routed']:.2f} ms with it")
+    print(f"the own-write marker per change (pooled connection + pg_current_wal_lsn()), median of "
+          f"2,000: {cost[0]:.0f} µs; the bare query on an open connection: {cost[1]:.0f} µs")
     print(f"load average at end: {os.getloadavg()[0]:.2f}")
     print(f"replica: lag_p50_ms={_pct(lags, 50):.1f} lag_p99_ms={_pct(lags, 99):.1f} "
           f"lag_max_ms={max(lags, default=float('nan')):.1f} "
           f"behind_max_kb={max(behind, default=0) / 1024:.0f} reports_per_s={base:.0f} "
           f"reports_per_s_routed={routed:.0f} routed_ratio={routed / base:.2f} "
-          f"marker_us={lsn_us:.0f}")
+          f"marker_us={lsn_us:.0f} alone_ms={alone['primary only']:.2f} "
+          f"alone_routed_ms={alone['reads routed']:.2f}")
 
 
 def main() -> None:
@@ -160,6 +230,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3,
                         help="runs of each mode, alternated (medians are reported)")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--alone", type=int, default=300,
+                        help="reports sent one at a time to each app (in-process)")
     args = parser.parse_args()
     print(f"load average at start: {os.getloadavg()[0]:.2f}")
     root = Path(tempfile.mkdtemp(prefix="gridmap-replica-bench-"))
@@ -184,8 +256,10 @@ def main() -> None:
                 print(f"round {round_}, {label}:")
                 figures, sampler = _load(env | extra, args, dsn)
                 runs[label].append((figures, sampler, _same_issues(dsn, standby_dsn)))
-        lsn_us = _wal_position_cost(dsn)
-        _report(runs, lsn_us)
+        cost = _wal_position_cost(dsn)
+        alone = _sequential(primary, read_url, Settings().demo_password, args.alone)
+        alone["n"] = args.alone
+        _report(runs, cost, alone)
     finally:
         primary.replica().destroy()
         primary.destroy()
