@@ -15,7 +15,9 @@ count):
 
 The three bulk paths see the same points and the same grids:
 
-* ``index``: ``GridIndex.locate_many(lon, lat)`` on float arrays (its build is timed apart);
+* ``index``: ``GridIndex.locate_many(lon, lat)`` on float arrays (its build is timed apart), as
+  a caller gets it (its default: threads over every CPU for a million points), and again with
+  ``workers=1`` (one thread), so the gain of each is visible; both must give the same rows;
 * ``sjoin``: ``geopandas.sjoin(points, grids, predicate="within")``, the points GeoDataFrame built
   beforehand, the grids' spatial index warm;
 * ``PostGIS``: the join ``SELECT p.id, g.id FROM bench.points p JOIN bench.grids g ON
@@ -41,7 +43,9 @@ the same grid; where it says ``nearest`` or ``unassigned``, PostGIS must find no
 ``boundary`` points (on an edge or vertex, where ST_Contains is false for every grid) are left
 out and counted. The last line is the summary for the largest grid count, normally 10,000:
 
-    assign: vs_postgis=<x> vs_sjoin=<x> lookup_median_us=<µs>
+    assign: vs_postgis=<x> vs_sjoin=<x> lookup_median_us=<µs> workers=<n> vs_postgis_1t=<x> ...
+
+(ratios for ``locate_many`` as called by default, on ``workers`` threads; ``_1t`` for one thread).
 """
 
 from __future__ import annotations
@@ -59,7 +63,7 @@ import shapely
 
 from data.generator import DEMO_GRIDS, DEMO_ISSUES, generate_demo
 from gis.geo.crs import from_wgs84, to_wgs84
-from gis.geo.grid_index import BOUNDARY, INSIDE, METHODS, GridIndex
+from gis.geo.grid_index import BOUNDARY, INSIDE, METHODS, GridIndex, default_workers
 
 SEED = 20221
 GRID_COUNTS = (14, 1_000, 10_000)
@@ -266,7 +270,10 @@ class Result:
     n_grids: int
     n_points: int
     build_s: float = 0.0
-    index_s: float = 0.0
+    index_s: float = 0.0  # locate_many as called by default (threads)
+    index_1t_s: float = 0.0  # locate_many(workers=1)
+    workers: int = 1
+    threads_disagree: int = 0
     sjoin_s: float = 0.0
     pg_lateral_s: float = 0.0
     pg_written_s: float = 0.0
@@ -291,6 +298,14 @@ class Result:
     @property
     def vs_postgis(self) -> float:
         return self.pg_s / self.index_s
+
+    @property
+    def vs_postgis_1t(self) -> float:
+        return self.pg_s / self.index_1t_s
+
+    @property
+    def vs_sjoin_1t(self) -> float:
+        return self.sjoin_s / self.index_1t_s
 
     @property
     def disagree(self) -> int:
@@ -331,7 +346,12 @@ def run_index(case: Case, r: Result, repeats: int):
     start = time.perf_counter()
     index = GridIndex(case.grids.geometry.values, case.grids["code"])
     r.build_s = time.perf_counter() - start
+    r.index_1t_s, one = best_of(
+        lambda: index.locate_many(case.lon, case.lat, workers=1), repeats
+    )
     r.index_s, bulk = best_of(lambda: index.locate_many(case.lon, case.lat), repeats)
+    r.workers = default_workers(len(case.lon))
+    r.threads_disagree = rows_differ(one, bulk)
     r.methods = {m: int(np.count_nonzero(bulk.method == k)) for k, m in enumerate(METHODS)}
     stats = index.cell_stats()
     r.notes.append(
@@ -339,6 +359,14 @@ def run_index(case: Case, r: Result, repeats: int):
         + ", ".join(f"{m} {c:,}" for m, c in r.methods.items())
     )
     return index, bulk
+
+
+def rows_differ(a, b) -> int:
+    """Rows where two BulkAssignments differ in grid, method or distance (NaN equals NaN)."""
+    da, db = a.distance_m, b.distance_m
+    same_distance = (da == db) | (np.isnan(da) & np.isnan(db))
+    differ = (a.position != b.position) | (a.method != b.method) | ~same_distance
+    return int(np.count_nonzero(differ))
 
 
 def run_postgis(conn: psycopg.Connection, case: Case, r: Result, repeats: int):
@@ -377,22 +405,26 @@ def run_lookups(conn: psycopg.Connection, index: GridIndex, case: Case, r: Resul
 def print_tables(results: list[Result], args) -> None:
     n = results[0].n_points if results else args.points
     print()
+    workers = max((r.workers for r in results), default=1)
     print(
-        f"Bulk: {n:,} points; rates in points/s; index, sjoin and PostGIS (grids outer) best of "
-        f"{args.repeats} after a warm-up, PostGIS as written once (warm)"
+        f"Bulk: {n:,} points; rates in points/s; index (1 thread, and {workers} threads as "
+        f"locate_many does by default), sjoin and PostGIS (grids outer) best of {args.repeats} "
+        "after a warm-up, PostGIS as written once (warm)"
     )
     print(
-        f"{'grids':>6} {'build s':>8} {'index s':>8} {'sjoin s':>8} {'PostGIS s':>10} "
-        f"{'as written':>10} {'index/s':>9} {'sjoin/s':>9} {'PostGIS/s':>9} "
-        f"{'vs_sjoin':>8} {'vs_postgis':>10} {'vs_written':>10} {'lookup µs':>9}"
+        f"{'grids':>6} {'build s':>8} {'index 1t s':>10} {f'index {workers}t s':>10} "
+        f"{'sjoin s':>8} {'PostGIS s':>10} {'as written':>10} {'index/s':>9} {'sjoin/s':>9} "
+        f"{'PostGIS/s':>9} {'vs_sjoin 1t/' + str(workers) + 't':>15} "
+        f"{'vs_postgis 1t/' + str(workers) + 't':>17} {'vs_written':>10} {'lookup µs':>9}"
     )
     for r in results:
         print(
-            f"{r.n_grids:>6,} {r.build_s:8.2f} {r.index_s:8.3f} {r.sjoin_s:8.3f} "
-            f"{r.pg_s:10.3f} {r.pg_written_s:10.3f} {_rate(n, r.index_s):>9} "
-            f"{_rate(n, r.sjoin_s):>9} {_rate(n, r.pg_s):>9} {r.vs_sjoin:7.1f}x "
-            f"{r.vs_postgis:9.1f}x {r.pg_written_s / r.index_s:9.1f}x "
-            f"{r.lookup['wgs84'][0]:9.2f}"
+            f"{r.n_grids:>6,} {r.build_s:8.2f} {r.index_1t_s:10.3f} {r.index_s:10.3f} "
+            f"{r.sjoin_s:8.3f} {r.pg_s:10.3f} {r.pg_written_s:10.3f} {_rate(n, r.index_s):>9} "
+            f"{_rate(n, r.sjoin_s):>9} {_rate(n, r.pg_s):>9} "
+            f"{f'{r.vs_sjoin_1t:.1f}x / {r.vs_sjoin:.1f}x':>15} "
+            f"{f'{r.vs_postgis_1t:.1f}x / {r.vs_postgis:.1f}x':>17} "
+            f"{r.pg_written_s / r.index_s:9.1f}x {r.lookup['wgs84'][0]:9.2f}"
         )
     print(
         "PostGIS s: the faster of the two join forms (CREATE TEMP TABLE AS, result left on the "
@@ -418,7 +450,7 @@ def print_tables(results: list[Result], args) -> None:
     print(
         f"{'grids':>6} {'boundary':>9} {'inside, other grid':>19} {'outside, PG contains':>21} "
         f"{'several PG grids':>17} {'disagreements':>14} {'sjoin vs index':>15} "
-        f"{'PG forms equal':>15} {'PG fetch s':>10}"
+        f"{'PG forms equal':>15} {'threads vs 1':>12} {'PG fetch s':>10}"
     )
     for r in results:
         a = r.agreement
@@ -426,7 +458,7 @@ def print_tables(results: list[Result], args) -> None:
             f"{r.n_grids:>6,} {a['boundary_skipped']:>9,} {a['inside_other_grid']:>19,} "
             f"{a['outside_but_contained']:>21,} {a['several_pg_grids']:>17,} "
             f"{r.disagree:>14,} {r.sjoin_disagree:>15,} {'no' if r.forms_differ else 'yes':>15} "
-            f"{r.pg_fetch_s:10.2f}"
+            f"{r.threads_disagree:>12,} {r.pg_fetch_s:10.2f}"
         )
 
 
@@ -499,13 +531,18 @@ def main(argv: list[str] | None = None) -> int:
     if sjoin_off:
         print(f"WARNING: {sjoin_off} points where geopandas.sjoin disagrees with the index")
         total_disagree += sjoin_off
+    threads_off = sum(r.threads_disagree for r in results)
+    if threads_off:
+        print(f"WARNING: {threads_off} rows where locate_many on threads differs from one thread")
+        total_disagree += threads_off
     if any(r.forms_differ for r in results):
         print("WARNING: the two PostGIS join forms returned different pairs")
         total_disagree += 1
     last = max(results, key=lambda r: r.n_grids)
     print(
         f"assign: vs_postgis={last.vs_postgis:.1f} vs_sjoin={last.vs_sjoin:.1f} "
-        f"lookup_median_us={last.lookup['wgs84'][0]:.2f}"
+        f"lookup_median_us={last.lookup['wgs84'][0]:.2f} workers={last.workers} "
+        f"vs_postgis_1t={last.vs_postgis_1t:.1f} vs_sjoin_1t={last.vs_sjoin_1t:.1f}"
     )
     return 1 if total_disagree else 0
 

@@ -289,9 +289,10 @@ def hilbert_distance(lon: np.ndarray, lat: np.ndarray, total_bounds,
 
 
 def _locate_partition(part: pd.DataFrame, spec: GridSpec, keep: list[str]) -> pd.DataFrame:
-    """Runs on a worker: one partition through ``locate_many`` of the worker's cached index."""
+    """Runs on a worker: one partition through ``locate_many`` of the worker's cached index, on
+    the worker's thread (the cluster already spreads partitions over the cores)."""
     found = spec.index().locate_many(part["lon"].to_numpy(np.float64),
-                                     part["lat"].to_numpy(np.float64))
+                                     part["lat"].to_numpy(np.float64), workers=1)
     out = pd.DataFrame({c: part[c].to_numpy() for c in keep})
     out["position"] = found.position
     out["method"] = found.method

@@ -9,6 +9,7 @@ import random
 import subprocess
 import sys
 from pathlib import Path
+from unittest import mock
 
 import geopandas as gpd
 import numpy as np
@@ -20,6 +21,7 @@ from pyproj import Transformer
 from shapely.geometry import MultiPolygon, Point, Polygon
 
 from gis.errors import InvalidCoordinates, InvalidGeometry
+from gis.geo import grid_index
 from gis.geo.crs import metric_crs_for
 from gis.geo.grid_index import (
     _FAR,
@@ -335,6 +337,24 @@ def test_far_points_are_unassigned(lon, lat):
     assert bulk.position.tolist() == [-1] and bulk.method_names().tolist() == [UNASSIGNED]
 
 
+@pytest.mark.parametrize("cell_target", [None, 0, 4, 150_000])
+def test_points_at_and_just_off_the_raster_edges(cell_target):
+    """Off the raster by less than a cell, the bulk lookup truncates into the first column or
+    row; the answers must still be those of the exact path and of locate."""
+    index = world_index(cell_target)
+    f = index._frame
+    x1, y1 = f.x0 + f.ncols / f.kx, f.y0 + f.nrows / f.ky
+    xs = [f.x0 - 0.5 / f.kx, f.x0 - 1e-12, f.x0, f.x0 + 0.5 / f.kx, x1 - 1e-12, x1, x1 + 0.5 / f.kx]
+    ys = [f.y0 - 0.5 / f.ky, f.y0 - 1e-12, f.y0, (f.y0 + y1) / 2, y1 - 1e-12, y1, y1 + 0.5 / f.ky]
+    lon, lat = (a.ravel() for a in np.meshgrid(xs, ys))
+    bulk = index.locate_many(lon, lat)
+    exact = index.locate_many(lon, lat, use_cells=False)
+    np.testing.assert_array_equal(bulk.position, exact.position)
+    np.testing.assert_array_equal(bulk.method, exact.method)
+    for i, (x, y) in enumerate(zip(lon.tolist(), lat.tolist(), strict=True)):
+        assert METHODS[bulk.method[i]] == index.locate(x, y).method
+
+
 def test_empty_index_assigns_nothing():
     index = GridIndex([], [])
     assert len(index) == 0
@@ -437,6 +457,105 @@ def test_every_pure_cell_is_really_pure(grids, cell_target):
     reach = shapely.STRtree(brute.metric).query(far_metric, predicate="dwithin", distance=50.0)
     assert reach.size == 0
     assert min(pure.sum(), far.sum(), (codes == _NEAR).sum(), (codes == _MIXED).sum()) > 1000
+
+
+@pytest.mark.parametrize(
+    "grids, cell_target",
+    [(world, 150_000), (lambda: jittered_grids(100, seed=5), 300_000)],
+    ids=["world", "jittered"],
+)
+def test_every_cell_one_edge_decides_is_decided_right(grids, cell_target):
+    """White-box: in each mixed cell the bulk path answers by the side of one edge, points
+    anywhere in the cell and points on (a rounding off) that edge get the exact path's answer,
+    or are left to it."""
+    geoms, keys = grids()
+    index = GridIndex(geoms, keys, cell_target=cell_target)
+    f, ec = index._frame, index._edge_cells
+    mixed = np.flatnonzero(index._cells.reshape(-1) == _MIXED)
+    np.testing.assert_array_equal(ec.slots(mixed), np.arange(len(mixed)))
+    decided = mixed[ec.edge >= 0]
+    assert len(decided) > 0.5 * len(mixed)  # most mixed cells answer without geometry
+    rng = np.random.default_rng(1)
+    cells = np.repeat(decided, 4)
+    rows, cols = np.divmod(cells, f.ncols)
+    lon = f.x0 + (cols + rng.random(len(cells))) / f.kx
+    lat = f.y0 + (rows + rng.random(len(cells))) / f.ky
+    e = np.repeat(ec.edge[ec.edge >= 0], 4)
+    t = rng.random(len(e))  # points of the edges themselves, as near as doubles get
+    lon = np.r_[lon, ec.edges.ax[e] + t * (ec.edges.bx[e] - ec.edges.ax[e])]
+    lat = np.r_[lat, ec.edges.ay[e] + t * (ec.edges.by[e] - ec.edges.ay[e])]
+    codes, where = index._cell_codes(lon, lat)
+    lon, lat, where = lon[codes == _MIXED], lat[codes == _MIXED], where[codes == _MIXED]
+    side = index._side_of_edge(lon, lat, where)
+    exact = index.locate_many(lon, lat, use_cells=False)
+    inside, outside = side >= 0, side == _NEAR
+    assert inside.sum() > len(side) / 3 and outside.any()
+    assert (exact.method[inside] == METHODS.index(INSIDE)).all()
+    np.testing.assert_array_equal(exact.position[inside], side[inside])
+    assert np.isin(exact.method[outside], [METHODS.index(NEAREST), METHODS.index(UNASSIGNED)]).all()
+    assert (side[exact.method == METHODS.index(BOUNDARY)] == _MIXED).all()
+
+
+def test_a_cell_inside_an_overlapping_grid_is_left_to_geometry():
+    """O1's edge at x = 1 runs through O2's interior: no side of it is one grid's alone."""
+    index = world_index(150_000)
+    y = np.linspace(0.05, 0.95, 200)
+    lon = np.repeat(np.r_[at(*OVERLAP, 1, 0)[0] - 1e-3 * U, at(*OVERLAP, 1, 0)[0] + 1e-3 * U], 200)
+    lat = np.tile(OVERLAP[1] + y * U, 2)
+    codes, where = index._cell_codes(lon, lat)
+    assert (codes == _MIXED).all()
+    assert (index._side_of_edge(lon, lat, where) == _MIXED).all()
+    bulk = index.locate_many(lon, lat)
+    keys = index.keys_for(bulk.position)
+    assert set(keys[:200]) == {"O2"} and set(keys[200:]) == {"O1"}  # O1 < O2 where both cover
+    assert set(bulk.method_names()) == {INSIDE}
+
+
+def test_default_workers_follow_the_input_size():
+    assert grid_index.default_workers(grid_index.PARALLEL_MIN_POINTS - 1) == 1
+    many = grid_index.default_workers(grid_index.PARALLEL_MIN_POINTS)
+    assert 1 <= many <= grid_index.MAX_DEFAULT_WORKERS
+    assert many == min(len(os.sched_getaffinity(0)), grid_index.MAX_DEFAULT_WORKERS)
+
+
+@pytest.mark.parametrize("workers", [0, -1, 1.5, True, "2"])
+def test_bad_workers_are_refused(workers):
+    with pytest.raises(ValueError, match="workers"):
+        world_index().locate_many([112.86], [36.84], workers=workers)
+
+
+@functools.cache
+def _span_case():
+    geoms, keys = jittered_grids(64, seed=21)
+    index = GridIndex(geoms, keys, cell_target=200_000)
+    lon, lat = awkward_points(geoms, 1500, seed=4)
+    return index, lon, lat, index.locate_many(lon, lat, workers=1)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 2000), st.integers(1, 4), st.integers(0, 4500), st.integers(0, 4500))
+def test_property_spans_and_threads_give_the_same_rows(span, workers, start, stop):
+    """Any span size, any number of threads, any slice of the input: the very same rows."""
+    index, lon, lat, whole = _span_case()
+    with mock.patch.object(grid_index, "SPAN_POINTS", span):
+        got = index.locate_many(lon[start:stop], lat[start:stop], workers=workers)
+    for name in ("position", "method", "distance_m"):
+        np.testing.assert_array_equal(getattr(got, name), getattr(whole, name)[start:stop])
+
+
+def test_threads_share_one_index_safely():
+    """Two spans per thread on a fresh index (prepared geometries untouched by any query yet),
+    many times over: the answers never change."""
+    geoms, keys = jittered_grids(36, seed=8)
+    lon, lat = awkward_points(geoms, 3000, seed=9)
+    expected = GridIndex(geoms, keys).locate_many(lon, lat, workers=1)
+    for _ in range(5):
+        index = GridIndex(geoms, keys)
+        with mock.patch.object(grid_index, "SPAN_POINTS", 1000):
+            got = index.locate_many(lon, lat, workers=4)
+        np.testing.assert_array_equal(got.position, expected.position)
+        np.testing.assert_array_equal(got.method, expected.method)
+        np.testing.assert_array_equal(got.distance_m, expected.distance_m)
 
 
 # ---- properties ---------------------------------------------------------------------------------
