@@ -51,17 +51,40 @@ def _cluster(settings: Settings):
 def db_start(args: argparse.Namespace, settings: Settings) -> int:
     if settings.database.url:
         print("DATABASE_URL is set: using that server, no private cluster started.")
-    else:
-        info = _cluster(settings).start()
-        print(f"PostGIS running on 127.0.0.1:{info.port} (data in {info.directory})")
-    return db_upgrade(args, settings)
+        if args.replica:
+            print("A standby of that server is its administrator's to set up (pg_basebackup -R); "
+                  "point GRIDMAP_READ_DATABASE_URL at it.", file=sys.stderr)
+            return 2
+        return db_upgrade(args, settings)
+    cluster = _cluster(settings)
+    info = cluster.start()
+    print(f"PostGIS running on 127.0.0.1:{info.port} (data in {info.directory})")
+    status = db_upgrade(args, settings)
+    standby = cluster.replica()
+    if status == 0 and (args.replica or standby.exists()):
+        _start_standby(standby, rebuild=args.rebuild)
+    return status
+
+
+def _start_standby(standby, rebuild: bool) -> None:
+    """Make (or make again) and start the private cluster's hot standby, and say how to use it."""
+    from gis.db.cluster import SLOT
+
+    info = standby.rebuild() if rebuild else standby.start()
+    print(f"hot standby running on 127.0.0.1:{info.port} (data in {info.directory}), streaming "
+          f"from the primary over the replication slot {SLOT}")
+    print("heavy reads (statistics, map pages, dashboard, tiles, exports) go to it with")
+    print(f"GRIDMAP_READ_DATABASE_URL={info.app_url}")
 
 
 def db_stop(args: argparse.Namespace, settings: Settings) -> int:
     if settings.database.url:
         print("DATABASE_URL is set: GridMap does not manage that server.")
         return 0
-    stopped = _cluster(settings).stop()
+    cluster = _cluster(settings)
+    if cluster.replica().stop():  # the standby first: it would only retry a stopped primary
+        print("hot standby stopped.")
+    stopped = cluster.stop()
     print("PostGIS stopped." if stopped else "PostGIS was not running.")
     return 0
 
@@ -69,20 +92,55 @@ def db_stop(args: argparse.Namespace, settings: Settings) -> int:
 def db_status(args: argparse.Namespace, settings: Settings) -> int:
     from gis.db.engine import current_revision, make_engine
 
+    standby_url = settings.database.read_url
     if not settings.database.url:
-        info = _cluster(settings).info()
+        cluster = _cluster(settings)
+        info = cluster.info()
         if info is None:
             print(f"No private cluster in {settings.database.pg_dir}; run `gridmap db start`.")
             return 1
         print(f"private cluster: {info.directory}, port {info.port}, "
               f"{'running' if info.running else 'stopped'}")
+        standby = cluster.replica().info()
+        if standby is not None:
+            print(f"hot standby: {standby.directory}, port {standby.port}, "
+                  f"{'running' if standby.running else 'stopped'}")
+            standby_url = standby_url or (standby.url if standby.running else None)
         if not info.running:
             return 1
     engine = make_engine(settings.resolved_database_url(), pool_size=1)
     print(f"schema revision: {current_revision(engine) or 'none'}")
+    if standby_url:
+        _report_standby(engine, standby_url)
     engine.dispose()
     report_application_role(settings)
     return 0
+
+
+def _report_standby(primary, standby_url: str) -> None:
+    """Where the standby is: replayed up to which WAL position, how far behind the primary."""
+    from gis.db.engine import make_engine
+    from gis.db.replica import describe, standby_lag, wal_senders
+    from gis.errors import DatabaseUnavailable
+
+    standby = make_engine(standby_url, pool_size=1)
+    try:
+        lag = standby_lag(primary, standby)
+    except DatabaseUnavailable:
+        print(f"read database {describe(standby_url)}: cannot be reached (reads go to the primary)")
+        return
+    finally:
+        standby.dispose()
+    if not lag.in_recovery:
+        print(f"read database {describe(standby_url)}: not a standby (it is a primary)")
+        return
+    paused = ", replay paused" if lag.replay_paused else ""
+    print(f"read database {describe(standby_url)}: "
+          f"{'streaming' if lag.streaming else 'not streaming'}, replayed up to {lag.replay_lsn}, "
+          f"{lag.lag_bytes} bytes of WAL behind the primary{paused}")
+    for sender in wal_senders(primary):
+        seconds = "none measured" if sender.replay_lag_s is None else f"{sender.replay_lag_s:.3f} s"
+        print(f"  primary's sender to {sender.name}: {sender.state}, replay lag {seconds}")
 
 
 def db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
@@ -504,11 +562,18 @@ def _parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="the PostGIS database").add_subparsers(title="db commands")
     for name, handler, text in [
         ("start", db_start, "start the private PostGIS (unless DATABASE_URL) and upgrade the schema"),
-        ("stop", db_stop, "stop the private PostGIS"),
-        ("status", db_status, "say whether the database runs and its schema revision"),
+        ("stop", db_stop, "stop the private PostGIS and its hot standby"),
+        ("status", db_status, "say whether the database (and its standby) runs, the schema "
+                              "revision and how far the standby is behind"),
         ("upgrade", db_upgrade, "apply the Alembic migrations and seed categories"),
     ]:
         db.add_parser(name, help=text).set_defaults(handler=handler)
+    start = db.choices["start"]
+    start.add_argument("--replica", action="store_true",
+                       help="also make and start a hot standby of the private PostGIS beside it "
+                            "(data/pg-replica), for GRIDMAP_READ_DATABASE_URL")
+    start.add_argument("--rebuild", action="store_true",
+                       help="with --replica: make the standby again from a fresh copy")
 
     p = sub.add_parser("demo", help="(re)load the deterministic demo community")
     p.add_argument("--grids", type=int, default=14, help="number of grids (14 = 太东社区)")

@@ -1,4 +1,12 @@
-"""FastAPI dependencies: the database session, parsed query parameters, and who is calling.
+"""FastAPI dependencies: the database sessions, parsed query parameters, and who is calling.
+
+Two sessions: :data:`SessionDep` on the primary, for every write and ordinary read, and
+:data:`ReadSessionDep` for the heavy reads (statistics, map pages, the dashboard, tiles, exports),
+which with ``GRIDMAP_READ_DATABASE_URL`` runs read-only on the standby, or on the primary when
+the caller's own last write has not reached the standby (``gis.db.replica``; the write's WAL
+position comes back in :data:`OWN_WRITE_COOKIE`, or the :data:`OWN_WRITE_HEADER` header, set by
+``api.own_writes``). A route that reads on the one and writes on the other (an audited export)
+takes both; without a read database both are the same session.
 
 Who is calling (docs/ARCHITECTURE.md, "People and scopes"), in this order:
 1. ``Authorization: Bearer <token>``: API clients and the tablet app;
@@ -31,6 +39,7 @@ from sqlalchemy import event, text
 from sqlalchemy.orm import Session
 
 from api.errors import LocalizedHTTPException
+from gis.db.replica import valid_lsn
 from gis.errors import AccountLocked, Forbidden, PasswordChangeRequired
 from gis.people import audit, sessions
 from gis.people.actors import Actor, load_actor_by_id
@@ -40,6 +49,8 @@ SESSION_COOKIE = "gridmap_session"
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+OWN_WRITE_COOKIE = "gridmap_written"  # the primary's WAL position after the caller's last write
+OWN_WRITE_HEADER = "X-GridMap-Read-After"  # the same, for clients that keep no cookies
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -48,6 +59,27 @@ def get_session(request: Request) -> Iterator[Session]:
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def get_read_session(request: Request, session: SessionDep) -> Iterator[Session]:
+    """The session of a heavy read: the request's own (primary) one unless the app has a read
+    database; else a read-only one that :class:`gis.db.replica.ReadRouter` chooses."""
+    router = request.app.state.read_router
+    if router is None:
+        yield session
+        return
+    read, _ = router.session(own_write_lsn(request))
+    with read:
+        yield read
+
+
+def own_write_lsn(request: Request) -> str | None:
+    """The WAL position of the caller's last write, as the caller sends it back (or None)."""
+    return valid_lsn(request.headers.get(OWN_WRITE_HEADER)
+                     or request.cookies.get(OWN_WRITE_COOKIE))
+
+
+ReadSessionDep = Annotated[Session, Depends(get_read_session)]
 
 
 def parse_bbox(

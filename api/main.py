@@ -11,10 +11,12 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
+from sqlalchemy import Engine
 
 from api.deps import BasicCache, LoginRedirect
 from api.errors import add_exception_handlers
 from api.limits import BodySizeLimit, LoginThrottle
+from api.own_writes import OwnWrites
 from api.routes import app as field_app
 from api.routes import audit as audit_trail
 from api.routes import (
@@ -44,6 +46,7 @@ from api.routes import (
 from api.routes import maps as map_pages
 from api.settings import Settings
 from gis.db.engine import make_engine, session_factory
+from gis.db.replica import ReadRouter, describe, make_read_engine, read_only_sessions
 from gis.geotag.index_cache import GridIndexCache
 
 
@@ -62,7 +65,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.sessions = session_factory(engine, settings.session_info())
         app.state.grid_cache = GridIndexCache(settings.assign_tolerance_m)
+        read_engine = _read_routing(app, settings)
         yield
+        if read_engine is not None:
+            read_engine.dispose()
         engine.dispose()
 
     app = FastAPI(
@@ -72,12 +78,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.read_router = None  # heavy reads on the primary unless a read database is set
     app.state.login_throttle = LoginThrottle(settings.login_attempts_per_minute)
     app.state.session_policy = settings.session_policy()
     app.state.basic_cache = BasicCache()
     app.state.media = settings.media.storage()  # photos of cases (gis.media.storage)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes,
                        larger=[(photos.UPLOAD_PATH, photos.upload_limit(settings))])
+    if settings.database.read_url:
+        app.add_middleware(OwnWrites)  # a writer's reads wait for the standby or use the primary
     add_exception_handlers(app)
     app.add_exception_handler(LoginRedirect, _to_login)
     # field before issues_read: /api/v1/issues/duplicates is not an issue id
@@ -91,3 +100,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     field_app.install(app)  # the grid worker's app at /app/
     logging.getLogger("gridmap").setLevel(logging.INFO)
     return app
+
+
+def _read_routing(app: FastAPI, settings: Settings) -> Engine | None:
+    """With GRIDMAP_READ_DATABASE_URL, a second, read-only engine on the standby and the router
+    that gives heavy reads a session there (api.deps.ReadSessionDep); the engine, or None."""
+    if not settings.database.read_url:
+        return None
+    read_engine = make_read_engine(settings.database.read_url)
+    app.state.read_router = ReadRouter(
+        session_factory(read_engine, settings.session_info()),
+        read_only_sessions(app.state.engine, settings.session_info()),
+        label=describe(settings.database.read_url))
+    return read_engine

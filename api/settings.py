@@ -74,6 +74,11 @@ class DatabaseSettings(_Settings):
         None, validation_alias="GRIDMAP_OWNER_DATABASE_URL", repr=False,
         description="The schema owner's URL, for migrations and the `gridmap` commands; unset "
                     "means DATABASE_URL.")
+    read_url: str | None = Field(
+        None, validation_alias="GRIDMAP_READ_DATABASE_URL", repr=False,
+        description="A hot standby of that server for the heavy reads (statistics, map pages, "
+                    "the dashboard, tiles, exports), as the application's role; unset means "
+                    "every read goes to DATABASE_URL. `gridmap db start --replica` prints it.")
     pg_dir: Path = Field(REPO_ROOT / "data" / "pg", description="Where the private cluster lives.")
     pg_bin: Path | None = Field(None, description="PostgreSQL's initdb/pg_ctl directory for the "
                                 "private cluster; unset means the newest version installed.")

@@ -8,6 +8,7 @@ period is shown; today in Beijing by default), ``community`` and ``category``. T
 plain HTML with its words and settings in a data attribute; its script
 (``maps/static/dash.js``), ECharts and Leaflet come from ``/static/`` and nothing else runs
 (:data:`DASH_POLICY`). The league tables read ``/api/v1/evaluation`` once the app serves it.
+All of it reads on the read session (a standby when there is one).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from api.dashboard_schemas import (
     OverduePublic,
     PeriodKind,
 )
-from api.deps import CurrentActor, PageActor, SessionDep, csrf_token
+from api.deps import CurrentActor, PageActor, ReadSessionDep, csrf_token
 from api.pages.routing import NO_STORE, PageRoute
 from api.pages.templating import render
 from api.pages.words import DASH_SCRIPT_WORDS, page_lang, t
@@ -80,39 +81,39 @@ def today() -> date:
 
 @router.get("/summary", response_model=DashSummaryPublic,
             summary="Open and overdue cases now; reported, closed and on time in the period")
-def summary(session: SessionDep, actor: CurrentActor, flt: DashFilters):
-    return dashboard.summary(session, actor, flt)
+def summary(actor: CurrentActor, reads: ReadSessionDep, flt: DashFilters):
+    return dashboard.summary(reads, actor, flt)
 
 
 @router.get("/trend", response_model=DashTrendPublic,
             summary="Cases per week by category, and the on-time closure rate per week")
-def trend(session: SessionDep, actor: CurrentActor, flt: DashFilters):
-    return dashboard.trend(session, actor, flt, today())
+def trend(actor: CurrentActor, reads: ReadSessionDep, flt: DashFilters):
+    return dashboard.trend(reads, actor, flt, today())
 
 
 @router.get("/overdue", response_model=OverduePublic,
             summary="Open cases past their promised deadline or their step's, latest first")
-def overdue(session: SessionDep, actor: CurrentActor, flt: DashFilters,
+def overdue(actor: CurrentActor, reads: ReadSessionDep, flt: DashFilters,
             limit: Annotated[int, Query(ge=1, le=1000, description="Rows")] = 200):
-    return dashboard.overdue(session, actor, flt, limit=limit)
+    return dashboard.overdue(reads, actor, flt, limit=limit)
 
 
 @router.get("/heat", response_model=DashHeatPublic,
             summary="The small heat map: cells of the period's cases and their scale")
-def heat(session: SessionDep, actor: CurrentActor, flt: DashFilters,
+def heat(actor: CurrentActor, reads: ReadSessionDep, flt: DashFilters,
          width: Annotated[int, Query(ge=100, le=4000, description="Map width, px")] = 960,
          height: Annotated[int, Query(ge=100, le=4000, description="Map height, px")] = 360):
-    layer = heat_layer(dashboard.heat_data(session, actor, flt), (width, height))
+    layer = heat_layer(dashboard.heat_data(reads, actor, flt), (width, height))
     return layer | {"period": flt.period.as_dict()}
 
 
 # -- the page -----------------------------------------------------------------------------------
 @page_router.get("/dash", response_class=HTMLResponse)
-def dash_page(request: Request, session: SessionDep, actor: PageActor, flt: DashFilters,
+def dash_page(request: Request, actor: PageActor, reads: ReadSessionDep, flt: DashFilters,
               lang: Annotated[str | None, Query(max_length=8)] = None,
               screen: Annotated[Literal["tablet", "big"] | None, Query()] = None) -> HTMLResponse:
     lang = page_lang(lang)
-    choices = dashboard.filter_choices(session, actor)  # 403 for other roles
+    choices = dashboard.filter_choices(reads, actor)  # 403 for other roles
     _require_assets(request)
     settings = _script_settings(request, flt, lang, screen)
     html = render("dash.html", lang=lang, actor=actor, flt=flt, choices=choices, screen=screen,

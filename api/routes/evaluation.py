@@ -1,5 +1,6 @@
 """The evaluation (综合评价) for leaders, dispatchers and admins over their scope: per role as
-JSON, every role as an Excel workbook, one role as CSV (downloads are exports: audited)."""
+JSON, every role as an Excel workbook, one role as CSV (downloads are exports: audited). Heavy
+reads: on the read session (a standby when there is one); the audit entry on the primary."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
-from api.deps import CurrentActor, SessionDep, client_address
+from api.deps import CurrentActor, ReadSessionDep, SessionDep, client_address
 from api.evaluation_schemas import EvaluationPublic
 from gis.exchange.evaluation_files import XLSX_MEDIA_TYPE, csv_text, file_stem, workbook_bytes
 from gis.people import audit
@@ -42,16 +43,17 @@ PeriodDep = Annotated[Period, Depends(evaluation_period)]
 @router.get("", summary="Indicators, composite score and grade A-E per department, grid worker, "
                         "grid or community, with the change from the period before",
             response_model=EvaluationPublic)
-def evaluation(session: SessionDep, actor: CurrentActor, role: Role, period: PeriodDep):
-    return evaluate(session, actor, role, period)
+def evaluation(actor: CurrentActor, reads: ReadSessionDep, role: Role, period: PeriodDep):
+    return evaluate(reads, actor, role, period)
 
 
 @router.get("/export.xlsx", summary="Every role's evaluation as an Excel workbook",
             response_class=Response,
             responses={200: {"content": {XLSX_MEDIA_TYPE: {}}, "description": "The workbook"}})
-def export_xlsx(request: Request, session: SessionDep, actor: CurrentActor, period: PeriodDep):
-    results = evaluate_all(session, actor, period)
-    body = workbook_bytes(results, load_scoring(session))
+def export_xlsx(request: Request, session: SessionDep, actor: CurrentActor, reads: ReadSessionDep,
+                period: PeriodDep):
+    results = evaluate_all(reads, actor, period)
+    body = workbook_bytes(results, load_scoring(reads))
     _audit(request, session, actor, "xlsx", sum(r["count"] for r in results.values()))
     return Response(body, media_type=XLSX_MEDIA_TYPE,
                     headers=_attachment(*file_stem(period), "xlsx"))
@@ -60,9 +62,9 @@ def export_xlsx(request: Request, session: SessionDep, actor: CurrentActor, peri
 @router.get("/export.csv", summary="One role's evaluation as CSV (UTF-8 with BOM)",
             response_class=Response,
             responses={200: {"content": {"text/csv": {}}, "description": "The table"}})
-def export_csv(request: Request, session: SessionDep, actor: CurrentActor, role: Role,
-               period: PeriodDep):
-    result = evaluate(session, actor, role, period)
+def export_csv(request: Request, session: SessionDep, actor: CurrentActor, reads: ReadSessionDep,
+               role: Role, period: PeriodDep):
+    result = evaluate(reads, actor, role, period)
     _audit(request, session, actor, "csv", result["count"])
     return Response(csv_text(result), media_type="text/csv; charset=utf-8",
                     headers=_attachment(*file_stem(period, role), "csv"))

@@ -12,6 +12,9 @@ never per session: the parts that belong to one session (its CSRF token, the use
 log-out form) are added to each answer after the cache (:func:`api.pages.routing.personalise`).
 The JS/CSS the pages load is served from ``/static/`` to anyone. :func:`install` sets all this
 up with ``Settings.maps`` (:class:`api.settings.MapSettings`), given by the app factory.
+The heatmap and the overview read on the read session (a standby when there is one); the page
+cache is keyed by the data version the page was read at, so a page built on a standby a moment
+behind is never served as a newer one.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BeforeValidator
 
-from api.deps import PageReader, SessionDep
+from api.deps import PageReader, ReadSessionDep, SessionDep
 from api.pages.routing import PageRoute, personalise
 from api.settings import MapSettings
 from gis.errors import SetupError
@@ -157,22 +160,22 @@ def issue_filter(
 
 @router.get("/heatmap", response_class=HTMLResponse, summary="The leaders' issue heatmap")
 def heatmap(
-    request: Request, session: SessionDep, actor: PageReader,
+    request: Request, actor: PageReader, reads: ReadSessionDep,
     flt: Annotated[IssueFilter, Depends(issue_filter)],
     mode: Annotated[Literal["raw", "rate"], Query(description="Choropleth colour")] = "raw",
     lang: Lang = "zh", basemap: Basemap = None,
 ) -> HTMLResponse:
     _, cache, options = _context(request, basemap)
     scoped = _scoped(request, actor, flt)
-    key = ("heatmap", scoped.key(), mode, lang, options, map_data.data_version(session))
+    key = ("heatmap", scoped.key(), mode, lang, options, map_data.data_version(reads))
     return _page(request, actor, lang, cache, key, lambda: build_heatmap(
-        map_data.heatmap_data(session, scoped), lang=lang, options=options, mode=mode))
+        map_data.heatmap_data(reads, scoped), lang=lang, options=options, mode=mode))
 
 
 @router.get("/overview", response_class=HTMLResponse, summary="All communities and grids")
-def overview(request: Request, session: SessionDep, actor: PageReader, lang: Lang = "zh",
+def overview(request: Request, actor: PageReader, reads: ReadSessionDep, lang: Lang = "zh",
              basemap: Basemap = None) -> HTMLResponse:
     _, cache, options = _context(request, basemap)
-    key = ("overview", lang, options, _scope_key(actor), map_data.data_version(session))
+    key = ("overview", lang, options, _scope_key(actor), map_data.data_version(reads))
     return _page(request, actor, lang, cache, key, lambda: build_overview(
-        map_data.overview_data(session, _scoped(request, actor)), lang=lang, options=options))
+        map_data.overview_data(reads, _scoped(request, actor)), lang=lang, options=options))

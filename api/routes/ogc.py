@@ -7,7 +7,8 @@ as the standard asks, worded in the caller's language.
 The landing page, conformance, the API definition, the collections' metadata and the grids,
 buildings and facilities are public; the features of the issues collection (case data) need a
 log-in (HTTP Basic, as GIS desktops send it, or a bearer token) and are read in the caller's
-scope: 401 for the anonymous, 403 for an issue outside the scope.
+scope: 401 for the anonymous, 403 for an issue outside the scope. Pages of features (what a GIS
+desktop downloads) are read on the read session (a standby when there is one).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.routing import APIRoute
 
-from api.deps import OptionalActor, SessionDep, require_reader
+from api.deps import OptionalActor, ReadSessionDep, SessionDep, require_reader
 from api.errors import language_headers, message_for, request_language, status_for
 from api.protocols import ogc
 from gis.errors import GridMapError
@@ -111,10 +112,10 @@ def collection(request: Request, session: SessionDep, collection_id: str) -> Res
 
 @router.get("/collections/{collection_id}/items",
             summary="Features: bbox, limit, offset, datetime (issues) and property filters")
-def items(request: Request, session: SessionDep, actor: OptionalActor,
+def items(request: Request, actor: OptionalActor, reads: ReadSessionDep,
           collection_id: str) -> Response:
     """Issues need a log-in and are those in the caller's scope; the rest is public."""
-    doc = ogc.items(session, _base(request), collection_id, dict(request.query_params),
+    doc = ogc.items(reads, _base(request), collection_id, dict(request.query_params),
                     _reader(request, actor, collection_id))
     return _respond(request, doc, f"{collection_id}: items", ogc.GEOJSON,
                     {"Content-Crs": f"<{ogc.CRS84}>"})

@@ -1,5 +1,6 @@
 """Evaluation statistics for leaders, dispatchers and admins, over the cases in their scope, as
-JSON or as CSV for spreadsheets (a CSV download is an export: audited)."""
+JSON or as CSV for spreadsheets (a CSV download is an export: audited). Heavy reads: they run on
+the read session (a standby when there is one); the audit entry goes to the primary."""
 
 import csv
 import io
@@ -10,7 +11,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
-from api.deps import CurrentActor, SessionDep, client_address
+from api.deps import CurrentActor, ReadSessionDep, SessionDep, client_address
 from api.routes.issues_read import IssueFilters
 from api.schemas import (
     GridStatsPublic,
@@ -33,11 +34,11 @@ _CSV = {200: {"content": {"text/csv": {}}, "description": "JSON, or CSV with `fo
 
 @router.get("/grids", summary="Per-grid counts, on-time closure rate, median time to close",
             response_model=GridStatsPublic, responses=_CSV)
-def grid_stats(request: Request, session: SessionDep, actor: CurrentActor, filters: IssueFilters,
-               format: Format = "json"):
+def grid_stats(request: Request, session: SessionDep, actor: CurrentActor, reads: ReadSessionDep,
+               filters: IssueFilters, format: Format = "json"):
     """Leaders, dispatchers and admins: the grids of their region and the cases they may read,
     selected by the same filters as `GET /api/v1/issues`."""
-    rows, unassigned = statistics.grid_stats(session, actor, filters)
+    rows, unassigned = statistics.grid_stats(reads, actor, filters)
     if format == "csv":
         return _csv(request, session, actor, rows, GridStatsRow, "grid-stats.csv")
     return GridStatsPublic(data=rows, count=len(rows), unassigned=unassigned)
@@ -45,11 +46,12 @@ def grid_stats(request: Request, session: SessionDep, actor: CurrentActor, filte
 
 @router.get("/timeline", summary="Issue counts and rates per day, week or month of report",
             response_model=TimelinePublic, responses=_CSV)
-def timeline(request: Request, session: SessionDep, actor: CurrentActor, filters: IssueFilters,
+def timeline(request: Request, session: SessionDep, actor: CurrentActor, reads: ReadSessionDep,
+             filters: IssueFilters,
              bucket: Annotated[Literal["day", "week", "month"], Query(
                  description="Bucket of report time (Beijing time; weeks start on Monday)")] = "week",
              format: Format = "json"):
-    rows = statistics.timeline(session, actor, filters, bucket)
+    rows = statistics.timeline(reads, actor, filters, bucket)
     if format == "csv":
         return _csv(request, session, actor, rows, TimelineRow, f"timeline-{bucket}.csv")
     return TimelinePublic(bucket=bucket, data=rows, count=len(rows))
@@ -58,10 +60,10 @@ def timeline(request: Request, session: SessionDep, actor: CurrentActor, filters
 @router.get("/workers", summary="Per grid worker: the cases of their grids while they held them",
             response_model=WorkerStatsPublic, responses=_CSV)
 def worker_stats(request: Request, session: SessionDep, actor: CurrentActor,
-                 filters: IssueFilters, format: Format = "json"):
+                 reads: ReadSessionDep, filters: IssueFilters, format: Format = "json"):
     """Leaders, dispatchers and admins. A case counts for the worker who held its grid when it was
     reported, so a worker who handed a grid over keeps the credit for their time."""
-    rows = statistics.worker_stats(session, actor, filters)
+    rows = statistics.worker_stats(reads, actor, filters)
     if format == "csv":
         return _csv(request, session, actor, rows, WorkerStatsRow, "worker-stats.csv")
     return WorkerStatsPublic(data=rows, count=len(rows))

@@ -1,6 +1,9 @@
-"""The private cluster: start/stop/status on a throwaway directory, and the missing-binaries message."""
+"""The private cluster: start/stop/status on a throwaway directory, its hot standby, and the
+missing-binaries message."""
 
+import contextlib
 import os
+import socket
 import tempfile
 from pathlib import Path
 
@@ -109,3 +112,66 @@ def test_root_checkout_unreachable_by_service_user_uses_a_symlink(tmp_path):
         cluster.destroy()
         (private / "data").rmdir()
         private.rmdir()
+
+
+def test_a_hot_standby_streams_the_primarys_writes_and_survives_restarts():
+    """`gridmap db start --replica`'s cluster code: a standby beside the primary, made once over
+    a replication slot, started again as it is, refusing writes, and streaming again after both
+    were stopped and started (with the primary on another port)."""
+    root = Path(tempfile.mkdtemp(prefix="gridmap-cluster-"))
+    os.chmod(root, 0o755)
+    primary = pg_cluster.LocalCluster(root / "pg")
+    standby = primary.replica()
+    try:
+        p = primary.start()
+        s = standby.start()
+        assert standby.directory.parent == primary.directory.parent  # data/pg-replica
+        assert (s.running, s.standby, p.standby) == (True, True, False) and s.port != p.port
+        assert standby.start().port == s.port  # starting it again changes nothing
+        with psycopg.connect(_dsn(p.url), autocommit=True) as conn:
+            assert conn.execute("SELECT current_setting('wal_level'), active FROM "
+                                "pg_replication_slots WHERE slot_name = %s",
+                                (pg_cluster.SLOT,)).fetchone() == ("replica", True)
+        _write_and_see_it_replayed(p.url, s.url, 1)
+        with psycopg.connect(_dsn(s.url)) as conn, pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+            conn.execute("INSERT INTO kept VALUES (0)")
+
+        assert standby.stop() and primary.stop()
+        with _port_taken(p.port):  # the primary's port is taken meanwhile: it moves
+            p = primary.start()
+        s = standby.start()
+        _write_and_see_it_replayed(p.url, s.url, 2)
+    finally:
+        standby.destroy()
+        primary.destroy()
+        root.rmdir()
+
+
+def _write_and_see_it_replayed(primary_url: str, standby_url: str, value: int) -> None:
+    with psycopg.connect(_dsn(primary_url), autocommit=True) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS kept (x int)")
+        conn.execute("INSERT INTO kept VALUES (%s)", (value,))
+        lsn = conn.execute("SELECT pg_current_wal_lsn()").fetchone()[0]
+    with psycopg.connect(_dsn(standby_url), autocommit=True) as conn:
+        assert _replayed_within(conn, lsn, attempts=200)
+        assert conn.execute("SELECT pg_is_in_recovery(), max(x) FROM kept").fetchone() == (True, value)
+
+
+def _replayed_within(conn, lsn, attempts: int) -> bool:
+    """Whether the standby replays up to ``lsn`` within ``attempts`` looks, 50 ms apart."""
+    import time
+
+    for _ in range(attempts):
+        if conn.execute("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (lsn,)).fetchone()[0]:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@contextlib.contextmanager
+def _port_taken(port: int):
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", port))
+        s.listen()
+        yield
