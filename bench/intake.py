@@ -212,7 +212,7 @@ def _wrk(port: int, data: Path, seconds: float, connections: int, server_pid: in
     spies = []
     if profile_pids:
         spies = [subprocess.Popen([shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy"),
-                                   "record", "--format", "raw", "--nonblocking", "-r", "200",
+                                   "record", "--format", "raw", "--gil", "-r", "200",
                                    "-d", str(int(seconds)), "-p", str(pid), "-o",
                                    str(data.with_suffix(f".{pid}.spy"))],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

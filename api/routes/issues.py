@@ -40,16 +40,20 @@ def report_issue(
         client_uuid=reporting.key_to_uuid(idempotency_key) if idempotency_key else data.client_uuid,
         location_from_photo=data.location_from_photo, urgency=data.urgency)
     stored = reporting.report_issue(session, request.app.state.grid_cache, actor, report)
-    session.commit()
     if not stored.created:
         response.status_code = 200
+    # The answer is read inside the report's transaction, before its commit: one connection
+    # checkout and one transaction per report.
     try:
         row, _, _ = reads.get_issue(session, actor, stored.issue_id)
     except Forbidden:  # reported outside the reporter's scope: they get it back as the public would
         row, _, _ = reads.get_issue(session, None, stored.issue_id, public_read=True)
     issue = feature(link_photos(request, [row])[0])
-    return IssueCreated(**issue, possible_duplicates=duplicates.possible_duplicates(
-        session, stored.issue_id, actor))
+    nearby = (duplicates.duplicates_of_new_report(session, stored.issue_id, stored.category, stored.lon,
+                                                  stored.lat, stored.reported_at, actor)
+              if stored.created else duplicates.possible_duplicates(session, stored.issue_id, actor))
+    session.commit()
+    return IssueCreated(**issue, possible_duplicates=nearby)
 
 
 @router.post("/{issue_id}/transitions", summary="Move an issue through the workflow")
