@@ -21,7 +21,7 @@ import hashlib
 import hmac
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated
 from urllib.parse import quote
@@ -42,9 +42,18 @@ CSRF_FIELD = "csrf_token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    with request.app.state.sessions() as session:
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """A session per request. Made on the event loop (no I/O); closed there too when it holds no
+    connection (the request committed or never used the database), else in the thread pool (a
+    rollback). A sync generator would cost two thread-pool hops per request."""
+    session = request.app.state.sessions()
+    try:
         yield session
+    finally:
+        if session.get_transaction() is None:
+            session.close()
+        else:
+            await _in_thread(session.close)
 
 
 SessionDep = Annotated[Session, Depends(get_session)]

@@ -74,6 +74,12 @@ PROFILE_FOCUS = [
     ("access_log", "uvicorn access log"),
     ("handle (logging/__init__.py", "logging handlers"),
     ("run_in_threadpool (", "thread-pool hops"),
+    ("solve_dependencies (", "FastAPI dependencies (session, caller)"),
+    ("resolve (gis/people/sessions.py", "session token check"),
+    ("load_actor_by_id (", "actor and scope load"),
+    ("_deadlines (", "deadlines (working calendar)"),
+    ("locate_point (", "grid lookup"),
+    ("httptools_impl.py", "uvicorn HTTP protocol"),
 ]
 
 
@@ -317,7 +323,8 @@ def _inputs(engine) -> tuple[list[str], list[tuple[float, float]]]:
 # -- profile summary ------------------------------------------------------------------------------
 def _profile_table(base: Path) -> str:
     """Own and inclusive shares of the workers' samples (py-spy raw: "frame;frame;... count")."""
-    own, inclusive, total = collections.Counter(), collections.Counter(), 0
+    own, inclusive, every, total = (collections.Counter(), collections.Counter(),
+                                    collections.Counter(), 0)
     for spy in base.parent.glob(base.stem + ".*.spy"):
         for line in spy.read_text().splitlines():
             stack, _, count = line.rpartition(" ")
@@ -327,6 +334,8 @@ def _profile_table(base: Path) -> str:
             frames = stack.split(";")
             total += n
             own[_short(frames[-1])] += n
+            for frame in {_short(f) for f in frames}:
+                every[frame] += n
             for label in {label for key, label in PROFILE_FOCUS if any(key in f for f in frames)}:
                 inclusive[label] += n
             if "idle" in frames[-1] or any(f.startswith(("select (selectors", "_run_once", "wait ("))
@@ -336,6 +345,8 @@ def _profile_table(base: Path) -> str:
         return "profile: no samples"
     lines = [f"profile: {total} samples over both workers; inclusive share of functions of interest"]
     lines += [f"  {100 * n / total:5.1f}%  {label}" for label, n in inclusive.most_common()]
+    lines.append("inclusive time, top 30 frames:")
+    lines += [f"  {100 * n / total:5.1f}%  {frame}" for frame, n in every.most_common(30)]
     lines.append("own time, top 25 frames:")
     lines += [f"  {100 * n / total:5.1f}%  {frame}" for frame, n in own.most_common(25)]
     return "\n".join(lines)
@@ -424,6 +435,10 @@ def main() -> None:
                   f"stored without a 201 read back {run.check.get('stored_without_201', 0)}")
     if intake.profile:
         print(_profile_table(intake.profile))
+        kept = Path(tempfile.mkdtemp(prefix="gridmap-intake-profile-"))
+        for spy in tmp.glob("*.spy"):
+            shutil.move(spy, kept / spy.name)
+        print(f"raw py-spy samples (collapsed stacks) kept in {kept}")
     lost = sum(r.check.get("lost", 0) for r in runs.values())
     duplicated = sum(r.check.get("duplicated", 0) for r in runs.values())
     print(f"load average at end: {_load()}")
