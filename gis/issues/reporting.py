@@ -22,10 +22,19 @@ from datetime import date, datetime
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from gis.errors import Conflict, InvalidCoordinates, InvalidParameter, NotFound, UnknownCategory
+from gis.errors import (
+    Conflict,
+    Forbidden,
+    InvalidCoordinates,
+    InvalidParameter,
+    NotFound,
+    UnknownCategory,
+)
 from gis.geotag.index_cache import GridIndexCache
 from gis.geotag.locate import locate_point
+from gis.issues import duplicates
 from gis.people.actors import Actor
+from gis.queries import reads
 from gis.rules import BEIJING_TZ_NAME, DEFAULT_URGENCY, URGENCIES
 from gis.worktime.calendar import WorkCalendar
 from gis.worktime.limits import Limit, deadline
@@ -179,6 +188,20 @@ def report_issue(session: Session, cache: GridIndexCache, actor: Actor, report: 
         return _replay(_by_client_uuid(session, client_uuid), report)
     return Reported(row.id, created=True, category=report.category, lon=place.lon, lat=place.lat,
                     reported_at=category.now)
+
+
+def read_back(session: Session, actor: Actor, stored: Reported) -> tuple[dict, list[dict]]:
+    """The answer to a report: the issue as the reporter may see it (as the public would, when
+    it lies outside their scope) and its possible duplicates. Read inside the report's own
+    transaction, before its commit, so a report costs one connection checkout."""
+    try:
+        row, _, _ = reads.get_issue(session, actor, stored.issue_id)
+    except Forbidden:
+        row, _, _ = reads.get_issue(session, None, stored.issue_id, public_read=True)
+    if not stored.created:
+        return row, duplicates.possible_duplicates(session, stored.issue_id, actor)
+    return row, duplicates.duplicates_of_new_report(session, stored.issue_id, stored.category,
+                                                    stored.lon, stored.lat, stored.reported_at, actor)
 
 
 def _insert_params(client_uuid: uuid.UUID, report: IssueReport, place, category, actor: Actor,
