@@ -379,7 +379,7 @@ def _row(name: str, run: WrkRun) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=20, help="measured run of each server")
-    parser.add_argument("--warmup", type=float, default=3)
+    parser.add_argument("--warmup", type=float, default=5)
     parser.add_argument("--connections", type=int, default=16, help="= wrk threads (one each)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--profile", action="store_true", help="py-spy the intake workers")
