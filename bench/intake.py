@@ -65,6 +65,7 @@ PROFILE_FOCUS = [
     ("_caller (api/deps.py", "authentication (_caller)"),
     ("get_issue (", "reads.get_issue (re-read)"),
     ("possible_duplicates (", "possible_duplicates"),
+    ("duplicates_of_new_report (", "possible duplicates of a new report"),
     ("link_photos (", "link_photos"),
     ("serialize_response (", "response validation + JSON"),
     ("commit (", "Session.commit"),
