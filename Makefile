@@ -5,7 +5,7 @@ PY    := $(VENV)/bin/python
 BIN   := $(VENV)/bin
 PYTHON ?= python3
 
-.PHONY: run test lint bench reliability setup system-deps venv assets db-start db-stop clean
+.PHONY: run test lint bench bench-intake reliability setup system-deps venv assets db-start db-stop clean
 
 run: setup assets
 	$(BIN)/gridmap db start
@@ -62,3 +62,10 @@ reliability: setup
 	$(BIN)/gridmap db start
 	$(BIN)/gridmap demo --if-empty
 	$(PY) bench/load.py --clients 32 --reports 5000 --faults --max-seconds 300
+
+# Intake under wrk: POST /api/v1/issues with a fresh Idempotency-Key per request beside a bare
+# FastAPI route, both served with 2 workers; checks every 201 is stored exactly once.
+bench-intake: setup
+	$(BIN)/gridmap db start
+	$(BIN)/gridmap demo --if-empty
+	$(PY) bench/intake.py

@@ -29,7 +29,7 @@ import hashlib
 import hmac
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated
 from urllib.parse import quote
@@ -53,9 +53,18 @@ OWN_WRITE_COOKIE = "gridmap_written"  # the primary's WAL position after the cal
 OWN_WRITE_HEADER = "X-GridMap-Read-After"  # the same, for clients that keep no cookies
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    with request.app.state.sessions() as session:
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """A session per request. Made on the event loop (no I/O); closed there too when it holds no
+    connection (the request committed or never used the database), else in the thread pool (a
+    rollback). A sync generator would cost two thread-pool hops per request."""
+    session = request.app.state.sessions()
+    try:
         yield session
+    finally:
+        if session.get_transaction() is None:
+            session.close()
+        else:
+            await _in_thread(session.close)
 
 
 SessionDep = Annotated[Session, Depends(get_session)]

@@ -15,6 +15,11 @@ from api.errors import language_headers
 from api.i18n import Language, preferred_language
 
 
+def _language(headers: dict[bytes, bytes]) -> Language:
+    """The refusal's language: worked out only when refusing (most requests are not)."""
+    return preferred_language(headers.get(b"accept-language", b"").decode("latin-1"))
+
+
 class BodySizeLimit:
     """Refuse bodies over ``max_bytes`` with 413, by Content-Length or while streaming; the
     paths matching a pattern of ``larger`` (a photo upload) have that pattern's limit instead."""
@@ -34,10 +39,9 @@ class BodySizeLimit:
             return
         headers = dict(scope.get("headers") or [])
         declared = headers.get(b"content-length")
-        lang = preferred_language(headers.get(b"accept-language", b"").decode("latin-1"))
         limit = self.limit_for(scope.get("path", ""))
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            await self._refuse(send, lang, limit)
+            await self._refuse(send, _language(headers), limit)
             return
         seen = 0
         refused = started = False
@@ -54,7 +58,7 @@ class BodySizeLimit:
                 if seen > limit:
                     refused = True
                     if not started:
-                        await self._refuse(send, lang, limit)
+                        await self._refuse(send, _language(headers), limit)
                     return {"type": "http.disconnect"}
             return message
 

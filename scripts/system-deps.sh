@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the Debian packages GridMap needs when they are missing (PostgreSQL + PostGIS, GDAL's
-# command-line tools, Chromium for the browser tests). As root it installs them; otherwise it
+# command-line tools, wrk for the intake benchmark, Chromium for the browser tests). As root it installs them; otherwise it
 # prints the one command to run. Set GRIDMAP_SKIP_SYSTEM_DEPS=1 to skip (e.g. with DATABASE_URL).
 set -euo pipefail
 
@@ -19,6 +19,8 @@ if ! ls /usr/share/postgresql/"$pg_version"/extension/postgis.control >/dev/null
 fi
 command -v ogrinfo >/dev/null 2>&1 || need+=(gdal-bin)
 command -v npm >/dev/null 2>&1 || need+=(npm)
+# HTTP load for bench/intake.py (the Python load generator cannot reach a thousand requests/s)
+command -v wrk >/dev/null 2>&1 || need+=(wrk)
 if [ "${GRIDMAP_WITH_BROWSER:-0}" = "1" ]; then
   command -v chromium >/dev/null 2>&1 || need+=(chromium)
   # CJK glyphs, so that the maps' Chinese labels render in headless screenshots

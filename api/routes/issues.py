@@ -14,8 +14,7 @@ from api.issue_schemas import (
 )
 from api.routes.issues_read import record_reveal
 from api.routes.photos import link_photos
-from gis.errors import Forbidden
-from gis.issues import duplicates, reporting, workflow
+from gis.issues import reporting, workflow
 from gis.people.privacy import contains_personal
 from gis.queries import reads
 from gis.rules import TRANSITIONS
@@ -25,13 +24,14 @@ IssueId = Annotated[int, Path(ge=1, description="Issue id")]
 
 
 @router.post("", status_code=201, summary="Report an issue; retries with the same key are safe",
+             response_model=IssueCreated,
              responses={200: {"description": "Replay: the issue stored earlier under this key"}})
 def report_issue(
-    request: Request, response: Response, session: SessionDep, actor: CurrentActor,
+    request: Request, session: SessionDep, actor: CurrentActor,
     body: Annotated[IssueInput, Body(description="Plain fields or a GeoJSON Point Feature")],
     idempotency_key: Annotated[str | None, Header(max_length=255, description=(
         "Any unique string per report (a UUID is best); the same key returns the same issue"))] = None,
-) -> IssueCreated:
+) -> Response:
     data: IssueCreate = body.to_create() if isinstance(body, IssueFeatureCreate) else body
     report = reporting.IssueReport(
         x=data.lon, y=data.lat, crs=data.crs, category=data.category, description=data.description,
@@ -40,16 +40,13 @@ def report_issue(
         client_uuid=reporting.key_to_uuid(idempotency_key) if idempotency_key else data.client_uuid,
         location_from_photo=data.location_from_photo, urgency=data.urgency)
     stored = reporting.report_issue(session, request.app.state.grid_cache, actor, report)
+    row, nearby = reporting.read_back(session, actor, stored)
     session.commit()
-    if not stored.created:
-        response.status_code = 200
-    try:
-        row, _, _ = reads.get_issue(session, actor, stored.issue_id)
-    except Forbidden:  # reported outside the reporter's scope: they get it back as the public would
-        row, _, _ = reads.get_issue(session, None, stored.issue_id, public_read=True)
     issue = feature(link_photos(request, [row])[0])
-    return IssueCreated(**issue, possible_duplicates=duplicates.possible_duplicates(
-        session, stored.issue_id, actor))
+    # Validated here and sent as it is: FastAPI would validate it again in another thread hop.
+    answer = IssueCreated(**issue, possible_duplicates=nearby)
+    return Response(answer.model_dump_json(), status_code=201 if stored.created else 200,
+                    media_type="application/json")
 
 
 @router.post("/{issue_id}/transitions", summary="Move an issue through the workflow")

@@ -2,7 +2,8 @@
 
 Every write to ``grids`` bumps ``grid_index_state.version`` (a trigger), whichever process made
 it. Each lookup reads that one integer (a primary-key read) and rebuilds the index only when it
-moved, so no process answers from stale grids and none rebuilds per request.
+moved, so no process answers from stale grids and none rebuilds per request. A write that checks
+the version in its own statement (a report's insert) skips that read (:meth:`GridIndexCache.latest`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,13 @@ class GridIndexCache:
         self._current: CurrentGrids | None = None
         self._lock = threading.Lock()
         self.builds = 0  # how often the index was (re)built: visible to tests and metrics
+
+    def latest(self, session: Session) -> CurrentGrids:
+        """The index this process holds, without reading the version counter (built on first use).
+        Only for a writer that checks the version inside its own write, as the intake's insert
+        does (gis.issues.reporting), and calls :meth:`get` when it moved."""
+        current = self._current
+        return current if current is not None else self.get(session)
 
     def get(self, session: Session) -> CurrentGrids:
         version = session.execute(text("SELECT version FROM grid_index_state WHERE id = 1")).scalar_one()

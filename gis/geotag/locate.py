@@ -9,6 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gis.geo.crs import parse_crs, to_wgs84
+from gis.geotag.assign import CurrentGrids
 from gis.geotag.index_cache import GridIndexCache
 
 
@@ -25,15 +26,18 @@ class Located:
 
 
 def locate_point(session: Session, cache: GridIndexCache, x: float, y: float,
-                 crs: str = "wgs84", *, with_grid: bool = True) -> Located:
+                 crs: str = "wgs84", *, with_grid: bool = True,
+                 grids: CurrentGrids | None = None) -> Located:
     """Convert ``(x, y)`` from ``crs`` to WGS84 and apply the grid-assignment rules
     (docs/ARCHITECTURE.md).
 
     ``with_grid=False`` skips reading the grid's name and worker (writes need only its id).
+    ``grids``: the index to use instead of the cache's current one (a writer that checks the
+    index's version in its own write, :meth:`GridIndexCache.latest`).
     """
     source_crs = parse_crs(crs)
     lon, lat = to_wgs84(x, y, source_crs)
-    grids = cache.get(session)
+    grids = grids if grids is not None else cache.get(session)
     found = grids.index.locate(lon, lat)
     if found.position is None:
         return Located(lon, lat, source_crs, found.method, None, None, None, None)

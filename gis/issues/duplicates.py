@@ -4,8 +4,8 @@ centre merges rather than dispatches twice.
 The rule, written once in :func:`_nearby`: open cases of the same category within
 :data:`DUPLICATE_RADIUS_M` metres (geodesic), reported in the :data:`DUPLICATE_WINDOW_H` hours
 up to the report, the nearest :data:`DUPLICATES_LISTED` of them, of those the reader may read.
-It serves a stored report (:func:`possible_duplicates`, in the answer to a report) and one not
-sent yet (:func:`duplicates_near`, which the tablet shows before sending).
+It serves a stored report (:func:`possible_duplicates`; :func:`duplicates_of_new_report` in the
+answer to a report) and one not sent yet (:func:`duplicates_near`, which the tablet shows before sending).
 """
 
 from __future__ import annotations
@@ -34,6 +34,16 @@ def possible_duplicates(session: Session, issue_id: int, reader: Actor | None = 
         return []
     return _nearby(session, report.category, report.lon, report.lat, report.reported_at,
                    reader, exclude=issue_id, public=reader is None)
+
+
+def duplicates_of_new_report(session: Session, issue_id: int, category: str, lon: float | None,
+                             lat: float | None, reported_at, reader: Actor | None) -> list[dict]:
+    """:func:`possible_duplicates` of a report just stored, from what the insert already knows
+    (its category, WGS84 position and ``reported_at``) instead of reading the row back."""
+    if lon is None or lat is None:
+        return []
+    return _nearby(session, category, lon, lat, reported_at, reader, exclude=issue_id,
+                   public=reader is None)
 
 
 def duplicates_near(session: Session, reader: Actor | None, category: str, x: float, y: float,

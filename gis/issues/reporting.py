@@ -17,15 +17,24 @@ import json
 import math
 import uuid
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from gis.errors import Conflict, InvalidCoordinates, InvalidParameter, NotFound, UnknownCategory
+from gis.errors import (
+    Conflict,
+    Forbidden,
+    InvalidCoordinates,
+    InvalidParameter,
+    NotFound,
+    UnknownCategory,
+)
 from gis.geotag.index_cache import GridIndexCache
 from gis.geotag.locate import locate_point
+from gis.issues import duplicates
 from gis.people.actors import Actor
+from gis.queries import reads
 from gis.rules import BEIJING_TZ_NAME, DEFAULT_URGENCY, URGENCIES
 from gis.worktime.calendar import WorkCalendar
 from gis.worktime.limits import Limit, deadline
@@ -92,8 +101,56 @@ _NOWHERE = _Nowhere()
 
 @dataclass
 class Reported:
+    """A stored report; for a new one also what its possible duplicates are looked up by (lon
+    and lat None while it waits for its photo's position)."""
+
     issue_id: int
     created: bool
+    category: str | None = None
+    lon: float | None = None
+    lat: float | None = None
+    reported_at: datetime | None = None
+
+
+# The closest facility of a related category within :data:`FACILITY_LINK_M` (the parameters
+# :facility_categories, :lon, :lat, :r and :deg, a box half-width from :func:`_degrees_covering`
+# that lets the GiST index cut the candidates before the exact geodesic distance).
+_NEAREST_FACILITY_SQL = """
+        SELECT id FROM facilities
+         WHERE category = ANY(CAST(:facility_categories AS varchar[]))
+           AND geom && ST_Expand(ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), :deg)
+           AND ST_DWithin(geom::geography, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography, :r)
+         ORDER BY geom::geography <-> ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography, id
+         LIMIT 1"""
+
+# The issue, the first step of its history and its running step in one statement, linked to the
+# given facility or else the nearest related one, and stored only while the grid index the
+# report was tagged with is current (:index_version, the grid_index_state version the process's
+# index was built at): otherwise nothing is written and ``index_version`` tells the caller to
+# rebuild and tag again. ``id`` None with the version current: the key was stored concurrently.
+_INSERT = text(f"""
+        WITH state AS (SELECT version FROM grid_index_state WHERE id = 1),
+        new AS (
+            INSERT INTO issues (client_uuid, category, description, channel, reporter_contact,
+                                photo_urls, geom, location_source, source_crs, source_x, source_y,
+                                grid_id, grid_version, assignment, assignment_distance_m,
+                                facility_id, urgency, reported_at, due_at)
+            SELECT :uuid, :category, :description, :channel, :contact, CAST(:photos AS jsonb),
+                   ST_SetSRID(ST_MakePoint(CAST(:lon AS float8), CAST(:lat AS float8)), 4326),
+                   :source, :crs, :x, :y, :grid_id, :grid_version, :method, :distance,
+                   coalesce(CAST(:facility_id AS integer),
+                            CASE WHEN CAST(:lon AS float8) IS NOT NULL THEN ({_NEAREST_FACILITY_SQL}) END),
+                   :urgency, :now, :due_at
+              FROM state WHERE state.version = :index_version OR CAST(:no_place AS boolean)
+            ON CONFLICT (client_uuid) DO NOTHING
+            RETURNING id),
+        event AS (
+            INSERT INTO issue_events (issue_id, actor_id, from_status, to_status, note)
+            SELECT id, :actor, NULL, 'reported', :note FROM new),
+        step AS (
+            INSERT INTO issue_steps (issue_id, step, started_at, due_at)
+            SELECT id, :step, :now, :step_due FROM new)
+        SELECT (SELECT id FROM new) AS id, (SELECT version FROM state) AS index_version""")
 
 
 def key_to_uuid(key: str) -> uuid.UUID:
@@ -105,54 +162,64 @@ def key_to_uuid(key: str) -> uuid.UUID:
 
 
 def report_issue(session: Session, cache: GridIndexCache, actor: Actor, report: IssueReport) -> Reported:
-    """Store a report, or return the one already stored under the same client UUID."""
+    """Store a report, or return the one already stored under the same client UUID.
+
+    Three statements on the intake's hot path: the category with any earlier issue under the key
+    (:func:`_category_and_earlier`), the insert (:data:`_INSERT`: the issue, its first event and
+    step, its facility link, and the check that the grid index used is current), and, by the
+    caller, the commit."""
     client_uuid = report.client_uuid or uuid.uuid4()
     category = _category_and_earlier(session, report.category, client_uuid)
     if category.id is not None:  # this key was stored before: a retry
         return _replay(category, report)
-    facility_categories = list(category.facility_categories or [])
     due_at, accept_due = _deadlines(session, category, report.urgency)
     if report.facility_id is not None:
         _check_facility(session, report.facility_id)
-    if report.waits_for_photo:
-        place, facility_id = _NOWHERE, report.facility_id
-    else:
-        place = locate_point(session, cache, report.x, report.y, report.crs, with_grid=False)
-        facility_id = report.facility_id or nearest_facility(session, place.lon, place.lat,
-                                                              facility_categories)
-    # The issue, the first step of its history and its running step in one statement.
-    issue_id = session.execute(text("""
-        WITH new AS (
-            INSERT INTO issues (client_uuid, category, description, channel, reporter_contact,
-                                photo_urls, geom, location_source, source_crs, source_x, source_y,
-                                grid_id, grid_version, assignment, assignment_distance_m,
-                                facility_id, urgency, reported_at, due_at)
-            VALUES (:uuid, :category, :description, :channel, :contact, CAST(:photos AS jsonb),
-                    ST_SetSRID(ST_MakePoint(CAST(:lon AS float8), CAST(:lat AS float8)), 4326),
-                    :source, :crs, :x, :y, :grid_id, :grid_version, :method, :distance,
-                    :facility_id, :urgency, :now, :due_at)
-            ON CONFLICT (client_uuid) DO NOTHING
-            RETURNING id),
-        event AS (
-            INSERT INTO issue_events (issue_id, actor_id, from_status, to_status, note)
-            SELECT id, :actor, NULL, 'reported', :note FROM new),
-        step AS (
-            INSERT INTO issue_steps (issue_id, step, started_at, due_at)
-            SELECT id, :step, :now, :step_due FROM new)
-        SELECT id FROM new"""), {
+    grids = cache.latest(session)
+    while True:
+        place = _NOWHERE if report.waits_for_photo else locate_point(
+            session, cache, report.x, report.y, report.crs, with_grid=False, grids=grids)
+        row = session.execute(_INSERT, _insert_params(client_uuid, report, place, category, actor,
+                                                      grids.index.version, due_at, accept_due)).one()
+        if row.id is not None or row.index_version == grids.index.version:
+            break
+        grids = cache.get(session)  # the grids changed since this process built its index
+    if row.id is None:  # a concurrent retry with the same key won the race
+        return _replay(_by_client_uuid(session, client_uuid), report)
+    return Reported(row.id, created=True, category=report.category, lon=place.lon, lat=place.lat,
+                    reported_at=category.now)
+
+
+def read_back(session: Session, actor: Actor, stored: Reported) -> tuple[dict, list[dict]]:
+    """The answer to a report: the issue as the reporter may see it (as the public would, when
+    it lies outside their scope) and its possible duplicates. Read inside the report's own
+    transaction, before its commit, so a report costs one connection checkout."""
+    try:
+        row, _, _ = reads.get_issue(session, actor, stored.issue_id)
+    except Forbidden:
+        row, _, _ = reads.get_issue(session, None, stored.issue_id, public_read=True)
+    if not stored.created:
+        return row, duplicates.possible_duplicates(session, stored.issue_id, actor)
+    return row, duplicates.duplicates_of_new_report(session, stored.issue_id, stored.category,
+                                                    stored.lon, stored.lat, stored.reported_at, actor)
+
+
+def _insert_params(client_uuid: uuid.UUID, report: IssueReport, place, category, actor: Actor,
+                   index_version: int, due_at, accept_due) -> dict:
+    return {
         "uuid": client_uuid, "category": report.category, "description": report.description,
         "channel": report.channel, "contact": report.reporter_contact,
         "photos": _json(report.photo_urls), "lon": place.lon, "lat": place.lat,
         "source": "photo" if report.waits_for_photo else "report",
+        "no_place": report.waits_for_photo,  # no grid yet, so no index to be current
         "crs": place.source_crs, "x": report.x, "y": report.y, "grid_id": place.grid_id,
         "grid_version": place.grid_version, "method": place.method, "distance": place.distance_m,
-        "facility_id": facility_id, "urgency": report.urgency, "now": category.now,
+        "facility_id": report.facility_id, "facility_categories": list(category.facility_categories or []),
+        "deg": _degrees_covering(FACILITY_LINK_M, place.lat) if place.lat is not None else 0.0,
+        "r": FACILITY_LINK_M, "urgency": report.urgency, "now": category.now,
         "due_at": due_at,  # none: no time limit, never overdue
         "step": step_change(None, "reported").starts, "step_due": accept_due,
-        "actor": actor.id if actor else None, "note": REPORTED_NOTE}).scalar()
-    if issue_id is None:  # a concurrent retry with the same key won the race
-        return _replay(_by_client_uuid(session, client_uuid), report)
-    return Reported(issue_id, created=True)
+        "actor": actor.id if actor else None, "note": REPORTED_NOTE, "index_version": index_version}
 
 
 def _deadlines(session: Session, category, urgency: str):
@@ -239,14 +306,9 @@ def nearest_facility(session: Session, lon: float, lat: float, categories: list[
     """The closest facility of a related category within 20 m (a broken cover -> that cover)."""
     if not categories:
         return None
-    return session.execute(text("""
-        SELECT id FROM facilities
-         WHERE category = ANY(:cats)
-           AND geom && ST_Expand(ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), :deg)
-           AND ST_DWithin(geom::geography, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography, :r)
-         ORDER BY geom::geography <-> ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography, id
-         LIMIT 1"""), {"cats": categories, "lon": lon, "lat": lat, "r": FACILITY_LINK_M,
-                                 "deg": _degrees_covering(FACILITY_LINK_M, lat)}).scalar()
+    return session.execute(text(f"SELECT ({_NEAREST_FACILITY_SQL})"), {
+        "facility_categories": categories, "lon": lon, "lat": lat, "r": FACILITY_LINK_M,
+        "deg": _degrees_covering(FACILITY_LINK_M, lat)}).scalar()
 
 
 def _degrees_covering(metres: float, lat: float) -> float:

@@ -150,7 +150,9 @@ def require_role(actor: Actor, *roles: str) -> None:
 
 
 # -- loading ----------------------------------------------------------------------------------------
-_ACTOR_SQL = """
+# A user as an actor, with their scope (own grids; the current grids of their region): the one
+# definition, also joined into the session check (gis.people.sessions).
+ACTOR_SQL = """
     SELECT u.id, u.username, u.display_name, u.role, u.region_id, u.department_id, u.password_hash,
            coalesce((SELECT array_agg(gw.grid_code) FROM grid_workers gw WHERE gw.user_id = u.id),
                     '{}') AS own,
@@ -175,7 +177,7 @@ def actor_from_row(row, *, session_id: int | None = None,
 
 def load_actor(session: Session, username: str) -> tuple[Actor, str] | None:
     """The active user named ``username`` and their password hash, or None."""
-    row = session.execute(text(f"{_ACTOR_SQL} WHERE u.username = :u AND u.active"),
+    row = session.execute(text(f"{ACTOR_SQL} WHERE u.username = :u AND u.active"),
                           {"u": username}).first()
     if row is None:
         return None
@@ -184,7 +186,7 @@ def load_actor(session: Session, username: str) -> tuple[Actor, str] | None:
 
 def load_actor_by_id(session: Session, user_id: int, *, session_id: int | None = None,
                      password_change_only: bool = False) -> Actor | None:
-    row = session.execute(text(f"{_ACTOR_SQL} WHERE u.id = :i AND u.active"), {"i": user_id}).first()
+    row = session.execute(text(f"{ACTOR_SQL} WHERE u.id = :i AND u.active"), {"i": user_id}).first()
     if row is None:
         return None
     return actor_from_row(row, session_id=session_id, password_change_only=password_change_only)

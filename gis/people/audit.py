@@ -38,14 +38,17 @@ ACTIONS = {
 }
 
 
+_INSERT_ENTRY = text("""
+    INSERT INTO audit_log (username, action, target, address, outcome, detail)
+    VALUES (:u, :a, :t, :addr, :o, CAST(:d AS jsonb))""")
+
+
 def record(session: Session, action: str, *, username: str | None, address: str | None = None,
            target: str | None = None, outcome: str = "ok", detail: dict | None = None) -> None:
     """Add one entry in the caller's transaction (it lands when that commits)."""
     if action not in ACTIONS:
         raise ValueError(f"unknown audit action {action!r}; known: {', '.join(ACTIONS)}")
-    session.execute(text("""
-        INSERT INTO audit_log (username, action, target, address, outcome, detail)
-        VALUES (:u, :a, :t, :addr, :o, CAST(:d AS jsonb))"""),
+    session.execute(_INSERT_ENTRY,
         {"u": username, "a": action, "t": target, "addr": address, "o": outcome,
          "d": json.dumps(detail or {}, ensure_ascii=False, default=str)})
 

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from gis.errors import AccountLocked, Unauthorized
 from gis.people import audit
-from gis.people.actors import Actor, load_actor, load_actor_by_id
+from gis.people.actors import ACTOR_SQL, Actor, actor_from_row, load_actor, load_actor_by_id
 from gis.people.passwords import PasswordPolicy, hash_password, verify_password
 from gis.rules import LOCKOUT_FAILURES, LOCKOUT_MINUTES
 
@@ -143,25 +143,31 @@ def start_session(session: Session, actor: Actor, *, kind: str, address: str | N
     return Started(token, session_id, expires_at, password_change_only, actor)
 
 
+# The live session of a token with its user as an actor, in one round trip: not revoked, not
+# expired, not idle too long, started after the user's last password change, the user active.
+_LIVE_SESSION_SQL = text(f"""
+    SELECT s.id AS session_id, s.password_change_only AS session_password_change_only,
+           s.last_seen_at < now() - make_interval(secs => :touch) AS stale, a.*
+      FROM sessions s JOIN users su ON su.id = s.user_id,
+           LATERAL ({ACTOR_SQL} WHERE u.id = s.user_id AND u.active) a
+     WHERE s.token_hash = :h AND s.revoked_at IS NULL AND s.expires_at > now()
+       AND s.last_seen_at > now() - make_interval(mins => :idle)
+       AND s.created_at >= su.sessions_valid_after AND su.active""")
+
+
 def resolve(session: Session, token: str, policy: SessionPolicy) -> tuple[Actor | None, bool]:
     """The actor of a live session: not revoked, not expired, not idle too long, started after the
     user's last password change, the user active (None otherwise); and whether its last use was
     written (the caller commits that, so a reader's session stays alive)."""
-    row = session.execute(text("""
-        SELECT s.id, s.user_id, s.password_change_only,
-               s.last_seen_at < now() - make_interval(secs => :touch) AS stale
-          FROM sessions s JOIN users u ON u.id = s.user_id
-         WHERE s.token_hash = :h AND s.revoked_at IS NULL AND s.expires_at > now()
-           AND s.last_seen_at > now() - make_interval(mins => :idle)
-           AND s.created_at >= u.sessions_valid_after AND u.active"""),
-        {"h": token_digest(token), "idle": policy.idle_minutes,
-         "touch": policy.touch_seconds}).first()
+    row = session.execute(_LIVE_SESSION_SQL, {"h": token_digest(token), "idle": policy.idle_minutes,
+                                              "touch": policy.touch_seconds}).first()
     if row is None:
         return None, False
     if row.stale:
-        session.execute(text("UPDATE sessions SET last_seen_at = now() WHERE id = :i"), {"i": row.id})
-    return load_actor_by_id(session, row.user_id, session_id=row.id,
-                            password_change_only=row.password_change_only), bool(row.stale)
+        session.execute(text("UPDATE sessions SET last_seen_at = now() WHERE id = :i"),
+                        {"i": row.session_id})
+    return actor_from_row(row, session_id=row.session_id,
+                          password_change_only=row.session_password_change_only), bool(row.stale)
 
 
 def log_out(session: Session, actor: Actor, *, address: str | None) -> None:

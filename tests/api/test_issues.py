@@ -1,5 +1,8 @@
 """Reporting issues, idempotent retries, facility links, duplicates and the workflow."""
 
+import subprocess
+import sys
+import textwrap
 import threading
 import uuid
 from datetime import datetime, timedelta
@@ -215,3 +218,38 @@ def test_only_the_grids_worker_leaders_and_admins_move_an_issue(client, tokens, 
     assert client.post(path, json={"to": "accepted"}, headers=tokens["worker01"]).status_code == 403
     assert client.post(path, json={"to": "accepted"}, headers=tokens["leader"]).status_code == 200
     assert client.post(path, json={"to": "dispatched"}, headers=tokens["admin"]).status_code == 200
+
+
+def test_a_report_after_another_process_moved_its_grid_is_tagged_with_the_current_grids(
+        client, tokens, cover, database_url):
+    """The intake does not read the grid version before tagging: its insert checks that the
+    index it tagged with is current, and on a mismatch the process rebuilds and tags again."""
+    _, lon, lat, code = cover
+    cache = client.app.state.grid_cache
+    first = report(client, tokens["admin"], category="garbage", lon=lon, lat=lat)
+    assert first.json()["properties"]["grid_code"] == code
+    builds = cache.builds
+    url = database_url.replace("postgresql+psycopg", "postgresql")
+    moved = textwrap.dedent(f"""
+        import psycopg
+        with psycopg.connect({url!r}) as conn:
+            conn.execute("CREATE TABLE saved_grid AS SELECT id, geom FROM grids WHERE code = %s",
+                         ({code!r},))
+            conn.execute("UPDATE grids SET geom = ST_Translate(geom, 1, 0) WHERE code = %s", ({code!r},))
+    """)
+    undo = textwrap.dedent(f"""
+        import psycopg
+        with psycopg.connect({url!r}) as conn:
+            conn.execute("UPDATE grids g SET geom = s.geom FROM saved_grid s WHERE g.id = s.id")
+            conn.execute("DROP TABLE saved_grid")
+    """)
+    subprocess.run([sys.executable, "-c", moved], check=True)
+    try:
+        r = report(client, tokens["admin"], category="garbage", lon=lon, lat=lat)
+        assert r.status_code == 201, r.text
+        assert r.json()["properties"]["grid_code"] != code
+        assert cache.builds == builds + 1
+    finally:
+        subprocess.run([sys.executable, "-c", undo], check=True)
+    again = report(client, tokens["admin"], category="garbage", lon=lon, lat=lat)
+    assert again.json()["properties"]["grid_code"] == code

@@ -1,0 +1,458 @@
+"""Intake throughput: POST /api/v1/issues under wrk, beside a bare FastAPI route in the same run.
+
+    .venv/bin/python bench/intake.py                  # make bench-intake; about a minute
+    .venv/bin/python bench/intake.py --seconds 30 --connections 16 --profile
+
+Uses the private cluster (``gridmap db start``, the demo loaded with ``gridmap demo --if-empty``)
+unless DATABASE_URL is set. Starts ``gridmap serve --workers 2`` on a free loopback port, logs the
+14 demo grid workers in, and runs ``wrk`` with bench/intake.lua: one connection per wrk thread,
+a fresh Idempotency-Key per request (run, thread, counter), a random point inside the demo's
+current grids (drawn by ``ST_GeneratePoints``) and a random issue category. A short warm-up run
+comes first; its reports are checked the same way. Then the same wrk script is pointed at a bare
+FastAPI route (:func:`bare_app`: one async POST answering a small JSON body) served by uvicorn the
+same way (2 workers, access log on), and the share is intake/bare.
+
+Checks, per run, against the database: every key answered 201 is stored exactly once (lost = keys
+answered 201 without their row), no row of the run outside the keys sent, no key twice
+(duplicated); rows stored for keys whose answer wrk never read (requests in flight when wrk
+stopped) are counted as ``in_flight_stored``, not as errors. The run's rows are deleted afterwards.
+
+CPU per report: user + system seconds of the server's processes (the uvicorn supervisor and its
+workers) and of the private cluster's PostgreSQL processes over the measured run, divided by the
+201 answers. Less sensitive to other jobs on the machine than the throughput.
+
+``--profile`` samples both server workers with py-spy during the measured run and prints where
+their time goes (own time per function, and time inside a few functions of interest).
+
+Exits 1 when a report was lost or duplicated or an answer was neither 201 nor 200.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import psutil
+from sqlalchemy import text
+
+from api.settings import Settings
+from gis.db.cluster import LocalCluster
+from gis.db.engine import make_engine
+from gis.issues.reporting import key_to_uuid
+
+HERE = Path(__file__).resolve().parent
+LUA = HERE / "intake.lua"
+RUN = uuid.uuid4().hex[:8]
+INTAKE_PATH = "/api/v1/issues"
+BARE_PATH = "/bare"
+# Functions whose inclusive share of the workers' samples the profile prints (substring of the
+# py-spy frame "function (file:line)").
+PROFILE_FOCUS = [
+    ("report_issue (api/routes/issues.py", "route report_issue, all"),
+    ("report_issue (gis/issues/reporting.py", "reporting.report_issue"),
+    ("_caller (api/deps.py", "authentication (_caller)"),
+    ("get_issue (", "reads.get_issue (re-read)"),
+    ("possible_duplicates (", "possible_duplicates"),
+    ("duplicates_of_new_report (", "possible duplicates of a new report"),
+    ("link_photos (", "link_photos"),
+    ("serialize_response (", "response validation + JSON"),
+    ("commit (", "Session.commit"),
+    ("_audit_write (", "audit of the write"),
+    ("_do_ping (", "pool pre-ping"),
+    ("execute (sqlalchemy/engine/base.py", "SQLAlchemy Connection.execute"),
+    ("access_log", "uvicorn access log"),
+    ("handle (logging/__init__.py", "logging handlers"),
+    ("run_in_threadpool (", "thread-pool hops"),
+    ("solve_dependencies (", "FastAPI dependencies (session, caller)"),
+    ("resolve (gis/people/sessions.py", "session token check"),
+    ("load_actor_by_id (", "actor and scope load"),
+    ("_deadlines (", "deadlines (working calendar)"),
+    ("locate_point (", "grid lookup"),
+    ("httptools_impl.py", "uvicorn HTTP protocol"),
+]
+
+
+# -- the bare route --------------------------------------------------------------------------------
+def bare_app():
+    """A minimal FastAPI app: the yardstick the intake is compared with (uvicorn --factory)."""
+    from fastapi import FastAPI
+
+    app = FastAPI()
+
+    @app.post(BARE_PATH, status_code=201)
+    async def bare() -> dict:
+        return {"ok": True}
+
+    return app
+
+
+# -- processes ---------------------------------------------------------------------------------------
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_up(proc: subprocess.Popen, url: str, what: str) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"{what} exited with status {proc.returncode}")
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.kill()
+    raise SystemExit(f"{what} did not come up in 60 s")
+
+
+def _start_gridmap(port: int, workers: int) -> subprocess.Popen:
+    env = {**os.environ, "GRIDMAP_PORT": str(port), "GRIDMAP_HOST": "127.0.0.1"}
+    proc = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--workers", str(workers)],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _wait_up(proc, f"http://127.0.0.1:{port}/health", "gridmap serve")
+    return proc
+
+
+def _start_bare(port: int, workers: int) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "intake:bare_app",
+                             "--app-dir", str(HERE), "--host", "127.0.0.1", "--port", str(port),
+                             "--workers", str(workers), "--log-level", "info"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _wait_up(proc, f"http://127.0.0.1:{port}/docs", "the bare app")
+    return proc
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def _tree(pid: int) -> list[psutil.Process]:
+    root = psutil.Process(pid)
+    return [root, *root.children(recursive=True)]
+
+
+def _cpu_s(procs: list[psutil.Process]) -> float:
+    """User + system CPU seconds of ``procs`` and of their children that have exited."""
+    total = 0.0
+    for p in procs:
+        try:
+            t = p.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += t.user + t.system + t.children_user + t.children_system
+    return total
+
+
+def _postgres_processes(settings: Settings) -> list[psutil.Process]:
+    """The private cluster's postmaster and backends (empty with DATABASE_URL)."""
+    if settings.database.url or settings.database.owner_url:
+        return []
+    pid_file = LocalCluster(settings.database.pg_dir).pgdata / "postmaster.pid"
+    try:
+        return _tree(int(pid_file.read_text().split()[0]))
+    except (FileNotFoundError, psutil.NoSuchProcess):
+        return []
+
+
+def _worker_pids(server: subprocess.Popen) -> list[int]:
+    """The uvicorn workers: children started by multiprocessing's spawn (not its resource tracker)."""
+    return [c.pid for c in psutil.Process(server.pid).children()
+            if "resource_tracker" not in " ".join(c.cmdline())]
+
+
+# -- one wrk run -----------------------------------------------------------------------------------
+@dataclass
+class WrkRun:
+    seconds: float
+    requests: int
+    statuses: collections.Counter
+    answered: dict[tuple[int, int], int]  # (thread, n) -> status
+    sent: dict[int, int]  # thread -> requests written
+    latency_ms: dict[str, float]
+    errors: dict[str, int]
+    server_cpu_s: float = 0.0
+    postgres_cpu_s: float = 0.0
+    profile: Path | None = None
+    check: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> int:
+        return self.statuses.get(201, 0)
+
+    @property
+    def rate(self) -> float:
+        return self.ok / self.seconds
+
+
+def _write_data(path: Path, tokens: list[str], categories: list[str], points, url_path: str,
+                run: str) -> None:
+    lines = [f"tag {_tag(run)}", f"run {run}", f"path {url_path}"]
+    lines += [f"token {t}" for t in tokens] + [f"category {c}" for c in categories]
+    lines += [f"point {lon!r} {lat!r}" for lon, lat in points]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _wrk(port: int, data: Path, seconds: float, connections: int, server_pid: int | None,
+         pg: Callable[[], list[psutil.Process]], profile_pids: list[int] | None = None) -> WrkRun:
+    """One wrk run; CPU of the server's and PostgreSQL's process trees as found before and after
+    (a backend that exits in between is counted in its postmaster's children times)."""
+    results = data.with_suffix(".out")
+    env = {**os.environ, "INTAKE_RESULTS": str(results)}
+    spies = []
+    if profile_pids:
+        spies = [subprocess.Popen([shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy"),
+                                   "record", "--format", "raw", "--gil", "-r", "200",
+                                   "-d", str(int(seconds)), "-p", str(pid), "-o",
+                                   str(data.with_suffix(f".{pid}.spy"))],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                 for pid in profile_pids]
+    cpu0, pg0 = _cpu_s(_tree(server_pid)), _cpu_s(pg())
+    subprocess.run(["wrk", "-t", str(connections), "-c", str(connections), "-d", f"{round(seconds)}s",
+                    "--timeout", "10s", "-s", str(LUA), f"http://127.0.0.1:{port}", "--", str(data)],
+                   env=env, check=True, stdout=subprocess.DEVNULL)
+    cpu1, pg1 = _cpu_s(_tree(server_pid)), _cpu_s(pg())
+    for spy in spies:
+        spy.wait(timeout=60)
+    run = _parse(results)
+    run.server_cpu_s, run.postgres_cpu_s = cpu1 - cpu0, pg1 - pg0
+    if profile_pids:
+        run.profile = data
+    return run
+
+
+def _parse(results: Path) -> WrkRun:
+    answered, sent, latency, statuses = {}, {}, {}, collections.Counter()
+    duration = requests = 0
+    errors = {}
+    for line in results.read_text().splitlines():
+        kind, *rest = line.split(",")
+        if kind == "sent":
+            sent[int(rest[0])] = int(rest[1])
+        elif kind == "summary":
+            duration, requests = int(rest[0]), int(rest[1])
+            errors = dict(zip(("connect", "read", "write", "status", "timeout"), map(int, rest[2:]),
+                              strict=True))
+        elif kind == "latency":
+            latency[rest[0]] = int(rest[1]) / 1000
+        else:
+            answered[(int(kind), int(rest[0]))] = int(rest[1])
+            statuses[int(rest[1])] += 1
+    return WrkRun(duration / 1e6, requests, statuses, answered, sent, latency, errors)
+
+
+# -- the database check -------------------------------------------------------------------------
+def _check(engine, run: WrkRun, prefix: str) -> dict[str, int]:
+    """Every 201 stored exactly once; nothing stored outside the keys sent; no key twice."""
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT client_uuid, count(*) FROM issues "
+                                 "WHERE description = :tag GROUP BY client_uuid"),
+                            {"tag": _tag(prefix)}).all()
+    stored = dict(rows)
+    sent = {key_to_uuid(f"{prefix}-{t}-{n}"): (t, n) for t, count in run.sent.items()
+            for n in range(1, count + 1)}
+    acked = {u for u, tn in sent.items() if run.answered.get(tn) == 201}
+    if os.environ.get("INTAKE_DEBUG"):
+        print("lost keys:", sorted(sent[u] for u in acked if u not in stored), "sent:", run.sent)
+    return {
+        "stored": sum(stored.values()),
+        "lost": sum(1 for u in acked if u not in stored),
+        "duplicated": sum(c - 1 for c in stored.values()) + sum(c for u, c in stored.items()
+                                                                 if u not in sent),
+        "stored_without_201": sum(1 for u in stored if u in sent and u not in acked
+                                  and sent[u] in run.answered),
+        "in_flight_stored": sum(1 for u in stored if u in sent and sent[u] not in run.answered),
+    }
+
+
+def _tag(prefix: str) -> str:
+    """The description of one wrk run's reports (letters and a short hex run id: nothing the
+    privacy rules would mask)."""
+    return f"intake bench {prefix}"
+
+
+def _clean(engine) -> None:
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM issues WHERE description LIKE :tag"), {"tag": f"intake bench {RUN}%"})
+
+
+# -- setup ----------------------------------------------------------------------------------------
+def _ensure_database(settings: Settings) -> None:
+    if settings.database.url or settings.database.owner_url:
+        return
+    for args in (("db", "start"), ("demo", "--if-empty")):
+        subprocess.run([sys.executable, "-m", "api.cli", *args], check=True, stdout=subprocess.DEVNULL)
+
+
+def _login(port: int, password: str) -> list[str]:
+    tokens = []
+    for i in range(1, 15):
+        r = httpx.post(f"http://127.0.0.1:{port}/api/v1/auth/token",
+                       data={"username": f"worker{i:02d}", "password": password}, timeout=30)
+        r.raise_for_status()
+        tokens.append(r.json()["access_token"])
+    return tokens
+
+
+def _inputs(engine) -> tuple[list[str], list[tuple[float, float]]]:
+    with engine.connect() as conn:
+        categories = list(conn.execute(text(
+            "SELECT code FROM categories WHERE kind = 'issue' ORDER BY code")).scalars())
+        points = [tuple(r) for r in conn.execute(text(
+            "SELECT ST_X(p.geom), ST_Y(p.geom) FROM grids g, "
+            "LATERAL ST_Dump(ST_GeneratePoints(g.geom, 150, 20221)) p WHERE g.valid_to IS NULL"))]
+    return categories, points
+
+
+# -- profile summary ------------------------------------------------------------------------------
+def _profile_table(base: Path) -> str:
+    """Own and inclusive shares of the workers' samples (py-spy raw: "frame;frame;... count")."""
+    own, inclusive, every, total = (collections.Counter(), collections.Counter(),
+                                    collections.Counter(), 0)
+    for spy in base.parent.glob(base.stem + ".*.spy"):
+        for line in spy.read_text().splitlines():
+            stack, _, count = line.rpartition(" ")
+            if not count.isdigit():
+                continue
+            n = int(count)
+            frames = stack.split(";")
+            total += n
+            own[_short(frames[-1])] += n
+            for frame in {_short(f) for f in frames}:
+                every[frame] += n
+            for label in {label for key, label in PROFILE_FOCUS if any(key in f for f in frames)}:
+                inclusive[label] += n
+            if "idle" in frames[-1] or any(f.startswith(("select (selectors", "_run_once", "wait ("))
+                                           for f in frames[-1:]):
+                inclusive["(waiting: event loop select / thread wait)"] += n
+    if not total:
+        return "profile: no samples"
+    lines = [f"profile: {total} samples over both workers; inclusive share of functions of interest"]
+    lines += [f"  {100 * n / total:5.1f}%  {label}" for label, n in inclusive.most_common()]
+    lines.append("inclusive time, top 30 frames:")
+    lines += [f"  {100 * n / total:5.1f}%  {frame}" for frame, n in every.most_common(30)]
+    lines.append("own time, top 25 frames:")
+    lines += [f"  {100 * n / total:5.1f}%  {frame}" for frame, n in own.most_common(25)]
+    return "\n".join(lines)
+
+
+def _short(frame: str) -> str:
+    for marker in ("site-packages/", "/work/", "python3."):
+        if marker in frame:
+            head, _, tail = frame.partition("(")
+            return f"{head}({tail.split(marker, 1)[-1]}"
+    return frame
+
+
+# -- main -------------------------------------------------------------------------------------------
+def _load() -> str:
+    return "/".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def _row(name: str, run: WrkRun) -> str:
+    lat = run.latency_ms
+    per = 1000 * run.server_cpu_s / max(run.ok, 1)
+    pg = 1000 * run.postgres_cpu_s / max(run.ok, 1)
+    other = sum(n for s, n in run.statuses.items() if s != 201)
+    return (f"{name:<14}{run.seconds:>6.1f}{run.ok:>9,}{other:>7,}{run.rate:>10,.0f}"
+            f"{lat.get('50', 0):>8.1f}{lat.get('99', 0):>8.1f}{lat.get('max', 0):>8.1f}"
+            f"{per:>9.2f}{pg:>8.2f}{run.check.get('lost', 0):>6}{run.check.get('duplicated', 0):>6}"
+            f"{run.check.get('in_flight_stored', 0):>8}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=20, help="measured run of each server")
+    parser.add_argument("--warmup", type=float, default=5)
+    parser.add_argument("--connections", type=int, default=16, help="= wrk threads (one each)")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--profile", action="store_true", help="py-spy the intake workers")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is missing: ./scripts/system-deps.sh installs it (Debian package wrk)")
+    print(f"load average at start: {_load()} ({os.cpu_count()} cores)")
+    settings = Settings()
+    _ensure_database(settings)
+    engine = make_engine(settings.resolved_database_url(), pool_size=2)
+    categories, points = _inputs(engine)
+    def pg() -> list[psutil.Process]:
+        return _postgres_processes(settings)
+
+    tmp = Path(tempfile.mkdtemp(prefix="gridmap-intake-"))
+    runs: dict[str, WrkRun] = {}
+    port = _free_port()
+    server = _start_gridmap(port, args.workers)
+    try:
+        tokens = _login(port, settings.demo_password)
+        for name, seconds in (("warm-up", args.warmup), ("intake", args.seconds)):
+            data = tmp / f"{name}.data"
+            _write_data(data, tokens, categories, points, INTAKE_PATH, f"{RUN}{name[0]}")
+            runs[name] = _wrk(port, data, seconds, args.connections, server.pid, pg,
+                              _worker_pids(server) if args.profile and name == "intake" else None)
+            runs[name].check = _check(engine, runs[name], f"{RUN}{name[0]}")
+    finally:
+        _stop(server)
+        _clean(engine)
+    port = _free_port()
+    bare = _start_bare(port, args.workers)
+    try:
+        data = tmp / "bare.data"
+        _write_data(data, ["-"], categories, points, BARE_PATH, f"{RUN}b")
+        _wrk(port, data, args.warmup, args.connections, bare.pid, list)
+        runs["bare route"] = _wrk(port, data, args.seconds, args.connections, bare.pid, list)
+    finally:
+        _stop(bare)
+    intake, base = runs["intake"], runs["bare route"]
+    share = intake.rate / base.rate if base.rate else 0.0
+    print(f"POST {INTAKE_PATH}: wrk, {args.connections} connections (one per thread), "
+          f"{args.workers} server workers, fresh Idempotency-Key per request")
+    print(f"{'run':<14}{'s':>6}{'201':>9}{'other':>7}{'201/s':>10}{'p50 ms':>8}{'p99 ms':>8}"
+          f"{'max ms':>8}{'srv ms/r':>9}{'pg ms/r':>8}{'lost':>6}{'dup':>6}{'inflight':>8}")
+    for name, run in runs.items():
+        print(_row(name, run))
+    print("srv ms/r, pg ms/r: CPU ms of the server's / PostgreSQL's processes per 201 (for the bare "
+          "route per answer); inflight: rows of requests wrk had not read back when it stopped")
+    for name, run in runs.items():
+        extra = {s: n for s, n in run.statuses.items() if s != 201}
+        if extra or any(run.errors.values()) or run.check.get("stored_without_201"):
+            print(f"{name}: other statuses {extra}; wrk errors {run.errors}; "
+                  f"stored without a 201 read back {run.check.get('stored_without_201', 0)}")
+    if intake.profile:
+        print(_profile_table(intake.profile))
+        kept = Path(tempfile.mkdtemp(prefix="gridmap-intake-profile-"))
+        for spy in tmp.glob("*.spy"):
+            shutil.move(spy, kept / spy.name)
+        print(f"raw py-spy samples (collapsed stacks) kept in {kept}")
+    lost = sum(r.check.get("lost", 0) for r in runs.values())
+    duplicated = sum(r.check.get("duplicated", 0) for r in runs.values())
+    print(f"load average at end: {_load()}")
+    print(f"intake: reports_s={intake.rate:.0f} p50_ms={intake.latency_ms['50']:.1f} "
+          f"p99_ms={intake.latency_ms['99']:.1f} bare_s={base.rate:.0f} share={share:.3f} "
+          f"cpu_ms_per_report={1000 * intake.server_cpu_s / max(intake.ok, 1):.2f} "
+          f"lost={lost} duplicated={duplicated}")
+    bad = [s for r in (runs["warm-up"], intake) for s in r.statuses if s not in (200, 201)]
+    shutil.rmtree(tmp, ignore_errors=True)
+    if lost or duplicated or bad:
+        print(f"FAILED: lost {lost}, duplicated {duplicated}, unexpected statuses {sorted(set(bad))}")
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
