@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, TextClause, create_engine, event, text
 from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -14,6 +15,14 @@ from gis.db.roles import APP_ROLE, grant_if_present
 from gis.errors import DatabaseUnavailable
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+@lru_cache(maxsize=512)
+def cached_text(sql: str) -> TextClause:
+    """``text(sql)``, made once per distinct SQL string: for statements built per call from a
+    few variants (a reader's scope) on hot paths, where parsing the text's bind parameters
+    every time costs more than running the statement's cached compilation."""
+    return text(sql)
 
 
 def make_engine(url: str, **kwargs) -> Engine:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from gis.db.engine import cached_text
 from gis.geo.crs import parse_crs, to_wgs84
 from gis.people.actors import Actor, read_scope_sql
 from gis.queries.filters import check_categories
@@ -59,7 +60,7 @@ def _nearby(session: Session, category: str, lon: float, lat: float, reported_at
             *, exclude: int | None = None, public: bool = False) -> list[dict]:
     """The rule (see the module); ``reported_at`` None: now. ``public``: no reader, every case."""
     scope, params = ("TRUE", {}) if public else read_scope_sql(reader, "o")
-    rows = session.execute(text(f"""
+    rows = session.execute(cached_text(f"""
         WITH here AS (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS p,
                              coalesce(CAST(:at AS timestamptz), now()) AS at)
         SELECT o.id, o.status, o.category, o.reported_at,

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, fields
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from gis.db.engine import cached_text
 from gis.errors import Forbidden, InvalidCoordinates, NotFound
 from gis.people.actors import Actor, act_scope_sql, read_scope_sql
 from gis.queries.filters import BBox, IssueFilter, Where, check_categories
@@ -298,7 +299,7 @@ def get_issue(session: Session, actor: Actor | None, issue_id: int, *,
     where = Where(["i.id = :id"], {"id": issue_id})
     scope, params = read_scope_sql(actor, public_read=public_read)
     personal, personal_params = personal_column(actor)
-    row = session.execute(text(
+    row = session.execute(cached_text(
         f"SELECT {select_list(API_FIELDS)}, {personal}, ({scope}) AS _readable "
         f"FROM {ISSUE_FROM} WHERE {where.sql}"), where.params | params | personal_params).mappings().first()
     if row is None:

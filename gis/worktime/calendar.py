@@ -29,8 +29,10 @@ def official_years() -> frozenset[int]:
     return frozenset(d.year for d in days)
 
 
+@lru_cache(maxsize=4096)
 def official_is_workday(day: date) -> bool | None:
-    """The package's answer for ``day``; None for a year it does not know."""
+    """The package's answer for ``day``; None for a year it does not know. Kept: the package's
+    data is fixed for the process, and each report's deadlines ask about the same few weeks."""
     if day.year not in official_years():
         return None
     return chinese_calendar.is_workday(day)
