@@ -39,7 +39,13 @@ def report_issue(
         photo_urls=[str(u) for u in data.photo_urls], channel=data.channel,
         client_uuid=reporting.key_to_uuid(idempotency_key) if idempotency_key else data.client_uuid,
         location_from_photo=data.location_from_photo, urgency=data.urgency)
-    stored = reporting.report_issue(session, request.app.state.grid_cache, actor, report)
+    # The request's audit entry (api.deps) is written by the insert itself; a replay leaves it
+    # to the commit.
+    entry = session.info.pop("audit_write", None)
+    stored = reporting.report_issue(session, request.app.state.grid_cache, actor, report,
+                                    audit_entry=entry and {"action": "write", **entry})
+    if entry is not None and not stored.audited:
+        session.info["audit_write"] = entry
     row, nearby = reporting.read_back(session, actor, stored)
     session.commit()
     issue = feature(link_photos(request, [row])[0])

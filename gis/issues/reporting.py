@@ -33,6 +33,7 @@ from gis.errors import (
 from gis.geotag.index_cache import GridIndexCache
 from gis.geotag.locate import locate_point
 from gis.issues import duplicates
+from gis.people import audit
 from gis.people.actors import Actor
 from gis.queries import reads
 from gis.rules import BEIJING_TZ_NAME, DEFAULT_URGENCY, URGENCIES
@@ -110,6 +111,7 @@ class Reported:
     lon: float | None = None
     lat: float | None = None
     reported_at: datetime | None = None
+    audited: bool = False  # the audit entry given to report_issue was written with the issue
 
 
 # The closest facility of a related category within :data:`FACILITY_LINK_M` (the parameters
@@ -128,6 +130,7 @@ _NEAREST_FACILITY_SQL = """
 # report was tagged with is current (:index_version, the grid_index_state version the process's
 # index was built at): otherwise nothing is written and ``index_version`` tells the caller to
 # rebuild and tag again. ``id`` None with the version current: the key was stored concurrently.
+# With :audited the request's audit entry (the :audit_* parameters) is written with the issue.
 _INSERT = text(f"""
         WITH state AS (SELECT version FROM grid_index_state WHERE id = 1),
         new AS (
@@ -149,7 +152,10 @@ _INSERT = text(f"""
             SELECT id, :actor, NULL, 'reported', :note FROM new),
         step AS (
             INSERT INTO issue_steps (issue_id, step, started_at, due_at)
-            SELECT id, :step, :now, :step_due FROM new)
+            SELECT id, :step, :now, :step_due FROM new),
+        audit AS (
+            INSERT INTO audit_log ({audit.ENTRY_COLUMNS})
+            SELECT {audit.entry_values_sql("audit_")} FROM new WHERE CAST(:audited AS boolean))
         SELECT (SELECT id FROM new) AS id, (SELECT version FROM state) AS index_version""")
 
 
@@ -161,14 +167,20 @@ def key_to_uuid(key: str) -> uuid.UUID:
         return uuid.uuid5(KEY_NAMESPACE, key)
 
 
-def report_issue(session: Session, cache: GridIndexCache, actor: Actor, report: IssueReport) -> Reported:
+def report_issue(session: Session, cache: GridIndexCache, actor: Actor, report: IssueReport,
+                 audit_entry: dict | None = None) -> Reported:
     """Store a report, or return the one already stored under the same client UUID.
+
+    ``audit_entry`` (the keywords of :func:`gis.people.audit.record`, action included) is written
+    by the insert itself when it stores a new issue (``audited`` in the answer); otherwise, a
+    replay, the caller still has to record it.
 
     Three statements on the intake's hot path: the category with any earlier issue under the key
     (:func:`_category_and_earlier`), the insert (:data:`_INSERT`: the issue, its first event and
     step, its facility link, and the check that the grid index used is current), and, by the
     caller, the commit."""
     client_uuid = report.client_uuid or uuid.uuid4()
+    audit_params = _audit_params(audit_entry)
     category = _category_and_earlier(session, report.category, client_uuid)
     if category.id is not None:  # this key was stored before: a retry
         return _replay(category, report)
@@ -180,14 +192,24 @@ def report_issue(session: Session, cache: GridIndexCache, actor: Actor, report: 
         place = _NOWHERE if report.waits_for_photo else locate_point(
             session, cache, report.x, report.y, report.crs, with_grid=False, grids=grids)
         row = session.execute(_INSERT, _insert_params(client_uuid, report, place, category, actor,
-                                                      grids.index.version, due_at, accept_due)).one()
+                                                      grids.index.version, due_at, accept_due)
+                              | audit_params).one()
         if row.id is not None or row.index_version == grids.index.version:
             break
         grids = cache.get(session)  # the grids changed since this process built its index
     if row.id is None:  # a concurrent retry with the same key won the race
         return _replay(_by_client_uuid(session, client_uuid), report)
     return Reported(row.id, created=True, category=report.category, lon=place.lon, lat=place.lat,
-                    reported_at=category.now)
+                    reported_at=category.now, audited=audit_entry is not None)
+
+
+_NO_AUDIT = {"audited": False} | {k: None for k in audit.entry_params("write", username=None, prefix="audit_")}
+
+
+def _audit_params(entry: dict | None) -> dict:
+    if entry is None:
+        return _NO_AUDIT
+    return {"audited": True} | audit.entry_params(**entry, prefix="audit_")
 
 
 def read_back(session: Session, actor: Actor, stored: Reported) -> tuple[dict, list[dict]]:
@@ -233,18 +255,21 @@ def _deadlines(session: Session, category, urgency: str):
             deadline(category.now, accept, calendar, end) if accept else None)
 
 
-def _category_and_earlier(session: Session, code: str, client_uuid: uuid.UUID):
-    """The issue category's limits and related facility categories, the calendar overrides from
-    today on and the transaction's time (``now``), with the issue stored earlier under
-    ``client_uuid`` if any (id, category, location_source, source_x, source_y; None when new).
-    One round trip: this is the intake's hot path."""
-    row = session.execute(text(f"""
+_CATEGORY_AND_EARLIER = text(f"""
         SELECT now() AS now, {limits_json_sql("c")} AS limits, c.facility_categories,
                (SELECT json_object_agg(o.day, o.working) FROM calendar_overrides o
                  WHERE o.day >= CAST(now() AT TIME ZONE '{BEIJING_TZ_NAME}' AS date)) AS overrides,
                e.id, e.category, e.location_source, e.source_x, e.source_y
           FROM categories c LEFT JOIN issues e ON e.client_uuid = :u
-         WHERE c.code = :c AND c.kind = 'issue'"""), {"c": code, "u": client_uuid}).first()
+         WHERE c.code = :c AND c.kind = 'issue'""")
+
+
+def _category_and_earlier(session: Session, code: str, client_uuid: uuid.UUID):
+    """The issue category's limits and related facility categories, the calendar overrides from
+    today on and the transaction's time (``now``), with the issue stored earlier under
+    ``client_uuid`` if any (id, category, location_source, source_x, source_y; None when new).
+    One round trip: this is the intake's hot path."""
+    row = session.execute(_CATEGORY_AND_EARLIER, {"c": code, "u": client_uuid}).first()
     if row is None:
         known = session.execute(text(
             "SELECT string_agg(code, ', ' ORDER BY code) FROM categories WHERE kind = 'issue'")).scalar()

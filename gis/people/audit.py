@@ -38,19 +38,35 @@ ACTIONS = {
 }
 
 
-_INSERT_ENTRY = text("""
-    INSERT INTO audit_log (username, action, target, address, outcome, detail)
-    VALUES (:u, :a, :t, :addr, :o, CAST(:d AS jsonb))""")
+# An entry's columns and their values (named parameters, each name after ``prefix``): one
+# definition for :func:`record` and for statements that write their own audit entry beside
+# their change (the intake's insert, gis.issues.reporting).
+ENTRY_COLUMNS = "username, action, target, address, outcome, detail"
+
+
+def entry_values_sql(prefix: str = "") -> str:
+    return f":{prefix}u, :{prefix}a, :{prefix}t, :{prefix}addr, :{prefix}o, CAST(:{prefix}d AS jsonb)"
+
+
+def entry_params(action: str, *, username: str | None, address: str | None = None,
+                 target: str | None = None, outcome: str = "ok", detail: dict | None = None,
+                 prefix: str = "") -> dict:
+    """The parameters of one entry for :func:`entry_values_sql` (``prefix`` the same)."""
+    if action not in ACTIONS:
+        raise ValueError(f"unknown audit action {action!r}; known: {', '.join(ACTIONS)}")
+    return {f"{prefix}u": username, f"{prefix}a": action, f"{prefix}t": target,
+            f"{prefix}addr": address, f"{prefix}o": outcome,
+            f"{prefix}d": json.dumps(detail or {}, ensure_ascii=False, default=str)}
+
+
+_INSERT_ENTRY = text(f"INSERT INTO audit_log ({ENTRY_COLUMNS}) VALUES ({entry_values_sql()})")
 
 
 def record(session: Session, action: str, *, username: str | None, address: str | None = None,
            target: str | None = None, outcome: str = "ok", detail: dict | None = None) -> None:
     """Add one entry in the caller's transaction (it lands when that commits)."""
-    if action not in ACTIONS:
-        raise ValueError(f"unknown audit action {action!r}; known: {', '.join(ACTIONS)}")
-    session.execute(_INSERT_ENTRY,
-        {"u": username, "a": action, "t": target, "addr": address, "o": outcome,
-         "d": json.dumps(detail or {}, ensure_ascii=False, default=str)})
+    session.execute(_INSERT_ENTRY, entry_params(action, username=username, address=address,
+                                                target=target, outcome=outcome, detail=detail))
 
 
 def entries(session: Session, *, username: str | None = None, action: str | None = None,

@@ -99,6 +99,28 @@ def test_a_write_and_a_reveal_appear_with_what_they_touched(client, headers, sql
     assert reveal["detail"] == {"issues": [issue_id], "count": 1}
 
 
+def test_each_report_request_is_audited_once_new_replayed_or_refused(client, sql, grid05_point):
+    """The insert writes a new report's entry itself; a replay's comes with the commit; a refused
+    reuse of the key (409) writes nothing: one entry per accepted request, as for other writes."""
+    worker = bearer(client, "worker05")
+    lon, lat = grid05_point
+
+    def writes() -> int:
+        return sql("SELECT count(*) FROM audit_log WHERE username = 'worker05' AND action = 'write' "
+                   "AND target = 'POST /api/v1/issues'")[0][0]
+
+    before = writes()
+    key = {"Idempotency-Key": "audit-once-7f3a"}
+    body = {"category": "garbage", "lon": lon, "lat": lat}
+    assert client.post("/api/v1/issues", headers=worker | key, json=body).status_code == 201
+    assert writes() == before + 1
+    assert client.post("/api/v1/issues", headers=worker | key, json=body).status_code == 200
+    assert writes() == before + 2
+    other = body | {"category": "noise"}
+    assert client.post("/api/v1/issues", headers=worker | key, json=other).status_code == 409
+    assert writes() == before + 2
+
+
 def test_no_password_or_phone_number_is_ever_written_to_it(client, headers, sql, grid05_point):
     assert login(client, "worker11", WRONG_PASSWORD).status_code == 401
     assert login(client, "no-such-user", WRONG_PASSWORD).status_code == 401
