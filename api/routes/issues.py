@@ -2,7 +2,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Header, Path, Request, Response
 
-from api.deps import CurrentActor, Reader, SessionDep
+from api.deps import (
+    ActorInEndpointRoute,
+    ActorSessionDep,
+    CurrentActor,
+    Reader,
+    SessionDep,
+    current_actor_here,
+)
 from api.geojson import feature
 from api.issue_schemas import (
     HistoryEvent,
@@ -23,15 +30,15 @@ router = APIRouter(prefix="/api/v1/issues", tags=["issues"])
 IssueId = Annotated[int, Path(ge=1, description="Issue id")]
 
 
-@router.post("", status_code=201, summary="Report an issue; retries with the same key are safe",
-             response_model=IssueCreated,
-             responses={200: {"description": "Replay: the issue stored earlier under this key"}})
 def report_issue(
-    request: Request, session: SessionDep, actor: CurrentActor,
+    request: Request, session: ActorSessionDep,
     body: Annotated[IssueInput, Body(description="Plain fields or a GeoJSON Point Feature")],
     idempotency_key: Annotated[str | None, Header(max_length=255, description=(
         "Any unique string per report (a UUID is best); the same key returns the same issue"))] = None,
 ) -> Response:
+    """The intake's hot path: the caller is authenticated here, in the endpoint's thread-pool
+    hop, not in a dependency's own (:class:`api.deps.ActorInEndpointRoute`)."""
+    actor = current_actor_here(request, session)
     data: IssueCreate = body.to_create() if isinstance(body, IssueFeatureCreate) else body
     report = reporting.IssueReport(
         x=data.lon, y=data.lat, crs=data.crs, category=data.category, description=data.description,
@@ -53,6 +60,13 @@ def report_issue(
     answer = IssueCreated(**issue, possible_duplicates=nearby)
     return Response(answer.model_dump_json(), status_code=201 if stored.created else 200,
                     media_type="application/json")
+
+
+router.add_api_route(
+    "", report_issue, methods=["POST"], status_code=201, response_model=IssueCreated,
+    summary="Report an issue; retries with the same key are safe",
+    responses={200: {"description": "Replay: the issue stored earlier under this key"}},
+    route_class_override=ActorInEndpointRoute)
 
 
 @router.post("/{issue_id}/transitions", summary="Move an issue through the workflow")

@@ -11,12 +11,17 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from api.deps import SESSION_COOKIE, csrf_token
 from gis.geo.crs import from_wgs84
+from gis.people import accounts, sessions
+from gis.people.actors import load_actor
 from gis.rules import BEIJING
 from gis.worktime.calendar import WorkCalendar
 from gis.worktime.limits import Limit, deadline
 from tests.api.conftest import bearer
 from tests.api.live import live_server
+
+INITIAL = "Initial-Pass-2026"
 
 
 @pytest.fixture(scope="module")
@@ -177,6 +182,53 @@ def test_bad_reports_get_a_4xx_that_says_what(client, tokens, body, status, word
 def test_anonymous_reports_are_401(client):
     r = client.post("/api/v1/issues", json={"category": "garbage", "lon": 112.86, "lat": 36.84})
     assert r.status_code == 401
+
+
+BAD_BODIES = [  # each a 422 for a caller who may report
+    ({"category": "garbage", "lon": "东经112度", "lat": 36.84}, {}),
+    ({"category": "garbage"}, {}),
+    ("not json", {}),
+    ({"category": "garbage", "lon": 112.86, "lat": 36.84}, {"Idempotency-Key": "k" * 256}),
+]
+
+
+@pytest.mark.parametrize(("body", "extra"), BAD_BODIES)
+def test_the_caller_is_checked_before_the_body(client, tokens, session, body, extra):
+    """The report's endpoint authenticates in its own thread hop (api.deps.ActorInEndpointRoute),
+    after FastAPI has validated the body: a caller who may not report still hears 401 or 403
+    first, as on every other route."""
+    def post(headers):
+        sent = {"content": body} if isinstance(body, str) else {"json": body}
+        return client.post("/api/v1/issues", headers=headers | extra, **sent)
+
+    assert post(tokens["worker05"]).status_code == 422
+    assert post({}).status_code == 401
+    assert post({"Authorization": "Bearer forged-token"}).status_code == 401
+    assert post({"Authorization": "Basic bm9ib2R5Ondyb25n"}).status_code == 401  # nobody:wrong
+    accounts.save_person(session, accounts.Person("zhao.min", "赵敏", "网格员", grids=("140429100001007",),
+                                                  password=INITIAL), by="admin", create=True)
+    session.commit()
+    r = client.post("/api/v1/auth/token", data={"username": "zhao.min", "password": INITIAL})
+    pending = post({"Authorization": f"Bearer {r.json()['access_token']}"})
+    assert pending.status_code == 403 and pending.json()["code"] == "password_change_required"
+
+
+def test_a_report_by_the_session_cookie_needs_the_csrf_token(client, session, cover):
+    _, lon, lat, _ = cover
+    actor, _ = load_actor(session, "worker05")
+    started = sessions.start_session(session, actor, kind="page", address="test",
+                                     policy=sessions.SessionPolicy())
+    session.commit()
+    client.cookies.set(SESSION_COOKIE, started.token)
+    try:
+        body = {"category": "garbage", "lon": lon, "lat": lat}
+        r = client.post("/api/v1/issues", json=body)
+        assert r.status_code == 403 and r.json()["code"] == "csrf_failed"
+        assert client.post("/api/v1/issues", json={"category": "garbage"}).status_code == 403
+        good = csrf_token(type("R", (), {"app": client.app})(), started.session_id)
+        assert client.post("/api/v1/issues", json=body, headers={"X-CSRF-Token": good}).status_code == 201
+    finally:
+        client.cookies.clear()
 
 
 def test_the_workflow_goes_round_the_loop_with_history(client, tokens, cover, sql):
