@@ -92,7 +92,7 @@ def measure(engine, port: int, tiles, repeats: int, max_seconds: float) -> dict:
             engine.connect() as direct, engine.connect() as defaults:
         direct.execute(text("SET jit = off"))  # as gis.queries.tiles.render_tile does for each tile
         everything = Reader(public_read=True)  # what the server reads for the anonymous
-        queries = {layer: text(tile_sql(layer, everything)[0]) for layer in LAYERS}
+        queries = {layer: text(tile_sql(layer, 16, everything)[0]) for layer in LAYERS}
         for rep in range(repeats + 1):  # the first pass warms every path and is not counted
             for layer in LAYERS:
                 for z, x, y in tiles:
