@@ -3,6 +3,13 @@
 Used after a demo load, an import, or a redraw of grids (`gridmap assign`). Rows are read in
 batches by id (keyset), located vectorised, and written back through a temporary table, so a
 million issues cost a few round trips, not a million UPDATEs.
+
+After some grids are redrawn, :func:`assign_changed` re-tags only the rows whose answer can
+change, with the same result as :func:`assign_stored_rows`: a point's grid depends only on the
+grids within the tolerance of it ("The grid-assignment rules" in docs/ARCHITECTURE.md), so only
+points within the tolerance of an old or a new version of a changed grid can move, besides the
+rows tagged to an old version. They are found through the GiST indexes, and tagged against an
+index of the current grids around them.
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ import shapely
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.orm import Session
 
-from gis.geo.grid_index import METHODS, GridIndex
+from gis.geo.grid_index import METHODS, GridIndex, tolerance_degrees
 from gis.rules import DEFAULT_TOLERANCE_M, open_sql
 
 
@@ -44,13 +51,14 @@ class CurrentGrids:
     versions: np.ndarray
 
 
-def load_current_grids(conn: Connection | Session,
-                       tolerance_m: float = DEFAULT_TOLERANCE_M) -> CurrentGrids:
-    """Build a GridIndex over the current grids, stamped with the database's grid version."""
+def load_current_grids(conn: Connection | Session, tolerance_m: float = DEFAULT_TOLERANCE_M,
+                       near: str = "TRUE", params: dict | None = None) -> CurrentGrids:
+    """Build a GridIndex over the current grids (those matching ``near``, a condition on ``g``),
+    stamped with the database's grid version."""
     version = conn.execute(text("SELECT version FROM grid_index_state WHERE id = 1")).scalar_one()
     rows = conn.execute(text(
-        "SELECT id, code, version, ST_AsBinary(geom) FROM grids WHERE valid_to IS NULL ORDER BY code"
-    )).all()
+        "SELECT g.id, g.code, g.version, ST_AsBinary(g.geom) FROM grids g "
+        f"WHERE g.valid_to IS NULL AND {near} ORDER BY g.code"), params or {}).all()
     geoms = shapely.from_wkb([bytes(r[3]) for r in rows])
     index = GridIndex(geoms, [r[1] for r in rows], version=version, tolerance_m=tolerance_m)
     return CurrentGrids(index, np.array([r[0] for r in rows], dtype=np.int64),
@@ -81,6 +89,96 @@ def assign_stored_rows(bind: Engine | Connection, *, tolerance_m: float = DEFAUL
     return report
 
 
+def assign_changed(bind: Engine | Connection, codes: list[str] | None = None, *,
+                   since: datetime | None = None, tolerance_m: float = DEFAULT_TOLERANCE_M,
+                   include_closed: bool = False, record_events: bool = True,
+                   batch_size: int = 200_000, progress: bool = False) -> AssignReport:
+    """Re-tag, after grids were redrawn, created or retired, only the rows that can change:
+    exactly what :func:`assign_stored_rows` (with the same options) would do to rows tagged
+    before the change.
+
+    The changed grids are those with a code in ``codes``, or with a version that started or
+    ended at or after ``since`` (then versions closed before ``since`` are left out). A row can
+    change only if its point is within the tolerance of one of their versions (old or new), or
+    if it is tagged to one of them; a building, if its box overlaps one of them. ``scanned``
+    counts those candidates.
+    """
+    if codes is None and since is None:
+        raise ValueError("assign_changed needs the changed grids' codes or a time they changed since")
+    with _transaction(bind) as conn:
+        pad = _stage_changed_grids(conn, codes, since, tolerance_m)
+        if pad is None:  # no such grid
+            version = conn.execute(text("SELECT version FROM grid_index_state WHERE id = 1")).scalar_one()
+            return AssignReport(grid_version=version, tables={
+                t: TableReport() for t in ("issues", "facilities", "buildings")})
+        # Current grids that a candidate point can be tagged to lie within the tolerance of it,
+        # so within twice the search width of a changed version.
+        grids = load_current_grids(conn, tolerance_m, "EXISTS (SELECT 1 FROM _changed c WHERE "
+                                   "g.geom && ST_Expand(c.geom, :near))", {"near": 2 * pad})
+        report = AssignReport(grid_version=grids.index.version)
+        scope = _Scope(None, None, include_closed, candidates=True)
+        for table, events in (("issues", record_events), ("facilities", False)):
+            _stage_candidates(conn, table, scope, pad)
+            report.tables[table] = _assign_points(conn, table, grids, scope, batch_size, progress,
+                                                  events)
+        _stage_building_candidates(conn)
+        report.tables["buildings"] = _assign_buildings(conn, None, candidates=True)
+    return report
+
+
+def _stage_changed_grids(conn: Connection, codes: list[str] | None, since: datetime | None,
+                         tolerance_m: float) -> float | None:
+    """Every version of the changed grids in the temporary table _changed(id, geom); returns the
+    search width in degrees around them (None when there is none)."""
+    if codes is None:
+        which, params = ("code IN (SELECT code FROM grids WHERE valid_from >= :since "
+                         "OR valid_to >= :since) AND (valid_to IS NULL OR valid_to >= :since)",
+                         {"since": since})
+    else:
+        which, params = "code = ANY(:codes)", {"codes": list(codes)}
+        if since is not None:
+            which += " AND (valid_to IS NULL OR valid_to >= :since)"
+            params["since"] = since
+    conn.execute(text("CREATE TEMP TABLE IF NOT EXISTS _changed (id bigint PRIMARY KEY, "
+                      "geom geometry) ON COMMIT DROP"))
+    conn.execute(text("TRUNCATE _changed"))
+    conn.execute(text(f"INSERT INTO _changed SELECT id, geom FROM grids WHERE {which}"), params)
+    south, north = conn.execute(text(
+        "SELECT min(ST_YMin(geom)), max(ST_YMax(geom)) FROM _changed")).one()
+    conn.execute(text("ANALYZE _changed"))
+    return None if south is None else tolerance_degrees(tolerance_m, south, north)
+
+
+def _stage_candidates(conn: Connection, table: str, scope: _Scope, pad: float) -> None:
+    """The ids of ``table`` in scope within ``pad`` degrees of a changed version (the GiST index)
+    or tagged to one, in the temporary table _candidates(id)."""
+    where, params = scope.where(table)
+    _empty_candidates(conn)
+    conn.execute(text(f"""
+        INSERT INTO _candidates
+        SELECT t.id FROM _changed c JOIN {table} t ON ST_DWithin(t.geom, c.geom, :pad)
+         WHERE {where}
+        UNION
+        SELECT t.id FROM {table} t WHERE t.grid_id IN (SELECT id FROM _changed) AND {where}"""),
+        params | {"pad": pad})
+    conn.execute(text("ANALYZE _candidates"))
+
+
+def _stage_building_candidates(conn: Connection) -> None:
+    # The full re-tag weighs the current grids whose box overlaps a building's; a building whose
+    # box overlaps no changed version has the same grids to weigh, and the same answer.
+    _empty_candidates(conn)
+    conn.execute(text("INSERT INTO _candidates SELECT DISTINCT b.id FROM _changed c "
+                      "JOIN buildings b ON b.geom && c.geom"))
+    conn.execute(text("ANALYZE _candidates"))
+
+
+def _empty_candidates(conn: Connection) -> None:
+    conn.execute(text("CREATE TEMP TABLE IF NOT EXISTS _candidates (id bigint PRIMARY KEY) "
+                      "ON COMMIT DROP"))
+    conn.execute(text("TRUNCATE _candidates"))
+
+
 @contextmanager
 def _transaction(bind: Engine | Connection) -> Iterator[Connection]:
     if isinstance(bind, Connection):
@@ -95,6 +193,7 @@ class _Scope:
     community: str | None
     since: datetime | None
     include_closed: bool
+    candidates: bool = False  # only the ids in the temporary table _candidates (assign_changed)
 
     def where(self, table: str) -> tuple[str, dict]:
         clauses, params = [], {}
@@ -119,7 +218,8 @@ def _assign_points(conn: Connection, table: str, grids: CurrentGrids, scope: _Sc
     total = None
     if progress:  # a full count only when someone watches the bar
         where, params = scope.where(table)
-        total = conn.execute(text(f"SELECT count(*) FROM {table} t WHERE {where}"),
+        source = f"_candidates c JOIN {table} t ON t.id = c.id" if scope.candidates else f"{table} t"
+        total = conn.execute(text(f"SELECT count(*) FROM {source} WHERE {where}"),
                              params).scalar_one()
     bar = _progress(total, table, progress)
     for rows in _read_batches(conn, table, scope, batch_size):
@@ -132,11 +232,14 @@ def _assign_points(conn: Connection, table: str, grids: CurrentGrids, scope: _Sc
 def _read_batches(conn: Connection, table: str, scope: _Scope, batch_size: int):
     """The rows in scope as (id, lon, lat, grid_id) object arrays of ``batch_size``, by id."""
     where, params = scope.where(table)
+    source, key = f"{table} t", "t.id"
+    if scope.candidates:  # walk the few candidates, each found by its primary key
+        source, key = f"_candidates c JOIN {table} t ON t.id = c.id", "c.id"
     last_id = 0
     while True:
         rows = conn.execute(text(
-            f"SELECT t.id, ST_X(t.geom), ST_Y(t.geom), t.grid_id FROM {table} t "
-            f"WHERE {where} AND t.id > :last ORDER BY t.id LIMIT :n"
+            f"SELECT t.id, ST_X(t.geom), ST_Y(t.geom), t.grid_id FROM {source} "
+            f"WHERE {where} AND {key} > :last ORDER BY {key} LIMIT :n"
         ), params | {"last": last_id, "n": batch_size}).all()
         if not rows:
             return
@@ -149,9 +252,9 @@ def _write_batch(conn: Connection, table: str, grids: CurrentGrids, rows: np.nda
     ids = rows[:, 0].astype(np.int64)
     lon, lat = rows[:, 1].astype(float), rows[:, 2].astype(float)
     found = grids.index.locate_many(lon, lat)
-    hit = found.position >= 0
-    new = np.where(hit, grids.ids[np.maximum(found.position, 0)], -1)
-    version = np.where(hit, grids.versions[np.maximum(found.position, 0)], -1)
+    # position -1 (unassigned) picks the -1 appended, which also serves an index of no grids
+    new = np.append(grids.ids, -1)[found.position]
+    version = np.append(grids.versions, -1)[found.position]
     methods = np.asarray(METHODS, dtype=object)[found.method]
     report.scanned += len(ids)
     report.methods.update(methods.tolist())
@@ -206,9 +309,10 @@ def _apply(conn: Connection, table: str) -> None:
         f"OR t.assignment IS DISTINCT FROM a.assignment)"))
 
 
-def _assign_buildings(conn: Connection, community: str | None) -> TableReport:
+def _assign_buildings(conn: Connection, community: str | None,
+                      candidates: bool = False) -> TableReport:
     """A building belongs to the current grid that holds most of its area."""
-    filter_sql = ""
+    filter_sql = "AND b.id IN (SELECT id FROM _candidates)" if candidates else ""
     params = {}
     if community:
         filter_sql = ("AND ST_Intersects(b.geom, (SELECT geom FROM regions WHERE level = 'community' "
@@ -222,7 +326,8 @@ def _assign_buildings(conn: Connection, community: str | None) -> TableReport:
                  ORDER BY b.id, ST_Area(ST_Intersection(b.geom, g.geom)) DESC, g.code) best
          WHERE b.id = best.id AND b.grid_id IS DISTINCT FROM best.grid_id
     """), params).rowcount
-    scanned = conn.execute(text("SELECT count(*) FROM buildings")).scalar_one()
+    scanned = conn.execute(text(
+        "SELECT count(*) FROM " + ("_candidates" if candidates else "buildings"))).scalar_one()
     return TableReport(scanned=scanned, changed=changed)
 
 
