@@ -26,7 +26,7 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.orm import Session
 
 from gis.geo.grid_index import METHODS, GridIndex, tolerance_degrees
-from gis.rules import DEFAULT_TOLERANCE_M, open_sql
+from gis.rules import DEFAULT_TOLERANCE_M, open_sql, world_pixel_sql
 
 
 @dataclass
@@ -105,7 +105,7 @@ def assign_changed(bind: Engine | Connection, codes: list[str] | None = None, *,
     """
     if codes is None and since is None:
         raise ValueError("assign_changed needs the changed grids' codes or a time they changed since")
-    with _transaction(bind) as conn:
+    with _transaction(bind) as conn, _index_lookups(conn):
         pad = _stage_changed_grids(conn, codes, since, tolerance_m)
         if pad is None:  # no such grid
             version = conn.execute(text("SELECT version FROM grid_index_state WHERE id = 1")).scalar_one()
@@ -113,8 +113,8 @@ def assign_changed(bind: Engine | Connection, codes: list[str] | None = None, *,
                 t: TableReport() for t in ("issues", "facilities", "buildings")})
         # Current grids that a candidate point can be tagged to lie within the tolerance of it,
         # so within twice the search width of a changed version.
-        grids = load_current_grids(conn, tolerance_m, "EXISTS (SELECT 1 FROM _changed c WHERE "
-                                   "g.geom && ST_Expand(c.geom, :near))", {"near": 2 * pad})
+        grids = load_current_grids(conn, tolerance_m, "g.id IN (SELECT n.id FROM _changed c "
+                                   "JOIN grids n ON n.geom && c.near)")
         report = AssignReport(grid_version=grids.index.version)
         scope = _Scope(None, None, include_closed, candidates=True)
         for table, events in (("issues", record_events), ("facilities", False)):
@@ -124,6 +124,21 @@ def assign_changed(bind: Engine | Connection, codes: list[str] | None = None, *,
         _stage_building_candidates(conn)
         report.tables["buildings"] = _assign_buildings(conn, None, candidates=True)
     return report
+
+
+@contextmanager
+def _index_lookups(conn: Connection) -> Iterator[None]:
+    """Join the few staged rows to the big tables by their keys: with tens of thousands of rows
+    staged, the planner would rather walk a whole primary key (a merge join) or scan the table
+    (a hash join), several times slower. The settings are restored afterwards (after an error
+    the transaction's rollback restores them)."""
+    names = ("enable_mergejoin", "enable_hashjoin")
+    before = {n: conn.execute(text("SELECT current_setting(:n)"), {"n": n}).scalar_one() for n in names}
+    for name in names:
+        conn.execute(text("SELECT set_config(:n, 'off', true)"), {"n": name})
+    yield
+    for name, value in before.items():
+        conn.execute(text("SELECT set_config(:n, :v, true)"), {"n": name, "v": value})
 
 
 def _stage_changed_grids(conn: Connection, codes: list[str] | None, since: datetime | None,
@@ -140,13 +155,29 @@ def _stage_changed_grids(conn: Connection, codes: list[str] | None, since: datet
             which += " AND (valid_to IS NULL OR valid_to >= :since)"
             params["since"] = since
     conn.execute(text("CREATE TEMP TABLE IF NOT EXISTS _changed (id bigint PRIMARY KEY, "
-                      "geom geometry) ON COMMIT DROP"))
+                      "geom geometry, near geometry, wx0 int, wy0 int, wx1 int, wy1 int) "
+                      "ON COMMIT DROP"))
     conn.execute(text("TRUNCATE _changed"))
-    conn.execute(text(f"INSERT INTO _changed SELECT id, geom FROM grids WHERE {which}"), params)
+    conn.execute(text(f"INSERT INTO _changed (id, geom) SELECT id, geom FROM grids WHERE {which}"),
+                 params)
     south, north = conn.execute(text(
         "SELECT min(ST_YMin(geom)), max(ST_YMax(geom)) FROM _changed")).one()
+    if south is None:
+        return None
+    pad = tolerance_degrees(tolerance_m, south, north)
+    # near: the box of the grids a candidate can be tagged to; wx0..wy1: the world pixels
+    # (issues.wx, wy) of the box of the candidates
+    corner = "ST_SetSRID(ST_MakePoint(ST_X{}(b), ST_Y{}(b)), 4326)"
+    conn.execute(text(f"""
+        UPDATE _changed SET near = ST_Expand(geom, 2 * :pad),
+               wx0 = {world_pixel_sql("x", corner.format("Min", "Max"))},
+               wy0 = {world_pixel_sql("y", corner.format("Min", "Max"))},
+               wx1 = {world_pixel_sql("x", corner.format("Max", "Min"))},
+               wy1 = {world_pixel_sql("y", corner.format("Max", "Min"))}
+          FROM (SELECT id, ST_Expand(geom, :pad) AS b FROM _changed) e WHERE e.id = _changed.id"""),
+        {"pad": pad})
     conn.execute(text("ANALYZE _changed"))
-    return None if south is None else tolerance_degrees(tolerance_m, south, north)
+    return pad
 
 
 def _stage_candidates(conn: Connection, table: str, scope: _Scope, pad: float) -> None:
@@ -154,10 +185,16 @@ def _stage_candidates(conn: Connection, table: str, scope: _Scope, pad: float) -
     or tagged to one, in the temporary table _candidates(id)."""
     where, params = scope.where(table)
     _empty_candidates(conn)
+    near = f"SELECT t.id, t.geom FROM {table} t WHERE t.geom && ST_Expand(c.geom, :pad) AND {where}"
+    if table == "issues" and not scope.include_closed:
+        # the open issues' covering index (ix_issues_open_tiles) by world pixels, not the GiST
+        # index of every issue ever reported
+        near = (f"SELECT t.id, t.geom FROM issues t WHERE t.wy BETWEEN c.wy0 AND c.wy1 "
+                f"AND t.wx BETWEEN c.wx0 AND c.wx1 AND {where}")
     conn.execute(text(f"""
         INSERT INTO _candidates
-        SELECT t.id FROM _changed c JOIN {table} t ON ST_DWithin(t.geom, c.geom, :pad)
-         WHERE {where}
+        SELECT t.id FROM _changed c CROSS JOIN LATERAL ({near} OFFSET 0) t
+         WHERE ST_DWithin(t.geom, c.geom, :pad)
         UNION
         SELECT t.id FROM {table} t WHERE t.grid_id IN (SELECT id FROM _changed) AND {where}"""),
         params | {"pad": pad})
@@ -230,7 +267,8 @@ def _assign_points(conn: Connection, table: str, grids: CurrentGrids, scope: _Sc
 
 
 def _read_batches(conn: Connection, table: str, scope: _Scope, batch_size: int):
-    """The rows in scope as (id, lon, lat, grid_id) object arrays of ``batch_size``, by id."""
+    """The rows in scope as (id, lon, lat, grid_id, assignment) object arrays of ``batch_size``,
+    by id."""
     where, params = scope.where(table)
     source, key = f"{table} t", "t.id"
     if scope.candidates:  # walk the few candidates, each found by its primary key
@@ -238,7 +276,7 @@ def _read_batches(conn: Connection, table: str, scope: _Scope, batch_size: int):
     last_id = 0
     while True:
         rows = conn.execute(text(
-            f"SELECT t.id, ST_X(t.geom), ST_Y(t.geom), t.grid_id FROM {source} "
+            f"SELECT t.id, ST_X(t.geom), ST_Y(t.geom), t.grid_id, t.assignment FROM {source} "
             f"WHERE {where} AND {key} > :last ORDER BY {key} LIMIT :n"
         ), params | {"last": last_id, "n": batch_size}).all()
         if not rows:
@@ -256,9 +294,15 @@ def _write_batch(conn: Connection, table: str, grids: CurrentGrids, rows: np.nda
     new = np.append(grids.ids, -1)[found.position]
     version = np.append(grids.versions, -1)[found.position]
     methods = np.asarray(METHODS, dtype=object)[found.method]
+    distances = found.distance_m
     report.scanned += len(ids)
     report.methods.update(methods.tolist())
-    _stage(conn, ids, new, version, methods, found.distance_m)
+    if rows.shape[1] > 4:  # the stored tag came along: stage only the rows _apply would change
+        old = np.array([-1 if g is None else g for g in rows[:, 3].tolist()], dtype=np.int64)
+        keep = (old != new) | (rows[:, 4] != methods)
+        ids, new, version, methods, distances = (ids[keep], new[keep], version[keep],
+                                                 methods[keep], distances[keep])
+    _stage(conn, ids, new, version, methods, distances)
     report.changed += _count_moves(conn, table)
     if record_events and table == "issues":
         _record_moves(conn)
@@ -277,6 +321,7 @@ def _stage(conn: Connection, ids, grid_ids, versions, methods, distances) -> Non
                                  methods.tolist(), distances.tolist(), strict=True):
             copy.write_row((i, g if g >= 0 else None, v if v >= 0 else None, m,
                             None if d != d else d))
+    conn.execute(text("ANALYZE _assign"))
 
 
 _MOVES = """

@@ -50,6 +50,7 @@ ISSUE_CELLS = 32  # aggregation cells per tile side
 MAX_ZOOM = 24
 SCOPE = "/*scope*/TRUE"  # in a case-data layer's SQL: replaced by the reader's scope on ``i``
 GRID_MIN_ZOOM = 13
+TILE_WORK_MEM = "32MB"
 COMMUNITY_MIN_ZOOM = 12  # below it the regions layer shows streets (街道)
 
 
@@ -203,6 +204,9 @@ def render_tile(session: Session, layer: str, z: int, x: int, y: int,
     # PostGIS declares its functions costly, so a tile of a few thousand rows passes
     # jit_above_cost and PostgreSQL spends ~0.5 s compiling a query that runs in milliseconds.
     session.execute(text("SET LOCAL jit = off"))
+    # A zoomed-out issues tile sorts tens of thousands of index entries into its cells: in
+    # memory, not in temporary files (the default 4 MB spills at about 50,000).
+    session.execute(text(f"SET LOCAL work_mem = '{TILE_WORK_MEM}'"))
     sql, params = tile_sql(layer, z, reader)
     data = session.execute(text(sql), params | {"z": z, "x": x, "y": y}).scalar()
     return bytes(data or b"")
