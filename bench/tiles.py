@@ -256,7 +256,8 @@ def report_city(result: dict, naive_timeout_s: float) -> None:
             mark = ">" if stopped else ""
             ncell = f"{_pct(naive, .5):.1f} / {mark}{_pct(naive, .99):.1f}"
             ncell += f" ({stopped} stopped)" if stopped else ""
-            ratio = f"{_pct(naive, .5) / max(_pct(ours, .5), 1e-6):.1f}x"
+            ratio = (f"{_pct(naive, .5) / _pct(ours, .5):.1f}x" if _pct(ours, .5) > 0
+                     else "no query")  # below the layer's minzoom
         else:
             ncell, ratio = "-", "-"
         print(f"{band[0]}-{band[1]:<4} {layer:<11} {cells:>17} {ncell:>21} {ratio:>15} "
