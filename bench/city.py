@@ -386,10 +386,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--rebuild", action="store_true", help="drop the database and build it again")
     p.add_argument("--build-only", action="store_true", help="build (or find) it and stop")
     p.add_argument("--database-url", help="PostGIS URL (default: DATABASE_URL or `gridmap db`)")
-    p.add_argument("--tiles", type=int, default=40, help="tiles per zoom and layer")
+    p.add_argument("--tiles", type=int, default=12, help="tiles per zoom and layer")
+    p.add_argument("--naive-tiles", type=int, default=2,
+                   help="tiles per zoom for the naive raw-rows tiles (0: none)")
+    p.add_argument("--naive-heatmap-points", type=int, default=500_000,
+                   help="points the naive folium HeatMap is built from (then extrapolated)")
     p.add_argument("--retag-grids", type=float, default=0.01, help="share of grids redrawn")
-    p.add_argument("--naive-retag-rows", type=int, default=2_000_000,
-                   help="rows of the naive full re-tag actually timed (0: all); extrapolated")
+    p.add_argument("--retag-sample", type=int, default=20,
+                   help="communities a full re-tag is timed on, then extrapolated (0: time it whole)")
     args = p.parse_args(argv)
     args.today_given = args.today is not None
     if args.today is None:

@@ -89,7 +89,7 @@ class CityParams:
     years: int = 3
     area_km2: float = 1_400.0
     districts: int = 8
-    history_days: int = 2  # the history loader replays each case in Python (slow)
+    history_days: int = 7  # the history loader replays each case in Python (slow)
     growth: float = 1.1  # each year this many times the reports of the year before
     today: date = date(2026, 12, 1)
 
