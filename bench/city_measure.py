@@ -393,15 +393,16 @@ def _patched(module, names):
 
 def full_retag_s(conn, include_closed: bool, sample: int) -> tuple[float, str]:
     """A full ``assign_stored_rows`` (every facility, and the open issues, or all with
-    ``include_closed``): timed whole when ``sample`` is 0 or covers the rows, else timed on the
-    rows of ``sample`` random communities (``community=``, the function's own scope) and
-    extrapolated by rows, with the index build (once per call) timed apart."""
+    ``include_closed``): timed whole when ``sample`` is 0, else on the first ``sample`` rows of
+    each table (the function's own batches, the reading stopped early) and extrapolated by rows,
+    the index build (once a call) timed apart."""
     from gis.geotag import assign
 
     open_only = "" if include_closed else "AND status NOT IN ('closed', 'rejected')"
-    rows_full = conn.execute(text(
-        "SELECT (SELECT count(*) FROM facilities) + "
-        f"(SELECT count(*) FROM issues WHERE geom IS NOT NULL {open_only})")).scalar()
+    sizes = dict(conn.execute(text(
+        "SELECT 'facilities', count(*) FROM facilities UNION ALL "
+        f"SELECT 'issues', count(*) FROM issues WHERE geom IS NOT NULL {open_only}")).all())
+    rows_full = sum(sizes.values())
     options = {"include_closed": include_closed, "record_events": False}
     if sample <= 0:
         started = time.perf_counter()
@@ -410,27 +411,26 @@ def full_retag_s(conn, include_closed: bool, sample: int) -> tuple[float, str]:
     started = time.perf_counter()
     assign.load_current_grids(conn)
     index_s = time.perf_counter() - started
-    codes = conn.execute(text("SELECT code FROM regions WHERE level = 'community' "
-                              "ORDER BY md5(code) LIMIT :n"), {"n": sample}).scalars().all()
-    times, counts = [], []
-    for code in codes:
-        counts.append(conn.execute(text(
-            "WITH c AS (SELECT geom FROM regions WHERE code = :c) "
-            "SELECT (SELECT count(*) FROM facilities t, c WHERE ST_Intersects(t.geom, c.geom)) + "
-            "(SELECT count(*) FROM issues t, c WHERE ST_Intersects(t.geom, c.geom) "
-            f"{open_only.replace('status', 't.status')})"), {"c": code}).scalar())
+    real = assign._read_batches
+    done: dict[str, int] = {}
+
+    def first_rows(conn_, table, scope, batch_size):
+        for batch in real(conn_, table, scope, batch_size):
+            yield batch
+            done[table] = done.get(table, 0) + len(batch)
+            if done[table] >= sample:
+                break
+
+    with mock.patch.object(assign, "_read_batches", first_rows):
         started = time.perf_counter()
-        assign.assign_stored_rows(conn, community=code, **options)
-        times.append(time.perf_counter() - started)
-    # A call costs a fixed part (the index build, the scope's lookups) and a part per row: the
-    # slope of time against rows over the sampled communities is the per-row cost.
-    rows, took = int(np.sum(counts)), float(np.sum(times))
-    slope = np.polyfit(counts, times, 1)[0] if len(set(counts)) > 1 else 0.0
-    per_row = slope if slope > 0 else max(took - len(codes) * index_s, 0.0) / max(rows, 1)
-    estimate = index_s + per_row * rows_full
-    return estimate, (f"extrapolated: {len(codes)} communities, {rows:,} rows timed "
-                      f"({took:.1f}s; {per_row * 1e6:.0f} us a row by the fit; index build "
-                      f"{index_s:.1f}s) to {rows_full:,} rows")
+        assign.assign_stored_rows(conn, **options)
+        took = time.perf_counter() - started
+    rows = sum(done.values())
+    if rows >= rows_full:
+        return took, f"full, {rows_full:,} rows"
+    estimate = index_s + max(took - index_s, 0.0) * rows_full / max(rows, 1)
+    return estimate, (f"extrapolated from the first {rows:,} rows ({took:.1f}s, index build "
+                      f"{index_s:.1f}s) to {rows_full:,}")
 
 
 # ---- the run --------------------------------------------------------------------------------
