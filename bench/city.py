@@ -32,7 +32,6 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable
 from contextlib import contextmanager
 from datetime import date
 
@@ -49,7 +48,6 @@ from data.generator.city import (
     CityParams,
     build_city,
     facility_code_parts,
-    facility_counts,
     facility_slices,
     issue_slices,
     owners,

@@ -40,21 +40,21 @@ import shapely
 from data.generator import departments as dep
 from data.generator.bulk_reports import _bulk_descriptions, _PointSampler
 from data.generator.city_town import city_town
+from data.generator.columns import COMPOUND_COLUMNS, ISSUE_COLUMNS, STREET_COLUMNS
 from data.generator.dataset import (
     DemoData,
+    _facility_frame,
     _gdf,
     _grid_frame,
     _issue_frames,
-    _facility_frame,
     _no_history,
     _region_frame,
 )
-from data.generator.columns import COMPOUND_COLUMNS, ISSUE_COLUMNS, STREET_COLUMNS
 from data.generator.drawing import as_multi, choose, quota, rng_stream
 from data.generator.facilities import _STREET_ITEMS, _STREET_OWNERS
 from data.generator.issue_times import Calendar, report_times
 from data.generator.people import draw_users
-from data.generator.place import DISTRICT_CODE, metres_per_degree, to_lonlat
+from data.generator.place import DISTRICT_CODE, to_lonlat
 from data.generator.reports import ISSUE_MIX, Reports, issue_kinds
 from data.generator.town import Town
 from gis.db.category_seeds import FACILITY_CATEGORIES
