@@ -390,7 +390,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--naive-heatmap-points", type=int, default=500_000,
                    help="points the naive folium HeatMap is built from (then extrapolated)")
     p.add_argument("--retag-grids", type=float, default=0.01, help="share of grids redrawn")
-    p.add_argument("--retag-sample", type=int, default=1_000_000,
+    p.add_argument("--retag-sample", type=int, default=400_000,
                    help="rows a table a full re-tag is timed on, then extrapolated (0: whole)")
     args = p.parse_args(argv)
     args.today_given = args.today is not None

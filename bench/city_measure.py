@@ -20,6 +20,7 @@ from unittest import mock
 import numpy as np
 import shapely
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from gis.queries import map_data, statistics
@@ -27,6 +28,7 @@ from gis.queries.filters import IssueFilter
 from gis.queries.reads import ScopedFilter
 
 ZOOMS = tuple(range(10, 19))
+NAIVE_TILE_TIMEOUT_S = 60
 SEED = 20221
 
 
@@ -55,6 +57,16 @@ def _best(fn: Callable[[], object], repeats: int = 2) -> tuple[float, object]:
         out = fn()
         best = min(best, time.perf_counter() - started)
     return best, out
+
+
+def _cold_then_warm(fn: Callable[[], object], again_below_s: float = 5.0) -> tuple[float, object]:
+    """Time ``fn`` once; when that was cheap, once more warm, and keep the better time (a run of
+    the whole city takes minutes: repeating it all would not fit a run)."""
+    took, out = _best(fn, 1)
+    if took < again_below_s:
+        again, out = _best(fn, 1)
+        took = min(took, again)
+    return took, out
 
 
 @contextmanager
@@ -98,10 +110,9 @@ def heatmap(engine, admin, street_leader, rows: list[Row], sample: int) -> tuple
             data = map_data.heatmap_data(s, ScopedFilter.of(IssueFilter(), actor))
         return render(build_heatmap(data, lang="zh")), data
 
-    page(admin)  # warm: imports, plans
-    city_s, (html, data) = _best(lambda: page(admin))
+    city_s, (html, data) = _cold_then_warm(lambda: page(admin))
     city_mb = len(html.encode()) / 1e6
-    street_s, (street_html, street_data) = _best(lambda: page(street_leader))
+    street_s, (street_html, street_data) = _cold_then_warm(lambda: page(street_leader))
     total = data.total
 
     def naive():
@@ -211,13 +222,19 @@ def _naive_tiles(s, layer: str, sample, per_zoom: int) -> list[float] | None:
         by_zoom.setdefault(t[0], []).append(t)
     out = []
     for z in ZOOMS:
+        if layer == "facilities" and z < 12:
+            continue  # the whole city's 12M points in one tile: minutes, and nobody would
         for zz, x, y in by_zoom.get(z, [])[:per_zoom]:
             started = time.perf_counter()
             s.execute(text("SET LOCAL jit = off"))
-            s.execute(text(
+            s.execute(text(f"SET LOCAL statement_timeout = '{NAIVE_TILE_TIMEOUT_S}s'"))
+            try:
+                s.execute(text(
                 "WITH t AS (SELECT ST_TileEnvelope(:z, :x, :y) AS env, "
                 "ST_Transform(ST_TileEnvelope(:z, :x, :y), 4326) AS box) "
                 f"SELECT ST_AsMVT(q, '{layer}') FROM ({sql}) q"), {"z": zz, "x": x, "y": y}).scalar()
+            except OperationalError:  # cancelled at the timeout: count it as the timeout
+                s.rollback()
             out.append((time.perf_counter() - started) * 1000)
             s.rollback()
     return out
@@ -261,9 +278,7 @@ def stats(engine, admin, today: date, rows: list[Row]) -> float:
             with _session(engine) as s:
                 return fn(s)
         try:
-            took, _ = _best(ours, 1)  # cold (plans, cache); again when cheap enough to repeat
-            if took < 5:
-                took = min(took, _best(ours, 1)[0])
+            took, _ = _cold_then_warm(ours)
         except Exception as exc:  # report and go on: one broken query must not hide the rest
             rows.append(Row(label, None, None, f"FAILED: {type(exc).__name__}: {str(exc)[:80]}"))
             continue
