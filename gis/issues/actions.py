@@ -29,6 +29,7 @@ _ACTION_NAMES = {
     **FIELD_ACTION_NAMES,
     "request_extension": EVENT_KIND_NAMES["extension_request"],
     "supervise": EVENT_KIND_NAMES["supervise"],
+    "approve_extension": ("批准延期", "approving an extension"),
 }
 
 

@@ -170,7 +170,11 @@ def decide_extension(session: Session, actor: Actor, issue_id: int, approve: boo
         raise Conflict(f"issue {issue_id} has no extension request waiting for a decision",
                        zh=f"事件 {issue_id} 没有待审批的延期申请")
     note = (note or "").strip() or None
-    if not approve:
+    if approve:
+        # A case no longer being handled (resolved, returned, held) has no handling time left to
+        # extend; the request can still be refused, which clears it.
+        require_status(issue_id, case.status, "approve_extension", EXTENSION_STATUSES)
+    else:
         note = _reason(note, "refusing an extension", "驳回延期")
     limit = Limit(request.value, request.unit)
     due_before, due_after = case.due_at, case.due_at
@@ -305,7 +309,8 @@ def available(session: Session, actor: Actor, issue_id: int) -> Available:
               "supervise": actor.role in SUPERVISOR_ROLES}
     actions = [a for a in allowed if wanted.get(a)]
     if row.pending and decides:
-        actions += ["approve_extension", "refuse_extension"]
+        approvable = row.status in EXTENSION_STATUSES
+        actions += ["approve_extension", "refuse_extension"] if approvable else ["refuse_extension"]
     if row.supervision is not None and (handles or actor.role == "dispatcher"):
         actions.append("reply")
     departments = ()

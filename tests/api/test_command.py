@@ -312,3 +312,26 @@ def test_the_notification_page_lists_and_marks_read(client, tokens, sql):
     assert client.get("/api/v1/me/notifications", headers=tokens["dispatcher"]).json()["unread"] == 0
     assert "gm-notification-unread" not in client.get("/notifications").text
     assert 'class="gm-bell"' in page.text  # the user bar's way there
+
+
+def test_an_extension_is_not_approved_once_the_case_is_resolved(client, tokens, sql):
+    """Resolving a case ends its handling time: a pending request can only be refused then."""
+    huanwei, dispatcher = tokens["huanwei01"], tokens["dispatcher"]
+    issue = new_case(sql, status="accepted")
+    assert post(client, f"/issues/{issue}/dispatch", {"department": "huanwei"},
+                dispatcher).status_code == 200
+    assert post(client, f"/issues/{issue}/extensions",
+                {"value": 1, "unit": "workdays", "reason": "等配件"}, huanwei).status_code == 201
+    for to in ("in_progress", "resolved"):
+        r = post(client, f"/issues/{issue}/transitions", {"to": to}, huanwei)
+        assert r.status_code == 200, r.text
+    due = case_row(sql, issue).due_at
+    r = post(client, f"/issues/{issue}/extensions/decision", {"approve": True}, dispatcher,
+             lang="zh")
+    assert r.status_code == 409, r.text
+    assert "批准延期" in r.json()["detail"] and r.json()["allowed"]["to"] == list(
+        TRANSITIONS["resolved"])
+    assert case_row(sql, issue).due_at == due
+    r = post(client, f"/issues/{issue}/extensions/decision",
+             {"approve": False, "note": "已办结，无需延期"}, dispatcher)
+    assert r.status_code == 200 and r.json()["approved"] is False
