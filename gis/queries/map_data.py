@@ -237,14 +237,16 @@ def grids_in_scope(session: Session, flt: IssueFilter, *,
     """Current grids of the filter's community (the grid's community when a grid is given; all
     grids otherwise), within the region of a leader or dispatcher reading through a
     :class:`ScopedFilter`, with households, community (name and code), street code and the
-    first worker's display name; outlines unless ``geometry`` is False."""
+    first worker's display name; outlines and workers unless ``geometry`` is False (grids
+    summed into areas: :func:`sum_by_area`)."""
     conds, params = _grid_conds(flt)
     shape = "ST_AsBinary(g.geom)" if geometry else "NULL::bytea"
+    worker = ("""(SELECT u.display_name FROM grid_workers gw JOIN users u ON u.id = gw.user_id
+                   WHERE gw.grid_code = g.code ORDER BY u.username LIMIT 1)""" if geometry
+              else "NULL::text")
     sql = f"""
         SELECT g.id, g.code, g.name, c.name AS community, c.code AS community_code,
-               s.code AS street_code, g.households, g.population,
-               (SELECT u.display_name FROM grid_workers gw JOIN users u ON u.id = gw.user_id
-                 WHERE gw.grid_code = g.code ORDER BY u.username LIMIT 1) AS worker,
+               s.code AS street_code, g.households, g.population, {worker} AS worker,
                {shape} AS wkb
           FROM grids g JOIN regions c ON c.id = g.community_id
           LEFT JOIN regions s ON s.id = c.parent_id AND s.level = 'street'
