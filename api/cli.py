@@ -275,6 +275,8 @@ def assign_cmd(args: argparse.Namespace, settings: Settings) -> int:
 
     engine = make_engine(settings.resolved_database_url(), pool_size=1)
     since = datetime.fromisoformat(args.since) if args.since else None
+    if args.grids or args.changed_since:
+        return _assign_changed(engine, args, settings)
     options = dict(tolerance_m=settings.assign_tolerance_m, include_closed=args.all,
                    community=args.community, since=since, progress=sys.stderr.isatty())
     if args.dask or args.scheduler:
@@ -283,11 +285,38 @@ def assign_cmd(args: argparse.Namespace, settings: Settings) -> int:
         report = assign_stored_rows_dask(engine, scheduler=args.scheduler, **options)
     else:
         report = assign_stored_rows(engine, **options)
+    _print_assign_report(report)
+    return 0
+
+
+def _assign_changed(engine, args: argparse.Namespace, settings: Settings) -> int:
+    """Only the rows that the grids changed (--grids, --changed-since) can move."""
+    from datetime import datetime
+
+    from gis.geotag.assign import assign_changed
+    from gis.rules import BEIJING
+
+    if args.community or args.since or args.dask or args.scheduler:
+        print("gridmap assign: --grids and --changed-since take no --community, --since or --dask",
+              file=sys.stderr)
+        return 2
+    codes = [c.strip() for c in args.grids.split(",") if c.strip()] if args.grids else None
+    changed_since = datetime.fromisoformat(args.changed_since) if args.changed_since else None
+    if changed_since is not None and changed_since.tzinfo is None:
+        changed_since = changed_since.replace(tzinfo=BEIJING)
+    started = time.perf_counter()
+    report = assign_changed(engine, codes, since=changed_since, include_closed=args.all,
+                            tolerance_m=settings.assign_tolerance_m, progress=sys.stderr.isatty())
+    _print_assign_report(report)
+    print(f"re-tagged the rows the changed grids can move in {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+def _print_assign_report(report) -> None:
     print(f"grid version {report.grid_version}")
     for table, r in report.tables.items():
         methods = ", ".join(f"{m} {n}" for m, n in sorted(r.methods.items()))
         print(f"{table}: scanned {r.scanned}, changed grid {r.changed}" + (f" ({methods})" if methods else ""))
-    return 0
 
 
 # -- gridmap export-grid / api-key (Open311 keys) -------------------------------------------
@@ -610,6 +639,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--community", help="only rows in this community (name or code)")
     p.add_argument("--since", help="only issues reported since this ISO date")
     p.add_argument("--all", action="store_true", help="also closed issues (default: keep their grid)")
+    p.add_argument("--grids", metavar="CODE,CODE",
+                   help="only the rows these redrawn, added or retired grids can move")
+    p.add_argument("--changed-since", metavar="TIME",
+                   help="only the rows that grids redrawn, added or retired since TIME (ISO; "
+                        "Beijing time without an offset) can move")
     p.add_argument("--dask", action="store_true",
                    help="tag on a dask cluster (a local one of 2 worker processes unless --scheduler)")
     p.add_argument("--scheduler", metavar="tcp://HOST:PORT",

@@ -5,7 +5,10 @@ switches between raw counts and counts per 1,000 households (one GeoJSON layer r
 browser, so the grid outlines ship once), Getis-Ord Gi* hotspot outlines, and a weekly animation
 (HeatMapWithTime). A side panel holds the filter form, the colour switch with its legend, the
 significant hotspots and the busiest grids. Nothing here ships one point per issue: the page's
-size depends on the cell budget and the number of grids, not on the number of issues.
+size depends on the cell budget and the number of grids, not on the number of issues. Over more
+grids than :data:`gis.queries.map_data.AREA_BUDGET` the choropleth, hotspots and tables are of
+communities or streets (``data.level``), their outlines simplified to the pixel of the zoom the
+page opens on, so a whole city's page weighs about what a district's does.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from maps.base import (
     to_datum,
 )
 from maps.colours import quantile_classes
-from maps.heat_scale import fit_zoom, heat_scale
+from maps.heat_scale import fit_zoom, heat_scale, metres_per_px
 from maps.i18n import status_label, t
 
 HOTSPOT_COLOUR = "#7a0177"
@@ -44,6 +47,21 @@ SIMPLIFY_DEG = 2e-6  # ~0.2 m: drops only collinear and near-duplicate vertices
 TOP_N = 10
 TOOLTIP_FIELDS = ("name", "code", "community", "worker", "issues", "per_1000", "open", "overdue",
                   "on_time_rate", "gi_z", "gi_p")
+AREA_TOOLTIP_FIELDS = ("name", "code", "community", "n_grids", "issues", "per_1000", "open",
+                       "overdue", "on_time_rate", "gi_z", "gi_p")
+M_PER_DEG_LAT = 111_320.0
+# Per level (gis.queries.map_data.AREA_LEVELS): the label of the ``community`` column (the region
+# a level up), of the outlines drawn for context, of the choropleth, tables; where a row links.
+_LEVEL = {
+    "grid": {"up": "community", "outlines": "communities", "choropleth": "choropleth",
+             "top": "top_grids", "hot": "hotspot_list", "code": "grid_code"},
+    "community": {"up": "street", "outlines": "street_outlines",
+                  "choropleth": "choropleth_community", "top": "top_communities",
+                  "hot": "hotspot_list_community", "code": "area_code"},
+    "street": {"up": "district", "outlines": "district_outlines",
+               "choropleth": "choropleth_street", "top": "top_streets",
+               "hot": "hotspot_list_street", "code": "area_code"},
+}
 
 
 def build_heatmap(data: HeatmapData, *, lang: str = "zh", options: BaseMapOptions | None = None,
@@ -54,13 +72,14 @@ def build_heatmap(data: HeatmapData, *, lang: str = "zh", options: BaseMapOption
     options = options or BaseMapOptions()
     datum = options.datum
     m = new_map(options, lang, title=t("heatmap_title", lang), zoom=INITIAL_ZOOM)
-    grids = to_datum(_simplified(data.grids), datum)
+    level = data.level
+    grids = to_datum(_simplified(data.grids, level), datum)
     fit(m, grids)
     zoom = fit_zoom(grids.total_bounds) if not grids.empty else INITIAL_ZOOM
-    _context(m, grids, lang)
+    _context(m, grids, lang, level)
     classes = {"raw": quantile_classes(grids["issues"]),
                "rate": quantile_classes(grids["per_1000"])}
-    choropleth = _choropleth(m, grids, classes, lang)
+    choropleth = _choropleth(m, grids, classes, lang, level)
     heat = _heat(m, data, datum, lang, zoom)
     animation, animation_max = _animation(m, data, datum, lang, zoom)
     _hotspots(m, grids, lang)
@@ -77,41 +96,65 @@ def build_heatmap(data: HeatmapData, *, lang: str = "zh", options: BaseMapOption
     return m
 
 
-def _simplified(grids: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """Grid outlines with shared edges simplified together (no slivers or gaps appear)."""
+def _simplified(grids: gpd.GeoDataFrame, level: str = "grid") -> gpd.GeoDataFrame:
+    """Outlines with shared edges simplified together (no slivers or gaps appear): a grid's by
+    :data:`SIMPLIFY_DEG`, a community's or street's to a pixel of the zoom the page opens on
+    (:func:`pixel_deg`), its vertices rounded to a tenth of that."""
     if grids.empty:
         return grids
     out = grids.copy()
-    out.geometry.values[:] = shapely.coverage_simplify(grids.geometry.values, SIMPLIFY_DEG)
+    if level == "grid":
+        out.geometry.values[:] = shapely.coverage_simplify(grids.geometry.values, SIMPLIFY_DEG)
+        return out
+    tolerance = pixel_deg(grids.total_bounds)
+    simple = shapely.coverage_simplify(grids.geometry.values, tolerance)
+    grid_size = 10.0 ** np.floor(np.log10(tolerance / 10))
+    out.geometry.values[:] = shapely.set_precision(simple, grid_size)
     return out
 
 
-def _context(m: folium.Map, grids: gpd.GeoDataFrame, lang: str) -> None:
-    """Community outlines dissolved from the grids: readable with no base map."""
+def pixel_deg(bounds) -> float:
+    """Degrees of latitude a screen pixel spans at the zoom ``bounds`` open on."""
+    mid_lat = (bounds[1] + bounds[3]) / 2
+    return metres_per_px(mid_lat, fit_zoom(bounds)) / M_PER_DEG_LAT
+
+
+def _context(m: folium.Map, grids: gpd.GeoDataFrame, lang: str, level: str = "grid") -> None:
+    """Outlines of the regions a level up (a grid's community, a community's street...),
+    dissolved from the areas drawn: readable with no base map."""
     if grids.empty:
         return
     comm = grids.dissolve(by="community", as_index=False)[["community", "geometry"]]
     folium.GeoJson(
-        geojson(comm, ["community"]), name=t("communities", lang),
+        geojson(comm, ["community"]), name=t(_LEVEL[level]["outlines"], lang),
         style_function=lambda f: {"color": "#333", "weight": 2.5, "fill": False},
         tooltip=folium.GeoJsonTooltip(fields=["community"], labels=False),
     ).add_to(m)
 
 
-def _choropleth(m: folium.Map, grids: gpd.GeoDataFrame, classes: dict, lang: str):
+def _with_gi(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """``frame`` with Gi* columns, empty where none were computed (left out, or not asked)."""
+    missing = {"gi_z": np.nan, "gi_p": np.nan, "hotspot": False}
+    return frame.assign(**{k: v for k, v in missing.items() if k not in frame})
+
+
+def _choropleth(m: folium.Map, grids: gpd.GeoDataFrame, classes: dict, lang: str,
+                level: str = "grid"):
     if grids.empty:  # filters that match no grid: nothing to colour (and no tooltip fields)
         return None
     frame = grids.assign(colour_raw=[classes["raw"].colour(v) for v in grids["issues"]],
                          colour_rate=[classes["rate"].colour(v) for v in grids["per_1000"]])
+    fields = TOOLTIP_FIELDS if level == "grid" else AREA_TOOLTIP_FIELDS
+    labels = {"code": _LEVEL[level]["code"], "community": _LEVEL[level]["up"], "n_grids": "grids"}
+    frame = _with_gi(frame)
     layer = folium.GeoJson(
-        geojson(frame, [*TOOLTIP_FIELDS, "hotspot", "colour_raw", "colour_rate"]),
-        name=t("choropleth", lang),
+        geojson(frame, [*fields, "hotspot", "colour_raw", "colour_rate"]),
+        name=t(_LEVEL[level]["choropleth"], lang),
         style_function=lambda f: {"fillColor": f["properties"]["colour_raw"], "color": "#555",
                                   "weight": 1, "fillOpacity": 0.45},
         highlight_function=lambda f: {"weight": 3, "color": "#000"},
-        tooltip=folium.GeoJsonTooltip(fields=list(TOOLTIP_FIELDS),
-                                      aliases=[t(f if f != "code" else "grid_code", lang)
-                                               for f in TOOLTIP_FIELDS],
+        tooltip=folium.GeoJsonTooltip(fields=list(fields),
+                                      aliases=[t(labels.get(f, f), lang) for f in fields],
                                       localize=True, sticky=True),
     )
     layer.add_to(m)
@@ -181,6 +224,9 @@ def panel_html(data: HeatmapData, classes: dict, lang: str, options: BaseMapOpti
         f'<p class="gm-stat" id="gm-total">{esc(t("total", lang))}: <b>{data.total:,}</b>'
         f' ({esc(t("unassigned", lang))}: {data.unassigned:,})</p>',
         f'<p class="gm-stat">{esc(t("cell_size", lang))}: {data.cell_m:,.0f} m</p>',
+        *([f'<p class="gm-stat" id="gm-level">'
+           f'{esc(t("by_" + data.level, lang).format(n=f"{data.grid_count:,}"))}</p>']
+          if data.level != "grid" else []),
         f'<p><a href="?{esc(query)}">{esc(t("language", lang))}</a></p>',
         _form(data, lang, options),
         f'<h2>{esc(t("colour_by", lang))}</h2><div class="gm-modes">',
@@ -196,7 +242,7 @@ def panel_html(data: HeatmapData, classes: dict, lang: str, options: BaseMapOpti
         hidden = "" if m == mode else " hidden"
         parts.append(f'<div class="gm-legend-choropleth" data-gm-mode="{m}"{hidden}>{rows}</div>')
     parts.append(f'<div class="gm-legend-row">{swatch(HOTSPOT_COLOUR, t("hotspot", lang), shape="line")}</div>')
-    parts += [_hotspot_table(data.grids, lang), _top_table(data.grids, lang), "</div>"]
+    parts += [_hotspot_table(data, lang), _top_table(data, lang), "</div>"]
     return "".join(parts)
 
 
@@ -248,13 +294,27 @@ def _select(name: str, label: str, choices: list[tuple[str, str]], chosen: str) 
     return f'<label>{esc(label)}<select name="{name}">{opts}</select></label>'
 
 
-def _hotspot_table(grids: gpd.GeoDataFrame, lang: str) -> str:
-    head = f'<h2>{esc(t("hotspot_list", lang))}</h2>'
+def _link(row, level: str, lang: str) -> str:
+    """A row's name, linking to its grid's map, or to the heatmap of its community."""
+    if level == "grid":
+        return f'<a href="/maps/grid/{esc(row.code)}?lang={lang}">{esc(row.name)}</a>'
+    if level == "community":
+        query = urlencode([("community", row.code), ("lang", lang)])
+        return f'<a href="/maps/heatmap?{esc(query)}">{esc(row.name)}</a>'
+    return esc(row.name)
+
+
+def _hotspot_table(data: HeatmapData, lang: str) -> str:
+    grids, level = data.grids, data.level
+    head = f'<h2>{esc(t(_LEVEL[level]["hot"], lang))}</h2>'
+    if data.hotspots_left_out:
+        return head + f'<p id="gm-hotspots">{esc(t("hotspots_left_out", lang))}</p>'
+    grids = _with_gi(grids)
     hot = grids[grids["hotspot"].astype(bool)].sort_values("gi_z", ascending=False).head(TOP_N)
     if hot.empty:
         return head + f'<p id="gm-hotspots">{esc(t("no_hotspots", lang))}</p>'
     rows = "".join(
-        f'<tr><td><a href="/maps/grid/{esc(r.code)}?lang={lang}">{esc(r.name)}</a></td>'
+        f'<tr><td>{_link(r, level, lang)}</td>'
         f'<td class="gm-num">{r.issues:,}</td><td class="gm-num">{r.gi_z:.2f}</td>'
         f'<td class="gm-num">{r.gi_p:.3f}</td></tr>' for r in hot.itertuples())
     return (head + f'<table id="gm-hotspots"><tr><th>{esc(t("name", lang))}</th>'
@@ -262,15 +322,16 @@ def _hotspot_table(grids: gpd.GeoDataFrame, lang: str) -> str:
             f'<th class="gm-num">p</th></tr>{rows}</table>')
 
 
-def _top_table(grids: gpd.GeoDataFrame, lang: str) -> str:
+def _top_table(data: HeatmapData, lang: str) -> str:
+    grids, level = data.grids, data.level
     top = grids.sort_values("issues", ascending=False).head(TOP_N)
     rows = "".join(
-        f'<tr><td><a href="/maps/grid/{esc(r.code)}?lang={lang}">{esc(r.name)}</a></td>'
+        f'<tr><td>{_link(r, level, lang)}</td>'
         f'<td>{esc(r.community)}</td><td class="gm-num">{r.issues:,}</td>'
         f'<td class="gm-num">{"—" if pd.isna(r.per_1000) else f"{r.per_1000:,.1f}"}</td></tr>'
         for r in top.itertuples())
-    return (f'<h2>{esc(t("top_grids", lang))}</h2><table id="gm-top"><tr>'
-            f'<th>{esc(t("name", lang))}</th><th>{esc(t("community", lang))}</th>'
+    return (f'<h2>{esc(t(_LEVEL[level]["top"], lang))}</h2><table id="gm-top"><tr>'
+            f'<th>{esc(t("name", lang))}</th><th>{esc(t(_LEVEL[level]["up"], lang))}</th>'
             f'<th class="gm-num">{esc(t("issues", lang))}</th>'
             f'<th class="gm-num">{esc(t("per_1000", lang))}</th></tr>{rows}</table>')
 

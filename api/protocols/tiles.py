@@ -25,13 +25,17 @@ class LayerInfo:
 
 
 LAYER_INFO = {
-    "grids": LayerInfo("Current grid boundaries (网格)",
+    "regions": LayerInfo("Streets (街道) below zoom 12, communities (社区) from zoom 12",
+                         {"code": "Region code", "name": "Region name",
+                          "level": "street | community"}, 300),
+    "grids": LayerInfo("Current grid boundaries (网格), from zoom 13",
                        {"code": "15-digit grid code", "name": "Grid name",
                         "households": "Households", "population": "Population"}, 300),
     "buildings": LayerInfo("Building footprints (楼栋)",
                            {"name": "Building name", "compound": "Compound (院落/小区)",
                             "floors": "Floors", "households": "Households"}, 300),
-    "facilities": LayerInfo("Point assets (部件) with state",
+    "facilities": LayerInfo("Point assets (部件) with state; thinned below zoom 17 (the same "
+                            "ones at a zoom, and those of the zoom above it)",
                             {"code": "16-digit facility code", "category": "Category code",
                              "status": "ok | damaged | missing | repairing", "name": "Name"}, 60),
     "issues": LayerInfo("Open issues (事件) in the reader's scope, aggregated to cells of 1/32 "

@@ -261,8 +261,13 @@ def _facility_frame(site: Site | None, town: Town) -> gpd.GeoDataFrame:
 
 def _issue_frames(reports: Reports, town: Town, site: Site | None, users: pd.DataFrame,
                   rules: dep.Rules, communities: np.ndarray, cal: Calendar,
-                  seed: int) -> tuple[gpd.GeoDataFrame, tuple[pd.DataFrame, ...]]:
-    """Issues in order of reporting, with channels, contacts, workflow state and history."""
+                  seed: int, *, hold_in_every_grid: bool = True,
+                  history: bool | None = None) -> tuple[gpd.GeoDataFrame, tuple[pd.DataFrame, ...]]:
+    """Issues in order of reporting, with channels, contacts, workflow state and history.
+
+    ``history``: whether to draw the step-by-step history (default: up to EVENTS_MAX_ISSUES
+    cases). ``hold_in_every_grid=False`` leaves out :func:`hold_a_case_in_every_grid`, for data
+    drawn in many slices (data.generator.city), where every slice would stall a case a grid."""
     rng = rng_stream(seed, "workflow")
     order = np.argsort(reports.reported, kind="stable")
     reported = reports.reported[order]
@@ -277,7 +282,8 @@ def _issue_frames(reports: Reports, town: Town, site: Site | None, users: pd.Dat
                    town, site, rules, communities)
     table = WorkdayTable.around(cal.start, cal.seen_at)
     flow = simulate_workflow(cases, table, cal.seen_at, rng)
-    hold_a_case_in_every_grid(flow, grid)
+    if hold_in_every_grid:
+        hold_a_case_in_every_grid(flow, grid)
     uuids = random_uuids(rng, n)
     department = flow.department()
     issues = _gdf({
@@ -293,7 +299,7 @@ def _issue_frames(reports: Reports, town: Town, site: Site | None, users: pd.Dat
         "grid_code": town.grid_codes.astype(object)[grid],
         "facility_code": reports.facility_code[order],
     }, reports.points[order], ISSUE_COLUMNS)
-    if n > EVENTS_MAX_ISSUES:
+    if not (n <= EVENTS_MAX_ISSUES if history is None else history):
         return issues, _no_history()
     names = Names(worker[grid], channel, _compound_names(site, compound), staff_table(),
                   cases.rule)

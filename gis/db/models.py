@@ -23,6 +23,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -50,6 +51,8 @@ from gis.rules import (
     ROLES,
     STEPS,
     URGENCIES,
+    facility_min_zoom_sql,
+    world_pixel_sql,
 )
 
 SRID = 4326
@@ -343,6 +346,9 @@ class Facility(Base):
     maintainer: Mapped[str | None] = mapped_column(String(100))
     props: Mapped[dict] = mapped_column(JSONB, server_default="{}")
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # The first zoom whose tiles show it (gis.rules.facility_min_zoom; migration 0012)
+    min_zoom: Mapped[int] = mapped_column(SmallInteger, Computed(facility_min_zoom_sql(None),
+                                                                persisted=True))
 
     grid: Mapped[Grid | None] = relationship()
 
@@ -379,6 +385,9 @@ class Issue(Base):
     # Generated from geom (migration 0003): the heatmap's scans read plain floats.
     lon: Mapped[float] = mapped_column(Float, Computed("ST_X(geom)", persisted=True))
     lat: Mapped[float] = mapped_column(Float, Computed("ST_Y(geom)", persisted=True))
+    # Web Mercator pixels of a 2^30-pixel world (migration 0012): the issues tile layer's cells
+    wx: Mapped[int | None] = mapped_column(Integer, Computed(world_pixel_sql("x"), persisted=True))
+    wy: Mapped[int | None] = mapped_column(Integer, Computed(world_pixel_sql("y"), persisted=True))
     source_crs: Mapped[str] = mapped_column(String(32), server_default="wgs84")
     source_x: Mapped[float | None] = mapped_column(Float)
     source_y: Mapped[float | None] = mapped_column(Float)

@@ -5,7 +5,8 @@ Geometries arrive as GeoJSON dicts in any CRS ``gis.geo.crs`` accepts; they are 
 count, coordinate ranges, OGC validity) and stored in WGS84. A facility is tagged with the grid
 its point falls in (the grid-assignment rules, the method kept in ``assignment``); a building with the
 current grid holding most of its area. A grid edit keeps history: a redraw closes the old version
-(``valid_to``) and adds a new one, a retirement only closes it, and both re-tag the stored rows.
+(``valid_to``) and adds a new one, a retirement only closes it, and both re-tag the stored rows
+that the change can move (``gis.geotag.assign.assign_changed``), not the whole city.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from gis.errors import Conflict, InvalidCoordinates, InvalidGeometry, NotFound
 from gis.geo.crs import parse_crs, to_wgs84
-from gis.geotag.assign import assign_stored_rows
+from gis.geotag.assign import assign_changed
 from gis.geotag.index_cache import GridIndexCache
 from gis.geotag.locate import locate_point
 from gis.people.actors import Actor, require_change, require_role
@@ -317,7 +318,7 @@ def create_grid(session: Session, actor: Actor, *, code: str, name: str, communi
                            hh=households, pop=population, version=(last or 0) + 1)
     if worker is not None:
         _assign_worker(session, code, worker)
-    assign_stored_rows(session.connection(), tolerance_m=tolerance_m)
+    assign_changed(session.connection(), [code], tolerance_m=tolerance_m)
     return grid_id
 
 
@@ -340,7 +341,7 @@ def redraw_grid(session: Session, actor: Actor, code: str, *, geometry: dict,
                            hh=old.households if households is None else households,
                            pop=old.population if population is None else population,
                            version=old.version + 1)
-    assign_stored_rows(session.connection(), tolerance_m=tolerance_m)
+    assign_changed(session.connection(), [code], tolerance_m=tolerance_m)
     return grid_id
 
 
@@ -353,7 +354,7 @@ def retire_grid(session: Session, actor: Actor, code: str, *,
         {"c": code}).scalar()
     if closed is None:
         raise NotFound(f"no current grid with code {code!r}", zh=f"没有编码为 {code!r} 的现行网格")
-    assign_stored_rows(session.connection(), tolerance_m=tolerance_m)
+    assign_changed(session.connection(), [code], tolerance_m=tolerance_m)
 
 
 def _check_no_overlap(session: Session, geom: shapely.Geometry, code: str) -> None:

@@ -974,3 +974,10 @@ def _rect_coverage(nrows: int, ncols: int, rects: np.ndarray) -> np.ndarray:
     np.add.at(diff, (r1, c0), -1)
     np.add.at(diff, (r1, c1), 1)
     return (diff.cumsum(axis=0, dtype=np.int32).cumsum(axis=1, dtype=np.int32) > 0)[:-1, :-1]
+
+
+def tolerance_degrees(tolerance_m: float, lat0: float, lat1: float) -> float:
+    """A distance in degrees (lon/lat taken as plane coordinates) that surely exceeds
+    ``tolerance_m`` metres between latitudes ``lat0`` and ``lat1``: a point farther than this from
+    a grid is beyond its tolerance, so a search this wide finds every grid a point can be tagged to."""
+    return math.hypot(*_degree_pads(tolerance_m, lat0, lat1))

@@ -109,9 +109,14 @@ def personal_sql(actor: Actor | None, t: str = "i") -> tuple[str, dict]:
 
 def _in_region_sql(actor: Actor, t: str) -> tuple[str, dict]:
     # Cases in the region's grids (any version of them), and cases in no grid inside its boundary.
-    return (f"""({t}.grid_id IN (SELECT sg.id FROM grids sg WHERE sg.code = ANY(:scope_region_grids))
-                OR ({t}.grid_id IS NULL AND EXISTS (SELECT 1 FROM regions sr
-                     WHERE sr.id = :scope_region AND ST_Covers(sr.geom, {t}.geom))))""",
+    # Both sides compare the row with values computed once (InitPlans), so each reads through an
+    # index (grid_id; the GiST index on geom, grid_id IS NULL checked on the rows it finds) and
+    # PostgreSQL ORs the two bitmaps: a street's leader reads the street's cases, not the city's.
+    # (A region that does not exist covers nothing: ST_Covers of its NULL geometry is NULL.)
+    return (f"""({t}.grid_id = ANY(ARRAY(SELECT sg.id FROM grids sg
+                                        WHERE sg.code = ANY(:scope_region_grids)))
+                OR ({t}.grid_id IS NULL AND ST_Covers((SELECT sr.geom FROM regions sr
+                                                        WHERE sr.id = :scope_region), {t}.geom)))""",
             {"scope_region_grids": sorted(actor.region_grid_codes), "scope_region": actor.region_id})
 
 

@@ -8,7 +8,10 @@ per issue. PostgreSQL aggregates the filtered issues into
   mean position of its issues (so a heat layer drawn from cells looks like one drawn from the
   points at any scale where a heat kernel is wider than a cell);
 * **grids**: counts per current grid code (issues tagged to an older version of a grid count for
-  the grid of that code), open, overdue and closed, and the rate per 1,000 households;
+  the grid of that code), open, overdue and closed, and the rate per 1,000 households; over
+  more grids than :data:`AREA_BUDGET` (a district, a city), the same counts summed per
+  community, or per street above that many communities, since tens of thousands of grid
+  outlines would not fit a page;
 * **weeks x coarser cells** for the time animation.
 
 Cell sizes are picked from the area in view against a budget of rows, and cells are merged 2x2
@@ -17,8 +20,8 @@ are those of the database's cell grid (:class:`gis.queries.rollup.CellGrid`), an
 summed as integers, so that where the rollup's keys express the filter and a layer's cells are
 no finer than the rollup's, the layer is read from the rollup (the whole years or weeks of
 the time range) and a scan of the rest, with the very numbers a scan of everything gives.
-Hotspots are Getis-Ord Gi* (PySAL esda) over the grids' Queen contiguity, with a permutation
-p-value.
+Hotspots are Getis-Ord Gi* (PySAL esda) over the Queen contiguity of the areas drawn (grids,
+communities or streets), with a permutation p-value.
 
 Every map shows the cases of its reader's scope (docs/ARCHITECTURE.md, "People and scopes"): the
 route passes a :class:`~gis.queries.reads.ScopedFilter`, whose conditions carry the scope into
@@ -62,7 +65,7 @@ from gis.queries.rollup import (
     week_sql,
     week_start,
 )
-from gis.queries.statistics import counts_by_grid, with_rates
+from gis.queries.statistics import COUNTS, counts_by_grid, with_rates
 
 WGS84 = "EPSG:4326"
 # Cell sizes the heat layer may use, in metres, are MIN_CELL_M * 2**k (gis.queries.rollup), so
@@ -71,6 +74,13 @@ WGS84 = "EPSG:4326"
 __all__ = ["HEAT_CELL_BUDGET", "MIN_CELL_M", "MONDAY_0", "metres_per_degree", "pick_cell_size",
            "week_start"]
 WEEK_CELL_BUDGET = 12_000  # (week, cell) triplets for the animation
+# The areas the heatmap draws (choropleth, hotspots, tables): its grids while they are at most
+# this many, else its communities (社区), else its streets (街道/镇): a whole city's 40,000 grid
+# outlines would weigh tens of megabytes; its streets' weigh a few hundred kilobytes.
+AREA_BUDGET = 2_500
+AREA_LEVELS = ("grid", "community", "street")
+# Gi* permutations over more areas than this would cost seconds; the page then says they are left out.
+HOTSPOT_BUDGET = AREA_BUDGET
 HOTSPOT_ALPHA = 0.05
 HOTSPOT_PERMUTATIONS = 999
 HOTSPOT_SEED = 20221
@@ -111,10 +121,15 @@ def categories(session: Session, kind: str) -> pd.DataFrame:
 class HeatmapData:
     """Everything the leader heatmap draws, already aggregated.
 
-    ``grids``: current grids in scope (code, name, community, households, worker, issues, open,
-    overdue, closed, per_1000, gi_z, gi_p, hotspot), EPSG:4326. ``cells``: lat, lon, weight.
-    ``weeks``: week (Monday, ISO date), lat, lon, weight. ``total``: issues matching the filter;
-    ``unassigned``: those of them in no grid.
+    ``grids``: the areas drawn, EPSG:4326: at ``level`` "grid", the current grids in scope (code,
+    name, community, households, worker, issues, open, overdue, closed, per_1000, gi_z, gi_p,
+    hotspot); at "community" or "street" (more grids in view than :data:`AREA_BUDGET`), those
+    regions with the same columns, every count the sum of their grids' counts (``community``:
+    the region a level up; ``worker``: none), rates per 1,000 of their grids' households, and
+    ``n_grids``. ``grid_count``: grids in scope. ``hotspots_left_out``: more areas than
+    :data:`HOTSPOT_BUDGET` (no Gi*). ``cells``: lat, lon, weight. ``weeks``: week (Monday, ISO
+    date), lat, lon, weight. ``total``: issues matching the filter; ``unassigned``: those of
+    them in no grid.
     """
 
     filter: IssueFilter
@@ -127,18 +142,24 @@ class HeatmapData:
     week_cell_m: float
     communities: list[dict] = field(default_factory=list)
     categories: pd.DataFrame = field(default_factory=pd.DataFrame)
+    level: str = "grid"
+    grid_count: int = 0
+    hotspots_left_out: bool = False
 
 
 def heatmap_data(session: Session, flt: IssueFilter, *, cell_budget: int = HEAT_CELL_BUDGET,
                  week_budget: int = WEEK_CELL_BUDGET, hotspots: bool = True,
-                 use_rollup: bool = True) -> HeatmapData:
+                 use_rollup: bool = True, area_budget: int = AREA_BUDGET) -> HeatmapData:
     """Aggregate the filtered issues for the leader heatmap (see the module text);
-    ``use_rollup=False`` scans every issue (the same answer, slower)."""
-    grids = grids_in_scope(session, flt)
+    ``use_rollup=False`` scans every issue (the same answer, slower); ``area_budget``: the
+    most areas drawn (:data:`AREA_BUDGET`)."""
+    n_grids, level = area_level(session, flt, area_budget)
+    grids = grids_in_scope(session, flt, geometry=level == "grid")
     if flt.grid and grids.empty:
         raise NotFound(f"no current grid with code {flt.grid!r}",
                        zh=f"没有编码为 {flt.grid!r} 的现行网格")
-    area = _area_m2(grids)
+    shapes = grids if level == "grid" else region_shapes(session, grids, level)
+    area = _area_m2(shapes)
     where = flt.where(session)
     _tune(session)
     cell_grid = rollup.cell_grid(session)
@@ -156,16 +177,92 @@ def heatmap_data(session: Session, flt: IssueFilter, *, cell_budget: int = HEAT_
     cell_m = cells.attrs["cell_m"]
     weeks, week_cell_m = _coarsen_weeks(weeks, week_cell_m, week_budget)
     grids = _join_stats(grids, stats[stats["code"].notna()])
-    if hotspots:
+    if level != "grid":
+        grids = sum_by_area(grids, shapes, level)
+    left_out = hotspots and len(grids) > HOTSPOT_BUDGET
+    if hotspots and not left_out:
         grids = add_hotspots(grids)
     return HeatmapData(flt, grids, cells, weeks, total, unassigned, cell_m, week_cell_m,
-                       communities=communities(session), categories=categories(session, "issue"))
+                       communities=communities(session), categories=categories(session, "issue"),
+                       level=level, grid_count=n_grids, hotspots_left_out=left_out)
 
 
-def grids_in_scope(session: Session, flt: IssueFilter) -> gpd.GeoDataFrame:
+def area_level(session: Session, flt: IssueFilter, budget: int = AREA_BUDGET) -> tuple[int, str]:
+    """(grids in scope, the finest of :data:`AREA_LEVELS` with at most ``budget`` areas there).
+    Streets only when every grid's community lies in a street, so that no grid's counts are
+    left out of the sums."""
+    conds, params = _grid_conds(flt)
+    n_grids, n_comm, no_street = session.execute(text(f"""
+        SELECT count(*), count(DISTINCT g.community_id), count(*) FILTER (WHERE s.id IS NULL)
+          FROM grids g JOIN regions c ON c.id = g.community_id
+          LEFT JOIN regions s ON s.id = c.parent_id AND s.level = 'street'
+         WHERE {' AND '.join(conds)}"""), params).one()
+    if n_grids <= budget:
+        return n_grids, "grid"
+    return n_grids, "community" if n_comm <= budget or no_street else "street"
+
+
+def region_shapes(session: Session, grids: pd.DataFrame, level: str) -> gpd.GeoDataFrame:
+    """The outlines of the communities (``level`` "community") or streets of ``grids``: code,
+    name, ``community`` (the name of the region a level up)."""
+    key = f"{level}_code"
+    sql = """SELECT r.code, r.name, p.name AS community, ST_AsBinary(r.geom) AS wkb
+               FROM regions r LEFT JOIN regions p ON p.id = r.parent_id
+              WHERE r.level = :level AND r.code = ANY(:codes) ORDER BY r.code"""
+    codes = sorted(grids[key].dropna().unique().tolist())
+    rows = session.execute(text(sql), {"level": level, "codes": codes}).mappings().all()
+    return _frame(rows, ["code", "name", "community"])
+
+
+_AREA_SUMS = ("households", "population", "issues", *[c for c in COUNTS if c != "reported"])
+
+
+def sum_by_area(grids: gpd.GeoDataFrame, shapes: gpd.GeoDataFrame, level: str) -> gpd.GeoDataFrame:
+    """``shapes`` (:func:`region_shapes`) with their grids' counts and households summed, rates
+    worked out again from the sums, ``worker`` none and ``n_grids`` their grids."""
+    key = f"{level}_code"
+    sums = (pd.DataFrame(grids.drop(columns="geometry", errors="ignore"))
+            .groupby(key)[list(_AREA_SUMS)].sum(min_count=0))
+    sums["n_grids"] = grids.groupby(key).size()
+    out = shapes.merge(sums.reset_index().rename(columns={key: "code"}), on="code", how="left")
+    out = with_rates(out.rename(columns={"issues": "reported"}))
+    out = out.rename(columns={"reported": "issues", "per_1000_households": "per_1000"})
+    out["worker"] = None
+    out["n_grids"] = out["n_grids"].fillna(0).astype("int64")
+    return gpd.GeoDataFrame(out, geometry="geometry", crs=WGS84)
+
+
+def grids_in_scope(session: Session, flt: IssueFilter, *,
+                   geometry: bool = True) -> gpd.GeoDataFrame:
     """Current grids of the filter's community (the grid's community when a grid is given; all
     grids otherwise), within the region of a leader or dispatcher reading through a
-    :class:`ScopedFilter`, with households, community and the first worker's display name."""
+    :class:`ScopedFilter`, with households, community (name and code), street code and the
+    first worker's display name; outlines and workers unless ``geometry`` is False (grids
+    summed into areas: :func:`sum_by_area`)."""
+    conds, params = _grid_conds(flt)
+    shape = "ST_AsBinary(g.geom)" if geometry else "NULL::bytea"
+    worker = ("""(SELECT u.display_name FROM grid_workers gw JOIN users u ON u.id = gw.user_id
+                   WHERE gw.grid_code = g.code ORDER BY u.username LIMIT 1)""" if geometry
+              else "NULL::text")
+    sql = f"""
+        SELECT g.id, g.code, g.name, c.name AS community, c.code AS community_code,
+               s.code AS street_code, g.households, g.population, {worker} AS worker,
+               {shape} AS wkb
+          FROM grids g JOIN regions c ON c.id = g.community_id
+          LEFT JOIN regions s ON s.id = c.parent_id AND s.level = 'street'
+         WHERE {' AND '.join(conds)} ORDER BY g.code"""
+    columns = ["id", "code", "name", "community", "community_code", "street_code", "households",
+               "population", "worker"]
+    rows = session.execute(text(sql), params).mappings().all()
+    if geometry:
+        return _frame(rows, columns)
+    frame = pd.DataFrame([{c: r[c] for c in columns} for r in rows], columns=columns)
+    return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries([None] * len(frame), crs=WGS84),
+                            crs=WGS84)
+
+
+def _grid_conds(flt: IssueFilter) -> tuple[list[str], dict]:
+    """The conditions on ``grids g JOIN regions c`` (its community) of :func:`grids_in_scope`."""
     conds, params = ["g.valid_to IS NULL"], {}
     region = flt.region_grids() if isinstance(flt, ScopedFilter) else None
     if region is not None:
@@ -178,17 +275,7 @@ def grids_in_scope(session: Session, flt: IssueFilter) -> gpd.GeoDataFrame:
         conds.append("g.community_id = (SELECT community_id FROM grids WHERE code = :grid "
                      "AND valid_to IS NULL)")
         params["grid"] = flt.grid
-    sql = f"""
-        SELECT g.id, g.code, g.name, c.name AS community, c.code AS community_code,
-               g.households, g.population,
-               (SELECT u.display_name FROM grid_workers gw JOIN users u ON u.id = gw.user_id
-                 WHERE gw.grid_code = g.code ORDER BY u.username LIMIT 1) AS worker,
-               ST_AsBinary(g.geom) AS wkb
-          FROM grids g JOIN regions c ON c.id = g.community_id
-         WHERE {' AND '.join(conds)} ORDER BY g.code"""
-    return _frame(session.execute(text(sql), params).mappings().all(),
-                  ["id", "code", "name", "community", "community_code", "households", "population",
-                   "worker"])
+    return conds, params
 
 
 def _frame(rows, columns: list[str], wkb: str = "wkb") -> gpd.GeoDataFrame:

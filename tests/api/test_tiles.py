@@ -16,6 +16,7 @@ import shapely
 from pyproj import Transformer
 from sqlalchemy import text
 
+from gis.rules import FACILITY_ALL_ZOOM, FACILITY_FIRST_ZOOM, facility_min_zoom, world_pixel
 from tests.api.live import live_server
 from tests.conftest import DEMO_PASSWORD
 
@@ -38,6 +39,7 @@ def stored(demo_engine):
         "grids": "SELECT code, ST_AsBinary(geom) FROM grids WHERE valid_to IS NULL",
         "buildings": "SELECT id, ST_AsBinary(geom) FROM buildings",
         "facilities": "SELECT id, ST_AsBinary(geom) FROM facilities",
+        "regions": "SELECT code, ST_AsBinary(geom) FROM regions WHERE level IN ('street', 'community')",
         "open_issues": "SELECT id, ST_AsBinary(geom) FROM issues WHERE status NOT IN ('closed', 'rejected')",
     }
     with demo_engine.connect() as conn:
@@ -73,6 +75,20 @@ def fetch(client, layer, z, x, y, auth=ADMIN):
     return mapbox_vector_tile.decode(r.content).get(layer, {"features": []}) if r.status_code == 200 else None
 
 
+def test_grids_start_at_zoom_13_with_regions_above(base, stored, demo_engine):
+    grids = stored["grids"].values()
+    assert all(fetch(base, "grids", *t) is None for t in tiles_over(grids, 12))
+    assert any(fetch(base, "grids", *t) for t in tiles_over(grids, 13))
+    for z, level in ((11, "street"), (12, "community")):
+        codes = {f["properties"]["code"] for t in tiles_over(grids, z)
+                 for f in (fetch(base, "regions", *t) or {"features": []})["features"]
+                 if f["properties"]["level"] == level}
+        with demo_engine.connect() as conn:
+            want = set(conn.execute(text("SELECT code FROM regions WHERE level = :l"),
+                                    {"l": level}).scalars())
+        assert want and codes == want
+
+
 def test_grid_tiles_hold_the_grids_that_touch_them(base, stored):
     for z, x, y in tiles_over(stored["grids"].values(), 16):
         inside = {c for c, g in stored["grids"].items() if g.intersects(tile_polygon(z, x, y))}
@@ -83,9 +99,21 @@ def test_grid_tiles_hold_the_grids_that_touch_them(base, stored):
         assert inside <= codes <= near, (z, x, y)
 
 
-@pytest.mark.parametrize("z", [14, 16, 17, 18])
-def test_facility_tiles_hold_exactly_their_points_in_place(base, stored, z):
-    facilities = stored["facilities"]
+@pytest.fixture(scope="module")
+def categories(demo_engine):
+    with demo_engine.connect() as conn:
+        return dict(conn.execute(text("SELECT id, category FROM facilities")).all())
+
+
+def shown_at(categories, z):
+    """The facilities a zoom-z tile shows, by the rule (gis.rules.facility_min_zoom)."""
+    return {i for i, c in categories.items() if facility_min_zoom(i, c) <= z}
+
+
+@pytest.mark.parametrize("z", [12, 14, 16, 17, 18])
+def test_facility_tiles_hold_exactly_their_points_in_place(base, stored, categories, z):
+    facilities = {i: p for i, p in stored["facilities"].items() if i in shown_at(categories, z)}
+    assert facilities  # the demo has facilities at every zoom sampled
     seen: dict[int, int] = {}
     tiles = tiles_over(facilities.values(), z)
     if z == 18:
@@ -111,6 +139,36 @@ def test_facility_tiles_hold_exactly_their_points_in_place(base, stored, z):
         assert set(seen) == set(facilities) and set(seen.values()) == {1}
 
 
+def all_features(client, layer, z, geoms) -> dict:
+    """Every feature of ``layer`` over the zoom-z tiles covering ``geoms``: id -> tiles holding it."""
+    found: dict = {}
+    for tile in tiles_over(geoms, z):
+        for feature in (fetch(client, layer, *tile) or {"features": []})["features"]:
+            found.setdefault(feature["id"], []).append(tile)
+    return found
+
+
+def test_thinning_is_monotone_and_complete_from_the_last_thinned_zoom(base, stored):
+    points = stored["facilities"].values()
+    shown = {z: set(all_features(base, "facilities", z, points))
+             for z in range(FACILITY_FIRST_ZOOM, FACILITY_ALL_ZOOM + 1)}
+    for z in range(FACILITY_FIRST_ZOOM, FACILITY_ALL_ZOOM):
+        assert shown[z] <= shown[z + 1], z  # a facility shown at z is shown at z + 1
+        assert len(shown[z]) < len(shown[z + 1]), z  # and zooming out thins for real
+    assert shown[FACILITY_ALL_ZOOM] == set(stored["facilities"])
+    assert base.get("/tiles/facilities/9/415/194.mvt").status_code == 204  # below the layer
+
+
+def test_generated_tile_columns_follow_the_rules(demo_engine):
+    with demo_engine.connect() as conn:
+        facilities = conn.execute(text("SELECT id, category, min_zoom FROM facilities")).all()
+        issues = conn.execute(text(
+            "SELECT ST_X(geom), ST_Y(geom), wx, wy FROM issues WHERE geom IS NOT NULL")).all()
+    assert facilities and issues
+    assert all(z == facility_min_zoom(i, c) for i, c, z in facilities)
+    assert all((wx, wy) == world_pixel(lon, lat) for lon, lat, wx, wy in issues)
+
+
 def test_building_tiles_hold_the_buildings_that_touch_them(base, stored):
     buildings = stored["buildings"]
     for z, x, y in tiles_over(buildings.values(), 17):
@@ -121,7 +179,7 @@ def test_building_tiles_hold_the_buildings_that_touch_them(base, stored):
         assert inside <= ids <= near, (z, x, y)
 
 
-@pytest.mark.parametrize("z", [14, 15, 16])
+@pytest.mark.parametrize("z", [10, 12, 14, 15, 16, 18])
 def test_issue_tiles_count_the_open_issues_and_nothing_personal(base, stored, z):
     issues = stored["open_issues"]
     total = 0
@@ -161,7 +219,7 @@ def test_unknown_layers_and_tiles_are_404(base, path):
     assert base.get(path).status_code == 404
 
 
-@pytest.mark.parametrize("layer", ["grids", "buildings", "facilities", "issues"])
+@pytest.mark.parametrize("layer", ["regions", "grids", "buildings", "facilities", "issues"])
 def test_tilejson(base, stored, layer):
     doc = base.get(f"/tiles/{layer}.json", auth=ADMIN).json()
     assert doc["tilejson"] == "3.0.0" and doc["scheme"] == "xyz"
