@@ -1,8 +1,5 @@
 """Reporting issues, idempotent retries, facility links, duplicates and the workflow."""
 
-import subprocess
-import sys
-import textwrap
 import threading
 import uuid
 from datetime import datetime, timedelta
@@ -20,6 +17,7 @@ from gis.worktime.calendar import WorkCalendar
 from gis.worktime.limits import Limit, deadline
 from tests.api.conftest import bearer
 from tests.api.live import live_server
+from tests.api.other_process import grid_moved_elsewhere
 
 INITIAL = "Initial-Pass-2026"
 
@@ -281,27 +279,10 @@ def test_a_report_after_another_process_moved_its_grid_is_tagged_with_the_curren
     first = report(client, tokens["admin"], category="garbage", lon=lon, lat=lat)
     assert first.json()["properties"]["grid_code"] == code
     builds = cache.builds
-    url = database_url.replace("postgresql+psycopg", "postgresql")
-    moved = textwrap.dedent(f"""
-        import psycopg
-        with psycopg.connect({url!r}) as conn:
-            conn.execute("CREATE TABLE saved_grid AS SELECT id, geom FROM grids WHERE code = %s",
-                         ({code!r},))
-            conn.execute("UPDATE grids SET geom = ST_Translate(geom, 1, 0) WHERE code = %s", ({code!r},))
-    """)
-    undo = textwrap.dedent(f"""
-        import psycopg
-        with psycopg.connect({url!r}) as conn:
-            conn.execute("UPDATE grids g SET geom = s.geom FROM saved_grid s WHERE g.id = s.id")
-            conn.execute("DROP TABLE saved_grid")
-    """)
-    subprocess.run([sys.executable, "-c", moved], check=True)
-    try:
+    with grid_moved_elsewhere(database_url, code):
         r = report(client, tokens["admin"], category="garbage", lon=lon, lat=lat)
         assert r.status_code == 201, r.text
         assert r.json()["properties"]["grid_code"] != code
         assert cache.builds == builds + 1
-    finally:
-        subprocess.run([sys.executable, "-c", undo], check=True)
     again = report(client, tokens["admin"], category="garbage", lon=lon, lat=lat)
     assert again.json()["properties"]["grid_code"] == code

@@ -1,13 +1,11 @@
 """GET /api/v1/locate on the demo data, in every CRS, and a grid edit made by another process."""
 
-import subprocess
-import sys
-import textwrap
 
 import pytest
 from sqlalchemy import text
 
 from gis.geo.crs import from_wgs84
+from tests.api.other_process import grid_moved_elsewhere
 
 
 @pytest.fixture(scope="module")
@@ -87,26 +85,9 @@ def test_a_grid_edit_by_another_process_is_seen_by_the_next_lookup(client, insid
     client.get("/api/v1/locate", params={"lon": lon, "lat": lat})
     assert cache.builds == builds  # no rebuild per request
 
-    url = database_url.replace("postgresql+psycopg", "postgresql")
-    script = textwrap.dedent(f"""
-        import psycopg
-        with psycopg.connect({url!r}) as conn:
-            conn.execute("CREATE TABLE saved_grid AS SELECT id, geom FROM grids WHERE code = %s",
-                         ({code!r},))
-            conn.execute("UPDATE grids SET geom = ST_Translate(geom, 1, 0) WHERE code = %s", ({code!r},))
-    """)
-    undo = textwrap.dedent(f"""
-        import psycopg
-        with psycopg.connect({url!r}) as conn:
-            conn.execute("UPDATE grids g SET geom = s.geom FROM saved_grid s WHERE g.id = s.id")
-            conn.execute("DROP TABLE saved_grid")
-    """)
-    subprocess.run([sys.executable, "-c", script], check=True)
-    try:
+    with grid_moved_elsewhere(database_url, code):
         moved = client.get("/api/v1/locate", params={"lon": lon, "lat": lat}).json()
         assert moved["grid"] is None or moved["grid"]["code"] != code
         assert cache.builds == builds + 1
-    finally:
-        subprocess.run([sys.executable, "-c", undo], check=True)
     back = client.get("/api/v1/locate", params={"lon": lon, "lat": lat}).json()
     assert back["grid"]["code"] == code
