@@ -32,10 +32,10 @@ from collections.abc import Callable
 from datetime import timedelta
 
 import pandas as pd
+from heatmap import GRIDS, bench_database, load_case  # bench/, beside this script
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from bench.heatmap import GRIDS, bench_database, load_case
 from gis.db.engine import make_engine
 from gis.queries import map_data, rollup, statistics
 from gis.queries.filters import IssueFilter
