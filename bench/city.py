@@ -392,7 +392,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--retag-grids", type=float, default=0.01, help="share of grids redrawn")
     p.add_argument("--retag-sample", type=int, default=400_000,
                    help="rows a table a full re-tag is timed on, then extrapolated (0: whole)")
+    p.add_argument("--only", default="heatmap,tiles,stats,retag",
+                   help="the measures to run, comma-separated (the city line needs all four)")
     args = p.parse_args(argv)
+    args.only = set(args.only.split(","))
+    unknown = args.only - {"heatmap", "tiles", "stats", "retag"}
+    if unknown:
+        p.error(f"--only: unknown measures {', '.join(sorted(unknown))}")
     args.today_given = args.today is not None
     if args.today is None:
         from datetime import datetime

@@ -460,14 +460,21 @@ def run(engine, params, args) -> int:
     say(f"\ncity: {n_grids:,} grids, {n_fac:,} facilities, {n_iss:,} issues, "
         f"{n_events:,} history rows; rollup module: {'yes' if rollup else 'no'}")
     admin, street_leader, street = _actors(engine)
-    say("heatmap ...")
-    heat_s, heat_mb = heatmap(engine, admin, street_leader, rows, args.naive_heatmap_points)
-    say("tiles ...")
-    p50, p99 = tiles(engine, admin, args.tiles, args.naive_tiles, rows)
-    say("statistics and dashboard ...")
-    stats_s = stats(engine, admin, params.today, rows)
-    say("re-tag ...")
-    retag_s = retag(engine, args.retag_grids, args.retag_sample, rows)
+    only = getattr(args, "only", {"heatmap", "tiles", "stats", "retag"})
+    nan = float("nan")
+    heat_s = heat_mb = p50 = p99 = stats_s = retag_s = nan
+    if "heatmap" in only:
+        say("heatmap ...")
+        heat_s, heat_mb = heatmap(engine, admin, street_leader, rows, args.naive_heatmap_points)
+    if "tiles" in only:
+        say("tiles ...")
+        p50, p99 = tiles(engine, admin, args.tiles, args.naive_tiles, rows)
+    if "stats" in only:
+        say("statistics and dashboard ...")
+        stats_s = stats(engine, admin, params.today, rows)
+    if "retag" in only:
+        say("re-tag ...")
+        retag_s = retag(engine, args.retag_grids, args.retag_sample, rows)
     print_table(rows, street)
     say(f"city: grids={n_grids} facilities={n_fac} issues={n_iss} heatmap_s={heat_s:.2f} "
         f"heatmap_mb={heat_mb:.2f} tile_p50_ms={p50:.1f} tile_p99_ms={p99:.1f} "
