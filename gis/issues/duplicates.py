@@ -93,7 +93,8 @@ def nearby_statement(category: str, lon: float, lat: float, reported_at, reader:
            AND {scope}
          ORDER BY distance_m, o.id
          LIMIT :n""", {"category": category, "lon": lon, "lat": lat, "at": reported_at,
-                       "exclude": exclude, "exclude_key": exclude_key, "h": DUPLICATE_WINDOW_H, "r": DUPLICATE_RADIUS_M,
+                       "exclude": exclude, "exclude_key": exclude_key,
+                       "h": DUPLICATE_WINDOW_H, "r": DUPLICATE_RADIUS_M,
                        "n": DUPLICATES_LISTED} | params
 
 

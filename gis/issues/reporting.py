@@ -69,6 +69,11 @@ class IssueReport:
     urgency: str = DEFAULT_URGENCY  # normal (一般) or urgent (紧急): which limits apply
 
     def __post_init__(self) -> None:
+        texts = (self.category, self.crs, self.description, self.reporter_contact or "",
+                 self.channel, *self.photo_urls)
+        if any("\x00" in text for text in texts):  # PostgreSQL text never holds it
+            raise InvalidParameter("text may not contain the NUL character (U+0000, %00)",
+                                   zh="文本中不能含有 NUL 字符（U+0000、%00）")
         if self.urgency not in URGENCIES:
             raise InvalidParameter(f"urgency is one of {', '.join(URGENCIES)}, got {self.urgency!r}",
                                    zh=f"紧急程度须为 {'、'.join(URGENCIES)} 之一，而不是 {self.urgency!r}")
@@ -217,20 +222,25 @@ _AUDIT_REPLAYS = f"""
 
 _LOCK = f"SELECT pg_advisory_xact_lock({INTAKE_LOCK_KEY})"
 
-# The transaction's time (a batch's reports are all reported at it) and the calendar overrides
-# from today on.
-_NOW_AND_OVERRIDES = f"""
+# What a batch reads before it writes, in one statement: the transaction's time (a batch's
+# reports are all reported at it), the calendar overrides from today on, the time limits of the
+# categories named (:codes), all issue categories (the message of an unknown one), the keys
+# stored earlier among :uuids and the facilities that exist among :ids.
+_CONTEXT = f"""
         SELECT now() AS now,
                (SELECT json_object_agg(o.day, o.working) FROM calendar_overrides o
-                 WHERE o.day >= CAST(now() AT TIME ZONE '{BEIJING_TZ_NAME}' AS date)) AS overrides"""
-_CATEGORIES = f"""
-        SELECT c.code, {limits_json_sql("c")} AS limits FROM categories c
-         WHERE c.code = ANY(CAST(:codes AS varchar[])) AND c.kind = 'issue'"""
+                 WHERE o.day >= CAST(now() AT TIME ZONE '{BEIJING_TZ_NAME}' AS date)) AS overrides,
+               (SELECT json_object_agg(c.code, {limits_json_sql("c")}) FROM categories c
+                 WHERE c.code = ANY(CAST(:codes AS varchar[])) AND c.kind = 'issue') AS limits,
+               (SELECT string_agg(code, ', ' ORDER BY code) FROM categories
+                 WHERE kind = 'issue') AS known,
+               (SELECT array_agg(client_uuid) FROM issues
+                 WHERE client_uuid = ANY(CAST(:uuids AS uuid[]))) AS stored,
+               (SELECT array_agg(id) FROM facilities
+                 WHERE id = ANY(CAST(:ids AS bigint[]))) AS facilities"""
 _EARLIER = """
         SELECT id, client_uuid, category, location_source, source_x, source_y FROM issues
          WHERE client_uuid = ANY(CAST(:uuids AS uuid[]))"""
-_FACILITIES = "SELECT id FROM facilities WHERE id = ANY(CAST(:ids AS integer[]))"
-_KNOWN_CATEGORIES = "SELECT string_agg(code, ', ' ORDER BY code) AS known FROM categories WHERE kind = 'issue'"
 
 
 def key_to_uuid(key: str) -> uuid.UUID:
@@ -269,11 +279,10 @@ def report_steps(items: list[Submission], cache: GridIndexCache, info: dict,
     keys = [s.report.client_uuid for s in _keyed(items)]
     if context is None:
         context = yield context_statements([s.report for s in items])
-    (time_row,), categories, (known,), earlier, facilities = context
-    now, overrides = time_row["now"], time_row["overrides"]
-    limits = {c["code"]: c["limits"] for c in categories}
-    stored = {row["client_uuid"] for row in earlier}
-    facilities = {row["id"] for row in facilities}
+    ((ctx,),) = context
+    now, overrides, limits = ctx["now"], ctx["overrides"], ctx["limits"] or {}
+    stored, facilities = set(ctx["stored"] or ()), set(ctx["facilities"] or ())
+    known = ctx["known"]
     outcomes: list = [None] * len(items)
     new: list[int] = []
     first_of_key: set[uuid.UUID] = set()
@@ -281,8 +290,8 @@ def report_steps(items: list[Submission], cache: GridIndexCache, info: dict,
         report, key = item.report, keys[i]
         if report.category not in limits:
             outcomes[i] = UnknownCategory(
-                f"unknown issue category {report.category!r}; known: {known['known']}",
-                zh=f"未知的事件类别 {report.category!r}；可用的类别：{known['known']}")
+                f"unknown issue category {report.category!r}; known: {known}",
+                zh=f"未知的事件类别 {report.category!r}；可用的类别：{known}")
         elif key in stored or key in first_of_key:
             continue  # a replay: answered once the batch's own keys are stored
         elif report.facility_id is not None and report.facility_id not in facilities:
@@ -292,7 +301,8 @@ def report_steps(items: list[Submission], cache: GridIndexCache, info: dict,
             first_of_key.add(key)
             new.append(i)
     calendar = WorkCalendar({date.fromisoformat(d): w for d, w in (overrides or {}).items()})
-    written = yield from _insert(items, keys, new, cache, now, calendar, workday_end_of(info), limits)
+    written = yield from _insert(items, keys, new, cache, now, calendar, workday_end_of(info),
+                                 limits, outcomes)
     for i in new:
         if keys[i] in written:
             issue_id, place, answer = written[keys[i]]
@@ -306,16 +316,12 @@ def report_steps(items: list[Submission], cache: GridIndexCache, info: dict,
 
 
 def context_statements(reports: list[IssueReport]) -> list[Statement]:
-    """What :func:`report_steps` reads before it writes, to be sent in one round trip (with the
-    caller's own statements, if it likes): the time (a batch's reports are reported at it) and
-    the calendar overrides from today on, the categories named, all known categories (the
-    message of an unknown one), the keys stored earlier and the facilities named."""
+    """What :func:`report_steps` reads before it writes (:data:`_CONTEXT`), to be sent in one
+    round trip (with the caller's own statements, if it likes)."""
     keys = [r.client_uuid for r in _keyed_reports(reports)]
     facility_ids = sorted({r.facility_id for r in reports if r.facility_id is not None})
-    return [Statement(_NOW_AND_OVERRIDES, {}),
-            Statement(_CATEGORIES, {"codes": sorted({r.category for r in reports})}),
-            Statement(_KNOWN_CATEGORIES, {}), Statement(_EARLIER, {"uuids": keys}),
-            Statement(_FACILITIES if facility_ids else "", {"ids": facility_ids})]
+    return [Statement(_CONTEXT, {"codes": sorted({r.category for r in reports}), "uuids": keys,
+                                 "ids": facility_ids})]
 
 
 def _keyed(items: list[Submission]) -> list[Submission]:
@@ -331,36 +337,44 @@ def _keyed_reports(reports: list[IssueReport]) -> list[IssueReport]:
     return reports
 
 
-def _insert(items, keys, new: list[int], cache: GridIndexCache, now, calendar, end, limits) -> Steps:
+def _insert(items, keys, new: list[int], cache: GridIndexCache, now, calendar, end, limits,
+            outcomes: list) -> Steps:
     """Tag and insert the new reports ``new`` (indices into ``items``) and read their answers,
     in one transaction; {key: (id, place, the answer's rows)} of those written. Tagged again
-    with a rebuilt index, in a transaction of their own, when the grids changed meanwhile."""
+    with a rebuilt index, in a transaction of their own, when the grids changed meanwhile. A
+    report that cannot be placed (a CRS or coordinates refused) gets its error in ``outcomes``."""
     written: dict[uuid.UUID, tuple] = {}
     grids = cache.peek()
     if grids is None:
         grids = yield Call(cache.latest)
     todo = list(new)
     while todo:
-        places = {i: _NOWHERE if items[i].report.waits_for_photo else locate_point(
-            None, cache, items[i].report.x, items[i].report.y, items[i].report.crs,
-            with_grid=False, grids=grids) for i in todo}
+        places = {}
+        for i in todo:
+            try:
+                places[i] = _place(items[i].report, cache, grids)
+            except GridMapError as refused:
+                outcomes[i] = refused
+        todo = [i for i in todo if i in places]
+        if not todo:
+            break
         rows = [_input_row(n, keys[i], items[i], places[i], *_deadlines(
             now, limits[items[i].report.category][items[i].report.urgency], calendar, end))
             for n, i in enumerate(todo)]
-        answers = [_new_answer_statements(items[i].actor, keys[i], items[i].report.category,
-                                          places[i], now) for i in todo]
+        answers = [_new_answer_statement(items[i].actor, keys[i], items[i].report.category,
+                                         places[i], now) for i in todo]
         # The lock is held for this one round trip: the insert, the answers and the commit.
         results = yield [BEGIN, Statement(_LOCK, {}), Statement(_INSERT, {
             "rows": _json(rows), "now": now, "index_version": grids.index.version,
             "r": FACILITY_LINK_M, "note": REPORTED_NOTE,
             "step": step_change(None, "reported").starts}),
-            *(s for pair in answers for s in pair), COMMIT]
+            *answers, COMMIT]
         (result,) = results[2]
         index_of = {keys[i]: n for n, i in enumerate(todo)}
         for issue_id, key in result["stored"]:
             key = uuid.UUID(key)
             n = index_of[key]
-            written[key] = (issue_id, places[todo[n]], (results[3 + 2 * n], results[4 + 2 * n]))
+            written[key] = (issue_id, places[todo[n]], _split_answer(results[3 + n]))
         if result["index_version"] == grids.index.version:
             break
         # The grids changed since this process built its index: the reports tagged with it
@@ -370,16 +384,37 @@ def _insert(items, keys, new: list[int], cache: GridIndexCache, now, calendar, e
     return written
 
 
-def _new_answer_statements(actor: Actor | None, key: uuid.UUID, category: str, place,
-                           now) -> tuple[Statement, Statement]:
+def _place(report: IssueReport, cache: GridIndexCache, grids):
+    return _NOWHERE if report.waits_for_photo else locate_point(
+        None, cache, report.x, report.y, report.crs, with_grid=False, grids=grids)
+
+
+def _new_answer_statement(actor: Actor | None, key: uuid.UUID, category: str, place,
+                          now) -> Statement:
     """The answer to a new report, read in its own transaction by its key (its id is not known
-    when the statements are sent): the issue as its reporter may read it, and its possible
-    duplicates from what the insert knows (none while it waits for its photo's position)."""
-    read = Statement(*reads.issue_statement(actor, client_uuid=key))
+    when the statement is sent), in one statement: the issue as its reporter may read it
+    (:func:`gis.queries.reads.issue_statement`) with its possible duplicates from what the
+    insert knows (:func:`gis.issues.duplicates.nearby_statement`; none while it waits for its
+    photo's position) as ``_duplicates``."""
+    sql, params = reads.issue_statement(actor, client_uuid=key)
     if place.lon is None:
-        return read, Statement("", {})
-    return read, Statement(*duplicates.nearby_statement(
-        category, place.lon, place.lat, now, actor, exclude_key=key, public=actor is None))
+        return Statement(f"SELECT r.*, '[]'::json AS _duplicates FROM ({sql}) r", params)
+    nearby, nearby_params = duplicates.nearby_statement(
+        category, place.lon, place.lat, now, actor, exclude_key=key, public=actor is None)
+    return Statement(f"""
+        SELECT r.*, (SELECT coalesce(json_agg(d ORDER BY d.distance_m, d.id), '[]'::json)
+                       FROM ({nearby}) d) AS _duplicates
+          FROM ({sql}) r""", params | nearby_params)
+
+
+def _split_answer(rows: list[dict]) -> tuple[list[dict], list[dict]]:
+    """The rows of :func:`_new_answer_statement` as those of the issue's read and of its
+    possible duplicates (each as :func:`gis.issues.duplicates.nearby_statement` gives it)."""
+    if not rows:
+        return [], []
+    row = dict(rows[0])
+    nearby = row.pop("_duplicates")
+    return [row], [d | {"reported_at": datetime.fromisoformat(d["reported_at"])} for d in nearby]
 
 
 def _replays(items, keys, replays: list[int], outcomes: list) -> Steps:

@@ -60,8 +60,8 @@ def group_commit(app_database_url: str, demo_engine) -> GroupCommit:
 
 
 def report(point, category="garbage", key=None, **fields) -> IssueReport:
-    return IssueReport(point[0], point[1], category, description="batch test",
-                       client_uuid=key or uuid.uuid4(), **fields)
+    return IssueReport(point[0], point[1], category, client_uuid=key or uuid.uuid4(),
+                       **{"description": "batch test"} | fields)
 
 
 def waiting(token: str, r) -> Pending:
@@ -150,20 +150,36 @@ def test_a_refused_report_leaves_the_rest_of_its_batch_alone(demo_engine, app_da
              waiting(token, good[1]), waiting(token, report(points[0], facility_id=2_000_000_000)),
              waiting("dead-token", report(points[2])), waiting(token, good[2]),
              waiting(token, Conflict("refused by the domain before the batch")),
-             waiting(token, good[3])]
+             waiting(token, report(points[3], crs="nonsense")), waiting(token, good[3])]
     with committed_changes(demo_engine):
         answers = asyncio.run(_at_once((gc, items)))
         assert gc.batches == 1
         kinds = [type(a.outcome).__name__ for a in answers]
         assert kinds == ["Reported", "UnknownCategory", "Reported", "NotFound",
-                         "LocalizedHTTPException", "Reported", "Conflict", "Reported"]
+                         "LocalizedHTTPException", "Reported", "Conflict", "UnknownCRS", "Reported"]
         assert answers[4].outcome.status_code == 401
         assert isinstance(answers[1].outcome, UnknownCategory) and "garbage" in str(answers[1].outcome)
         assert isinstance(answers[3].outcome, NotFound)
         keys = [r.client_uuid for r in good]
         assert _stored(demo_engine, keys) == {k: 1 for k in keys}
-        refused = [items[n].report.client_uuid for n in (1, 3, 4)]
+        refused = [items[n].report.client_uuid for n in (1, 3, 4, 7)]
         assert _stored(demo_engine, refused) == {}
+
+
+def test_text_with_nul_and_huge_facility_ids_are_refused_before_the_database(
+        demo_engine, app_database_url, tokens, points):
+    """Values PostgreSQL would refuse (it would fail the whole batch) are the report's own 4xx."""
+    from gis.errors import InvalidParameter
+
+    with pytest.raises(InvalidParameter, match="NUL"):
+        report(points[0], description="井盖\x00坏了")
+    gc = group_commit(app_database_url, demo_engine)
+    token = tokens["worker03"]
+    items = [waiting(token, report(points[0], facility_id=2_147_483_648)),
+             waiting(token, report(points[1]))]
+    with committed_changes(demo_engine):
+        huge, good = asyncio.run(_at_once((gc, items)))
+        assert isinstance(huge.outcome, NotFound) and good.outcome.created
 
 
 def test_a_batch_that_dies_before_its_commit_acknowledges_nothing(
