@@ -2,13 +2,14 @@
 transaction, on the event loop.
 
 Each ``POST /api/v1/issues`` validates its body and hands the report to the process's
-:class:`GroupCommit`, then waits. A single writer task takes every report waiting (up to
-:data:`MAX_BATCH`) and, on its own psycopg connection (asyncio, no thread pool, no ORM), checks
-the bearer tokens of the batch in one statement (:func:`gis.people.sessions.resolve_steps`),
-stores the reports in one transaction (:func:`gis.issues.reporting.report_steps`: one
-multi-row insert) and commits; only then is each request answered (the answer read by
-:func:`gis.issues.reporting.answer_steps`, each for its own reporter), so nothing answered 201
-or 200 can be lost. While a batch is written the next one gathers: the busier the process,
+:class:`GroupCommit`, then waits. A writer task (:data:`WRITERS` per process) takes every
+report waiting (up to :data:`MAX_BATCH`) and, on its own psycopg connection (asyncio, no
+thread pool, no ORM), checks the bearer tokens of the batch in one statement
+(:func:`gis.people.sessions.resolve_steps`) sent with the reports' context, then stores the
+reports in one transaction (:func:`gis.issues.reporting.report_steps`: the lock, one multi-row
+insert, each new report's answer, the commit: one round trip); only then is each request
+answered (:func:`gis.issues.reporting.answer_steps`, each for its own reporter), so nothing
+answered 201 or 200 can be lost. While a batch is written the next one gathers: the busier the process,
 the bigger its batches. A report the domain refuses (unknown category, a reused key with other
 content) is answered with its error and leaves the others alone; a batch the database refuses
 as a whole is written again report by report, so that only the bad one fails. A batch that
@@ -52,6 +53,11 @@ from gis.people.actors import Actor
 log = logging.getLogger("gridmap.intake")
 MAX_BATCH = 256  # reports per transaction; more wait for the next one
 RETRIES = 3  # a batch PostgreSQL aborted as a deadlock or serialization failure is written again
+# Batches a process writes at once, each on its own connection: while one waits for its insert
+# (inserts take turns: reporting.INTAKE_LOCK_KEY), the next could check its callers and read its
+# context. One: on this 2-core machine more writers made smaller batches and cost more CPU per
+# report for no more throughput (bench/README.md, "intake.py").
+WRITERS = 1
 
 
 @dataclass
@@ -91,16 +97,18 @@ class GroupCommit:
     """One per server process (``app.state.intake``), made by the lifespan."""
 
     def __init__(self, conninfo: str, sessions_: sessionmaker[Session], cache: GridIndexCache,
-                 policy: sessions.SessionPolicy, info: dict):
+                 policy: sessions.SessionPolicy, info: dict, writers: int = WRITERS):
         self.conninfo = conninfo
         self.sessions = sessions_
         self.cache = cache
         self.policy = policy
         self.info = info
+        self.writers = writers
         self._queue: list[tuple[Pending, asyncio.Future]] = []
         self._wake = asyncio.Event()
-        self._writer: asyncio.Task | None = None
-        self._conn = None
+        self._writers: list[asyncio.Task] = []
+        self._idle: list = []  # connections of writers between batches
+        self.dropped = 0  # connections lost (a batch that died with its connection)
         self.batches = 0  # batches written (tests, metrics)
         self.largest = 0  # the most reports one batch held
         self.retried = 0  # batches written again after a deadlock or serialization failure
@@ -118,8 +126,9 @@ class GroupCommit:
         future = asyncio.get_running_loop().create_future()
         self._queue.append((item, future))
         self._wake.set()
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write_forever())
+        self._writers = [w for w in self._writers if not w.done()]
+        if len(self._writers) < self.writers:
+            self._writers.append(asyncio.create_task(self._write_forever()))
         return await future
 
     async def check_caller(self, request: Request) -> None:
@@ -135,25 +144,25 @@ class GroupCommit:
             return actor
 
     async def close(self) -> None:
-        if self._writer is not None:
-            self._writer.cancel()
-        if self._conn is not None:
-            await self._conn.close()
+        for writer in self._writers:
+            writer.cancel()
+        while self._idle:
+            await self._idle.pop().close()
 
     # -- the writer --------------------------------------------------------------------------------
     async def _write_forever(self) -> None:
         while True:
-            await self._wake.wait()
-            self._wake.clear()
-            while self._queue:
-                batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
-                try:
-                    answers = await self._write_batch([p for p, _ in batch])
-                except Exception as exc:  # noqa: BLE001  every waiting request hears of it
-                    answers = [Answer(exc)] * len(batch)
-                for (_, future), answer in zip(batch, answers, strict=True):
-                    if not future.done():
-                        future.set_result(answer)
+            while not self._queue:
+                self._wake.clear()
+                await self._wake.wait()
+            batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+            try:
+                answers = await self._write_batch([p for p, _ in batch])
+            except Exception as exc:  # noqa: BLE001  every waiting request hears of it
+                answers = [Answer(exc)] * len(batch)
+            for (_, future), answer in zip(batch, answers, strict=True):
+                if not future.done():
+                    future.set_result(answer)
 
     async def _write_batch(self, batch: list[Pending]) -> list[Answer]:
         import psycopg
@@ -161,25 +170,35 @@ class GroupCommit:
 
         self.batches += 1
         self.largest = max(self.largest, len(batch))
-        for attempt in range(RETRIES + 1):
-            try:
-                conn = await self._connection()
-                answers = await self._store(conn, batch)
-                break
-            except (errors.DeadlockDetected, errors.SerializationFailure):
-                if attempt == RETRIES:
-                    raise
-                self.retried += 1
-                log.warning("a report batch was aborted by the database; writing it again")
-            except psycopg.OperationalError as exc:
-                await self._drop_connection()
-                raise DatabaseUnavailable(f"the database cannot be reached: {exc}") from exc
-            except psycopg.Error:
-                if len(batch) == 1:
-                    raise
-                log.exception("a report batch of %d failed; writing its reports one by one", len(batch))
-                return [a for p in batch for a in await self._write_batch([p])]
-        return await self._answer(conn, answers)
+        try:
+            conn = await self._connection()
+        except psycopg.OperationalError as exc:
+            raise DatabaseUnavailable(f"the database cannot be reached: {exc}") from exc
+        try:
+            for attempt in range(RETRIES + 1):
+                try:
+                    answers = await self._store(conn, batch)
+                    break
+                except (errors.DeadlockDetected, errors.SerializationFailure):
+                    if attempt == RETRIES:
+                        raise
+                    self.retried += 1
+                    log.warning("a report batch was aborted by the database; writing it again")
+            answers = await self._answer(conn, answers)
+        except psycopg.OperationalError as exc:
+            await self._drop(conn)
+            raise DatabaseUnavailable(f"the database cannot be reached: {exc}") from exc
+        except psycopg.Error:
+            self._idle.append(conn)  # rolled back (_store)
+            if len(batch) == 1:
+                raise
+            log.exception("a report batch of %d failed; writing its reports one by one", len(batch))
+            return [a for p in batch for a in await self._write_batch([p])]
+        except BaseException:
+            self._idle.append(conn)  # rolled back (_store)
+            raise
+        self._idle.append(conn)
+        return answers
 
     async def _store(self, conn, batch: list[Pending]) -> list[Answer]:
         """Check the callers and store their reports (one transaction: committed on return)."""
@@ -227,17 +246,19 @@ class GroupCommit:
         return answers
 
     async def _connection(self):
+        """A connection of the writers' own (autocommit: the steps open their transactions)."""
         import psycopg
 
-        if self._conn is None or self._conn.closed:
-            self._conn = await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True)
-        return self._conn
+        while self._idle:
+            conn = self._idle.pop()
+            if not conn.closed:
+                return conn
+        return await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True)
 
-    async def _drop_connection(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            with contextlib.suppress(Exception):  # it is gone already
-                await conn.close()
+    async def _drop(self, conn) -> None:
+        self.dropped += 1
+        with contextlib.suppress(Exception):  # it is gone already
+            await conn.close()
 
     async def _call(self, fn: Callable[[Session], Any]) -> Any:
         """A step that needs a sync session (a rebuild of the grid index), in a thread."""
