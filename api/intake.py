@@ -188,17 +188,26 @@ class GroupCommit:
         except psycopg.OperationalError as exc:
             await self._drop(conn)
             raise DatabaseUnavailable(f"the database cannot be reached: {exc}") from exc
-        except psycopg.Error:
+        except psycopg.Error as exc:
             self._idle.append(conn)  # rolled back (_store)
             if len(batch) == 1:
                 raise
-            log.exception("a report batch of %d failed; writing its reports one by one", len(batch))
-            return [a for p in batch for a in await self._write_batch([p])]
+            # The kind of error only: the server's message may quote a report's values.
+            log.error("a report batch of %d failed (%s, SQLSTATE %s); writing its reports one "
+                      "by one", len(batch), type(exc).__name__, exc.sqlstate)
+            return [await self._write_alone(p) for p in batch]
         except BaseException:
             self._idle.append(conn)  # rolled back (_store)
             raise
         self._idle.append(conn)
         return answers
+
+    async def _write_alone(self, item: Pending) -> Answer:
+        try:
+            (answer,) = await self._write_batch([item])
+        except Exception as exc:  # noqa: BLE001  this report's own answer
+            return Answer(exc)
+        return answer
 
     async def _store(self, conn, batch: list[Pending]) -> list[Answer]:
         """Check the callers and store their reports (one transaction: committed on return)."""

@@ -182,6 +182,26 @@ def test_text_with_nul_and_huge_facility_ids_are_refused_before_the_database(
         assert isinstance(huge.outcome, NotFound) and good.outcome.created
 
 
+def test_a_batch_the_database_refuses_is_written_again_report_by_report(
+        demo_engine, app_database_url, tokens, points):
+    """A report the domain lets through but PostgreSQL refuses (a contact longer than its column:
+    the API's schema stops it, a caller of the domain might not) fails alone."""
+    import psycopg
+
+    gc = group_commit(app_database_url, demo_engine)
+    token = tokens["worker05"]
+    good = [report(points[5]), report(points[6])]
+    items = [waiting(token, good[0]), waiting(token, report(points[5], reporter_contact="1" * 300)),
+             waiting(token, good[1])]
+    with committed_changes(demo_engine):
+        first, bad, second = asyncio.run(_at_once((gc, items)))
+        assert gc.batches == 4  # the batch, then each report alone
+        assert isinstance(bad.outcome, psycopg.errors.StringDataRightTruncation)
+        assert first.outcome.created and second.outcome.created
+        keys = [r.client_uuid for r in good]
+        assert _stored(demo_engine, keys + [items[1].report.client_uuid]) == {k: 1 for k in keys}
+
+
 def test_a_batch_that_dies_before_its_commit_acknowledges_nothing(
         demo_engine, app_database_url, tokens, points, monkeypatch):
     """The backend is killed between the insert and the commit: every request of the batch hears
@@ -278,3 +298,40 @@ def test_concurrent_http_reports_are_answered_from_their_batches(app_client, dem
         stored = _stored(demo_engine, [reporting.key_to_uuid(k) for k in keys])
         assert sorted(stored.values()) == [1] * 16
         assert app_client.app.state.intake.batches >= 1
+
+
+def test_callers_without_a_bearer_token_and_refused_bodies_on_the_group_commit(
+        app_client, demo_engine, tokens, points):
+    """The app's own group commit: a caller by session cookie needs its CSRF token, a wrong
+    Basic password is 401, and a refused body still hears 401 first when the caller may not
+    report, 422 when they may."""
+    from api.deps import SESSION_COOKIE, csrf_token
+
+    lon, lat = points[4]
+    body = {"category": "garbage", "lon": lon, "lat": lat, "description": "batch test"}
+    with session_factory(demo_engine)() as session:
+        actor, _ = load_actor(session, "worker05")
+        started = sessions.start_session(session, actor, kind="page", address="test",
+                                         policy=sessions.SessionPolicy())
+        session.commit()
+    cookie = {"Cookie": f"{SESSION_COOKIE}={started.token}"}
+    good = csrf_token(type("R", (), {"app": app_client.app})(), started.session_id)
+    bearer = {"Authorization": f"Bearer {tokens['worker05']}"}
+    with committed_changes(demo_engine):
+        refused = app_client.post("/api/v1/issues", json=body, headers=cookie)
+        assert refused.status_code == 403 and refused.json()["code"] == "csrf_failed"
+        stored = app_client.post("/api/v1/issues", json=body, headers=cookie | {"X-CSRF-Token": good})
+        assert stored.status_code == 201
+        assert stored.json()["properties"]["reporter_contact"] is None
+        basic = {"Authorization": "Basic bm9ib2R5Ondyb25n"}  # nobody:wrong
+        assert app_client.post("/api/v1/issues", json=body, headers=basic).status_code == 401
+        assert app_client.post("/api/v1/issues", json={"category": "garbage"}).status_code == 401
+        assert app_client.post("/api/v1/issues", json={"category": "garbage"},
+                               headers=bearer).status_code == 422
+        assert app_client.post("/api/v1/issues", json=body | {"category": "nope"},
+                               headers={"Authorization": "Bearer dead"}).status_code == 401
+        unknown = app_client.post("/api/v1/issues", json=body | {"category": "nope"}, headers=bearer)
+        assert unknown.status_code == 422 and unknown.json()["code"] == "unknown_category"
+        zh = app_client.post("/api/v1/issues", json=body | {"category": "nope"},
+                             headers=bearer | {"Accept-Language": "zh-CN"})
+        assert "未知的事件类别" in zh.json()["detail"]
