@@ -160,7 +160,6 @@ def heatmap_data(session: Session, flt: IssueFilter, *, cell_budget: int = HEAT_
                        zh=f"没有编码为 {flt.grid!r} 的现行网格")
     shapes = grids if level == "grid" else region_shapes(session, grids, level)
     area = _area_m2(shapes)
-    where = flt.where(session)
     parts = _where_parts(session, flt)
     _tune(session)
     cell_grid = rollup.cell_grid(session)
