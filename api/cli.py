@@ -212,6 +212,8 @@ def _assign_all(engine, settings: Settings) -> None:
 def import_file(args: argparse.Namespace, settings: Settings) -> int:
     if args.kind == "users":
         return import_users(args, settings)
+    from sqlalchemy import text
+
     from gis.db.engine import make_engine, session_scope
     from gis.errors import ImportFailed
     from gis.exchange.files import read_layer
@@ -220,6 +222,8 @@ def import_file(args: argparse.Namespace, settings: Settings) -> int:
     try:
         gdf = read_layer(args.file, args.kind, fix=args.fix, crs=args.crs, layer=args.layer)
         engine = make_engine(settings.resolved_database_url(), pool_size=1)
+        with engine.connect() as conn:  # grid versions the import starts or ends come after it
+            before = conn.execute(text("SELECT now()")).scalar_one()
         with session_scope(engine, settings.session_info()) as session:
             count = import_features(session, args.kind, gdf)
     except ImportFailed as exc:
@@ -228,8 +232,23 @@ def import_file(args: argparse.Namespace, settings: Settings) -> int:
             print(f"  row {row}: {reason}", file=sys.stderr)
         return 1
     print(f"imported {count} {args.kind} from {args.file}")
-    _assign_all(engine, settings)
+    if args.kind == "grids":
+        _assign_changed_since(engine, settings, before)
+    else:
+        _assign_all(engine, settings)
     return 0
+
+
+def _assign_changed_since(engine, settings: Settings, since) -> None:
+    """Re-tag what grids imported (new, or redrawn) can move, as a full re-tag would
+    (:func:`gis.geotag.assign.assign_changed`): at city scale a file of a few grids touches
+    thousands of rows, not millions."""
+    from gis.geotag.assign import assign_changed
+
+    report = assign_changed(engine, since=since, tolerance_m=settings.assign_tolerance_m,
+                            include_closed=True, record_events=False)
+    print("re-tagged near the imported grids: " + ", ".join(
+        f"{table} {t.changed} of {t.scanned}" for table, t in report.tables.items()))
 
 
 def export_file(args: argparse.Namespace, settings: Settings) -> int:
