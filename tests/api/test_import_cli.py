@@ -78,3 +78,32 @@ def test_a_redrawn_pair_by_file_moves_the_strips_rows_and_nothing_else_is_left(
     report = assign.assign_stored_rows(db, include_closed=True, record_events=False)
     assert {t: r.changed for t, r in report.tables.items()} == \
         {t: 0 for t in report.tables}
+
+
+@pytest.mark.parametrize("lang, expected", [
+    ("zh_CN.UTF-8", ("类别无法识别", "；未导入任何数据")),
+    ("C.UTF-8", ("name an unknown category", "; nothing was imported")),
+])
+def test_a_failed_import_says_why_in_the_terminals_language(scratch, monkeypatch, tmp_path,
+                                                              capsys, lang, expected):
+    monkeypatch.setenv("DATABASE_URL", scratch[0])
+    for name in ("LC_ALL", "LC_MESSAGES"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LANG", lang)
+    path = tmp_path / "lamps.csv"
+    path.write_text("category,name,wkt\nlamp_post,东门,POINT (112.87 36.84)\n", encoding="utf-8")
+    capsys.readouterr()
+    assert gridmap(["import", "facilities", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert all(part in err for part in expected), err
+
+
+@pytest.mark.parametrize("environ, lang", [
+    ({}, "en"), ({"LANG": "zh_CN.UTF-8"}, "zh"), ({"LANG": "zh_TW"}, "zh"),
+    ({"LANG": "zh_CN.UTF-8", "LC_ALL": "C"}, "en"), ({"LANG": "C", "LC_MESSAGES": "zh_CN"}, "zh"),
+    ({"LC_ALL": "", "LANG": "zh_CN.UTF-8"}, "zh"), ({"LANG": "en_GB.UTF-8"}, "en"),
+])
+def test_the_terminals_language_follows_the_posix_order(environ, lang):
+    from api.i18n import terminal_language
+
+    assert terminal_language(environ) == lang
