@@ -196,17 +196,19 @@ def _middle_medians(session: Session, grids: Where) -> pd.DataFrame:
     (the one middle value, or the two interpolated as percentile_cont does: lo + 0.5 (hi -
     lo)). A code with several grid versions merges their closings."""
     rows = session.execute(text(f"""
-        SELECT g.code, x.grid_id, count(*) OVER (PARTITION BY g.code),
-               round((x.s[1] + 0.5 * (x.s[cardinality(x.s)] - x.s[1]))::numeric, 1)::float
+        SELECT x.grid_id, round((x.s[1] + 0.5 * (x.s[cardinality(x.s)] - x.s[1]))::numeric, 1)::float
           FROM (SELECT r.grid_id, r.hours[(r.n + 1) / 2 : r.n / 2 + 1] AS s
-                  FROM issue_rollup_closings r WHERE {grids.sql} OFFSET 0) x
-          LEFT JOIN grids g ON g.id = x.grid_id"""), grids.params).all()
-    frame = rollup.frame_of(rows, ["code", "grid_id", "versions", "median_hours_to_close"])
-    merged = frame[frame["versions"] > 1]
-    out = frame[frame["versions"] == 1][_MEDIAN]
-    if merged.empty:
+                  FROM issue_rollup_closings r WHERE {grids.sql} OFFSET 0) x"""),
+        grids.params).all()
+    frame = rollup.frame_of(rows, ["grid_id", "median_hours_to_close"])
+    codes = dict(session.execute(text("SELECT id, code FROM grids")).all())
+    frame["code"] = frame["grid_id"].map(codes)  # grid 0 (no grid): None
+    merged = frame["code"].notna() & frame["code"].duplicated(keep=False)
+    out = frame[~merged][_MEDIAN]
+    if not merged.any():
         return out
-    versions = Where(["r.grid_id = ANY(:versions)"], {"versions": merged["grid_id"].tolist()})
+    versions = Where(["r.grid_id = ANY(:versions)"],
+                     {"versions": frame.loc[merged, "grid_id"].tolist()})
     return pd.concat([out, _unnest_medians(session, versions, Where())], ignore_index=True)
 
 
