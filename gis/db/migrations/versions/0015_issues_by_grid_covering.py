@@ -8,14 +8,14 @@ visits a page of the 3 GB table for nearly every case of a street. Lookups by gr
 still start with the grid. One index replaces one, so a report costs no more to insert.
 
 Revision ID: 0015
-Revises: 0012 (re-chained by the lead after the other migrations of this round)
+Revises: 0013
 Create Date: 2026-12-01 03:30:00
 """
 
 from alembic import op
 
 revision = "0015"
-down_revision = "0012"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
