@@ -21,9 +21,9 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.execute("CREATE INDEX issues_grid_time_idx ON issues (grid_id, reported_at) "
+    op.execute("CREATE INDEX IF NOT EXISTS issues_grid_time_idx ON issues (grid_id, reported_at) "
                "INCLUDE (status, category, lon, lat)")
-    op.execute("DROP INDEX issues_grid_status_idx")
+    op.execute("DROP INDEX IF EXISTS issues_grid_status_idx")
 
 
 def downgrade() -> None:
