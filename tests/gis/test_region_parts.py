@@ -1,7 +1,8 @@
 """A leader's or dispatcher's read scope split in two (ScopedFilter.where_parts): the cases in
 the region's grids and those in no grid inside it. The halves must be disjoint and together be
 exactly the scope's cases, and the heatmap's scans over them must equal one scan of the whole
-scope; the grids' half must be answerable from ``issues_grid_time_idx`` alone (migration 0015).
+scope; the grids' half must be answerable from ``issues_grid_time_idx`` alone, and the overdue
+cases per grid from ``issues_timed_due_idx`` alone (migration 0015).
 """
 
 from __future__ import annotations
@@ -90,3 +91,17 @@ def test_the_grids_half_is_read_from_the_covering_index_alone(session):
         "AND i.lon IS NOT NULL AND i.category <> '' AND i.status <> '' GROUP BY 1, 2"),
         grids_half.params).scalars())
     assert "Index Only Scan using issues_grid_time_idx" in plan, plan
+
+
+def test_overdue_per_grid_is_read_from_the_timed_index_alone(session):
+    """Overdue is never rolled up: counted per grid and status from issues_timed_due_idx, whose
+    INCLUDE columns (migration 0015) answer a category or time filter too."""
+    from gis.rules import overdue_sql
+
+    session.execute(text("SET LOCAL enable_seqscan = off"))
+    session.execute(text("SET LOCAL enable_bitmapscan = off"))
+    plan = "\n".join(session.execute(text(
+        f"EXPLAIN SELECT i.grid_id, i.status, count(*) FROM issues i WHERE {overdue_sql('i')} "
+        "AND i.category = ANY(:c) AND i.reported_at >= now() - interval '90 days' "
+        "GROUP BY 1, 2"), {"c": list(CATEGORIES)}).scalars())
+    assert "Index Only Scan using issues_timed_due_idx" in plan, plan
