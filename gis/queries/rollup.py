@@ -302,6 +302,16 @@ def frame_of(rows, columns: list[str]) -> pd.DataFrame:
     return pd.DataFrame([tuple(r) for r in rows], columns=columns)
 
 
+def frame_from(result, columns: list[str]) -> pd.DataFrame:
+    """A frame of a statement's result read from the driver's cursor as plain tuples: the
+    aggregates read here hand over 10^5 rows, and a SQLAlchemy row object each costs more than
+    the query (the columns are numbers and text, which the driver already converts)."""
+    try:
+        return pd.DataFrame(result.cursor.fetchall(), columns=columns)
+    finally:
+        result.close()
+
+
 def grid_counts(session: Session, scope: Scope, buckets: Buckets) -> pd.DataFrame:
     """(grid_id (None: no grid), status, reported, rated, on_time) of the rollup rows the scope
     takes in, in the whole buckets."""
@@ -319,10 +329,10 @@ def grid_totals(session: Session, scope: Scope) -> pd.DataFrame:
     """(grid_id (None: no grid), status, reported, rated, on_time) over all years and
     categories (``issue_rollup_grid_totals``) of the grids the scope takes in; the scope must
     not name categories."""
-    rows = session.execute(text(f"""
+    result = session.execute(text(f"""
         SELECT nullif(r.grid_id, {NO_GRID}) AS grid_id, r.status, r.n, r.rated, r.on_time
-          FROM issue_rollup_grid_totals r WHERE {scope.where.sql}"""), scope.where.params).all()
-    return frame_of(rows, ["grid_id", "status", "reported", "rated", "on_time"])
+          FROM issue_rollup_grid_totals r WHERE {scope.where.sql}"""), scope.where.params)
+    return frame_from(result, ["grid_id", "status", "reported", "rated", "on_time"])
 
 
 def cell_sums(session: Session, scope: Scope, buckets: Buckets, shift: int, *,
@@ -333,13 +343,13 @@ def cell_sums(session: Session, scope: Scope, buckets: Buckets, shift: int, *,
     where = Where(scope.where.clauses + buckets.where().clauses,
                   scope.where.params | buckets.where().params)
     lead, group = ("r.week, ", "1, 2, 3") if weeks else ("", "1, 2")
-    rows = session.execute(text(f"""
+    result = session.execute(text(f"""
         SELECT {lead}r.cx >> :k AS cx, r.cy >> :k AS cy, sum(r.n)::bigint,
                sum(r.sx)::bigint, sum(r.sy)::bigint
           FROM {table} r WHERE {where.sql} GROUP BY {group}"""),
-        where.params | {"k": shift}).all()
+        where.params | {"k": shift})
     columns = (["week"] if weeks else []) + ["cx", "cy", "weight", "sx", "sy"]
-    return frame_of(rows, columns)
+    return frame_from(result, columns)
 
 
 # -- rebuilding and checking -----------------------------------------------------------------------

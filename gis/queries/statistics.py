@@ -90,7 +90,8 @@ def counts_by_grid(session: Session, filters: IssueFilter, *, median: bool = Fal
     out = out[["code", *COUNTS]].astype(dict.fromkeys(COUNTS, "int64"))
     if median:
         out = out.merge(_medians(session, filters, where, rollup), on="code", how="left")
-    return out
+    # One dtype for the codes however the parts came (an empty or all-None part is object).
+    return out.astype({"code": "str"})
 
 
 _GRID_STATUS = ["grid_id", "status", "reported", "overdue", "rated", "on_time"]
