@@ -17,6 +17,7 @@ from api.cli_audit import add_audit_commands, report_application_role
 from api.cli_calendar import add_calendar_commands
 from api.cli_command import add_command_centre_commands
 from api.cli_evaluation import add_evaluation_commands
+from api.i18n import terminal_language
 from api.settings import Settings
 from gis.errors import GridMapError, InvalidParameter
 
@@ -37,8 +38,20 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.handler(args, settings)
     except GridMapError as exc:
-        print(f"gridmap: {exc}", file=sys.stderr)
+        print(f"gridmap: {said(exc)}", file=sys.stderr)
         return 1
+
+
+def said(exc: BaseException) -> str:
+    """An error's message in the terminal's language (:func:`api.i18n.terminal_language`): its
+    Chinese words (``zh``) for a Chinese locale where it has them, else its own (the operator at
+    a terminal gets the specific message, never the web's masked one)."""
+    zh = getattr(exc, "zh", None)
+    return zh if zh and terminal_language() == "zh" else str(exc)
+
+
+def _nothing(what_en: str, what_zh: str) -> str:
+    return f"；{what_zh}" if terminal_language() == "zh" else f"; {what_en}"
 
 
 # -- gridmap db ------------------------------------------------------------------------------
@@ -177,7 +190,8 @@ def demo(args: argparse.Namespace, settings: Settings) -> int:
         data = generate_demo(seed=args.seed, grids=args.grids, issues=args.issues,
                              today=args.today)
     except ValueError as exc:
-        print(f"gridmap demo: {exc}; nothing loaded", file=sys.stderr)
+        print(f"gridmap demo: {said(exc)}{_nothing('nothing loaded', '未载入任何数据')}",
+              file=sys.stderr)
         return 2
     with session_scope(engine, settings.session_info()) as session:
         counts = load_demo(session, data, hash_password(settings.demo_password))
@@ -212,6 +226,8 @@ def _assign_all(engine, settings: Settings) -> None:
 def import_file(args: argparse.Namespace, settings: Settings) -> int:
     if args.kind == "users":
         return import_users(args, settings)
+    from sqlalchemy import text
+
     from gis.db.engine import make_engine, session_scope
     from gis.errors import ImportFailed
     from gis.exchange.files import read_layer
@@ -220,16 +236,34 @@ def import_file(args: argparse.Namespace, settings: Settings) -> int:
     try:
         gdf = read_layer(args.file, args.kind, fix=args.fix, crs=args.crs, layer=args.layer)
         engine = make_engine(settings.resolved_database_url(), pool_size=1)
+        with engine.connect() as conn:  # grid versions the import starts or ends come after it
+            before = conn.execute(text("SELECT now()")).scalar_one()
         with session_scope(engine, settings.session_info()) as session:
             count = import_features(session, args.kind, gdf)
     except ImportFailed as exc:
-        print(f"gridmap import: {exc}; nothing was imported", file=sys.stderr)
+        print(f"gridmap import: {said(exc)}{_nothing('nothing was imported', '未导入任何数据')}",
+              file=sys.stderr)
         for row, reason in exc.rows:
             print(f"  row {row}: {reason}", file=sys.stderr)
         return 1
     print(f"imported {count} {args.kind} from {args.file}")
-    _assign_all(engine, settings)
+    if args.kind == "grids":
+        _assign_changed_since(engine, settings, before)
+    else:
+        _assign_all(engine, settings)
     return 0
+
+
+def _assign_changed_since(engine, settings: Settings, since) -> None:
+    """Re-tag what grids imported (new, or redrawn) can move, as a full re-tag would
+    (:func:`gis.geotag.assign.assign_changed`): at city scale a file of a few grids touches
+    thousands of rows, not millions."""
+    from gis.geotag.assign import assign_changed
+
+    report = assign_changed(engine, since=since, tolerance_m=settings.assign_tolerance_m,
+                            include_closed=True, record_events=False)
+    print("re-tagged near the imported grids: " + ", ".join(
+        f"{table} {t.changed} of {t.scanned}" for table, t in report.tables.items()))
 
 
 def export_file(args: argparse.Namespace, settings: Settings) -> int:
@@ -538,7 +572,7 @@ def import_users(args: argparse.Namespace, settings: Settings) -> int:
         with _people_session(settings) as session:
             result = import_roster(session, roster, by=_by(), policy=settings.password_policy())
     except ImportFailed as exc:
-        print(f"gridmap import: {exc}", file=sys.stderr)
+        print(f"gridmap import: {said(exc)}", file=sys.stderr)
         for row, reason in exc.rows:
             print(f"  row {row} (第 {row} 行): {reason}", file=sys.stderr)
         return 1

@@ -8,6 +8,8 @@ same in both.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from typing import Any, Literal
 
 Language = Literal["zh", "en"]
@@ -20,6 +22,18 @@ def preferred_language(accept_language: str | None) -> Language:
     en = weights.get("en", weights.get("*", 0.0))
     if zh > en or (zh == en and zh > 0 and _first_named(accept_language or "") == "zh"):
         return "zh"
+    return "en"
+
+
+def terminal_language(environ: Mapping[str, str] | None = None) -> Language:
+    """The language of the ``gridmap`` command's messages: ``zh`` when the locale that decides
+    messages is Chinese (the first of ``LC_ALL``, ``LC_MESSAGES``, ``LANG`` that is set, the POSIX
+    order: ``zh_CN.UTF-8``, ``zh_TW``...), ``en`` otherwise."""
+    env = os.environ if environ is None else environ
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        value = env.get(name)
+        if value:
+            return "zh" if value.lower().startswith("zh") else "en"
     return "en"
 
 

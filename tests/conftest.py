@@ -41,6 +41,12 @@ from gis.db.engine import make_engine, upgrade
 from gis.rules import BEIJING
 from tests.skip_guard import pytest_sessionfinish  # noqa: F401  (a skip fails CI)
 
+# The command's messages follow the terminal's locale (api.i18n.terminal_language); the tests
+# read the English ones unless a test sets a Chinese locale itself.
+for _name in ("LC_ALL", "LC_MESSAGES"):
+    os.environ.pop(_name, None)
+os.environ["LANG"] = "C.UTF-8"
+
 DEMO_PASSWORD = "test-demo-password"
 
 

@@ -108,15 +108,25 @@ def personal_sql(actor: Actor | None, t: str = "i") -> tuple[str, dict]:
 
 
 def _in_region_sql(actor: Actor, t: str) -> tuple[str, dict]:
-    # Cases in the region's grids (any version of them), and cases in no grid inside its boundary.
     # Both sides compare the row with values computed once (InitPlans), so each reads through an
     # index (grid_id; the GiST index on geom, grid_id IS NULL checked on the rows it finds) and
     # PostgreSQL ORs the two bitmaps: a street's leader reads the street's cases, not the city's.
-    # (A region that does not exist covers nothing: ST_Covers of its NULL geometry is NULL.)
-    return (f"""({t}.grid_id = ANY(ARRAY(SELECT sg.id FROM grids sg
-                                        WHERE sg.code = ANY(:scope_region_grids)))
-                OR ({t}.grid_id IS NULL AND ST_Covers((SELECT sr.geom FROM regions sr
-                                                        WHERE sr.id = :scope_region), {t}.geom)))""",
+    (in_grids, in_no_grid), params = region_parts_sql(actor, t)
+    return f"({in_grids} OR {in_no_grid})", params
+
+
+def region_parts_sql(actor: Actor, t: str = "i") -> tuple[tuple[str, str], dict]:
+    """The two disjoint halves of a leader's or dispatcher's read scope on the ``issues`` row
+    ``t``: the cases in the region's grids (any version of them), and the cases in no grid
+    inside its boundary. A scan that reads only indexed columns can take them one at a time,
+    each from the index alone (the first from ``issues_grid_time_idx``), where their OR forces a
+    visit to the table. (A region that does not exist covers nothing: ST_Covers of its NULL
+    geometry is NULL.)"""
+    in_grids = (f"{t}.grid_id = ANY(ARRAY(SELECT sg.id FROM grids sg "
+                f"WHERE sg.code = ANY(:scope_region_grids)))")
+    in_no_grid = (f"({t}.grid_id IS NULL AND ST_Covers((SELECT sr.geom FROM regions sr "
+                  f"WHERE sr.id = :scope_region), {t}.geom))")
+    return ((in_grids, in_no_grid),
             {"scope_region_grids": sorted(actor.region_grid_codes), "scope_region": actor.region_id})
 
 

@@ -160,7 +160,7 @@ def heatmap_data(session: Session, flt: IssueFilter, *, cell_budget: int = HEAT_
                        zh=f"没有编码为 {flt.grid!r} 的现行网格")
     shapes = grids if level == "grid" else region_shapes(session, grids, level)
     area = _area_m2(shapes)
-    where = flt.where(session)
+    parts = _where_parts(session, flt)
     _tune(session)
     cell_grid = rollup.cell_grid(session)
     scope = rollup.scope_of(session, flt) if use_rollup else None
@@ -169,10 +169,10 @@ def heatmap_data(session: Session, flt: IssueFilter, *, cell_budget: int = HEAT_
     unassigned = int(stats.loc[stats["code"].isna(), "reported"].sum())
     cell_m = pick_cell_size(area, min(total, cell_budget * 4) or 1, cell_budget)
     week_cell_m = pick_cell_size(area, min(total, week_budget * 4) or 1,
-                                 week_budget / _n_weeks(session, where), start=cell_m)
+                                 week_budget / _n_weeks(session, parts), start=cell_m)
     cells, weeks = side_by_side(
-        session, lambda s: _cell_layer(s, flt, where, scope, cell_grid, cell_m),
-        lambda s: _cell_layer(s, flt, where, scope, cell_grid, week_cell_m, weeks=True))
+        session, lambda s: _cell_layer(s, flt, parts, scope, cell_grid, cell_m),
+        lambda s: _cell_layer(s, flt, parts, scope, cell_grid, week_cell_m, weeks=True))
     cells = coarsen_to_budget(cells, cell_m, cell_budget, units=COORD_UNITS)
     cell_m = cells.attrs["cell_m"]
     weeks, week_cell_m = _coarsen_weeks(weeks, week_cell_m, week_budget)
@@ -240,25 +240,27 @@ def grids_in_scope(session: Session, flt: IssueFilter, *,
     first worker's display name; outlines and workers unless ``geometry`` is False (grids
     summed into areas: :func:`sum_by_area`)."""
     conds, params = _grid_conds(flt)
-    shape = "ST_AsBinary(g.geom)" if geometry else "NULL::bytea"
+    shape = ", ST_AsBinary(g.geom)" if geometry else ""
     worker = ("""(SELECT u.display_name FROM grid_workers gw JOIN users u ON u.id = gw.user_id
                    WHERE gw.grid_code = g.code ORDER BY u.username LIMIT 1)""" if geometry
               else "NULL::text")
     sql = f"""
         SELECT g.id, g.code, g.name, c.name AS community, c.code AS community_code,
-               s.code AS street_code, g.households, g.population, {worker} AS worker,
-               {shape} AS wkb
+               s.code AS street_code, g.households, g.population, {worker} AS worker{shape}
           FROM grids g JOIN regions c ON c.id = g.community_id
           LEFT JOIN regions s ON s.id = c.parent_id AND s.level = 'street'
          WHERE {' AND '.join(conds)} ORDER BY g.code"""
     columns = ["id", "code", "name", "community", "community_code", "street_code", "households",
                "population", "worker"]
-    rows = session.execute(text(sql), params).mappings().all()
-    if geometry:
-        return _frame(rows, columns)
-    frame = pd.DataFrame([{c: r[c] for c in columns} for r in rows], columns=columns)
-    return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries([None] * len(frame), crs=WGS84),
-                            crs=WGS84)
+    rows = session.execute(text(sql), params).all()
+    # Plain tuples into the frame: a mapping per row costs more than the query at 40,000 grids.
+    if not geometry:
+        frame, geoms = rollup.frame_of(rows, columns), None
+    else:
+        frame = rollup.frame_of([tuple(r)[:-1] for r in rows], columns)
+        geoms = shapely.from_wkb([bytes(r[-1]) for r in rows])
+    return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(
+        [None] * len(frame) if geoms is None else geoms, crs=WGS84), crs=WGS84)
 
 
 def _grid_conds(flt: IssueFilter) -> tuple[list[str], dict]:
@@ -297,7 +299,16 @@ _CELL_TYPES = {"week": "int64", "cx": "int64", "cy": "int64", "weight": "int64",
                "sy": "int64"}
 
 
-def _cell_layer(session: Session, flt: IssueFilter, where: Where, scope: Scope | None,
+def _where_parts(session: Session, flt: IssueFilter) -> list[Where]:
+    """The filter's cases as disjoint conditions (:meth:`ScopedFilter.where_parts`): the scans
+    below sum over them, and a region's grids are then read from ``issues_grid_time_idx``
+    alone."""
+    if isinstance(flt, ScopedFilter):
+        return flt.where_parts(session)
+    return [flt.where(session)]
+
+
+def _cell_layer(session: Session, flt: IssueFilter, parts: list[Where], scope: Scope | None,
                 grid: CellGrid, cell_m: float, *, weeks: bool = False) -> pd.DataFrame:
     """The heat cells (``weeks``: the (week, cell) sums) of ``cell_m`` metres: from the rollup
     where ``scope`` (:func:`gis.queries.rollup.scope_of`) takes in every grid and the cells are
@@ -310,36 +321,46 @@ def _cell_layer(session: Session, flt: IssueFilter, where: Where, scope: Scope |
     if shift is not None:
         buckets = rollup.whole_buckets("week" if weeks else "year", flt)
     if buckets is None:
-        return _scan_cells(session, where, grid, cell_m, weeks=weeks)
-    parts = [rollup.cell_sums(session, scope, buckets, shift, weeks=weeks)]
+        return _scan_cells(session, parts, grid, cell_m, weeks=weeks)
+    layers = [rollup.cell_sums(session, scope, buckets, shift, weeks=weeks)]
     outside = buckets.outside_sql("i")
     if outside:
         _, params = buckets.inside_sql("i")
-        rest = Where([*where.clauses, f"({' OR '.join(outside)})"], where.params | params)
-        parts.append(_scan_cells(session, rest, grid, cell_m, weeks=weeks))
+        rest = [Where([*w.clauses, f"({' OR '.join(outside)})"], w.params | params) for w in parts]
+        layers.append(_scan_cells(session, rest, grid, cell_m, weeks=weeks))
     keys = ["week", "cx", "cy"] if weeks else ["cx", "cy"]
-    frame = pd.concat([p for p in parts if not p.empty] or parts[:1], ignore_index=True)
+    return _summed(layers, keys)
+
+
+def _summed(layers: list[pd.DataFrame], keys: list[str]) -> pd.DataFrame:
+    """The cell sums of ``layers`` added up per cell (``keys``)."""
+    frame = pd.concat([p for p in layers if not p.empty] or layers[:1], ignore_index=True)
     return (frame.groupby(keys, as_index=False)[["weight", "sx", "sy"]].sum()
             .astype({k: v for k, v in _CELL_TYPES.items() if k in frame}))
 
 
-def _scan_cells(session: Session, where: Where, grid: CellGrid, cell_m: float, *,
+def _scan_cells(session: Session, parts: list[Where], grid: CellGrid, cell_m: float, *,
                 weeks: bool = False) -> pd.DataFrame:
     """(cell, weight, sx, sy) sums of the located issues (a report waiting for its photo's
     position is counted with the unassigned, and has no cell), with ``week`` first for
-    ``weeks``; positions in :data:`~gis.queries.rollup.COORD_UNITS`, as the rollup sums them."""
+    ``weeks``; positions in :data:`~gis.queries.rollup.COORD_UNITS`, as the rollup sums them.
+    ``parts`` are disjoint conditions (:func:`_where_parts`), scanned in turn and summed."""
     dx, dy = grid.steps(cell_m)
     lead = f"{week_sql('i')} AS week, " if weeks else ""
     groups = "1, 2, 3" if weeks else "1, 2"
-    sql = f"""
-        SELECT {lead}floor(i.lon / :dx)::bigint AS cx, floor(i.lat / :dy)::bigint AS cy,
-               count(*) AS weight, sum({rollup.units_sql('i', 'lon')})::bigint AS sx,
-               sum({rollup.units_sql('i', 'lat')})::bigint AS sy
-          FROM issues i WHERE {where.sql} AND i.lon IS NOT NULL GROUP BY {groups}"""
-    rows = session.execute(text(sql), where.params | {"dx": dx, "dy": dy}).all()
     columns = (["week"] if weeks else []) + ["cx", "cy", "weight", "sx", "sy"]
-    frame = rollup.frame_of(rows, columns)
-    return frame.astype({c: _CELL_TYPES[c] for c in columns})
+    layers = []
+    for where in parts:
+        sql = f"""
+            SELECT {lead}floor(i.lon / :dx)::bigint AS cx, floor(i.lat / :dy)::bigint AS cy,
+                   count(*) AS weight, sum({rollup.units_sql('i', 'lon')})::bigint AS sx,
+                   sum({rollup.units_sql('i', 'lat')})::bigint AS sy
+              FROM issues i WHERE {where.sql} AND i.lon IS NOT NULL GROUP BY {groups}"""
+        rows = session.execute(text(sql), where.params | {"dx": dx, "dy": dy}).all()
+        layers.append(rollup.frame_of(rows, columns).astype({c: _CELL_TYPES[c] for c in columns}))
+    if len(layers) == 1:
+        return layers[0]
+    return _summed(layers, columns[:-3])
 
 
 def coarsen_to_budget(cells: pd.DataFrame, cell_m: float, budget: int,
@@ -360,13 +381,16 @@ def coarsen_to_budget(cells: pd.DataFrame, cell_m: float, budget: int,
     return out
 
 
-def _n_weeks(session: Session, where: Where) -> int:
-    """Calendar weeks the filtered issues span (at most one more than whole weeks)."""
-    first, last = session.execute(text(
+def _n_weeks(session: Session, parts: list[Where]) -> int:
+    """Calendar weeks the filtered issues (the disjoint ``parts``) span (at most one more than
+    whole weeks)."""
+    spans = [session.execute(text(
         f"SELECT min(i.reported_at), max(i.reported_at) FROM issues i WHERE {where.sql}"),
-        where.params).one()
-    if first is None:
+        where.params).one() for where in parts]
+    firsts = [f for f, _ in spans if f is not None]
+    if not firsts:
         return 1
+    first, last = min(firsts), max(la for _, la in spans if la is not None)
     return int((last - first).days // 7 + 2)
 
 

@@ -55,7 +55,15 @@ from sqlalchemy.orm import Session
 
 from gis.queries.filters import IssueFilter, Where, start_of
 from gis.queries.reads import ScopedFilter
-from gis.rules import BEIJING, BEIJING_OFFSET, BEIJING_TZ_NAME, REGION_ROLES, on_time_sql, rated_sql
+from gis.rules import (
+    BEIJING,
+    BEIJING_OFFSET,
+    BEIJING_TZ_NAME,
+    REGION_ROLES,
+    closed_sql,
+    on_time_sql,
+    rated_sql,
+)
 
 # -- the keys -------------------------------------------------------------------------------------
 # Weeks are counted in whole seconds from a local Monday midnight, which costs far less per row
@@ -69,7 +77,10 @@ NO_GRID = 0  # grid_id of the issues in no grid
 MIN_CELL_M = 10.0  # cell sizes are MIN_CELL_M * 2**k metres
 HEAT_CELL_BUDGET = 25_000  # cells the heatmap ships to the page (~25 bytes each)
 DEFAULT_LAT0 = 36.84
-TABLES = ("issue_rollup_grids", "issue_rollup_cells", "issue_rollup_weeks")
+# The count tables (values summed per key); issue_rollup_grid_totals is migration 0013's.
+TABLES = ("issue_rollup_grids", "issue_rollup_cells", "issue_rollup_weeks",
+          "issue_rollup_grid_totals")
+CLOSINGS = "issue_rollup_closings"  # per grid, its closed cases' hours to close (0013)
 
 
 def year_sql(t: str = "i") -> str:
@@ -90,6 +101,17 @@ def cell_sql(t: str, axis: str, step: str) -> str:
 def units_sql(t: str, axis: str) -> str:
     """The position of ``t`` along ``axis`` in :data:`COORD_UNITS` (an integer)."""
     return f"round({t}.{axis} * 1e7)::bigint"
+
+
+def hours_to_close_sql(t: str = "i") -> str:
+    """Hours from report to closing of the issue ``t``: the float8 the statistics' median
+    orders by (NULL without a closing time)."""
+    return f"(extract(epoch FROM {t}.closed_at - {t}.reported_at) / 3600)::float8"
+
+
+def closing_sql(t: str = "i") -> str:
+    """``t`` has a time to close: closed, with a closing time (what the closings hold)."""
+    return f"({closed_sql(t)} AND {t}.closed_at IS NOT NULL)"
 
 
 def week_start(index: int) -> date:
@@ -280,6 +302,16 @@ def frame_of(rows, columns: list[str]) -> pd.DataFrame:
     return pd.DataFrame([tuple(r) for r in rows], columns=columns)
 
 
+def frame_from(result, columns: list[str]) -> pd.DataFrame:
+    """A frame of a statement's result read from the driver's cursor as plain tuples: the
+    aggregates read here hand over 10^5 rows, and a SQLAlchemy row object each costs more than
+    the query (the columns are numbers and text, which the driver already converts)."""
+    try:
+        return pd.DataFrame(result.cursor.fetchall(), columns=columns)
+    finally:
+        result.close()
+
+
 def grid_counts(session: Session, scope: Scope, buckets: Buckets) -> pd.DataFrame:
     """(grid_id (None: no grid), status, reported, rated, on_time) of the rollup rows the scope
     takes in, in the whole buckets."""
@@ -293,6 +325,16 @@ def grid_counts(session: Session, scope: Scope, buckets: Buckets) -> pd.DataFram
     return frame_of(rows, ["grid_id", "status", "reported", "rated", "on_time"])
 
 
+def grid_totals(session: Session, scope: Scope) -> pd.DataFrame:
+    """(grid_id (None: no grid), status, reported, rated, on_time) over all years and
+    categories (``issue_rollup_grid_totals``) of the grids the scope takes in; the scope must
+    not name categories."""
+    result = session.execute(text(f"""
+        SELECT nullif(r.grid_id, {NO_GRID}) AS grid_id, r.status, r.n, r.rated, r.on_time
+          FROM issue_rollup_grid_totals r WHERE {scope.where.sql}"""), scope.where.params)
+    return frame_from(result, ["grid_id", "status", "reported", "rated", "on_time"])
+
+
 def cell_sums(session: Session, scope: Scope, buckets: Buckets, shift: int, *,
               weeks: bool = False) -> pd.DataFrame:
     """(cx, cy, weight, sx, sy), with ``week`` first for ``weeks``, of the rollup's cells merged
@@ -301,13 +343,13 @@ def cell_sums(session: Session, scope: Scope, buckets: Buckets, shift: int, *,
     where = Where(scope.where.clauses + buckets.where().clauses,
                   scope.where.params | buckets.where().params)
     lead, group = ("r.week, ", "1, 2, 3") if weeks else ("", "1, 2")
-    rows = session.execute(text(f"""
+    result = session.execute(text(f"""
         SELECT {lead}r.cx >> :k AS cx, r.cy >> :k AS cy, sum(r.n)::bigint,
                sum(r.sx)::bigint, sum(r.sy)::bigint
           FROM {table} r WHERE {where.sql} GROUP BY {group}"""),
-        where.params | {"k": shift}).all()
+        where.params | {"k": shift})
     columns = (["week"] if weeks else []) + ["cx", "cy", "weight", "sx", "sy"]
-    return frame_of(rows, columns)
+    return frame_from(result, columns)
 
 
 # -- rebuilding and checking -----------------------------------------------------------------------
@@ -333,6 +375,10 @@ def _sources(grid: str = "ref") -> dict[str, tuple[list[tuple[str, str]], list[t
              ("cx", cell_sql("t", "lon", f"({grid}.dx * {WEEK_FACTOR})")),
              ("cy", cell_sql("t", "lat", f"({grid}.dy * {WEEK_FACTOR})")),
              ("category", "t.category"), ("status", "t.status")], per_cell, True),
+        "issue_rollup_grid_totals": (
+            [("grid_id", f"coalesce(t.grid_id, {NO_GRID})"), ("status", "t.status")],
+            [("n", "1"), ("rated", f"({rated})::int"), ("on_time", f"(({on_time}) IS TRUE)::int")],
+            False),
     }
 
 
@@ -387,13 +433,16 @@ def rebuild(bind: Session | Connection | Engine, grid: CellGrid | None = None) -
         conn.execute(text("""UPDATE issue_rollup_reference SET lat0 = :lat0, base_cell_m = :b,
                                   dx = :dx, dy = :dy WHERE id = 1"""),
                      {"lat0": grid.lat0, "b": grid.base_cell_m, "dx": grid.dx, "dy": grid.dy})
-        conn.execute(text(f"TRUNCATE {', '.join(TABLES)}"))
+        conn.execute(text(f"TRUNCATE {', '.join(TABLES)}, {CLOSINGS}"))
         counts = {}
         for table in TABLES:
             sql, knames, vnames = _scan_sql(table)
             counts[table] = conn.execute(text(
                 f"INSERT INTO {table} ({', '.join(knames + vnames)}) {sql}")).rowcount
-        for table in TABLES:
+        counts[CLOSINGS] = conn.execute(text(
+            f"INSERT INTO {CLOSINGS} (grid_id, {', '.join(CLOSING_COLUMNS)}) "
+            f"{_closings_scan_sql()}")).rowcount
+        for table in (*TABLES, CLOSINGS):
             conn.execute(text(f"ANALYZE {table}"))
         return counts
 
@@ -419,7 +468,41 @@ def check(bind: Session | Connection | Engine) -> list[dict]:
             out += [{"table": table, **{k: r[k] for k in knames},
                      "stored": _named(vnames, r["stored"]), "scanned": _named(vnames, r["scanned"])}
                     for r in rows]
+        out += _check_closings(conn)
     return out
+
+
+CLOSING_COLUMNS = ("n", "ids", "hours", "reported", "categories")
+
+
+def _closings_scan_sql() -> str:
+    """The closings computed from the issues: per grid (0: none), its closed cases with a
+    closing time as arrays sorted by (hours, id)."""
+    order = "ORDER BY t.hours, t.id"
+    return f"""
+        SELECT t.grid_id, count(*)::int, array_agg(t.id {order}), array_agg(t.hours {order}),
+               array_agg(t.reported_at {order}), array_agg(t.category {order})
+          FROM (SELECT coalesce(i.grid_id, {NO_GRID}) AS grid_id, i.id, i.reported_at,
+                       i.category, {hours_to_close_sql('i')} AS hours
+                  FROM issues i WHERE {closing_sql('i')}) t
+         GROUP BY t.grid_id"""
+
+
+def _check_closings(conn) -> list[dict]:
+    stored = ", ".join(f"r.{c}" for c in CLOSING_COLUMNS)
+    scanned = ", ".join(f"s.{c}" for c in CLOSING_COLUMNS)
+    rows = conn.execute(text(f"""
+        SELECT coalesce(r.grid_id, s.grid_id) AS grid_id, r.n IS NOT NULL AS has_r,
+               s.n IS NOT NULL AS has_s, {', '.join(f'r.{c} AS r_{c}' for c in CLOSING_COLUMNS)},
+               {', '.join(f's.{c} AS s_{c}' for c in CLOSING_COLUMNS)}
+          FROM {CLOSINGS} r FULL JOIN ({_closings_scan_sql()}) s (grid_id, {', '.join(CLOSING_COLUMNS)})
+               USING (grid_id)
+         WHERE ROW({stored}) IS DISTINCT FROM ROW({scanned})
+         ORDER BY 1""")).mappings().all()
+    return [{"table": CLOSINGS, "grid_id": r["grid_id"],
+             "stored": {c: r[f"r_{c}"] for c in CLOSING_COLUMNS} if r["has_r"] else None,
+             "scanned": {c: r[f"s_{c}"] for c in CLOSING_COLUMNS} if r["has_s"] else None}
+            for r in rows]
 
 
 def _named(names: list[str], values) -> dict | None:
@@ -429,4 +512,5 @@ def _named(names: list[str], values) -> dict | None:
 def sizes(bind: Session | Connection | Engine) -> dict[str, int]:
     """Rows per rollup table."""
     with _bind_conn(bind) as conn:
-        return {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one() for t in TABLES}
+        return {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one()
+                for t in (*TABLES, CLOSINGS)}

@@ -23,6 +23,8 @@ who handed a grid over keeps the credit for their time.
 
 from __future__ import annotations
 
+import dataclasses
+
 import pandas as pd
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -60,8 +62,7 @@ def _counts_sql(t: str) -> str:
                count({t}.id) FILTER (WHERE {overdue_sql(t)}) AS overdue,
                count({t}.id) FILTER (WHERE {rated_sql(t)}) AS rated,
                count({t}.id) FILTER (WHERE {on_time_sql(t)}) AS on_time,
-               round((percentile_cont(0.5) WITHIN GROUP (
-                         ORDER BY extract(epoch FROM {t}.closed_at - {t}.reported_at) / 3600)
+               round((percentile_cont(0.5) WITHIN GROUP (ORDER BY {rollup.hours_to_close_sql(t)})
                       FILTER (WHERE {closed_sql(t)}))::numeric, 1)::float AS median_hours_to_close"""
 
 
@@ -82,12 +83,15 @@ def counts_by_grid(session: Session, filters: IssueFilter, *, median: bool = Fal
     frame["closed"] = frame["reported"].where(frame["status"] == CLOSED_STATUS, 0)
     frame["rejected"] = frame["reported"].where(frame["status"] == "rejected", 0)
     codes = dict(session.execute(text("SELECT id, code FROM grids")).all())
-    frame["code"] = frame["grid_id"].map(codes)
+    # numeric grid ids (a part with only cases in no grid holds None alone: object), so that
+    # the codes come out as strings however many parts the counts were read in
+    frame["code"] = pd.to_numeric(frame["grid_id"]).map(codes)
     out = frame.groupby("code", dropna=False, as_index=False)[list(COUNTS)].sum()
     out = out[["code", *COUNTS]].astype(dict.fromkeys(COUNTS, "int64"))
     if median:
-        out = out.merge(_median_hours(session, where), on="code", how="left")
-    return out
+        out = out.merge(_medians(session, filters, where, rollup), on="code", how="left")
+    # One dtype for the codes however the parts came (an empty or all-None part is object).
+    return out.astype({"code": "str"})
 
 
 _GRID_STATUS = ["grid_id", "status", "reported", "overdue", "rated", "on_time"]
@@ -100,6 +104,8 @@ def _grid_status_counts(session: Session, filters: IssueFilter, where: Where,
     buckets = rollup.whole_buckets("year", filters) if scope is not None else None
     if scope is None or buckets is None:
         return _scan_grid_status(session, where)
+    if buckets.first is None and buckets.after is None and not filters.categories:
+        return _grid_totals(session, scope, where)
     inside, params = buckets.inside_sql("i")
     outside = buckets.outside_sql("i") + ([scope.rest_sql] if scope.rest_sql else [])
     held = inside + (f" AND NOT ({scope.rest_sql})" if scope.rest_sql else "")
@@ -107,6 +113,17 @@ def _grid_status_counts(session: Session, filters: IssueFilter, where: Where,
              _scan_overdue(session, _and(where, held, params))]
     if outside:
         parts.append(_scan_grid_status(session, _and(where, " OR ".join(outside), params)))
+    return pd.concat([p for p in parts if not p.empty] or parts[:1], ignore_index=True)
+
+
+def _grid_totals(session: Session, scope: rollup.Scope, where: Where) -> pd.DataFrame:
+    """All years and categories: the grids' totals (``issue_rollup_grid_totals``), the overdue
+    ones counted as they stand, and a region's cases in no grid scanned."""
+    held = f"NOT ({scope.rest_sql})" if scope.rest_sql else "TRUE"
+    parts = [rollup.grid_totals(session, scope).assign(overdue=0)[_GRID_STATUS],
+             _scan_overdue(session, _and(where, held, {}))]
+    if scope.rest_sql:
+        parts.append(_scan_grid_status(session, _and(where, scope.rest_sql, {})))
     return pd.concat([p for p in parts if not p.empty] or parts[:1], ignore_index=True)
 
 
@@ -134,13 +151,84 @@ def _scan_overdue(session: Session, where: Where) -> pd.DataFrame:
     return rollup.frame_of(rows, _GRID_STATUS)
 
 
-def _median_hours(session: Session, where: Where) -> pd.DataFrame:
+_MEDIAN = ["code", "median_hours_to_close"]
+
+
+def _median_sql(values: str) -> str:
+    """The median of ``values`` (hours) as the statistics give it: rounded to 0.1 h."""
+    return f"round(percentile_cont(0.5) WITHIN GROUP (ORDER BY {values})::numeric, 1)::float"
+
+
+def _medians(session: Session, filters: IssueFilter, where: Where,
+             use_rollup: bool) -> pd.DataFrame:
+    """(code, median_hours_to_close) per grid code (None: no grid) over the filtered closed
+    cases: from each grid's closings (``issue_rollup_closings``) where the rollup's keys
+    express the filter's places and reader, else by a scan."""
+    places = dataclasses.replace(filters, categories=(), statuses=(), since=None, until=None)
+    scope = rollup.scope_of(session, places) if use_rollup else None
+    if scope is None:
+        return _scan_medians(session, where)
+    if filters.statuses and CLOSED_STATUS not in filters.statuses:
+        return pd.DataFrame(columns=_MEDIAN)
+    elements = _element_where(filters)
+    if elements.clauses:
+        parts = [_unnest_medians(session, scope.where, elements)]
+    else:
+        parts = [_middle_medians(session, scope.where)]
+    if scope.rest_sql:
+        parts.append(_scan_medians(session, _and(where, scope.rest_sql, {})))
+    return pd.concat([p for p in parts if not p.empty] or parts[:1], ignore_index=True)
+
+
+def _element_where(filters: IssueFilter) -> Where:
+    """The filter's categories and times on the elements ``e`` of a grid's closings."""
+    where = Where()
+    if filters.categories:
+        where.add("e.category = ANY(:e_categories)", e_categories=list(filters.categories))
+    if filters.since is not None:
+        where.add("e.reported >= :e_since", e_since=filters.since_at())
+    if filters.until is not None:
+        where.add("e.reported <= :e_until", e_until=filters.until_at())
+    return where
+
+
+def _middle_medians(session: Session, grids: Where) -> pd.DataFrame:
+    """Every closed case of each grid counts: its median is the middle of its sorted hours
+    (the one middle value, or the two interpolated as percentile_cont does: lo + 0.5 (hi -
+    lo)). A code with several grid versions merges their closings."""
     rows = session.execute(text(f"""
-        SELECT g.code, round(percentile_cont(0.5) WITHIN GROUP (
-                   ORDER BY extract(epoch FROM i.closed_at - i.reported_at) / 3600)::numeric, 1)::float
+        SELECT x.grid_id, round((x.s[1] + 0.5 * (x.s[cardinality(x.s)] - x.s[1]))::numeric, 1)::float
+          FROM (SELECT r.grid_id, r.hours[(r.n + 1) / 2 : r.n / 2 + 1] AS s
+                  FROM issue_rollup_closings r WHERE {grids.sql} OFFSET 0) x"""),
+        grids.params).all()
+    frame = rollup.frame_of(rows, ["grid_id", "median_hours_to_close"])
+    codes = dict(session.execute(text("SELECT id, code FROM grids")).all())
+    frame["code"] = frame["grid_id"].map(codes)  # grid 0 (no grid): None
+    merged = frame["code"].notna() & frame["code"].duplicated(keep=False)
+    out = frame[~merged][_MEDIAN]
+    if not merged.any():
+        return out
+    versions = Where(["r.grid_id = ANY(:versions)"],
+                     {"versions": frame.loc[merged, "grid_id"].tolist()})
+    return pd.concat([out, _unnest_medians(session, versions, Where())], ignore_index=True)
+
+
+def _unnest_medians(session: Session, grids: Where, elements: Where) -> pd.DataFrame:
+    rows = session.execute(text(f"""
+        SELECT g.code, {_median_sql('e.hours')}
+          FROM issue_rollup_closings r LEFT JOIN grids g ON g.id = r.grid_id,
+               unnest(r.hours, r.reported, r.categories) AS e(hours, reported, category)
+         WHERE {grids.sql} AND {elements.sql} GROUP BY g.code"""),
+        grids.params | elements.params).all()
+    return rollup.frame_of(rows, _MEDIAN)
+
+
+def _scan_medians(session: Session, where: Where) -> pd.DataFrame:
+    rows = session.execute(text(f"""
+        SELECT g.code, {_median_sql(rollup.hours_to_close_sql('i'))}
           FROM issues i LEFT JOIN grids g ON g.id = i.grid_id
          WHERE {where.sql} AND {closed_sql('i')} GROUP BY g.code"""), where.params).all()
-    return pd.DataFrame(rows, columns=["code", "median_hours_to_close"])
+    return pd.DataFrame(rows, columns=_MEDIAN)
 
 
 def with_rates(frame: pd.DataFrame) -> pd.DataFrame:

@@ -264,8 +264,11 @@ def test_the_rollup_is_read_for_the_unfiltered_heatmap(session, monkeypatch):
     def refuse(*args, **kwargs):
         raise RuntimeError("read the rollup")
     monkeypatch.setattr(rollup, "grid_counts", refuse)
+    monkeypatch.setattr(rollup, "grid_totals", refuse)
     with pytest.raises(RuntimeError, match="read the rollup"):
         statistics.counts_by_grid(session, IssueFilter())
+    with pytest.raises(RuntimeError, match="read the rollup"):
+        statistics.counts_by_grid(session, IssueFilter(since=date(2024, 1, 1)))
     monkeypatch.undo()
     monkeypatch.setattr(rollup, "cell_sums", refuse)
     monkeypatch.setattr(map_data, "side_by_side", lambda s, a, b: (a(s), b(s)))
