@@ -266,10 +266,8 @@ def _note_caller(request: Request, session: Session, actor: Actor | None, how: s
 
 
 def current_actor_here(request: Request, session: Session) -> Actor:
-    """What :data:`CurrentActor` gives, checked by a sync endpoint in its own thread-pool hop
-    (one hop per request instead of two). Its route must be an :class:`ActorInEndpointRoute`
-    taking :data:`ActorSessionDep`, so that a caller who may not call it still hears 401 (or
-    403) before any 422 about the request's body or headers."""
+    """What :data:`CurrentActor` gives, checked on ``session`` in a thread-pool hop (the
+    intake's callers who come without a bearer token: :mod:`api.intake`)."""
     actor, how = _authenticate(request, session)
     _note_caller(request, session, actor, how)
     if actor is not None and how == "cookie" and request.method not in SAFE_METHODS:
@@ -277,22 +275,12 @@ def current_actor_here(request: Request, session: Session) -> Actor:
     return _own_password(_logged_in(actor))
 
 
-async def _actor_session(request: Request, session: SessionDep) -> Session:
-    request.state.actor_session = session
-    return session
-
-
-ActorSessionDep = Annotated[Session, Depends(_actor_session)]
-
-
-_UNSET = object()  # the endpoint has not checked its caller yet
-
-
 class ActorInEndpointRoute(APIRoute):
-    """A route whose endpoint authenticates itself (:func:`current_actor_here`). FastAPI
-    validates the body and headers before the endpoint runs; when it refuses them (422) the
-    caller is checked first, on the same session, and a 401 or 403 wins, as on every route that
-    takes :data:`CurrentActor`."""
+    """A route whose endpoint authenticates its caller itself (the intake: :mod:`api.intake`,
+    which checks bearer tokens per batch). FastAPI validates the body and headers before the
+    endpoint runs; when it refuses them (422) the caller is checked first, by the intake the
+    request's dependency gave (``request.state.intake``), and a 401 or 403 wins, as on every
+    route that takes :data:`CurrentActor`."""
 
     def get_route_handler(self):
         handler = super().get_route_handler()
@@ -301,10 +289,8 @@ class ActorInEndpointRoute(APIRoute):
             try:
                 return await handler(request)
             except RequestValidationError:
-                session = getattr(request.state, "actor_session", None)
-                if session is not None and getattr(request.state, "auth_scheme", _UNSET) is _UNSET:
-                    await _in_thread(current_actor_here, request, session)
-                    session.info.pop("audit_write", None)
+                intake = getattr(request.state, "intake", None) or request.app.state.intake
+                await intake.check_caller(request)
                 raise
 
         return caller_first

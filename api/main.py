@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 
 from api.deps import BasicCache, LoginRedirect
 from api.errors import add_exception_handlers
+from api.intake import GroupCommit
 from api.limits import BodySizeLimit, LoginThrottle
 from api.own_writes import OwnWrites
 from api.routes import app as field_app
@@ -45,7 +46,7 @@ from api.routes import (
 )
 from api.routes import maps as map_pages
 from api.settings import Settings
-from gis.db.engine import make_engine, session_factory
+from gis.db.engine import libpq_url, make_engine, session_factory
 from gis.db.replica import ReadRouter, describe, make_read_engine, read_only_sessions
 from gis.geotag.index_cache import GridIndexCache
 
@@ -65,8 +66,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.sessions = session_factory(engine, settings.session_info())
         app.state.grid_cache = GridIndexCache(settings.assign_tolerance_m)
+        app.state.intake = GroupCommit(libpq_url(settings.application_database_url()),
+                                       app.state.sessions, app.state.grid_cache,
+                                       app.state.session_policy, settings.session_info())
         read_engine = _read_routing(app, settings)
         yield
+        await app.state.intake.close()
         if read_engine is not None:
             read_engine.dispose()
         engine.dispose()

@@ -60,7 +60,13 @@ BARE_PATH = "/bare"
 # Functions whose inclusive share of the workers' samples the profile prints (substring of the
 # py-spy frame "function (file:line)").
 PROFILE_FOCUS = [
-    ("report_issue (api/routes/issues.py", "route report_issue, all"),
+    ("report_issue (api/routes/issues.py", "route report_issue (event loop side)"),
+    ("_write_forever (api/intake.py", "group commit writer, all"),
+    ("pipeline (gis/db/steps.py", "psycopg pipelines (sending, waiting, reading rows)"),
+    ("report_steps (", "reporting.report_steps (Python side)"),
+    ("answer_steps (", "reporting.answer_steps (Python side)"),
+    ("resolve_steps (", "sessions.resolve_steps"),
+    ("model_dump_json (", "answer JSON (pydantic)"),
     ("report_issue (gis/issues/reporting.py", "reporting.report_issue"),
     ("_caller (api/deps.py", "authentication (_caller)"),
     ("current_actor_here (api/deps.py", "authentication (in the endpoint's hop)"),

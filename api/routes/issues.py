@@ -2,15 +2,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Header, Path, Request, Response
 
-from api.deps import (
-    ActorInEndpointRoute,
-    ActorSessionDep,
-    CurrentActor,
-    Reader,
-    SessionDep,
-    current_actor_here,
-)
+from api.deps import ActorInEndpointRoute, CurrentActor, Reader, SessionDep
 from api.geojson import feature
+from api.intake import IntakeDep
 from api.issue_schemas import (
     HistoryEvent,
     IssueCreate,
@@ -21,6 +15,7 @@ from api.issue_schemas import (
 )
 from api.routes.issues_read import record_reveal
 from api.routes.photos import link_photos
+from gis.errors import GridMapError
 from gis.issues import reporting, workflow
 from gis.people.privacy import contains_personal
 from gis.queries import reads
@@ -30,35 +25,33 @@ router = APIRouter(prefix="/api/v1/issues", tags=["issues"])
 IssueId = Annotated[int, Path(ge=1, description="Issue id")]
 
 
-def report_issue(
-    request: Request, session: ActorSessionDep,
+async def report_issue(
+    request: Request, intake: IntakeDep,
     body: Annotated[IssueInput, Body(description="Plain fields or a GeoJSON Point Feature")],
     idempotency_key: Annotated[str | None, Header(max_length=255, description=(
         "Any unique string per report (a UUID is best); the same key returns the same issue"))] = None,
 ) -> Response:
-    """The intake's hot path: the caller is authenticated here, in the endpoint's thread-pool
-    hop, not in a dependency's own (:class:`api.deps.ActorInEndpointRoute`)."""
-    actor = current_actor_here(request, session)
+    """The intake's hot path, on the event loop: the report joins the process's next batch
+    (:mod:`api.intake`) and is answered once that batch committed."""
     data: IssueCreate = body.to_create() if isinstance(body, IssueFeatureCreate) else body
-    report = reporting.IssueReport(
-        x=data.lon, y=data.lat, crs=data.crs, category=data.category, description=data.description,
-        reporter_contact=data.reporter_contact, facility_id=data.facility_id,
-        photo_urls=[str(u) for u in data.photo_urls], channel=data.channel,
-        client_uuid=reporting.key_to_uuid(idempotency_key) if idempotency_key else data.client_uuid,
-        location_from_photo=data.location_from_photo, urgency=data.urgency)
-    # The request's audit entry (api.deps) is written by the insert itself; a replay leaves it
-    # to the commit.
-    entry = session.info.pop("audit_write", None)
-    stored = reporting.report_issue(session, request.app.state.grid_cache, actor, report,
-                                    audit_entry=entry and {"action": "write", **entry})
-    if entry is not None and not stored.audited:
-        session.info["audit_write"] = entry
-    row, nearby = reporting.read_back(session, actor, stored)
-    session.commit()
-    issue = feature(link_photos(request, [row])[0])
-    # Validated here and sent as it is: FastAPI would validate it again in another thread hop.
-    answer = IssueCreated(**issue, possible_duplicates=nearby)
-    return Response(answer.model_dump_json(), status_code=201 if stored.created else 200,
+    try:
+        report: reporting.IssueReport | GridMapError = reporting.IssueReport(
+            x=data.lon, y=data.lat, crs=data.crs, category=data.category,
+            description=data.description, reporter_contact=data.reporter_contact,
+            facility_id=data.facility_id, photo_urls=[str(u) for u in data.photo_urls],
+            channel=data.channel,
+            client_uuid=reporting.key_to_uuid(idempotency_key) if idempotency_key else data.client_uuid,
+            location_from_photo=data.location_from_photo, urgency=data.urgency)
+    except GridMapError as refused:  # heard only by a caller who may report
+        report = refused
+    answer = await intake.report(request, report)
+    request.state.actor = answer.actor
+    if isinstance(answer.outcome, Exception):
+        raise answer.outcome
+    issue = feature(link_photos(request, [answer.row])[0])
+    # Validated here and sent as it is: FastAPI would validate it again.
+    created = IssueCreated(**issue, possible_duplicates=answer.nearby)
+    return Response(created.model_dump_json(), status_code=201 if answer.outcome.created else 200,
                     media_type="application/json")
 
 

@@ -70,6 +70,13 @@ def _with_driver(url: str) -> str:
     return url
 
 
+def libpq_url(url: str) -> str:
+    """``url`` as libpq and psycopg's own connect() take it (no SQLAlchemy driver name)."""
+    driver = _with_driver(url)
+    return "postgresql://" + driver[len("postgresql+psycopg://"):] \
+        if driver.startswith("postgresql+psycopg://") else driver
+
+
 def session_factory(engine: Engine, info: dict | None = None) -> sessionmaker[Session]:
     """Sessions of ``engine``; ``info`` is copied into each session's ``info`` (the settings the
     domain reads there, such as the end of the working day: gis.worktime.store)."""

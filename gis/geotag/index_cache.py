@@ -31,6 +31,10 @@ class GridIndexCache:
         current = self._current
         return current if current is not None else self.get(session)
 
+    def peek(self) -> CurrentGrids | None:
+        """The index this process holds, None before the first build (no database read)."""
+        return self._current
+
     def get(self, session: Session) -> CurrentGrids:
         version = session.execute(text("SELECT version FROM grid_index_state WHERE id = 1")).scalar_one()
         current = self._current

@@ -56,11 +56,28 @@ def duplicates_near(session: Session, reader: Actor | None, category: str, x: fl
     return _nearby(session, category, lon, lat, None, reader)
 
 
+# The positions of stored reports (:ids) their possible duplicates are looked up from; a report
+# still waiting for its photo's position has none.
+POSITIONS_SQL = """
+        SELECT id, category, lon, lat, reported_at FROM issues
+         WHERE id = ANY(CAST(:ids AS integer[])) AND geom IS NOT NULL"""
+
+
 def _nearby(session: Session, category: str, lon: float, lat: float, reported_at, reader: Actor | None,
             *, exclude: int | None = None, public: bool = False) -> list[dict]:
     """The rule (see the module); ``reported_at`` None: now. ``public``: no reader, every case."""
+    sql, params = nearby_statement(category, lon, lat, reported_at, reader, exclude=exclude,
+                                   public=public)
+    return nearby_from_rows(session.execute(cached_text(sql), params).mappings())
+
+
+def nearby_statement(category: str, lon: float, lat: float, reported_at, reader: Actor | None,
+                     *, exclude: int | None = None, exclude_key=None,
+                     public: bool = False) -> tuple[str, dict]:
+    """The SQL and parameters of :func:`_nearby` (for :mod:`gis.db.steps`); ``exclude_key``:
+    the client UUID of the report itself, when its id is not known yet."""
     scope, params = ("TRUE", {}) if public else read_scope_sql(reader, "o")
-    rows = session.execute(cached_text(f"""
+    return f"""
         WITH here AS (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS p,
                              coalesce(CAST(:at AS timestamptz), now()) AS at)
         SELECT o.id, o.status, o.category, o.reported_at,
@@ -68,13 +85,18 @@ def _nearby(session: Session, category: str, lon: float, lat: float, reported_at
                    AS distance_m
           FROM issues o, here
          WHERE o.category = :category AND o.id IS DISTINCT FROM CAST(:exclude AS integer)
+           AND o.client_uuid IS DISTINCT FROM CAST(:exclude_key AS uuid)
            AND o.status NOT IN {FINAL_SQL}
            AND o.reported_at BETWEEN here.at - make_interval(hours => :h) AND here.at
            AND o.geom && ST_Expand(here.p, 2 * :r / (111320 * greatest(cos(radians(:lat)), 0.05)))
            AND ST_DWithin(o.geom::geography, here.p::geography, :r)
            AND {scope}
          ORDER BY distance_m, o.id
-         LIMIT :n"""), {"category": category, "lon": lon, "lat": lat, "at": reported_at,
-                        "exclude": exclude, "h": DUPLICATE_WINDOW_H, "r": DUPLICATE_RADIUS_M,
-                        "n": DUPLICATES_LISTED} | params).mappings()
+         LIMIT :n""", {"category": category, "lon": lon, "lat": lat, "at": reported_at,
+                       "exclude": exclude, "exclude_key": exclude_key,
+                       "h": DUPLICATE_WINDOW_H, "r": DUPLICATE_RADIUS_M,
+                       "n": DUPLICATES_LISTED} | params
+
+
+def nearby_from_rows(rows) -> list[dict]:
     return [dict(r) for r in rows]

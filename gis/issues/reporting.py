@@ -18,13 +18,16 @@ import math
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from types import SimpleNamespace
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from gis.db.steps import BEGIN, COMMIT, Call, Statement, Steps, run_sync
 from gis.errors import (
     Conflict,
     Forbidden,
+    GridMapError,
     InvalidCoordinates,
     InvalidParameter,
     NotFound,
@@ -40,7 +43,7 @@ from gis.rules import BEIJING_TZ_NAME, DEFAULT_URGENCY, URGENCIES
 from gis.worktime.calendar import WorkCalendar
 from gis.worktime.limits import Limit, deadline
 from gis.worktime.steps import promised_due, step_change
-from gis.worktime.store import limits_json_sql, workday_end
+from gis.worktime.store import limits_json_sql, workday_end_of
 
 FACILITY_LINK_M = 20.0
 REPORTED_NOTE = "上报 / reported"
@@ -66,6 +69,11 @@ class IssueReport:
     urgency: str = DEFAULT_URGENCY  # normal (一般) or urgent (紧急): which limits apply
 
     def __post_init__(self) -> None:
+        texts = (self.category, self.crs, self.description, self.reporter_contact or "",
+                 self.channel, *self.photo_urls)
+        if any("\x00" in text for text in texts):  # PostgreSQL text never holds it
+            raise InvalidParameter("text may not contain the NUL character (U+0000, %00)",
+                                   zh="文本中不能含有 NUL 字符（U+0000、%00）")
         if self.urgency not in URGENCIES:
             raise InvalidParameter(f"urgency is one of {', '.join(URGENCIES)}, got {self.urgency!r}",
                                    zh=f"紧急程度须为 {'、'.join(URGENCIES)} 之一，而不是 {self.urgency!r}")
@@ -111,52 +119,128 @@ class Reported:
     lon: float | None = None
     lat: float | None = None
     reported_at: datetime | None = None
-    audited: bool = False  # the audit entry given to report_issue was written with the issue
+    audited: bool = False  # the request's audit entry was written with the report
+    # The rows of its answer (gis.queries.reads.issue_statement and its possible duplicates), for
+    # a new report read in its own transaction: :func:`answer_steps` makes the answer of them.
+    answer: tuple[list[dict], list[dict]] | None = None
 
 
-# The closest facility of a related category within :data:`FACILITY_LINK_M` (the parameters
-# :facility_categories, :lon, :lat, :r and :deg, a box half-width from :func:`_degrees_covering`
-# that lets the GiST index cut the candidates before the exact geodesic distance).
-_NEAREST_FACILITY_SQL = """
+@dataclass
+class Submission:
+    """A report of an authenticated caller, for :func:`report_steps`; ``audit_entry`` (the
+    keywords of :func:`gis.people.audit.record`, action included) is written in the report's
+    transaction when it is stored or replayed, not when it is refused."""
+
+    actor: Actor | None
+    report: IssueReport
+    audit_entry: dict | None = None
+
+
+# Reports are written one transaction at a time, whichever process writes them: each takes this
+# advisory lock (pg_advisory_xact_lock) just before its insert and holds it to its commit. The
+# rollup's row trigger (migration 0011) upserts three rollup rows per inserted issue in row
+# order, so two multi-row inserts running at once could take the same rollup keys in opposite
+# orders and deadlock; taking turns costs little, as a batch writes many reports at once.
+INTAKE_LOCK_KEY = 0x67726964_0001
+
+
+def _nearest_facility_sql(categories: str, lon: str, lat: str, r: str, deg: str) -> str:
+    """The closest facility of a related category (``categories``, a varchar[] expression) within
+    :data:`FACILITY_LINK_M` (``r``) of (``lon``, ``lat``); ``deg`` a box half-width from
+    :func:`_degrees_covering` that lets the GiST index cut the candidates before the exact
+    geodesic distance. The arguments are SQL expressions (parameters or columns)."""
+    here = f"ST_SetSRID(ST_MakePoint({lon}, {lat}), 4326)"
+    return f"""
         SELECT id FROM facilities
-         WHERE category = ANY(CAST(:facility_categories AS varchar[]))
-           AND geom && ST_Expand(ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), :deg)
-           AND ST_DWithin(geom::geography, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography, :r)
-         ORDER BY geom::geography <-> ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography, id
+         WHERE category = ANY({categories})
+           AND geom && ST_Expand({here}, {deg})
+           AND ST_DWithin(geom::geography, {here}::geography, {r})
+         ORDER BY geom::geography <-> {here}::geography, id
          LIMIT 1"""
 
-# The issue, the first step of its history and its running step in one statement, linked to the
-# given facility or else the nearest related one, and stored only while the grid index the
-# report was tagged with is current (:index_version, the grid_index_state version the process's
-# index was built at): otherwise nothing is written and ``index_version`` tells the caller to
-# rebuild and tag again. ``id`` None with the version current: the key was stored concurrently.
-# With :audited the request's audit entry (the :audit_* parameters) is written with the issue.
-_INSERT = text(f"""
+
+_NEAREST_FACILITY_SQL = _nearest_facility_sql(
+    "CAST(:facility_categories AS varchar[])", ":lon", ":lat", ":r", ":deg")
+
+# The columns of one report in the insert's input (jsonb_to_recordset), in the order of the rows.
+_INPUT_COLUMNS = """
+        ord integer, uuid uuid, category varchar, description text, channel varchar,
+        contact varchar, photos jsonb, lon float8, lat float8, source varchar, no_place boolean,
+        crs varchar, x float8, y float8, grid_id integer, grid_version integer, method varchar,
+        distance float8, facility_id integer, deg float8, urgency varchar, due_at timestamptz,
+        step_due timestamptz, actor integer, audited boolean, audit_u varchar, audit_a varchar,
+        audit_t text, audit_addr varchar, audit_o varchar, audit_d text"""
+
+# The reports of a batch (:rows, a JSON array of objects with the columns above), each issue
+# with the first step of its history and its running step, linked to the given facility or else
+# the nearest related one, in one statement; written only while the grid index the reports were
+# tagged with is current (:index_version, the grid_index_state version the process's index was
+# built at), except those waiting for their photo (no grid, no index). ``stored`` lists
+# [id, client_uuid] of the rows written: a key missing from it was stored concurrently, or the
+# index was not current (``index_version`` then tells the caller to rebuild and tag again).
+# A report with ``audited`` has the request's audit entry (the audit_* columns) written with it.
+_INSERT = f"""
         WITH state AS (SELECT version FROM grid_index_state WHERE id = 1),
+        input AS (SELECT * FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS t({_INPUT_COLUMNS})),
         new AS (
             INSERT INTO issues (client_uuid, category, description, channel, reporter_contact,
                                 photo_urls, geom, location_source, source_crs, source_x, source_y,
                                 grid_id, grid_version, assignment, assignment_distance_m,
                                 facility_id, urgency, reported_at, due_at)
-            SELECT :uuid, :category, :description, :channel, :contact, CAST(:photos AS jsonb),
-                   ST_SetSRID(ST_MakePoint(CAST(:lon AS float8), CAST(:lat AS float8)), 4326),
-                   :source, :crs, :x, :y, :grid_id, :grid_version, :method, :distance,
-                   coalesce(CAST(:facility_id AS integer),
-                            CASE WHEN CAST(:lon AS float8) IS NOT NULL THEN ({_NEAREST_FACILITY_SQL}) END),
-                   :urgency, :now, :due_at
-              FROM state WHERE state.version = :index_version OR CAST(:no_place AS boolean)
+            SELECT t.uuid, t.category, t.description, t.channel, t.contact, t.photos,
+                   ST_SetSRID(ST_MakePoint(t.lon, t.lat), 4326), t.source, t.crs, t.x, t.y,
+                   t.grid_id, t.grid_version, t.method, t.distance,
+                   coalesce(t.facility_id, CASE WHEN t.lon IS NOT NULL THEN ({_nearest_facility_sql(
+                       "k.facility_categories", "t.lon", "t.lat", ":r", "t.deg")}) END),
+                   t.urgency, :now, t.due_at
+              FROM input t JOIN categories k ON k.code = t.category AND k.kind = 'issue', state
+             WHERE state.version = :index_version OR t.no_place
+             ORDER BY t.ord
             ON CONFLICT (client_uuid) DO NOTHING
-            RETURNING id),
+            RETURNING id, client_uuid),
         event AS (
             INSERT INTO issue_events (issue_id, actor_id, from_status, to_status, note)
-            SELECT id, :actor, NULL, 'reported', :note FROM new),
+            SELECT new.id, t.actor, NULL, 'reported', :note
+              FROM new JOIN input t ON t.uuid = new.client_uuid ORDER BY t.ord),
         step AS (
             INSERT INTO issue_steps (issue_id, step, started_at, due_at)
-            SELECT id, :step, :now, :step_due FROM new),
+            SELECT new.id, :step, :now, t.step_due
+              FROM new JOIN input t ON t.uuid = new.client_uuid ORDER BY t.ord),
         audit AS (
             INSERT INTO audit_log ({audit.ENTRY_COLUMNS})
-            SELECT {audit.entry_values_sql("audit_")} FROM new WHERE CAST(:audited AS boolean))
-        SELECT (SELECT id FROM new) AS id, (SELECT version FROM state) AS index_version""")
+            SELECT {audit.entry_values_sql("audit_", ref="t.")}
+              FROM new JOIN input t ON t.uuid = new.client_uuid WHERE t.audited ORDER BY t.ord)
+        SELECT (SELECT version FROM state) AS index_version,
+               coalesce((SELECT json_agg(json_build_array(id, client_uuid)) FROM new), '[]')
+                   AS stored"""
+
+# The audit entries of replayed reports (:rows as for _INSERT, the audit_* columns).
+_AUDIT_REPLAYS = f"""
+        INSERT INTO audit_log ({audit.ENTRY_COLUMNS})
+        SELECT {audit.entry_values_sql("audit_", ref="t.")}
+          FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS t({_INPUT_COLUMNS}) ORDER BY t.ord"""
+
+_LOCK = f"SELECT pg_advisory_xact_lock({INTAKE_LOCK_KEY})"
+
+# What a batch reads before it writes, in one statement: the transaction's time (a batch's
+# reports are all reported at it), the calendar overrides from today on, the time limits of the
+# categories named (:codes), all issue categories (the message of an unknown one), the keys
+# stored earlier among :uuids and the facilities that exist among :ids.
+_CONTEXT = f"""
+        SELECT now() AS now,
+               (SELECT json_object_agg(o.day, o.working) FROM calendar_overrides o
+                 WHERE o.day >= CAST(now() AT TIME ZONE '{BEIJING_TZ_NAME}' AS date)) AS overrides,
+               (SELECT json_object_agg(c.code, {limits_json_sql("c")}) FROM categories c
+                 WHERE c.code = ANY(CAST(:codes AS varchar[])) AND c.kind = 'issue') AS limits,
+               (SELECT string_agg(code, ', ' ORDER BY code) FROM categories
+                 WHERE kind = 'issue') AS known,
+               (SELECT array_agg(client_uuid) FROM issues
+                 WHERE client_uuid = ANY(CAST(:uuids AS uuid[]))) AS stored,
+               (SELECT array_agg(id) FROM facilities
+                 WHERE id = ANY(CAST(:ids AS bigint[]))) AS facilities"""
+_EARLIER = """
+        SELECT id, client_uuid, category, location_source, source_x, source_y FROM issues
+         WHERE client_uuid = ANY(CAST(:uuids AS uuid[]))"""
 
 
 def key_to_uuid(key: str) -> uuid.UUID:
@@ -169,119 +253,191 @@ def key_to_uuid(key: str) -> uuid.UUID:
 
 def report_issue(session: Session, cache: GridIndexCache, actor: Actor, report: IssueReport,
                  audit_entry: dict | None = None) -> Reported:
-    """Store a report, or return the one already stored under the same client UUID.
+    """Store a report, or return the one already stored under the same client UUID: the batch
+    of one of :func:`report_steps`, on ``session`` (the caller commits). Raises the domain error
+    that refuses it."""
+    (outcome,) = run_sync(session, report_steps([Submission(actor, report, audit_entry)], cache,
+                                                session.info))
+    if isinstance(outcome, GridMapError):
+        raise outcome
+    return outcome
 
-    ``audit_entry`` (the keywords of :func:`gis.people.audit.record`, action included) is written
-    by the insert itself when it stores a new issue (``audited`` in the answer); otherwise, a
-    replay, the caller still has to record it.
 
-    Three statements on the intake's hot path: the category with any earlier issue under the key
-    (:func:`_category_and_earlier`), the insert (:data:`_INSERT`: the issue, its first event and
-    step, its facility link, and the check that the grid index used is current), and, by the
-    caller, the commit."""
-    client_uuid = report.client_uuid or uuid.uuid4()
-    audit_params = _audit_params(audit_entry)
-    category = _category_and_earlier(session, report.category, client_uuid)
-    if category.id is not None:  # this key was stored before: a retry
-        return _replay(category, report)
-    due_at, accept_due = _deadlines(session, category, report.urgency)
-    if report.facility_id is not None:
-        _check_facility(session, report.facility_id)
-    grids = cache.latest(session)
-    while True:
-        place = _NOWHERE if report.waits_for_photo else locate_point(
-            session, cache, report.x, report.y, report.crs, with_grid=False, grids=grids)
-        row = session.execute(_INSERT, _insert_params(client_uuid, report, place, category, actor,
-                                                      grids.index.version, due_at, accept_due)
-                              | audit_params).one()
-        if row.id is not None or row.index_version == grids.index.version:
+def report_steps(items: list[Submission], cache: GridIndexCache, info: dict,
+                 context: list[list[dict]] | None = None) -> Steps:
+    """Store a batch of reports (:mod:`gis.db.steps`); the result is one outcome per report, in
+    order: a :class:`Reported` (a new one with its answer read in its transaction), or the
+    domain error that refuses it (an unknown category or facility, a reused key with other
+    content), which leaves the others alone.
+
+    A report whose key is stored already (earlier, by another batch meanwhile, or earlier in
+    this batch) is a replay: the issue stored under it, if it is the same report. Round trips
+    per batch: the context (:func:`context_statements`: the time, the calendar, the categories,
+    the keys stored earlier, the facilities named; ``context`` when the caller sent them with
+    its own statements), then the lock, the insert, the new reports' answers and the commit
+    (one transaction; :data:`INTAKE_LOCK_KEY`); replays take one more."""
+    keys = [s.report.client_uuid for s in _keyed(items)]
+    if context is None:
+        context = yield context_statements([s.report for s in items])
+    ((ctx,),) = context
+    now, overrides, limits = ctx["now"], ctx["overrides"], ctx["limits"] or {}
+    stored, facilities = set(ctx["stored"] or ()), set(ctx["facilities"] or ())
+    known = ctx["known"]
+    outcomes: list = [None] * len(items)
+    new: list[int] = []
+    first_of_key: set[uuid.UUID] = set()
+    for i, item in enumerate(items):
+        report, key = item.report, keys[i]
+        if report.category not in limits:
+            outcomes[i] = UnknownCategory(
+                f"unknown issue category {report.category!r}; known: {known}",
+                zh=f"未知的事件类别 {report.category!r}；可用的类别：{known}")
+        elif key in stored or key in first_of_key:
+            continue  # a replay: answered once the batch's own keys are stored
+        elif report.facility_id is not None and report.facility_id not in facilities:
+            outcomes[i] = NotFound(f"facility {report.facility_id} does not exist",
+                                   zh=f"部件 {report.facility_id} 不存在")
+        else:
+            first_of_key.add(key)
+            new.append(i)
+    calendar = WorkCalendar({date.fromisoformat(d): w for d, w in (overrides or {}).items()})
+    written = yield from _insert(items, keys, new, cache, now, calendar, workday_end_of(info),
+                                 limits, outcomes)
+    for i in new:
+        if keys[i] in written:
+            issue_id, place, answer = written[keys[i]]
+            outcomes[i] = Reported(issue_id, created=True, category=items[i].report.category,
+                                   lon=place.lon, lat=place.lat, reported_at=now,
+                                   audited=items[i].audit_entry is not None, answer=answer)
+    replays = [i for i, o in enumerate(outcomes) if o is None]
+    if replays:
+        yield from _replays(items, keys, replays, outcomes)
+    return outcomes
+
+
+def context_statements(reports: list[IssueReport]) -> list[Statement]:
+    """What :func:`report_steps` reads before it writes (:data:`_CONTEXT`), to be sent in one
+    round trip (with the caller's own statements, if it likes)."""
+    keys = [r.client_uuid for r in _keyed_reports(reports)]
+    facility_ids = sorted({r.facility_id for r in reports if r.facility_id is not None})
+    return [Statement(_CONTEXT, {"codes": sorted({r.category for r in reports}), "uuids": keys,
+                                 "ids": facility_ids})]
+
+
+def _keyed(items: list[Submission]) -> list[Submission]:
+    _keyed_reports([s.report for s in items])
+    return items
+
+
+def _keyed_reports(reports: list[IssueReport]) -> list[IssueReport]:
+    """The reports, each with its client UUID: one of its own for a report sent without."""
+    for r in reports:
+        if r.client_uuid is None:
+            r.client_uuid = uuid.uuid4()
+    return reports
+
+
+def _insert(items, keys, new: list[int], cache: GridIndexCache, now, calendar, end, limits,
+            outcomes: list) -> Steps:
+    """Tag and insert the new reports ``new`` (indices into ``items``) and read their answers,
+    in one transaction; {key: (id, place, the answer's rows)} of those written. Tagged again
+    with a rebuilt index, in a transaction of their own, when the grids changed meanwhile. A
+    report that cannot be placed (a CRS or coordinates refused) gets its error in ``outcomes``."""
+    written: dict[uuid.UUID, tuple] = {}
+    grids = cache.peek()
+    if grids is None:
+        grids = yield Call(cache.latest)
+    todo = list(new)
+    while todo:
+        places = {}
+        for i in todo:
+            try:
+                places[i] = _place(items[i].report, cache, grids)
+            except GridMapError as refused:
+                outcomes[i] = refused
+        todo = [i for i in todo if i in places]
+        if not todo:
             break
-        grids = cache.get(session)  # the grids changed since this process built its index
-    if row.id is None:  # a concurrent retry with the same key won the race
-        return _replay(_by_client_uuid(session, client_uuid), report)
-    return Reported(row.id, created=True, category=report.category, lon=place.lon, lat=place.lat,
-                    reported_at=category.now, audited=audit_entry is not None)
+        rows = [_input_row(n, keys[i], items[i], places[i], *_deadlines(
+            now, limits[items[i].report.category][items[i].report.urgency], calendar, end))
+            for n, i in enumerate(todo)]
+        answers = [_new_answer_statement(items[i].actor, keys[i], items[i].report.category,
+                                         places[i], now) for i in todo]
+        # The lock is held for this one round trip: the insert, the answers and the commit.
+        results = yield [BEGIN, Statement(_LOCK, {}), Statement(_INSERT, {
+            "rows": _json(rows), "now": now, "index_version": grids.index.version,
+            "r": FACILITY_LINK_M, "note": REPORTED_NOTE,
+            "step": step_change(None, "reported").starts}),
+            *answers, COMMIT]
+        (result,) = results[2]
+        index_of = {keys[i]: n for n, i in enumerate(todo)}
+        for issue_id, key in result["stored"]:
+            key = uuid.UUID(key)
+            n = index_of[key]
+            written[key] = (issue_id, places[todo[n]], _split_answer(results[3 + n]))
+        if result["index_version"] == grids.index.version:
+            break
+        # The grids changed since this process built its index: the reports tagged with it
+        # were not written (those waiting for a photo were); tag them again.
+        todo = [i for i in todo if keys[i] not in written]
+        grids = yield Call(cache.get)
+    return written
 
 
-_NO_AUDIT = {"audited": False} | {k: None for k in audit.entry_params("write", username=None, prefix="audit_")}
+def _place(report: IssueReport, cache: GridIndexCache, grids):
+    return _NOWHERE if report.waits_for_photo else locate_point(
+        None, cache, report.x, report.y, report.crs, with_grid=False, grids=grids)
 
 
-def _audit_params(entry: dict | None) -> dict:
-    if entry is None:
-        return _NO_AUDIT
-    return {"audited": True} | audit.entry_params(**entry, prefix="audit_")
+def _new_answer_statement(actor: Actor | None, key: uuid.UUID, category: str, place,
+                          now) -> Statement:
+    """The answer to a new report, read in its own transaction by its key (its id is not known
+    when the statement is sent), in one statement: the issue as its reporter may read it
+    (:func:`gis.queries.reads.issue_statement`) with its possible duplicates from what the
+    insert knows (:func:`gis.issues.duplicates.nearby_statement`; none while it waits for its
+    photo's position) as ``_duplicates``."""
+    sql, params = reads.issue_statement(actor, client_uuid=key)
+    if place.lon is None:
+        return Statement(f"SELECT r.*, '[]'::json AS _duplicates FROM ({sql}) r", params)
+    nearby, nearby_params = duplicates.nearby_statement(
+        category, place.lon, place.lat, now, actor, exclude_key=key, public=actor is None)
+    return Statement(f"""
+        SELECT r.*, (SELECT coalesce(json_agg(d ORDER BY d.distance_m, d.id), '[]'::json)
+                       FROM ({nearby}) d) AS _duplicates
+          FROM ({sql}) r""", params | nearby_params)
 
 
-def read_back(session: Session, actor: Actor, stored: Reported) -> tuple[dict, list[dict]]:
-    """The answer to a report: the issue as the reporter may see it (as the public would, when
-    it lies outside their scope) and its possible duplicates. Read inside the report's own
-    transaction, before its commit, so a report costs one connection checkout."""
-    try:
-        row, _, _ = reads.get_issue(session, actor, stored.issue_id)
-    except Forbidden:
-        row, _, _ = reads.get_issue(session, None, stored.issue_id, public_read=True)
-    if not stored.created:
-        return row, duplicates.possible_duplicates(session, stored.issue_id, actor)
-    return row, duplicates.duplicates_of_new_report(session, stored.issue_id, stored.category,
-                                                    stored.lon, stored.lat, stored.reported_at, actor)
+def _split_answer(rows: list[dict]) -> tuple[list[dict], list[dict]]:
+    """The rows of :func:`_new_answer_statement` as those of the issue's read and of its
+    possible duplicates (each as :func:`gis.issues.duplicates.nearby_statement` gives it)."""
+    if not rows:
+        return [], []
+    row = dict(rows[0])
+    nearby = row.pop("_duplicates")
+    return [row], [d | {"reported_at": datetime.fromisoformat(d["reported_at"])} for d in nearby]
 
 
-def _insert_params(client_uuid: uuid.UUID, report: IssueReport, place, category, actor: Actor,
-                   index_version: int, due_at, accept_due) -> dict:
-    return {
-        "uuid": client_uuid, "category": report.category, "description": report.description,
-        "channel": report.channel, "contact": report.reporter_contact,
-        "photos": _json(report.photo_urls), "lon": place.lon, "lat": place.lat,
-        "source": "photo" if report.waits_for_photo else "report",
-        "no_place": report.waits_for_photo,  # no grid yet, so no index to be current
-        "crs": place.source_crs, "x": report.x, "y": report.y, "grid_id": place.grid_id,
-        "grid_version": place.grid_version, "method": place.method, "distance": place.distance_m,
-        "facility_id": report.facility_id, "facility_categories": list(category.facility_categories or []),
-        "deg": _degrees_covering(FACILITY_LINK_M, place.lat) if place.lat is not None else 0.0,
-        "r": FACILITY_LINK_M, "urgency": report.urgency, "now": category.now,
-        "due_at": due_at,  # none: no time limit, never overdue
-        "step": step_change(None, "reported").starts, "step_due": accept_due,
-        "actor": actor.id if actor else None, "note": REPORTED_NOTE, "index_version": index_version}
-
-
-def _deadlines(session: Session, category, urgency: str):
-    """The deadline promised to the resident (``due_at``) and the accept step's, counted from
-    the report (the transaction's ``now``) under the category's limits for ``urgency``."""
-    limits = {step: Limit(**spec) for step, spec in category.limits[urgency].items()}
-    calendar = WorkCalendar({date.fromisoformat(d): w for d, w in (category.overrides or {}).items()})
-    end = workday_end(session)
-    accept = limits.get(step_change(None, "reported").starts)
-    return (promised_due(category.now, limits, calendar, end),
-            deadline(category.now, accept, calendar, end) if accept else None)
-
-
-_CATEGORY_AND_EARLIER = text(f"""
-        SELECT now() AS now, {limits_json_sql("c")} AS limits, c.facility_categories,
-               (SELECT json_object_agg(o.day, o.working) FROM calendar_overrides o
-                 WHERE o.day >= CAST(now() AT TIME ZONE '{BEIJING_TZ_NAME}' AS date)) AS overrides,
-               e.id, e.category, e.location_source, e.source_x, e.source_y
-          FROM categories c LEFT JOIN issues e ON e.client_uuid = :u
-         WHERE c.code = :c AND c.kind = 'issue'""")
-
-
-def _category_and_earlier(session: Session, code: str, client_uuid: uuid.UUID):
-    """The issue category's limits and related facility categories, the calendar overrides from
-    today on and the transaction's time (``now``), with the issue stored earlier under
-    ``client_uuid`` if any (id, category, location_source, source_x, source_y; None when new).
-    One round trip: this is the intake's hot path."""
-    row = session.execute(_CATEGORY_AND_EARLIER, {"c": code, "u": client_uuid}).first()
-    if row is None:
-        known = session.execute(text(
-            "SELECT string_agg(code, ', ' ORDER BY code) FROM categories WHERE kind = 'issue'")).scalar()
-        raise UnknownCategory(f"unknown issue category {code!r}; known: {known}",
-                              zh=f"未知的事件类别 {code!r}；可用的类别：{known}")
-    return row
-
-
-def _by_client_uuid(session: Session, client_uuid: uuid.UUID):
-    return session.execute(text(
-        "SELECT id, category, location_source, source_x, source_y "
-        "FROM issues WHERE client_uuid = :u"), {"u": client_uuid}).first()
+def _replays(items, keys, replays: list[int], outcomes: list) -> Steps:
+    """Answer the reports whose key is stored (earlier, concurrently, or earlier in the batch):
+    the issue stored under it when it is the same report, else a conflict; the replays' audit
+    entries are written."""
+    (rows,) = yield [Statement(_EARLIER, {"uuids": sorted({keys[i] for i in replays}, key=str)})]
+    stored = {row["client_uuid"]: SimpleNamespace(**row) for row in rows}
+    audited = []
+    for i in replays:
+        if keys[i] not in stored:  # neither written nor found: gone again meanwhile
+            outcomes[i] = Conflict("the report could not be stored; send it again with the same key",
+                                   zh="上报未能保存，请使用同一幂等键重新发送")
+            continue
+        try:
+            outcomes[i] = _replay(stored[keys[i]], items[i].report)
+        except Conflict as exc:
+            outcomes[i] = exc
+            continue
+        if items[i].audit_entry is not None:
+            audited.append(_audit_columns(items[i].audit_entry) | {"ord": len(audited)})
+    if audited:
+        yield [Statement(_AUDIT_REPLAYS, {"rows": _json(audited)})]
 
 
 def _replay(existing, report: IssueReport) -> Reported:
@@ -298,6 +454,93 @@ def _replay(existing, report: IssueReport) -> Reported:
                        zh=f"该幂等键（Idempotency-Key）已用于事件 {existing.id}，但类别或位置不同；"
                           "新的上报请使用新的键")
     return Reported(existing.id, created=False)
+
+
+def _input_row(n: int, key: uuid.UUID, item: Submission, place, due_at, accept_due) -> dict:
+    report = item.report
+    return {
+        "ord": n, "uuid": str(key), "category": report.category, "description": report.description,
+        "channel": report.channel, "contact": report.reporter_contact, "photos": report.photo_urls,
+        "lon": place.lon, "lat": place.lat,
+        "source": "photo" if report.waits_for_photo else "report",
+        "no_place": report.waits_for_photo,  # no grid yet, so no index to be current
+        "crs": place.source_crs, "x": report.x, "y": report.y, "grid_id": place.grid_id,
+        "grid_version": place.grid_version, "method": place.method, "distance": place.distance_m,
+        "facility_id": report.facility_id,
+        "deg": _degrees_covering(FACILITY_LINK_M, place.lat) if place.lat is not None else 0.0,
+        "urgency": report.urgency,
+        "due_at": due_at and due_at.isoformat(),  # none: no time limit, never overdue
+        "step_due": accept_due and accept_due.isoformat(),
+        "actor": item.actor.id if item.actor else None,
+        **_audit_columns(item.audit_entry)}
+
+
+def _audit_columns(entry: dict | None) -> dict:
+    if entry is None:
+        return {"audited": False}
+    return {"audited": True} | audit.entry_params(**entry, prefix="audit_")
+
+
+def _deadlines(now: datetime, spec: dict, calendar: WorkCalendar, end):
+    """The deadline promised to the resident (``due_at``) and the accept step's, counted from
+    the report (``now``, the transaction's time) under the category's limits ``spec`` (for the
+    report's urgency)."""
+    limits = {step: Limit(**s) for step, s in spec.items()}
+    accept = limits.get(step_change(None, "reported").starts)
+    return (promised_due(now, limits, calendar, end),
+            deadline(now, accept, calendar, end) if accept else None)
+
+
+def read_back(session: Session, actor: Actor, stored: Reported) -> tuple[dict, list[dict]]:
+    """The answer to a report (:func:`answer_steps`) on ``session``."""
+    return run_sync(session, answer_steps([(actor, stored)]))[0]
+
+
+def answer_steps(stored: list[tuple[Actor | None, Reported]]) -> Steps:
+    """The answers to stored reports, each for its reporter: the issue as they may see it (as
+    the public would, when it lies outside their scope) and its possible duplicates. A new
+    report's were read in its own transaction (:func:`report_steps`); the others' take a round
+    trip (two for replays, three when some lie outside their reporter's scope)."""
+    replays = [r.issue_id for _, r in stored if r.answer is None and not r.created]
+    positions: dict[int, dict] = {}
+    if replays:
+        (rows,) = yield [Statement(duplicates.POSITIONS_SQL, {"ids": replays})]
+        positions = {row["id"]: row for row in rows}
+    unread = [n for n, (_, r) in enumerate(stored) if r.answer is None]
+    if unread:
+        results = yield [Statement(*s) for n in unread for s in (
+            reads.issue_statement(stored[n][0], stored[n][1].issue_id),
+            _duplicates_statement(stored[n][0], stored[n][1], positions.get(stored[n][1].issue_id)))]
+        for k, n in enumerate(unread):
+            stored[n][1].answer = (results[2 * k], results[2 * k + 1])
+    answers, outside = [], []
+    for n, (actor, r) in enumerate(stored):
+        try:
+            row = reads.issue_from_rows(r.answer[0], actor, r.issue_id)[0]
+        except Forbidden:
+            row = None
+            outside.append(n)
+        answers.append([row, duplicates.nearby_from_rows(r.answer[1])])
+    if outside:
+        public = yield [Statement(*reads.issue_statement(None, stored[n][1].issue_id, public_read=True))
+                        for n in outside]
+        for n, rows in zip(outside, public, strict=True):
+            answers[n][0] = reads.issue_from_rows(rows, None, stored[n][1].issue_id)[0]
+    return [tuple(a) for a in answers]
+
+
+def _duplicates_statement(actor: Actor | None, r: Reported, position: dict | None) -> tuple[str, dict]:
+    """The possible duplicates of a new report from what its insert knew; of a replay from its
+    stored position (none while it waits for its photo's)."""
+    if not r.created:
+        if position is None:
+            return "", {}
+        r = Reported(r.issue_id, False, position["category"], position["lon"], position["lat"],
+                     position["reported_at"])
+    if r.lon is None or r.lat is None:
+        return "", {}
+    return duplicates.nearby_statement(r.category, r.lon, r.lat, r.reported_at, actor,
+                                       exclude=r.issue_id, public=actor is None)
 
 
 def place_from_photo(session: Session, cache: GridIndexCache, issue_id: int, lon: float,
@@ -340,11 +583,6 @@ def _degrees_covering(metres: float, lat: float) -> float:
     """A box half-width in degrees that surely holds every point within ``metres`` (GiST prefilter
     before the exact geography distance); longitude degrees shrink with cos(lat)."""
     return 2 * metres / (111_320 * max(math.cos(math.radians(abs(lat))), 0.05))
-
-
-def _check_facility(session: Session, facility_id: int) -> None:
-    if session.execute(text("SELECT 1 FROM facilities WHERE id = :i"), {"i": facility_id}).first() is None:
-        raise NotFound(f"facility {facility_id} does not exist", zh=f"部件 {facility_id} 不存在")
 
 
 def _json(value) -> str:

@@ -44,8 +44,11 @@ ACTIONS = {
 ENTRY_COLUMNS = "username, action, target, address, outcome, detail"
 
 
-def entry_values_sql(prefix: str = "") -> str:
-    return f":{prefix}u, :{prefix}a, :{prefix}t, :{prefix}addr, :{prefix}o, CAST(:{prefix}d AS jsonb)"
+def entry_values_sql(prefix: str = "", ref: str = ":") -> str:
+    """The values of :data:`ENTRY_COLUMNS` from the parameters of :func:`entry_params` (``ref``
+    ":"), or from columns of those names (``ref`` "t." for a row source ``t``)."""
+    r = ref + prefix
+    return f"{r}u, {r}a, {r}t, {r}addr, {r}o, CAST({r}d AS jsonb)"
 
 
 def entry_params(action: str, *, username: str | None, address: str | None = None,

@@ -17,10 +17,12 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from types import SimpleNamespace
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from gis.db.steps import Statement, Steps
 from gis.errors import AccountLocked, Unauthorized
 from gis.people import audit
 from gis.people.actors import ACTOR_SQL, Actor, actor_from_row, load_actor, load_actor_by_id
@@ -143,31 +145,51 @@ def start_session(session: Session, actor: Actor, *, kind: str, address: str | N
     return Started(token, session_id, expires_at, password_change_only, actor)
 
 
-# The live session of a token with its user as an actor, in one round trip: not revoked, not
-# expired, not idle too long, started after the user's last password change, the user active.
-_LIVE_SESSION_SQL = text(f"""
-    SELECT s.id AS session_id, s.password_change_only AS session_password_change_only,
+# The live sessions of tokens (:hs, their digests) with their users as actors, in one round
+# trip: not revoked, not expired, not idle too long, started after the user's last password
+# change, the user active.
+_LIVE_SESSIONS_SQL = f"""
+    SELECT s.token_hash, s.id AS session_id,
+           s.password_change_only AS session_password_change_only,
            s.last_seen_at < now() - make_interval(secs => :touch) AS stale, a.*
       FROM sessions s JOIN users su ON su.id = s.user_id,
            LATERAL ({ACTOR_SQL} WHERE u.id = s.user_id AND u.active) a
-     WHERE s.token_hash = :h AND s.revoked_at IS NULL AND s.expires_at > now()
-       AND s.last_seen_at > now() - make_interval(mins => :idle)
-       AND s.created_at >= su.sessions_valid_after AND su.active""")
+     WHERE s.token_hash = ANY(CAST(:hs AS char(64)[])) AND s.revoked_at IS NULL
+       AND s.expires_at > now() AND s.last_seen_at > now() - make_interval(mins => :idle)
+       AND s.created_at >= su.sessions_valid_after AND su.active"""
+_LIVE_SESSION_SQL = text(_LIVE_SESSIONS_SQL)
+_TOUCH_SQL = "UPDATE sessions SET last_seen_at = now() WHERE id = ANY(CAST(:ids AS bigint[]))"
 
 
 def resolve(session: Session, token: str, policy: SessionPolicy) -> tuple[Actor | None, bool]:
     """The actor of a live session: not revoked, not expired, not idle too long, started after the
     user's last password change, the user active (None otherwise); and whether its last use was
     written (the caller commits that, so a reader's session stays alive)."""
-    row = session.execute(_LIVE_SESSION_SQL, {"h": token_digest(token), "idle": policy.idle_minutes,
+    row = session.execute(_LIVE_SESSION_SQL, {"hs": [token_digest(token)], "idle": policy.idle_minutes,
                                               "touch": policy.touch_seconds}).first()
     if row is None:
         return None, False
     if row.stale:
-        session.execute(text("UPDATE sessions SET last_seen_at = now() WHERE id = :i"),
-                        {"i": row.session_id})
+        session.execute(text(_TOUCH_SQL), {"ids": [row.session_id]})
+    return _actor_of(row), bool(row.stale)
+
+
+def resolve_steps(tokens: list[str], policy: SessionPolicy) -> Steps:
+    """:func:`resolve` for several tokens at once (:mod:`gis.db.steps`): the actor of each, None
+    for a dead one; the last use of the stale ones written in the caller's transaction."""
+    digests = [token_digest(t) for t in tokens]
+    (rows,) = yield [Statement(_LIVE_SESSIONS_SQL, {
+        "hs": sorted(set(digests)), "idle": policy.idle_minutes, "touch": policy.touch_seconds})]
+    live = {r["token_hash"]: SimpleNamespace(**r) for r in rows}
+    stale = sorted({r.session_id for r in live.values() if r.stale})
+    if stale:
+        yield [Statement(_TOUCH_SQL, {"ids": stale})]
+    return [_actor_of(live[d]) if d in live else None for d in digests]
+
+
+def _actor_of(row) -> Actor:
     return actor_from_row(row, session_id=row.session_id,
-                          password_change_only=row.session_password_change_only), bool(row.stale)
+                          password_change_only=row.session_password_change_only)
 
 
 def log_out(session: Session, actor: Actor, *, address: str | None) -> None:

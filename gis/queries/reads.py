@@ -311,15 +311,27 @@ def get_issue(session: Session, actor: Actor | None, issue_id: int, *,
     """One issue as ``actor`` may see it; whether they may see its personal data; whether
     personal data is in view (an audited reveal). 404 when it does not exist, 403 when it is
     outside the reader's scope."""
-    where = Where(["i.id = :id"], {"id": issue_id})
+    sql, params = issue_statement(actor, issue_id, public_read=public_read)
+    return issue_from_rows(session.execute(cached_text(sql), params).mappings().all(), actor, issue_id)
+
+
+def issue_statement(actor: Actor | None, issue_id: int | None = None, *,
+                    public_read: bool = False, client_uuid=None) -> tuple[str, dict]:
+    """The SQL and parameters of :func:`get_issue` (for :mod:`gis.db.steps`); the issue by its
+    ``client_uuid`` instead of its id (a report's answer read before its id is known)."""
+    where = Where(["i.id = :id"], {"id": issue_id}) if client_uuid is None else \
+        Where(["i.client_uuid = CAST(:key AS uuid)"], {"key": client_uuid})
     scope, params = read_scope_sql(actor, public_read=public_read)
     personal, personal_params = personal_column(actor)
-    row = session.execute(cached_text(
-        f"SELECT {select_list(API_FIELDS)}, {personal}, ({scope}) AS _readable "
-        f"FROM {ISSUE_FROM} WHERE {where.sql}"), where.params | params | personal_params).mappings().first()
-    if row is None:
+    return (f"SELECT {select_list(API_FIELDS)}, {personal}, ({scope}) AS _readable "
+            f"FROM {ISSUE_FROM} WHERE {where.sql}"), where.params | params | personal_params
+
+
+def issue_from_rows(rows, actor: Actor | None, issue_id: int) -> tuple[dict, bool, bool]:
+    """:func:`get_issue`'s answer from the rows of :func:`issue_statement`."""
+    if not rows:
         raise NotFound(f"no issue with id {issue_id}", zh=f"未找到：事件 {issue_id}")
-    row = _decode_json(dict(row))
+    row = _decode_json(dict(rows[0]))
     if not row.pop("_readable"):
         raise Forbidden(f"issue {issue_id} is outside what you may read",
                         zh=f"事件 {issue_id} 不在您的查看范围内")

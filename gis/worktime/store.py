@@ -30,7 +30,12 @@ Limits = dict[str, dict[str, Limit]]
 
 
 def workday_end(session: Session) -> time:
-    return session.info.get(WORKDAY_END_KEY, DEFAULT_WORKDAY_END)
+    return workday_end_of(session.info)
+
+
+def workday_end_of(info: dict) -> time:
+    """The end of the working day in a session's ``info`` (the settings' session_info())."""
+    return info.get(WORKDAY_END_KEY, DEFAULT_WORKDAY_END)
 
 
 def workday_start(session: Session) -> time:

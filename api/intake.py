@@ -1,0 +1,339 @@
+"""The intake's group commit: the reports one server process receives at once are written in one
+transaction, on the event loop.
+
+Each ``POST /api/v1/issues`` validates its body and hands the report to the process's
+:class:`GroupCommit`, then waits. A writer task (:data:`WRITERS` per process) takes every
+report waiting (up to :data:`MAX_BATCH`) and, on its own psycopg connection (asyncio, no
+thread pool, no ORM), checks the bearer tokens of the batch in one statement
+(:func:`gis.people.sessions.resolve_steps`) sent with the reports' context, then stores the
+reports in one transaction (:func:`gis.issues.reporting.report_steps`: the lock, one multi-row
+insert, each new report's answer, the commit: one round trip); only then is each request
+answered (:func:`gis.issues.reporting.answer_steps`, each for its own reporter), so nothing
+answered 201 or 200 can be lost. While a batch is written the next one gathers: the busier the process,
+the bigger its batches. A report the domain refuses (unknown category, a reused key with other
+content) is answered with its error and leaves the others alone; a batch the database refuses
+as a whole is written again report by report, so that only the bad one fails. A batch that
+dies before its commit (the connection lost) answers every one of its requests with 503 and
+none of them is stored: the tablets send them again with the same keys.
+
+Callers authenticated otherwise than by a bearer token (the session cookie with its CSRF token,
+HTTP Basic) are checked first, in a thread-pool hop as on every route (:mod:`api.deps`).
+
+:class:`SessionIntake` does the same on a request's session (tests run every request on their
+own rolled-back connection; ``tests/conftest.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from psycopg.pq import TransactionStatus
+from sqlalchemy.orm import Session, sessionmaker
+
+from api.deps import (
+    _logged_in,
+    _own_password,
+    client_address,
+    current_actor_here,
+    unauthorized,
+)
+from gis.db.steps import pipeline, run_async, run_sync
+from gis.errors import DatabaseUnavailable, GridMapError
+from gis.geotag.index_cache import GridIndexCache
+from gis.issues import reporting
+from gis.people import sessions
+from gis.people.actors import Actor
+
+log = logging.getLogger("gridmap.intake")
+MAX_BATCH = 256  # reports per transaction; more wait for the next one
+RETRIES = 3  # a batch PostgreSQL aborted as a deadlock or serialization failure is written again
+# Batches a process writes at once, each on its own connection: while one waits for its insert
+# (inserts take turns: reporting.INTAKE_LOCK_KEY), the next could check its callers and read its
+# context. One: on this 2-core machine more writers made smaller batches and cost more CPU per
+# report for no more throughput (bench/README.md, "intake.py").
+WRITERS = 1
+
+
+@dataclass
+class Pending:
+    """A report waiting for its batch: its caller (a bearer token to check with the batch, or an
+    actor checked already) and the request's audit entry (without the username: the caller's)."""
+
+    report: reporting.IssueReport | GridMapError  # a refusal is answered once the caller passes
+    token: str | None
+    actor: Actor | None
+    address: str
+    target: str
+
+
+@dataclass
+class Answer:
+    outcome: reporting.Reported | Exception
+    actor: Actor | None = None
+    row: dict | None = None
+    nearby: list[dict] | None = None
+
+
+def pending(request: Request, report: reporting.IssueReport | GridMapError,
+            actor: Actor | None = None) -> Pending:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    bearer = token.strip() if scheme.lower() == "bearer" and actor is None else None
+    return Pending(report, bearer or None, actor, client_address(request),
+                   f"{request.method} {request.url.path}")
+
+
+def uses_bearer(request: Request) -> bool:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and bool(token.strip())
+
+
+class GroupCommit:
+    """One per server process (``app.state.intake``), made by the lifespan."""
+
+    def __init__(self, conninfo: str, sessions_: sessionmaker[Session], cache: GridIndexCache,
+                 policy: sessions.SessionPolicy, info: dict, writers: int = WRITERS):
+        self.conninfo = conninfo
+        self.sessions = sessions_
+        self.cache = cache
+        self.policy = policy
+        self.info = info
+        self.writers = writers
+        self._queue: list[tuple[Pending, asyncio.Future]] = []
+        self._wake = asyncio.Event()
+        self._writers: list[asyncio.Task] = []
+        self._idle: list = []  # connections of writers between batches
+        self.dropped = 0  # connections lost (a batch that died with its connection)
+        self.batches = 0  # batches written (tests, metrics)
+        self.largest = 0  # the most reports one batch held
+        self.retried = 0  # batches written again after a deadlock or serialization failure
+
+    # -- the requests' side ----------------------------------------------------------------------
+    async def report(self, request: Request, report: reporting.IssueReport | GridMapError) -> Answer:
+        actor = None
+        if not uses_bearer(request):
+            actor = await _in_thread(self._check_caller_on_own_session, request)
+        if isinstance(report, GridMapError) and actor is not None:
+            raise report
+        return await self.submit(pending(request, report, actor))
+
+    async def submit(self, item: Pending) -> Answer:
+        future = asyncio.get_running_loop().create_future()
+        self._queue.append((item, future))
+        self._wake.set()
+        self._writers = [w for w in self._writers if not w.done()]
+        if len(self._writers) < self.writers:
+            self._writers.append(asyncio.create_task(self._write_forever()))
+        return await future
+
+    async def check_caller(self, request: Request) -> None:
+        """401 or 403 for a caller who may not report (the body was refused before the endpoint
+        ran: :class:`api.deps.ActorInEndpointRoute`)."""
+        await _in_thread(self._check_caller_on_own_session, request)
+
+    def _check_caller_on_own_session(self, request: Request) -> Actor:
+        with self.sessions() as session:
+            actor = current_actor_here(request, session)
+            session.info.pop("audit_write", None)  # written with the report
+            session.commit()  # a session's last use
+            return actor
+
+    async def close(self) -> None:
+        for writer in self._writers:
+            writer.cancel()
+        while self._idle:
+            await self._idle.pop().close()
+
+    # -- the writer --------------------------------------------------------------------------------
+    async def _write_forever(self) -> None:
+        while True:
+            while not self._queue:
+                self._wake.clear()
+                await self._wake.wait()
+            batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+            try:
+                answers = await self._write_batch([p for p, _ in batch])
+            except Exception as exc:  # noqa: BLE001  every waiting request hears of it
+                answers = [Answer(exc)] * len(batch)
+            for (_, future), answer in zip(batch, answers, strict=True):
+                if not future.done():
+                    future.set_result(answer)
+
+    async def _write_batch(self, batch: list[Pending]) -> list[Answer]:
+        import psycopg
+        from psycopg import errors
+
+        self.batches += 1
+        self.largest = max(self.largest, len(batch))
+        try:
+            conn = await self._connection()
+        except psycopg.OperationalError as exc:
+            raise DatabaseUnavailable(f"the database cannot be reached: {exc}") from exc
+        try:
+            for attempt in range(RETRIES + 1):
+                try:
+                    answers = await self._store(conn, batch)
+                    break
+                except (errors.DeadlockDetected, errors.SerializationFailure):
+                    if attempt == RETRIES:
+                        raise
+                    self.retried += 1
+                    log.warning("a report batch was aborted by the database; writing it again")
+            answers = await self._answer(conn, answers)
+        except psycopg.OperationalError as exc:
+            await self._drop(conn)
+            raise DatabaseUnavailable(f"the database cannot be reached: {exc}") from exc
+        except psycopg.Error as exc:
+            self._idle.append(conn)  # rolled back (_store)
+            if len(batch) == 1:
+                raise
+            # The kind of error only: the server's message may quote a report's values.
+            log.error("a report batch of %d failed (%s, SQLSTATE %s); writing its reports one "
+                      "by one", len(batch), type(exc).__name__, exc.sqlstate)
+            return [await self._write_alone(p) for p in batch]
+        except BaseException:
+            self._idle.append(conn)  # rolled back (_store)
+            raise
+        self._idle.append(conn)
+        return answers
+
+    async def _write_alone(self, item: Pending) -> Answer:
+        try:
+            (answer,) = await self._write_batch([item])
+        except Exception as exc:  # noqa: BLE001  this report's own answer
+            return Answer(exc)
+        return answer
+
+    async def _store(self, conn, batch: list[Pending]) -> list[Answer]:
+        """Check the callers and store their reports (one transaction: committed on return)."""
+        try:
+            tokens = [p.token for p in batch if p.token is not None]
+            auth = sessions.resolve_steps(tokens, self.policy)
+            check = next(auth)
+            context = reporting.context_statements(
+                [p.report for p in batch if not isinstance(p.report, GridMapError)])
+            rows = await pipeline(conn, check + context)  # one round trip for both
+            actors = iter(await run_async(conn, auth, self._call, started=rows[:len(check)]))
+            refusals, accepted = [], []
+            for p in batch:
+                actor = next(actors) if p.token is not None else p.actor
+                refusals.append(_admitted(p, actor))
+                if refusals[-1] is None:
+                    accepted.append(reporting.Submission(actor, p.report, {
+                        "action": "write", "username": actor.username, "address": p.address,
+                        "target": p.target}))
+            outcomes = await run_async(conn, reporting.report_steps(
+                accepted, self.cache, self.info, context=rows[len(check):]),
+                self._call) if accepted else []
+        except BaseException:
+            if not conn.closed and conn.info.transaction_status != TransactionStatus.IDLE:
+                with contextlib.suppress(Exception):  # a lost connection is dropped by the caller
+                    await conn.execute("ROLLBACK")
+            raise
+        stored = iter(zip(accepted, outcomes, strict=True))
+        answers = []
+        for refusal in refusals:
+            if refusal is None:
+                submission, outcome = next(stored)
+                refusal = Answer(outcome, submission.actor)
+            answers.append(refusal)
+        return answers
+
+    async def _answer(self, conn, answers: list[Answer]) -> list[Answer]:
+        """Read each stored report for its reporter (after the commit)."""
+        stored = [a for a in answers if isinstance(a.outcome, reporting.Reported)]
+        if stored:
+            reads = await run_async(conn, reporting.answer_steps(
+                [(a.actor, a.outcome) for a in stored]), self._call)
+            for a, (row, nearby) in zip(stored, reads, strict=True):
+                a.row, a.nearby = row, nearby
+        return answers
+
+    async def _connection(self):
+        """A connection of the writers' own (autocommit: the steps open their transactions)."""
+        import psycopg
+
+        while self._idle:
+            conn = self._idle.pop()
+            if not conn.closed:
+                return conn
+        return await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True)
+
+    async def _drop(self, conn) -> None:
+        self.dropped += 1
+        with contextlib.suppress(Exception):  # it is gone already
+            await conn.close()
+
+    async def _call(self, fn: Callable[[Session], Any]) -> Any:
+        """A step that needs a sync session (a rebuild of the grid index), in a thread."""
+        def on_own_session():
+            with self.sessions() as session:
+                return fn(session)
+
+        return await _in_thread(on_own_session)
+
+
+def _admitted(p: Pending, actor: Actor | None) -> Answer | None:
+    """None when ``actor`` may report ``p``; else the answer refusing it (401, 403, or the
+    report's own refusal, which a caller hears only once they pass)."""
+    if actor is None and p.token is not None:
+        return Answer(unauthorized("The access token is invalid, expired or ended; log in again.",
+                                   "登录凭证无效、已过期或已失效，请重新登录。"))
+    try:
+        _own_password(_logged_in(actor))
+    except Exception as exc:  # noqa: BLE001  the refusal is the answer
+        return Answer(exc, actor)
+    if isinstance(p.report, GridMapError):
+        return Answer(p.report, actor)
+    return None
+
+
+class SessionIntake:
+    """The intake on a request's session, one report per transaction (the tests' connection)."""
+
+    def __init__(self, session: Session):
+        self.session = session
+
+    async def report(self, request: Request, report: reporting.IssueReport | GridMapError) -> Answer:
+        return await _in_thread(self._report, request, report)
+
+    async def check_caller(self, request: Request) -> None:
+        await _in_thread(current_actor_here, request, self.session)
+        self.session.info.pop("audit_write", None)
+
+    def _report(self, request: Request, report) -> Answer:
+        session = self.session
+        actor = current_actor_here(request, session)
+        if isinstance(report, GridMapError):
+            raise report
+        entry = session.info.pop("audit_write", None)
+        submission = reporting.Submission(actor, report, entry and {"action": "write", **entry})
+        (outcome,) = run_sync(session, reporting.report_steps([submission], request.app.state.grid_cache,
+                                                              session.info))
+        if isinstance(outcome, Exception):
+            raise outcome
+        row, nearby = reporting.read_back(session, actor, outcome)
+        session.commit()
+        return Answer(outcome, actor, row, nearby)
+
+
+async def get_intake(request: Request) -> GroupCommit | SessionIntake:
+    """The process's group commit (tests replace it with a :class:`SessionIntake`)."""
+    intake = request.app.state.intake
+    request.state.intake = intake
+    return intake
+
+
+IntakeDep = Annotated[Any, Depends(get_intake)]
+
+
+async def _in_thread(fn, *args):
+    from starlette.concurrency import run_in_threadpool
+
+    return await run_in_threadpool(fn, *args)
+

@@ -1,0 +1,337 @@
+"""The intake's group commit (api.intake.GroupCommit): reports waiting together are written in one
+transaction, each answered only after it committed, each stored exactly once.
+
+These tests commit (the group commit writes on a connection of its own, as in a server) and
+delete what they add (tests.conftest.committed_changes). Reports are handed to the group commit
+directly, all before its writer runs, so that they form one batch (checked), and, for the
+wiring, sent as concurrent HTTP requests to the app.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import text
+
+from api.intake import GroupCommit, Pending
+from gis.db.engine import libpq_url, session_factory
+from gis.errors import Conflict, DatabaseUnavailable, NotFound, UnknownCategory
+from gis.geotag.index_cache import GridIndexCache
+from gis.issues import reporting
+from gis.issues.reporting import IssueReport, Reported
+from gis.people import sessions
+from gis.people.actors import load_actor
+from gis.queries import reads, rollup
+from tests.conftest import committed_changes
+
+WORKERS = ("worker01", "worker03", "worker05", "worker09")
+
+
+@pytest.fixture(scope="module")
+def tokens(demo_engine) -> dict[str, str]:
+    """A bearer token per demo worker (sessions are not part of the demo's fingerprint)."""
+    out = {}
+    with session_factory(demo_engine)() as session:
+        for name in WORKERS:
+            actor, _ = load_actor(session, name)
+            out[name] = sessions.start_session(session, actor, kind="token", address="test",
+                                               policy=sessions.SessionPolicy()).token
+        session.commit()
+    return out
+
+
+@pytest.fixture(scope="module")
+def points(demo_engine) -> list[tuple[float, float]]:
+    """A point inside each current grid."""
+    with demo_engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(text(
+            "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) AS p FROM grids "
+            "WHERE valid_to IS NULL ORDER BY code) g"))]
+
+
+def group_commit(app_database_url: str, demo_engine) -> GroupCommit:
+    return GroupCommit(libpq_url(app_database_url), session_factory(demo_engine), GridIndexCache(),
+                       sessions.SessionPolicy(), {})
+
+
+def report(point, category="garbage", key=None, **fields) -> IssueReport:
+    return IssueReport(point[0], point[1], category, client_uuid=key or uuid.uuid4(),
+                       **{"description": "batch test"} | fields)
+
+
+def waiting(token: str, r) -> Pending:
+    return Pending(r, token, None, "127.0.0.1", "POST /api/v1/issues")
+
+
+async def _at_once(*commits_and_items):
+    """Hand every report to its group commit before any writer runs; close them afterwards."""
+    try:
+        return await asyncio.gather(*(gc.submit(item) for gc, items in commits_and_items
+                                      for item in items))
+    finally:
+        for gc, _ in commits_and_items:
+            await gc.close()
+
+
+def _stored(engine, keys) -> dict[uuid.UUID, int]:
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT client_uuid, count(*) FROM issues "
+                                 "WHERE client_uuid = ANY(:k) GROUP BY client_uuid"),
+                            {"k": list(keys)}).all()
+    return dict(rows)
+
+
+def test_a_batch_stores_each_report_once_and_answers_each_as_a_single_report_would(
+        demo_engine, app_database_url, tokens, points):
+    gc = group_commit(app_database_url, demo_engine)
+    items = [waiting(tokens[WORKERS[n % len(WORKERS)]], report(points[n % len(points)],
+                                                            reporter_contact="13800138000"))
+             for n in range(12)]
+    with committed_changes(demo_engine):
+        answers = asyncio.run(_at_once((gc, items)))
+        assert gc.batches == 1 and gc.largest == 12
+        keys = [i.report.client_uuid for i in items]
+        assert _stored(demo_engine, keys) == {k: 1 for k in keys}
+        with session_factory(demo_engine)() as session:
+            for answer in answers:
+                assert isinstance(answer.outcome, Reported) and answer.outcome.created
+                assert answer.actor.username in WORKERS
+                # the answer a report alone gets: read with its reporter's scope and masking
+                alone = reporting.read_back(session, answer.actor, Reported(
+                    answer.outcome.issue_id, created=False))
+                assert (answer.row, answer.nearby) == alone
+                expected, personal, _ = _as_reporter_sees(session, answer)
+                assert answer.row == expected
+                assert (answer.row.get("reporter_contact") == "13800138000") == personal
+            audited = session.execute(text(
+                "SELECT count(*) FROM audit_log WHERE action = 'write' AND target = "
+                "'POST /api/v1/issues' AND at >= now() - interval '1 hour' AND username = ANY(:u)"),
+                {"u": list(WORKERS)}).scalar()
+            assert audited >= 12
+            assert rollup.check(session) == []
+
+
+def _as_reporter_sees(session, answer):
+    try:
+        return reads.get_issue(session, answer.actor, answer.outcome.issue_id)
+    except Exception:  # noqa: BLE001  outside their scope: what the public sees
+        return reads.get_issue(session, None, answer.outcome.issue_id, public_read=True)
+
+
+def test_the_same_key_twice_in_a_batch_stores_one_issue(demo_engine, app_database_url, tokens,
+                                                         points):
+    gc = group_commit(app_database_url, demo_engine)
+    key, other = uuid.uuid4(), uuid.uuid4()
+    token = tokens["worker05"]
+    items = [waiting(token, report(points[0], key=key)), waiting(token, report(points[0], key=key)),
+             waiting(token, report(points[1], key=other)),
+             waiting(token, report(points[1], "noise", key=other))]  # same key, other report
+    with committed_changes(demo_engine):
+        first, replay, kept, conflict = asyncio.run(_at_once((gc, items)))
+        assert gc.batches == 1
+        assert first.outcome.created and not replay.outcome.created
+        assert replay.outcome.issue_id == first.outcome.issue_id
+        assert replay.row == first.row  # a replay is answered as the original was
+        assert kept.outcome.created and isinstance(conflict.outcome, Conflict)
+        assert _stored(demo_engine, [key, other]) == {key: 1, other: 1}
+
+
+def test_a_refused_report_leaves_the_rest_of_its_batch_alone(demo_engine, app_database_url,
+                                                              tokens, points):
+    gc = group_commit(app_database_url, demo_engine)
+    token = tokens["worker03"]
+    good = [report(points[n]) for n in range(4)]
+    items = [waiting(token, good[0]), waiting(token, report(points[0], "no_such_category")),
+             waiting(token, good[1]), waiting(token, report(points[0], facility_id=2_000_000_000)),
+             waiting("dead-token", report(points[2])), waiting(token, good[2]),
+             waiting(token, Conflict("refused by the domain before the batch")),
+             waiting(token, report(points[3], crs="nonsense")), waiting(token, good[3])]
+    with committed_changes(demo_engine):
+        answers = asyncio.run(_at_once((gc, items)))
+        assert gc.batches == 1
+        kinds = [type(a.outcome).__name__ for a in answers]
+        assert kinds == ["Reported", "UnknownCategory", "Reported", "NotFound",
+                         "LocalizedHTTPException", "Reported", "Conflict", "UnknownCRS", "Reported"]
+        assert answers[4].outcome.status_code == 401
+        assert isinstance(answers[1].outcome, UnknownCategory) and "garbage" in str(answers[1].outcome)
+        assert isinstance(answers[3].outcome, NotFound)
+        keys = [r.client_uuid for r in good]
+        assert _stored(demo_engine, keys) == {k: 1 for k in keys}
+        refused = [items[n].report.client_uuid for n in (1, 3, 4, 7)]
+        assert _stored(demo_engine, refused) == {}
+
+
+def test_text_with_nul_and_huge_facility_ids_are_refused_before_the_database(
+        demo_engine, app_database_url, tokens, points):
+    """Values PostgreSQL would refuse (it would fail the whole batch) are the report's own 4xx."""
+    from gis.errors import InvalidParameter
+
+    with pytest.raises(InvalidParameter, match="NUL"):
+        report(points[0], description="井盖\x00坏了")
+    gc = group_commit(app_database_url, demo_engine)
+    token = tokens["worker03"]
+    items = [waiting(token, report(points[0], facility_id=2_147_483_648)),
+             waiting(token, report(points[1]))]
+    with committed_changes(demo_engine):
+        huge, good = asyncio.run(_at_once((gc, items)))
+        assert isinstance(huge.outcome, NotFound) and good.outcome.created
+
+
+def test_a_batch_the_database_refuses_is_written_again_report_by_report(
+        demo_engine, app_database_url, tokens, points):
+    """A report the domain lets through but PostgreSQL refuses (a contact longer than its column:
+    the API's schema stops it, a caller of the domain might not) fails alone."""
+    import psycopg
+
+    gc = group_commit(app_database_url, demo_engine)
+    token = tokens["worker05"]
+    good = [report(points[5]), report(points[6])]
+    items = [waiting(token, good[0]), waiting(token, report(points[5], reporter_contact="1" * 300)),
+             waiting(token, good[1])]
+    with committed_changes(demo_engine):
+        first, bad, second = asyncio.run(_at_once((gc, items)))
+        assert gc.batches == 4  # the batch, then each report alone
+        assert isinstance(bad.outcome, psycopg.errors.StringDataRightTruncation)
+        assert first.outcome.created and second.outcome.created
+        keys = [r.client_uuid for r in good]
+        assert _stored(demo_engine, keys + [items[1].report.client_uuid]) == {k: 1 for k in keys}
+
+
+def test_a_batch_that_dies_before_its_commit_acknowledges_nothing(
+        demo_engine, app_database_url, tokens, points, monkeypatch):
+    """The backend is killed between the insert and the commit: every request of the batch hears
+    503 (DatabaseUnavailable), nothing is stored, and the same reports sent again are stored once."""
+    gc = group_commit(app_database_url, demo_engine)
+    token = tokens["worker01"]
+    reports = [report(points[n]) for n in range(5)]
+    crash = reporting.Statement("SELECT pg_terminate_backend(pg_backend_pid())", {})
+    with committed_changes(demo_engine):
+        monkeypatch.setattr(reporting, "COMMIT", crash)
+        answers = asyncio.run(_at_once((gc, [waiting(token, r) for r in reports])))
+        assert all(isinstance(a.outcome, DatabaseUnavailable) for a in answers)
+        assert gc.dropped == 1  # the fault happened: the connection was lost and dropped
+        keys = [r.client_uuid for r in reports]
+        assert _stored(demo_engine, keys) == {}
+        monkeypatch.undo()
+        gc = group_commit(app_database_url, demo_engine)
+        again = asyncio.run(_at_once((gc, [waiting(token, r) for r in reports])))
+        assert all(a.outcome.created for a in again)
+        assert _stored(demo_engine, keys) == {k: 1 for k in keys}
+
+
+def test_two_processes_batches_with_the_same_keys_store_each_once(
+        demo_engine, app_database_url, tokens, points):
+    """Two group commits (two server processes) write batches with the same keys at the same
+    time, the second in another order: each key is stored once, and every request is answered
+    201 or 200 with the same issue."""
+    one, two = group_commit(app_database_url, demo_engine), group_commit(app_database_url, demo_engine)
+    reports = [report(points[n % 3], "garbage" if n % 2 else "noise") for n in range(10)]
+    twins = [IssueReport(r.x, r.y, r.category, description=r.description, client_uuid=r.client_uuid)
+             for r in reports]
+    first = [waiting(tokens["worker01"], r) for r in reports] + \
+        [waiting(tokens["worker01"], reports[n]) for n in (2, 2, 7)]
+    second = [waiting(tokens["worker09"], twins[n]) for n in (9, 0, 5, 1, 8, 3, 6, 2, 4, 7)]
+    with committed_changes(demo_engine):
+        answers = asyncio.run(_at_once((one, first), (two, second)))
+        assert all(isinstance(a.outcome, Reported) for a in answers)
+        keys = [r.client_uuid for r in reports]
+        assert _stored(demo_engine, keys) == {k: 1 for k in keys}
+        by_key: dict = {}
+        for item, answer in zip(first + second, answers, strict=True):
+            by_key.setdefault(item.report.client_uuid, set()).add(answer.outcome.issue_id)
+        assert all(len(ids) == 1 for ids in by_key.values())
+        assert sum(a.outcome.created for a in answers) == len(keys)
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(order=st.permutations(list(range(12))))
+def test_two_processes_batches_at_once_do_not_deadlock_on_the_rollup(
+        demo_engine, app_database_url, tokens, points, order):
+    """Two group commits write, at the same time, batches of different reports that add to the
+    same rollup rows (few places and categories), the second batch in another order. The
+    rollup's row trigger upserts in row order, so without the advisory lock the two inserts
+    deadlock (PostgreSQL aborts one, which is written again: ``retried``); with it they take
+    turns. Every report is stored once and the rollup stays exact."""
+    one, two = group_commit(app_database_url, demo_engine), group_commit(app_database_url, demo_engine)
+    mine = [report(points[n % 4], ("garbage", "noise")[n // 4 % 2]) for n in range(12)]
+    theirs = [report(points[n % 4], ("garbage", "noise")[n // 4 % 2]) for n in range(12)]
+    first = [waiting(tokens["worker01"], r) for r in mine]
+    second = [waiting(tokens["worker09"], theirs[n]) for n in order]
+    with committed_changes(demo_engine):
+        for _ in range(3):
+            answers = asyncio.run(_at_once((one, first), (two, second)))
+            assert one.retried == two.retried == 0
+            one, two = (group_commit(app_database_url, demo_engine),
+                        group_commit(app_database_url, demo_engine))
+            first = [waiting(p.token, report((p.report.x, p.report.y), p.report.category))
+                     for p in first]
+            second = [waiting(p.token, report((p.report.x, p.report.y), p.report.category))
+                      for p in second]
+        assert all(a.outcome.created for a in answers)
+        with demo_engine.connect() as conn:
+            assert rollup.check(conn) == []
+
+
+def test_concurrent_http_reports_are_answered_from_their_batches(app_client, demo_engine, tokens,
+                                                                  points):
+    """The route on the app's own group commit: concurrent requests, a replay by its key."""
+    headers = {"Authorization": f"Bearer {tokens['worker05']}"}
+    keys = [str(uuid.uuid4()) for _ in range(16)]
+
+    def post(n):
+        lon, lat = points[n % len(points)]
+        return app_client.post("/api/v1/issues", json={"category": "garbage", "lon": lon, "lat": lat,
+                                                       "description": "batch test"},
+                               headers=headers | {"Idempotency-Key": keys[n % 16]})
+
+    with committed_changes(demo_engine), ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(post, range(16)))
+        assert [a.status_code for a in answers] == [201] * 16
+        again = post(3)
+        assert again.status_code == 200 and again.json() == answers[3].json() | {
+            "possible_duplicates": again.json()["possible_duplicates"]}
+        stored = _stored(demo_engine, [reporting.key_to_uuid(k) for k in keys])
+        assert sorted(stored.values()) == [1] * 16
+        assert app_client.app.state.intake.batches >= 1
+
+
+def test_callers_without_a_bearer_token_and_refused_bodies_on_the_group_commit(
+        app_client, demo_engine, tokens, points):
+    """The app's own group commit: a caller by session cookie needs its CSRF token, a wrong
+    Basic password is 401, and a refused body still hears 401 first when the caller may not
+    report, 422 when they may."""
+    from api.deps import SESSION_COOKIE, csrf_token
+
+    lon, lat = points[4]
+    body = {"category": "garbage", "lon": lon, "lat": lat, "description": "batch test"}
+    with session_factory(demo_engine)() as session:
+        actor, _ = load_actor(session, "worker05")
+        started = sessions.start_session(session, actor, kind="page", address="test",
+                                         policy=sessions.SessionPolicy())
+        session.commit()
+    cookie = {"Cookie": f"{SESSION_COOKIE}={started.token}"}
+    good = csrf_token(type("R", (), {"app": app_client.app})(), started.session_id)
+    bearer = {"Authorization": f"Bearer {tokens['worker05']}"}
+    with committed_changes(demo_engine):
+        refused = app_client.post("/api/v1/issues", json=body, headers=cookie)
+        assert refused.status_code == 403 and refused.json()["code"] == "csrf_failed"
+        stored = app_client.post("/api/v1/issues", json=body, headers=cookie | {"X-CSRF-Token": good})
+        assert stored.status_code == 201
+        assert stored.json()["properties"]["reporter_contact"] is None
+        basic = {"Authorization": "Basic bm9ib2R5Ondyb25n"}  # nobody:wrong
+        assert app_client.post("/api/v1/issues", json=body, headers=basic).status_code == 401
+        assert app_client.post("/api/v1/issues", json={"category": "garbage"}).status_code == 401
+        assert app_client.post("/api/v1/issues", json={"category": "garbage"},
+                               headers=bearer).status_code == 422
+        assert app_client.post("/api/v1/issues", json=body | {"category": "nope"},
+                               headers={"Authorization": "Bearer dead"}).status_code == 401
+        unknown = app_client.post("/api/v1/issues", json=body | {"category": "nope"}, headers=bearer)
+        assert unknown.status_code == 422 and unknown.json()["code"] == "unknown_category"
+        zh = app_client.post("/api/v1/issues", json=body | {"category": "nope"},
+                             headers=bearer | {"Accept-Language": "zh-CN"})
+        assert "未知的事件类别" in zh.json()["detail"]
