@@ -370,7 +370,11 @@ class Issue(Base):
         # The issues whose time runs, by due time: overdue counts (migration 0011).
         Index("issues_timed_due_idx", "due_at",
               postgresql_where=text("status NOT IN ('closed', 'rejected', 'on_hold')")),
-        Index("issues_closed_at_idx", "closed_at", postgresql_where=text("status = 'closed'")),
+        # The closed issues by closing time, with their due time: on-time counts (0011, 0014).
+        Index("issues_closed_at_idx", "closed_at", postgresql_include=["due_at"],
+              postgresql_where=text("status = 'closed'")),
+        # The few issues without a location, which the rollup's cells do not hold (0014).
+        Index("issues_unlocated_idx", "reported_at", postgresql_where=text("lon IS NULL")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -454,6 +458,8 @@ class IssueEvent(Base):
         CheckConstraint(f"(kind IN ({', '.join(repr(k) for k in MOVE_EVENT_KINDS)})) = "
                         "(to_status IS NOT NULL)", name="moves_have_a_status"),
         Index("ix_issue_events_kind", "kind", "at", postgresql_where="kind <> 'move'"),
+        # The moves of a period, by time (migration 0014).
+        Index("issue_events_moves_at_idx", "at", postgresql_where="to_status IS NOT NULL"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -513,6 +519,8 @@ class IssueStep(Base):
         Index("issue_steps_one_running", "issue_id", unique=True,
               postgresql_where="done_at IS NULL"),
         Index("ix_issue_steps_running_due", "due_at", postgresql_where="done_at IS NULL"),
+        # The handling steps done in a period (migration 0014).
+        Index("issue_steps_handle_done_idx", "done_at", postgresql_where="step = 'handle'"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
