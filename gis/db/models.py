@@ -458,8 +458,13 @@ class IssueEvent(Base):
         CheckConstraint(f"(kind IN ({', '.join(repr(k) for k in MOVE_EVENT_KINDS)})) = "
                         "(to_status IS NOT NULL)", name="moves_have_a_status"),
         Index("ix_issue_events_kind", "kind", "at", postgresql_where="kind <> 'move'"),
-        # The moves of a period, by time (migration 0014).
-        Index("issue_events_moves_at_idx", "at", postgresql_where="to_status IS NOT NULL"),
+        # The moves of a period by the status they leave, for the evaluation (migration 0014).
+        Index("issue_events_moves_at_idx", "from_status", "at",
+              postgresql_include=["issue_id", "actor_id", "to_status"],
+              postgresql_where="to_status IS NOT NULL"),
+        # Each case's report with its actor (migration 0014).
+        Index("issue_events_reports_idx", "issue_id", postgresql_include=["actor_id"],
+              postgresql_where="from_status IS NULL AND to_status IS NOT NULL"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -519,6 +524,9 @@ class IssueStep(Base):
         Index("issue_steps_one_running", "issue_id", unique=True,
               postgresql_where="done_at IS NULL"),
         Index("ix_issue_steps_running_due", "due_at", postgresql_where="done_at IS NULL"),
+        # A case's steps of one kind by start, with deadline and end (migration 0014).
+        Index("issue_steps_issue_step_idx", "issue_id", "step", "started_at", "id",
+              postgresql_include=["due_at", "done_at"]),
         # The handling steps done in a period (migration 0014).
         Index("issue_steps_handle_done_idx", "done_at", postgresql_where="step = 'handle'"),
     )

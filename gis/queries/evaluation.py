@@ -515,50 +515,70 @@ def _worker_units(session: Session, actor: Actor, period: Period,
     return [Unit(*r) for r in rows]
 
 
+# The statuses the moves a worker is judged by leave: a decision on a report and a
+# verification leave 'reported', a check leaves 'resolved'.
+_JUDGED_MOVES_FROM = ("reported", "resolved")
+
+
 def _worker_values(session: Session, actor: Actor, period: Period) -> Found:
     """Per grid worker (whoever has held a grid), what they did themselves: the moves of the
     reader's cases whose actor they are. The basis of the minimum is all they did: their
-    reports, verifications and checks."""
+    reports, verifications and checks. Workers who did nothing in the period are left out:
+    their values are :func:`_empty`'s, and their basis 0.
+
+    The moves are read by their time (``issue_events_moves_at_idx``) and the reports by the
+    cases' report time (``issues_reported_at_idx``): what a period holds, not the history."""
     scope, params = _scope(actor)
+    in_scope = "" if scope == "TRUE" else \
+        f"AND EXISTS (SELECT 1 FROM issues i WHERE i.id = e.issue_id AND {scope})"
     rows = session.execute(text(f"""
-        WITH moves AS (
-            SELECT e.issue_id, e.actor_id, e.at, e.from_status, e.to_status, i.reported_at,
-                   i.self_resolved
-              FROM issue_events e JOIN issues i ON i.id = e.issue_id
-             WHERE e.to_status IS NOT NULL AND {scope}),
+        WITH moves AS MATERIALIZED (
+            SELECT e.issue_id, e.actor_id, e.at, e.from_status, e.to_status
+              FROM issue_events e
+             WHERE e.to_status IS NOT NULL AND e.from_status = ANY(:judged_from)
+               AND e.at >= :since AND e.at < :until {in_scope}),
         reports AS (
-            SELECT m.actor_id AS user_id, count(*) AS reports,
-                   count(*) FILTER (WHERE m.self_resolved) AS self
-              FROM moves m WHERE m.from_status IS NULL
-               AND m.reported_at >= :since AND m.reported_at < :until
-             GROUP BY m.actor_id),
+            SELECT e.actor_id AS user_id, count(*) AS reports,
+                   count(*) FILTER (WHERE i.self_resolved) AS self
+              FROM issues i JOIN issue_events e ON e.issue_id = i.id
+             WHERE i.reported_at >= :since AND i.reported_at < :until AND {scope}
+               AND e.from_status IS NULL AND e.to_status IS NOT NULL
+             GROUP BY e.actor_id),
         decisions AS (
             SELECT r.actor_id AS user_id, count(*) AS decided,
                    count(*) FILTER (WHERE d.to_status <> 'rejected') AS valid
               FROM moves d JOIN issue_events r ON r.issue_id = d.issue_id
                    AND r.from_status IS NULL AND r.to_status IS NOT NULL
-             WHERE d.from_status = 'reported' AND d.at >= :since AND d.at < :until
+             WHERE d.from_status = 'reported'
              GROUP BY r.actor_id),
         verifications AS ({_timed_moves_sql('reported', ('accepted', 'rejected'), 'accept')}),
-        checks AS ({_timed_moves_sql('resolved', ('closed', 'reopened'), 'verify')})
+        checks AS ({_timed_moves_sql('resolved', ('closed', 'reopened'), 'verify')}),
+        active AS (SELECT user_id FROM reports UNION SELECT user_id FROM decisions
+                   UNION SELECT user_id FROM verifications UNION SELECT user_id FROM checks)
         SELECT u.username, coalesce(r.reports, 0) AS reports, coalesce(r.self, 0) AS self,
                coalesce(d.decided, 0) AS decided, coalesce(d.valid, 0) AS valid,
                coalesce(v.rated, 0) AS verify_rated, coalesce(v.on_time, 0) AS verify_on_time,
                coalesce(k.rated, 0) AS check_rated, coalesce(k.on_time, 0) AS check_on_time,
                coalesce(r.reports, 0) + coalesce(v.moves, 0) + coalesce(k.moves, 0) AS basis
-          FROM users u LEFT JOIN reports r ON r.user_id = u.id
+          FROM active a JOIN users u ON u.id = a.user_id
+          LEFT JOIN reports r ON r.user_id = u.id
           LEFT JOIN decisions d ON d.user_id = u.id
           LEFT JOIN verifications v ON v.user_id = u.id
           LEFT JOIN checks k ON k.user_id = u.id
          WHERE u.id IN (SELECT user_id FROM grid_assignments)"""),
-        params | period.params()).mappings().all()
-    return {r["username"]: {
-        "reports": r["reports"],
-        "valid_report_rate": _rate(r["valid"], r["decided"]),
-        "on_time_verify_rate": on_time_rate(r["verify_on_time"], r["verify_rated"]),
-        "on_time_check_rate": on_time_rate(r["check_on_time"], r["check_rated"]),
-        "self_resolved": r["self"],
-    } for r in rows}, {r["username"]: r["basis"] for r in rows}
+        params | period.params() | {"judged_from": list(_JUDGED_MOVES_FROM)}).all()
+    values, basis = {}, {}
+    for (username, reports, self_resolved, decided, valid, verify_rated, verify_on_time,
+         check_rated, check_on_time, done) in rows:
+        values[username] = {
+            "reports": reports,
+            "valid_report_rate": _rate(valid, decided),
+            "on_time_verify_rate": on_time_rate(verify_on_time, verify_rated),
+            "on_time_check_rate": on_time_rate(check_on_time, check_rated),
+            "self_resolved": self_resolved,
+        }
+        basis[username] = done
+    return values, basis
 
 
 def _timed_moves_sql(from_status: str, to_statuses: tuple[str, str], step: str) -> str:

@@ -6,8 +6,13 @@
 - ``issues_unlocated_idx``: the few cases without a location (a report waiting for its photo's
   position) by report time; the issue rollup's weekly cells hold only located cases, so the
   dashboard's weekly counts add these from here.
-- ``issue_events_moves_at_idx``: the moves of a period (history rows that change the status), by
-  time, for the grid workers' evaluation.
+- ``issue_events_moves_at_idx``: the moves (history rows that change the status) by the status
+  they leave and their time, carrying what the grid workers' evaluation reads of them: a
+  period's verifications and checks are read from the index alone.
+- ``issue_events_reports_idx``: each case's report (the history row that opens it) with its
+  actor, so a worker's reports and the decisions on them find their reporter in the index.
+- ``issue_steps_issue_step_idx``: a case's steps of one kind by start, with their deadline and
+  end: the step a verification or a check ended, read from the index.
 - ``issue_steps_handle_done_idx``: the handling steps done in a period, for the departments'
   handling time.
 
@@ -33,14 +38,20 @@ def upgrade() -> None:
     op.execute("DROP INDEX issues_closed_at_idx")
     op.execute("ALTER INDEX issues_closed_at_due_idx RENAME TO issues_closed_at_idx")
     op.execute("CREATE INDEX issues_unlocated_idx ON issues (reported_at) WHERE lon IS NULL")
-    op.execute("CREATE INDEX issue_events_moves_at_idx ON issue_events (at) "
-               "WHERE to_status IS NOT NULL")
+    op.execute("CREATE INDEX issue_events_moves_at_idx ON issue_events (from_status, at) "
+               "INCLUDE (issue_id, actor_id, to_status) WHERE to_status IS NOT NULL")
+    op.execute("CREATE INDEX issue_events_reports_idx ON issue_events (issue_id) "
+               "INCLUDE (actor_id) WHERE from_status IS NULL AND to_status IS NOT NULL")
+    op.execute("CREATE INDEX issue_steps_issue_step_idx ON issue_steps "
+               "(issue_id, step, started_at, id) INCLUDE (due_at, done_at)")
     op.execute("CREATE INDEX issue_steps_handle_done_idx ON issue_steps (done_at) "
                "WHERE step = 'handle'")
 
 
 def downgrade() -> None:
     op.execute("DROP INDEX IF EXISTS issue_steps_handle_done_idx")
+    op.execute("DROP INDEX IF EXISTS issue_steps_issue_step_idx")
+    op.execute("DROP INDEX IF EXISTS issue_events_reports_idx")
     op.execute("DROP INDEX IF EXISTS issue_events_moves_at_idx")
     op.execute("DROP INDEX IF EXISTS issues_unlocated_idx")
     op.execute(f"CREATE INDEX issues_closed_at_plain_idx ON issues (closed_at) WHERE {CLOSED}")
