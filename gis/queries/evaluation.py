@@ -381,28 +381,49 @@ def _rate(part: int, whole: int) -> float | None:
 
 
 # -- departments -----------------------------------------------------------------------------------
-def _spans_sql(cases: str) -> str:
-    """Each dispatch of the cases ``cases`` (a sub-query of issue ids) and its span: until the
-    case's next dispatch (``next_at``, NULL: none yet); ``returned`` when a return falls in it."""
-    # Materialized: each flag is computed once, not once per aggregate that reads it, and the
-    # cases' events are found by their case (not by the index of all dispatches).
+def _spans_sql(cases: str, *, steps: bool = False) -> str:
+    """Each dispatch (to a department) of the cases ``cases`` (a sub-query of issue ids) and
+    what falls in its span, from the case's history read once: ``returned``, ``reworked``
+    (a move to ``reopened``) and ``extended`` (an approved extension request) when one falls in
+    it. With ``steps``, the handling steps done in the period (``:since`` to ``:until``) are in
+    ``history`` too (``step``), each in the span its end falls in.
+
+    A span runs from its dispatch until the case's next dispatch (in the order of time, then
+    id): so the span a moment falls in is numbered by how many of the case's dispatches came at
+    or before it (``span``, 0: before the first), which one window over the case's history
+    counts, dispatches first among rows of the same instant."""
+    handled = """
+                    UNION ALL
+                    SELECT st.issue_id, st.done_at, st.id, false, NULL, false, false, false,
+                           true, st.started_at
+                      FROM cases c JOIN issue_steps st ON st.issue_id = c.issue_id
+                     WHERE st.step = 'handle' AND st.done_at >= :since
+                       AND st.done_at < :until""" if steps else ""
     return f"""
         cases AS MATERIALIZED ({cases}),
-        spans AS (
-            SELECT e.id, e.issue_id, e.department_id, e.at,
-                   lead(e.at) OVER (PARTITION BY e.issue_id ORDER BY e.at, e.id) AS next_at
-              FROM cases c JOIN issue_events e ON e.issue_id = c.issue_id
-             WHERE e.kind = 'dispatch'),
+        history AS MATERIALIZED (
+            SELECT h.*, count(*) FILTER (WHERE h.dispatch) OVER (
+                       PARTITION BY h.issue_id ORDER BY h.at, NOT h.dispatch, h.id
+                       ROWS UNBOUNDED PRECEDING) AS span
+              FROM (SELECT e.issue_id, e.at, e.id::bigint AS id, e.kind = 'dispatch' AS dispatch,
+                           e.department_id, e.kind = 'return' AS returned,
+                           e.to_status IS NOT DISTINCT FROM 'reopened' AS reworked,
+                           false AS extended, false AS step, NULL::timestamptz AS started_at
+                      FROM cases c JOIN issue_events e ON e.issue_id = c.issue_id
+                     WHERE e.kind IN ('dispatch', 'return') OR e.to_status = 'reopened'
+                    UNION ALL
+                    SELECT x.issue_id, x.requested_at, x.id, false, NULL, false, false, true,
+                           false, NULL
+                      FROM cases c JOIN extension_requests x ON x.issue_id = c.issue_id
+                     WHERE x.approved{handled}) h),
         dispatches AS MATERIALIZED (
-            SELECT s.*, EXISTS (
-                       SELECT 1 FROM issue_events r
-                        WHERE r.issue_id = s.issue_id AND r.kind = 'return' AND r.at >= s.at
-                          AND (s.next_at IS NULL OR r.at < s.next_at)) AS returned
-              FROM spans s WHERE s.department_id IS NOT NULL)"""
-
-
-def _in_span(column: str, d: str = "d") -> str:
-    return f"({column} >= {d}.at AND ({d}.next_at IS NULL OR {column} < {d}.next_at))"
+            SELECT d.id, d.issue_id, d.department_id, d.at, d.span, f.returned, f.reworked,
+                   f.extended
+              FROM history d JOIN (
+                   SELECT issue_id, span, bool_or(returned) AS returned,
+                          bool_or(reworked) AS reworked, bool_or(extended) AS extended
+                     FROM history WHERE span > 0 GROUP BY issue_id, span) f USING (issue_id, span)
+             WHERE d.dispatch AND d.department_id IS NOT NULL)"""
 
 
 def _department_units(session: Session, actor: Actor, period: Period,
@@ -425,15 +446,7 @@ def _department_values(session: Session, actor: Actor, period: Period) -> Found:
     scope, params = _scope(actor)
     rows = session.execute(text(f"""
         WITH {_spans_sql("SELECT DISTINCT issue_id FROM issue_events WHERE kind = 'dispatch' "
-                         "AND at >= :since AND at < :until")},
-        flagged AS MATERIALIZED (
-            SELECT d.*, EXISTS (
-                       SELECT 1 FROM issue_events w WHERE w.issue_id = d.issue_id
-                          AND w.to_status = 'reopened' AND {_in_span('w.at')}) AS reworked,
-                   EXISTS (
-                       SELECT 1 FROM extension_requests x WHERE x.issue_id = d.issue_id
-                          AND x.approved AND {_in_span('x.requested_at')}) AS extended
-              FROM dispatches d WHERE d.at >= :since AND d.at < :until)
+                         "AND at >= :since AND at < :until")}
         SELECT dep.code, count(*) AS dispatched,
                count(*) FILTER (WHERE f.returned) AS returned,
                count(DISTINCT f.issue_id) FILTER (WHERE NOT f.returned) AS cases,
@@ -445,9 +458,10 @@ def _department_values(session: Session, actor: Actor, period: Period) -> Found:
                    AS on_time,
                count(DISTINCT f.issue_id) FILTER (WHERE NOT f.returned AND f.reworked) AS reworked,
                count(DISTINCT f.issue_id) FILTER (WHERE NOT f.returned AND f.extended) AS extended
-          FROM flagged f JOIN issues i ON i.id = f.issue_id
+          FROM dispatches f JOIN issues i ON i.id = f.issue_id
           JOIN departments dep ON dep.id = f.department_id
-         WHERE {scope} GROUP BY dep.code"""), params | period.params()).mappings()
+         WHERE f.at >= :since AND f.at < :until AND {scope}
+         GROUP BY dep.code"""), params | period.params()).mappings()
     hours = _handling_hours(session, actor, period)
     out: dict[str, Values] = {}
     for r in rows:
@@ -473,14 +487,13 @@ def handling_steps(session: Session, actor: Actor, period: Period) -> list[tuple
     scope, params = _scope(actor)
     return session.execute(text(f"""
         WITH {_spans_sql("SELECT DISTINCT issue_id FROM issue_steps WHERE step = 'handle' "
-                         "AND done_at >= :since AND done_at < :until")}
-        SELECT dep.code, st.started_at, st.done_at
-          FROM issue_steps st
-          JOIN dispatches d ON d.issue_id = st.issue_id AND {_in_span('st.done_at')}
+                         "AND done_at >= :since AND done_at < :until", steps=True)}
+        SELECT dep.code, st.started_at, st.at AS done_at
+          FROM history st
+          JOIN dispatches d ON d.issue_id = st.issue_id AND d.span = st.span
           JOIN departments dep ON dep.id = d.department_id
           JOIN issues i ON i.id = st.issue_id
-         WHERE st.step = 'handle' AND st.done_at >= :since AND st.done_at < :until
-           AND NOT d.returned AND {scope}"""), params | period.params()).all()
+         WHERE st.step AND NOT d.returned AND {scope}"""), params | period.params()).all()
 
 
 def _handling_hours(session: Session, actor: Actor, period: Period) -> dict[str, float]:
@@ -491,7 +504,11 @@ def _handling_hours(session: Session, actor: Actor, period: Period) -> dict[str,
     start, end = workday_start(session), workday_end(session)
     per_department: dict[str, list[float]] = defaultdict(list)
     for code, started_at, done_at in steps:
-        per_department[code].append(working_hours(started_at, done_at, calendar, start, end))
+        # The same instants in Beijing time, the zone working hours compare them with: aware
+        # times of one zone compare without converting each time.
+        per_department[code].append(working_hours(started_at.astimezone(BEIJING),
+                                                  done_at.astimezone(BEIJING), calendar, start,
+                                                  end))
     return {code: round(sum(h) / len(h), 2) for code, h in per_department.items()}
 
 
