@@ -462,6 +462,10 @@ class IssueEvent(Base):
         Index("issue_events_moves_at_idx", "from_status", "at",
               postgresql_include=["issue_id", "actor_id", "to_status"],
               postgresql_where="to_status IS NOT NULL"),
+        # Each case's dispatches, returns and rework, for the spans of dispatches (0014).
+        Index("issue_events_spans_idx", "issue_id",
+              postgresql_include=["at", "id", "kind", "department_id", "to_status"],
+              postgresql_where="kind IN ('dispatch', 'return') OR to_status = 'reopened'"),
         # Each case's report with its actor (migration 0014).
         Index("issue_events_reports_idx", "issue_id", postgresql_include=["actor_id"],
               postgresql_where="from_status IS NULL AND to_status IS NOT NULL"),

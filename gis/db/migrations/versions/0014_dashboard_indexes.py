@@ -11,6 +11,8 @@
   period's verifications and checks are read from the index alone.
 - ``issue_events_reports_idx``: each case's report (the history row that opens it) with its
   actor, so a worker's reports and the decisions on them find their reporter in the index.
+- ``issue_events_spans_idx``: each case's dispatches, returns and moves to ``reopened`` with
+  what the departments' evaluation reads of them: a case's spans are read from the index alone.
 - ``issue_steps_issue_step_idx``: a case's steps of one kind by start, with their deadline and
   end: the step a verification or a check ended, read from the index.
 - ``issue_steps_handle_done_idx``: the handling steps done in a period, for the departments'
@@ -42,6 +44,9 @@ def upgrade() -> None:
                "INCLUDE (issue_id, actor_id, to_status) WHERE to_status IS NOT NULL")
     op.execute("CREATE INDEX issue_events_reports_idx ON issue_events (issue_id) "
                "INCLUDE (actor_id) WHERE from_status IS NULL AND to_status IS NOT NULL")
+    op.execute("CREATE INDEX issue_events_spans_idx ON issue_events (issue_id) "
+               "INCLUDE (at, id, kind, department_id, to_status) "
+               "WHERE kind IN ('dispatch', 'return') OR to_status = 'reopened'")
     op.execute("CREATE INDEX issue_steps_issue_step_idx ON issue_steps "
                "(issue_id, step, started_at, id) INCLUDE (due_at, done_at)")
     op.execute("CREATE INDEX issue_steps_handle_done_idx ON issue_steps (done_at) "
@@ -51,6 +56,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.execute("DROP INDEX IF EXISTS issue_steps_handle_done_idx")
     op.execute("DROP INDEX IF EXISTS issue_steps_issue_step_idx")
+    op.execute("DROP INDEX IF EXISTS issue_events_spans_idx")
     op.execute("DROP INDEX IF EXISTS issue_events_reports_idx")
     op.execute("DROP INDEX IF EXISTS issue_events_moves_at_idx")
     op.execute("DROP INDEX IF EXISTS issues_unlocated_idx")
