@@ -335,6 +335,15 @@ def step_overdue_sql(s: str = "s", now: str = "now()") -> str:
     return f"({s}.done_at IS NULL AND {s}.due_at IS NOT NULL AND {s}.due_at < {now})"
 
 
+def overdue_now_sql(t: str = "i", s: str = "s", now: str = "now()") -> str:
+    """Overdue now, as the dashboard counts and lists it: the case ``t`` past its promised
+    deadline (:func:`overdue_sql`), or its running step (an ``issue_steps`` row ``s`` joined
+    where ``done_at IS NULL``, NULL without one) past its own (:func:`step_overdue_sql`). A
+    boolean, never NULL. A case has at most one running step (``issue_steps_one_running``), so
+    the cases it takes in are those past their deadline and those whose running step is late."""
+    return f"({overdue_sql(t, now)} OR {step_overdue_sql(s, now)})"
+
+
 def is_step_overdue(due_at: datetime | None, done_at: datetime | None, now: datetime) -> bool:
     return done_at is None and due_at is not None and due_at < now
 

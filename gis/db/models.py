@@ -374,7 +374,11 @@ class Issue(Base):
         Index("issues_timed_due_idx", "due_at",
               postgresql_include=["grid_id", "status", "category", "reported_at"],
               postgresql_where=text("status NOT IN ('closed', 'rejected', 'on_hold')")),
-        Index("issues_closed_at_idx", "closed_at", postgresql_where=text("status = 'closed'")),
+        # The closed issues by closing time, with their due time: on-time counts (0011, 0014).
+        Index("issues_closed_at_idx", "closed_at", postgresql_include=["due_at"],
+              postgresql_where=text("status = 'closed'")),
+        # The few issues without a location, which the rollup's cells do not hold (0014).
+        Index("issues_unlocated_idx", "reported_at", postgresql_where=text("lon IS NULL")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -458,6 +462,17 @@ class IssueEvent(Base):
         CheckConstraint(f"(kind IN ({', '.join(repr(k) for k in MOVE_EVENT_KINDS)})) = "
                         "(to_status IS NOT NULL)", name="moves_have_a_status"),
         Index("ix_issue_events_kind", "kind", "at", postgresql_where="kind <> 'move'"),
+        # The moves of a period by the status they leave, for the evaluation (migration 0014).
+        Index("issue_events_moves_at_idx", "from_status", "at",
+              postgresql_include=["issue_id", "actor_id", "to_status"],
+              postgresql_where="to_status IS NOT NULL"),
+        # Each case's dispatches, returns and rework, for the spans of dispatches (0014).
+        Index("issue_events_spans_idx", "issue_id",
+              postgresql_include=["at", "id", "kind", "department_id", "to_status"],
+              postgresql_where="kind IN ('dispatch', 'return') OR to_status = 'reopened'"),
+        # Each case's report with its actor (migration 0014).
+        Index("issue_events_reports_idx", "issue_id", postgresql_include=["actor_id"],
+              postgresql_where="from_status IS NULL AND to_status IS NOT NULL"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -517,6 +532,11 @@ class IssueStep(Base):
         Index("issue_steps_one_running", "issue_id", unique=True,
               postgresql_where="done_at IS NULL"),
         Index("ix_issue_steps_running_due", "due_at", postgresql_where="done_at IS NULL"),
+        # A case's steps of one kind by start, with deadline and end (migration 0014).
+        Index("issue_steps_issue_step_idx", "issue_id", "step", "started_at", "id",
+              postgresql_include=["due_at", "done_at"]),
+        # The handling steps done in a period (migration 0014).
+        Index("issue_steps_handle_done_idx", "done_at", postgresql_where="step = 'handle'"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)

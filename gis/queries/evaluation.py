@@ -381,28 +381,49 @@ def _rate(part: int, whole: int) -> float | None:
 
 
 # -- departments -----------------------------------------------------------------------------------
-def _spans_sql(cases: str) -> str:
-    """Each dispatch of the cases ``cases`` (a sub-query of issue ids) and its span: until the
-    case's next dispatch (``next_at``, NULL: none yet); ``returned`` when a return falls in it."""
-    # Materialized: each flag is computed once, not once per aggregate that reads it, and the
-    # cases' events are found by their case (not by the index of all dispatches).
+def _spans_sql(cases: str, *, steps: bool = False) -> str:
+    """Each dispatch (to a department) of the cases ``cases`` (a sub-query of issue ids) and
+    what falls in its span, from the case's history read once: ``returned``, ``reworked``
+    (a move to ``reopened``) and ``extended`` (an approved extension request) when one falls in
+    it. With ``steps``, the handling steps done in the period (``:since`` to ``:until``) are in
+    ``history`` too (``step``), each in the span its end falls in.
+
+    A span runs from its dispatch until the case's next dispatch (in the order of time, then
+    id): so the span a moment falls in is numbered by how many of the case's dispatches came at
+    or before it (``span``, 0: before the first), which one window over the case's history
+    counts, dispatches first among rows of the same instant."""
+    handled = """
+                    UNION ALL
+                    SELECT st.issue_id, st.done_at, st.id, false, NULL, false, false, false,
+                           true, st.started_at
+                      FROM cases c JOIN issue_steps st ON st.issue_id = c.issue_id
+                     WHERE st.step = 'handle' AND st.done_at >= :since
+                       AND st.done_at < :until""" if steps else ""
     return f"""
         cases AS MATERIALIZED ({cases}),
-        spans AS (
-            SELECT e.id, e.issue_id, e.department_id, e.at,
-                   lead(e.at) OVER (PARTITION BY e.issue_id ORDER BY e.at, e.id) AS next_at
-              FROM cases c JOIN issue_events e ON e.issue_id = c.issue_id
-             WHERE e.kind = 'dispatch'),
+        history AS MATERIALIZED (
+            SELECT h.*, count(*) FILTER (WHERE h.dispatch) OVER (
+                       PARTITION BY h.issue_id ORDER BY h.at, NOT h.dispatch, h.id
+                       ROWS UNBOUNDED PRECEDING) AS span
+              FROM (SELECT e.issue_id, e.at, e.id::bigint AS id, e.kind = 'dispatch' AS dispatch,
+                           e.department_id, e.kind = 'return' AS returned,
+                           e.to_status IS NOT DISTINCT FROM 'reopened' AS reworked,
+                           false AS extended, false AS step, NULL::timestamptz AS started_at
+                      FROM cases c JOIN issue_events e ON e.issue_id = c.issue_id
+                     WHERE e.kind IN ('dispatch', 'return') OR e.to_status = 'reopened'
+                    UNION ALL
+                    SELECT x.issue_id, x.requested_at, x.id, false, NULL, false, false, true,
+                           false, NULL
+                      FROM cases c JOIN extension_requests x ON x.issue_id = c.issue_id
+                     WHERE x.approved{handled}) h),
         dispatches AS MATERIALIZED (
-            SELECT s.*, EXISTS (
-                       SELECT 1 FROM issue_events r
-                        WHERE r.issue_id = s.issue_id AND r.kind = 'return' AND r.at >= s.at
-                          AND (s.next_at IS NULL OR r.at < s.next_at)) AS returned
-              FROM spans s WHERE s.department_id IS NOT NULL)"""
-
-
-def _in_span(column: str, d: str = "d") -> str:
-    return f"({column} >= {d}.at AND ({d}.next_at IS NULL OR {column} < {d}.next_at))"
+            SELECT d.id, d.issue_id, d.department_id, d.at, d.span, f.returned, f.reworked,
+                   f.extended
+              FROM history d JOIN (
+                   SELECT issue_id, span, bool_or(returned) AS returned,
+                          bool_or(reworked) AS reworked, bool_or(extended) AS extended
+                     FROM history WHERE span > 0 GROUP BY issue_id, span) f USING (issue_id, span)
+             WHERE d.dispatch AND d.department_id IS NOT NULL)"""
 
 
 def _department_units(session: Session, actor: Actor, period: Period,
@@ -425,15 +446,7 @@ def _department_values(session: Session, actor: Actor, period: Period) -> Found:
     scope, params = _scope(actor)
     rows = session.execute(text(f"""
         WITH {_spans_sql("SELECT DISTINCT issue_id FROM issue_events WHERE kind = 'dispatch' "
-                         "AND at >= :since AND at < :until")},
-        flagged AS MATERIALIZED (
-            SELECT d.*, EXISTS (
-                       SELECT 1 FROM issue_events w WHERE w.issue_id = d.issue_id
-                          AND w.to_status = 'reopened' AND {_in_span('w.at')}) AS reworked,
-                   EXISTS (
-                       SELECT 1 FROM extension_requests x WHERE x.issue_id = d.issue_id
-                          AND x.approved AND {_in_span('x.requested_at')}) AS extended
-              FROM dispatches d WHERE d.at >= :since AND d.at < :until)
+                         "AND at >= :since AND at < :until")}
         SELECT dep.code, count(*) AS dispatched,
                count(*) FILTER (WHERE f.returned) AS returned,
                count(DISTINCT f.issue_id) FILTER (WHERE NOT f.returned) AS cases,
@@ -445,9 +458,10 @@ def _department_values(session: Session, actor: Actor, period: Period) -> Found:
                    AS on_time,
                count(DISTINCT f.issue_id) FILTER (WHERE NOT f.returned AND f.reworked) AS reworked,
                count(DISTINCT f.issue_id) FILTER (WHERE NOT f.returned AND f.extended) AS extended
-          FROM flagged f JOIN issues i ON i.id = f.issue_id
+          FROM dispatches f JOIN issues i ON i.id = f.issue_id
           JOIN departments dep ON dep.id = f.department_id
-         WHERE {scope} GROUP BY dep.code"""), params | period.params()).mappings()
+         WHERE f.at >= :since AND f.at < :until AND {scope}
+         GROUP BY dep.code"""), params | period.params()).mappings()
     hours = _handling_hours(session, actor, period)
     out: dict[str, Values] = {}
     for r in rows:
@@ -473,14 +487,13 @@ def handling_steps(session: Session, actor: Actor, period: Period) -> list[tuple
     scope, params = _scope(actor)
     return session.execute(text(f"""
         WITH {_spans_sql("SELECT DISTINCT issue_id FROM issue_steps WHERE step = 'handle' "
-                         "AND done_at >= :since AND done_at < :until")}
-        SELECT dep.code, st.started_at, st.done_at
-          FROM issue_steps st
-          JOIN dispatches d ON d.issue_id = st.issue_id AND {_in_span('st.done_at')}
+                         "AND done_at >= :since AND done_at < :until", steps=True)}
+        SELECT dep.code, st.started_at, st.at AS done_at
+          FROM history st
+          JOIN dispatches d ON d.issue_id = st.issue_id AND d.span = st.span
           JOIN departments dep ON dep.id = d.department_id
           JOIN issues i ON i.id = st.issue_id
-         WHERE st.step = 'handle' AND st.done_at >= :since AND st.done_at < :until
-           AND NOT d.returned AND {scope}"""), params | period.params()).all()
+         WHERE st.step AND NOT d.returned AND {scope}"""), params | period.params()).all()
 
 
 def _handling_hours(session: Session, actor: Actor, period: Period) -> dict[str, float]:
@@ -491,7 +504,11 @@ def _handling_hours(session: Session, actor: Actor, period: Period) -> dict[str,
     start, end = workday_start(session), workday_end(session)
     per_department: dict[str, list[float]] = defaultdict(list)
     for code, started_at, done_at in steps:
-        per_department[code].append(working_hours(started_at, done_at, calendar, start, end))
+        # The same instants in Beijing time, the zone working hours compare them with: aware
+        # times of one zone compare without converting each time.
+        per_department[code].append(working_hours(started_at.astimezone(BEIJING),
+                                                  done_at.astimezone(BEIJING), calendar, start,
+                                                  end))
     return {code: round(sum(h) / len(h), 2) for code, h in per_department.items()}
 
 
@@ -515,50 +532,70 @@ def _worker_units(session: Session, actor: Actor, period: Period,
     return [Unit(*r) for r in rows]
 
 
+# The statuses the moves a worker is judged by leave: a decision on a report and a
+# verification leave 'reported', a check leaves 'resolved'.
+_JUDGED_MOVES_FROM = ("reported", "resolved")
+
+
 def _worker_values(session: Session, actor: Actor, period: Period) -> Found:
     """Per grid worker (whoever has held a grid), what they did themselves: the moves of the
     reader's cases whose actor they are. The basis of the minimum is all they did: their
-    reports, verifications and checks."""
+    reports, verifications and checks. Workers who did nothing in the period are left out:
+    their values are :func:`_empty`'s, and their basis 0.
+
+    The moves are read by their time (``issue_events_moves_at_idx``) and the reports by the
+    cases' report time (``issues_reported_at_idx``): what a period holds, not the history."""
     scope, params = _scope(actor)
+    in_scope = "" if scope == "TRUE" else \
+        f"AND EXISTS (SELECT 1 FROM issues i WHERE i.id = e.issue_id AND {scope})"
     rows = session.execute(text(f"""
-        WITH moves AS (
-            SELECT e.issue_id, e.actor_id, e.at, e.from_status, e.to_status, i.reported_at,
-                   i.self_resolved
-              FROM issue_events e JOIN issues i ON i.id = e.issue_id
-             WHERE e.to_status IS NOT NULL AND {scope}),
+        WITH moves AS MATERIALIZED (
+            SELECT e.issue_id, e.actor_id, e.at, e.from_status, e.to_status
+              FROM issue_events e
+             WHERE e.to_status IS NOT NULL AND e.from_status = ANY(:judged_from)
+               AND e.at >= :since AND e.at < :until {in_scope}),
         reports AS (
-            SELECT m.actor_id AS user_id, count(*) AS reports,
-                   count(*) FILTER (WHERE m.self_resolved) AS self
-              FROM moves m WHERE m.from_status IS NULL
-               AND m.reported_at >= :since AND m.reported_at < :until
-             GROUP BY m.actor_id),
+            SELECT e.actor_id AS user_id, count(*) AS reports,
+                   count(*) FILTER (WHERE i.self_resolved) AS self
+              FROM issues i JOIN issue_events e ON e.issue_id = i.id
+             WHERE i.reported_at >= :since AND i.reported_at < :until AND {scope}
+               AND e.from_status IS NULL AND e.to_status IS NOT NULL
+             GROUP BY e.actor_id),
         decisions AS (
             SELECT r.actor_id AS user_id, count(*) AS decided,
                    count(*) FILTER (WHERE d.to_status <> 'rejected') AS valid
               FROM moves d JOIN issue_events r ON r.issue_id = d.issue_id
                    AND r.from_status IS NULL AND r.to_status IS NOT NULL
-             WHERE d.from_status = 'reported' AND d.at >= :since AND d.at < :until
+             WHERE d.from_status = 'reported'
              GROUP BY r.actor_id),
         verifications AS ({_timed_moves_sql('reported', ('accepted', 'rejected'), 'accept')}),
-        checks AS ({_timed_moves_sql('resolved', ('closed', 'reopened'), 'verify')})
+        checks AS ({_timed_moves_sql('resolved', ('closed', 'reopened'), 'verify')}),
+        active AS (SELECT user_id FROM reports UNION SELECT user_id FROM decisions
+                   UNION SELECT user_id FROM verifications UNION SELECT user_id FROM checks)
         SELECT u.username, coalesce(r.reports, 0) AS reports, coalesce(r.self, 0) AS self,
                coalesce(d.decided, 0) AS decided, coalesce(d.valid, 0) AS valid,
                coalesce(v.rated, 0) AS verify_rated, coalesce(v.on_time, 0) AS verify_on_time,
                coalesce(k.rated, 0) AS check_rated, coalesce(k.on_time, 0) AS check_on_time,
                coalesce(r.reports, 0) + coalesce(v.moves, 0) + coalesce(k.moves, 0) AS basis
-          FROM users u LEFT JOIN reports r ON r.user_id = u.id
+          FROM active a JOIN users u ON u.id = a.user_id
+          LEFT JOIN reports r ON r.user_id = u.id
           LEFT JOIN decisions d ON d.user_id = u.id
           LEFT JOIN verifications v ON v.user_id = u.id
           LEFT JOIN checks k ON k.user_id = u.id
          WHERE u.id IN (SELECT user_id FROM grid_assignments)"""),
-        params | period.params()).mappings().all()
-    return {r["username"]: {
-        "reports": r["reports"],
-        "valid_report_rate": _rate(r["valid"], r["decided"]),
-        "on_time_verify_rate": on_time_rate(r["verify_on_time"], r["verify_rated"]),
-        "on_time_check_rate": on_time_rate(r["check_on_time"], r["check_rated"]),
-        "self_resolved": r["self"],
-    } for r in rows}, {r["username"]: r["basis"] for r in rows}
+        params | period.params() | {"judged_from": list(_JUDGED_MOVES_FROM)}).all()
+    values, basis = {}, {}
+    for (username, reports, self_resolved, decided, valid, verify_rated, verify_on_time,
+         check_rated, check_on_time, done) in rows:
+        values[username] = {
+            "reports": reports,
+            "valid_report_rate": _rate(valid, decided),
+            "on_time_verify_rate": on_time_rate(verify_on_time, verify_rated),
+            "on_time_check_rate": on_time_rate(check_on_time, check_rated),
+            "self_resolved": self_resolved,
+        }
+        basis[username] = done
+    return values, basis
 
 
 def _timed_moves_sql(from_status: str, to_statuses: tuple[str, str], step: str) -> str:

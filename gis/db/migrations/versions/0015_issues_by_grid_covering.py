@@ -13,14 +13,14 @@ the heatmap add to the rollup's (overdue depends on now(), so it is never rolled
 from the index alone, about 90,000 cases at city scale.
 
 Revision ID: 0015
-Revises: 0013
+Revises: 0014
 Create Date: 2026-12-01 03:30:00
 """
 
 from alembic import op
 
 revision = "0015"
-down_revision = "0013"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
