@@ -281,7 +281,7 @@ class ScopedFilter(IssueFilter):
 
     def where_parts(self, session: Session, t: str = "i") -> list[Where]:
         """Disjoint conditions whose union is :meth:`where`: for a leader or dispatcher the
-        cases in the region's grids and those in no grid inside it
+        cases in the region's grids (first) and those in no grid inside it
         (:func:`gis.people.actors.region_parts_sql`), so that a scan of indexed columns reads
         each from an index alone; for every other reader :meth:`where` itself."""
         if self.reader is None or self.reader.role not in REGION_ROLES:

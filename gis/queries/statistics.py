@@ -82,10 +82,12 @@ def counts_by_grid(session: Session, filters: IssueFilter, *, median: bool = Fal
     frame["open"] = frame["reported"].where(frame["status"].isin(OPEN_STATUSES), 0)
     frame["closed"] = frame["reported"].where(frame["status"] == CLOSED_STATUS, 0)
     frame["rejected"] = frame["reported"].where(frame["status"] == "rejected", 0)
-    codes = dict(session.execute(text("SELECT id, code FROM grids")).all())
     # numeric grid ids (a part with only cases in no grid holds None alone: object), so that
     # the codes come out as strings however many parts the counts were read in
-    frame["code"] = pd.to_numeric(frame["grid_id"]).map(codes)
+    ids = pd.to_numeric(frame["grid_id"])
+    codes = dict(session.execute(text("SELECT id, code FROM grids WHERE id = ANY(:ids)"),
+                                 {"ids": sorted(int(i) for i in ids.dropna().unique())}).all())
+    frame["code"] = ids.map(codes).astype("str")  # all None: float NaN otherwise
     out = frame.groupby("code", dropna=False, as_index=False)[list(COUNTS)].sum()
     out = out[["code", *COUNTS]].astype(dict.fromkeys(COUNTS, "int64"))
     if median:
@@ -105,26 +107,37 @@ def _grid_status_counts(session: Session, filters: IssueFilter, where: Where,
     if scope is None or buckets is None:
         return _scan_grid_status(session, where)
     if buckets.first is None and buckets.after is None and not filters.categories:
-        return _grid_totals(session, scope, where)
+        return _grid_totals(session, filters, scope, where)
     inside, params = buckets.inside_sql("i")
     outside = buckets.outside_sql("i") + ([scope.rest_sql] if scope.rest_sql else [])
     held = inside + (f" AND NOT ({scope.rest_sql})" if scope.rest_sql else "")
     parts = [rollup.grid_counts(session, scope, buckets).assign(overdue=0)[_GRID_STATUS],
-             _scan_overdue(session, _and(where, held, params))]
+             _scan_overdue(session, _and(_in_grids(session, filters, where), held, params))]
     if outside:
         parts.append(_scan_grid_status(session, _and(where, " OR ".join(outside), params)))
     return pd.concat([p for p in parts if not p.empty] or parts[:1], ignore_index=True)
 
 
-def _grid_totals(session: Session, scope: rollup.Scope, where: Where) -> pd.DataFrame:
+def _grid_totals(session: Session, filters: IssueFilter, scope: rollup.Scope,
+                 where: Where) -> pd.DataFrame:
     """All years and categories: the grids' totals (``issue_rollup_grid_totals``), the overdue
     ones counted as they stand, and a region's cases in no grid scanned."""
     held = f"NOT ({scope.rest_sql})" if scope.rest_sql else "TRUE"
     parts = [rollup.grid_totals(session, scope).assign(overdue=0)[_GRID_STATUS],
-             _scan_overdue(session, _and(where, held, {}))]
+             _scan_overdue(session, _and(_in_grids(session, filters, where), held, {}))]
     if scope.rest_sql:
         parts.append(_scan_grid_status(session, _and(where, scope.rest_sql, {})))
     return pd.concat([p for p in parts if not p.empty] or parts[:1], ignore_index=True)
+
+
+def _in_grids(session: Session, filters: IssueFilter, where: Where) -> Where:
+    """``where`` for the cases held in grids: a region reader's first half
+    (:meth:`ScopedFilter.where_parts`, the cases in its grids), which the overdue count reads
+    from ``issues_timed_due_idx`` alone where the whole scope's OR would visit the table for
+    each of the city's overdue cases; ``where`` itself for every other reader."""
+    if isinstance(filters, ScopedFilter) and filters.region_grids() is not None:
+        return filters.where_parts(session)[0]
+    return where
 
 
 def _and(where: Where, clause: str, params: dict) -> Where:
