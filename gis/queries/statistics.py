@@ -42,6 +42,7 @@ from gis.rules import (
     CLOSED_STATUS,
     OPEN_STATUSES,
     REGION_ROLES,
+    STATUS_GROUPS,
     closed_sql,
     on_time_rate,
     on_time_sql,
@@ -511,31 +512,154 @@ def _read_middles(session: Session, closed: Where, trunc: str, guesses: dict[dat
     return out
 
 
-def worker_stats(session: Session, actor: Actor, filters: IssueFilter | None = None) -> list[dict]:
+def worker_stats(session: Session, actor: Actor, filters: IssueFilter | None = None, *,
+                 use_rollup: bool = True) -> list[dict]:
     """One row per grid worker who has held a grid of the reader's region (an admin's: any grid),
     by username: the filtered cases in the reader's scope that were reported in a grid while the
     worker held it (``reported_at`` in [``valid_from``, ``valid_to``) of the assignment), with
     the grid statistics' counts and rates, the grids those cases came from, and how many of the
     cases were resolved on site at once (``self_resolved``, 自处理; they count among ``closed``
-    too). A case reported while two workers held its grid counts for both."""
+    too). A case reported while two workers held its grid counts for both.
+
+    A worker with one assignment that covers every report (from before the first, with no end
+    or one after the last) is credited with all of the grid's cases: when the rollup's keys
+    express the filter (no category or time range), those are read from the grids' totals and
+    closings, the overdue and self-resolved ones counted through their indexes; the other
+    workers are scanned (``use_rollup=False`` scans all: the same answer)."""
     require_role(actor, *STATISTICS_ROLES)
+    filters = filters or IssueFilter()
     where = scoped_where(session, actor, filters)
     holders = Where()
     if actor.role in REGION_ROLES:
         holders.add("ha.grid_code = ANY(:region_grids)", region_grids=sorted(actor.region_grid_codes))
+    if use_rollup:
+        rows = _rollup_workers(session, actor, filters, where, holders)
+        if rows is not None:
+            return rows
+    return _scan_workers(session, where, holders)
+
+
+def _scan_workers(session: Session, where: Where, holders: Where,
+                  users: list[int] | None = None) -> list[dict]:
+    """The workers' rows by a scan of their credited cases (of ``users`` alone if given)."""
+    only = Where([*holders.clauses], dict(holders.params))
+    if users is not None:
+        only.add("ha.user_id = ANY(:only_users)", only_users=users)
     rows = session.execute(text(f"""
         WITH credited AS (
             SELECT ga.user_id, g.code AS credited_grid, i.*
               FROM issues i JOIN grids g ON g.id = i.grid_id
               JOIN grid_assignments ga ON ga.grid_code = g.code AND i.reported_at >= ga.valid_from
                    AND (ga.valid_to IS NULL OR i.reported_at < ga.valid_to)
-             WHERE {where.sql})
+             WHERE {where.sql}{" AND ga.user_id = ANY(:only_users)" if users is not None else ""})
         SELECT u.username, u.display_name,
                coalesce(array_agg(DISTINCT c.credited_grid ORDER BY c.credited_grid)
                         FILTER (WHERE c.id IS NOT NULL), '{{}}') AS grids,
                {_counts_sql('c')},
                count(c.id) FILTER (WHERE c.self_resolved) AS self_resolved
           FROM users u LEFT JOIN credited c ON c.user_id = u.id
-         WHERE u.id IN (SELECT ha.user_id FROM grid_assignments ha WHERE {holders.sql})
-         GROUP BY u.id ORDER BY u.username"""), where.params | holders.params).mappings()
+         WHERE u.id IN (SELECT ha.user_id FROM grid_assignments ha WHERE {only.sql})
+         GROUP BY u.id ORDER BY u.username"""), where.params | only.params).mappings()
     return [_rated(r) for r in rows]
+
+
+def _rollup_workers(session: Session, actor: Actor, filters: IssueFilter, where: Where,
+                    holders: Where) -> list[dict] | None:
+    """The workers' rows from the grids' totals and closings for those credited with whole
+    grids, scans for the rest; None when the rollup's keys cannot express the filter."""
+    if filters.categories or filters.since is not None or filters.until is not None:
+        return None
+    scope = rollup.scope_of(session, ScopedFilter.of(filters, actor))
+    places = rollup.scope_of(session, ScopedFilter.of(
+        dataclasses.replace(filters, statuses=()), actor))
+    if scope is None or places is None:
+        return None
+    users = session.execute(text(f"""
+        SELECT u.id, u.username, u.display_name FROM users u
+         WHERE u.id IN (SELECT ha.user_id FROM grid_assignments ha WHERE {holders.sql})
+         ORDER BY u.username"""), holders.params).all()
+    first, last = session.execute(text(
+        "SELECT min(reported_at), max(reported_at) FROM issues")).one()
+    held = rollup.frame_of(session.execute(text(f"""
+        SELECT ga.user_id, ga.grid_code,
+               (ga.valid_from <= :first AND (ga.valid_to IS NULL OR ga.valid_to > :last)) AS whole
+          FROM grid_assignments ga
+         WHERE ga.user_id IN (SELECT ha.user_id FROM grid_assignments ha WHERE {holders.sql})"""),
+        holders.params | {"first": first, "last": last}).all(), ["user_id", "code", "whole"])
+    if first is None:  # no issues: every worker's row is empty
+        held["whole"] = True
+    alone = _alone(held)
+    simple = dict(zip(alone["user_id"], alone["code"], strict=True))
+    others = sorted({u[0] for u in users} - simple.keys())
+    scanned = {r["username"]: r for r in _scan_workers(session, where, holders, others)} \
+        if others else {}
+    per_code = _code_counts(session, scope, places, filters, where)
+    out = []
+    for user_id, username, display_name in users:
+        if user_id in simple:
+            values = per_code.get(simple[user_id]) or dict(_EMPTY_WORKER, grids=[])
+            out.append({"username": username, "display_name": display_name, **values})
+        else:
+            out.append(scanned[username])
+    return out
+
+
+_EMPTY_WORKER = {"grids": [], **dict.fromkeys([c for c in COUNTS if c not in ("rated", "on_time")], 0),
+                 "median_hours_to_close": None, "self_resolved": 0,
+                 "on_time_rate": on_time_rate(0, 0)}
+
+
+def _alone(held: pd.DataFrame) -> pd.DataFrame:
+    """The assignments of workers who hold exactly one, a whole one."""
+    counts = held["user_id"].map(held["user_id"].value_counts())
+    return held[(counts == 1) & held["whole"].astype(bool)]
+
+
+def _code_counts(session: Session, scope: rollup.Scope, places: rollup.Scope,
+                 filters: IssueFilter, where: Where) -> dict[str, dict]:
+    """Per grid code, the worker row's values over all its cases the filter and reader take
+    in: counts from the totals, overdue and self-resolved cases through their indexes, the
+    median from the closings."""
+    totals = rollup.frame_of(session.execute(text(f"""
+        SELECT g.code, r.status, r.n, r.rated, r.on_time
+          FROM issue_rollup_grid_totals r JOIN grids g ON g.id = r.grid_id
+         WHERE {scope.where.sql}"""), scope.where.params).all(),
+        ["code", "status", "reported", "rated", "on_time"])
+    totals["open"] = totals["reported"].where(totals["status"].isin(OPEN_STATUSES), 0)
+    totals["closed"] = totals["reported"].where(totals["status"] == CLOSED_STATUS, 0)
+    totals["rejected"] = totals["reported"].where(totals["status"] == "rejected", 0)
+    sums = totals.groupby("code")[["reported", "open", "closed", "rejected", "rated",
+                                   "on_time"]].sum()
+    overdue = dict(session.execute(text(f"""
+        SELECT g.code, count(*) FROM issues i JOIN grids g ON g.id = i.grid_id
+         WHERE {where.sql} AND {overdue_sql('i')} GROUP BY g.code"""), where.params).all())
+    selves = dict(session.execute(text(f"""
+        SELECT g.code, count(*) FROM issues i JOIN grids g ON g.id = i.grid_id
+         WHERE {where.sql} AND i.self_resolved GROUP BY g.code"""), where.params).all())
+    medians: dict = {}
+    if not filters.statuses or CLOSED_STATUS in _statuses(filters):
+        frame = _middle_medians(session, places.where)
+        medians = dict(zip(frame["code"], frame["median_hours_to_close"], strict=True))
+    codes = sums.index.tolist()
+    columns = {c: sums[c].astype("int64").tolist() for c in sums.columns}
+    out = {}
+    for k, code in enumerate(codes):
+        if columns["reported"][k] <= 0:
+            continue
+        median = medians.get(code)
+        out[code] = {"grids": [code], "reported": columns["reported"][k],
+                     "open": columns["open"][k], "closed": columns["closed"][k],
+                     "rejected": columns["rejected"][k], "overdue": overdue.get(code, 0),
+                     "median_hours_to_close": None if median is None or median != median
+                     else float(median),
+                     "self_resolved": selves.get(code, 0),
+                     "on_time_rate": on_time_rate(columns["on_time"][k], columns["rated"][k])}
+    return out
+
+
+def _statuses(filters: IssueFilter) -> set[str]:
+    """The statuses a filter's status list stands for (groups expanded)."""
+    out = set()
+    for s in filters.statuses:
+        out |= set(STATUS_GROUPS.get(s, (s,)))
+    return out

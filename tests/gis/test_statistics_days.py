@@ -149,3 +149,78 @@ def test_a_day_of_issues_loaded_with_the_triggers_off_is_found_until_a_rebuild(s
     assert rollup.DAYS in {d["table"] for d in rollup.check(session)}
     counts = rollup.rebuild(session, rollup.cell_grid(session))
     assert rollup.check(session) == [] and counts == rollup.sizes(session)
+
+
+# -- the workers --------------------------------------------------------------------------------
+WHOLE = "UPDATE grid_assignments SET valid_from = '2000-01-01', valid_to = NULL WHERE valid_to IS NULL"
+# Assignment changes: a worker's grid handed over at a drawn time to another worker (both then
+# partial), a worker given a second grid, an assignment starting inside the data.
+ASSIGNMENTS = {
+    "handover": ("""
+        WITH old AS (
+            UPDATE grid_assignments SET valid_to = :at
+             WHERE id = (SELECT id FROM grid_assignments WHERE valid_to IS NULL AND valid_from < :at
+                          ORDER BY id OFFSET :k LIMIT 1)
+            RETURNING grid_code)
+        INSERT INTO grid_assignments (grid_code, user_id, valid_from)
+        SELECT old.grid_code, (SELECT u.id FROM users u WHERE u.role = 'worker'
+                                ORDER BY u.id OFFSET :k + 1 LIMIT 1), :at FROM old
+        ON CONFLICT DO NOTHING"""),
+    "second_grid": ("""
+        INSERT INTO grid_assignments (grid_code, user_id, valid_from)
+        SELECT (SELECT code FROM grids WHERE valid_to IS NULL ORDER BY code OFFSET :k LIMIT 1),
+               (SELECT u.id FROM users u WHERE u.role = 'worker' ORDER BY u.id LIMIT 1), '2000-01-01'
+        ON CONFLICT DO NOTHING"""),
+    "late_start": ("""
+        UPDATE grid_assignments SET valid_from = :at
+         WHERE id = (SELECT id FROM grid_assignments ORDER BY id OFFSET :k LIMIT 1)
+           AND (valid_to IS NULL OR valid_to >= :at)"""),
+}
+TIMES = st.datetimes(min_value=datetime(2024, 12, 20), max_value=datetime(2025, 7, 10),
+                     timezones=st.just(BEIJING))
+
+
+def _workers_both_ways(session, reader: str, flt: IssueFilter) -> tuple[list, list]:
+    actor = load_actor(session, reader)[0]
+    return (statistics.worker_stats(session, actor, flt),
+            statistics.worker_stats(session, actor, flt, use_rollup=False))
+
+
+@given(rows=issue_rows(6), ops=operations, data=st.data(), reader=st.sampled_from(READERS),
+       moves=st.lists(st.tuples(st.sampled_from(sorted(ASSIGNMENTS)), st.integers(0, 12), TIMES),
+                      max_size=3),
+       whole=st.booleans(), plain=st.booleans())
+@EXAMPLES
+def test_the_workers_from_the_grids_totals_are_those_of_a_scan(session, sql, grid_ids,
+                                                               demo_times, rows, ops, data,
+                                                               reader, moves, whole, plain):
+    flt = IssueFilter() if plain else data.draw(filters(demo_times))
+    with session.begin_nested() as example:
+        if whole:
+            sql(WHOLE)
+        for name, k, at in moves:
+            sql(ASSIGNMENTS[name], k=k, at=at)
+        _apply(sql, grid_ids, rows, ops)
+        ours, scanned = _workers_both_ways(session, reader, flt)
+        example.rollback()
+    assert ours == scanned
+
+
+def test_workers_holding_whole_grids_are_not_scanned(session, sql, monkeypatch):
+    """Every worker holding one grid since before the first report: no scan; one handover
+    later, only the two workers it concerns are scanned."""
+    admin = load_actor(session, "admin")[0]
+    sql(WHOLE)
+    calls = []
+    real = statistics._scan_workers
+
+    def spy(session, where, holders, users=None):
+        calls.append(users)
+        return real(session, where, holders, users)
+    monkeypatch.setattr(statistics, "_scan_workers", spy)
+    rows = statistics.worker_stats(session, admin, IssueFilter())
+    assert calls == [] and any(r["reported"] for r in rows)
+    sql(ASSIGNMENTS["handover"], k=0, at=datetime(2025, 3, 1, tzinfo=BEIJING))
+    assert statistics.worker_stats(session, admin, IssueFilter()) == \
+        statistics.worker_stats(session, admin, IssueFilter(), use_rollup=False)
+    assert len(calls) == 2 and len(calls[0]) == 2 and calls[1] is None
