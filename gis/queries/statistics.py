@@ -580,81 +580,71 @@ def _rollup_workers(session: Session, actor: Actor, filters: IssueFilter, where:
          ORDER BY u.username"""), holders.params).all()
     first, last = session.execute(text(
         "SELECT min(reported_at), max(reported_at) FROM issues")).one()
-    held = rollup.frame_of(session.execute(text(f"""
-        SELECT ga.user_id, ga.grid_code,
-               (ga.valid_from <= :first AND (ga.valid_to IS NULL OR ga.valid_to > :last)) AS whole
-          FROM grid_assignments ga
-         WHERE ga.user_id IN (SELECT ha.user_id FROM grid_assignments ha WHERE {holders.sql})"""),
-        holders.params | {"first": first, "last": last}).all(), ["user_id", "code", "whole"])
-    if first is None:  # no issues: every worker's row is empty
-        held["whole"] = True
-    alone = _alone(held)
-    simple = dict(zip(alone["user_id"], alone["code"], strict=True))
+    whole = "TRUE" if first is None else \
+        "ga.valid_from <= :first AND (ga.valid_to IS NULL OR ga.valid_to > :last)"
+    simple = {r[0]: r[1:] for r in _whole_grid_workers(session, scope, where, holders, whole,
+                                                        {"first": first, "last": last})}
     others = sorted({u[0] for u in users} - simple.keys())
     scanned = {r["username"]: r for r in _scan_workers(session, where, holders, others)} \
         if others else {}
-    per_code = _code_counts(session, scope, places, filters, where)
-    out = []
-    for user_id, username, display_name in users:
-        if user_id in simple:
-            values = per_code.get(simple[user_id]) or dict(_EMPTY_WORKER, grids=[])
-            out.append({"username": username, "display_name": display_name, **values})
-        else:
-            out.append(scanned[username])
-    return out
-
-
-_EMPTY_WORKER = {"grids": [], **dict.fromkeys([c for c in COUNTS if c not in ("rated", "on_time")], 0),
-                 "median_hours_to_close": None, "self_resolved": 0,
-                 "on_time_rate": on_time_rate(0, 0)}
-
-
-def _alone(held: pd.DataFrame) -> pd.DataFrame:
-    """The assignments of workers who hold exactly one, a whole one."""
-    counts = held["user_id"].map(held["user_id"].value_counts())
-    return held[(counts == 1) & held["whole"].astype(bool)]
-
-
-def _code_counts(session: Session, scope: rollup.Scope, places: rollup.Scope,
-                 filters: IssueFilter, where: Where) -> dict[str, dict]:
-    """Per grid code, the worker row's values over all its cases the filter and reader take
-    in: counts from the totals, overdue and self-resolved cases through their indexes, the
-    median from the closings."""
-    totals = rollup.frame_of(session.execute(text(f"""
-        SELECT g.code, r.status, r.n, r.rated, r.on_time
-          FROM issue_rollup_grid_totals r JOIN grids g ON g.id = r.grid_id
-         WHERE {scope.where.sql}"""), scope.where.params).all(),
-        ["code", "status", "reported", "rated", "on_time"])
-    totals["open"] = totals["reported"].where(totals["status"].isin(OPEN_STATUSES), 0)
-    totals["closed"] = totals["reported"].where(totals["status"] == CLOSED_STATUS, 0)
-    totals["rejected"] = totals["reported"].where(totals["status"] == "rejected", 0)
-    sums = totals.groupby("code")[["reported", "open", "closed", "rejected", "rated",
-                                   "on_time"]].sum()
-    overdue = dict(session.execute(text(f"""
-        SELECT g.code, count(*) FROM issues i JOIN grids g ON g.id = i.grid_id
-         WHERE {where.sql} AND {overdue_sql('i')} GROUP BY g.code"""), where.params).all())
-    selves = dict(session.execute(text(f"""
-        SELECT g.code, count(*) FROM issues i JOIN grids g ON g.id = i.grid_id
-         WHERE {where.sql} AND i.self_resolved GROUP BY g.code"""), where.params).all())
     medians: dict = {}
     if not filters.statuses or CLOSED_STATUS in _statuses(filters):
         frame = _middle_medians(session, places.where)
         medians = dict(zip(frame["code"], frame["median_hours_to_close"], strict=True))
-    codes = sums.index.tolist()
-    columns = {c: sums[c].astype("int64").tolist() for c in sums.columns}
-    out = {}
-    for k, code in enumerate(codes):
-        if columns["reported"][k] <= 0:
+    out = []
+    for user_id, username, display_name in users:
+        if user_id not in simple:
+            out.append(scanned[username])
             continue
-        median = medians.get(code)
-        out[code] = {"grids": [code], "reported": columns["reported"][k],
-                     "open": columns["open"][k], "closed": columns["closed"][k],
-                     "rejected": columns["rejected"][k], "overdue": overdue.get(code, 0),
-                     "median_hours_to_close": None if median is None or median != median
-                     else float(median),
-                     "self_resolved": selves.get(code, 0),
-                     "on_time_rate": on_time_rate(columns["on_time"][k], columns["rated"][k])}
+        code, reported, open_, closed, rejected, rated, on_time, overdue, selves = simple[user_id]
+        median = medians.get(code) if reported else None
+        out.append({"username": username, "display_name": display_name,
+                    "grids": [code] if reported else [], "reported": reported, "open": open_,
+                    "closed": closed, "rejected": rejected, "overdue": overdue,
+                    "median_hours_to_close": None if median is None or median != median
+                    else float(median),
+                    "self_resolved": selves, "on_time_rate": on_time_rate(on_time, rated)})
     return out
+
+
+def _whole_grid_workers(session: Session, scope: rollup.Scope, where: Where, holders: Where,
+                        whole: str, params: dict) -> list[tuple]:
+    """(user_id, code, reported, open, closed, rejected, rated, on_time, overdue,
+    self_resolved) of the workers whose one assignment is ``whole``, over all the cases of its
+    grid that the filter and reader take in: counts from the grids' totals, the overdue and
+    self-resolved cases counted through their indexes."""
+    def n(condition: str = "TRUE") -> str:
+        return f"coalesce(sum(r.n) FILTER (WHERE {condition}), 0)::bigint"
+    values = ", ".join(f"coalesce(c.{k}, 0)::bigint" for k in (
+        "reported", "open", "closed", "rejected", "rated", "on_time", "overdue", "selves"))
+    return session.execute(text(f"""
+        WITH held AS (
+            SELECT ga.user_id, min(ga.grid_code) AS code FROM grid_assignments ga
+             WHERE ga.user_id IN (SELECT ha.user_id FROM grid_assignments ha WHERE {holders.sql})
+             GROUP BY ga.user_id HAVING count(*) = 1 AND bool_and({whole})),
+        per_grid AS MATERIALIZED (
+            SELECT r.grid_id, {n()} AS reported, {n(open_sql('r'))} AS open,
+                   {n(closed_sql('r'))} AS closed, {n("r.status = 'rejected'")} AS rejected,
+                   sum(r.rated)::bigint AS rated, sum(r.on_time)::bigint AS on_time
+              FROM issue_rollup_grid_totals r WHERE {scope.where.sql} GROUP BY r.grid_id),
+        overdue AS MATERIALIZED (
+            SELECT i.grid_id, count(*) AS n FROM issues i
+             WHERE {where.sql} AND {overdue_sql('i')} GROUP BY i.grid_id),
+        selves AS MATERIALIZED (
+            SELECT i.grid_id, count(*) AS n FROM issues i
+             WHERE {where.sql} AND i.self_resolved GROUP BY i.grid_id),
+        per_code AS (
+            SELECT g.code, sum(p.reported) AS reported, sum(p.open) AS open,
+                   sum(p.closed) AS closed, sum(p.rejected) AS rejected, sum(p.rated) AS rated,
+                   sum(p.on_time) AS on_time, sum(coalesce(o.n, 0)) AS overdue,
+                   sum(coalesce(s.n, 0)) AS selves
+              FROM per_grid p JOIN grids g ON g.id = p.grid_id
+              LEFT JOIN overdue o ON o.grid_id = p.grid_id
+              LEFT JOIN selves s ON s.grid_id = p.grid_id
+             GROUP BY g.code)
+        SELECT h.user_id, h.code, {values}
+          FROM held h LEFT JOIN per_code c ON c.code = h.code"""),
+        where.params | holders.params | scope.where.params | params).all()
 
 
 def _statuses(filters: IssueFilter) -> set[str]:
