@@ -81,11 +81,17 @@ DEFAULT_LAT0 = 36.84
 TABLES = ("issue_rollup_grids", "issue_rollup_cells", "issue_rollup_weeks",
           "issue_rollup_grid_totals")
 CLOSINGS = "issue_rollup_closings"  # per grid, its closed cases' hours to close (0013)
+DAYS = "issue_rollup_days"  # per (day, category, status): counts and sorted hours to close (0016)
 
 
 def year_sql(t: str = "i") -> str:
     """The Beijing calendar year (its first day) of the report time of the row ``t``."""
     return f"date_trunc('year', {t}.reported_at AT TIME ZONE '{BEIJING_TZ_NAME}')::date"
+
+
+def day_sql(t: str = "i") -> str:
+    """The Beijing calendar day of the report time of the row ``t``."""
+    return f"({t}.reported_at AT TIME ZONE '{BEIJING_TZ_NAME}')::date"
 
 
 def week_sql(t: str = "i") -> str:
@@ -183,7 +189,7 @@ class Buckets:
     """The whole buckets ``[first, after)`` inside a time range (None: unbounded on that side)
     and the instants ``[lo, hi)`` they cover; the rest of the range is scanned."""
 
-    kind: str  # year | week
+    kind: str  # year | week | day
     first: date | int | None
     after: date | int | None
     lo: datetime | None
@@ -224,6 +230,10 @@ def _year_of(moment: datetime) -> date:
     return date(moment.astimezone(BEIJING).year, 1, 1)
 
 
+def _day_of(moment: datetime) -> date:
+    return moment.astimezone(BEIJING).date()
+
+
 def _next_year(y: date) -> date:
     return date(y.year + 1, 1, 1)
 
@@ -233,11 +243,14 @@ def _week_of(moment: datetime) -> int:
 
 
 def whole_buckets(kind: str, flt: IssueFilter) -> Buckets | None:
-    """The whole years or weeks inside the filter's time range; None when there is none."""
+    """The whole years, weeks or (Beijing) days inside the filter's time range; None when there
+    is none."""
     since, until = flt.since_at(), flt.until_at()
     hi = None if until is None else until + timedelta(microseconds=1)  # µs, as PostgreSQL
     if kind == "year":
         of, following, instant = _year_of, _next_year, start_of
+    elif kind == "day":
+        of, following, instant = _day_of, (lambda d: d + timedelta(days=1)), start_of
     else:
         of, following = _week_of, (lambda w: w + 1)
 
@@ -433,7 +446,7 @@ def rebuild(bind: Session | Connection | Engine, grid: CellGrid | None = None) -
         conn.execute(text("""UPDATE issue_rollup_reference SET lat0 = :lat0, base_cell_m = :b,
                                   dx = :dx, dy = :dy WHERE id = 1"""),
                      {"lat0": grid.lat0, "b": grid.base_cell_m, "dx": grid.dx, "dy": grid.dy})
-        conn.execute(text(f"TRUNCATE {', '.join(TABLES)}, {CLOSINGS}"))
+        conn.execute(text(f"TRUNCATE {', '.join(TABLES)}, {CLOSINGS}, {DAYS}"))
         counts = {}
         for table in TABLES:
             sql, knames, vnames = _scan_sql(table)
@@ -442,7 +455,10 @@ def rebuild(bind: Session | Connection | Engine, grid: CellGrid | None = None) -
         counts[CLOSINGS] = conn.execute(text(
             f"INSERT INTO {CLOSINGS} (grid_id, {', '.join(CLOSING_COLUMNS)}) "
             f"{_closings_scan_sql()}")).rowcount
-        for table in (*TABLES, CLOSINGS):
+        counts[DAYS] = conn.execute(text(
+            f"INSERT INTO {DAYS} (day, category, status, {', '.join(DAY_COLUMNS)}) "
+            f"{_days_scan_sql()}")).rowcount
+        for table in (*TABLES, CLOSINGS, DAYS):
             conn.execute(text(f"ANALYZE {table}"))
         return counts
 
@@ -469,6 +485,7 @@ def check(bind: Session | Connection | Engine) -> list[dict]:
                      "stored": _named(vnames, r["stored"]), "scanned": _named(vnames, r["scanned"])}
                     for r in rows]
         out += _check_closings(conn)
+        out += _check_days(conn)
     return out
 
 
@@ -505,6 +522,41 @@ def _check_closings(conn) -> list[dict]:
             for r in rows]
 
 
+DAY_COLUMNS = ("n", "rated", "on_time", "hours")
+
+
+def _days_scan_sql() -> str:
+    """The day table computed from the issues: per (day, category, status) the counts and the
+    sorted hours to close of the closed cases that have a closing time."""
+    hours = f"CASE WHEN {closing_sql('i')} THEN {hours_to_close_sql('i')} END"
+    return f"""
+        SELECT {day_sql('i')} AS day, i.category, i.status, count(*)::bigint,
+               count(*) FILTER (WHERE {rated_sql('i')})::bigint,
+               count(*) FILTER (WHERE {on_time_sql('i')})::bigint,
+               coalesce(array_agg({hours} ORDER BY {hours}) FILTER (WHERE {closing_sql('i')}),
+                        '{{}}')
+          FROM issues i GROUP BY 1, 2, 3"""
+
+
+def _check_days(conn) -> list[dict]:
+    keys = ("day", "category", "status")
+    stored = ", ".join(f"r.{c}" for c in DAY_COLUMNS)
+    scanned = ", ".join(f"s.{c}" for c in DAY_COLUMNS)
+    rows = conn.execute(text(f"""
+        SELECT {', '.join(f'coalesce(r.{k}, s.{k}) AS {k}' for k in keys)},
+               r.n IS NOT NULL AS has_r, s.n IS NOT NULL AS has_s,
+               {', '.join(f'r.{c} AS r_{c}' for c in DAY_COLUMNS)},
+               {', '.join(f's.{c} AS s_{c}' for c in DAY_COLUMNS)}
+          FROM {DAYS} r FULL JOIN ({_days_scan_sql()}) s ({', '.join(keys + DAY_COLUMNS)})
+               USING ({', '.join(keys)})
+         WHERE ROW({stored}) IS DISTINCT FROM ROW({scanned})
+         ORDER BY 1, 2, 3""")).mappings().all()
+    return [{"table": DAYS, **{k: r[k] for k in keys},
+             "stored": {c: r[f"r_{c}"] for c in DAY_COLUMNS} if r["has_r"] else None,
+             "scanned": {c: r[f"s_{c}"] for c in DAY_COLUMNS} if r["has_s"] else None}
+            for r in rows]
+
+
 def _named(names: list[str], values) -> dict | None:
     return None if values is None else dict(zip(names, values, strict=True))
 
@@ -513,4 +565,4 @@ def sizes(bind: Session | Connection | Engine) -> dict[str, int]:
     """Rows per rollup table."""
     with _bind_conn(bind) as conn:
         return {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one()
-                for t in (*TABLES, CLOSINGS)}
+                for t in (*TABLES, CLOSINGS, DAYS)}
