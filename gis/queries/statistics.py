@@ -219,7 +219,8 @@ def _middle_medians(session: Session, grids: Where) -> pd.DataFrame:
                   FROM issue_rollup_closings r WHERE {grids.sql} OFFSET 0) x"""),
         grids.params).all()
     frame = rollup.frame_of(rows, ["grid_id", "median_hours_to_close"])
-    codes = dict(session.execute(text("SELECT id, code FROM grids")).all())
+    codes = dict(session.execute(text("SELECT id, code FROM grids WHERE id = ANY(:ids)"),
+                                 {"ids": [int(i) for i in frame["grid_id"].unique()]}).all())
     frame["code"] = frame["grid_id"].map(codes)  # grid 0 (no grid): None
     merged = frame["code"].notna() & frame["code"].duplicated(keep=False)
     out = frame[~merged][_MEDIAN]
@@ -271,11 +272,11 @@ def grid_stats(session: Session, actor: Actor,
     require_role(actor, *STATISTICS_ROLES)
     filters = ScopedFilter.of(filters or IssueFilter(), actor)
     counts = counts_by_grid(session, filters, median=True)
-    grids = pd.DataFrame(current_grids(session, filters),
-                         columns=["grid_code", "grid_name", "community", "households"])
+    grids = rollup.frame_of(current_grids(session, filters),
+                            ["grid_code", "grid_name", "community", "households"])
     table = with_rates(grids.merge(counts.rename(columns={"code": "grid_code"}), on="grid_code",
                                    how="left"))
-    rows = [_public(r) for r in table.to_dict("records")]
+    rows = _public_records(table)
     alone = counts[counts["code"].isna()]
     if alone.empty:
         alone = pd.DataFrame([dict.fromkeys(COUNTS, 0) | {"median_hours_to_close": None}])
@@ -300,6 +301,15 @@ def current_grids(session: Session, filters: IssueFilter) -> list[tuple]:
         SELECT cg.code, cg.name, rc.name, cg.households
           FROM grids cg JOIN regions rc ON rc.id = cg.community_id
          WHERE {where.sql} ORDER BY cg.code"""), where.params).all()
+
+
+def _public_records(frame: pd.DataFrame) -> list[dict]:
+    """:func:`_public` of every row of ``frame``, column by column: 40,000 grids' rows through
+    ``to_dict`` and a comprehension each took a second."""
+    frame = frame.drop(columns=[c for c in ("rated", "on_time") if c in frame])
+    columns = [frame[c].astype(object).where(frame[c].notna(), None).tolist() for c in frame]
+    keys = list(frame.columns)
+    return [dict(zip(keys, values, strict=True)) for values in zip(*columns, strict=True)]
 
 
 def _public(row: dict) -> dict:
