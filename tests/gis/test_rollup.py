@@ -22,13 +22,13 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 
 from gis.geotag.index_cache import GridIndexCache
-from gis.issues import workflow
 from gis.issues.reporting import IssueReport, report_issue
 from gis.people.actors import load_actor
 from gis.queries import dashboard, map_data, rollup, statistics
 from gis.queries.filters import IssueFilter
 from gis.queries.reads import ScopedFilter
-from gis.rules import BEIJING, ISSUE_STATUSES, TRANSITIONS
+from gis.rules import BEIJING, ISSUE_STATUSES
+from tests.gis.workflow_moves import move_cases
 
 CATEGORIES = ("garbage", "noise", "streetlight_out", "illegal_construction")
 EXAMPLES = settings(max_examples=25, deadline=None,
@@ -131,13 +131,7 @@ def test_reports_and_the_workflow_keep_the_rollup_equal_to_a_scan(session, repor
     with session.begin_nested() as example:
         ids = [report_issue(session, GridIndexCache(), worker, IssueReport(x, y, c)).issue_id
                for x, y, c in reports]
-        for step in moves:
-            issue_id = ids[step % len(ids)]
-            status = session.execute(text("SELECT status FROM issues WHERE id = :i"),
-                                     {"i": issue_id}).scalar_one()
-            allowed = TRANSITIONS[status]
-            if allowed:
-                workflow.transition(session, admin, issue_id, allowed[step % len(allowed)])
+        move_cases(session, admin, ids, moves)
         assert rollup.check(session) == []
         example.rollback()
 

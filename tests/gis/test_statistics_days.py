@@ -12,15 +12,14 @@ from datetime import date, datetime, timedelta
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from sqlalchemy import text
 
-from gis.issues import workflow
 from gis.people.actors import load_actor
 from gis.queries import rollup, statistics
 from gis.queries.filters import IssueFilter
-from gis.rules import BEIJING, TRANSITIONS
+from gis.rules import BEIJING
 from tests.gis.test_rollup import EXAMPLES, _insert, filters, issue_rows
 from tests.gis.test_statistics_rollup import _apply, operations
+from tests.gis.workflow_moves import move_cases, open_case_ids
 
 READERS = ("admin", "leader", "dispatcher")
 
@@ -89,17 +88,9 @@ def test_a_buckets_median_is_percentile_conts_to_the_bit(session, sql, grid_ids,
 @EXAMPLES
 def test_the_workflow_keeps_the_days_equal_to_a_scan(session, steps, bucket):
     admin = load_actor(session, "admin")[0]
-    ids = [r[0] for r in session.execute(text(
-        "SELECT id FROM issues WHERE status NOT IN ('closed', 'rejected', 'on_hold') "
-        "ORDER BY id LIMIT 12"))]
+    ids = open_case_ids(session)
     with session.begin_nested() as example:
-        for step in steps:
-            issue_id = ids[step % len(ids)]
-            status = session.execute(text("SELECT status FROM issues WHERE id = :i"),
-                                     {"i": issue_id}).scalar_one()
-            allowed = TRANSITIONS[status]
-            if allowed:
-                workflow.transition(session, admin, issue_id, allowed[step % len(allowed)])
+        move_cases(session, admin, ids, steps)
         found = rollup.check(session)
         ours, scanned = _both_ways(session, "admin", IssueFilter(), bucket)
         example.rollback()
