@@ -10,16 +10,21 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gis.people.actors import load_actor
 from gis.queries import rollup, statistics
 from gis.queries.filters import IssueFilter
 from gis.rules import BEIJING
-from tests.gis.test_rollup import EXAMPLES, _insert, filters, issue_rows
+from tests.gis.test_rollup import EXAMPLES as ROLLUP_EXAMPLES
+from tests.gis.test_rollup import _insert, filters, issue_rows
 from tests.gis.test_statistics_rollup import _apply, operations
 from tests.gis.workflow_moves import move_cases, open_case_ids
+
+# Fewer examples than the rollup's own tests: the suite's time is budgeted, and each
+# example here also runs the scan it is compared with.
+EXAMPLES = settings(ROLLUP_EXAMPLES, max_examples=12)
 
 READERS = ("admin", "leader", "dispatcher")
 

@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta
 
 import pandas as pd
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gis.people.actors import load_actor
@@ -21,7 +21,6 @@ from gis.queries.filters import IssueFilter
 from gis.rules import BEIJING
 from tests.gis.test_rollup import (
     CHANGES,
-    EXAMPLES,
     READERS,
     _by_code,
     _insert,
@@ -29,7 +28,14 @@ from tests.gis.test_rollup import (
     filters,
     issue_rows,
 )
+from tests.gis.test_rollup import (
+    EXAMPLES as ROLLUP_EXAMPLES,
+)
 from tests.gis.workflow_moves import move_cases, open_case_ids
+
+# Fewer examples than the rollup's own tests: the suite's time is budgeted, and each
+# example here also runs the scan it is compared with.
+EXAMPLES = settings(ROLLUP_EXAMPLES, max_examples=12)
 
 # A grid redrawn: its current version retired, a new version of the same code, and the picked
 # issues of the old version moved to it (a code then has closings in two grid rows).
