@@ -37,7 +37,7 @@ from gis.rules import (
     step_overdue_sql,
 )
 
-EXAMPLES = settings(max_examples=12, deadline=None,
+EXAMPLES = settings(max_examples=8, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture,
                                            HealthCheck.too_slow])
 COMMUNITY, COMMUNITY_NAME, STREET = "140429100001", "太东社区", "140429100"

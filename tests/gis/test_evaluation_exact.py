@@ -16,7 +16,7 @@ from gis.people.actors import load_actor
 from gis.queries.evaluation import Period, evaluate
 from tests.gis.evaluation_world import recount
 
-EXAMPLES = settings(max_examples=10, deadline=None,
+EXAMPLES = settings(max_examples=5, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture,
                                            HealthCheck.too_slow])
 SNAPPED = ("issue_events", "at"), ("extension_requests", "requested_at")

@@ -18,7 +18,7 @@ from gis.queries.filters import IssueFilter, Where
 from gis.queries.reads import ScopedFilter
 from gis.rules import ISSUE_STATUSES
 
-EXAMPLES = settings(max_examples=12, deadline=None,
+EXAMPLES = settings(max_examples=8, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture,
                                            HealthCheck.too_slow])
 CATEGORIES = ("garbage", "noise", "streetlight_out", "illegal_construction")

@@ -31,7 +31,7 @@ from gis.rules import BEIJING, ISSUE_STATUSES
 from tests.gis.workflow_moves import move_cases
 
 CATEGORIES = ("garbage", "noise", "streetlight_out", "illegal_construction")
-EXAMPLES = settings(max_examples=25, deadline=None,
+EXAMPLES = settings(max_examples=10, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture,
                                            HealthCheck.too_slow])
 # Around the demo community, a little outside it too (unassigned).

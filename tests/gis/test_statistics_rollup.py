@@ -35,7 +35,7 @@ from tests.gis.workflow_moves import move_cases, open_case_ids
 
 # Fewer examples than the rollup's own tests: the suite's time is budgeted, and each
 # example here also runs the scan it is compared with.
-EXAMPLES = settings(ROLLUP_EXAMPLES, max_examples=12)
+EXAMPLES = settings(ROLLUP_EXAMPLES, max_examples=8)
 
 # A grid redrawn: its current version retired, a new version of the same code, and the picked
 # issues of the old version moved to it (a code then has closings in two grid rows).
