@@ -40,11 +40,6 @@ TIMES = st.datetimes(min_value=datetime(2024, 12, 20), max_value=datetime(2025, 
                      timezones=st.just(BEIJING))
 
 
-@pytest.fixture
-def grid_ids(sql) -> list[int]:
-    return [r[0] for r in sql("SELECT id FROM grids ORDER BY id")]
-
-
 def test_the_categories_drawn_are_known():
     from gis.db.category_seeds import ISSUE_CATEGORIES
 
@@ -202,12 +197,6 @@ def filters(draw, demo_times: tuple[date, date]) -> IssueFilter:
 
 def _instant(day: date, instant: bool):
     return datetime(day.year, day.month, day.day, 13, 7, tzinfo=BEIJING) if instant else day
-
-
-@pytest.fixture
-def demo_times(sql) -> tuple[date, date]:
-    first, last = sql("SELECT min(reported_at), max(reported_at) FROM issues")[0]
-    return first.astimezone(BEIJING).date(), last.astimezone(BEIJING).date()
 
 
 READERS = (None, "admin", "leader", "dispatcher", "worker01")

@@ -7,7 +7,7 @@ filters and readers (admin, a leader, a dispatcher), is exactly what a scan give
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from hypothesis import given, settings
@@ -29,15 +29,6 @@ EXAMPLES = settings(ROLLUP_EXAMPLES, max_examples=8)
 READERS = ("admin", "leader", "dispatcher")
 
 
-@pytest.fixture
-def grid_ids(sql) -> list[int]:
-    return [r[0] for r in sql("SELECT id FROM grids ORDER BY id")]
-
-
-@pytest.fixture
-def demo_times(sql) -> tuple[date, date]:
-    first, last = sql("SELECT min(reported_at), max(reported_at) FROM issues")[0]
-    return first.astimezone(BEIJING).date(), last.astimezone(BEIJING).date()
 BUCKETS = st.sampled_from(statistics.BUCKETS)
 
 

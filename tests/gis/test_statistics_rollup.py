@@ -8,7 +8,7 @@ readers, exactly what a scan gives.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pandas as pd
 import pytest
@@ -60,17 +60,6 @@ STATS_CHANGES = CHANGES | {
     "closed_without_time": ("UPDATE issues SET status = 'closed', closed_at = NULL "
                             "WHERE id = ANY(:ids)", st.just(0)),
 }
-@pytest.fixture
-def grid_ids(sql) -> list[int]:
-    return [r[0] for r in sql("SELECT id FROM grids ORDER BY id")]
-
-
-@pytest.fixture
-def demo_times(sql) -> tuple[date, date]:
-    first, last = sql("SELECT min(reported_at), max(reported_at) FROM issues")[0]
-    return first.astimezone(BEIJING).date(), last.astimezone(BEIJING).date()
-
-
 operations = st.lists(st.tuples(st.sampled_from(sorted(STATS_CHANGES)),
                                 st.lists(st.integers(0, 50), min_size=1, max_size=4),
                                 st.data()), max_size=8)
