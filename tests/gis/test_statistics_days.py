@@ -18,7 +18,7 @@ from gis.queries import rollup, statistics
 from gis.queries.filters import IssueFilter
 from gis.rules import BEIJING
 from tests.gis.test_rollup import EXAMPLES as ROLLUP_EXAMPLES
-from tests.gis.test_rollup import _insert, filters, issue_rows
+from tests.gis.test_rollup import filters, issue_rows
 from tests.gis.test_statistics_rollup import _apply, operations
 from tests.gis.workflow_moves import move_cases, open_case_ids
 
@@ -123,19 +123,6 @@ def test_the_days_are_read_for_the_city_and_a_region_is_scanned(session, monkeyp
     assert statistics.timeline(session, admin, IssueFilter(), "week")
     with pytest.raises(RuntimeError, match="scanned"):
         statistics.timeline(session, leader, IssueFilter(), "week")
-
-
-def test_a_day_of_issues_loaded_with_the_triggers_off_is_found_until_a_rebuild(session, sql,
-                                                                               grid_ids):
-    sql("ALTER TABLE issues DISABLE TRIGGER USER")
-    _insert(sql, grid_ids, [{"category": "noise", "status": "closed", "lon": 112.86,
-                             "lat": 36.84, "located": True, "grid": 2,
-                             "reported_at": datetime(2025, 3, 3, tzinfo=BEIJING),
-                             "due_h": 5, "closed_h": 7}])
-    sql("ALTER TABLE issues ENABLE TRIGGER USER")
-    assert rollup.DAYS in {d["table"] for d in rollup.check(session)}
-    counts = rollup.rebuild(session, rollup.cell_grid(session))
-    assert rollup.check(session) == [] and counts == rollup.sizes(session)
 
 
 # -- the workers --------------------------------------------------------------------------------
