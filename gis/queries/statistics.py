@@ -95,7 +95,10 @@ def counts_by_grid(session: Session, filters: IssueFilter, *, median: bool = Fal
     out = frame.groupby("code", dropna=False, as_index=False)[list(COUNTS)].sum()
     out = out[["code", *COUNTS]].astype(dict.fromkeys(COUNTS, "int64"))
     if median:
-        out = out.merge(_medians(session, filters, where, rollup), on="code", how="left")
+        # The medians' codes in the counts' dtype: an empty or all-None side comes as float or
+        # object, which pandas refuses to merge with str.
+        medians = _medians(session, filters, where, rollup).astype({"code": "str"})
+        out = out.merge(medians, on="code", how="left")
     # One dtype for the codes however the parts came (an empty or all-None part is object).
     return out.astype({"code": "str"})
 
