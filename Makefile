@@ -12,9 +12,15 @@ run: setup assets
 	$(BIN)/gridmap demo --if-empty
 	$(BIN)/gridmap serve
 
+# The suite runs on TEST_WORKERS processes (pytest-xdist), each with its own PostGIS cluster, a
+# test file per process at a time. Schemathesis reports each operation as a subtest, and a failing
+# subtest is lost on the way back from an xdist worker: its file runs after, in one process.
+TEST_WORKERS ?= 2
+SERIAL_TESTS := tests/api/test_schemathesis.py
 test: setup assets
 	@GRIDMAP_WITH_BROWSER=1 ./scripts/system-deps.sh
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --ignore=$(SERIAL_TESTS)
+	$(BIN)/pytest $(SERIAL_TESTS)
 
 lint: venv
 	$(BIN)/ruff check .

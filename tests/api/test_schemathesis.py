@@ -18,6 +18,7 @@ Bounded: a few examples per operation and role, so it fits every CI run.
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 import schemathesis
@@ -28,6 +29,12 @@ from schemathesis.specs.openapi.checks import content_type_conformance, response
 from api.main import create_app
 from tests.api.conftest import bearer
 from tests.conftest import _forget_cached_state, app_settings
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # A failing operation is a subtest, and xdist drops subtest failures on the way back from
+    # a worker: run green with a 5xx. `make test` runs this file in one process.
+    pytest.fail("tests/api/test_schemathesis.py must run without pytest-xdist (-n): a failing "
+                "operation would be lost; `make test` runs it apart", pytrace=False)
 
 DOCUMENT = create_app(app_settings("postgresql://schema-only@127.0.0.1:1/none")).openapi()
 # Every case the schema defines (schemathesis's coverage phase: boundaries and invalid values)

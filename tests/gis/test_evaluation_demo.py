@@ -39,4 +39,7 @@ def test_every_grade_occurs_among_departments_workers_and_grids(session, readers
                                                   period)["data"]} - {None}
               for role in GRADED_ROLES}
     assert set().union(*grades.values()) == {"A", "B", "C", "D", "E"}, grades
-    assert len(grades["department"]) >= 3 and len(grades["worker"]) >= 3, grades
+    # The demo as loaded, whatever ran before: a month of it grades its ten departments B and
+    # C (it needed other test files' committed cases to reach three grades: an order-dependent
+    # pass, found when the suite first ran on two processes).
+    assert len(grades["department"]) >= 2 and len(grades["worker"]) >= 3, grades
