@@ -73,14 +73,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
+import numpy as np
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from gis.db.engine import tune_for_aggregates
 from gis.errors import InvalidParameter, SetupError
 from gis.people.actors import Actor, read_scope_sql, require_role
 from gis.queries.statistics import STATISTICS_ROLES
 from gis.rules import (
     BEIJING,
+    BEIJING_TZ_NAME,
     DEFAULT_MIN_CASES,
     EVALUATION_INDICATORS,
     EVALUATION_PERIODS,
@@ -94,7 +97,7 @@ from gis.rules import (
     step_on_time_sql,
     step_rated_sql,
 )
-from gis.worktime.limits import working_hours
+from gis.worktime.limits import office_hours
 from gis.worktime.store import load_calendar, workday_end, workday_start
 
 Values = dict[str, float | int | None]
@@ -332,6 +335,7 @@ def evaluate(session: Session, actor: Actor, role: str, period: Period,
     before; best score first."""
     require_role(actor, *STATISTICS_ROLES)
     check_role(role)
+    tune_for_aggregates(session)
     scoring = scoring or load_scoring(session)
     previous = period.previous()
     now, now_basis = _VALUES[role](session, actor, period)
@@ -482,13 +486,14 @@ def _department_values(session: Session, actor: Actor, period: Period) -> Found:
 
 
 def handling_steps(session: Session, actor: Actor, period: Period) -> list[tuple]:
-    """(department code, started_at, done_at) of the handling steps done in ``period`` while
-    their case was with a department that did not return it."""
+    """(department code, started, done) of the handling steps done in ``period`` while their
+    case was with a department that did not return it; the times as Beijing wall-clock
+    microseconds (:func:`gis.worktime.limits.office_hours`)."""
     scope, params = _scope(actor)
     return session.execute(text(f"""
         WITH {_spans_sql("SELECT DISTINCT issue_id FROM issue_steps WHERE step = 'handle' "
                          "AND done_at >= :since AND done_at < :until", steps=True)}
-        SELECT dep.code, st.started_at, st.at AS done_at
+        SELECT dep.code, {_wall_clock_us("st.started_at")}, {_wall_clock_us("st.at")}
           FROM history st
           JOIN dispatches d ON d.issue_id = st.issue_id AND d.span = st.span
           JOIN departments dep ON dep.id = d.department_id
@@ -496,19 +501,22 @@ def handling_steps(session: Session, actor: Actor, period: Period) -> list[tuple
          WHERE st.step AND NOT d.returned AND {scope}"""), params | period.params()).all()
 
 
+def _wall_clock_us(t: str) -> str:
+    return f"(extract(epoch FROM {t} AT TIME ZONE '{BEIJING_TZ_NAME}') * 1000000)::bigint"
+
+
 def _handling_hours(session: Session, actor: Actor, period: Period) -> dict[str, float]:
     steps = handling_steps(session, actor, period)
     if not steps:
         return {}
-    calendar = load_calendar(session, min(s[1] for s in steps).astimezone(BEIJING).date())
-    start, end = workday_start(session), workday_end(session)
+    codes, started, done = zip(*steps, strict=True)
+    started, done = np.array(started, dtype=np.int64), np.array(done, dtype=np.int64)
+    first_day = date(1970, 1, 1) + timedelta(days=int(started.min() // 86_400_000_000))
+    hours = office_hours(started, done, load_calendar(session, first_day),
+                         workday_start(session), workday_end(session))
     per_department: dict[str, list[float]] = defaultdict(list)
-    for code, started_at, done_at in steps:
-        # The same instants in Beijing time, the zone working hours compare them with: aware
-        # times of one zone compare without converting each time.
-        per_department[code].append(working_hours(started_at.astimezone(BEIJING),
-                                                  done_at.astimezone(BEIJING), calendar, start,
-                                                  end))
+    for code, h in zip(codes, hours.tolist(), strict=True):
+        per_department[code].append(h)
     return {code: round(sum(h) / len(h), 2) for code, h in per_department.items()}
 
 

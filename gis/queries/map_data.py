@@ -46,6 +46,7 @@ import shapely
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from gis.db.engine import tune_for_aggregates
 from gis.errors import NotFound
 from gis.people.privacy import mask_text
 from gis.queries import rollup
@@ -161,7 +162,7 @@ def heatmap_data(session: Session, flt: IssueFilter, *, cell_budget: int = HEAT_
     shapes = grids if level == "grid" else region_shapes(session, grids, level)
     area = _area_m2(shapes)
     parts = _where_parts(session, flt)
-    _tune(session)
+    tune_for_aggregates(session)
     cell_grid = rollup.cell_grid(session)
     scope = rollup.scope_of(session, flt) if use_rollup else None
     stats = counts_by_grid(session, flt, rollup=use_rollup)  # per grid, and unassigned
@@ -409,13 +410,6 @@ def _coarsen_weeks(weeks: pd.DataFrame, cell_m: float, budget: int) -> tuple[pd.
     return out, cell_m
 
 
-def _tune(session: Session) -> None:
-    """Settings for the aggregate scans, for this transaction only: JIT compilation costs more
-    than it saves on them, and hash aggregates of ~10^5 groups should not spill to disk."""
-    session.execute(text("SET LOCAL jit = off"))
-    session.execute(text("SET LOCAL work_mem = '64MB'"))
-
-
 # At most this many heatmap builds at a time run their second scan on a second connection; the
 # others run both scans in turn (two cores gain nothing from more, and the pool stays free).
 SIDE_SCANS = 2
@@ -447,7 +441,7 @@ def side_by_side(session: Session, here: Callable[[Session], T],
 
 def _on_own_connection(engine, fn: Callable[[Session], U]) -> U:
     with Session(engine) as other:
-        _tune(other)
+        tune_for_aggregates(other)
         return fn(other)
 
 

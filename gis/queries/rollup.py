@@ -315,14 +315,19 @@ def frame_of(rows, columns: list[str]) -> pd.DataFrame:
     return pd.DataFrame([tuple(r) for r in rows], columns=columns)
 
 
+def tuples_from(result) -> list[tuple]:
+    """A statement's rows as the driver's plain tuples (see :func:`frame_from`)."""
+    try:
+        return result.cursor.fetchall()
+    finally:
+        result.close()
+
+
 def frame_from(result, columns: list[str]) -> pd.DataFrame:
     """A frame of a statement's result read from the driver's cursor as plain tuples: the
     aggregates read here hand over 10^5 rows, and a SQLAlchemy row object each costs more than
     the query (the columns are numbers and text, which the driver already converts)."""
-    try:
-        return pd.DataFrame(result.cursor.fetchall(), columns=columns)
-    finally:
-        result.close()
+    return pd.DataFrame(tuples_from(result), columns=columns)
 
 
 def grid_counts(session: Session, scope: Scope, buckets: Buckets) -> pd.DataFrame:

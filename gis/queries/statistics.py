@@ -32,6 +32,7 @@ import pandas as pd
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from gis.db.engine import tune_for_aggregates
 from gis.errors import InvalidParameter
 from gis.people.actors import Actor, require_role
 from gis.queries import rollup
@@ -216,15 +217,13 @@ def _middle_medians(session: Session, grids: Where) -> pd.DataFrame:
     """Every closed case of each grid counts: its median is the middle of its sorted hours
     (the one middle value, or the two interpolated as percentile_cont does: lo + 0.5 (hi -
     lo)). A code with several grid versions merges their closings."""
-    rows = session.execute(text(f"""
-        SELECT x.grid_id, round((x.s[1] + 0.5 * (x.s[cardinality(x.s)] - x.s[1]))::numeric, 1)::float
+    frame = rollup.frame_from(session.execute(text(f"""
+        SELECT x.grid_id, g.code,
+               round((x.s[1] + 0.5 * (x.s[cardinality(x.s)] - x.s[1]))::numeric, 1)::float
           FROM (SELECT r.grid_id, r.hours[(r.n + 1) / 2 : r.n / 2 + 1] AS s
-                  FROM issue_rollup_closings r WHERE {grids.sql} OFFSET 0) x"""),
-        grids.params).all()
-    frame = rollup.frame_of(rows, ["grid_id", "median_hours_to_close"])
-    codes = dict(session.execute(text("SELECT id, code FROM grids WHERE id = ANY(:ids)"),
-                                 {"ids": [int(i) for i in frame["grid_id"].unique()]}).all())
-    frame["code"] = frame["grid_id"].map(codes)  # grid 0 (no grid): None
+                  FROM issue_rollup_closings r WHERE {grids.sql} OFFSET 0) x
+          LEFT JOIN grids g ON g.id = x.grid_id"""),  # grid 0 (no grid): code None
+        grids.params), ["grid_id", *_MEDIAN])
     merged = frame["code"].notna() & frame["code"].duplicated(keep=False)
     out = frame[~merged][_MEDIAN]
     if not merged.any():
@@ -273,6 +272,7 @@ def grid_stats(session: Session, actor: Actor,
     their scope that lie in no grid (reported outside every grid and beyond the tagging
     tolerance): work no grid worker sees, which a leader should."""
     require_role(actor, *STATISTICS_ROLES)
+    tune_for_aggregates(session)
     filters = ScopedFilter.of(filters or IssueFilter(), actor)
     counts = counts_by_grid(session, filters, median=True)
     grids = rollup.frame_of(current_grids(session, filters),
@@ -336,6 +336,7 @@ def timeline(session: Session, actor: Actor, filters: IssueFilter | None = None,
     issues whose time runs, and the partial days at the range's edges are scanned;
     ``use_rollup=False`` scans all: the same answer."""
     require_role(actor, *STATISTICS_ROLES)
+    tune_for_aggregates(session)
     if bucket not in BUCKETS:
         raise InvalidParameter(f"bucket must be one of {', '.join(BUCKETS)}; got {bucket!r}",
                                zh=f"bucket 须为 {'、'.join(BUCKETS)} 之一，收到 {bucket!r}")
@@ -554,6 +555,7 @@ def worker_stats(session: Session, actor: Actor, filters: IssueFilter | None = N
     closings, the overdue and self-resolved ones counted through their indexes; the other
     workers are scanned (``use_rollup=False`` scans all: the same answer)."""
     require_role(actor, *STATISTICS_ROLES)
+    tune_for_aggregates(session)
     filters = filters or IssueFilter()
     where = scoped_where(session, actor, filters)
     holders = Where()
@@ -601,10 +603,10 @@ def _rollup_workers(session: Session, actor: Actor, filters: IssueFilter, where:
         dataclasses.replace(filters, statuses=()), actor))
     if scope is None or places is None:
         return None
-    users = session.execute(text(f"""
+    users = rollup.tuples_from(session.execute(text(f"""
         SELECT u.id, u.username, u.display_name FROM users u
          WHERE u.id IN (SELECT ha.user_id FROM grid_assignments ha WHERE {holders.sql})
-         ORDER BY u.username"""), holders.params).all()
+         ORDER BY u.username"""), holders.params))
     first, last = session.execute(text(
         "SELECT min(reported_at), max(reported_at) FROM issues")).one()
     whole = "TRUE" if first is None else \
@@ -617,7 +619,8 @@ def _rollup_workers(session: Session, actor: Actor, filters: IssueFilter, where:
     medians: dict = {}
     if not filters.statuses or CLOSED_STATUS in _statuses(filters):
         frame = _middle_medians(session, places.where)
-        medians = dict(zip(frame["code"], frame["median_hours_to_close"], strict=True))
+        medians = dict(zip(frame["code"].tolist(), frame["median_hours_to_close"].tolist(),
+                           strict=True))
     out = []
     for user_id, username, display_name in users:
         if user_id not in simple:
@@ -644,7 +647,7 @@ def _whole_grid_workers(session: Session, scope: rollup.Scope, where: Where, hol
         return f"coalesce(sum(r.n) FILTER (WHERE {condition}), 0)::bigint"
     values = ", ".join(f"coalesce(c.{k}, 0)::bigint" for k in (
         "reported", "open", "closed", "rejected", "rated", "on_time", "overdue", "selves"))
-    return session.execute(text(f"""
+    return rollup.tuples_from(session.execute(text(f"""
         WITH held AS (
             SELECT ga.user_id, min(ga.grid_code) AS code FROM grid_assignments ga
              WHERE ga.user_id IN (SELECT ha.user_id FROM grid_assignments ha WHERE {holders.sql})
@@ -671,7 +674,7 @@ def _whole_grid_workers(session: Session, scope: rollup.Scope, where: Where, hol
              GROUP BY g.code)
         SELECT h.user_id, h.code, {values}
           FROM held h LEFT JOIN per_code c ON c.code = h.code"""),
-        where.params | holders.params | scope.where.params | params).all()
+        where.params | holders.params | scope.where.params | params))
 
 
 def _statuses(filters: IssueFilter) -> set[str]:

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gis.rules import BEIJING, DEFAULT_WORKDAY_END, DEFAULT_WORKDAY_START
 from gis.worktime.calendar import WorkCalendar
-from gis.worktime.limits import working_hours
+from gis.worktime.limits import office_hours, working_hours, working_hours_many
 
 OFFICIAL = WorkCalendar()
 DAY_HOURS = 9.0  # 08:30 to 17:30
@@ -79,7 +80,7 @@ spans = st.tuples(minutes, st.integers(0, 6 * 24 * 60)).map(
     lambda p: (p[0], p[0] + timedelta(minutes=p[1])))
 calendars = st.dictionaries(st.dates(date(2025, 1, 1), date(2028, 1, 31)), st.booleans(),
                             max_size=15).map(WorkCalendar)
-office_hours = st.tuples(st.integers(0, 23 * 60), st.integers(1, 24 * 60 - 1)).filter(
+office_times = st.tuples(st.integers(0, 23 * 60), st.integers(1, 24 * 60 - 1)).filter(
     lambda p: p[0] < p[1]).map(lambda p: (time(*divmod(p[0], 60)), time(*divmod(p[1], 60))))
 
 
@@ -94,7 +95,7 @@ def minute_count(start: datetime, end: datetime, calendar: WorkCalendar,
     return counted / 60
 
 
-@given(spans, calendars, office_hours)
+@given(spans, calendars, office_times)
 @settings(deadline=None)  # the brute force walks up to 8,640 minutes: no time limit on it
 def test_agrees_with_a_count_minute_by_minute(span, calendar, hours):
     assert working_hours(*span, calendar, *hours) == pytest.approx(
@@ -110,7 +111,7 @@ def test_additive_over_a_split_point(start, first, second, calendar):
         working_hours(start, split, calendar) + working_hours(split, end, calendar), abs=1e-9)
 
 
-@given(spans, calendars, office_hours)
+@given(spans, calendars, office_times)
 @settings(deadline=None)
 def test_never_more_than_the_office_hours_of_each_day_touched(span, calendar, hours):
     start, end = span
@@ -130,3 +131,32 @@ def test_nothing_on_a_day_off(day, a, b, calendar):
         assert hours == 0.0
     else:
         assert hours <= DAY_HOURS
+
+
+# -- many spans at once (the evaluation's handling time) --------------------------------------------
+@given(st.lists(spans, max_size=12), calendars, office_times)
+@settings(deadline=None, max_examples=40)
+def test_many_spans_at_once_are_each_counted_as_alone(many, calendar, hours):
+    """Spans far apart share one clock of office time (days indexed from the earliest): each
+    must still get its own minute count, wherever it lies among the others."""
+    starts, ends = [s for s, _ in many], [e for _, e in many]
+    got = working_hours_many(starts, ends, calendar, *hours)
+    assert got.shape == (len(many),)
+    for (start, end), hours_of_span in zip(many, got.tolist(), strict=True):
+        assert hours_of_span == pytest.approx(minute_count(start, end, calendar, hours), abs=1e-9)
+
+
+def test_wall_clock_microseconds_are_the_sql_reading_of_the_same_spans():
+    """:func:`office_hours` takes what SQL gives (Beijing wall-clock microseconds since 1970):
+    a span given so is counted as the same span given as aware times."""
+    start, end = at("2026-02-13", 17), at("2026-02-24", 9, 30)
+
+    def wall_us(t: datetime) -> int:
+        return (t.astimezone(BEIJING).replace(tzinfo=None) - datetime(1970, 1, 1)) \
+            // timedelta(microseconds=1)
+
+    assert office_hours(np.array([wall_us(start)]), np.array([wall_us(end)]),
+                        OFFICIAL).tolist() == [10.5]
+    assert working_hours_many([], [], OFFICIAL).tolist() == []
+    with pytest.raises(ValueError, match="as many starts as ends"):
+        working_hours_many([start], [], OFFICIAL)
