@@ -15,7 +15,8 @@ run: setup assets
 # The suite runs on TEST_WORKERS processes (pytest-xdist), each with its own PostGIS cluster, a
 # test file per process at a time. Schemathesis reports each operation as a subtest, and a failing
 # subtest is lost on the way back from an xdist worker: its file runs after, in one process.
-TEST_WORKERS ?= 2
+# One database of one's own (GRIDMAP_TEST_DATABASE_URL) is loaded by each process: one then.
+TEST_WORKERS ?= $(if $(GRIDMAP_TEST_DATABASE_URL),1,2)
 SERIAL_TESTS := tests/api/test_schemathesis.py
 test: setup assets
 	@GRIDMAP_WITH_BROWSER=1 ./scripts/system-deps.sh

@@ -38,6 +38,7 @@ from gis.people.actors import Actor, require_role
 from gis.queries import rollup
 from gis.queries.filters import IssueFilter, Where
 from gis.queries.reads import ScopedFilter, scoped_where
+from gis.queries.rollup import int_array, tuples_from
 from gis.rules import (
     BEIJING_TZ_NAME,
     CLOSED_STATUS,
@@ -90,8 +91,9 @@ def counts_by_grid(session: Session, filters: IssueFilter, *, median: bool = Fal
     # numeric grid ids (a part with only cases in no grid holds None alone: object), so that
     # the codes come out as strings however many parts the counts were read in
     ids = pd.to_numeric(frame["grid_id"])
-    codes = dict(session.execute(text("SELECT id, code FROM grids WHERE id = ANY(:ids)"),
-                                 {"ids": sorted(int(i) for i in ids.dropna().unique())}).all())
+    codes = dict(tuples_from(session.execute(
+        text("SELECT id, code FROM grids WHERE id = ANY(CAST(:ids AS integer[]))"),
+        {"ids": int_array(ids.dropna().unique())})))
     frame["code"] = ids.map(codes).astype("str")  # all None: float NaN otherwise
     out = frame.groupby("code", dropna=False, as_index=False)[list(COUNTS)].sum()
     out = out[["code", *COUNTS]].astype(dict.fromkeys(COUNTS, "int64"))
