@@ -80,6 +80,7 @@ from sqlalchemy.orm import Session
 from gis.db.engine import tune_for_aggregates
 from gis.errors import InvalidParameter, SetupError
 from gis.people.actors import Actor, read_scope_sql, require_role
+from gis.queries.concurrent import side_by_side
 from gis.queries.statistics import STATISTICS_ROLES
 from gis.rules import (
     BEIJING,
@@ -338,8 +339,10 @@ def evaluate(session: Session, actor: Actor, role: str, period: Period,
     tune_for_aggregates(session)
     scoring = scoring or load_scoring(session)
     previous = period.previous()
-    now, now_basis = _VALUES[role](session, actor, period)
-    before, before_basis = _VALUES[role](session, actor, previous)
+    # The period and the one before read the same tables for different days: at once.
+    (now, now_basis), (before, before_basis) = side_by_side(
+        session, lambda s: _VALUES[role](s, actor, period),
+        lambda s: _VALUES[role](s, actor, previous))
     units = _UNITS[role](session, actor, period, sorted(k for k, v in now.items() if _any(v)))
     rows = [_row(role, unit, now, before) for unit in units]
     scores = score_units(role, {r["key"]: r["values"] for r in rows}, scoring, now_basis)

@@ -33,11 +33,7 @@ columns (no reporter contact is ever selected here) and their descriptions are m
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import TypeVar
 
 import geopandas as gpd
 import numpy as np
@@ -50,6 +46,7 @@ from gis.db.engine import tune_for_aggregates
 from gis.errors import NotFound
 from gis.people.privacy import mask_text
 from gis.queries import rollup
+from gis.queries.concurrent import side_by_side
 from gis.queries.filters import IssueFilter, Where
 from gis.queries.issue_model import ISSUE_FROM, select_list
 from gis.queries.reads import ScopedFilter
@@ -85,8 +82,6 @@ HOTSPOT_BUDGET = AREA_BUDGET
 HOTSPOT_ALPHA = 0.05
 HOTSPOT_PERMUTATIONS = 999
 HOTSPOT_SEED = 20221
-T = TypeVar("T")
-U = TypeVar("U")
 
 
 # -- what a page cache keys on ------------------------------------------------------------------
@@ -408,45 +403,6 @@ def _coarsen_weeks(weeks: pd.DataFrame, cell_m: float, budget: int) -> tuple[pd.
                         "lon": weeks["sx"] / weeks["weight"] / COORD_UNITS,
                         "weight": weeks["weight"].astype("int64")})
     return out, cell_m
-
-
-# At most this many heatmap builds at a time run their second scan on a second connection; the
-# others run both scans in turn (two cores gain nothing from more, and the pool stays free).
-SIDE_SCANS = 2
-_side_slots = threading.BoundedSemaphore(SIDE_SCANS)
-_side_pool = ThreadPoolExecutor(max_workers=SIDE_SCANS, thread_name_prefix="gridmap-scan")
-
-
-def side_by_side(session: Session, here: Callable[[Session], T],
-                 there: Callable[[Session], U]) -> tuple[T, U]:
-    """``(here(session), there(other))``, the two running at the same time, ``there`` on a
-    second connection of the same engine.
-
-    The cell and week scans each keep one core busy for most of a second at a million issues,
-    and PostgreSQL does not split them across its parallel workers (it cannot know how few
-    cells the issues fill, so it plans as if each were alone in its cell). Each statement sees
-    the data committed when it starts, as every statement of a READ COMMITTED session does.
-    A session that has written in its transaction runs both itself, since another connection
-    could not see those writes, and so does a build that finds both slots taken.
-    """
-    if _has_written(session) or not _side_slots.acquire(blocking=False):
-        return here(session), there(session)
-    try:
-        future = _side_pool.submit(_on_own_connection, session.get_bind().engine, there)
-        first = here(session)
-        return first, future.result()
-    finally:
-        _side_slots.release()
-
-
-def _on_own_connection(engine, fn: Callable[[Session], U]) -> U:
-    with Session(engine) as other:
-        tune_for_aggregates(other)
-        return fn(other)
-
-
-def _has_written(session: Session) -> bool:
-    return session.execute(text("SELECT txid_current_if_assigned() IS NOT NULL")).scalar_one()
 
 
 def _join_stats(grids: gpd.GeoDataFrame, stats: pd.DataFrame) -> gpd.GeoDataFrame:

@@ -12,7 +12,7 @@ from shapely.geometry import box
 from sqlalchemy import text
 
 from gis.errors import InvalidParameter, NotFound, UnknownCategory
-from gis.queries import map_data
+from gis.queries import concurrent, map_data
 from gis.queries.filters import IssueFilter
 from gis.queries.map_data import add_hotspots, coarsen_to_budget, pick_cell_size
 from gis.rules import FINAL_STATUSES, OPEN_STATUSES
@@ -207,7 +207,7 @@ def _pid(s):
 
 
 def test_side_by_side_runs_the_second_scan_on_another_connection(session):
-    here, there = map_data.side_by_side(session, _pid, _pid)
+    here, there = concurrent.side_by_side(session, _pid, _pid)
     assert here == _pid(session) and there != here
 
 
@@ -215,25 +215,25 @@ def test_side_by_side_stays_on_a_session_that_has_written(session):
     # Another connection could not see this uncommitted row, so both scans stay here.
     session.execute(text("INSERT INTO issues (category, geom) VALUES "
                          "('noise', ST_SetSRID(ST_MakePoint(112.861, 36.841), 4326))"))
-    here, there = map_data.side_by_side(session, _pid, _pid)
+    here, there = concurrent.side_by_side(session, _pid, _pid)
     assert here == there == _pid(session)
 
 
 def test_side_by_side_runs_in_turn_when_every_slot_is_taken(session):
-    taken = [map_data._side_slots.acquire(blocking=False) for _ in range(map_data.SIDE_SCANS)]
+    taken = [concurrent._side_slots.acquire(blocking=False) for _ in range(concurrent.SIDE_SCANS)]
     try:
         assert all(taken)
-        here, there = map_data.side_by_side(session, _pid, _pid)
+        here, there = concurrent.side_by_side(session, _pid, _pid)
         assert here == there
     finally:
         for _ in taken:
-            map_data._side_slots.release()
+            concurrent._side_slots.release()
 
 
 def test_both_ways_of_scanning_give_the_same_aggregates(session, monkeypatch):
     flt = IssueFilter(statuses=("closed",))
     apart = map_data.heatmap_data(session, flt, hotspots=False)
-    monkeypatch.setattr(map_data, "_has_written", lambda s: True)  # force one connection
+    monkeypatch.setattr(concurrent, "_has_written", lambda s: True)  # force one connection
     together = map_data.heatmap_data(session, flt, hotspots=False)
     pd.testing.assert_frame_equal(apart.cells, together.cells)
     pd.testing.assert_frame_equal(apart.weeks, together.weeks)
