@@ -308,16 +308,6 @@ def _ensure_database(settings: Settings) -> None:
         subprocess.run([sys.executable, "-m", "api.cli", *args], check=True, stdout=subprocess.DEVNULL)
 
 
-def _login(port: int, password: str) -> list[str]:
-    tokens = []
-    for i in range(1, 15):
-        r = httpx.post(f"http://127.0.0.1:{port}/api/v1/auth/token",
-                       data={"username": f"worker{i:02d}", "password": password}, timeout=30)
-        r.raise_for_status()
-        tokens.append(r.json()["access_token"])
-    return tokens
-
-
 def _inputs(engine) -> tuple[list[str], list[tuple[float, float]]]:
     with engine.connect() as conn:
         categories = list(conn.execute(text(
@@ -407,7 +397,9 @@ def main() -> None:
     port = _free_port()
     server = _start_gridmap(port, args.workers)
     try:
-        tokens = _login(port, settings.demo_password)
+        from load import login_workers  # bench/, beside this script
+
+        tokens = login_workers(port, settings.demo_password)
         for name, seconds in (("warm-up", args.warmup), ("intake", args.seconds)):
             data = tmp / f"{name}.data"
             _write_data(data, tokens, categories, points, INTAKE_PATH, f"{RUN}{name[0]}")

@@ -16,7 +16,9 @@ planned outage (plus a short grace period) are expected; any other 5xx is counte
 
 The run fails (exit 1) when a report was lost or duplicated (counted per idempotency key in the
 database), when fewer reports were acknowledged than sent, or, with --faults, when a fault did not
-verifiably happen: no 503 while PostgreSQL was down, or no replacement for the killed worker.
+verifiably happen: PostgreSQL's start time did not change, no report was in flight while it was
+down (answered 503 then, or sent before the restart and answered after the stop: the server may
+hold a report until the database is back), or no replacement for the killed worker.
 Loopback only; bounded in count (--reports) and time (--max-seconds).
 """
 
@@ -51,6 +53,8 @@ class Tally:
     latencies: list[float] = field(default_factory=list)
     server_errors: list[float] = field(default_factory=list)  # monotonic times of 5xx answers
     timed_statuses: list[tuple[float, int]] = field(default_factory=list)  # (monotonic, status)
+    # (sent, answered) monotonic times of every request that got an answer
+    answered: list[tuple[float, float]] = field(default_factory=list)
     acknowledged: dict[str, int] = field(default_factory=dict)  # key -> issue id
     statuses: dict[int, int] = field(default_factory=dict)
     retries: int = 0
@@ -95,7 +99,7 @@ async def _tablet(client: httpx.AsyncClient, token: str, points, jobs: asyncio.Q
         body = {"category": random.choice(CATEGORIES), "lon": lon, "lat": lat,
                 "description": RUN_TAG, "channel": "app"}
         for attempt in range(8):
-            started = time.perf_counter()
+            started, sent = time.perf_counter(), time.monotonic()
             try:
                 r = await client.post("/api/v1/issues", json=body,
                                       headers={**headers, "Idempotency-Key": key})
@@ -106,6 +110,7 @@ async def _tablet(client: httpx.AsyncClient, token: str, points, jobs: asyncio.Q
             tally.latencies.append(time.perf_counter() - started)
             tally.statuses[r.status_code] = tally.statuses.get(r.status_code, 0) + 1
             tally.timed_statuses.append((time.monotonic(), r.status_code))
+            tally.answered.append((sent, time.monotonic()))
             if r.status_code >= 500:
                 tally.server_errors.append(time.monotonic())
             if r.status_code in (200, 201):
@@ -122,15 +127,23 @@ class Outages:
     windows: list[tuple[float, float]] = field(default_factory=list)  # monotonic start, end
     log: list[str] = field(default_factory=list)
     database_down: tuple[float, float] | None = None  # when PostgreSQL was stopped
+    database_restarted: bool = False  # pg_postmaster_start_time() moved on
     worker_replaced: bool = False
 
     def missing(self, tally: Tally) -> list[str]:
         """The planned faults that cannot be shown to have happened."""
         gone = []
-        if self.database_down is None or not any(
-                self.database_down[0] <= at <= self.database_down[1] + 2.0
-                for at, status in tally.timed_statuses if status == 503):
-            gone.append("no 503 was answered while PostgreSQL was down")
+        if not self.database_restarted:
+            gone.append("PostgreSQL was not restarted (its start time did not change)")
+        # Reports met the outage: answered with 503 while it lasted, or sent before it ended
+        # and answered after it began (held by the server until the restart).
+        down = self.database_down
+        if down is None or not (
+                any(down[0] <= at <= down[1] + 2.0
+                    for at, status in tally.timed_statuses if status == 503)
+                or any(sent <= down[1] and answered >= down[0]
+                       for sent, answered in tally.answered)):
+            gone.append("no report was in flight while PostgreSQL was down")
         if not self.worker_replaced:
             gone.append("no new server worker replaced the killed one")
         return gone
@@ -144,9 +157,11 @@ async def _progress(tally: Tally, count: int) -> None:
         await asyncio.sleep(0.05)
 
 
-async def _faults(server: subprocess.Popen, reports: int, tally: Tally, outages: Outages) -> None:
+async def _faults(server: subprocess.Popen, reports: int, tally: Tally, outages: Outages,
+                  engine) -> None:
     """Restart PostgreSQL a third of the way in; kill one server worker two thirds in."""
     await _progress(tally, reports // 3)
+    first_start = await asyncio.to_thread(_postmaster_started, engine)
     start = time.monotonic()
     await asyncio.to_thread(_gridmap, "db", "stop")
     stopped = time.monotonic()
@@ -154,6 +169,8 @@ async def _faults(server: subprocess.Popen, reports: int, tally: Tally, outages:
     await asyncio.sleep(3)
     await asyncio.to_thread(_gridmap, "db", "start")
     outages.database_down = (stopped, time.monotonic())
+    outages.database_restarted = \
+        await asyncio.to_thread(_postmaster_started, engine) > first_start
     outages.windows.append((start, time.monotonic()))
     outages.log.append(f"PostgreSQL started again after {time.monotonic() - start:.1f} s")
     await _progress(tally, 2 * reports // 3)
@@ -178,6 +195,12 @@ async def _faults(server: subprocess.Popen, reports: int, tally: Tally, outages:
         await asyncio.sleep(0.2)
 
 
+def _postmaster_started(engine):
+    engine.dispose()  # a connection from before a restart is dead
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT pg_postmaster_start_time()")).scalar_one()
+
+
 def _gridmap(*args: str) -> None:
     subprocess.run([sys.executable, "-m", "api.cli", *args], check=True, stdout=subprocess.DEVNULL)
 
@@ -199,7 +222,7 @@ def _worker_pids(parent: int) -> list[int]:
 
 async def _run(port: int, tokens: list[str], points, reports: int, clients: int,
                max_seconds: float, server: subprocess.Popen | None = None,
-               outages: Outages | None = None) -> tuple[Tally, float]:
+               outages: Outages | None = None, engine=None) -> tuple[Tally, float]:
     jobs: asyncio.Queue = asyncio.Queue()
     for _ in range(reports):
         jobs.put_nowait(f"load-{uuid.uuid4()}")
@@ -211,12 +234,13 @@ async def _run(port: int, tokens: list[str], points, reports: int, clients: int,
         tasks = [_tablet(c, tokens[i % len(tokens)], points, jobs, tally, deadline)
                  for i in range(clients)]
         if server is not None and outages is not None:
-            tasks.append(_faults(server, reports, tally, outages))
+            tasks.append(_faults(server, reports, tally, outages, engine))
         await asyncio.gather(*tasks)
         return tally, time.perf_counter() - started
 
 
-def _login(port: int, password: str) -> list[str]:
+def login_workers(port: int, password: str) -> list[str]:
+    """Bearer tokens of the 14 demo grid workers (worker01..worker14)."""
     tokens = []
     for i in range(1, 15):
         r = httpx.post(f"http://127.0.0.1:{port}/api/v1/auth/token",
@@ -260,10 +284,11 @@ def main() -> None:
     port = _free_port()
     server = _start_server(port, args.workers)
     try:
-        tokens = _login(port, settings.demo_password)
+        tokens = login_workers(port, settings.demo_password)
         outages = Outages() if args.faults else None
         tally, elapsed = asyncio.run(_run(port, tokens, _grid_points(engine, 280), args.reports,
-                                          args.clients, args.max_seconds, server, outages))
+                                          args.clients, args.max_seconds, server, outages,
+                                          engine))
     finally:
         server.terminate()
         server.wait(timeout=30)

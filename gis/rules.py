@@ -362,6 +362,12 @@ def closed_sql(t: str = "i") -> str:
     return f"{t}.status = '{CLOSED_STATUS}'"
 
 
+def hours_to_close_sql(t: str = "i") -> str:
+    """Hours from report to closing of the issue ``t``: the float8 the statistics' median
+    orders by (NULL without a closing time)."""
+    return f"(extract(epoch FROM {t}.closed_at - {t}.reported_at) / 3600)::float8"
+
+
 def rated_sql(t: str = "i") -> str:
     """In the on-time rate's denominator: closed and had a due time."""
     return f"({closed_sql(t)} AND {t}.due_at IS NOT NULL)"

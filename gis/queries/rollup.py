@@ -61,6 +61,7 @@ from gis.rules import (
     BEIJING_TZ_NAME,
     REGION_ROLES,
     closed_sql,
+    hours_to_close_sql,
     on_time_sql,
     rated_sql,
 )
@@ -107,12 +108,6 @@ def cell_sql(t: str, axis: str, step: str) -> str:
 def units_sql(t: str, axis: str) -> str:
     """The position of ``t`` along ``axis`` in :data:`COORD_UNITS` (an integer)."""
     return f"round({t}.{axis} * 1e7)::bigint"
-
-
-def hours_to_close_sql(t: str = "i") -> str:
-    """Hours from report to closing of the issue ``t``: the float8 the statistics' median
-    orders by (NULL without a closing time)."""
-    return f"(extract(epoch FROM {t}.closed_at - {t}.reported_at) / 3600)::float8"
 
 
 def closing_sql(t: str = "i") -> str:

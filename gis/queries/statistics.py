@@ -46,6 +46,7 @@ from gis.rules import (
     REGION_ROLES,
     STATUS_GROUPS,
     closed_sql,
+    hours_to_close_sql,
     on_time_rate,
     on_time_sql,
     open_sql,
@@ -68,7 +69,7 @@ def _counts_sql(t: str) -> str:
                count({t}.id) FILTER (WHERE {overdue_sql(t)}) AS overdue,
                count({t}.id) FILTER (WHERE {rated_sql(t)}) AS rated,
                count({t}.id) FILTER (WHERE {on_time_sql(t)}) AS on_time,
-               round((percentile_cont(0.5) WITHIN GROUP (ORDER BY {rollup.hours_to_close_sql(t)})
+               round((percentile_cont(0.5) WITHIN GROUP (ORDER BY {hours_to_close_sql(t)})
                       FILTER (WHERE {closed_sql(t)}))::numeric, 1)::float AS median_hours_to_close"""
 
 
@@ -247,7 +248,7 @@ def _unnest_medians(session: Session, grids: Where, elements: Where) -> pd.DataF
 
 def _scan_medians(session: Session, where: Where) -> pd.DataFrame:
     rows = session.execute(text(f"""
-        SELECT g.code, {_median_sql(rollup.hours_to_close_sql('i'))}
+        SELECT g.code, {_median_sql(hours_to_close_sql('i'))}
           FROM issues i LEFT JOIN grids g ON g.id = i.grid_id
          WHERE {where.sql} AND {closed_sql('i')} GROUP BY g.code"""), where.params).all()
     return pd.DataFrame(rows, columns=_MEDIAN)
@@ -390,7 +391,7 @@ def _rollup_timeline(session: Session, actor: Actor, filters: IssueFilter, where
                    count(*) FILTER (WHERE {rated_sql('i')}), count(*) FILTER (WHERE {on_time_sql('i')})
               FROM issues i WHERE {edges.sql} GROUP BY 1, 2"""), edges.params).all()
         hours += [(day, h) for day, h in session.execute(text(f"""
-            SELECT {rollup.day_sql('i')}, {rollup.hours_to_close_sql('i')} FROM issues i
+            SELECT {rollup.day_sql('i')}, {hours_to_close_sql('i')} FROM issues i
              WHERE {edges.sql} AND {rollup.closing_sql('i')}"""), edges.params)]
     frame = rollup.frame_of(counts, _DAY_STATUS)
     if not (frame["reported"] > 0).any():

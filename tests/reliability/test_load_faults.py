@@ -31,15 +31,16 @@ def test_reports_survive_a_database_restart_and_a_killed_worker(local_cluster, d
     fields = dict(item.split("=") for item in summary.split()[1:])
     assert fields["lost"] == "0" and fields["duplicated"] == "0" and fields["unplanned_5xx"] == "0"
     assert "PostgreSQL stopped" in run.stdout and "killed server worker" in run.stdout
-    # the faults verifiably happened: a 503 during the outage, a real worker replaced
+    # the faults verifiably happened (Outages.missing, tested below): PostgreSQL's start time
+    # moved on with reports in flight across the outage (answered 503 then, or held by the
+    # server until the restart: which one depends on the machine's load), a real worker replaced
     assert "(of 2)" in run.stdout  # both uvicorn workers found, the resource tracker left out
     assert "took its place" in run.stdout and "FAILED" not in run.stdout
-    statuses = next(line for line in run.stdout.splitlines() if "statuses {" in line)
-    assert "503:" in statuses
 
 
 def test_a_fault_that_did_not_happen_fails_the_run():
-    """No 503 while PostgreSQL was down, or no new worker: the run cannot claim it survived."""
+    """No restart, no report in flight while PostgreSQL was down, or no new worker: the run
+    cannot claim it survived."""
     spec = importlib.util.spec_from_file_location("bench_load", ROOT / "bench" / "load.py")
     load = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = load  # its dataclasses look their module up
@@ -48,9 +49,15 @@ def test_a_fault_that_did_not_happen_fails_the_run():
 
     outages, tally = Outages(database_down=(100.0, 105.0)), Tally()
     tally.timed_statuses = [(99.0, 503), (101.0, 201), (200.0, 503)]  # no 503 inside the outage
-    assert outages.missing(tally) == ["no 503 was answered while PostgreSQL was down",
-                                      "no new server worker replaced the killed one"]
-    tally.timed_statuses.append((103.0, 503))
-    outages.worker_replaced = True
+    tally.answered = [(98.0, 99.5), (106.0, 106.2)]  # answered before it, sent after it
+    assert outages.missing(tally) == [
+        "PostgreSQL was not restarted (its start time did not change)",
+        "no report was in flight while PostgreSQL was down",
+        "no new server worker replaced the killed one"]
+    outages.database_restarted = outages.worker_replaced = True
+    tally.timed_statuses.append((103.0, 503))  # a 503 while it was down
+    assert outages.missing(tally) == []
+    tally.timed_statuses.pop()
+    tally.answered.append((99.0, 105.5))  # sent before the stop, held, answered after the restart
     assert outages.missing(tally) == []
     assert Outages().missing(Tally())  # a run whose faults never started proves nothing

@@ -16,7 +16,7 @@ per key in key order and drop emptied keys; the closings rows a statement touche
 grid order before they are rewritten from their current contents, so concurrent statements
 neither lose each other's changes nor deadlock. TRUNCATE empties both.
 
-The expressions are gis.queries.rollup's (``STATS_TABLES``, ``hours_to_close_sql``), written out
+The expressions are gis.queries.rollup's ``STATS_TABLES`` and gis.rules' ``hours_to_close_sql``, written out
 here as history; gis.queries.rollup.check compares both tables with a scan.
 
 Revision ID: 0013

@@ -17,7 +17,7 @@ order (the counts added; one occurrence of each hours value that went taken out,
 came merged in) and drop emptied keys, so concurrent statements neither lose each other's
 changes nor deadlock. TRUNCATE empties the table.
 
-The expressions are gis.queries.rollup's (``day_sql``, ``hours_to_close_sql``), written out
+The expressions are gis.queries.rollup's ``day_sql`` and gis.rules' ``hours_to_close_sql``, written out
 here as history; gis.queries.rollup.check compares the table with a scan.
 
 Revision ID: 0016
