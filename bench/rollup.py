@@ -119,8 +119,8 @@ def trigger_cost(engine, n: int) -> dict[str, float]:
         with engine.connect() as conn:
             trans = conn.begin()
             if triggers == "off":
-                conn.execute(text("ALTER TABLE issues DISABLE TRIGGER issues_rollup_insert"))
-                conn.execute(text("ALTER TABLE issues DISABLE TRIGGER issues_rollup_update"))
+                conn.execute(text("ALTER TABLE issues DISABLE TRIGGER issues_rollup_counts_insert"))
+                conn.execute(text("ALTER TABLE issues DISABLE TRIGGER issues_rollup_counts_update"))
             raw = conn.connection.dbapi_connection
             with raw.cursor() as cur:
                 started = time.perf_counter()

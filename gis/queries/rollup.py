@@ -30,13 +30,13 @@ steps of a size are those of the base times a power of two, exactly in floating 
 cell of size ``base * 2**k`` is the base cell shifted right by ``k`` bits, the same cell a scan
 at that size finds. Views finer than the base scan.
 
-**The triggers** (migration 0011): an inserted issue adds itself, one upsert per table (a
-row trigger: what a report costs); an UPDATE or DELETE statement adds its changes per key, one
-upsert per key in (table, key) order, and drops keys whose count falls to zero. Two sessions
-adding to one key both count (``ON CONFLICT DO UPDATE`` waits for the other's row), and since
-every statement takes the rollup rows in that one order, multi-row updates (re-tagging, bulk
-moves) never deadlock with each other or with reports. A multi-row INSERT takes its rows'
-keys in row order: load in bulk with the triggers off and rebuild (below), or alone.
+**The triggers** (migrations 0011, 0013, 0016; per statement since 0017): an INSERT, UPDATE or
+DELETE statement adds its changes per key, one upsert per key in (table, key) order, and drops
+keys whose count falls to zero. Two sessions adding to one key both count (``ON CONFLICT DO
+UPDATE`` waits for the other's row), and since every statement takes the rollup rows in that
+one order (the triggers' names keep the tables in one order for every event), batches of
+reports, multi-row updates (re-tagging, bulk moves) and deletes never deadlock with each other.
+A bulk load is faster with the triggers off and a rebuild (below).
 
 **After a bulk load** with the triggers off (``SET session_replication_role = replica`` or
 ``ALTER TABLE issues DISABLE TRIGGER USER``), call :func:`rebuild`; :func:`check` lists what

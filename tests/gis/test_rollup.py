@@ -12,6 +12,7 @@ same keys in opposite orders never deadlock.
 from __future__ import annotations
 
 import threading
+import time
 from datetime import date, datetime, timedelta
 
 import pandas as pd
@@ -398,6 +399,92 @@ def test_statements_moving_issues_between_keys_in_opposite_orders_never_deadlock
     assert errors == []
     with demo_engine.connect() as conn:
         assert rollup.check(conn) == []
+
+
+def _waiting_for_a_lock(conn, pid: int) -> bool:
+    for _ in range(500):
+        if conn.execute("SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = %s",
+                        (pid,)).fetchone()[0]:
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def test_batches_of_reports_in_opposite_orders_never_deadlock(demo_engine, committed):
+    """Two multi-row inserts of the same two kinds of report (grid, category), in opposite
+    orders, made to overlap: a third transaction holds the first kind's rollup row, the first
+    batch waits for it, the second batch starts, then the row is let go. Per row (the triggers
+    before 0017) the first batch held the day's row of its first report and the second batch
+    all of its second kind's: each then waited for the other (one aborted, SQLSTATE 40P01).
+    Per statement, each takes its rows in key order and the second waits its turn."""
+    with demo_engine.begin() as conn:
+        grids = conn.execute(text(
+            "SELECT id FROM grids WHERE valid_to IS NULL ORDER BY id LIMIT 2")).scalars().all()
+    kinds = [(grids[0], "noise"), (grids[1], "garbage")]
+    insert = """
+        INSERT INTO issues (grid_id, category, status, geom, reported_at)
+        VALUES (%s, %s, 'reported', ST_SetSRID(ST_MakePoint(112.8612, 36.8412), 4326),
+                '2025-02-11 10:00+08'),
+               (%s, %s, 'reported', ST_SetSRID(ST_MakePoint(112.8612, 36.8412), 4326),
+                '2025-02-11 10:00+08')"""
+    with demo_engine.begin() as conn:  # the first kind's rollup row exists
+        conn.execute(text("""
+            INSERT INTO issues (grid_id, category, status, geom, reported_at)
+            VALUES (:g, :c, 'reported', ST_SetSRID(ST_MakePoint(112.8612, 36.8412), 4326),
+                    '2025-02-11 10:00+08')"""), {"g": kinds[0][0], "c": kinds[0][1]})
+    errors: list[Exception] = []
+    pids: dict[str, int] = {}
+
+    def batch(name, rows):
+        try:
+            with _connect(demo_engine) as conn:
+                pids[name] = conn.info.backend_pid
+                conn.execute(insert, [v for row in rows for v in row])
+                conn.commit()
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+
+    with _connect(demo_engine) as holder, _connect(demo_engine) as watcher:
+        watcher.autocommit = True
+        holder.execute("""
+            SELECT 1 FROM issue_rollup_grids WHERE year = '2025-01-01' AND grid_id = %s
+               AND category = %s AND status = 'reported' FOR UPDATE""", kinds[0])
+        first = threading.Thread(target=batch, args=("first", kinds))
+        first.start()
+        while "first" not in pids:
+            time.sleep(0.01)
+        assert _waiting_for_a_lock(watcher, pids["first"])
+        second = threading.Thread(target=batch, args=("second", kinds[::-1]))
+        second.start()
+        while "second" not in pids:
+            time.sleep(0.01)
+        assert _waiting_for_a_lock(watcher, pids["second"])
+        holder.rollback()
+        first.join()
+        second.join()
+    assert errors == []
+    with demo_engine.connect() as conn:
+        assert rollup.check(conn) == []
+
+
+def test_inserts_updates_and_deletes_take_the_rollup_tables_in_one_order(session):
+    """PostgreSQL fires an event's triggers in name order. An insert that took the counts before
+    the statistics while an update took them the other way round could each hold a row the
+    other waits for (a report and a status change in the same grid and category); every insert
+    trigger works per statement (its keys in key order, migration 0017), not per row."""
+    rows = session.execute(text("""
+        SELECT tgname, tgtype FROM pg_trigger
+         WHERE tgrelid = 'issues'::regclass AND NOT tgisinternal AND tgname LIKE 'issues_rollup_%'
+         ORDER BY tgname""")).all()
+    order = {}
+    for event in ("insert", "update", "delete", "truncate"):
+        names = [name for name, _ in rows if name.endswith(f"_{event}")]
+        order[event] = [name.removeprefix("issues_rollup_").removesuffix(f"_{event}")
+                        for name in names]
+    assert order["insert"] == order["update"] == order["delete"] == order["truncate"]
+    assert order["insert"] == ["counts", "days", "stats"]
+    row_level = 1  # pg_trigger.tgtype: TRIGGER_TYPE_ROW
+    assert [name for name, tgtype in rows if name.endswith("_insert") and tgtype & row_level] == []
 
 
 @given(day=st.dates(date(2025, 1, 1), date(2025, 12, 31)),
