@@ -53,10 +53,10 @@ from gis.people.actors import Actor
 log = logging.getLogger("gridmap.intake")
 MAX_BATCH = 256  # reports per transaction; more wait for the next one
 RETRIES = 3  # a batch PostgreSQL aborted as a deadlock or serialization failure is written again
-# Batches a process writes at once, each on its own connection: while one waits for its insert
-# (inserts take turns: reporting.INTAKE_LOCK_KEY), the next could check its callers and read its
-# context. One: on this 2-core machine more writers made smaller batches and cost more CPU per
-# report for no more throughput (bench/README.md, "intake.py").
+# Batches a process writes at once, each on its own connection: while one waits for its insert,
+# the next could check its callers and read its context. One: on this 2-core machine more
+# writers made smaller batches and cost more CPU per report for no more throughput, with the
+# inserts taking turns and again once they no longer did (bench/README.md, "intake.py").
 WRITERS = 1
 
 
@@ -262,7 +262,12 @@ class GroupCommit:
             conn = self._idle.pop()
             if not conn.closed:
                 return conn
-        return await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True)
+        # Generic plans: every statement the writers send is prepared (psycopg prepares a query
+        # it has run five times) and indexed; left to choose, PostgreSQL planned the batch's
+        # context afresh each time, for a plan no better (bench/intake_batches.py).
+        conn = await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True)
+        await conn.execute("SET plan_cache_mode = force_generic_plan")
+        return conn
 
     async def _drop(self, conn) -> None:
         self.dropped += 1

@@ -136,14 +136,6 @@ class Submission:
     audit_entry: dict | None = None
 
 
-# Reports are written one transaction at a time, whichever process writes them: each takes this
-# advisory lock (pg_advisory_xact_lock) just before its insert and holds it to its commit. The
-# rollup's row trigger (migration 0011) upserts three rollup rows per inserted issue in row
-# order, so two multi-row inserts running at once could take the same rollup keys in opposite
-# orders and deadlock; taking turns costs little, as a batch writes many reports at once.
-INTAKE_LOCK_KEY = 0x67726964_0001
-
-
 def _nearest_facility_sql(categories: str, lon: str, lat: str, r: str, deg: str) -> str:
     """The closest facility of a related category (``categories``, a varchar[] expression) within
     :data:`FACILITY_LINK_M` (``r``) of (``lon``, ``lat``); ``deg`` a box half-width from
@@ -179,6 +171,10 @@ _INPUT_COLUMNS = """
 # [id, client_uuid] of the rows written: a key missing from it was stored concurrently, or the
 # index was not current (``index_version`` then tells the caller to rebuild and tag again).
 # A report with ``audited`` has the request's audit entry (the audit_* columns) written with it.
+# Batches written at once (by the server's processes, each with its writer) cannot deadlock:
+# issues are inserted in key order (two batches holding the same keys take them in one order,
+# and the later waits for the earlier to commit, then sees a replay), and the rollup's triggers
+# add each statement's rows one key at a time in key order (migration 0017).
 _INSERT = f"""
         WITH state AS (SELECT version FROM grid_index_state WHERE id = 1),
         input AS (SELECT * FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS t({_INPUT_COLUMNS})),
@@ -195,7 +191,7 @@ _INSERT = f"""
                    t.urgency, :now, t.due_at
               FROM input t JOIN categories k ON k.code = t.category AND k.kind = 'issue', state
              WHERE state.version = :index_version OR t.no_place
-             ORDER BY t.ord
+             ORDER BY t.uuid
             ON CONFLICT (client_uuid) DO NOTHING
             RETURNING id, client_uuid),
         event AS (
@@ -219,8 +215,6 @@ _AUDIT_REPLAYS = f"""
         INSERT INTO audit_log ({audit.ENTRY_COLUMNS})
         SELECT {audit.entry_values_sql("audit_", ref="t.")}
           FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS t({_INPUT_COLUMNS}) ORDER BY t.ord"""
-
-_LOCK = f"SELECT pg_advisory_xact_lock({INTAKE_LOCK_KEY})"
 
 # What a batch reads before it writes, in one statement: the transaction's time (a batch's
 # reports are all reported at it), the calendar overrides from today on, the time limits of the
@@ -274,8 +268,8 @@ def report_steps(items: list[Submission], cache: GridIndexCache, info: dict,
     this batch) is a replay: the issue stored under it, if it is the same report. Round trips
     per batch: the context (:func:`context_statements`: the time, the calendar, the categories,
     the keys stored earlier, the facilities named; ``context`` when the caller sent them with
-    its own statements), then the lock, the insert, the new reports' answers and the commit
-    (one transaction; :data:`INTAKE_LOCK_KEY`); replays take one more."""
+    its own statements), then the insert, the new reports' answers and the commit (one
+    transaction, one round trip); replays take one more."""
     keys = [s.report.client_uuid for s in _keyed(items)]
     if context is None:
         context = yield context_statements([s.report for s in items])
@@ -363,18 +357,17 @@ def _insert(items, keys, new: list[int], cache: GridIndexCache, now, calendar, e
             for n, i in enumerate(todo)]
         answers = [_new_answer_statement(items[i].actor, keys[i], items[i].report.category,
                                          places[i], now) for i in todo]
-        # The lock is held for this one round trip: the insert, the answers and the commit.
-        results = yield [BEGIN, Statement(_LOCK, {}), Statement(_INSERT, {
+        results = yield [BEGIN, Statement(_INSERT, {
             "rows": _json(rows), "now": now, "index_version": grids.index.version,
             "r": FACILITY_LINK_M, "note": REPORTED_NOTE,
             "step": step_change(None, "reported").starts}),
             *answers, COMMIT]
-        (result,) = results[2]
+        (result,) = results[1]
         index_of = {keys[i]: n for n, i in enumerate(todo)}
         for issue_id, key in result["stored"]:
             key = uuid.UUID(key)
             n = index_of[key]
-            written[key] = (issue_id, places[todo[n]], _split_answer(results[3 + n]))
+            written[key] = (issue_id, places[todo[n]], _split_answer(results[2 + n]))
         if result["index_version"] == grids.index.version:
             break
         # The grids changed since this process built its index: the reports tagged with it

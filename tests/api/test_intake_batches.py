@@ -253,10 +253,10 @@ def test_two_processes_batches_with_the_same_keys_store_each_once(
 def test_two_processes_batches_at_once_do_not_deadlock_on_the_rollup(
         demo_engine, app_database_url, tokens, points, order):
     """Two group commits write, at the same time, batches of different reports that add to the
-    same rollup rows (few places and categories), the second batch in another order. The
-    rollup's row trigger upserts in row order, so without the advisory lock the two inserts
-    deadlock (PostgreSQL aborts one, which is written again: ``retried``); with it they take
-    turns. Every report is stored once and the rollup stays exact."""
+    same rollup rows (few places and categories), the second batch in another order. Neither is
+    aborted as a deadlock and written again (``retried``): the rollup's triggers take their rows
+    per statement in key order (migration 0017; tests/gis/test_rollup.py makes two such inserts
+    overlap on purpose). Every report is stored once and the rollup stays exact."""
     one, two = group_commit(app_database_url, demo_engine), group_commit(app_database_url, demo_engine)
     mine = [report(points[n % 4], ("garbage", "noise")[n // 4 % 2]) for n in range(12)]
     theirs = [report(points[n % 4], ("garbage", "noise")[n // 4 % 2]) for n in range(12)]
