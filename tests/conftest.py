@@ -14,7 +14,7 @@ The demo lives in the present: by default the session's demo is seen at the mome
 starts (its year of issues ends today, Beijing time), so that overdue flags and Open311's default
 window are real against PostgreSQL's now(). Set GRIDMAP_TEST_TODAY=YYYY-MM-DD to pin the demo's
 last day instead (it is then seen at the end of that day: pin a past day, or the data runs ahead
-of now()). Tests take their dates from ``demo_data`` (``seen_at``, the rows), never from a
+of now()), or GRIDMAP_TEST_TODAY=YYYY-MM-DDTHH:MM+08:00 to pin the moment it is seen at. Tests take their dates from ``demo_data`` (``seen_at``, the rows), never from a
 calendar year, so the suite passes on any day and with any pinned day.
 """
 
@@ -120,9 +120,18 @@ def app_database_url(local_cluster: LocalCluster | None, engine: Engine, databas
 
 
 def demo_today() -> date | datetime:
-    """The ``today`` the session's demo is generated with: GRIDMAP_TEST_TODAY, or now."""
+    """The ``today`` the session's demo is generated with: GRIDMAP_TEST_TODAY, or now. The pin
+    is a day (seen at its end) or a moment with its offset (2026-12-02T05:30+08:00), the way to
+    replay a run that failed on the data of the moment it started."""
     pinned = os.environ.get("GRIDMAP_TEST_TODAY")
-    return date.fromisoformat(pinned) if pinned else datetime.now(BEIJING)
+    if not pinned:
+        return datetime.now(BEIJING)
+    if "T" not in pinned:
+        return date.fromisoformat(pinned)
+    moment = datetime.fromisoformat(pinned)
+    if moment.tzinfo is None:
+        raise ValueError(f"GRIDMAP_TEST_TODAY={pinned!r}: a moment needs its offset, e.g. +08:00")
+    return moment
 
 
 @pytest.fixture(scope="session")

@@ -246,13 +246,19 @@ def test_the_issues_layer_needs_a_log_in_and_is_private_to_the_reader(base, stor
 
 
 def test_a_department_sees_its_own_cases_in_the_issue_tiles(base, demo_engine):
+    # The department with the most open cases: which departments hold open cases depends on the
+    # moment the demo is generated for (sanitation had none at 05:00 on one day).
     with demo_engine.connect() as conn:
+        code = conn.execute(text("""
+            SELECT d.code FROM issues i JOIN departments d ON d.id = i.department_id
+             WHERE i.status NOT IN ('closed', 'rejected')
+             GROUP BY d.code ORDER BY count(*) DESC, d.code LIMIT 1""")).scalar_one()
         own = {i: shapely.from_wkb(bytes(w)) for i, w in conn.execute(text("""
             SELECT i.id, ST_AsBinary(i.geom) FROM issues i JOIN departments d ON d.id = i.department_id
-             WHERE d.code = 'huanwei' AND i.status NOT IN ('closed', 'rejected')"""))}
+             WHERE d.code = :code AND i.status NOT IN ('closed', 'rejected')"""), {"code": code})}
     assert own
     tiles = tiles_over(own.values(), 14)
     counted = sum(c["properties"]["count"] for t in tiles
-                  for c in (fetch(base, "issues", *t, auth=("huanwei01", DEMO_PASSWORD)) or
+                  for c in (fetch(base, "issues", *t, auth=(f"{code}01", DEMO_PASSWORD)) or
                             {"features": []})["features"])
     assert counted == len(own)

