@@ -6,7 +6,7 @@ Each ``POST /api/v1/issues`` validates its body and hands the report to the proc
 report waiting (up to :data:`MAX_BATCH`) and, on its own psycopg connection (asyncio, no
 thread pool, no ORM), checks the bearer tokens of the batch in one statement
 (:func:`gis.people.sessions.resolve_steps`) sent with the reports' context, then stores the
-reports in one transaction (:func:`gis.issues.reporting.report_steps`: the lock, one multi-row
+reports in one transaction (:func:`gis.issues.reporting.report_steps`: one multi-row
 insert, each new report's answer, the commit: one round trip); only then is each request
 answered (:func:`gis.issues.reporting.answer_steps`, each for its own reporter), so nothing
 answered 201 or 200 can be lost. While a batch is written the next one gathers: the busier the process,
