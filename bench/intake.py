@@ -19,7 +19,10 @@ stopped) are counted as ``in_flight_stored``, not as errors. The run's rows are 
 
 CPU per report: user + system seconds of the server's processes (the uvicorn supervisor and its
 workers) and of the private cluster's PostgreSQL processes over the measured run, divided by the
-201 answers. Less sensitive to other jobs on the machine than the throughput.
+201 answers. Less sensitive to other jobs on the machine than the throughput. Beside it, the two
+things that decide it from run to run: the reports per batch (the run's rows per transaction that
+stored them, by their ``xmin``) and how wrk's connections fell on the two workers (counted
+mid-run: each worker's event loop is one core at most).
 
 ``--profile`` samples both server workers with py-spy during the measured run and prints where
 their time goes (own time per function, and time inside a few functions of interest).
@@ -179,10 +182,25 @@ def _postgres_processes(settings: Settings) -> list[psutil.Process]:
         return []
 
 
-def _worker_pids(server: subprocess.Popen) -> list[int]:
+def _worker_pids(server: subprocess.Popen | int) -> list[int]:
     """The uvicorn workers: children started by multiprocessing's spawn (not its resource tracker)."""
-    return [c.pid for c in psutil.Process(server.pid).children()
+    pid = server if isinstance(server, int) else server.pid
+    return [c.pid for c in psutil.Process(pid).children()
             if "resource_tracker" not in " ".join(c.cmdline())]
+
+
+def _connections_per_worker(server_pid: int, port: int) -> list[int]:
+    """How many of wrk's connections each server worker holds (the kernel hands each new
+    connection to one of them; the split decides how the load falls on their event loops)."""
+    counts = []
+    for pid in _worker_pids(server_pid):
+        try:
+            conns = psutil.Process(pid).net_connections(kind="tcp")
+        except psutil.NoSuchProcess:
+            continue
+        counts.append(sum(1 for c in conns if c.laddr and c.laddr.port == port
+                          and c.status == psutil.CONN_ESTABLISHED))
+    return sorted(counts, reverse=True)
 
 
 # -- one wrk run -----------------------------------------------------------------------------------
@@ -197,6 +215,7 @@ class WrkRun:
     errors: dict[str, int]
     server_cpu_s: float = 0.0
     postgres_cpu_s: float = 0.0
+    connections: list[int] = field(default_factory=list)  # per server worker, mid-run
     profile: Path | None = None
     check: dict[str, int] = field(default_factory=dict)
 
@@ -232,14 +251,20 @@ def _wrk(port: int, data: Path, seconds: float, connections: int, server_pid: in
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                  for pid in profile_pids]
     cpu0, pg0 = _cpu_s(_tree(server_pid)), _cpu_s(pg())
-    subprocess.run(["wrk", "-t", str(connections), "-c", str(connections), "-d", f"{round(seconds)}s",
-                    "--timeout", "10s", "-s", str(LUA), f"http://127.0.0.1:{port}", "--", str(data)],
-                   env=env, check=True, stdout=subprocess.DEVNULL)
+    wrk = subprocess.Popen(["wrk", "-t", str(connections), "-c", str(connections), "-d",
+                            f"{round(seconds)}s", "--timeout", "10s", "-s", str(LUA),
+                            f"http://127.0.0.1:{port}", "--", str(data)],
+                           env=env, stdout=subprocess.DEVNULL)
+    time.sleep(seconds / 2)
+    split = _connections_per_worker(server_pid, port)
+    if wrk.wait() != 0:
+        raise subprocess.CalledProcessError(wrk.returncode, "wrk")
     cpu1, pg1 = _cpu_s(_tree(server_pid)), _cpu_s(pg())
     for spy in spies:
         spy.wait(timeout=60)
     run = _parse(results)
     run.server_cpu_s, run.postgres_cpu_s = cpu1 - cpu0, pg1 - pg0
+    run.connections = split
     if profile_pids:
         run.profile = data
     return run
@@ -267,11 +292,14 @@ def _parse(results: Path) -> WrkRun:
 
 # -- the database check -------------------------------------------------------------------------
 def _check(engine, run: WrkRun, prefix: str) -> dict[str, int]:
-    """Every 201 stored exactly once; nothing stored outside the keys sent; no key twice."""
+    """Every 201 stored exactly once; nothing stored outside the keys sent; no key twice. Also
+    the transactions that stored the run (the rows of one share its xmin): the batches."""
     with engine.connect() as conn:
         rows = conn.execute(text("SELECT client_uuid, count(*) FROM issues "
                                  "WHERE description = :tag GROUP BY client_uuid"),
                             {"tag": _tag(prefix)}).all()
+        transactions = conn.execute(text("SELECT count(DISTINCT xmin::text) FROM issues "
+                                         "WHERE description = :tag"), {"tag": _tag(prefix)}).scalar_one()
     stored = dict(rows)
     sent = {key_to_uuid(f"{prefix}-{t}-{n}"): (t, n) for t, count in run.sent.items()
             for n in range(1, count + 1)}
@@ -286,6 +314,7 @@ def _check(engine, run: WrkRun, prefix: str) -> dict[str, int]:
         "stored_without_201": sum(1 for u in stored if u in sent and u not in acked
                                   and sent[u] in run.answered),
         "in_flight_stored": sum(1 for u in stored if u in sent and sent[u] not in run.answered),
+        "transactions": transactions,
     }
 
 
@@ -371,7 +400,14 @@ def _row(name: str, run: WrkRun) -> str:
     return (f"{name:<14}{run.seconds:>6.1f}{run.ok:>9,}{other:>7,}{run.rate:>10,.0f}"
             f"{lat.get('50', 0):>8.1f}{lat.get('99', 0):>8.1f}{lat.get('max', 0):>8.1f}"
             f"{per:>9.2f}{pg:>8.2f}{run.check.get('lost', 0):>6}{run.check.get('duplicated', 0):>6}"
-            f"{run.check.get('in_flight_stored', 0):>8}")
+            f"{run.check.get('in_flight_stored', 0):>8}{_batch(run):>7}"
+            f"{'/'.join(map(str, run.connections)) or '-':>7}")
+
+
+def _batch(run: WrkRun) -> str:
+    """Reports stored per transaction, on average ("-" for the bare route)."""
+    n = run.check.get("transactions")
+    return f"{run.check['stored'] / n:.1f}" if n else "-"
 
 
 def main() -> None:
@@ -423,11 +459,14 @@ def main() -> None:
     print(f"POST {INTAKE_PATH}: wrk, {args.connections} connections (one per thread), "
           f"{args.workers} server workers, fresh Idempotency-Key per request")
     print(f"{'run':<14}{'s':>6}{'201':>9}{'other':>7}{'201/s':>10}{'p50 ms':>8}{'p99 ms':>8}"
-          f"{'max ms':>8}{'srv ms/r':>9}{'pg ms/r':>8}{'lost':>6}{'dup':>6}{'inflight':>8}")
+          f"{'max ms':>8}{'srv ms/r':>9}{'pg ms/r':>8}{'lost':>6}{'dup':>6}{'inflight':>8}"
+          f"{'batch':>7}{'conns':>7}")
     for name, run in runs.items():
         print(_row(name, run))
     print("srv ms/r, pg ms/r: CPU ms of the server's / PostgreSQL's processes per 201 (for the bare "
-          "route per answer); inflight: rows of requests wrk had not read back when it stopped")
+          "route per answer); inflight: rows of requests wrk had not read back when it stopped; "
+          "batch: reports per transaction (the group commit's batches); conns: wrk's connections "
+          "held by each server worker, mid-run")
     for name, run in runs.items():
         extra = {s: n for s, n in run.statuses.items() if s != 201}
         if extra or any(run.errors.values()) or run.check.get("stored_without_201"):
@@ -445,7 +484,7 @@ def main() -> None:
     print(f"intake: reports_s={intake.rate:.0f} p50_ms={intake.latency_ms['50']:.1f} "
           f"p99_ms={intake.latency_ms['99']:.1f} bare_s={base.rate:.0f} share={share:.3f} "
           f"cpu_ms_per_report={1000 * intake.server_cpu_s / max(intake.ok, 1):.2f} "
-          f"lost={lost} duplicated={duplicated}")
+          f"batch={_batch(intake)} lost={lost} duplicated={duplicated}")
     bad = [s for r in (runs["warm-up"], intake) for s in r.statuses if s not in (200, 201)]
     shutil.rmtree(tmp, ignore_errors=True)
     if lost or duplicated or bad:
