@@ -129,6 +129,7 @@ def dash(browser, server, leader_state):
 SEEN = """() => {
   const d = window.gridmapDash;
   const inked = (canvas) => {
+    if (!canvas) return 0;  // an empty heat layer has none (a period without cases)
     const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
     let n = 0; for (let k = 3; k < data.length; k += 4) if (data[k] > 0) n++; return n;
   };
