@@ -14,8 +14,9 @@ The demo lives in the present: by default the session's demo is seen at the mome
 starts (its year of issues ends today, Beijing time), so that overdue flags and Open311's default
 window are real against PostgreSQL's now(). Set GRIDMAP_TEST_TODAY=YYYY-MM-DD to pin the demo's
 last day instead (it is then seen at the end of that day: pin a past day, or the data runs ahead
-of now()), or GRIDMAP_TEST_TODAY=YYYY-MM-DDTHH:MM+08:00 to pin the moment it is seen at. Tests take their dates from ``demo_data`` (``seen_at``, the rows), never from a
-calendar year, so the suite passes on any day and with any pinned day.
+of now()), or GRIDMAP_TEST_TODAY=YYYY-MM-DDTHH:MM+08:00 to pin the moment it is seen at. Tests
+take their dates from ``demo_data`` (``seen_at``, the rows), never from a calendar year or from
+now(), so the suite passes on any day and with any pinned day.
 """
 
 from __future__ import annotations
