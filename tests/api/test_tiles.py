@@ -247,7 +247,7 @@ def test_the_issues_layer_needs_a_log_in_and_is_private_to_the_reader(base, stor
 
 def test_a_department_sees_its_own_cases_in_the_issue_tiles(base, demo_engine):
     # The department with the most open cases: which departments hold open cases depends on the
-    # moment the demo is generated for (sanitation had none at 05:00 on one day).
+    # moment the demo is generated for (sanitation had none from 03:00 to 06:00 on 2 December 2026).
     with demo_engine.connect() as conn:
         code = conn.execute(text("""
             SELECT d.code FROM issues i JOIN departments d ON d.id = i.department_id
