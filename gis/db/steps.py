@@ -12,8 +12,13 @@ and turned into the driver's form once per distinct text (:func:`driver_sql`).
 
 from __future__ import annotations
 
+import json
+import re
+import uuid
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
@@ -54,6 +59,104 @@ def driver_sql(sql: str) -> str:
     from sqlalchemy.dialects.postgresql.psycopg import dialect
 
     return str(text(sql).compile(dialect=dialect()))
+
+
+# A bind parameter in SQLAlchemy's text(): the rule text() itself applies (``::type`` casts and
+# names inside other words are not parameters).
+_PARAMETER = re.compile(r"(?<![:\w\\]):(\w+)(?![:\w])")
+
+
+def merged(statements: list[Statement]) -> tuple[list[Statement], Callable[[list[Rows]], list[Rows]]]:
+    """``statements`` with those of the same SQL sent as one: each group runs its SQL once per
+    parameter set, as a LATERAL subquery over the sets (a JSON recordset, its columns typed
+    from the values), so PostgreSQL starts the plan once and the driver handles one result.
+    Returns the statements to send and the function that turns their rows back into each
+    original statement's rows (in order). Parameters equal in a whole group stay bound
+    parameters. A statement's own rows keep their order."""
+    groups: dict[str, list[int]] = {}
+    for n, s in enumerate(statements):
+        groups.setdefault(s.sql, []).append(n)
+    sent: list[Statement] = []
+    parts: list[list[int]] = []
+    for sql, members in groups.items():
+        parts.append(members)
+        if len(members) == 1 or not sql:
+            sent.append(statements[members[0]])
+            continue
+        sent.append(_lateral(sql, [statements[n].params for n in members]))
+
+    def split(results: list[Rows]) -> list[Rows]:
+        out: list[Rows] = [[] for _ in statements]
+        for members, rows in zip(parts, results, strict=True):
+            if len(members) == 1 or not statements[members[0]].sql:
+                out[members[0]] = rows
+                continue
+            for row in rows:
+                n = row.pop("_set")
+                del row["_row"]
+                out[members[n]].append(row)
+        return out
+
+    return sent, split
+
+
+def _lateral(sql: str, param_sets: list[dict]) -> Statement:
+    names = list(dict.fromkeys(_PARAMETER.findall(sql)))
+    varying = [k for k in names if any(p.get(k) != param_sets[0].get(k) for p in param_sets)]
+    columns = "".join(f', "{k}" {_sql_type([p.get(k) for p in param_sets])}' for k in varying)
+    sets = [{"_set": n} | {k: _json_value(p.get(k)) for k in varying}
+            for n, p in enumerate(param_sets)]
+    body = _PARAMETER.sub(lambda m: f'_sets."{m.group(1)}"' if m.group(1) in varying
+                          else m.group(0), sql)
+    return Statement(
+        f"SELECT _sets._set, _one.* FROM jsonb_to_recordset(CAST(:_sets AS jsonb)) "
+        f"AS _sets(_set integer{columns}) CROSS JOIN LATERAL ("
+        f"SELECT row_number() OVER () AS _row, _rows.* FROM ({body}) AS _rows) AS _one "
+        f"ORDER BY _sets._set, _one._row",
+        {k: v for k, v in param_sets[0].items() if k not in varying} | {"_sets": json.dumps(sets)})
+
+
+def _sql_type(values: list) -> str:
+    """The PostgreSQL type of a parameter taking these Python values, as psycopg would send
+    them (an int as integer when it fits, else bigint; ints and floats together as float8; a
+    list as an array of its items' type; a naive datetime as timestamp); text when no value is
+    known. A string stays text: SQL that compares one with another type casts it
+    (``CAST(:day AS date)``), as this project's SQL does."""
+    known = [v for v in values if v is not None]
+    if not known:
+        return "text"
+    if all(isinstance(v, (list, tuple, frozenset, set)) for v in known):
+        items = [x for v in known for x in v]
+        return f"{_sql_type(items)}[]"
+    if all(isinstance(v, bool) for v in known):
+        return "boolean"
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in known):
+        return "integer" if all(-2**31 <= v < 2**31 for v in known) else "bigint"
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in known):
+        return "float8"
+    if all(isinstance(v, Decimal) for v in known):
+        return "numeric"
+    if all(isinstance(v, uuid.UUID) for v in known):
+        return "uuid"
+    if all(isinstance(v, datetime) for v in known):
+        return "timestamptz" if all(v.tzinfo is not None for v in known) else "timestamp"
+    if all(isinstance(v, date) for v in known):
+        return "date"
+    if all(isinstance(v, dict) for v in known):
+        return "jsonb"
+    if all(isinstance(v, str) for v in known):
+        return "text"
+    raise TypeError(f"no merged form for parameters of types {sorted({type(v).__name__ for v in known})}")
+
+
+def _json_value(value):
+    if isinstance(value, date):  # a datetime too
+        return value.isoformat()
+    if isinstance(value, (uuid.UUID, Decimal)):
+        return str(value)
+    if isinstance(value, (list, tuple, frozenset, set)):
+        return [_json_value(v) for v in value]
+    return value
 
 
 def run_sync(session: Session, steps: Steps):

@@ -23,7 +23,7 @@ from types import SimpleNamespace
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from gis.db.steps import BEGIN, COMMIT, Call, Statement, Steps, run_sync
+from gis.db.steps import BEGIN, COMMIT, Call, Statement, Steps, merged, run_sync
 from gis.errors import (
     Conflict,
     Forbidden,
@@ -355,19 +355,20 @@ def _insert(items, keys, new: list[int], cache: GridIndexCache, now, calendar, e
         rows = [_input_row(n, keys[i], items[i], places[i], *_deadlines(
             now, limits[items[i].report.category][items[i].report.urgency], calendar, end))
             for n, i in enumerate(todo)]
-        answers = [_new_answer_statement(items[i].actor, keys[i], items[i].report.category,
-                                         places[i], now) for i in todo]
+        answers, answer_rows = merged([_new_answer_statement(
+            items[i].actor, keys[i], items[i].report.category, places[i], now) for i in todo])
         results = yield [BEGIN, Statement(_INSERT, {
             "rows": _json(rows), "now": now, "index_version": grids.index.version,
             "r": FACILITY_LINK_M, "note": REPORTED_NOTE,
             "step": step_change(None, "reported").starts}),
             *answers, COMMIT]
         (result,) = results[1]
+        answered = answer_rows(results[2:-1])
         index_of = {keys[i]: n for n, i in enumerate(todo)}
         for issue_id, key in result["stored"]:
             key = uuid.UUID(key)
             n = index_of[key]
-            written[key] = (issue_id, places[todo[n]], _split_answer(results[2 + n]))
+            written[key] = (issue_id, places[todo[n]], _split_answer(answered[n]))
         if result["index_version"] == grids.index.version:
             break
         # The grids changed since this process built its index: the reports tagged with it
@@ -385,7 +386,8 @@ def _place(report: IssueReport, cache: GridIndexCache, grids):
 def _new_answer_statement(actor: Actor | None, key: uuid.UUID, category: str, place,
                           now) -> Statement:
     """The answer to a new report, read in its own transaction by its key (its id is not known
-    when the statement is sent), in one statement: the issue as its reporter may read it
+    when the statement is sent), in one statement (a batch's, all of one SQL when their
+    reporters' scopes take the same form, go as one: :func:`gis.db.steps.merged`): the issue as its reporter may read it
     (:func:`gis.queries.reads.issue_statement`) with its possible duplicates from what the
     insert knows (:func:`gis.issues.duplicates.nearby_statement`; none while it waits for its
     photo's position) as ``_duplicates``."""

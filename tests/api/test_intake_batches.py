@@ -30,14 +30,17 @@ from gis.queries import reads, rollup
 from tests.conftest import committed_changes
 
 WORKERS = ("worker01", "worker03", "worker05", "worker09")
+# Every role: each reads its answer under its own scope (a department's staff and the region
+# roles read a new case as the public does, masked).
+REPORTERS = WORKERS + ("leader", "dispatcher", "shizheng01", "admin")
 
 
 @pytest.fixture(scope="module")
 def tokens(demo_engine) -> dict[str, str]:
-    """A bearer token per demo worker (sessions are not part of the demo's fingerprint)."""
+    """A bearer token per reporter (sessions are not part of the demo's fingerprint)."""
     out = {}
     with session_factory(demo_engine)() as session:
-        for name in WORKERS:
+        for name in REPORTERS:
             actor, _ = load_actor(session, name)
             out[name] = sessions.start_session(session, actor, kind="token", address="test",
                                                policy=sessions.SessionPolicy()).token
@@ -89,18 +92,23 @@ def _stored(engine, keys) -> dict[uuid.UUID, int]:
 def test_a_batch_stores_each_report_once_and_answers_each_as_a_single_report_would(
         demo_engine, app_database_url, tokens, points):
     gc = group_commit(app_database_url, demo_engine)
-    items = [waiting(tokens[WORKERS[n % len(WORKERS)]], report(points[n % len(points)],
-                                                            reporter_contact="13800138000"))
-             for n in range(12)]
+    # Three places, so that each report's possible duplicates include others of its batch.
+    items = [waiting(tokens[REPORTERS[n % len(REPORTERS)]], report(points[n % 3],
+                                                                reporter_contact="13800138000"))
+             for n in range(16)]
     with committed_changes(demo_engine):
         answers = asyncio.run(_at_once((gc, items)))
-        assert gc.batches == 1 and gc.largest == 12
+        assert gc.batches == 1 and gc.largest == 16
         keys = [i.report.client_uuid for i in items]
         assert _stored(demo_engine, keys) == {k: 1 for k in keys}
+        # (a department's staff read only their department's cases: none of these)
+        ids = {a.outcome.issue_id for a in answers}
+        assert all(ids & {d["id"] for d in a.nearby} or a.actor.role == "department"
+                   for a in answers)
         with session_factory(demo_engine)() as session:
             for answer in answers:
                 assert isinstance(answer.outcome, Reported) and answer.outcome.created
-                assert answer.actor.username in WORKERS
+                assert answer.actor.username in REPORTERS
                 # the answer a report alone gets: read with its reporter's scope and masking
                 alone = reporting.read_back(session, answer.actor, Reported(
                     answer.outcome.issue_id, created=False))
@@ -111,8 +119,8 @@ def test_a_batch_stores_each_report_once_and_answers_each_as_a_single_report_wou
             audited = session.execute(text(
                 "SELECT count(*) FROM audit_log WHERE action = 'write' AND target = "
                 "'POST /api/v1/issues' AND at >= now() - interval '1 hour' AND username = ANY(:u)"),
-                {"u": list(WORKERS)}).scalar()
-            assert audited >= 12
+                {"u": list(REPORTERS)}).scalar()
+            assert audited >= 16
             assert rollup.check(session) == []
 
 
