@@ -4,7 +4,12 @@ import pytest
 from pyproj import Geod
 from sqlalchemy import text
 
-from gis.issues.duplicates import DUPLICATE_RADIUS_M, DUPLICATES_LISTED, possible_duplicates
+from gis.issues.duplicates import (
+    DUPLICATE_RADIUS_M,
+    DUPLICATES_LISTED,
+    nearby_statement,
+    possible_duplicates,
+)
 
 GEOD = Geod(ellps="WGS84")
 
@@ -46,3 +51,12 @@ def test_a_crowd_of_reports_lists_the_nearest_few(session):
     crowd = [_issue(session, *GEOD.fwd(lon, lat, 90, 0.5 * k)[:2]) for k in range(1, 40)]
     found = possible_duplicates(session, new)
     assert [d["id"] for d in found] == crowd[:DUPLICATES_LISTED]
+
+
+
+def test_the_search_reads_only_open_cases_of_the_category_near_the_point(session):
+    """Through the open cases' index by category and place (migration 0018), not the index of
+    every case ever reported there."""
+    sql, params = nearby_statement("sewer_blocked", 112.8615, 36.8415, None, None, public=True)
+    plan = "\n".join(session.execute(text(f"EXPLAIN {sql}"), params).scalars())
+    assert "ix_issues_open_category_geom" in plan, plan
