@@ -41,9 +41,10 @@ class Call:
     fn: Callable[[Session], Any]
 
 
-# A transaction's bounds inside a unit of work: sent as they are by :func:`run_async` (its
-# connection is in autocommit mode: a unit opens and ends its own transactions, and holds a lock
-# only between them), skipped by :func:`run_sync` (the session's transaction is the caller's).
+# A transaction's bounds inside a unit of work: kept by :func:`run_async` (its connection is in
+# autocommit mode: a unit opens and ends its own transactions, and holds a lock only between
+# them; bounds around one whole step need not be sent, :func:`_implicit`), skipped by
+# :func:`run_sync` (the session's transaction is the caller's).
 BEGIN = Statement("BEGIN", {})
 COMMIT = Statement("COMMIT", {})
 _BOUNDS = (BEGIN, COMMIT)
@@ -192,10 +193,24 @@ async def run_async(conn, steps: Steps, call: Callable[[Callable[[Session], Any]
             if isinstance(request, Call):
                 answer = await call(request.fn)
             else:
-                answer = await pipeline(conn, request)
+                answer = await pipeline(conn, _implicit(request))
             request = steps.send(answer)
     except StopIteration as done:
         return done.value
+
+
+_SKIPPED = Statement("", {})
+
+
+def _implicit(statements: list[Statement]) -> list[Statement]:
+    """``statements`` without the BEGIN and COMMIT around all of them: what one pipeline sends
+    up to its sync is one transaction already (the extended protocol's implicit transaction:
+    committed at the sync, rolled back whole when a statement fails), and each costs the
+    driver a command of its own."""
+    if (len(statements) > 2 and statements[0] == BEGIN and statements[-1] == COMMIT
+            and not any(s in _BOUNDS for s in statements[1:-1])):
+        return [_SKIPPED, *statements[1:-1], _SKIPPED]
+    return statements
 
 
 async def pipeline(conn, statements: list[Statement]) -> list[Rows]:

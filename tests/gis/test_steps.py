@@ -1,17 +1,22 @@
-"""gis.db.steps.merged: statements of the same SQL sent as one give each statement the rows it
-would have given alone, in its own order, whatever the parameters' types and values."""
+"""gis.db.steps: statements of the same SQL sent as one (merged) give each statement the rows it
+would have given alone, in its own order, whatever the parameters' types and values; a step
+sent on the event loop inside BEGIN … COMMIT is one transaction."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from psycopg import errors
 
-from gis.db.steps import Statement, _rows, merged
+from gis.db.engine import libpq_url
+from gis.db.steps import BEGIN, COMMIT, Statement, _rows, merged, run_async
 
 # Rows in an order of the statement's own (descending), zero to four of them, from parameters
 # of most kinds: an int used as a count and in arithmetic, a float, a string, a timestamp, a
@@ -67,3 +72,29 @@ def test_a_statement_alone_is_sent_as_it_is():
                                "maybe": None, "k": 1})
     sent, split = merged([alone])
     assert sent == [alone] and split([[{"n": 1}]]) == [[{"n": 1}]]
+
+
+def test_a_step_inside_begin_and_commit_is_one_transaction_on_the_event_loop(database_url):
+    """run_async sends a step enclosed in BEGIN … COMMIT without them (one pipeline is one
+    transaction): a statement that fails takes the step's earlier ones with it, and one that
+    succeeds commits them all, in one transaction."""
+    def step(*statements):
+        rows = yield [BEGIN, *statements, COMMIT]
+        return rows
+
+    async def main():
+        conn = await psycopg.AsyncConnection.connect(libpq_url(database_url), autocommit=True)
+        async with conn:
+            await conn.execute("CREATE TEMPORARY TABLE step_rows (n integer PRIMARY KEY)")
+            insert = Statement("INSERT INTO step_rows VALUES (:n) RETURNING txid_current() AS tx", {"n": 1})
+            with pytest.raises(errors.DivisionByZero):
+                await run_async(conn, step(insert, Statement("SELECT 1 / 0", {})), None)
+            assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+            assert await (await conn.execute("SELECT count(*) FROM step_rows")).fetchone() == (0,)
+            rows = await run_async(conn, step(insert, Statement(
+                "SELECT txid_current() AS tx, count(*) AS n FROM step_rows", {})), None)
+            assert rows[0] == rows[-1] == [] and rows[1][0]["tx"] == rows[2][0]["tx"]
+            assert rows[2][0]["n"] == 1
+            assert await (await conn.execute("SELECT count(*) FROM step_rows")).fetchone() == (1,)
+
+    asyncio.run(main())
