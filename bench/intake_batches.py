@@ -29,7 +29,7 @@ from pathlib import Path
 from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from intake import _cpu_s, _ensure_database, _inputs, _postgres_processes  # noqa: E402
+from intake import _cpu_s, _ensure_database, _inputs, _postgres_processes, vacuum  # noqa: E402
 
 from api.intake import GroupCommit, Pending  # noqa: E402
 from api.settings import Settings  # noqa: E402
@@ -123,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{'CPU vs first':>13} {'lost':>5} {'dup':>4}")
     failed = False
     first_ms = None
+    vacuum(owner)
     try:
         for size in (int(s) for s in args.sizes.split(",")):
             r = measure(settings, engine, size, args.reports, tokens, categories, points, rng)
@@ -135,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         with owner.begin() as conn:
             conn.execute(text("DELETE FROM issues WHERE description = :t"), {"t": TAG})
+        vacuum(owner)
     return 1 if failed else 0
 
 

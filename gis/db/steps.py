@@ -72,8 +72,7 @@ def merged(statements: list[Statement]) -> tuple[list[Statement], Callable[[list
     parameter set, as a LATERAL subquery over the sets (a JSON recordset, its columns typed
     from the values), so PostgreSQL starts the plan once and the driver handles one result.
     Returns the statements to send and the function that turns their rows back into each
-    original statement's rows (in order). Parameters equal in a whole group stay bound
-    parameters. A statement's own rows keep their order."""
+    original statement's rows (in order). A statement's own rows keep their order."""
     groups: dict[str, list[int]] = {}
     for n, s in enumerate(statements):
         groups.setdefault(s.sql, []).append(n)
@@ -102,19 +101,19 @@ def merged(statements: list[Statement]) -> tuple[list[Statement], Callable[[list
 
 
 def _lateral(sql: str, param_sets: list[dict]) -> Statement:
+    # Every parameter a column, those equal in all the sets too: the statement's text then
+    # depends on the SQL and the parameters' types only, so the driver prepares it once.
     names = list(dict.fromkeys(_PARAMETER.findall(sql)))
-    varying = [k for k in names if any(p.get(k) != param_sets[0].get(k) for p in param_sets)]
-    columns = "".join(f', "{k}" {_sql_type([p.get(k) for p in param_sets])}' for k in varying)
-    sets = [{"_set": n} | {k: _json_value(p.get(k)) for k in varying}
+    columns = "".join(f', "{k}" {_sql_type([p.get(k) for p in param_sets])}' for k in names)
+    sets = [{"_set": n} | {k: _json_value(p.get(k)) for k in names}
             for n, p in enumerate(param_sets)]
-    body = _PARAMETER.sub(lambda m: f'_sets."{m.group(1)}"' if m.group(1) in varying
-                          else m.group(0), sql)
+    body = _PARAMETER.sub(lambda m: f'_sets."{m.group(1)}"', sql)
     return Statement(
         f"SELECT _sets._set, _one.* FROM jsonb_to_recordset(CAST(:_sets AS jsonb)) "
         f"AS _sets(_set integer{columns}) CROSS JOIN LATERAL ("
         f"SELECT row_number() OVER () AS _row, _rows.* FROM ({body}) AS _rows) AS _one "
         f"ORDER BY _sets._set, _one._row",
-        {k: v for k, v in param_sets[0].items() if k not in varying} | {"_sets": json.dumps(sets)})
+        {"_sets": json.dumps(sets)})
 
 
 def _sql_type(values: list) -> str:
