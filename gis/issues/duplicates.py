@@ -77,6 +77,10 @@ def nearby_statement(category: str, lon: float, lat: float, reported_at, reader:
     """The SQL and parameters of :func:`_nearby` (for :mod:`gis.db.steps`); ``exclude_key``:
     the client UUID of the report itself, when its id is not known yet."""
     scope, params = ("TRUE", {}) if public else read_scope_sql(reader, "o")
+    # ST_DWithin on geography reads the open cases' index by category and geography (migration
+    # 0018) and nothing else: a box on the geometry besides would let the planner, which
+    # cannot tell the selectivity of parameters, take the index of every case ever reported
+    # instead, in the plans the intake prepares once (seven times slower in a busy place).
     return f"""
         WITH here AS (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS p,
                              coalesce(CAST(:at AS timestamptz), now()) AS at)
@@ -88,7 +92,6 @@ def nearby_statement(category: str, lon: float, lat: float, reported_at, reader:
            AND o.client_uuid IS DISTINCT FROM CAST(:exclude_key AS uuid)
            AND o.status NOT IN {FINAL_SQL}
            AND o.reported_at BETWEEN here.at - make_interval(hours => :h) AND here.at
-           AND o.geom && ST_Expand(here.p, 2 * :r / (111320 * greatest(cos(radians(:lat)), 0.05)))
            AND ST_DWithin(o.geom::geography, here.p::geography, :r)
            AND {scope}
          ORDER BY distance_m, o.id
