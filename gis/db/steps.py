@@ -102,18 +102,22 @@ def merged(statements: list[Statement]) -> tuple[list[Statement], Callable[[list
 
 def _lateral(sql: str, param_sets: list[dict]) -> Statement:
     # Every parameter a column, those equal in all the sets too: the statement's text then
-    # depends on the SQL and the parameters' types only, so the driver prepares it once.
-    names = list(dict.fromkeys(_PARAMETER.findall(sql)))
+    # depends on the SQL and the parameters' types only, so the driver prepares it once. One
+    # that is NULL in every set stays a bound NULL, whose type PostgreSQL infers from its use
+    # (as when the statements go alone), where a column would need a type of its own.
+    names = [k for k in dict.fromkeys(_PARAMETER.findall(sql))
+             if any(p.get(k) is not None for p in param_sets)]
     columns = "".join(f', "{k}" {_sql_type([p.get(k) for p in param_sets])}' for k in names)
     sets = [{"_set": n} | {k: _json_value(p.get(k)) for k in names}
             for n, p in enumerate(param_sets)]
-    body = _PARAMETER.sub(lambda m: f'_sets."{m.group(1)}"', sql)
+    body = _PARAMETER.sub(lambda m: f'_sets."{m.group(1)}"' if m.group(1) in names
+                          else m.group(0), sql)
     return Statement(
         f"SELECT _sets._set, _one.* FROM jsonb_to_recordset(CAST(:_sets AS jsonb)) "
         f"AS _sets(_set integer{columns}) CROSS JOIN LATERAL ("
         f"SELECT row_number() OVER () AS _row, _rows.* FROM ({body}) AS _rows) AS _one "
         f"ORDER BY _sets._set, _one._row",
-        {"_sets": json.dumps(sets)})
+        {m: None for m in _PARAMETER.findall(sql) if m not in names} | {"_sets": json.dumps(sets)})
 
 
 def _sql_type(values: list) -> str:

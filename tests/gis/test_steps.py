@@ -28,8 +28,10 @@ SERIES = """
            CAST(:maybe AS integer) AS maybe, 'a:b'::text AS literal
       FROM generate_series(1, :k) g
      ORDER BY g DESC"""
-# One row; a reserved word as a parameter's name; booleans and numerics.
-ONE = """SELECT :order AS "order", NOT :flag AS flag, CAST(:amount AS numeric) * 2 AS amount"""
+# One row; a reserved word as a parameter's name; booleans and numerics; a parameter compared
+# with an integer column without a cast (NULL in every set, its type comes from that use).
+ONE = """SELECT :order AS "order", NOT :flag AS flag, CAST(:amount AS numeric) * 2 AS amount,
+                (SELECT count(*) FROM grids WHERE id = :grid) AS grids"""
 
 texts = st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=12)
 series = st.builds(
@@ -40,9 +42,11 @@ series = st.builds(
     st.integers(-400, 400), st.uuids(), st.lists(texts, max_size=3),
     st.none() | st.integers(-5, 5), st.integers(0, 4))
 ones = st.builds(
-    lambda order, flag, amount: Statement(ONE, {"order": order, "flag": flag, "amount": amount}),
+    lambda order, flag, amount, grid: Statement(ONE, {"order": order, "flag": flag,
+                                                      "amount": amount, "grid": grid}),
     st.integers(-2**40, 2**40), st.booleans(),
-    st.decimals(-10**6, 10**6, places=2, allow_nan=False, allow_infinity=False))
+    st.decimals(-10**6, 10**6, places=2, allow_nan=False, allow_infinity=False),
+    st.none() | st.integers(1, 3))
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -54,17 +58,17 @@ def test_merged_statements_give_each_statement_its_own_rows(session, statements)
 
 
 def test_a_group_whose_parameters_are_all_equal_is_sent_once(session):
-    same = Statement(ONE, {"order": 1, "flag": True, "amount": Decimal("1.50")})
+    same = Statement(ONE, {"order": 1, "flag": True, "amount": Decimal("1.50"), "grid": None})
     sent, split = merged([same, same, same])
     assert len(sent) == 1
     assert split([_rows(session, sent[0])]) == [[{"order": 1, "flag": False,
-                                                   "amount": Decimal("3.00")}]] * 3
+                                                   "amount": Decimal("3.00"), "grids": 0}]] * 3
 
 
 def test_parameters_without_a_sql_type_are_refused():
     with pytest.raises(TypeError, match="bytes"):
-        merged([Statement(ONE, {"order": b"x", "flag": True, "amount": 1}),
-                Statement(ONE, {"order": b"y", "flag": True, "amount": 1})])
+        merged([Statement(ONE, {"order": b"x", "flag": True, "amount": 1, "grid": 1}),
+                Statement(ONE, {"order": b"y", "flag": True, "amount": 1, "grid": 1})])
 
 
 def test_a_statement_alone_is_sent_as_it_is():
