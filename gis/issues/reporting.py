@@ -386,11 +386,11 @@ def _place(report: IssueReport, cache: GridIndexCache, grids):
 def _new_answer_statement(actor: Actor | None, key: uuid.UUID, category: str, place,
                           now) -> Statement:
     """The answer to a new report, read in its own transaction by its key (its id is not known
-    when the statement is sent), in one statement (a batch's, all of one SQL when their
-    reporters' scopes take the same form, go as one: :func:`gis.db.steps.merged`): the issue as its reporter may read it
+    when the statement is sent), in one statement: the issue as its reporter may read it
     (:func:`gis.queries.reads.issue_statement`) with its possible duplicates from what the
     insert knows (:func:`gis.issues.duplicates.nearby_statement`; none while it waits for its
-    photo's position) as ``_duplicates``."""
+    photo's position) as ``_duplicates``. A batch's answers of one SQL (their reporters' scopes
+    of one form) go as one statement (:func:`gis.db.steps.merged`)."""
     sql, params = reads.issue_statement(actor, client_uuid=key)
     if place.lon is None:
         return Statement(f"SELECT r.*, '[]'::json AS _duplicates FROM ({sql}) r", params)
