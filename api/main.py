@@ -94,8 +94,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(OwnWrites)  # a writer's reads wait for the standby or use the primary
     add_exception_handlers(app)
     app.add_exception_handler(LoginRedirect, _to_login)
-    # field before issues_read: /api/v1/issues/duplicates is not an issue id
-    for module in (health, auth, grids, locate, field, issues, issues_read, photos, buildings,
+    # issues first: the routes are tried in order and the intake is the busiest (its paths are
+    # no other route's); field before issues_read: /api/v1/issues/duplicates is not an issue id
+    for module in (issues, health, auth, grids, locate, field, issues_read, photos, buildings,
                    facilities, categories, calendar, command, stats, dashboard, evaluation,
                    package, open311, ogc, tiles, pages, users):
         app.include_router(module.router)
