@@ -46,6 +46,7 @@ from api.routes import (
 )
 from api.routes import maps as map_pages
 from api.settings import Settings
+from api.startup import freeze_start_up_objects
 from gis.db.engine import libpq_url, make_engine, session_factory
 from gis.db.replica import ReadRouter, describe, make_read_engine, read_only_sessions
 from gis.geotag.index_cache import GridIndexCache
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                        app.state.sessions, app.state.grid_cache,
                                        app.state.session_policy, settings.session_info())
         read_engine = _read_routing(app, settings)
+        freeze_start_up_objects()
         yield
         await app.state.intake.close()
         if read_engine is not None:

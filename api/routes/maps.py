@@ -31,6 +31,7 @@ from pydantic import BeforeValidator
 from api.deps import PageReader, ReadSessionDep, SessionDep
 from api.pages.routing import PageRoute, personalise
 from api.settings import MapSettings
+from api.startup import freeze_start_up_objects
 from gis.errors import SetupError
 from gis.issues.detail import issue_access, issue_detail, issue_photos
 from gis.people.actors import Actor
@@ -61,7 +62,12 @@ def install(app: FastAPI, settings: MapSettings) -> None:
                       include_in_schema=False)
     for prefix, directory in assets.static_mounts(settings.node_modules):
         app.mount(prefix, StaticFiles(directory=directory, check_dir=False), name=prefix)
-    threading.Thread(target=map_data.warm_up, name="gridmap-warm-up", daemon=True).start()
+    threading.Thread(target=_warm_up, name="gridmap-warm-up", daemon=True).start()
+
+
+def _warm_up() -> None:
+    map_data.warm_up()
+    freeze_start_up_objects()  # PySAL's and SciPy's objects, out of the collector's way
 
 
 def patched_asset(path: str, request: Request) -> Response:
