@@ -9,12 +9,14 @@ thread pool, no ORM), checks the bearer tokens of the batch in one statement
 reports in one transaction (:func:`gis.issues.reporting.report_steps`: one multi-row
 insert, each new report's answer, the commit: one round trip); only then is each request
 answered (:func:`gis.issues.reporting.answer_steps`, each for its own reporter), so nothing
-answered 201 or 200 can be lost. While a batch is written the next one gathers: the busier the process,
-the bigger its batches. A report the domain refuses (unknown category, a reused key with other
-content) is answered with its error and leaves the others alone; a batch the database refuses
-as a whole is written again report by report, so that only the bad one fails. A batch that
-dies before its commit (the connection lost) answers every one of its requests with 503 and
-none of them is stored: the tablets send them again with the same keys.
+answered 201 or 200 can be lost. While a batch is written the next one gathers: the busier the
+process, the bigger its batches; and the next batch waits a moment (:data:`LINGER_S`) for the
+clients just answered, so that under load they do not travel apart. A report the domain refuses
+(unknown category, a reused key with other content) is answered with its error and leaves the
+others alone; a batch the database refuses as a whole is written again report by report, so
+that only the bad one fails. A batch that dies before its commit (the connection lost) answers
+every one of its requests with 503 and none of them is stored: the tablets send them again
+with the same keys.
 
 Callers authenticated otherwise than by a bearer token (the session cookie with its CSRF token,
 HTTP Basic) are checked first, in a thread-pool hop as on every route (:mod:`api.deps`).
@@ -58,6 +60,13 @@ RETRIES = 3  # a batch PostgreSQL aborted as a deadlock or serialization failure
 # writers made smaller batches and cost more CPU per report for no more throughput, with the
 # inserts taking turns and again once they no longer did (bench/README.md, "intake.py").
 WRITERS = 1
+# After a batch, the writer waits up to this long for as many reports as it has just answered
+# and received meanwhile: under load the clients answered send again at once, and a process's
+# connections then travel as one batch rather than as two halves taking turns (twice the
+# reports per transaction, about a quarter less CPU per report: bench/README.md, "Sixth
+# pass"). A lone client is never kept waiting (its next report is all the writer expects);
+# reports arriving one by one wait at most this long.
+LINGER_S = 0.002
 
 
 @dataclass
@@ -97,13 +106,15 @@ class GroupCommit:
     """One per server process (``app.state.intake``), made by the lifespan."""
 
     def __init__(self, conninfo: str, sessions_: sessionmaker[Session], cache: GridIndexCache,
-                 policy: sessions.SessionPolicy, info: dict, writers: int = WRITERS):
+                 policy: sessions.SessionPolicy, info: dict, writers: int = WRITERS,
+                 linger_s: float = LINGER_S):
         self.conninfo = conninfo
         self.sessions = sessions_
         self.cache = cache
         self.policy = policy
         self.info = info
         self.writers = writers
+        self.linger_s = linger_s
         self._queue: list[tuple[Pending, asyncio.Future]] = []
         self._wake = asyncio.Event()
         self._writers: list[asyncio.Task] = []
@@ -112,6 +123,7 @@ class GroupCommit:
         self.batches = 0  # batches written (tests, metrics)
         self.largest = 0  # the most reports one batch held
         self.retried = 0  # batches written again after a deadlock or serialization failure
+        self.lingered = 0  # batches that waited for more reports to join them (LINGER_S)
 
     # -- the requests' side ----------------------------------------------------------------------
     async def report(self, request: Request, report: reporting.IssueReport | GridMapError) -> Answer:
@@ -151,18 +163,33 @@ class GroupCommit:
 
     # -- the writer --------------------------------------------------------------------------------
     async def _write_forever(self) -> None:
+        expected = 0  # the reports the next batch waits for (LINGER_S)
         while True:
             while not self._queue:
                 self._wake.clear()
                 await self._wake.wait()
+            if len(self._queue) < expected:
+                await self._linger(expected)
             batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
             try:
                 answers = await self._write_batch([p for p, _ in batch])
             except Exception as exc:  # noqa: BLE001  every waiting request hears of it
                 answers = [Answer(exc)] * len(batch)
+            # Those about to be answered, whose clients may send again at once, and those that
+            # came meanwhile.
+            expected = min(len(batch) + len(self._queue), MAX_BATCH)
             for (_, future), answer in zip(batch, answers, strict=True):
                 if not future.done():
                     future.set_result(answer)
+
+    async def _linger(self, expected: int) -> None:
+        """Wait until ``expected`` reports wait, or :attr:`linger_s` passed."""
+        self.lingered += 1
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.linger_s):
+                while len(self._queue) < expected:
+                    self._wake.clear()
+                    await self._wake.wait()
 
     async def _write_batch(self, batch: list[Pending]) -> list[Answer]:
         import psycopg

@@ -285,6 +285,62 @@ def test_two_processes_batches_at_once_do_not_deadlock_on_the_rollup(
             assert rollup.check(conn) == []
 
 
+def group_commit_lingering(app_database_url: str, demo_engine, linger_s: float) -> GroupCommit:
+    return GroupCommit(libpq_url(app_database_url), session_factory(demo_engine), GridIndexCache(),
+                       sessions.SessionPolicy(), {}, linger_s=linger_s)
+
+
+async def _clients(gc: GroupCommit, first: list[Pending], again_after: list[float | None]):
+    """Each report of ``first`` (handed over at once) from a client that, once answered, sends
+    another after its delay in ``again_after`` (None: sends no more); every answer."""
+    async def client(item, delay):
+        answers = [await gc.submit(item)]
+        if delay is not None:
+            await asyncio.sleep(delay)
+            answers.append(await gc.submit(waiting(item.token, report(
+                (item.report.x, item.report.y)))))
+        return answers
+
+    try:
+        return [a for answers in await asyncio.gather(
+            *(client(i, d) for i, d in zip(first, again_after, strict=True))) for a in answers]
+    finally:
+        await gc.close()
+
+
+def test_the_clients_just_answered_travel_together_in_the_next_batch(
+        demo_engine, app_database_url, tokens, points):
+    """Answered, four clients send again one after another: the next batch waits for all four
+    rather than leaving with the first."""
+    gc = group_commit_lingering(app_database_url, demo_engine, linger_s=30)
+    first = [waiting(tokens[w], report(points[n])) for n, w in enumerate(WORKERS)]
+    with committed_changes(demo_engine):
+        answers = asyncio.run(_clients(gc, first, [0, 0.01, 0.02, 0.03]))
+        assert [a.outcome.created for a in answers] == [True] * 8
+        assert (gc.batches, gc.largest, gc.lingered) == (2, 4, 1)
+
+
+def test_a_lone_client_is_never_kept_waiting(demo_engine, app_database_url, tokens, points):
+    """Its next report is all the writer expects: with a linger of a minute, it is written at
+    once."""
+    gc = group_commit_lingering(app_database_url, demo_engine, linger_s=60)
+    item = waiting(tokens["worker01"], report(points[0]))
+    with committed_changes(demo_engine):
+        answers = asyncio.run(asyncio.wait_for(_clients(gc, [item], [0]), 30))
+        assert [a.outcome.created for a in answers] == [True, True]
+        assert (gc.batches, gc.lingered) == (2, 0)
+
+
+def test_a_batch_waits_no_longer_than_the_linger_for_clients_that_do_not_come_back(
+        demo_engine, app_database_url, tokens, points):
+    gc = group_commit_lingering(app_database_url, demo_engine, linger_s=0.05)
+    first = [waiting(tokens[w], report(points[n])) for n, w in enumerate(WORKERS)]
+    with committed_changes(demo_engine):
+        answers = asyncio.run(asyncio.wait_for(_clients(gc, first, [0, None, None, None]), 30))
+        assert [a.outcome.created for a in answers] == [True] * 5
+        assert (gc.batches, gc.largest, gc.lingered) == (2, 4, 1)
+
+
 def test_concurrent_http_reports_are_answered_from_their_batches(app_client, demo_engine, tokens,
                                                                   points):
     """The route on the app's own group commit: concurrent requests, a replay by its key."""
