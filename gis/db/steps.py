@@ -105,19 +105,36 @@ def _lateral(sql: str, param_sets: list[dict]) -> Statement:
     # depends on the SQL and the parameters' types only, so the driver prepares it once. One
     # that is NULL in every set stays a bound NULL, whose type PostgreSQL infers from its use
     # (as when the statements go alone), where a column would need a type of its own.
-    names = [k for k in dict.fromkeys(_PARAMETER.findall(sql))
-             if any(p.get(k) is not None for p in param_sets)]
-    columns = "".join(f', "{k}" {_sql_type([p.get(k) for p in param_sets])}' for k in names)
-    sets = [{"_set": n} | {k: _json_value(p.get(k)) for k in names}
+    names, _ = _parameters(sql)
+    columns = tuple((k, _sql_type([p.get(k) for p in param_sets])) for k in names
+                    if any(p.get(k) is not None for p in param_sets))
+    lateral_sql, unbound = _lateral_sql(sql, columns)
+    sets = [{"_set": n} | {k: _json_value(p.get(k)) for k, _ in columns}
             for n, p in enumerate(param_sets)]
-    body = _PARAMETER.sub(lambda m: f'_sets."{m.group(1)}"' if m.group(1) in names
+    return Statement(lateral_sql, dict.fromkeys(unbound) | {"_sets": json.dumps(sets)})
+
+
+@lru_cache(maxsize=256)
+def _parameters(sql: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The names of ``sql``'s parameters: each once, in order of first use; and every use."""
+    uses = tuple(_PARAMETER.findall(sql))
+    return tuple(dict.fromkeys(uses)), uses
+
+
+@lru_cache(maxsize=256)
+def _lateral_sql(sql: str, columns: tuple[tuple[str, str], ...]) -> tuple[str, tuple[str, ...]]:
+    """The text of :func:`_lateral` for ``sql`` with ``columns`` ((name, SQL type) of the
+    parameters taken from the sets), built once (a batch's answers are sent many times a
+    second), and the names of the parameters left bound (NULL)."""
+    typed = dict(columns)
+    body = _PARAMETER.sub(lambda m: f'_sets."{m.group(1)}"' if m.group(1) in typed
                           else m.group(0), sql)
-    return Statement(
-        f"SELECT _sets._set, _one.* FROM jsonb_to_recordset(CAST(:_sets AS jsonb)) "
-        f"AS _sets(_set integer{columns}) CROSS JOIN LATERAL ("
-        f"SELECT row_number() OVER () AS _row, _rows.* FROM ({body}) AS _rows) AS _one "
-        f"ORDER BY _sets._set, _one._row",
-        {m: None for m in _PARAMETER.findall(sql) if m not in names} | {"_sets": json.dumps(sets)})
+    typed_columns = "".join(f', "{k}" {t}' for k, t in columns)
+    text_ = (f"SELECT _sets._set, _one.* FROM jsonb_to_recordset(CAST(:_sets AS jsonb)) "
+             f"AS _sets(_set integer{typed_columns}) "
+             f"CROSS JOIN LATERAL (SELECT row_number() OVER () AS _row, _rows.* FROM ({body}) "
+             f"AS _rows) AS _one ORDER BY _sets._set, _one._row")
+    return text_, tuple(m for m in _parameters(sql)[1] if m not in typed)
 
 
 def _sql_type(values: list) -> str:
