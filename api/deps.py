@@ -283,7 +283,7 @@ class ActorInEndpointRoute(APIRoute):
     route that takes :data:`CurrentActor`."""
 
     def get_route_handler(self):
-        handler = super().get_route_handler()
+        handler = self.request_handler()
 
         async def caller_first(request: Request):
             try:
@@ -294,6 +294,11 @@ class ActorInEndpointRoute(APIRoute):
                 raise
 
         return caller_first
+
+    def request_handler(self):
+        """The handler whose 422s :meth:`get_route_handler` answers with a 401 or 403 first:
+        FastAPI's own."""
+        return super().get_route_handler()
 
 
 async def _in_thread(fn, *args):

@@ -31,7 +31,7 @@ from typing import NamedTuple
 
 import pandas as pd
 import pytest
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.orm import Session
@@ -251,29 +251,22 @@ def requests_on(app: FastAPI, conn: Connection) -> Iterator[None]:
     data version) are emptied afterwards: a rolled-back edit leaves the counter where it was, so
     the next edit would bring back a version number whose cached content never existed.
     """
-    from fastapi import Depends
-
     from api.deps import get_session
-    from api.intake import SessionIntake, get_intake
+    from api.intake import SessionIntake
 
     def session_on_test_connection() -> Iterator[Session]:
         with _session_on(conn) as sess:
             yield sess
 
-    def intake_on_test_connection(request: Request,
-                                  session: Session = Depends(get_session),  # noqa: B008
-                                  ) -> SessionIntake:
-        # reports too (the process's group commit writes on a connection of its own)
-        request.state.intake = SessionIntake(session)
-        return request.state.intake
-
     app.dependency_overrides[get_session] = session_on_test_connection
-    app.dependency_overrides[get_intake] = intake_on_test_connection
+    # reports too (the process's group commit writes on a connection of its own)
+    group_commit = app.state.intake
+    app.state.intake = SessionIntake(lambda: _session_on(conn))
     try:
         yield
     finally:
         app.dependency_overrides.pop(get_session, None)
-        app.dependency_overrides.pop(get_intake, None)
+        app.state.intake = group_commit
         _forget_cached_state(app)
 
 

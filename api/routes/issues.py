@@ -2,9 +2,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Header, Path, Request, Response
 
-from api.deps import ActorInEndpointRoute, CurrentActor, Reader, SessionDep
+from api.deps import CurrentActor, Reader, SessionDep
 from api.geojson import feature
-from api.intake import IntakeDep
+from api.intake import IntakeDep, IntakeRoute
 from api.issue_schemas import (
     HistoryEvent,
     IssueCreate,
@@ -59,7 +59,7 @@ router.add_api_route(
     "", report_issue, methods=["POST"], status_code=201, response_model=IssueCreated,
     summary="Report an issue; retries with the same key are safe",
     responses={200: {"description": "Replay: the issue stored earlier under this key"}},
-    route_class_override=ActorInEndpointRoute)
+    route_class_override=IntakeRoute)
 
 
 @router.post("/{issue_id}/transitions", summary="Move an issue through the workflow")
