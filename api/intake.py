@@ -35,8 +35,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
+import orjson
 from fastapi import Depends, Request, Response
 from psycopg.pq import TransactionStatus
+from psycopg.types.json import set_json_loads
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.deps import (
@@ -296,6 +298,9 @@ class GroupCommit:
         # context afresh each time, for a plan no better (bench/intake_batches.py).
         conn = await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True)
         await conn.execute("SET plan_cache_mode = force_generic_plan")
+        # The batch's answers come back as JSON (the duplicates, the context, the keys stored):
+        # read by orjson, the same values in less time than json.loads.
+        set_json_loads(orjson.loads, conn)
         return conn
 
     async def _drop(self, conn) -> None:

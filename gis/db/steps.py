@@ -12,7 +12,6 @@ and turned into the driver's form once per distinct text (:func:`driver_sql`).
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from collections.abc import Callable, Generator
@@ -22,6 +21,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
+import orjson
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -111,7 +111,7 @@ def _lateral(sql: str, param_sets: list[dict]) -> Statement:
     lateral_sql, unbound = _lateral_sql(sql, columns)
     sets = [{"_set": n} | {k: _json_value(p.get(k)) for k, _ in columns}
             for n, p in enumerate(param_sets)]
-    return Statement(lateral_sql, dict.fromkeys(unbound) | {"_sets": json.dumps(sets)})
+    return Statement(lateral_sql, dict.fromkeys(unbound) | {"_sets": json_text(sets)})
 
 
 @lru_cache(maxsize=256)
@@ -135,6 +135,13 @@ def _lateral_sql(sql: str, columns: tuple[tuple[str, str], ...]) -> tuple[str, t
              f"CROSS JOIN LATERAL (SELECT row_number() OVER () AS _row, _rows.* FROM ({body}) "
              f"AS _rows) AS _one ORDER BY _sets._set, _one._row")
     return text_, tuple(m for m in _parameters(sql)[1] if m not in typed)
+
+
+def json_text(value) -> str:
+    """``value`` (of JSON's own types: dicts with str keys, lists, str, numbers, None) as JSON
+    text for a jsonb parameter: orjson, a few times faster than json.dumps on a batch's rows,
+    writes the same document (UTF-8, not escaped)."""
+    return orjson.dumps(value).decode()
 
 
 def _sql_type(values: list) -> str:

@@ -13,7 +13,6 @@ a location, and the first photo that carries a GPS position gives it one
 
 from __future__ import annotations
 
-import json
 import math
 import uuid
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ from types import SimpleNamespace
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from gis.db.steps import BEGIN, COMMIT, Call, Statement, Steps, merged, run_sync
+from gis.db.steps import BEGIN, COMMIT, Call, Statement, Steps, json_text, merged, run_sync
 from gis.errors import (
     Conflict,
     Forbidden,
@@ -358,7 +357,7 @@ def _insert(items, keys, new: list[int], cache: GridIndexCache, now, calendar, e
         answers, answer_rows = merged([_new_answer_statement(
             items[i].actor, keys[i], items[i].report.category, places[i], now) for i in todo])
         results = yield [BEGIN, Statement(_INSERT, {
-            "rows": _json(rows), "now": now, "index_version": grids.index.version,
+            "rows": json_text(rows), "now": now, "index_version": grids.index.version,
             "r": FACILITY_LINK_M, "note": REPORTED_NOTE,
             "step": step_change(None, "reported").starts}),
             *answers, COMMIT]
@@ -432,7 +431,7 @@ def _replays(items, keys, replays: list[int], outcomes: list) -> Steps:
         if items[i].audit_entry is not None:
             audited.append(_audit_columns(items[i].audit_entry) | {"ord": len(audited)})
     if audited:
-        yield [Statement(_AUDIT_REPLAYS, {"rows": _json(audited)})]
+        yield [Statement(_AUDIT_REPLAYS, {"rows": json_text(audited)})]
 
 
 def _replay(existing, report: IssueReport) -> Reported:
@@ -579,6 +578,3 @@ def _degrees_covering(metres: float, lat: float) -> float:
     before the exact geography distance); longitude degrees shrink with cos(lat)."""
     return 2 * metres / (111_320 * max(math.cos(math.radians(abs(lat))), 0.05))
 
-
-def _json(value) -> str:
-    return json.dumps(value, ensure_ascii=False)

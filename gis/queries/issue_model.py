@@ -9,7 +9,7 @@ issue reads the same whichever door it came through, ``overdue`` is the same boo
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from functools import lru_cache
 
 from gis.people.actors import Actor, personal_sql
 from gis.people.privacy import contains_personal, mask_text
@@ -92,9 +92,11 @@ API_FIELDS = ("id", "client_uuid", "category", "category_zh", "category_en", "de
               "source_crs", "overdue", "self_resolved")
 
 
-def select_list(fields: Iterable[str], *, geometry: str | None = "geojson") -> str:
+@lru_cache(maxsize=64)
+def select_list(fields: tuple[str, ...], *, geometry: str | None = "geojson") -> str:
     """The SELECT list for ``fields`` (each ``expr AS name``), and the location as GeoJSON
-    (``geometry``), WKB (``wkb``) or not at all (None)."""
+    (``geometry``), WKB (``wkb``) or not at all (None). Made once per list (the intake reads
+    every new report back with it)."""
     parts = []
     for name in fields:
         if name not in ISSUE_FIELDS:
