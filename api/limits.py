@@ -43,6 +43,11 @@ class BodySizeLimit:
         if declared is not None and declared.isdigit() and int(declared) > limit:
             await self._refuse(send, _language(headers), limit)
             return
+        if declared is not None and declared.isdigit() and b"transfer-encoding" not in headers:
+            # The server reads no more of the body than its declared length (the next bytes
+            # are the next request's): nothing left to count.
+            await self.app(scope, receive, send)
+            return
         seen = 0
         refused = started = False
 

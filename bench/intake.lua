@@ -55,7 +55,8 @@ function request()
   local body = string.format(
     '{"category":"%s","lon":%s,"lat":%s,"description":"%s","channel":"app"}',
     categories[math.random(#categories)], p[1], p[2], tag)
-  wrk.headers["Idempotency-Key"] = string.format("%s-%d-%d", run, id, sent)
+  -- a UUID, as the field app sends (bench/intake.py, request_key)
+  wrk.headers["Idempotency-Key"] = string.format("%s-4%03x-8000-%012x", run, id, sent)
   return wrk.format(nil, path, nil, body)
 end
 

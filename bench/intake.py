@@ -6,8 +6,9 @@
 Uses the private cluster (``gridmap db start``, the demo loaded with ``gridmap demo --if-empty``)
 unless DATABASE_URL is set. Starts ``gridmap serve --workers 2`` on a free loopback port, logs the
 14 demo grid workers in, and runs ``wrk`` with bench/intake.lua: one connection per wrk thread,
-a fresh Idempotency-Key per request (run, thread, counter), a random point inside the demo's
-current grids (drawn by ``ST_GeneratePoints``) and a random issue category. A short warm-up run
+a fresh Idempotency-Key per request (a UUID made of the run, thread and counter: the field app
+sends UUIDs), a random point inside the demo's current grids (drawn by ``ST_GeneratePoints``)
+and a random issue category. A short warm-up run
 comes first; its reports are checked the same way. Then the same wrk script is pointed at a bare
 FastAPI route (:func:`bare_app`: one async POST answering a small JSON body) served by uvicorn the
 same way (2 workers, access log on), and the share is intake/bare.
@@ -58,6 +59,7 @@ from gis.issues.reporting import key_to_uuid
 HERE = Path(__file__).resolve().parent
 LUA = HERE / "intake.lua"
 RUN = uuid.uuid4().hex[:8]
+KINDS = ("warm-up", "intake", "bare route")  # the wrk runs, each with keys of its own
 INTAKE_PATH = "/api/v1/issues"
 BARE_PATH = "/bare"
 # Functions whose inclusive share of the workers' samples the profile prints (substring of the
@@ -301,7 +303,7 @@ def _check(engine, run: WrkRun, prefix: str) -> dict[str, int]:
         transactions = conn.execute(text("SELECT count(DISTINCT xmin::text) FROM issues "
                                          "WHERE description = :tag"), {"tag": _tag(prefix)}).scalar_one()
     stored = dict(rows)
-    sent = {key_to_uuid(f"{prefix}-{t}-{n}"): (t, n) for t, count in run.sent.items()
+    sent = {key_to_uuid(request_key(prefix, t, n)): (t, n) for t, count in run.sent.items()
             for n in range(1, count + 1)}
     acked = {u for u, tn in sent.items() if run.answered.get(tn) == 201}
     if os.environ.get("INTAKE_DEBUG"):
@@ -316,6 +318,17 @@ def _check(engine, run: WrkRun, prefix: str) -> dict[str, int]:
         "in_flight_stored": sum(1 for u in stored if u in sent and sent[u] not in run.answered),
         "transactions": transactions,
     }
+
+
+def run_prefix(kind: str) -> str:
+    """The first two groups of the keys of one wrk run: this process's RUN and the run's kind."""
+    return f"{RUN}-{KINDS.index(kind) + 1:04x}"
+
+
+def request_key(prefix: str, thread: int, n: int) -> str:
+    """The Idempotency-Key bench/intake.lua sends as thread ``thread``'s ``n``-th request: a
+    UUID, as the field app sends (maps/app/js/store.js), unique per run, thread and request."""
+    return f"{prefix}-4{thread:03x}-8000-{n:012x}"
 
 
 def _tag(prefix: str) -> str:
@@ -447,10 +460,10 @@ def main() -> None:
         tokens = login_workers(port, settings.demo_password)
         for name, seconds in (("warm-up", args.warmup), ("intake", args.seconds)):
             data = tmp / f"{name}.data"
-            _write_data(data, tokens, categories, points, INTAKE_PATH, f"{RUN}{name[0]}")
+            _write_data(data, tokens, categories, points, INTAKE_PATH, run_prefix(name))
             runs[name] = _wrk(port, data, seconds, args.connections, server.pid, pg,
                               _worker_pids(server) if args.profile and name == "intake" else None)
-            runs[name].check = _check(engine, runs[name], f"{RUN}{name[0]}")
+            runs[name].check = _check(engine, runs[name], run_prefix(name))
     finally:
         _stop(server)
         _clean(engine)
@@ -458,7 +471,7 @@ def main() -> None:
     bare = _start_bare(port, args.workers)
     try:
         data = tmp / "bare.data"
-        _write_data(data, ["-"], categories, points, BARE_PATH, f"{RUN}b")
+        _write_data(data, ["-"], categories, points, BARE_PATH, run_prefix("bare route"))
         _wrk(port, data, args.warmup, args.connections, bare.pid, list)
         runs["bare route"] = _wrk(port, data, args.seconds, args.connections, bare.pid, list)
     finally:
