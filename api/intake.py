@@ -4,8 +4,9 @@ transaction, on the event loop.
 Each ``POST /api/v1/issues`` validates its body and hands the report to the process's
 :class:`GroupCommit`, then waits. A writer task (:data:`WRITERS` per process) takes every
 report waiting (up to :data:`MAX_BATCH`) and, on its own psycopg connection (asyncio, no
-thread pool, no ORM), checks the bearer tokens of the batch in one statement
-(:func:`gis.people.sessions.resolve_steps`) sent with the reports' context, then stores the
+thread pool, no ORM), checks the bearer tokens of the batch
+(:func:`gis.people.sessions.resolve_steps`) in the one statement that reads the reports'
+context (:func:`gis.db.steps.beside`), then stores the
 reports in one transaction (:func:`gis.issues.reporting.report_steps`: one multi-row
 insert, each new report's answer, the commit: one round trip); only then is each request
 answered (:func:`gis.issues.reporting.answer_steps`, each for its own reporter), so nothing
@@ -49,7 +50,7 @@ from api.deps import (
     current_actor_here,
     unauthorized,
 )
-from gis.db.steps import pipeline, run_async, run_sync
+from gis.db.steps import beside, run_async, run_sync
 from gis.errors import DatabaseUnavailable, GridMapError
 from gis.geotag.index_cache import GridIndexCache
 from gis.issues import reporting
@@ -245,11 +246,11 @@ class GroupCommit:
         try:
             tokens = [p.token for p in batch if p.token is not None]
             auth = sessions.resolve_steps(tokens, self.policy)
-            check = next(auth)
-            context = reporting.context_statements(
+            (check,) = next(auth)
+            (context,) = reporting.context_statements(
                 [p.report for p in batch if not isinstance(p.report, GridMapError)])
-            rows = await pipeline(conn, check + context)  # one round trip for both
-            actors = iter(await run_async(conn, auth, self._call, started=rows[:len(check)]))
+            context_rows, sessions_rows = await beside(conn, context, check)  # one statement
+            actors = iter(await run_async(conn, auth, self._call, started=[sessions_rows]))
             refusals, accepted = [], []
             for p in batch:
                 actor = next(actors) if p.token is not None else p.actor
@@ -259,7 +260,7 @@ class GroupCommit:
                         "action": "write", "username": actor.username, "address": p.address,
                         "target": p.target}))
             outcomes = await run_async(conn, reporting.report_steps(
-                accepted, self.cache, self.info, context=rows[len(check):]),
+                accepted, self.cache, self.info, context=[context_rows]),
                 self._call) if accepted else []
         except BaseException:
             if not conn.closed and conn.info.transaction_status != TransactionStatus.IDLE:

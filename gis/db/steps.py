@@ -247,6 +247,41 @@ async def pipeline(conn, statements: list[Statement]) -> list[Rows]:
     return await _pipeline(conn, statements, dict_row)
 
 
+# The column between the two statements' own in :func:`beside` (true where the second gave a row).
+_BESIDE = "_beside"
+
+
+async def beside(conn, one: Statement, many: Statement) -> tuple[Rows, Rows]:
+    """The rows of ``one`` (a statement of exactly one row) and of ``many`` (any number), as
+    :func:`pipeline` would give them, sent as one statement: ``one``'s row beside each of
+    ``many``'s. A pipeline of two statements costs the driver twice what one statement does,
+    and the server a second execution; the two read independently (their parameters must not
+    share a name) and keep their own columns and types."""
+    shared = set(_parameters(one.sql)[0]) & set(_parameters(many.sql)[0])
+    if shared:
+        raise ValueError(f"the statements share parameters {sorted(shared)}")
+    (rows,) = await _pipeline(conn, [Statement(
+        f"SELECT _one.*, _many.* FROM ({one.sql}) AS _one LEFT JOIN ("
+        f"SELECT true AS {_BESIDE}, _m.* FROM ({many.sql}) AS _m) AS _many ON true",
+        one.params | many.params)], _halves)
+    if not rows:
+        raise ValueError("the first statement gave no row")
+    return [rows[0][0]], [second for _, second in rows if second is not None]
+
+
+def _halves(cursor):
+    """A row factory for :func:`beside`: (the first statement's row, the second's or None)."""
+    names = [c.name for c in cursor.description]
+    split = names.index(_BESIDE)
+    first, second = names[:split], names[split + 1:]
+
+    def halves(values):
+        return (dict(zip(first, values[:split], strict=True)),
+                dict(zip(second, values[split + 1:], strict=True)) if values[split] else None)
+
+    return halves
+
+
 async def _pipeline(conn, statements: list[Statement], row_factory) -> list[Rows]:
     live = [s for s in statements if s.sql]
     if len(live) == 1:  # no pipeline for one statement: its result is the round trip anyway

@@ -16,7 +16,17 @@ from hypothesis import strategies as st
 from psycopg import errors
 
 from gis.db.engine import libpq_url
-from gis.db.steps import BEGIN, COMMIT, Statement, _rows, merged, run_async
+from gis.db.steps import (
+    _PARAMETER,
+    BEGIN,
+    COMMIT,
+    Statement,
+    _rows,
+    beside,
+    merged,
+    pipeline,
+    run_async,
+)
 
 # Rows in an order of the statement's own (descending), zero to four of them, from parameters
 # of most kinds: an int used as a count and in arithmetic, a float, a string, a timestamp, a
@@ -100,5 +110,34 @@ def test_a_step_inside_begin_and_commit_is_one_transaction_on_the_event_loop(dat
             assert rows[0] == rows[-1] == [] and rows[1][0]["tx"] == rows[2][0]["tx"]
             assert rows[2][0]["n"] == 1
             assert await (await conn.execute("SELECT count(*) FROM step_rows")).fetchone() == (1,)
+
+    asyncio.run(main())
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(one=ones, many=series)
+def test_two_statements_beside_give_each_its_own_rows(database_url, one, many):
+    """beside: one statement of one row and another of any number of rows (none too) sent as
+    one give the rows each gives alone, with its own columns and types (a name in both too)."""
+    renamed = _PARAMETER.sub(r":m_\1", many.sql)
+    many = Statement(f"SELECT s.*, s.n > 1 AS flag FROM ({renamed}) s",
+                     {f"m_{k}": v for k, v in many.params.items()})
+
+    async def main():
+        conn = await psycopg.AsyncConnection.connect(libpq_url(database_url), autocommit=True)
+        async with conn:
+            alone = await pipeline(conn, [one, many])
+            assert await beside(conn, one, many) == (alone[0], alone[1])
+
+    asyncio.run(main())
+
+
+def test_statements_beside_may_not_share_a_parameter(database_url):
+    async def main():
+        conn = await psycopg.AsyncConnection.connect(libpq_url(database_url), autocommit=True)
+        async with conn:
+            with pytest.raises(ValueError, match="share parameters"):
+                await beside(conn, Statement("SELECT :a AS a", {"a": 1}),
+                             Statement("SELECT :a AS b", {"a": 2}))
 
     asyncio.run(main())
