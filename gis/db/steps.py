@@ -109,8 +109,7 @@ def _lateral(sql: str, param_sets: list[dict]) -> Statement:
     columns = tuple((k, _sql_type([p.get(k) for p in param_sets])) for k in names
                     if any(p.get(k) is not None for p in param_sets))
     lateral_sql, unbound = _lateral_sql(sql, columns)
-    sets = [{"_set": n} | {k: _json_value(p.get(k)) for k, _ in columns}
-            for n, p in enumerate(param_sets)]
+    sets = [{"_set": n} | {k: p.get(k) for k, _ in columns} for n, p in enumerate(param_sets)]
     return Statement(lateral_sql, dict.fromkeys(unbound) | {"_sets": json_text(sets)})
 
 
@@ -138,10 +137,19 @@ def _lateral_sql(sql: str, columns: tuple[tuple[str, str], ...]) -> tuple[str, t
 
 
 def json_text(value) -> str:
-    """``value`` (of JSON's own types: dicts with str keys, lists, str, numbers, None) as JSON
-    text for a jsonb parameter: orjson, a few times faster than json.dumps on a batch's rows,
+    """``value`` as JSON text for a jsonb parameter: dicts with str keys, lists, str, numbers,
+    None, and as text the values that have no JSON type (a timestamp in ISO 8601, a UUID, a
+    decimal; a set as a list). orjson, a few times faster than json.dumps on a batch's rows,
     writes the same document (UTF-8, not escaped)."""
-    return orjson.dumps(value).decode()
+    return orjson.dumps(value, default=_json_default).decode()
+
+
+def _json_default(value):
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, (frozenset, set)):
+        return list(value)
+    raise TypeError(f"no JSON form for {type(value).__name__}")
 
 
 def _sql_type(values: list) -> str:
@@ -153,6 +161,9 @@ def _sql_type(values: list) -> str:
     known = [v for v in values if v is not None]
     if not known:
         return "text"
+    kinds = {type(v) for v in known}
+    if len(kinds) == 1 and (kind := kinds.pop()) in _SQL_TYPES:  # the usual case, at once
+        return _SQL_TYPES[kind]
     if all(isinstance(v, (list, tuple, frozenset, set)) for v in known):
         items = [x for v in known for x in v]
         return f"{_sql_type(items)}[]"
@@ -177,14 +188,9 @@ def _sql_type(values: list) -> str:
     raise TypeError(f"no merged form for parameters of types {sorted({type(v).__name__ for v in known})}")
 
 
-def _json_value(value):
-    if isinstance(value, date):  # a datetime too
-        return value.isoformat()
-    if isinstance(value, (uuid.UUID, Decimal)):
-        return str(value)
-    if isinstance(value, (list, tuple, frozenset, set)):
-        return [_json_value(v) for v in value]
-    return value
+# The SQL type of parameters all of one of these Python types (the rest: :func:`_sql_type`).
+_SQL_TYPES = {bool: "boolean", float: "float8", Decimal: "numeric", uuid.UUID: "uuid",
+              date: "date", dict: "jsonb", str: "text"}
 
 
 def run_sync(session: Session, steps: Steps):
