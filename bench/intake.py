@@ -8,10 +8,14 @@ unless DATABASE_URL is set. Starts ``gridmap serve --workers 2`` on a free loopb
 14 demo grid workers in, and runs ``wrk`` with bench/intake.lua: one connection per wrk thread,
 a fresh Idempotency-Key per request (a UUID made of the run, thread and counter: the field app
 sends UUIDs), a random point inside the demo's current grids (drawn by ``ST_GeneratePoints``)
-and a random issue category. A short warm-up run
-comes first; its reports are checked the same way. Then the same wrk script is pointed at a bare
-FastAPI route (:func:`bare_app`: one async POST answering a small JSON body) served by uvicorn the
-same way (2 workers, access log on), and the share is intake/bare.
+and a random issue category. The same wrk script is pointed at a bare FastAPI route
+(:func:`bare_app`: one async POST answering a small JSON body) served by uvicorn the same way
+(2 workers, access log on), both servers up at once. After a short warm-up of each (the
+intake's reports checked too), the two take turns for ``--rounds`` measured runs each: this
+machine's speed drifts by a quarter over minutes, and a share taken from runs minutes apart
+swung as much; each round's share is intake/bare of two runs seconds apart, and the share
+reported is their median. The other figures are of all the intake's runs together (their
+worst p99).
 
 Checks, per run, against the database: every key answered 201 is stored exactly once (lost = keys
 answered 201 without their row), no row of the run outside the keys sent, no key twice
@@ -38,6 +42,7 @@ import collections
 import os
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -59,7 +64,7 @@ from gis.issues.reporting import key_to_uuid
 HERE = Path(__file__).resolve().parent
 LUA = HERE / "intake.lua"
 RUN = uuid.uuid4().hex[:8]
-KINDS = ("warm-up", "intake", "bare route")  # the wrk runs, each with keys of its own
+RUN_NUMBERS: dict[str, int] = {}  # each wrk run's keys of its own (run_prefix)
 INTAKE_PATH = "/api/v1/issues"
 BARE_PATH = "/bare"
 # Functions whose inclusive share of the workers' samples the profile prints (substring of the
@@ -320,9 +325,28 @@ def _check(engine, run: WrkRun, prefix: str) -> dict[str, int]:
     }
 
 
-def run_prefix(kind: str) -> str:
-    """The first two groups of the keys of one wrk run: this process's RUN and the run's kind."""
-    return f"{RUN}-{KINDS.index(kind) + 1:04x}"
+def run_prefix(name: str) -> str:
+    """The first two groups of the keys of the wrk run ``name``: this process's RUN and a
+    number of the run's own."""
+    return f"{RUN}-{RUN_NUMBERS.setdefault(name, len(RUN_NUMBERS) + 1):04x}"
+
+
+def _together(runs: list[WrkRun]) -> WrkRun:
+    """Several runs of one server as one: counts and CPU summed, the latencies the worst run's
+    (wrk gives percentiles per run), the batch and the connections of all."""
+    worst = max(runs, key=lambda r: r.latency_ms.get("99", 0))
+    check = collections.Counter()
+    for r in runs:
+        check.update(r.check)
+    return WrkRun(
+        seconds=sum(r.seconds for r in runs), requests=sum(r.requests for r in runs),
+        statuses=sum((r.statuses for r in runs), collections.Counter()),
+        answered={}, sent={}, latency_ms=worst.latency_ms,
+        errors=dict(sum((collections.Counter(r.errors) for r in runs), collections.Counter())),
+        server_cpu_s=sum(r.server_cpu_s for r in runs),
+        postgres_cpu_s=sum(r.postgres_cpu_s for r in runs),
+        connections=[c for r in runs for c in r.connections],
+        profile=next((r.profile for r in runs if r.profile), None), check=dict(check))
 
 
 def request_key(prefix: str, thread: int, n: int) -> str:
@@ -433,7 +457,10 @@ def _batch(run: WrkRun) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=20, help="measured run of each server")
+    parser.add_argument("--seconds", type=float, default=10,
+                        help="each measured run of each server")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="measured runs of each server, taking turns")
     parser.add_argument("--warmup", type=float, default=5)
     parser.add_argument("--connections", type=int, default=16, help="= wrk threads (one each)")
     parser.add_argument("--workers", type=int, default=2)
@@ -452,32 +479,44 @@ def main() -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="gridmap-intake-"))
     runs: dict[str, WrkRun] = {}
-    port = _free_port()
+    port, bare_port = _free_port(), _free_port()
     server = _start_gridmap(port, args.workers)
+    bare = _start_bare(bare_port, args.workers)
     try:
         from load import login_workers  # bench/, beside this script
 
         tokens = login_workers(port, settings.demo_password)
-        for name, seconds in (("warm-up", args.warmup), ("intake", args.seconds)):
+
+        def intake_run(name: str, seconds: float, profile: bool = False) -> None:
             data = tmp / f"{name}.data"
             _write_data(data, tokens, categories, points, INTAKE_PATH, run_prefix(name))
             runs[name] = _wrk(port, data, seconds, args.connections, server.pid, pg,
-                              _worker_pids(server) if args.profile and name == "intake" else None)
+                              _worker_pids(server) if profile else None)
             runs[name].check = _check(engine, runs[name], run_prefix(name))
+
+        def bare_run(name: str, seconds: float) -> None:
+            data = tmp / f"{name}.data"
+            _write_data(data, ["-"], categories, points, BARE_PATH, run_prefix(name))
+            runs[name] = _wrk(bare_port, data, seconds, args.connections, bare.pid, list)
+
+        intake_run("warm-up", args.warmup)
+        bare_run("bare warm-up", args.warmup)
+        # Intake and bare route take turns, so that both see the machine as it is at the time
+        # (its speed drifts by a quarter over minutes here): the share is the median of each
+        # round's, the two runs of a round a few seconds apart.
+        for r in range(1, args.rounds + 1):
+            intake_run(f"intake {r}", args.seconds, args.profile and r == 1)
+            bare_run(f"bare route {r}", args.seconds)
     finally:
         _stop(server)
-        _clean(engine)
-    port = _free_port()
-    bare = _start_bare(port, args.workers)
-    try:
-        data = tmp / "bare.data"
-        _write_data(data, ["-"], categories, points, BARE_PATH, run_prefix("bare route"))
-        _wrk(port, data, args.warmup, args.connections, bare.pid, list)
-        runs["bare route"] = _wrk(port, data, args.seconds, args.connections, bare.pid, list)
-    finally:
         _stop(bare)
-    intake, base = runs["intake"], runs["bare route"]
-    share = intake.rate / base.rate if base.rate else 0.0
+        _clean(engine)
+    rounds = range(1, args.rounds + 1)
+    intakes = [runs[f"intake {r}"] for r in rounds]
+    bares = [runs[f"bare route {r}"] for r in rounds]
+    shares = [i.rate / b.rate if b.rate else 0.0 for i, b in zip(intakes, bares, strict=True)]
+    share = statistics.median(shares)
+    intake = _together(intakes)
     print(f"POST {INTAKE_PATH}: wrk, {args.connections} connections (one per thread), "
           f"{args.workers} server workers, fresh Idempotency-Key per request")
     print(f"{'run':<14}{'s':>6}{'201':>9}{'other':>7}{'201/s':>10}{'p50 ms':>8}{'p99 ms':>8}"
@@ -503,11 +542,14 @@ def main() -> None:
     lost = sum(r.check.get("lost", 0) for r in runs.values())
     duplicated = sum(r.check.get("duplicated", 0) for r in runs.values())
     print(f"load average at end: {_load()}")
+    print("share of the bare route, round by round: "
+          + ", ".join(f"{x:.3f}" for x in shares) + f"; median {share:.3f}")
+    bare_rate = sum(b.ok for b in bares) / sum(b.seconds for b in bares)
     print(f"intake: reports_s={intake.rate:.0f} p50_ms={intake.latency_ms['50']:.1f} "
-          f"p99_ms={intake.latency_ms['99']:.1f} bare_s={base.rate:.0f} share={share:.3f} "
+          f"p99_ms={intake.latency_ms['99']:.1f} bare_s={bare_rate:.0f} share={share:.3f} "
           f"cpu_ms_per_report={1000 * intake.server_cpu_s / max(intake.ok, 1):.2f} "
           f"batch={_batch(intake)} lost={lost} duplicated={duplicated}")
-    bad = [s for r in (runs["warm-up"], intake) for s in r.statuses if s not in (200, 201)]
+    bad = [s for r in (runs["warm-up"], *intakes) for s in r.statuses if s not in (200, 201)]
     shutil.rmtree(tmp, ignore_errors=True)
     if lost or duplicated or bad:
         print(f"FAILED: lost {lost}, duplicated {duplicated}, unexpected statuses {sorted(set(bad))}")
