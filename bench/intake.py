@@ -1,6 +1,6 @@
 """Intake throughput: POST /api/v1/issues under wrk, beside a bare FastAPI route in the same run.
 
-    .venv/bin/python bench/intake.py                  # make bench-intake; about a minute
+    .venv/bin/python bench/intake.py                  # make bench-intake; about two minutes
     .venv/bin/python bench/intake.py --seconds 30 --connections 16 --profile
 
 Uses the private cluster (``gridmap db start``, the demo loaded with ``gridmap demo --if-empty``)
