@@ -47,14 +47,21 @@ function init(args)
 end
 
 -- The key of a request is the number of answers so far plus one: a request whose answer never
--- came (wrk reconnects after an error) is retried with its key, as a tablet would, and the one
--- request() call wrk makes on the first thread to inspect the script, never sent, costs no key.
+-- came (wrk reconnects after an error) is retried with its key and its body, as a tablet would
+-- (the same key with another point or category is a conflict, 409), and the one request() call
+-- wrk makes on the first thread to inspect the script, never sent, costs no key.
+local body_of = {}  -- the body of the key being sent (sent): drawn once, resent on a retry
+
 function request()
   sent = answered + 1
-  local p = points[math.random(#points)]
-  local body = string.format(
-    '{"category":"%s","lon":%s,"lat":%s,"description":"%s","channel":"app"}',
-    categories[math.random(#categories)], p[1], p[2], tag)
+  if body_of.n ~= sent then
+    local p = points[math.random(#points)]
+    body_of.n = sent
+    body_of.body = string.format(
+      '{"category":"%s","lon":%s,"lat":%s,"description":"%s","channel":"app"}',
+      categories[math.random(#categories)], p[1], p[2], tag)
+  end
+  local body = body_of.body
   -- a UUID, as the field app sends (bench/intake.py, request_key)
   wrk.headers["Idempotency-Key"] = string.format("%s-4%03x-8000-%012x", run, id, sent)
   return wrk.format(nil, path, nil, body)
