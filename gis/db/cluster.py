@@ -318,7 +318,8 @@ class LocalCluster:
         if self.as_root:
             user = pwd.getpwnam(SERVICE_USER)
             kwargs = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
-        res = subprocess.run(cmd, capture_output=True, text=True, cwd="/", **kwargs)
+        res = subprocess.run(cmd, capture_output=True, text=True, cwd="/", env=_cluster_env(),
+                             **kwargs)
         if check and res.returncode != 0:
             log = self.directory / "server.log"
             tail = log.read_text()[-2000:] if log.exists() else ""
@@ -442,6 +443,15 @@ class StandbyCluster(LocalCluster):
         pg_bin = find_pg_bin(self.pg_bin)
         if self._is_running(pg_bin):
             self._pg_ctl(pg_bin, "reload")  # both settings take effect on reload
+
+
+def _cluster_env() -> dict[str, str]:
+    """The environment of the cluster's programs (initdb, pg_ctl and the server it starts,
+    pg_basebackup): the caller's without libpq's connection variables. Everything they connect
+    to is named in their arguments and the standby's password is in its passfile, which libpq
+    reads only when no PGPASSWORD is set: an administrator's shell with PGPASSWORD (or PGUSER,
+    PGSERVICE) for another server made the standby's copy fail to log in."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("PG")}
 
 
 def _service_user() -> pwd.struct_passwd:

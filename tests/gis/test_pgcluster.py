@@ -114,10 +114,13 @@ def test_root_checkout_unreachable_by_service_user_uses_a_symlink(tmp_path):
         private.rmdir()
 
 
-def test_a_hot_standby_streams_the_primarys_writes_and_survives_restarts():
+def test_a_hot_standby_streams_the_primarys_writes_and_survives_restarts(monkeypatch):
     """`gridmap db start --replica`'s cluster code: a standby beside the primary, made once over
     a replication slot, started again as it is, refusing writes, and streaming again after both
-    were stopped and started (with the primary on another port)."""
+    were stopped and started (with the primary on another port). The caller's shell has libpq
+    variables for another server (the standby still logs in with its own passfile)."""
+    monkeypatch.setenv("PGPASSWORD", "a-password-of-another-server")
+    monkeypatch.setenv("PGUSER", "someone_else")
     root = Path(tempfile.mkdtemp(prefix="gridmap-cluster-"))
     os.chmod(root, 0o755)
     primary = pg_cluster.LocalCluster(root / "pg")
