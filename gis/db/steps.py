@@ -277,7 +277,7 @@ async def beside(conn, one: Statement, many: Statement) -> tuple[Rows, Rows]:
 
 def _halves(cursor):
     """A row factory for :func:`beside`: (the first statement's row, the second's or None)."""
-    names = [c.name for c in cursor.description]
+    names = _column_names(cursor)
     split = names.index(_BESIDE)
     first, second = names[:split], names[split + 1:]
 
@@ -293,7 +293,7 @@ async def _pipeline(conn, statements: list[Statement], row_factory) -> list[Rows
     if len(live) == 1:  # no pipeline for one statement: its result is the round trip anyway
         cur = conn.cursor(row_factory=row_factory)
         await cur.execute(driver_sql(live[0].sql), live[0].params)
-        rows = await cur.fetchall() if cur.description else []
+        rows = await cur.fetchall() if _gave_rows(cur) else []
         return [rows if s.sql else [] for s in statements]
     cursors = []
     async with conn.pipeline() as pipeline:
@@ -302,6 +302,25 @@ async def _pipeline(conn, statements: list[Statement], row_factory) -> list[Rows
             await cur.execute(driver_sql(s.sql), s.params)
             cursors.append(cur)
         await pipeline.sync()
-        results = [await c.fetchall() if c.description else [] for c in cursors]
+        results = [await c.fetchall() if _gave_rows(c) else [] for c in cursors]
     it = iter(results)
     return [next(it) if s.sql else [] for s in statements]
+
+
+# psycopg builds a Column object for every column each time a cursor's ``description`` is read:
+# for the answer's forty-odd columns, a tenth of the writer's time at batches of one. These two
+# read the result itself.
+def _gave_rows(cursor) -> bool:
+    """Whether the statement returned rows (``cursor.description is not None``, for the
+    results this module reads)."""
+    from psycopg.pq import ExecStatus
+
+    result = cursor.pgresult
+    return result is not None and result.status == ExecStatus.TUPLES_OK
+
+
+def _column_names(cursor) -> list[str]:
+    """The names of the result's columns (``[c.name for c in cursor.description]``)."""
+    result = cursor.pgresult
+    encoding = cursor.connection.info.encoding
+    return [result.fname(i).decode(encoding) for i in range(result.nfields)]

@@ -114,6 +114,27 @@ def test_a_step_inside_begin_and_commit_is_one_transaction_on_the_event_loop(dat
     asyncio.run(main())
 
 
+def test_a_statement_without_rows_gives_none_and_names_keep_their_script(database_url):
+    """A statement that returns no rows (an INSERT without RETURNING) gives [] in a pipeline
+    and alone, one that returns none of its rows gives [] too; column names outside ASCII
+    (an alias in Chinese) come back as written, in a pipeline and beside another statement."""
+    async def main():
+        conn = await psycopg.AsyncConnection.connect(libpq_url(database_url), autocommit=True)
+        async with conn:
+            await conn.execute("CREATE TEMPORARY TABLE quiet_rows (n integer)")
+            insert = Statement("INSERT INTO quiet_rows VALUES (:n)", {"n": 1})
+            assert await pipeline(conn, [insert]) == [[]]
+            named = Statement('SELECT count(*) AS "网格数", :tag AS 标签 FROM quiet_rows', {"tag": "甲"})
+            none = Statement("SELECT n FROM quiet_rows WHERE n < :low", {"low": 0})
+            assert await pipeline(conn, [insert, none, named]) == [
+                [], [], [{"网格数": 2, "标签": "甲"}]]
+            one, many = await beside(conn, named, Statement(
+                'SELECT n AS "编号" FROM quiet_rows ORDER BY n LIMIT :k', {"k": 1}))
+            assert one == [{"网格数": 2, "标签": "甲"}] and many == [{"编号": 1}]
+
+    asyncio.run(main())
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(one=ones, many=series)
 def test_two_statements_beside_give_each_its_own_rows(database_url, one, many):
