@@ -20,7 +20,11 @@ worst p99).
 Checks, per run, against the database: every key answered 201 is stored exactly once (lost = keys
 answered 201 without their row), no row of the run outside the keys sent, no key twice
 (duplicated); rows stored for keys whose answer wrk never read (requests in flight when wrk
-stopped) are counted as ``in_flight_stored``, not as errors. The run's rows are deleted afterwards.
+stopped) are counted as ``in_flight_stored``, not as errors. Each run's rows are deleted after
+its check (and the database vacuumed), so that every run starts from the demo as it is: left in
+place, a run's reports (some 16,000 open cases in the demo's 14 grids) made every later answer's
+search for possible duplicates longer, and each round slower than the one before (a fifth by the
+third round; bench/README.md, eighth pass).
 
 CPU per report: user + system seconds of the server's processes (the uvicorn supervisor and its
 workers) and of the private cluster's PostgreSQL processes over the measured run, divided by the
@@ -493,6 +497,7 @@ def main() -> None:
             runs[name] = _wrk(port, data, seconds, args.connections, server.pid, pg,
                               _worker_pids(server) if profile else None)
             runs[name].check = _check(engine, runs[name], run_prefix(name))
+            _clean(engine)  # the next run starts from the same database
 
         def bare_run(name: str, seconds: float) -> None:
             data = tmp / f"{name}.data"
