@@ -31,7 +31,9 @@ workers) and of the private cluster's PostgreSQL processes over the measured run
 201 answers. Less sensitive to other jobs on the machine than the throughput. Beside it, the two
 things that decide it from run to run: the reports per batch (the run's rows per transaction that
 stored them, by their ``xmin``) and how wrk's connections fell on the two workers (counted
-mid-run: each worker's event loop is one core at most).
+mid-run: each worker's event loop is one core at most). And the share of the machine's CPU time
+left idle over the run: the bare route leaves none; the intake leaves what its processes spend
+waiting with their batches for PostgreSQL (the commit's WAL flush, another batch's row locks).
 
 ``--profile`` samples both server workers with py-spy during the measured run and prints where
 their time goes (own time per function, and time inside a few functions of interest).
@@ -227,6 +229,7 @@ class WrkRun:
     server_cpu_s: float = 0.0
     postgres_cpu_s: float = 0.0
     connections: list[int] = field(default_factory=list)  # per server worker, mid-run
+    idle: float = 0.0  # share of the machine's CPU time left idle during the run
     profile: Path | None = None
     check: dict[str, int] = field(default_factory=dict)
 
@@ -261,7 +264,7 @@ def _wrk(port: int, data: Path, seconds: float, connections: int, server_pid: in
                                    str(data.with_suffix(f".{pid}.spy"))],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                  for pid in profile_pids]
-    cpu0, pg0 = _cpu_s(_tree(server_pid)), _cpu_s(pg())
+    cpu0, pg0, machine0 = _cpu_s(_tree(server_pid)), _cpu_s(pg()), psutil.cpu_times()
     wrk = subprocess.Popen(["wrk", "-t", str(connections), "-c", str(connections), "-d",
                             f"{round(seconds)}s", "--timeout", "10s", "-s", str(LUA),
                             f"http://127.0.0.1:{port}", "--", str(data)],
@@ -270,12 +273,13 @@ def _wrk(port: int, data: Path, seconds: float, connections: int, server_pid: in
     split = _connections_per_worker(server_pid, port)
     if wrk.wait() != 0:
         raise subprocess.CalledProcessError(wrk.returncode, "wrk")
-    cpu1, pg1 = _cpu_s(_tree(server_pid)), _cpu_s(pg())
+    cpu1, pg1, machine1 = _cpu_s(_tree(server_pid)), _cpu_s(pg()), psutil.cpu_times()
     for spy in spies:
         spy.wait(timeout=60)
     run = _parse(results)
     run.server_cpu_s, run.postgres_cpu_s = cpu1 - cpu0, pg1 - pg0
     run.connections = split
+    run.idle = _idle_share(machine0, machine1)
     if profile_pids:
         run.profile = data
     return run
@@ -350,6 +354,7 @@ def _together(runs: list[WrkRun]) -> WrkRun:
         server_cpu_s=sum(r.server_cpu_s for r in runs),
         postgres_cpu_s=sum(r.postgres_cpu_s for r in runs),
         connections=[c for r in runs for c in r.connections],
+        idle=sum(r.idle * r.seconds for r in runs) / max(sum(r.seconds for r in runs), 1e-9),
         profile=next((r.profile for r in runs if r.profile), None), check=dict(check))
 
 
@@ -441,6 +446,15 @@ def _load() -> str:
     return "/".join(f"{x:.2f}" for x in os.getloadavg())
 
 
+def _idle_share(before, after) -> float:
+    """The share of all cores' time spent idle (or waiting for I/O) between two
+    ``psutil.cpu_times()``: what the load left unused. The intake's processes each wait for
+    their batch's commit, and a core idles meanwhile (bench/README.md, eighth pass)."""
+    spent = {k: getattr(after, k) - getattr(before, k) for k in after._fields}
+    total = sum(spent.values()) - spent.get("guest", 0) - spent.get("guest_nice", 0)
+    return (spent["idle"] + spent.get("iowait", 0)) / total if total > 0 else 0.0
+
+
 def _row(name: str, run: WrkRun) -> str:
     lat = run.latency_ms
     per = 1000 * run.server_cpu_s / max(run.ok, 1)
@@ -450,7 +464,7 @@ def _row(name: str, run: WrkRun) -> str:
             f"{lat.get('50', 0):>8.1f}{lat.get('99', 0):>8.1f}{lat.get('max', 0):>8.1f}"
             f"{per:>9.2f}{pg:>8.2f}{run.check.get('lost', 0):>6}{run.check.get('duplicated', 0):>6}"
             f"{run.check.get('in_flight_stored', 0):>8}{_batch(run):>7}"
-            f"{'/'.join(map(str, run.connections)) or '-':>7}")
+            f"{'/'.join(map(str, run.connections)) or '-':>7}{100 * run.idle:>6.0f}%")
 
 
 def _batch(run: WrkRun) -> str:
@@ -526,13 +540,13 @@ def main() -> None:
           f"{args.workers} server workers, fresh Idempotency-Key per request")
     print(f"{'run':<14}{'s':>6}{'201':>9}{'other':>7}{'201/s':>10}{'p50 ms':>8}{'p99 ms':>8}"
           f"{'max ms':>8}{'srv ms/r':>9}{'pg ms/r':>8}{'lost':>6}{'dup':>6}{'inflight':>8}"
-          f"{'batch':>7}{'conns':>7}")
+          f"{'batch':>7}{'conns':>7}{'idle':>7}")
     for name, run in runs.items():
         print(_row(name, run))
     print("srv ms/r, pg ms/r: CPU ms of the server's / PostgreSQL's processes per 201 (for the bare "
           "route per answer); inflight: rows of requests wrk had not read back when it stopped; "
           "batch: reports per transaction (the group commit's batches); conns: wrk's connections "
-          "held by each server worker, mid-run")
+          "held by each server worker, mid-run; idle: the machine's CPU time left idle during the run")
     for name, run in runs.items():
         extra = {s: n for s, n in run.statuses.items() if s != 201}
         if extra or any(run.errors.values()) or run.check.get("stored_without_201"):
