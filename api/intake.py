@@ -423,11 +423,8 @@ class IntakeRoute(ActorInEndpointRoute):
                     or _media_type(request.headers.get("content-type")) not in _JSON_MEDIA_TYPES):
                 return await standard(request)
             try:
-                raw = await request.body()
-                report = json.loads(raw) if raw else None
-            except Exception:  # noqa: BLE001  bad JSON, too deep, cut off: FastAPI's to answer
-                return await standard(request)
-            if not raw:
+                report = json.loads(await request.body())
+            except Exception:  # noqa: BLE001  no body, bad JSON, too deep, cut off: FastAPI's to answer
                 return await standard(request)
             report, errors = body_field.validate(report, {}, loc=("body",))
             key = request.headers.get(key_field.alias)
