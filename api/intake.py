@@ -4,13 +4,16 @@ transaction, on the event loop.
 Each ``POST /api/v1/issues`` validates its body and hands the report to the process's
 :class:`GroupCommit`, then waits. A writer task (:data:`WRITERS` per process) takes every
 report waiting (up to :data:`MAX_BATCH`) and, on its own psycopg connection (asyncio, no
-thread pool, no ORM), checks the bearer tokens of the batch
-(:func:`gis.people.sessions.resolve_steps`) in the one statement that reads the reports'
-context (:func:`gis.db.steps.beside`), then stores the
-reports in one transaction (:func:`gis.issues.reporting.report_steps`: one multi-row
-insert, each new report's answer, the commit: one round trip); only then is each request
-answered (:func:`gis.issues.reporting.answer_steps`, each for its own reporter), so nothing
-answered 201 or 200 can be lost. While a batch is written the next one gathers: the busier the
+thread pool, no ORM), stores the reports in one transaction
+(:func:`gis.issues.reporting.report_steps`: one multi-row insert, each new report's answer,
+the commit: one round trip); only then is each request answered
+(:func:`gis.issues.reporting.answer_steps`, each for its own reporter), so nothing answered 201
+or 200 can be lost. The process keeps what a batch would otherwise read before it writes: the
+callers of the bearer tokens it has met (:class:`gis.people.sessions.CallerCache`) and the
+rules reports are stored under (:class:`gis.issues.reporting.RulesCache`); the insert itself
+checks that each caller's session is still live and unchanged and that the rules are current,
+and a report it refuses for that is written again after the caller or the rules are read anew
+(a token met for the first time is read before its batch writes). While a batch is written the next one gathers: the busier the
 process, the bigger its batches; and the next batch waits a moment (:data:`LINGER_S`) for the
 clients just answered, so that under load they do not travel apart. A report the domain refuses
 (unknown category, a reused key with other content) is answered with its error and leaves the
@@ -50,8 +53,8 @@ from api.deps import (
     current_actor_here,
     unauthorized,
 )
-from gis.db.steps import beside, run_async, run_sync
-from gis.errors import DatabaseUnavailable, GridMapError
+from gis.db.steps import run_async, run_sync
+from gis.errors import Conflict, DatabaseUnavailable, GridMapError
 from gis.geotag.index_cache import GridIndexCache
 from gis.issues import reporting
 from gis.people import sessions
@@ -120,6 +123,8 @@ class GroupCommit:
         self.info = info
         self.writers = writers
         self.linger_s = linger_s
+        self.callers = sessions.CallerCache()
+        self.rules = reporting.RulesCache()
         self._queue: list[tuple[Pending, asyncio.Future]] = []
         self._wake = asyncio.Event()
         self._writers: list[asyncio.Task] = []
@@ -242,39 +247,57 @@ class GroupCommit:
         return answer
 
     async def _store(self, conn, batch: list[Pending]) -> list[Answer]:
-        """Check the callers and store their reports (one transaction: committed on return)."""
+        """Check the callers and store their reports (each pass one transaction, committed on
+        return). A report refused because its caller changed since this process read them is
+        written again, in a pass of its own, once the caller is read anew."""
+        answers: list[Answer | None] = [None] * len(batch)
+        todo = list(range(len(batch)))
         try:
-            tokens = [p.token for p in batch if p.token is not None]
-            auth = sessions.resolve_steps(tokens, self.policy)
-            (check,) = next(auth)
-            (context,) = reporting.context_statements(
-                [p.report for p in batch if not isinstance(p.report, GridMapError)])
-            context_rows, sessions_rows = await beside(conn, context, check)  # one statement
-            actors = iter(await run_async(conn, auth, self._call, started=[sessions_rows]))
-            refusals, accepted = [], []
-            for p in batch:
-                actor = next(actors) if p.token is not None else p.actor
-                refusals.append(_admitted(p, actor))
-                if refusals[-1] is None:
-                    accepted.append(reporting.Submission(actor, p.report, {
-                        "action": "write", "username": actor.username, "address": p.address,
-                        "target": p.target}))
-            outcomes = await run_async(conn, reporting.report_steps(
-                accepted, self.cache, self.info, context=[context_rows]),
-                self._call) if accepted else []
+            for _ in range(RETRIES + 1):
+                callers = await self._callers(conn, [batch[i].token for i in todo
+                                                     if batch[i].token is not None])
+                accepted, where = [], []
+                for i in todo:
+                    p = batch[i]
+                    caller = callers[p.token] if p.token is not None else None
+                    actor = caller.actor if caller is not None else p.actor
+                    answers[i] = _admitted(p, actor)
+                    if answers[i] is None:
+                        accepted.append(reporting.Submission(actor, p.report, {
+                            "action": "write", "username": actor.username, "address": p.address,
+                            "target": p.target}, caller))
+                        where.append(i)
+                outcomes = await run_async(conn, reporting.report_steps(
+                    accepted, self.cache, self.info, self.rules, self.policy),
+                    self._call) if accepted else []
+                todo = []
+                for i, submission, outcome in zip(where, accepted, outcomes, strict=True):
+                    if isinstance(outcome, reporting.CallerChanged):
+                        self.callers.forget(batch[i].token)
+                        todo.append(i)
+                    else:
+                        answers[i] = Answer(outcome, submission.actor)
+                if not todo:
+                    break
+            for i in todo:  # changed again each time it was read: rare enough to ask again
+                answers[i] = Answer(Conflict(
+                    "the report could not be stored; send it again with the same key",
+                    zh="上报未能保存，请使用同一幂等键重新发送"))
         except BaseException:
             if not conn.closed and conn.info.transaction_status != TransactionStatus.IDLE:
                 with contextlib.suppress(Exception):  # a lost connection is dropped by the caller
                     await conn.execute("ROLLBACK")
             raise
-        stored = iter(zip(accepted, outcomes, strict=True))
-        answers = []
-        for refusal in refusals:
-            if refusal is None:
-                submission, outcome = next(stored)
-                refusal = Answer(outcome, submission.actor)
-            answers.append(refusal)
         return answers
+
+    async def _callers(self, conn, tokens: list[str]) -> dict[str, sessions.KnownCaller | None]:
+        """The caller of each token: as this process met it, else read now (None: dead)."""
+        callers = {t: self.callers.get(t) for t in tokens}
+        unknown = sorted({t for t, c in callers.items() if c is None})
+        if unknown:
+            read = await run_async(conn, self.callers.read_steps(unknown, self.policy), self._call)
+            callers.update(zip(unknown, read, strict=True))
+        return callers
 
     async def _answer(self, conn, answers: list[Answer]) -> list[Answer]:
         """Read each stored report for its reporter (after the commit)."""

@@ -312,8 +312,9 @@ def client(app_client: TestClient, db_connection: Connection) -> Iterator[TestCl
 # test can remove): committed logs-in by module fixtures are expected, not leftovers.
 # Operational state, not the demo's data: sessions, the audit trail, and the notifications that
 # pages and the app create by polling (late steps are notified when someone looks).
-_UNFINGERPRINTED = ("grid_index_state", "issue_edit_state", "spatial_ref_sys", "alembic_version",
-                    "sessions", "login_failures", "audit_log", "notifications", "step_alerts")
+_UNFINGERPRINTED = ("grid_index_state", "issue_edit_state", "versions", "spatial_ref_sys",
+                    "alembic_version", "sessions", "login_failures", "audit_log", "notifications",
+                    "step_alerts")
 # Tables whose added rows committed_changes deletes, children first.
 _ADDED_ROWS = ("issue_photos", "facility_checks", "issue_steps", "issue_events", "issues",
                "api_keys")

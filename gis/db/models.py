@@ -189,6 +189,18 @@ class GridIndexState(Base):
     version: Mapped[int] = mapped_column(BigInteger, server_default="0")
 
 
+class Version(Base):
+    """A counter per kind of thing a server process keeps in memory, bumped by triggers whenever
+    the tables it is read from change (migration 0019): 'rules' (issue categories, their time
+    limits, the calendar's overrides) and 'people' (users, their grids, regions, grids). A copy
+    is current while its counter is the one it was read at."""
+
+    __tablename__ = "versions"
+
+    name: Mapped[str] = mapped_column(String(16), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, server_default="0")
+
+
 class Department(Base):
     """A department that fixes what is dispatched to it (专业部门: 环卫, 市政, 园林, 供热...): the issue
     categories it handles and the region it serves."""

@@ -56,10 +56,29 @@ Steps = Generator[list[Statement] | Call, Any, Any]
 @lru_cache(maxsize=512)
 def driver_sql(sql: str) -> str:
     """``sql`` (SQLAlchemy text style) in psycopg's own parameter style (``%(name)s``, a literal
-    ``%`` doubled), as SQLAlchemy itself would send it."""
+    ``%`` doubled), as SQLAlchemy itself would send it, without its indentation
+    (:func:`squeezed`)."""
     from sqlalchemy.dialects.postgresql.psycopg import dialect
 
-    return str(text(sql).compile(dialect=dialect()))
+    return squeezed(str(text(sql).compile(dialect=dialect())))
+
+
+# A quoted literal or identifier (its quote doubled inside), or a run of whitespace outside them.
+_QUOTED_OR_SPACE = re.compile(r"""('(?:[^']|'')*'|"(?:[^"]|"")*")|(\s+)""")
+
+
+def squeezed(sql: str) -> str:
+    """``sql`` with each run of whitespace outside quotes made one space (one newline where it
+    held one, if the text has a ``--`` comment, which must still end there): the same statement,
+    shorter. psycopg keeps the parsed form of a query up to 4 KB only and parses a longer one
+    again on every execution, and the batch's insert, indented, is longer than that. Text with
+    a dollar quote or an escape string (``E'...'``, whose quotes a backslash may escape) is
+    left as it is."""
+    if "$" in sql or re.search(r"\b[eE]'", sql):
+        return sql
+    comments = "--" in sql
+    return _QUOTED_OR_SPACE.sub(
+        lambda m: m.group(1) or ("\n" if comments and "\n" in m.group(2) else " "), sql).strip()
 
 
 # A bind parameter in SQLAlchemy's text(): the rule text() itself applies (``::type`` casts and
@@ -212,16 +231,13 @@ def _rows(session: Session, statement: Statement) -> Rows:
     return [dict(r) for r in result.mappings()] if result.returns_rows else []
 
 
-async def run_async(conn, steps: Steps, call: Callable[[Callable[[Session], Any]], Any],
-                    *, started: list[Rows] | None = None):
+async def run_async(conn, steps: Steps, call: Callable[[Callable[[Session], Any]], Any]):
     """Run ``steps`` on the psycopg ``AsyncConnection`` ``conn``, in autocommit mode (a statement
     outside :data:`BEGIN` … :data:`COMMIT` is its own transaction): each list of statements in
     one pipeline, one round trip. ``call`` runs a :class:`Call`'s function (awaitable: in a
-    thread, on a session of its own). On an error inside a transaction the caller rolls back.
-    ``started``: the rows of the first step's statements, which the caller sent already (with
-    statements of its own, in one round trip)."""
+    thread, on a session of its own). On an error inside a transaction the caller rolls back."""
     try:
-        request = next(steps) if started is None else steps.send(started)
+        request = next(steps)
         while True:
             if isinstance(request, Call):
                 answer = await call(request.fn)
@@ -253,41 +269,6 @@ async def pipeline(conn, statements: list[Statement]) -> list[Rows]:
     return await _pipeline(conn, statements, dict_row)
 
 
-# The column between the two statements' own in :func:`beside` (true where the second gave a row).
-_BESIDE = "_beside"
-
-
-async def beside(conn, one: Statement, many: Statement) -> tuple[Rows, Rows]:
-    """The rows of ``one`` (a statement of exactly one row) and of ``many`` (any number), as
-    :func:`pipeline` would give them, sent as one statement: ``one``'s row beside each of
-    ``many``'s. A pipeline of two statements costs the driver twice what one statement does,
-    and the server a second execution; the two read independently (their parameters must not
-    share a name) and keep their own columns and types."""
-    shared = set(_parameters(one.sql)[0]) & set(_parameters(many.sql)[0])
-    if shared:
-        raise ValueError(f"the statements share parameters {sorted(shared)}")
-    (rows,) = await _pipeline(conn, [Statement(
-        f"SELECT _one.*, _many.* FROM ({one.sql}) AS _one LEFT JOIN ("
-        f"SELECT true AS {_BESIDE}, _m.* FROM ({many.sql}) AS _m) AS _many ON true",
-        one.params | many.params)], _halves)
-    if not rows:
-        raise ValueError("the first statement gave no row")
-    return [rows[0][0]], [second for _, second in rows if second is not None]
-
-
-def _halves(cursor):
-    """A row factory for :func:`beside`: (the first statement's row, the second's or None)."""
-    names = _column_names(cursor)
-    split = names.index(_BESIDE)
-    first, second = names[:split], names[split + 1:]
-
-    def halves(values):
-        return (dict(zip(first, values[:split], strict=True)),
-                dict(zip(second, values[split + 1:], strict=True)) if values[split] else None)
-
-    return halves
-
-
 async def _pipeline(conn, statements: list[Statement], row_factory) -> list[Rows]:
     live = [s for s in statements if s.sql]
     if len(live) == 1:  # no pipeline for one statement: its result is the round trip anyway
@@ -308,8 +289,8 @@ async def _pipeline(conn, statements: list[Statement], row_factory) -> list[Rows
 
 
 # psycopg builds a Column object for every column each time a cursor's ``description`` is read:
-# for the answer's forty-odd columns, a tenth of the writer's time at batches of one. These two
-# read the result itself.
+# for the answer's forty-odd columns, a tenth of the writer's time at batches of one. This reads
+# the result itself.
 def _gave_rows(cursor) -> bool:
     """Whether the statement returned rows (``cursor.description is not None``, for the
     results this module reads)."""
@@ -317,10 +298,3 @@ def _gave_rows(cursor) -> bool:
 
     result = cursor.pgresult
     return result is not None and result.status == ExecStatus.TUPLES_OK
-
-
-def _column_names(cursor) -> list[str]:
-    """The names of the result's columns (``[c.name for c in cursor.description]``)."""
-    result = cursor.pgresult
-    encoding = cursor.connection.info.encoding
-    return [result.fname(i).decode(encoding) for i in range(result.nfields)]

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from types import SimpleNamespace
 
 from sqlalchemy import text
@@ -35,7 +35,7 @@ from gis.errors import (
 from gis.geotag.index_cache import GridIndexCache
 from gis.geotag.locate import locate_point
 from gis.issues import duplicates
-from gis.people import audit
+from gis.people import audit, sessions
 from gis.people.actors import Actor
 from gis.queries import reads
 from gis.rules import BEIJING_TZ_NAME, DEFAULT_URGENCY, URGENCIES
@@ -128,11 +128,66 @@ class Reported:
 class Submission:
     """A report of an authenticated caller, for :func:`report_steps`; ``audit_entry`` (the
     keywords of :func:`gis.people.audit.record`, action included) is written in the report's
-    transaction when it is stored or replayed, not when it is refused."""
+    transaction when it is stored or replayed, not when it is refused. ``caller``: the bearer
+    token's session the actor was read from earlier (a process's cache), checked again by the
+    insert itself; None for an actor checked in this request."""
 
     actor: Actor | None
     report: IssueReport
     audit_entry: dict | None = None
+    caller: sessions.KnownCaller | None = None
+
+
+@dataclass(frozen=True)
+class CallerChanged:
+    """The outcome of a report not written because its ``caller`` may no longer hold: the session
+    ended, or an account, grid or region changed since the actor was read. Read the caller
+    again and submit the report anew (nothing of it was stored)."""
+
+
+@dataclass(frozen=True)
+class ReportRules:
+    """What a report is stored under besides its own fields, as of ``version`` (the 'rules' counter):
+    the time limits of every issue category ({code: {urgency: {step: {value, unit}}}}), their
+    codes for the message of an unknown one, and the working-day calendar."""
+
+    version: int
+    limits: dict
+    known: str
+    calendar: WorkCalendar
+    read_at: datetime  # the database's time when read
+    clock_offset: timedelta  # the database's clock minus this process's, when read
+
+    def now(self) -> datetime:
+        """The database's time now, by this process's clock."""
+        return datetime.now(UTC) + self.clock_offset
+
+
+class RulesCache:
+    """A process's :class:`ReportRules` (the intake's): read once, and again when the insert
+    finds them stale or a report names a category they do not know."""
+
+    def __init__(self) -> None:
+        self.rules: ReportRules | None = None
+        self.reads = 0  # times read (tests, metrics)
+
+
+def _rules_from_row(row: dict, sent_at: datetime) -> ReportRules:
+    now = row["now"]
+    overrides = {date.fromisoformat(d): w for d, w in (row["overrides"] or {}).items()}
+    return ReportRules(row["version"], row["limits"] or {}, row["known"] or "",
+                       WorkCalendar(overrides), now, now - sent_at)
+
+
+def _read_rules(cache: RulesCache | None) -> Steps:
+    """The rules as they are now (one round trip), kept in ``cache`` when there is one."""
+    sent_at = datetime.now(UTC)
+    ((row,),) = yield [Statement(_RULES, {})]
+    rules = _rules_from_row(row, sent_at)
+    if cache is not None:
+        cache.rules = rules
+        cache.reads += 1
+    return rules
 
 
 def _nearest_facility_sql(categories: str, lon: str, lat: str, r: str, deg: str) -> str:
@@ -153,22 +208,35 @@ def _nearest_facility_sql(categories: str, lon: str, lat: str, r: str, deg: str)
 _NEAREST_FACILITY_SQL = _nearest_facility_sql(
     "CAST(:facility_categories AS varchar[])", ":lon", ":lat", ":r", ":deg")
 
+# The counter of the rules a report is stored under (categories, time limits, the calendar's
+# overrides: migration 0019).
+_RULES_VERSION_SQL = "SELECT version FROM versions WHERE name = 'rules'"
+
 # The columns of one report in the insert's input (jsonb_to_recordset), in the order of the rows.
 _INPUT_COLUMNS = """
         ord integer, uuid uuid, category varchar, description text, channel varchar,
         contact varchar, photos jsonb, lon float8, lat float8, source varchar, no_place boolean,
         crs varchar, x float8, y float8, grid_id integer, grid_version integer, method varchar,
-        distance float8, facility_id integer, deg float8, urgency varchar, due_at timestamptz,
-        step_due timestamptz, actor integer, audited boolean, audit_u varchar, audit_a varchar,
-        audit_t text, audit_addr varchar, audit_o varchar, audit_d text"""
+        distance float8, facility_id bigint, deg float8, urgency varchar, due_at timestamptz,
+        step_due timestamptz, actor integer, caller varchar, people_version bigint, audited boolean,
+        audit_u varchar, audit_a varchar, audit_t text, audit_addr varchar, audit_o varchar,
+        audit_d text"""
 
 # The reports of a batch (:rows, a JSON array of objects with the columns above), each issue
 # with the first step of its history and its running step, linked to the given facility or else
 # the nearest related one, in one statement; written only while the grid index the reports were
 # tagged with is current (:index_version, the grid_index_state version the process's index was
-# built at), except those waiting for their photo (no grid, no index). ``stored`` lists
-# [id, client_uuid] of the rows written: a key missing from it was stored concurrently, or the
-# index was not current (``index_version`` then tells the caller to rebuild and tag again).
+# built at), except those waiting for their photo (no grid, no index), and while the rules their
+# deadlines were computed under are (:rules_version, the 'rules' counter). A report whose
+# caller was checked by a bearer token the process knew already (``caller``, the token's digest,
+# and the ``people_version`` its actor was read at: gis.people.sessions.CallerCache) is written
+# only while that session is live (:hs, :idle, :touch: the batch's digests and the session
+# policy; its last use is written here when it is due) and the 'people' counter stands; one
+# that names a facility only if the facility exists. ``stored`` lists [id, client_uuid] of the
+# rows written; a key missing from it was stored earlier or concurrently, its caller may have
+# changed (``callers``: the digests of the live sessions, ``people_version``), its facility
+# does not exist (``missing_facilities``), or the index or the rules were not current (the
+# versions then tell the caller to read them again and write those reports anew).
 # A report with ``audited`` has the request's audit entry (the audit_* columns) written with it.
 # Batches written at once (by the server's processes, each with its writer) cannot deadlock:
 # issues are inserted in key order (two batches holding the same keys take them in one order,
@@ -176,7 +244,11 @@ _INPUT_COLUMNS = """
 # add each statement's rows one key at a time in key order (migration 0017).
 _INSERT = f"""
         WITH state AS (SELECT version FROM grid_index_state WHERE id = 1),
+        rules AS ({_RULES_VERSION_SQL}),
+        people AS ({sessions.PEOPLE_VERSION_SQL}),
         input AS (SELECT * FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS t({_INPUT_COLUMNS})),
+        callers AS ({sessions.LIVE_SESSIONS_SQL}),
+        touched AS ({sessions.touch_stale_sql("callers")}),
         new AS (
             INSERT INTO issues (client_uuid, category, description, channel, reporter_contact,
                                 photo_urls, geom, location_source, source_crs, source_x, source_y,
@@ -188,8 +260,13 @@ _INSERT = f"""
                    coalesce(t.facility_id, CASE WHEN t.lon IS NOT NULL THEN ({_nearest_facility_sql(
                        "k.facility_categories", "t.lon", "t.lat", ":r", "t.deg")}) END),
                    t.urgency, :now, t.due_at
-              FROM input t JOIN categories k ON k.code = t.category AND k.kind = 'issue', state
-             WHERE state.version = :index_version OR t.no_place
+              FROM input t JOIN categories k ON k.code = t.category AND k.kind = 'issue', state, rules
+             WHERE (state.version = :index_version OR t.no_place)
+               AND rules.version = :rules_version
+               AND (t.caller IS NULL OR (t.people_version = (SELECT version FROM people)
+                                         AND t.caller IN (SELECT token_hash FROM callers)))
+               AND (t.facility_id IS NULL OR EXISTS (SELECT FROM facilities f
+                                                      WHERE f.id = t.facility_id))
              ORDER BY t.uuid
             ON CONFLICT (client_uuid) DO NOTHING
             RETURNING id, client_uuid),
@@ -206,8 +283,15 @@ _INSERT = f"""
             SELECT {audit.entry_values_sql("audit_", ref="t.")}
               FROM new JOIN input t ON t.uuid = new.client_uuid WHERE t.audited ORDER BY t.ord)
         SELECT (SELECT version FROM state) AS index_version,
+               (SELECT version FROM rules) AS rules_version,
                coalesce((SELECT json_agg(json_build_array(id, client_uuid)) FROM new), '[]')
-                   AS stored"""
+                   AS stored,
+               (SELECT version FROM people) AS people_version,
+               coalesce((SELECT json_agg(token_hash) FROM callers), '[]') AS callers,
+               coalesce((SELECT json_agg(DISTINCT t.facility_id) FROM input t
+                          WHERE t.facility_id IS NOT NULL AND NOT EXISTS (
+                                SELECT FROM facilities f WHERE f.id = t.facility_id)), '[]')
+                   AS missing_facilities"""
 
 # The audit entries of replayed reports (:rows as for _INSERT, the audit_* columns).
 _AUDIT_REPLAYS = f"""
@@ -215,22 +299,17 @@ _AUDIT_REPLAYS = f"""
         SELECT {audit.entry_values_sql("audit_", ref="t.")}
           FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS t({_INPUT_COLUMNS}) ORDER BY t.ord"""
 
-# What a batch reads before it writes, in one statement: the transaction's time (a batch's
-# reports are all reported at it), the calendar overrides from today on, the time limits of the
-# categories named (:codes), all issue categories (the message of an unknown one), the keys
-# stored earlier among :uuids and the facilities that exist among :ids.
-_CONTEXT = f"""
-        SELECT now() AS now,
+# The rules a report is stored under besides its own fields, in one statement: their version
+# (the 'rules' counter), the database's time, the calendar overrides from today on, the time limits of
+# every issue category and their codes (the message of an unknown one).
+_RULES = f"""
+        SELECT ({_RULES_VERSION_SQL}) AS version, now() AS now,
                (SELECT json_object_agg(o.day, o.working) FROM calendar_overrides o
                  WHERE o.day >= CAST(now() AT TIME ZONE '{BEIJING_TZ_NAME}' AS date)) AS overrides,
                (SELECT json_object_agg(c.code, {limits_json_sql("c")}) FROM categories c
-                 WHERE c.code = ANY(CAST(:codes AS varchar[])) AND c.kind = 'issue') AS limits,
+                 WHERE c.kind = 'issue') AS limits,
                (SELECT string_agg(code, ', ' ORDER BY code) FROM categories
-                 WHERE kind = 'issue') AS known,
-               (SELECT array_agg(client_uuid) FROM issues
-                 WHERE client_uuid = ANY(CAST(:uuids AS uuid[]))) AS stored,
-               (SELECT array_agg(id) FROM facilities
-                 WHERE id = ANY(CAST(:ids AS bigint[]))) AS facilities"""
+                 WHERE kind = 'issue') AS known"""
 _EARLIER = """
         SELECT id, client_uuid, category, location_source, source_x, source_y FROM issues
          WHERE client_uuid = ANY(CAST(:uuids AS uuid[]))"""
@@ -257,64 +336,55 @@ def report_issue(session: Session, cache: GridIndexCache, actor: Actor, report: 
 
 
 def report_steps(items: list[Submission], cache: GridIndexCache, info: dict,
-                 context: list[list[dict]] | None = None) -> Steps:
+                 rules: RulesCache | None = None,
+                 policy: sessions.SessionPolicy | None = None) -> Steps:
     """Store a batch of reports (:mod:`gis.db.steps`); the result is one outcome per report, in
-    order: a :class:`Reported` (a new one with its answer read in its transaction), or the
-    domain error that refuses it (an unknown category or facility, a reused key with other
-    content), which leaves the others alone.
+    order: a :class:`Reported` (a new one with its answer read in its transaction), the domain
+    error that refuses it (an unknown category or facility, a reused key with other content),
+    which leaves the others alone, or :class:`CallerChanged` for a submission whose ``caller``
+    no longer holds (``policy``: the session policy it is checked under).
 
     A report whose key is stored already (earlier, by another batch meanwhile, or earlier in
     this batch) is a replay: the issue stored under it, if it is the same report. Round trips
-    per batch: the context (:func:`context_statements`: the time, the calendar, the categories,
-    the keys stored earlier, the facilities named; ``context`` when the caller sent them with
-    its own statements), then the insert, the new reports' answers and the commit (one
-    transaction, one round trip); replays take one more."""
+    per batch: the rules (:class:`ReportRules`; none when ``rules`` holds them, as a server
+    process's cache does, and they are current: the insert checks), then the insert, the new
+    reports' answers and the commit (one transaction, one round trip); replays take one more."""
     keys = [s.report.client_uuid for s in _keyed(items)]
-    if context is None:
-        context = yield context_statements([s.report for s in items])
-    ((ctx,),) = context
-    now, overrides, limits = ctx["now"], ctx["overrides"], ctx["limits"] or {}
-    stored, facilities = set(ctx["stored"] or ()), set(ctx["facilities"] or ())
-    known = ctx["known"]
+    known = rules.rules if rules is not None else None
+    if known is None or any(s.report.category not in known.limits for s in items):
+        known = yield from _read_rules(rules)
+        now = known.read_at
+    else:
+        now = known.now()
     outcomes: list = [None] * len(items)
     new: list[int] = []
     first_of_key: set[uuid.UUID] = set()
     for i, item in enumerate(items):
         report, key = item.report, keys[i]
-        if report.category not in limits:
+        if report.category not in known.limits:
             outcomes[i] = UnknownCategory(
-                f"unknown issue category {report.category!r}; known: {known}",
-                zh=f"未知的事件类别 {report.category!r}；可用的类别：{known}")
-        elif key in stored or key in first_of_key:
+                f"unknown issue category {report.category!r}; known: {known.known}",
+                zh=f"未知的事件类别 {report.category!r}；可用的类别：{known.known}")
+        elif key in first_of_key:
             continue  # a replay: answered once the batch's own keys are stored
-        elif report.facility_id is not None and report.facility_id not in facilities:
-            outcomes[i] = NotFound(f"facility {report.facility_id} does not exist",
-                                   zh=f"部件 {report.facility_id} 不存在")
         else:
             first_of_key.add(key)
             new.append(i)
-    calendar = WorkCalendar({date.fromisoformat(d): w for d, w in (overrides or {}).items()})
-    written = yield from _insert(items, keys, new, cache, now, calendar, workday_end_of(info),
-                                 limits, outcomes)
+    written, refused, missing = yield from _insert(
+        items, keys, new, cache, now, known, rules, workday_end_of(info),
+        policy or sessions.SessionPolicy(), outcomes)
     for i in new:
         if keys[i] in written:
             issue_id, place, answer = written[keys[i]]
             outcomes[i] = Reported(issue_id, created=True, category=items[i].report.category,
                                    lon=place.lon, lat=place.lat, reported_at=now,
                                    audited=items[i].audit_entry is not None, answer=answer)
+        elif i in refused:
+            outcomes[i] = CallerChanged()
     replays = [i for i, o in enumerate(outcomes) if o is None]
     if replays:
-        yield from _replays(items, keys, replays, outcomes)
+        yield from _replays(items, keys, replays, outcomes, missing)
     return outcomes
-
-
-def context_statements(reports: list[IssueReport]) -> list[Statement]:
-    """What :func:`report_steps` reads before it writes (:data:`_CONTEXT`), to be sent in one
-    round trip (with the caller's own statements, if it likes)."""
-    keys = [r.client_uuid for r in _keyed_reports(reports)]
-    facility_ids = sorted({r.facility_id for r in reports if r.facility_id is not None})
-    return [Statement(_CONTEXT, {"codes": sorted({r.category for r in reports}), "uuids": keys,
-                                 "ids": facility_ids})]
 
 
 def _keyed(items: list[Submission]) -> list[Submission]:
@@ -330,13 +400,18 @@ def _keyed_reports(reports: list[IssueReport]) -> list[IssueReport]:
     return reports
 
 
-def _insert(items, keys, new: list[int], cache: GridIndexCache, now, calendar, end, limits,
-            outcomes: list) -> Steps:
+def _insert(items, keys, new: list[int], cache: GridIndexCache, now, known: ReportRules,
+            rules: RulesCache | None, end, policy: sessions.SessionPolicy, outcomes: list) -> Steps:
     """Tag and insert the new reports ``new`` (indices into ``items``) and read their answers,
-    in one transaction; {key: (id, place, the answer's rows)} of those written. Tagged again
-    with a rebuilt index, in a transaction of their own, when the grids changed meanwhile. A
-    report that cannot be placed (a CRS or coordinates refused) gets its error in ``outcomes``."""
+    in one transaction. Returns {key: (id, place, the answer's rows)} of those written, the
+    indices of those refused because their caller no longer holds, and the facility ids named
+    that do not exist. Tagged again with a rebuilt index, or given their deadlines again under
+    the rules read anew, in a transaction of their own, when the grids or the rules changed
+    meanwhile. A report that cannot be placed (a CRS or coordinates refused) gets its error in
+    ``outcomes``."""
     written: dict[uuid.UUID, tuple] = {}
+    refused: set[int] = set()
+    missing: set[int] = set()
     grids = cache.peek()
     if grids is None:
         grids = yield Call(cache.latest)
@@ -346,20 +421,23 @@ def _insert(items, keys, new: list[int], cache: GridIndexCache, now, calendar, e
         for i in todo:
             try:
                 places[i] = _place(items[i].report, cache, grids)
-            except GridMapError as refused:
-                outcomes[i] = refused
+            except GridMapError as refusal:
+                outcomes[i] = refusal
         todo = [i for i in todo if i in places]
         if not todo:
             break
         rows = [_input_row(n, keys[i], items[i], places[i], *_deadlines(
-            now, limits[items[i].report.category][items[i].report.urgency], calendar, end))
+            now, known.limits[items[i].report.category][items[i].report.urgency],
+            known.calendar, end))
             for n, i in enumerate(todo)]
         answers, answer_rows = merged([_new_answer_statement(
             items[i].actor, keys[i], items[i].report.category, places[i], now) for i in todo])
+        callers = sorted({items[i].caller.token_hash for i in todo if items[i].caller})
         results = yield [BEGIN, Statement(_INSERT, {
             "rows": json_text(rows), "now": now, "index_version": grids.index.version,
-            "r": FACILITY_LINK_M, "note": REPORTED_NOTE,
-            "step": step_change(None, "reported").starts}),
+            "rules_version": known.version, "r": FACILITY_LINK_M, "note": REPORTED_NOTE,
+            "step": step_change(None, "reported").starts, "hs": callers,
+            "idle": policy.idle_minutes, "touch": policy.touch_seconds}),
             *answers, COMMIT]
         (result,) = results[1]
         answered = answer_rows(results[2:-1])
@@ -368,13 +446,24 @@ def _insert(items, keys, new: list[int], cache: GridIndexCache, now, calendar, e
             key = uuid.UUID(key)
             n = index_of[key]
             written[key] = (issue_id, places[todo[n]], _split_answer(answered[n]))
-        if result["index_version"] == grids.index.version:
+        live = set(result["callers"])
+        refused |= {i for i in todo if items[i].caller is not None and (
+            items[i].caller.token_hash not in live
+            or items[i].caller.people_version != result["people_version"])}
+        missing |= set(result["missing_facilities"])
+        index_current = result["index_version"] == grids.index.version
+        if index_current and result["rules_version"] == known.version:
             break
-        # The grids changed since this process built its index: the reports tagged with it
-        # were not written (those waiting for a photo were); tag them again.
-        todo = [i for i in todo if keys[i] not in written]
-        grids = yield Call(cache.get)
-    return written
+        # The grids or the rules changed since this process read them: the reports tagged or
+        # given deadlines under them were not written (those waiting for a photo were, when
+        # only the grids changed); place them and give them their deadlines again.
+        todo = [i for i in todo if keys[i] not in written and i not in refused]
+        if not index_current:
+            grids = yield Call(cache.get)
+        if result["rules_version"] != known.version:
+            known = yield from _read_rules(rules)
+            now = known.read_at
+    return written, refused, missing
 
 
 def _place(report: IssueReport, cache: GridIndexCache, grids):
@@ -411,17 +500,21 @@ def _split_answer(rows: list[dict]) -> tuple[list[dict], list[dict]]:
     return [row], [d | {"reported_at": datetime.fromisoformat(d["reported_at"])} for d in nearby]
 
 
-def _replays(items, keys, replays: list[int], outcomes: list) -> Steps:
-    """Answer the reports whose key is stored (earlier, concurrently, or earlier in the batch):
-    the issue stored under it when it is the same report, else a conflict; the replays' audit
-    entries are written."""
+def _replays(items, keys, replays: list[int], outcomes: list, missing: set[int]) -> Steps:
+    """Answer the reports not written whose key is stored (earlier, concurrently, or earlier in
+    the batch): the issue stored under it when it is the same report, else a conflict; the
+    replays' audit entries are written. A report not written whose key is not stored named a
+    facility that does not exist (``missing``), or was stored and gone again meanwhile."""
     (rows,) = yield [Statement(_EARLIER, {"uuids": sorted({keys[i] for i in replays}, key=str)})]
     stored = {row["client_uuid"]: SimpleNamespace(**row) for row in rows}
     audited = []
     for i in replays:
-        if keys[i] not in stored:  # neither written nor found: gone again meanwhile
-            outcomes[i] = Conflict("the report could not be stored; send it again with the same key",
-                                   zh="上报未能保存，请使用同一幂等键重新发送")
+        if keys[i] not in stored:
+            facility = items[i].report.facility_id
+            outcomes[i] = NotFound(f"facility {facility} does not exist",
+                                   zh=f"部件 {facility} 不存在") if facility in missing else \
+                Conflict("the report could not be stored; send it again with the same key",
+                         zh="上报未能保存，请使用同一幂等键重新发送")
             continue
         try:
             outcomes[i] = _replay(stored[keys[i]], items[i].report)
@@ -466,6 +559,8 @@ def _input_row(n: int, key: uuid.UUID, item: Submission, place, due_at, accept_d
         "due_at": due_at and due_at.isoformat(),  # none: no time limit, never overdue
         "step_due": accept_due and accept_due.isoformat(),
         "actor": item.actor.id if item.actor else None,
+        "caller": item.caller and item.caller.token_hash,
+        "people_version": item.caller and item.caller.people_version,
         **_audit_columns(item.audit_entry)}
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 from types import SimpleNamespace
@@ -145,20 +146,40 @@ def start_session(session: Session, actor: Actor, *, kind: str, address: str | N
     return Started(token, session_id, expires_at, password_change_only, actor)
 
 
-# The live sessions of tokens (:hs, their digests) with their users as actors, in one round
-# trip: not revoked, not expired, not idle too long, started after the user's last password
-# change, the user active.
-_LIVE_SESSIONS_SQL = f"""
-    SELECT s.token_hash, s.id AS session_id,
-           s.password_change_only AS session_password_change_only,
-           s.last_seen_at < now() - make_interval(secs => :touch) AS stale, a.*
-      FROM sessions s JOIN users su ON su.id = s.user_id,
-           LATERAL ({ACTOR_SQL} WHERE u.id = s.user_id AND u.active) a
-     WHERE s.token_hash = ANY(CAST(:hs AS char(64)[])) AND s.revoked_at IS NULL
+# The live sessions of tokens (:hs, their digests): not revoked, not expired, not idle too long,
+# started after the user's last password change, the user active.
+_LIVE_FROM = "sessions s JOIN users su ON su.id = s.user_id"
+_LIVE_WHERE = """
+       s.token_hash = ANY(CAST(:hs AS char(64)[])) AND s.revoked_at IS NULL
        AND s.expires_at > now() AND s.last_seen_at > now() - make_interval(mins => :idle)
        AND s.created_at >= su.sessions_valid_after AND su.active"""
-_LIVE_SESSION_SQL = text(_LIVE_SESSIONS_SQL)
+_STALE = "s.last_seen_at < now() - make_interval(secs => :touch) AS stale"
+# The counter of what callers are made of (users, their grids, regions, grids: migration 0019).
+PEOPLE_VERSION_SQL = "SELECT version FROM versions WHERE name = 'people'"
+# Those sessions alone, for a statement that checks callers read earlier (:class:`CallerCache`):
+# each is still the caller it was read as while its session is live and the people counter
+# stands.
+LIVE_SESSIONS_SQL = f"SELECT s.token_hash, s.id AS session_id, {_STALE} FROM {_LIVE_FROM} WHERE {_LIVE_WHERE}"
+# Those sessions with their users as actors, and the people counter they were read at.
+_CALLERS_SQL = f"""
+    SELECT s.token_hash, s.id AS session_id,
+           s.password_change_only AS session_password_change_only, {_STALE},
+           ({PEOPLE_VERSION_SQL}) AS people_version, a.*
+      FROM {_LIVE_FROM}, LATERAL ({ACTOR_SQL} WHERE u.id = s.user_id AND u.active) a
+     WHERE {_LIVE_WHERE}"""
+_LIVE_SESSION_SQL = text(_CALLERS_SQL)
 _TOUCH_SQL = "UPDATE sessions SET last_seen_at = now() WHERE id = ANY(CAST(:ids AS bigint[]))"
+
+
+def touch_stale_sql(live: str) -> str:
+    """The statement that writes the last use of the stale sessions among ``live`` (rows of
+    :data:`LIVE_SESSIONS_SQL`, e.g. a CTE's name), for a statement of its own (a CTE). A
+    session another transaction holds is skipped: it is being written or ended right now, and
+    waiting for it would only let two batches wait for each other."""
+    return f"""
+        UPDATE sessions SET last_seen_at = now() WHERE id IN (
+            SELECT id FROM sessions WHERE id IN (SELECT session_id FROM {live} WHERE stale)
+               FOR UPDATE SKIP LOCKED)"""
 
 
 def resolve(session: Session, token: str, policy: SessionPolicy) -> tuple[Actor | None, bool]:
@@ -174,17 +195,60 @@ def resolve(session: Session, token: str, policy: SessionPolicy) -> tuple[Actor 
     return _actor_of(row), bool(row.stale)
 
 
-def resolve_steps(tokens: list[str], policy: SessionPolicy) -> Steps:
-    """:func:`resolve` for several tokens at once (:mod:`gis.db.steps`): the actor of each, None
-    for a dead one; the last use of the stale ones written in the caller's transaction."""
-    digests = [token_digest(t) for t in tokens]
-    (rows,) = yield [Statement(_LIVE_SESSIONS_SQL, {
-        "hs": sorted(set(digests)), "idle": policy.idle_minutes, "touch": policy.touch_seconds})]
-    live = {r["token_hash"]: SimpleNamespace(**r) for r in rows}
-    stale = sorted({r.session_id for r in live.values() if r.stale})
-    if stale:
-        yield [Statement(_TOUCH_SQL, {"ids": stale})]
-    return [_actor_of(live[d]) if d in live else None for d in digests]
+@dataclass(frozen=True)
+class KnownCaller:
+    """A bearer token's actor as read, with its session's digest and the people counter it was
+    read at, for a statement that checks them again as it writes (:data:`LIVE_SESSIONS_SQL`,
+    :data:`PEOPLE_VERSION_SQL`)."""
+
+    actor: Actor
+    token_hash: str
+    people_version: int
+
+
+class CallerCache:
+    """The callers of bearer tokens a process has met (the intake's), so that a batch of reports
+    need not read them before it writes: the insert itself checks that each session is still
+    live and that nobody's account, grids or region changed since its actor was read (the
+    people counter; :class:`gis.issues.reporting.Submission`), and refuses a report whose caller
+    may have changed, which is then read again. Dead tokens are not kept. At most ``size``
+    callers, the least recently used dropped first."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        self.size = size
+        self._known: OrderedDict[str, KnownCaller] = OrderedDict()
+        self.reads = 0  # tokens read from the database (tests, metrics)
+
+    def get(self, token: str) -> KnownCaller | None:
+        digest = token_digest(token)
+        known = self._known.get(digest)
+        if known is not None:
+            self._known.move_to_end(digest)
+        return known
+
+    def forget(self, token: str) -> None:
+        self._known.pop(token_digest(token), None)
+
+    def read_steps(self, tokens: list[str], policy: SessionPolicy) -> Steps:
+        """The callers of ``tokens`` as they are now (:mod:`gis.db.steps`), None for a dead
+        token; the live ones are kept, and the last use of the stale ones is written in the
+        caller's transaction."""
+        digests = [token_digest(t) for t in tokens]
+        self.reads += len(set(digests))
+        (rows,) = yield [Statement(_CALLERS_SQL, {
+            "hs": sorted(set(digests)), "idle": policy.idle_minutes,
+            "touch": policy.touch_seconds})]
+        stale = sorted({r["session_id"] for r in rows if r["stale"]})
+        if stale:
+            yield [Statement(_TOUCH_SQL, {"ids": stale})]
+        live = {r["token_hash"]: KnownCaller(_actor_of(SimpleNamespace(**r)), r["token_hash"],
+                                             r["people_version"]) for r in rows}
+        for digest, caller in live.items():
+            self._known[digest] = caller
+            self._known.move_to_end(digest)
+        while len(self._known) > self.size:
+            self._known.popitem(last=False)
+        return [live.get(d) for d in digests]
 
 
 def _actor_of(row) -> Actor:

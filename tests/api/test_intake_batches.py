@@ -399,3 +399,115 @@ def test_callers_without_a_bearer_token_and_refused_bodies_on_the_group_commit(
         zh = app_client.post("/api/v1/issues", json=body | {"category": "nope"},
                              headers=bearer | {"Accept-Language": "zh-CN"})
         assert "未知的事件类别" in zh.json()["detail"]
+
+
+# -- what a process keeps between batches: the callers of tokens, the rules -------------------
+async def _one_batch_after_another(gc: GroupCommit, *steps):
+    """Each step is a list of reports, handed over at once and answered before the next step,
+    or a function run in between (a change made elsewhere); the answers of each list."""
+    answers = []
+    try:
+        for step in steps:
+            if callable(step):
+                step()
+            else:
+                answers.append(await asyncio.gather(*(gc.submit(item) for item in step)))
+        return answers
+    finally:
+        await gc.close()
+
+
+def _fresh_token(engine, username: str) -> str:
+    with session_factory(engine)() as session:
+        actor, _ = load_actor(session, username)
+        token = sessions.start_session(session, actor, kind="token", address="test",
+                                       policy=sessions.SessionPolicy()).token
+        session.commit()
+    return token
+
+
+def _run(engine, sql: str, **params) -> None:
+    with engine.begin() as conn:
+        conn.execute(text(sql), params)
+
+
+def test_a_process_reads_a_token_and_the_rules_once_and_the_insert_checks_them(
+        demo_engine, app_database_url, points):
+    """A token met before is not read again before its next batch, nor are the rules; the
+    insert itself checks the session: one ended meanwhile (logged out) is refused at once, 401,
+    and nothing of its report is stored."""
+    gc = group_commit(app_database_url, demo_engine)
+    token = _fresh_token(demo_engine, "worker03")
+    other = _fresh_token(demo_engine, "worker05")
+    batches = [[waiting(token, report(points[n])), waiting(other, report(points[n + 1]))]
+               for n in range(3)]
+
+    def log_out():
+        _run(demo_engine, "UPDATE sessions SET revoked_at = now() WHERE token_hash = :h",
+             h=sessions.token_digest(token))
+
+    with committed_changes(demo_engine):
+        first, second, third = asyncio.run(_one_batch_after_another(
+            gc, batches[0], batches[1], log_out, batches[2]))
+        assert all(a.outcome.created for a in first + second) and third[1].outcome.created
+        assert third[0].outcome.status_code == 401
+        assert gc.callers.reads == 3  # the two tokens once, the ended one again after its refusal
+        assert gc.rules.reads == 1
+        assert _stored(demo_engine, [batches[2][0].report.client_uuid]) == {}
+
+
+def test_a_disabled_account_is_refused_at_once_and_a_changed_one_read_again(
+        demo_engine, app_database_url, points):
+    """Changing any account bumps the people counter: the callers a process kept are read again
+    before their reports are written (their roles and grids may have changed). A disabled
+    account's session is over: its next report is 401."""
+    gc = group_commit(app_database_url, demo_engine)
+    token, kept = _fresh_token(demo_engine, "worker09"), _fresh_token(demo_engine, "worker01")
+    batches = [[waiting(token, report(points[n])), waiting(kept, report(points[n + 1]))]
+               for n in range(3)]
+    with committed_changes(demo_engine):
+        try:
+            first, second, third = asyncio.run(_one_batch_after_another(
+                gc, batches[0],
+                lambda: _run(demo_engine, "UPDATE users SET display_name = display_name "
+                                          "WHERE username = 'worker01'"),
+                batches[1],
+                lambda: _run(demo_engine, "UPDATE users SET active = false "
+                                          "WHERE username = 'worker09'"),
+                batches[2]))
+            assert all(a.outcome.created for a in first + second)
+            assert gc.callers.reads == 2 + 2 + 2  # both tokens, and both again after each change
+            assert third[0].outcome.status_code == 401 and third[1].outcome.created
+            assert _stored(demo_engine, [batches[2][0].report.client_uuid]) == {}
+        finally:
+            _run(demo_engine, "UPDATE users SET active = true WHERE username = 'worker09'")
+
+
+def test_reports_after_a_limit_changed_get_the_new_deadlines(demo_engine, app_database_url,
+                                                              tokens, points):
+    """The rules a process kept are checked by the insert: after a category's time limits
+    changed, its next report is given its deadlines under the new ones (the rules read again),
+    exactly as a report alone would be."""
+    from gis.db.steps import run_sync
+    from gis.worktime.store import workday_end_of
+
+    gc = group_commit(app_database_url, demo_engine)
+    before, after = report(points[0]), report(points[1])
+    double = "UPDATE time_limits SET value = value * :k WHERE category = 'garbage'"
+    with committed_changes(demo_engine):
+        try:
+            asyncio.run(_one_batch_after_another(
+                gc, [waiting(tokens["worker01"], before)],
+                lambda: _run(demo_engine, double, k=2),
+                [waiting(tokens["worker01"], after)]))
+            assert gc.rules.reads == 2
+            with session_factory(demo_engine)() as session:
+                rules = run_sync(session, reporting._read_rules(None))
+                due_at, reported_at = session.execute(text(
+                    "SELECT due_at, reported_at FROM issues WHERE client_uuid = :k"),
+                    {"k": after.client_uuid}).one()
+            expected, _ = reporting._deadlines(reported_at, rules.limits["garbage"]["normal"],
+                                               rules.calendar, workday_end_of({}))
+            assert due_at == expected
+        finally:
+            _run(demo_engine, "UPDATE time_limits SET value = value / 2 WHERE category = 'garbage'")

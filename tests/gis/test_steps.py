@@ -17,12 +17,11 @@ from psycopg import errors
 
 from gis.db.engine import libpq_url
 from gis.db.steps import (
-    _PARAMETER,
     BEGIN,
     COMMIT,
     Statement,
     _rows,
-    beside,
+    driver_sql,
     merged,
     pipeline,
     run_async,
@@ -117,7 +116,7 @@ def test_a_step_inside_begin_and_commit_is_one_transaction_on_the_event_loop(dat
 def test_a_statement_without_rows_gives_none_and_names_keep_their_script(database_url):
     """A statement that returns no rows (an INSERT without RETURNING) gives [] in a pipeline
     and alone, one that returns none of its rows gives [] too; column names outside ASCII
-    (an alias in Chinese) come back as written, in a pipeline and beside another statement."""
+    (an alias in Chinese) come back as written in a pipeline."""
     async def main():
         conn = await psycopg.AsyncConnection.connect(libpq_url(database_url), autocommit=True)
         async with conn:
@@ -128,37 +127,57 @@ def test_a_statement_without_rows_gives_none_and_names_keep_their_script(databas
             none = Statement("SELECT n FROM quiet_rows WHERE n < :low", {"low": 0})
             assert await pipeline(conn, [insert, none, named]) == [
                 [], [], [{"网格数": 2, "标签": "甲"}]]
-            one, many = await beside(conn, named, Statement(
-                'SELECT n AS "编号" FROM quiet_rows ORDER BY n LIMIT :k', {"k": 1}))
-            assert one == [{"网格数": 2, "标签": "甲"}] and many == [{"编号": 1}]
 
     asyncio.run(main())
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(one=ones, many=series)
-def test_two_statements_beside_give_each_its_own_rows(database_url, one, many):
-    """beside: one statement of one row and another of any number of rows (none too) sent as
-    one give the rows each gives alone, with its own columns and types (a name in both too)."""
-    renamed = _PARAMETER.sub(r":m_\1", many.sql)
-    many = Statement(f"SELECT s.*, s.n > 1 AS flag FROM ({renamed}) s",
-                     {f"m_{k}": v for k, v in many.params.items()})
-
-    async def main():
-        conn = await psycopg.AsyncConnection.connect(libpq_url(database_url), autocommit=True)
-        async with conn:
-            alone = await pipeline(conn, [one, many])
-            assert await beside(conn, one, many) == (alone[0], alone[1])
-
-    asyncio.run(main())
 
 
-def test_statements_beside_may_not_share_a_parameter(database_url):
-    async def main():
-        conn = await psycopg.AsyncConnection.connect(libpq_url(database_url), autocommit=True)
-        async with conn:
-            with pytest.raises(ValueError, match="share parameters"):
-                await beside(conn, Statement("SELECT :a AS a", {"a": 1}),
-                             Statement("SELECT :a AS b", {"a": 2}))
+# Literal text and identifiers with what squeezing must leave alone inside quotes: runs of
+# spaces, tabs and newlines, quotes, a comment's look-alike, a percent sign (the driver's own
+# placeholders start with one).
+quoted_texts = st.lists(st.sampled_from(["a", "网", " ", "  ", "\t", "\n", "'", '"', "--", "%",
+                                         ","]), max_size=10).map("".join)
+spaces = st.sampled_from([" ", "  ", "\n", "\n    ", "\t", " \n\t "])
 
-    asyncio.run(main())
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(literal=quoted_texts, name=quoted_texts, gaps=st.lists(spaces, min_size=6, max_size=6),
+       comment=st.booleans())
+def test_squeezed_sql_gives_the_same_rows(database_url, literal, name, gaps, comment):
+    """driver_sql squeezes the whitespace out of a statement (psycopg parses a query longer than
+    4 KB again on every execution): quoted text and identifiers keep theirs, and a ``--``
+    comment still ends at its line's end."""
+    identifier = name.replace('"', '""') or "n"
+    sql = (f"SELECT{gaps[0]}'{literal.replace(chr(39), chr(39) * 2)}'{gaps[1]}AS{gaps[2]}"
+           f'"{identifier}",{gaps[3]}:k + 1 AS k{" -- a comment, then the rest" if comment else ""}'
+           f"\n{gaps[4]}, g FROM generate_series(1, 3) g{gaps[5]}WHERE g > :k")
+    driven = driver_sql(sql)
+    with psycopg.connect(libpq_url(database_url)) as conn:
+        rows = conn.execute(driven, {"k": 1}).fetchall()
+        names = [c.name for c in conn.execute(driven, {"k": 1}).description]
+    assert rows == [(literal, 2, 2), (literal, 2, 3)]
+    assert names == [identifier.replace('""', '"'), "k", "g"]
+
+
+def test_the_intakes_statements_stay_short_enough_for_psycopg_to_keep_parsed():
+    """psycopg caches the parsed form of a query of up to MAX_CACHED_STATEMENT_LENGTH bytes and
+    parses a longer one on every execution (3% of a server process's time under load, for the
+    insert alone): the batch's insert and each role's answer must stay under it."""
+    from types import SimpleNamespace
+
+    from psycopg._queries import MAX_CACHED_STATEMENT_LENGTH
+
+    from gis.issues import reporting
+    from gis.people.actors import Actor
+    from gis.rules import ROLES
+
+    assert len(driver_sql(reporting._INSERT).encode()) <= MAX_CACHED_STATEMENT_LENGTH
+    place = SimpleNamespace(lon=112.5, lat=37.8)
+    for role in ROLES:
+        actor = Actor(1, "someone", "某人", role, grid_codes=frozenset({"G1"}), region_id=1,
+                      region_grid_codes=frozenset({"G1"}), department_id=1)
+        answers, _ = merged([reporting._new_answer_statement(
+            actor, uuid.uuid4(), "garbage", place, datetime.now(UTC)) for _ in range(2)])
+        assert all(len(driver_sql(s.sql).encode()) <= MAX_CACHED_STATEMENT_LENGTH
+                   for s in answers), role
