@@ -10,10 +10,13 @@ a fresh Idempotency-Key per request (a UUID made of the run, thread and counter:
 sends UUIDs), a random point inside the demo's current grids (drawn by ``ST_GeneratePoints``)
 and a random issue category. The same wrk script is pointed at a bare FastAPI route
 (:func:`bare_app`: one async POST answering a small JSON body) served by uvicorn the same way
-(2 workers, access log on), both servers up at once. After a short warm-up of each (the
-intake's reports checked too), the two take turns for ``--rounds`` measured runs each: this
-machine's speed drifts by a quarter over minutes, and a share taken from runs minutes apart
-swung as much; each round's share is intake/bare of two runs seconds apart, and the share
+(2 workers, access log on) twice: on uvicorn's stock HTTP protocol, as FastAPI is served out of
+the box (the yardstick the share is of), and on the protocol `gridmap serve` runs
+(api.http_protocol, whose one send per answer speeds the bare route up more than the intake:
+``share_ours``, the stricter figure), all three servers up at once. After a short warm-up of
+each (the intake's reports checked too), they take turns for ``--rounds`` measured runs each:
+this machine's speed drifts by a quarter over minutes, and a share taken from runs minutes
+apart swung as much; each round's share is intake/bare of runs seconds apart, and the share
 reported is their median. The other figures are of all the intake's runs together (their
 worst p99).
 
@@ -62,6 +65,7 @@ import httpx
 import psutil
 from sqlalchemy import text
 
+from api.http_protocol import UVICORN_HTTP
 from api.settings import Settings
 from gis.db.cluster import LocalCluster
 from gis.db.engine import make_engine
@@ -81,7 +85,8 @@ PROFILE_FOCUS = [
     ("pipeline (gis/db/steps.py", "psycopg pipelines (sending, waiting, reading rows)"),
     ("report_steps (", "reporting.report_steps (Python side)"),
     ("answer_steps (", "reporting.answer_steps (Python side)"),
-    ("resolve_steps (", "sessions.resolve_steps"),
+    ("read_steps (", "sessions.CallerCache.read_steps (a token not yet known)"),
+    ("flush (api/http_protocol.py", "the coalesced send of a turn's writes"),
     ("model_dump_json (", "answer JSON (pydantic)"),
     ("report_issue (gis/issues/reporting.py", "reporting.report_issue"),
     ("_caller (api/deps.py", "authentication (_caller)"),
@@ -150,11 +155,14 @@ def _start_gridmap(port: int, workers: int) -> subprocess.Popen:
     return proc
 
 
-def _start_bare(port: int, workers: int) -> subprocess.Popen:
+def _start_bare(port: int, workers: int, http: str = "auto") -> subprocess.Popen:
+    """The bare route under uvicorn: on its stock HTTP protocol (``http="auto"``), as FastAPI is
+    served out of the box, or on the one `gridmap serve` runs (api.http_protocol)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE.parent), *sys.path])}
     proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "intake:bare_app",
                              "--app-dir", str(HERE), "--host", "127.0.0.1", "--port", str(port),
-                             "--workers", str(workers), "--log-level", "info"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                             "--workers", str(workers), "--log-level", "info", "--http", http],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _wait_up(proc, f"http://127.0.0.1:{port}/docs", "the bare app")
     return proc
 
@@ -497,9 +505,10 @@ def main() -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="gridmap-intake-"))
     runs: dict[str, WrkRun] = {}
-    port, bare_port = _free_port(), _free_port()
+    port, bare_port, same_port = _free_port(), _free_port(), _free_port()
     server = _start_gridmap(port, args.workers)
     bare = _start_bare(bare_port, args.workers)
+    same = _start_bare(same_port, args.workers, UVICORN_HTTP)
     try:
         from load import login_workers  # bench/, beside this script
 
@@ -513,28 +522,35 @@ def main() -> None:
             runs[name].check = _check(engine, runs[name], run_prefix(name))
             _clean(engine)  # the next run starts from the same database
 
-        def bare_run(name: str, seconds: float) -> None:
+        def bare_run(name: str, seconds: float, on: subprocess.Popen = bare,
+                     at: int = bare_port) -> None:
             data = tmp / f"{name}.data"
             _write_data(data, ["-"], categories, points, BARE_PATH, run_prefix(name))
-            runs[name] = _wrk(bare_port, data, seconds, args.connections, bare.pid, list)
+            runs[name] = _wrk(at, data, seconds, args.connections, on.pid, list)
 
         intake_run("warm-up", args.warmup)
         bare_run("bare warm-up", args.warmup)
+        bare_run("same warm-up", args.warmup, same, same_port)
         # Intake and bare route take turns, so that both see the machine as it is at the time
         # (its speed drifts by a quarter over minutes here): the share is the median of each
         # round's, the two runs of a round a few seconds apart.
         for r in range(1, args.rounds + 1):
             intake_run(f"intake {r}", args.seconds, args.profile and r == 1)
             bare_run(f"bare route {r}", args.seconds)
+            bare_run(f"bare, ours {r}", args.seconds, same, same_port)
     finally:
         _stop(server)
         _stop(bare)
+        _stop(same)
         _clean(engine)
     rounds = range(1, args.rounds + 1)
     intakes = [runs[f"intake {r}"] for r in rounds]
     bares = [runs[f"bare route {r}"] for r in rounds]
+    sames = [runs[f"bare, ours {r}"] for r in rounds]
     shares = [i.rate / b.rate if b.rate else 0.0 for i, b in zip(intakes, bares, strict=True)]
     share = statistics.median(shares)
+    same_shares = [i.rate / b.rate if b.rate else 0.0 for i, b in zip(intakes, sames, strict=True)]
+    same_share = statistics.median(same_shares)
     intake = _together(intakes)
     print(f"POST {INTAKE_PATH}: wrk, {args.connections} connections (one per thread), "
           f"{args.workers} server workers, fresh Idempotency-Key per request")
@@ -561,11 +577,15 @@ def main() -> None:
     lost = sum(r.check.get("lost", 0) for r in runs.values())
     duplicated = sum(r.check.get("duplicated", 0) for r in runs.values())
     print(f"load average at end: {_load()}")
-    print("share of the bare route, round by round: "
+    print("share of the bare route (stock uvicorn), round by round: "
           + ", ".join(f"{x:.3f}" for x in shares) + f"; median {share:.3f}")
+    print("share of the bare route on GridMap's HTTP protocol, round by round: "
+          + ", ".join(f"{x:.3f}" for x in same_shares) + f"; median {same_share:.3f}")
     bare_rate = sum(b.ok for b in bares) / sum(b.seconds for b in bares)
+    same_rate = sum(b.ok for b in sames) / sum(b.seconds for b in sames)
     print(f"intake: reports_s={intake.rate:.0f} p50_ms={intake.latency_ms['50']:.1f} "
           f"p99_ms={intake.latency_ms['99']:.1f} bare_s={bare_rate:.0f} share={share:.3f} "
+          f"bare_ours_s={same_rate:.0f} share_ours={same_share:.3f} "
           f"cpu_ms_per_report={1000 * intake.server_cpu_s / max(intake.ok, 1):.2f} "
           f"batch={_batch(intake)} lost={lost} duplicated={duplicated}")
     bad = [s for r in (runs["warm-up"], *intakes) for s in r.statuses if s not in (200, 201)]

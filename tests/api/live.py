@@ -1,7 +1,8 @@
 """A real HTTP server (uvicorn in a thread, on a free loopback port) for third-party clients.
 
 GDAL, OWSLib and the Open311 client speak HTTP to a URL, so an in-process TestClient will not do.
-One server per test module: ``with live_server(app_database_url) as base: ...``. It connects as
+One server per test module: ``with live_server(app_database_url) as base: ...``, on the HTTP
+protocol `gridmap serve` runs (api.http_protocol). It connects as
 the application's role, as `gridmap serve` does (``app_database_url`` in tests/conftest.py), so
 the tests through it also show that nothing the server does needs the schema owner's powers. Its
 requests use connections of their own, so what they write is committed: a test that writes
@@ -18,6 +19,7 @@ from contextlib import contextmanager
 
 import uvicorn
 
+from api.http_protocol import UVICORN_HTTP
 from api.main import create_app
 from tests.conftest import app_settings
 
@@ -28,7 +30,8 @@ def live_server(app_database_url: str) -> Iterator[str]:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(create_app(app_settings(app_database_url)),
-                                           host="127.0.0.1", port=port, log_level="warning"))
+                                           host="127.0.0.1", port=port, log_level="warning",
+                                           http=UVICORN_HTTP))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30

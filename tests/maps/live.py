@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from api.http_protocol import UVICORN_HTTP
+
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -34,13 +36,15 @@ def free_port() -> int:
 
 @contextmanager
 def live_server(database_url: str, **settings: str) -> Iterator[str]:
-    """A server on ``database_url`` with the maps offline and ``settings`` (GRIDMAP_... values)
-    in its environment; yields its base URL and stops it afterwards."""
+    """A server on ``database_url`` (on the HTTP protocol `gridmap serve` runs) with the maps
+    offline and ``settings`` (GRIDMAP_... values) in its environment; yields its base URL and
+    stops it afterwards."""
     port = free_port()
     env = dict(os.environ, DATABASE_URL=database_url, GRIDMAP_MAPS_ONLINE="0", **settings)
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "api.main:create_app", "--factory", "--host",
-         "127.0.0.1", "--port", str(port), "--log-level", "warning"], env=env, cwd=ROOT)
+         "127.0.0.1", "--port", str(port), "--log-level", "warning", "--http", UVICORN_HTTP],
+        env=env, cwd=ROOT)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
