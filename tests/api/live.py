@@ -26,11 +26,18 @@ from tests.conftest import app_settings
 
 @contextmanager
 def live_server(app_database_url: str) -> Iterator[str]:
+    with serving(create_app(app_settings(app_database_url))) as (base, _):
+        yield base
+
+
+@contextmanager
+def serving(app) -> Iterator[tuple[str, uvicorn.Server]]:
+    """``app`` served by uvicorn in a thread on a free loopback port, on the HTTP protocol
+    `gridmap serve` runs; yields the base URL and the server, and stops it afterwards."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(app_settings(app_database_url)),
-                                           host="127.0.0.1", port=port, log_level="warning",
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                                            http=UVICORN_HTTP))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -40,7 +47,7 @@ def live_server(app_database_url: str) -> Iterator[str]:
             raise RuntimeError("the test server did not start")
         time.sleep(0.02)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", server
     finally:
         server.should_exit = True
         thread.join(timeout=10)

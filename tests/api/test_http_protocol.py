@@ -6,10 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import httpx
 import pytest
@@ -20,7 +16,8 @@ from starlette.applications import Starlette
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from api.http_protocol import UVICORN_HTTP, CoalescingTransport
+from api.http_protocol import CoalescingTransport
+from tests.api.live import serving
 
 
 class SpyTransport:
@@ -131,27 +128,9 @@ async def empty(request):
     return Response(status_code=204)
 
 
-@contextmanager
-def serving() -> Iterator[tuple[str, uvicorn.Server]]:
-    app = Starlette(routes=[Route("/small", small), Route("/big", big),
-                            Route("/streamed", streamed), Route("/empty", empty)])
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           http=UVICORN_HTTP))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}", server
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+def serving_test_app():
+    return serving(Starlette(routes=[Route("/small", small), Route("/big", big),
+                                     Route("/streamed", streamed), Route("/empty", empty)]))
 
 
 def _sends(server: uvicorn.Server) -> int:
@@ -160,7 +139,7 @@ def _sends(server: uvicorn.Server) -> int:
 
 
 def test_a_small_answer_is_one_send_and_every_answer_arrives_whole():
-    with serving() as (base, server), httpx.Client(base_url=base) as client:
+    with serving_test_app() as (base, server), httpx.Client(base_url=base) as client:
         first = client.get("/small")
         assert first.json() == {"报告": "ok", "n": 1}
         assert _sends(server) == 1  # status line, headers and body together
@@ -178,7 +157,7 @@ def test_a_small_answer_is_one_send_and_every_answer_arrives_whole():
 @pytest.mark.parametrize("path", ["/small", "/streamed"])
 def test_pipelined_requests_are_answered_in_order(path):
     """Two requests sent at once on one connection: both answers, complete, in order."""
-    with serving() as (base, _):
+    with serving_test_app() as (base, _):
         port = int(base.rsplit(":", 1)[1])
         with socket.create_connection(("127.0.0.1", port)) as conn:
             request = f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
