@@ -5,9 +5,10 @@ uvicorn writes a response's status line and headers (``http.response.start``) an
 (``http.response.body``) to the connection's transport separately, and each write is a send
 of its own: two system calls and two TCP segments for the small JSON a report's answer is,
 where the client reads and parses twice. Under the intake's load the two sends were 15% of a
-server process's sampled time (11.1% the headers, 3.9% the body; bench/README.md, "Ninth pass"). Here the connection's writes are held
-until the event loop's current turn ends and then sent together: the headers and a body
-written in the same turn go as one send, as aiohttp's server does for small responses.
+server process's sampled time (11.1% the headers, 3.9% the body; bench/README.md, "Ninth
+pass"). Here the connection's writes are held until the event loop's current turn ends and then
+sent together: the headers and a body written in the same turn go as one send, as aiohttp's
+server does for small responses.
 A body streamed over many turns goes out turn by turn as before; nothing is held past the
 turn it was written in, and a connection closed meanwhile gets its pending bytes first.
 """
@@ -37,7 +38,7 @@ class CoalescingTransport:
             return
         if not self._pending:
             self._loop.call_soon(self.flush)
-        self._pending.append(bytes(data))
+        self._pending.append(bytes(data))  # held past the call: a copy the caller cannot change
 
     def writelines(self, chunks) -> None:
         for data in chunks:

@@ -505,10 +505,10 @@ def main() -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="gridmap-intake-"))
     runs: dict[str, WrkRun] = {}
-    port, bare_port, same_port = _free_port(), _free_port(), _free_port()
+    port, bare_port, ours_port = _free_port(), _free_port(), _free_port()
     server = _start_gridmap(port, args.workers)
     bare = _start_bare(bare_port, args.workers)
-    same = _start_bare(same_port, args.workers, UVICORN_HTTP)
+    ours = _start_bare(ours_port, args.workers, UVICORN_HTTP)
     try:
         from load import login_workers  # bench/, beside this script
 
@@ -530,27 +530,27 @@ def main() -> None:
 
         intake_run("warm-up", args.warmup)
         bare_run("bare warm-up", args.warmup)
-        bare_run("same warm-up", args.warmup, same, same_port)
+        bare_run("ours warm-up", args.warmup, ours, ours_port)
         # Intake and bare route take turns, so that both see the machine as it is at the time
         # (its speed drifts by a quarter over minutes here): the share is the median of each
         # round's, the two runs of a round a few seconds apart.
         for r in range(1, args.rounds + 1):
             intake_run(f"intake {r}", args.seconds, args.profile and r == 1)
             bare_run(f"bare route {r}", args.seconds)
-            bare_run(f"bare, ours {r}", args.seconds, same, same_port)
+            bare_run(f"bare, ours {r}", args.seconds, ours, ours_port)
     finally:
         _stop(server)
         _stop(bare)
-        _stop(same)
+        _stop(ours)
         _clean(engine)
     rounds = range(1, args.rounds + 1)
     intakes = [runs[f"intake {r}"] for r in rounds]
     bares = [runs[f"bare route {r}"] for r in rounds]
-    sames = [runs[f"bare, ours {r}"] for r in rounds]
+    ours_runs = [runs[f"bare, ours {r}"] for r in rounds]
     shares = [i.rate / b.rate if b.rate else 0.0 for i, b in zip(intakes, bares, strict=True)]
     share = statistics.median(shares)
-    same_shares = [i.rate / b.rate if b.rate else 0.0 for i, b in zip(intakes, sames, strict=True)]
-    same_share = statistics.median(same_shares)
+    ours_shares = [i.rate / b.rate if b.rate else 0.0 for i, b in zip(intakes, ours_runs, strict=True)]
+    share_ours = statistics.median(ours_shares)
     intake = _together(intakes)
     print(f"POST {INTAKE_PATH}: wrk, {args.connections} connections (one per thread), "
           f"{args.workers} server workers, fresh Idempotency-Key per request")
@@ -580,12 +580,12 @@ def main() -> None:
     print("share of the bare route (stock uvicorn), round by round: "
           + ", ".join(f"{x:.3f}" for x in shares) + f"; median {share:.3f}")
     print("share of the bare route on GridMap's HTTP protocol, round by round: "
-          + ", ".join(f"{x:.3f}" for x in same_shares) + f"; median {same_share:.3f}")
+          + ", ".join(f"{x:.3f}" for x in ours_shares) + f"; median {share_ours:.3f}")
     bare_rate = sum(b.ok for b in bares) / sum(b.seconds for b in bares)
-    same_rate = sum(b.ok for b in sames) / sum(b.seconds for b in sames)
+    bare_ours_rate = sum(b.ok for b in ours_runs) / sum(b.seconds for b in ours_runs)
     print(f"intake: reports_s={intake.rate:.0f} p50_ms={intake.latency_ms['50']:.1f} "
           f"p99_ms={intake.latency_ms['99']:.1f} bare_s={bare_rate:.0f} share={share:.3f} "
-          f"bare_ours_s={same_rate:.0f} share_ours={same_share:.3f} "
+          f"bare_ours_s={bare_ours_rate:.0f} share_ours={share_ours:.3f} "
           f"cpu_ms_per_report={1000 * intake.server_cpu_s / max(intake.ok, 1):.2f} "
           f"batch={_batch(intake)} lost={lost} duplicated={duplicated}")
     bad = [s for r in (runs["warm-up"], *intakes) for s in r.statuses if s not in (200, 201)]
