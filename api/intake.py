@@ -75,6 +75,10 @@ WRITERS = 1
 # pass"). A lone client is never kept waiting (its next report is all the writer expects);
 # reports arriving one by one wait at most this long.
 LINGER_S = 0.002
+# The writers' connections as PostgreSQL lists them (pg_stat_activity.application_name): an
+# operator tells the intake's batches from the other sessions, and bench/intake.py --waits
+# samples what they wait for.
+APPLICATION_NAME = "gridmap intake"
 
 
 @dataclass
@@ -320,7 +324,8 @@ class GroupCommit:
         # Generic plans: every statement the writers send is prepared (psycopg prepares a query
         # it has run five times) and indexed; left to choose, PostgreSQL planned the batch's
         # context afresh each time, for a plan no better (bench/intake_batches.py).
-        conn = await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True)
+        conn = await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True,
+                                                     application_name=APPLICATION_NAME)
         await conn.execute("SET plan_cache_mode = force_generic_plan")
         # The batch's answers come back as JSON (the duplicates, the context, the keys stored):
         # read by orjson, the same values in less time than json.loads.

@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/intake.py                  # make bench-intake; about two minutes
     .venv/bin/python bench/intake.py --seconds 30 --connections 16 --profile
+    .venv/bin/python bench/intake.py --rounds 1 --waits    # what the batches wait for
 
 Uses the private cluster (``gridmap db start``, the demo loaded with ``gridmap demo --if-empty``)
 unless DATABASE_URL is set. Starts ``gridmap serve --workers 2`` on a free loopback port, logs the
@@ -40,6 +41,9 @@ waiting with their batches for PostgreSQL (the commit's WAL flush, another batch
 
 ``--profile`` samples both server workers with py-spy during the measured run and prints where
 their time goes (own time per function, and time inside a few functions of interest).
+``--waits`` samples, during the first measured run, what the writers' PostgreSQL backends are
+doing (pg_stat_activity every 10 ms): running the insert or the answers, waiting
+for the commit's WAL flush or another batch's row locks, or idle between batches.
 
 Exits 1 when a report was lost or duplicated or an answer was neither 201 nor 200.
 """
@@ -55,6 +59,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -66,9 +71,10 @@ import psutil
 from sqlalchemy import text
 
 from api.http_protocol import UVICORN_HTTP
+from api.intake import APPLICATION_NAME
 from api.settings import Settings
 from gis.db.cluster import LocalCluster
-from gis.db.engine import make_engine
+from gis.db.engine import libpq_url, make_engine
 from gis.issues.reporting import key_to_uuid
 
 HERE = Path(__file__).resolve().parent
@@ -239,6 +245,7 @@ class WrkRun:
     connections: list[int] = field(default_factory=list)  # per server worker, mid-run
     idle: float = 0.0  # share of the machine's CPU time left idle during the run
     profile: Path | None = None
+    waits: collections.Counter | None = None  # --waits: the writers' sampled states
     check: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -409,6 +416,59 @@ def _inputs(engine) -> tuple[list[str], list[tuple[float, float]]]:
     return categories, points
 
 
+# -- what the writers' backends wait for (--waits) ------------------------------------------------
+WAITS_SQL = """SELECT state, wait_event_type, wait_event, query FROM pg_stat_activity
+                WHERE application_name = %s AND pid <> pg_backend_pid()"""
+
+
+class WaitSampler(threading.Thread):
+    """Samples, every 10 ms, what each backend of the intake's writers is doing
+    (``pg_stat_activity``, the connections named :data:`api.intake.APPLICATION_NAME`): running
+    a statement, waiting for the WAL to reach the disk, for another transaction's row locks, or
+    for its server process to send the next batch. The database side of ``--profile``."""
+
+    def __init__(self, conninfo: str, interval_s: float = 0.01):
+        super().__init__(daemon=True)
+        self.conninfo, self.interval_s = conninfo, interval_s
+        self.counts: collections.Counter = collections.Counter()
+        self.samples = 0
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        import psycopg
+
+        with psycopg.connect(self.conninfo, autocommit=True) as conn:
+            while not self._stop_event.is_set():
+                for state, kind, event, query in conn.execute(WAITS_SQL, (APPLICATION_NAME,)):
+                    self.counts[_wait_label(state, kind, event, query)] += 1
+                self.samples += 1
+                self._stop_event.wait(self.interval_s)
+
+    def stop(self) -> collections.Counter:
+        self._stop_event.set()
+        self.join(timeout=10)
+        return self.counts
+
+
+def _wait_label(state: str | None, kind: str | None, event: str | None, query: str | None) -> str:
+    if state == "idle":
+        return "idle: waiting for its server process (between batches)"
+    statement = "the insert" if (query or "").lstrip().startswith("WITH state") else \
+        "the answers" if "_sets" in (query or "") else "another statement"
+    doing = f"waiting: {kind} {event}" if kind and kind != "Client" else \
+        "waiting: for the rest of the pipeline" if kind == "Client" else "running"
+    return f"{state}, {statement}, {doing}"
+
+
+def _waits_table(counts: collections.Counter) -> str:
+    total = sum(counts.values())
+    if not total:
+        return "waits: no samples (no intake writer connection seen)"
+    lines = [f"waits: {total} samples of the intake writers' backends (pg_stat_activity)"]
+    lines += [f"  {100 * n / total:5.1f}%  {label}" for label, n in counts.most_common()]
+    return "\n".join(lines)
+
+
 # -- profile summary ------------------------------------------------------------------------------
 def _profile_table(base: Path) -> str:
     """Own and inclusive shares of the workers' samples (py-spy raw: "frame;frame;... count")."""
@@ -491,6 +551,8 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16, help="= wrk threads (one each)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--profile", action="store_true", help="py-spy the intake workers")
+    parser.add_argument("--waits", action="store_true",
+                        help="sample what the writers' PostgreSQL backends wait for")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is missing: ./scripts/system-deps.sh installs it (Debian package wrk)")
@@ -514,11 +576,17 @@ def main() -> None:
 
         tokens = login_workers(port, settings.demo_password)
 
-        def intake_run(name: str, seconds: float, profile: bool = False) -> None:
+        def intake_run(name: str, seconds: float, profile: bool = False,
+                       waits: bool = False) -> None:
             data = tmp / f"{name}.data"
             _write_data(data, tokens, categories, points, INTAKE_PATH, run_prefix(name))
+            sampler = WaitSampler(libpq_url(settings.resolved_database_url())) if waits else None
+            if sampler:
+                sampler.start()
             runs[name] = _wrk(port, data, seconds, args.connections, server.pid, pg,
                               _worker_pids(server) if profile else None)
+            if sampler:
+                runs[name].waits = sampler.stop()
             runs[name].check = _check(engine, runs[name], run_prefix(name))
             _clean(engine)  # the next run starts from the same database
 
@@ -535,7 +603,8 @@ def main() -> None:
         # (its speed drifts by a quarter over minutes here): the share is the median of each
         # round's, the two runs of a round a few seconds apart.
         for r in range(1, args.rounds + 1):
-            intake_run(f"intake {r}", args.seconds, args.profile and r == 1)
+            intake_run(f"intake {r}", args.seconds, args.profile and r == 1,
+                       args.waits and r == 1)
             bare_run(f"bare route {r}", args.seconds)
             bare_run(f"bare, ours {r}", args.seconds, ours, ours_port)
     finally:
@@ -568,6 +637,8 @@ def main() -> None:
         if extra or any(run.errors.values()) or run.check.get("stored_without_201"):
             print(f"{name}: other statuses {extra}; wrk errors {run.errors}; "
                   f"stored without a 201 read back {run.check.get('stored_without_201', 0)}")
+    if runs["intake 1"].waits is not None:
+        print(_waits_table(runs["intake 1"].waits))
     if intake.profile:
         print(_profile_table(intake.profile))
         kept = Path(tempfile.mkdtemp(prefix="gridmap-intake-profile-"))

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
-from api.intake import GroupCommit, Pending
+from api.intake import APPLICATION_NAME, GroupCommit, Pending
 from gis.db.engine import libpq_url, session_factory
 from gis.errors import Conflict, DatabaseUnavailable, NotFound, UnknownCategory
 from gis.geotag.index_cache import GridIndexCache
@@ -122,6 +122,71 @@ def test_a_batch_stores_each_report_once_and_answers_each_as_a_single_report_wou
                 {"u": list(REPORTERS)}).scalar()
             assert audited >= 16
             assert rollup.check(session) == []
+
+
+def test_the_writers_connections_are_named_for_the_database(demo_engine, app_database_url,
+                                                            tokens, points):
+    """pg_stat_activity tells the intake's connections from the rest (bench/intake.py --waits)."""
+    gc = group_commit(app_database_url, demo_engine)
+
+    def named() -> int:
+        with demo_engine.connect() as conn:
+            return conn.execute(text("SELECT count(*) FROM pg_stat_activity "
+                                     "WHERE application_name = :n"), {"n": APPLICATION_NAME}).scalar()
+
+    async def write_and_look() -> tuple[int, int]:
+        await gc.submit(waiting(tokens["worker01"], report(points[0])))
+        during = named()  # the writer's connection waits, open, for the next batch
+        await gc.close()
+        return during, named()
+
+    before = named()  # a live test server's intake may be up in this process
+    with committed_changes(demo_engine):
+        during, after = asyncio.run(write_and_look())
+    assert (during, after) == (before + 1, before)
+
+
+def test_the_bench_sampler_sees_the_writer_and_what_it_waits_for(demo_engine, app_database_url,
+                                                                 tokens, points):
+    """bench/intake.py --waits: the writer's backend, idle between batches, is sampled as such;
+    a statement's waits are told apart."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    bench = Path(__file__).resolve().parents[2] / "bench"
+    sys.path.insert(0, str(bench))  # the script imports its neighbours
+    try:
+        spec = importlib.util.spec_from_file_location("bench_intake", bench / "intake.py")
+        intake = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = intake  # its dataclasses look their module up
+        spec.loader.exec_module(intake)
+    finally:
+        sys.path.remove(str(bench))
+    gc = group_commit(app_database_url, demo_engine)
+    owner = libpq_url(demo_engine.url.render_as_string(hide_password=False))
+
+    async def write_then_sample():
+        await gc.submit(waiting(tokens["worker01"], report(points[0])))
+        sampler = intake.WaitSampler(owner, interval_s=0.005)
+        sampler.start()
+        await asyncio.sleep(0.3)
+        counts = sampler.stop()
+        await gc.close()
+        return counts, sampler.samples
+
+    with committed_changes(demo_engine):
+        counts, samples = asyncio.run(write_then_sample())
+    assert samples >= 5
+    # (a live test server's intake, idle too, may be up in this process besides)
+    assert set(counts) == {"idle: waiting for its server process (between batches)"}
+    assert counts.total() >= samples  # the writer's connection, seen in every sample
+    assert intake._wait_label("active", "IO", "WALSync", "SELECT _sets._set, _one.* FROM x") == \
+        "active, the answers, waiting: IO WALSync"
+    assert intake._wait_label("active", "Lock", "transactionid", " WITH state AS (SELECT 1)") == \
+        "active, the insert, waiting: Lock transactionid"
+    assert intake._wait_label("active", None, None, "WITH state AS (SELECT 1)") == \
+        "active, the insert, running"
 
 
 def _as_reporter_sees(session, answer):
