@@ -454,7 +454,7 @@ def _wait_label(state: str | None, kind: str | None, event: str | None, query: s
     if state == "idle":
         return "idle: waiting for its server process (between batches)"
     statement = "the insert" if (query or "").lstrip().startswith("WITH state") else \
-        "the answers" if "_sets" in (query or "") else "another statement"
+        "the answers" if "_duplicates" in (query or "") else "another statement"
     doing = f"waiting: {kind} {event}" if kind and kind != "Client" else \
         "waiting: for the rest of the pipeline" if kind == "Client" else "running"
     return f"{state}, {statement}, {doing}"

@@ -186,8 +186,12 @@ def test_the_bench_sampler_sees_the_writer_and_what_it_waits_for(demo_engine, ap
     # (a live test server's intake, idle too, may be up in this process besides)
     assert set(counts) == {"idle: waiting for its server process (between batches)"}
     assert counts.total() >= samples  # the writer's connection, seen in every sample
-    assert intake._wait_label("active", "IO", "WALSync", "SELECT _sets._set, _one.* FROM x") == \
+    # the answers of a batch (merged) and of a lone report
+    assert intake._wait_label("active", "IO", "WALSync", "SELECT _sets._set, _one.* FROM (SELECT "
+                              "r.*, (...) AS _duplicates FROM r) x") == \
         "active, the answers, waiting: IO WALSync"
+    assert intake._wait_label("active", None, None, "SELECT r.*, '[]'::json AS _duplicates") == \
+        "active, the answers, running"
     assert intake._wait_label("active", "Lock", "transactionid", " WITH state AS (SELECT 1)") == \
         "active, the insert, waiting: Lock transactionid"
     assert intake._wait_label("active", None, None, "WITH state AS (SELECT 1)") == \
