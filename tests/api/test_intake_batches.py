@@ -27,6 +27,7 @@ from gis.issues.reporting import IssueReport, Reported
 from gis.people import sessions
 from gis.people.actors import load_actor
 from gis.queries import reads, rollup
+from tests import bench_scripts
 from tests.conftest import committed_changes
 
 WORKERS = ("worker01", "worker03", "worker05", "worker09")
@@ -155,19 +156,7 @@ def test_the_bench_sampler_sees_the_writer_and_what_it_waits_for(demo_engine, ap
                                                                  tokens, points):
     """bench/intake.py --waits: the writer's backend, idle between batches, is sampled as such;
     a statement's waits are told apart."""
-    import importlib.util
-    import sys
-    from pathlib import Path
-
-    bench = Path(__file__).resolve().parents[2] / "bench"
-    sys.path.insert(0, str(bench))  # the script imports its neighbours
-    try:
-        spec = importlib.util.spec_from_file_location("bench_intake", bench / "intake.py")
-        intake = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = intake  # its dataclasses look their module up
-        spec.loader.exec_module(intake)
-    finally:
-        sys.path.remove(str(bench))
+    intake = bench_scripts.load("intake")
     gc = group_commit(app_database_url, demo_engine)
     owner = libpq_url(demo_engine.url.render_as_string(hide_password=False))
 

@@ -3,7 +3,6 @@
 The full run is `make reliability`; this one is small enough for every CI run.
 """
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -11,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import bench_scripts
 from tests.conftest import DEMO_PASSWORD
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,10 +41,7 @@ def test_reports_survive_a_database_restart_and_a_killed_worker(local_cluster, d
 def test_a_fault_that_did_not_happen_fails_the_run():
     """No restart, no report in flight while PostgreSQL was down, or no new worker: the run
     cannot claim it survived."""
-    spec = importlib.util.spec_from_file_location("bench_load", ROOT / "bench" / "load.py")
-    load = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = load  # its dataclasses look their module up
-    spec.loader.exec_module(load)
+    load = bench_scripts.load("load")
     Outages, Tally = load.Outages, load.Tally  # noqa: N806  (the script's classes)
 
     outages, tally = Outages(database_down=(100.0, 105.0)), Tally()
