@@ -12,10 +12,12 @@ and turned into the driver's form once per distinct text (:func:`driver_sql`).
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
+import weakref
 from collections.abc import Callable, Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from functools import lru_cache
@@ -163,6 +165,14 @@ def json_text(value) -> str:
     return orjson.dumps(value, default=_json_default).decode()
 
 
+def array_text(values) -> str:
+    """``values`` (strings) as the text of a PostgreSQL array (``{"a","b"}``), for a parameter
+    cast to an array type (``CAST(:digests AS char(64)[])``): the same array, where psycopg,
+    given a list, looks through its items for their type on every execution."""
+    return "{" + ",".join('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+                          for v in values) + "}"
+
+
 def _json_default(value):
     if isinstance(value, Decimal):
         return str(value)
@@ -271,21 +281,176 @@ async def pipeline(conn, statements: list[Statement]) -> list[Rows]:
 
 async def _pipeline(conn, statements: list[Statement], row_factory) -> list[Rows]:
     live = [s for s in statements if s.sql]
-    if len(live) == 1:  # no pipeline for one statement: its result is the round trip anyway
+    if len(live) == 1:  # one statement: psycopg's extended protocol (it prepares a query it reuses)
         cur = conn.cursor(row_factory=row_factory)
         await cur.execute(driver_sql(live[0].sql), live[0].params)
         rows = await cur.fetchall() if _gave_rows(cur) else []
         return [rows if s.sql else [] for s in statements]
-    cursors = []
-    async with conn.pipeline() as pipeline:
-        for s in live:
-            cur = conn.cursor(row_factory=row_factory)
-            await cur.execute(driver_sql(s.sql), s.params)
-            cursors.append(cur)
-        await pipeline.sync()
-        results = [await c.fetchall() if _gave_rows(c) else [] for c in cursors]
-    it = iter(results)
+    it = iter(await _one_round_trip(conn, live))
     return [next(it) if s.sql else [] for s in statements]
+
+
+# Statements sent together go in one round trip of the extended protocol in pipeline mode, as
+# psycopg's pipeline sends them, but written to the socket at once: each statement prepared once
+# per connection (its text and its parameters' types; named ``gridmap_<n>``), then bound with the
+# parameters psycopg dumps for it and run, and one sync (PostgreSQL runs what comes before a sync
+# as one transaction, unless it holds BEGIN or COMMIT, and a statement that fails takes the rest
+# of it with it). psycopg's pipeline wrote each statement and then the sync to the socket apart
+# (three sends to the server for a batch of reports), and entering it, queueing each command and
+# sorting the results back to cursors cost more Python than the statements' own: the writer of a
+# batch took a tenth less CPU per report this way (bench/README.md, "Eleventh pass"). The
+# parameters travel as parameters (never in the statement's text, which PostgreSQL shows in
+# pg_stat_activity and logs with an error), the rows are read by the connection's loaders.
+_MAX_PREPARED = 256  # per connection; past it ours are closed and prepared anew
+
+
+@dataclass
+class _Prepared:
+    """The statements prepared on one connection: {(text, parameter types): name}. A name is
+    never used twice on a connection."""
+
+    names: dict = field(default_factory=dict)
+    made: int = 0
+
+    def name(self) -> bytes:
+        self.made += 1
+        return b"gridmap_%d" % self.made
+
+
+_PREPARED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # conn -> _Prepared
+# A placeholder in psycopg's form, or a percent sign doubled (the driver's text: driver_sql).
+_PLACEHOLDER = re.compile(r"%%|%\((\w+)\)s")
+
+
+@lru_cache(maxsize=512)
+def _numbered(sql: str) -> tuple[bytes, tuple[str, ...]]:
+    """``sql`` (SQLAlchemy text style) with ``$1``, ``$2``… for its parameters, as psycopg
+    numbers them (a name used twice is one parameter), and the names in their numbers' order."""
+    names: dict[str, int] = {}
+
+    def number(m: re.Match) -> str:
+        if m.group(1) is None:
+            return "%"
+        return f"${names.setdefault(m.group(1), len(names) + 1)}"
+
+    text_ = _PLACEHOLDER.sub(number, driver_sql(sql))
+    return text_.encode(), tuple(names)
+
+
+async def _one_round_trip(conn, statements: list[Statement]) -> list[Rows]:
+    """The rows of each of ``statements`` (dicts), sent as one write on the psycopg
+    ``AsyncConnection`` ``conn`` (autocommit: its transactions are the statements')."""
+    from psycopg import OperationalError
+    from psycopg.adapt import PyFormat, Transformer
+    from psycopg.errors import error_from_result
+    from psycopg.pq import ExecStatus
+
+    pgconn = conn.pgconn
+    prepared = _PREPARED.get(conn)
+    if prepared is None:
+        prepared = _PREPARED[conn] = _Prepared()
+    if len(prepared.names) > _MAX_PREPARED:
+        for name in prepared.names.values():  # ours alone: psycopg has its own on the connection
+            await conn.execute(b"DEALLOCATE " + name, prepare=False)
+        prepared.names.clear()
+    transformer = Transformer(conn)
+    sent: list[int | None] = []  # for each command sent: its statement, or None (a PREPARE)
+    made = []
+    pgconn.enter_pipeline_mode()
+    try:
+        for n, statement in enumerate(statements):
+            query, names = _numbered(statement.sql)
+            if not names:
+                pgconn.send_query_params(query, None)
+                sent.append(n)
+                continue
+            params = transformer.dump_sequence([statement.params[k] for k in names],
+                                               [PyFormat.AUTO] * len(names))
+            key = (query, tuple(transformer.types))
+            name = prepared.names.get(key)
+            if name is None:
+                name = prepared.names[key] = prepared.name()
+                made.append(key)
+                pgconn.send_prepare(name, query, param_types=transformer.types)
+                sent.append(None)
+            pgconn.send_query_prepared(name, params, param_formats=transformer.formats)
+            sent.append(n)
+        pgconn.pipeline_sync()
+        await _flush(pgconn)
+        results: list = [None] * len(statements)
+        failed = None
+        for n in sent:
+            result = await _result(pgconn)
+            while (more := await _result(pgconn)) is not None:
+                result = more  # a statement gives one result; the last stands if ever more
+            if result.status == ExecStatus.FATAL_ERROR and failed is None:
+                failed = error_from_result(result, encoding=conn.info.encoding)
+            elif n is not None:
+                results[n] = result
+        sync = await _result(pgconn)
+        if sync is None or sync.status != ExecStatus.PIPELINE_SYNC:
+            raise OperationalError("the pipeline's sync was not answered")
+        pgconn.exit_pipeline_mode()
+    except BaseException:
+        # Cut off half way (a lost connection, a cancelled task): the connection's state is not
+        # known, so it is closed; the writer drops it and opens another.
+        for key in made:
+            prepared.names.pop(key, None)
+        if pgconn.pipeline_status:
+            pgconn.finish()
+        raise
+    if failed is not None:
+        for key in made:  # a PREPARE the failure aborted: prepared anew under new names
+            prepared.names.pop(key, None)
+        raise failed
+    return [_rows_of(transformer, result, conn.info.encoding) for result in results]
+
+
+def _rows_of(transformer, result, encoding: str) -> Rows:
+    from psycopg.pq import ExecStatus
+
+    if result.status != ExecStatus.TUPLES_OK:
+        return []
+    transformer.set_pgresult(result)
+    names = [result.fname(i).decode(encoding) for i in range(result.nfields)]
+    return transformer.load_rows(0, result.ntuples, lambda values: dict(zip(names, values, strict=True)))
+
+
+async def _socket_ready(pgconn, write: bool) -> None:
+    """Wait until the connection's socket can be read (or, with ``write``, read or written)."""
+    loop = asyncio.get_running_loop()
+    ready = loop.create_future()
+    fd = pgconn.socket
+
+    def wake() -> None:
+        if not ready.done():
+            ready.set_result(None)
+
+    loop.add_reader(fd, wake)
+    if write:
+        loop.add_writer(fd, wake)
+    try:
+        await ready
+    finally:
+        loop.remove_reader(fd)
+        if write:
+            loop.remove_writer(fd)
+
+
+async def _flush(pgconn) -> None:
+    """Write what libpq holds for the server (reading what the server sends meanwhile, so that
+    neither side waits for the other with full buffers)."""
+    while pgconn.flush():
+        await _socket_ready(pgconn, write=True)
+        pgconn.consume_input()
+
+
+async def _result(pgconn):
+    """The next result of the pipeline (None: the end of a statement's results)."""
+    while pgconn.is_busy():
+        await _socket_ready(pgconn, write=False)
+        pgconn.consume_input()
+    return pgconn.get_result()
 
 
 # psycopg builds a Column object for every column each time a cursor's ``description`` is read:

@@ -1,6 +1,8 @@
 """gis.db.steps: statements of the same SQL sent as one (merged) give each statement the rows it
-would have given alone, in its own order, whatever the parameters' types and values; a step
-sent on the event loop inside BEGIN … COMMIT is one transaction."""
+would have given alone, in its own order, whatever the parameters' types and values; statements
+sent together on the event loop (one round trip of statements prepared once per connection)
+give each the rows it gives alone; a step sent on the event loop inside BEGIN … COMMIT is one
+transaction."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from gis.db.steps import (
     COMMIT,
     Statement,
     _rows,
+    array_text,
     driver_sql,
     merged,
     pipeline,
@@ -131,6 +134,75 @@ def test_a_statement_without_rows_gives_none_and_names_keep_their_script(databas
     asyncio.run(main())
 
 
+
+
+@pytest.fixture(scope="module")
+def async_conn(database_url):
+    """An event loop and an asyncio connection on it (autocommit, as the intake's writers)."""
+    loop = asyncio.new_event_loop()
+    conn = loop.run_until_complete(psycopg.AsyncConnection.connect(libpq_url(database_url),
+                                                                   autocommit=True))
+    yield loop, conn
+    loop.run_until_complete(conn.close())
+    loop.close()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.one_of(series, ones), min_size=2, max_size=6))
+def test_statements_sent_together_give_the_rows_each_gives_alone(session, async_conn, statements):
+    """Each statement's parameters are bound as psycopg binds them (quotes, backslashes, percent
+    signs, any script; NULL; numbers, timestamps, arrays, UUIDs): the rows are those of the
+    statement sent alone, typed alike."""
+    loop, conn = async_conn
+    together = loop.run_until_complete(pipeline(conn, statements))
+    assert together == [_rows(session, s) for s in statements]
+
+
+def test_a_statement_is_prepared_once_per_connection_and_types(async_conn):
+    loop, conn = async_conn
+
+    async def prepared() -> set[str]:
+        cur = await conn.execute("SELECT name FROM pg_prepared_statements"
+                                 " WHERE name LIKE 'gridmap%'")
+        return {r[0] for r in await cur.fetchall()}
+
+    async def main():
+        sql = f"SELECT :n * 2 AS n, '{uuid.uuid4()}' AS tag"  # a text no test sent before
+        one, two = Statement(sql, {"n": 1}), Statement(sql, {"n": 2**40})
+        before = await prepared()
+        rows = await pipeline(conn, [one, one])
+        once = await prepared()
+        assert len(once - before) == 1  # one text, one set of parameter types
+        assert [r[0]["n"] for r in rows] == [2, 2]
+        rows = await pipeline(conn, [one, two])
+        assert [r[0]["n"] for r in rows] == [2, 2**41]
+        assert len(await prepared() - once) == 1  # a bigint where an int was: its own
+        await pipeline(conn, [two, one])
+        assert len(await prepared() - once) == 1
+
+    loop.run_until_complete(main())
+
+
+def test_a_statement_that_cannot_be_prepared_fails_and_the_connection_goes_on(async_conn):
+    loop, conn = async_conn
+
+    async def main():
+        # A text of its own, prepared after the one that fails, in the same message: never.
+        good = Statement(f"SELECT :n + 1 AS n, '{uuid.uuid4()}' AS tag", {"n": 1})
+        with pytest.raises(errors.UndefinedColumn):
+            await pipeline(conn, [Statement("SELECT no_such_column + :n", {"n": 1}), good])
+        assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        assert [rows[0]["n"] for rows in await pipeline(conn, [good, good])] == [2, 2]
+
+    loop.run_until_complete(main())
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=8)
+                | st.sampled_from(["NULL", '"', "\\", "{}", "a,b", " x "]), max_size=5))
+def test_array_text_is_the_array_of_its_strings(session, values):
+    rows = _rows(session, Statement("SELECT CAST(:a AS text[]) AS a", {"a": array_text(values)}))
+    assert rows == [{"a": values}]
 
 
 # Literal text and identifiers with what squeezing must leave alone inside quotes: runs of
