@@ -22,7 +22,17 @@ from types import SimpleNamespace
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from gis.db.steps import BEGIN, COMMIT, Call, Statement, Steps, json_text, merged, run_sync
+from gis.db.steps import (
+    BEGIN,
+    COMMIT,
+    Call,
+    Statement,
+    Steps,
+    array_text,
+    json_text,
+    merged,
+    run_sync,
+)
 from gis.errors import (
     Conflict,
     Forbidden,
@@ -426,17 +436,22 @@ def _insert(items, keys, new: list[int], cache: GridIndexCache, now, known: Repo
         todo = [i for i in todo if i in places]
         if not todo:
             break
-        rows = [_input_row(n, keys[i], items[i], places[i], *_deadlines(
-            now, known.limits[items[i].report.category][items[i].report.urgency],
-            known.calendar, end))
-            for n, i in enumerate(todo)]
+        # The deadlines depend on the report's category and urgency alone (its time is the
+        # batch's): computed once for each pair in the batch.
+        deadlines = {(r.category, r.urgency): None for r in (items[i].report for i in todo)}
+        for category, urgency in deadlines:
+            deadlines[category, urgency] = _deadlines(now, known.limits[category][urgency],
+                                                      known.calendar, end)
+        rows = [_input_row(n, keys[i], items[i], places[i],
+                           *deadlines[items[i].report.category, items[i].report.urgency])
+                for n, i in enumerate(todo)]
         answers, answer_rows = merged([_new_answer_statement(
             items[i].actor, keys[i], items[i].report.category, places[i], now) for i in todo])
         callers = sorted({items[i].caller.token_hash for i in todo if items[i].caller})
         results = yield [BEGIN, Statement(_INSERT, {
             "rows": json_text(rows), "now": now, "index_version": grids.index.version,
             "rules_version": known.version, "r": FACILITY_LINK_M, "note": REPORTED_NOTE,
-            "step": step_change(None, "reported").starts, "hs": callers,
+            "step": step_change(None, "reported").starts, "hs": array_text(callers),
             "idle": policy.idle_minutes, "touch": policy.touch_seconds}),
             *answers, COMMIT]
         (result,) = results[1]
