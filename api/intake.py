@@ -49,6 +49,7 @@ from api.deps import (
     ActorInEndpointRoute,
     _logged_in,
     _own_password,
+    audit_target,
     client_address,
     current_actor_here,
     unauthorized,
@@ -105,8 +106,7 @@ def pending(request: Request, report: reporting.IssueReport | GridMapError,
             actor: Actor | None = None) -> Pending:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     bearer = token.strip() if scheme.lower() == "bearer" and actor is None else None
-    return Pending(report, bearer or None, actor, client_address(request),
-                   f"{request.method} {request.url.path}")
+    return Pending(report, bearer or None, actor, client_address(request), audit_target(request))
 
 
 def uses_bearer(request: Request) -> bool:
