@@ -604,6 +604,7 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
 def serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
+    from api.access_log import log_config
     from api.http_protocol import UVICORN_HTTP
     from api.main import create_app
 
@@ -616,7 +617,7 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
     app = create_app(settings) if args.workers == 1 else "api.main:create_app"
     uvicorn.run(app, factory=args.workers > 1, host=args.host or server.host,
                 port=args.port or server.port, workers=args.workers, log_level="info",
-                http=UVICORN_HTTP, **tls)
+                http=UVICORN_HTTP, log_config=log_config(), **tls)
     return 0
 
 

@@ -11,10 +11,11 @@ a fresh Idempotency-Key per request (a UUID made of the run, thread and counter:
 sends UUIDs), a random point inside the demo's current grids (drawn by ``ST_GeneratePoints``)
 and a random issue category. The same wrk script is pointed at a bare FastAPI route
 (:func:`bare_app`: one async POST answering a small JSON body) served by uvicorn the same way
-(2 workers, access log on) twice: on uvicorn's stock HTTP protocol, as FastAPI is served out of
-the box (the yardstick the share is of), and on the protocol `gridmap serve` runs
-(api.http_protocol, whose one send per answer speeds the bare route up more than the intake:
-``share_ours``, the stricter figure), all three servers up at once. After a short warm-up of
+(2 workers, access log on) twice: on uvicorn's stock HTTP protocol and logging, as FastAPI is
+served out of the box (the yardstick the share is of), and as `gridmap serve` serves it (its
+protocol, api.http_protocol, whose one send per answer speeds the bare route up more than the
+intake, and its access log, api.access_log: ``share_ours``, the stricter figure), all three
+servers up at once. After a short warm-up of
 each (the intake's reports checked too), they take turns for ``--rounds`` measured runs each:
 this machine's speed drifts by a quarter over minutes, and a share taken from runs minutes
 apart swung as much; each round's share is intake/bare of runs seconds apart, and the share
@@ -52,6 +53,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import json
 import os
 import shutil
 import socket
@@ -70,6 +72,7 @@ import httpx
 import psutil
 from sqlalchemy import text
 
+from api.access_log import log_config
 from api.http_protocol import UVICORN_HTTP
 from api.intake import APPLICATION_NAME
 from api.settings import Settings
@@ -161,13 +164,19 @@ def _start_gridmap(port: int, workers: int) -> subprocess.Popen:
     return proc
 
 
-def _start_bare(port: int, workers: int, http: str = "auto") -> subprocess.Popen:
-    """The bare route under uvicorn: on its stock HTTP protocol (``http="auto"``), as FastAPI is
-    served out of the box, or on the one `gridmap serve` runs (api.http_protocol)."""
+def _start_bare(port: int, workers: int, ours: bool = False) -> subprocess.Popen:
+    """The bare route under uvicorn: as FastAPI is served out of the box (uvicorn's stock HTTP
+    protocol and logging), or as `gridmap serve` serves (``ours``: its protocol,
+    api.http_protocol, and its access log, api.access_log)."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE.parent), *sys.path])}
+    served = []
+    if ours:
+        config = Path(tempfile.mkdtemp(prefix="gridmap-bare-")) / "log.json"
+        config.write_text(json.dumps(log_config()))
+        served = ["--http", UVICORN_HTTP, "--log-config", str(config)]
     proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "intake:bare_app",
                              "--app-dir", str(HERE), "--host", "127.0.0.1", "--port", str(port),
-                             "--workers", str(workers), "--log-level", "info", "--http", http],
+                             "--workers", str(workers), "--log-level", "info", *served],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _wait_up(proc, f"http://127.0.0.1:{port}/docs", "the bare app")
     return proc
@@ -570,7 +579,7 @@ def main() -> None:
     port, bare_port, ours_port = _free_port(), _free_port(), _free_port()
     server = _start_gridmap(port, args.workers)
     bare = _start_bare(bare_port, args.workers)
-    ours = _start_bare(ours_port, args.workers, UVICORN_HTTP)
+    ours = _start_bare(ours_port, args.workers, ours=True)
     try:
         from load import login_workers  # bench/, beside this script
 
