@@ -91,7 +91,7 @@ BARE_PATH = "/bare"
 PROFILE_FOCUS = [
     ("report_issue (api/routes/issues.py", "route report_issue (event loop side)"),
     ("_write_forever (api/intake.py", "group commit writer, all"),
-    ("pipeline (gis/db/steps.py", "psycopg pipelines (sending, waiting, reading rows)"),
+    ("pipeline (gis/db/steps.py", "the batches' round trips (sending, waiting, reading rows)"),
     ("report_steps (", "reporting.report_steps (Python side)"),
     ("answer_steps (", "reporting.answer_steps (Python side)"),
     ("read_steps (", "sessions.CallerCache.read_steps (a token not yet known)"),

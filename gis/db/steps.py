@@ -2,8 +2,8 @@
 
 A unit of work that must run both ways (a report: through the request's session for the
 single-report doors and the tests, batched on the event loop for the intake) is a generator of
-*steps* (sans I/O): it yields a list of :class:`Statement` (sent together, in one pipeline where
-the driver can) and receives their rows (a list of dicts per statement), or yields a
+*steps* (sans I/O): it yields a list of :class:`Statement` (sent together, in one round trip
+where the driver can) and receives their rows (a list of dicts per statement), or yields a
 :class:`Call` (a function of a SQLAlchemy session, such as a rebuild of the grid index) and
 receives its result. Its return value is the unit's result. :func:`run_sync` and
 :func:`run_async` are the two drivers; the SQL is written once, SQLAlchemy-style (``:name``),
