@@ -197,6 +197,25 @@ def test_a_statement_that_cannot_be_prepared_fails_and_the_connection_goes_on(as
     loop.run_until_complete(main())
 
 
+def test_statements_cut_off_half_way_close_their_connection(database_url):
+    """A round trip cancelled while the server runs it (the writer's task cancelled at
+    shutdown) leaves a connection in a state no one knows: it is closed, never reused. (What
+    was sent with its sync may still commit on the server: a report's key makes its retry a
+    replay.)"""
+    async def main():
+        conn = await psycopg.AsyncConnection.connect(libpq_url(database_url), autocommit=True)
+        trip = asyncio.create_task(pipeline(conn, [
+            Statement("SELECT :n AS n", {"n": 1}), Statement("SELECT pg_sleep(:s) AS slept", {"s": 2})]))
+        await asyncio.sleep(0.5)
+        assert not trip.done()  # cut off while the server runs it
+        trip.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await trip
+        assert conn.closed
+
+    asyncio.run(main())
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=8)
                 | st.sampled_from(["NULL", '"', "\\", "{}", "a,b", " x "]), max_size=5))
