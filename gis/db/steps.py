@@ -276,13 +276,9 @@ async def pipeline(conn, statements: list[Statement]) -> list[Rows]:
     """The rows of each of ``statements``, sent in one round trip (dicts)."""
     from psycopg.rows import dict_row
 
-    return await _pipeline(conn, statements, dict_row)
-
-
-async def _pipeline(conn, statements: list[Statement], row_factory) -> list[Rows]:
     live = [s for s in statements if s.sql]
     if len(live) == 1:  # one statement: psycopg's extended protocol (it prepares a query it reuses)
-        cur = conn.cursor(row_factory=row_factory)
+        cur = conn.cursor(row_factory=dict_row)
         await cur.execute(driver_sql(live[0].sql), live[0].params)
         rows = await cur.fetchall() if _gave_rows(cur) else []
         return [rows if s.sql else [] for s in statements]
