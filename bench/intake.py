@@ -164,14 +164,15 @@ def _start_gridmap(port: int, workers: int) -> subprocess.Popen:
     return proc
 
 
-def _start_bare(port: int, workers: int, ours: bool = False) -> subprocess.Popen:
+def _start_bare(port: int, workers: int, tmp: Path, ours: bool = False) -> subprocess.Popen:
     """The bare route under uvicorn: as FastAPI is served out of the box (uvicorn's stock HTTP
     protocol and logging), or as `gridmap serve` serves (``ours``: its protocol,
     api.http_protocol, and its access log, api.access_log)."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE.parent), *sys.path])}
     served = []
     if ours:
-        config = Path(tempfile.mkdtemp(prefix="gridmap-bare-")) / "log.json"
+        # In the run's directory, removed at its end: every worker uvicorn starts reads it.
+        config = tmp / "bare-log.json"
         config.write_text(json.dumps(log_config()))
         served = ["--http", UVICORN_HTTP, "--log-config", str(config)]
     proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "intake:bare_app",
@@ -578,8 +579,8 @@ def main() -> None:
     runs: dict[str, WrkRun] = {}
     port, bare_port, ours_port = _free_port(), _free_port(), _free_port()
     server = _start_gridmap(port, args.workers)
-    bare = _start_bare(bare_port, args.workers)
-    ours = _start_bare(ours_port, args.workers, ours=True)
+    bare = _start_bare(bare_port, args.workers, tmp)
+    ours = _start_bare(ours_port, args.workers, tmp, ours=True)
     try:
         from load import login_workers  # bench/, beside this script
 
